@@ -1,0 +1,543 @@
+//! Audit: re-check a whole archive and list every problem, never stopping at the first.
+//!
+//! Every file is accounted for. Each kind of file has a check that notices any changed byte:
+//! `exhibit.json` must be in canonical form, `lock` empty, key files canonical PEM named by their
+//! key ID, blobs carry a checksum of every stored byte and must decompress to their name,
+//! manifests are signed, signature files are exactly one valid signature, `log/leaves` and
+//! `log/hashes` must equal what the manifests recompute, and the checkpoint is signed. Anything
+//! else is an unexpected file. Files in `tmp/` and a log tail beyond the checkpoint are the
+//! remains of an interrupted write: warnings, cleaned up by the next writer.
+
+use crate::archive::{self, Archive, ArchiveConfig};
+use crate::error::Result;
+use crate::keys;
+use crate::log::{merkle, LeafEntry, LEAF_LINE};
+use crate::record_id::RecordId;
+use crate::verify::{self, LogState, TrustRoot};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub severity: Severity,
+    /// Path relative to the archive root.
+    pub path: String,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub ok: bool,
+    pub archive: String,
+    pub trust: &'static str,
+    pub tree_size: u64,
+    pub records: u64,
+    pub documents: u64,
+    pub document_bytes: u64,
+    pub stored_bytes: u64,
+    pub errors: usize,
+    pub warnings: usize,
+    pub problems: Vec<Problem>,
+}
+
+/// Progress counters the CLI may display while the audit runs.
+#[derive(Default)]
+pub struct Progress {
+    pub done: AtomicU64,
+    pub total: AtomicU64,
+}
+
+struct Found {
+    config: bool,
+    lock: Option<PathBuf>,
+    keys: Vec<PathBuf>,
+    documents: Vec<(String, PathBuf)>,
+    records: HashMap<RecordId, (bool, bool)>,
+    log: HashSet<&'static str>,
+}
+
+pub fn audit(archive: &Archive, trust: &TrustRoot, jobs: usize, progress: &Progress) -> Result<AuditReport> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| crate::error::Error::archive(format!("cannot start worker threads: {e}")))?;
+    pool.install(|| run(archive, trust, progress))
+}
+
+fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<AuditReport> {
+    let root = archive.root();
+    let mut problems = Vec::new();
+    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    let error = |problems: &mut Vec<Problem>, path: String, what: String| {
+        problems.push(Problem {
+            severity: Severity::Error,
+            path,
+            what,
+        })
+    };
+
+    let found = walk(archive, &mut problems)?;
+    if found.config {
+        check_config(archive, &mut problems);
+    }
+    if let Some(lock) = &found.lock {
+        if fs::metadata(lock).map(|m| m.len()).unwrap_or(0) != 0 {
+            error(&mut problems, "lock".into(), "the lock file must be empty".into());
+        }
+    }
+    for path in &found.keys {
+        if let Err(why) = check_key_file(path) {
+            error(&mut problems, rel(path), why);
+        }
+    }
+
+    // The log: the checkpoint fixes how many leaves are committed.
+    let log_state = LogState::load(archive, trust);
+    let size = log_state.checkpoint.as_ref().map_or(0, |c| c.size);
+    if found.log.contains("checkpoint") {
+        if let Some(p) = &log_state.problem {
+            error(&mut problems, "log/checkpoint".into(), p.clone());
+        }
+    } else if !found.records.is_empty() || found.log.contains("leaves") {
+        error(
+            &mut problems,
+            "log/checkpoint".into(),
+            "missing: the log has no signed checkpoint".into(),
+        );
+    }
+    let leaves_path = archive.leaves_path();
+    let leaves_len = fs::metadata(&leaves_path).map(|m| m.len()).unwrap_or(0);
+    let mut leaves: Vec<Option<LeafEntry>> = Vec::new();
+    let mut tail: Vec<LeafEntry> = Vec::new();
+    if leaves_len < size * LEAF_LINE {
+        error(
+            &mut problems,
+            "log/leaves".into(),
+            format!(
+                "holds {} entries but the checkpoint covers {size}: records were removed from the log",
+                leaves_len / LEAF_LINE
+            ),
+        );
+    }
+    if size > 0 && leaves_len > 0 {
+        let mut buf = vec![0u8; (leaves_len.min(size * LEAF_LINE)) as usize];
+        if let Err(e) = fs::File::open(&leaves_path).and_then(|mut f| f.read_exact(&mut buf)) {
+            error(&mut problems, "log/leaves".into(), format!("cannot read: {e}"));
+        }
+        for (i, line) in buf.chunks(LEAF_LINE as usize).enumerate() {
+            let e = LeafEntry::parse(line);
+            if e.is_none() {
+                error(&mut problems, "log/leaves".into(), format!("leaf {i}: not a well-formed entry"));
+            }
+            leaves.push(e);
+        }
+    }
+    if leaves_len > size * LEAF_LINE {
+        tail = archive::uncommitted_tail(&leaves_path, size, leaves_len)?;
+        problems.push(Problem {
+            severity: Severity::Warning,
+            path: "log/leaves".into(),
+            what: format!(
+                "{} bytes beyond the checkpoint: an interrupted write, rolled back by the next writer",
+                leaves_len - size * LEAF_LINE
+            ),
+        });
+    }
+    let tail_ids: HashSet<RecordId> = tail.iter().map(|e| e.record_id).collect();
+    let tail_docs: HashSet<&str> = tail.iter().map(|e| e.sha256.as_str()).collect();
+
+    // Records, in parallel. Each yields its leaf hash (if its bytes exist) and its problems.
+    progress.total.store(leaves.len() as u64 + found.documents.len() as u64, Ordering::Relaxed);
+    let results: Vec<(Option<merkle::Hash>, Option<(String, u64)>, Vec<Problem>)> = leaves
+        .par_iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let r = check_record(archive, trust, i as u64, entry.as_ref());
+            progress.done.fetch_add(1, Ordering::Relaxed);
+            r
+        })
+        .collect();
+    let mut leaf_hashes = Vec::with_capacity(results.len());
+    let mut referenced: HashMap<String, u64> = HashMap::new();
+    let mut committed_ids = HashSet::new();
+    for (i, (leaf, doc, mut probs)) in results.into_iter().enumerate() {
+        problems.append(&mut probs);
+        leaf_hashes.push(leaf);
+        if let Some(Some(e)) = leaves.get(i) {
+            committed_ids.insert(e.record_id);
+        }
+        if let Some((sha, size)) = doc {
+            referenced.entry(sha).or_insert(size);
+        }
+    }
+
+    // Recompute the tree: stored hashes must equal log/hashes, the root must equal the checkpoint.
+    check_tree(archive, size, &leaf_hashes, &log_state, &mut problems);
+
+    // Record files that no committed leaf names.
+    for (id, (json, sig)) in &found.records {
+        if committed_ids.contains(id) {
+            continue;
+        }
+        let (jp, sp) = archive.record_paths(id);
+        for (present, p) in [(*json, jp), (*sig, sp)] {
+            if !present {
+                continue;
+            }
+            if tail_ids.contains(id) {
+                problems.push(Problem {
+                    severity: Severity::Warning,
+                    path: rel(&p),
+                    what: "record of an interrupted write, not in the log; rolled back by the next writer".into(),
+                });
+            } else {
+                error(&mut problems, rel(&p), "extra record: not in the log".into());
+            }
+        }
+    }
+
+    // Documents, in parallel: every stored byte checked, every document referenced.
+    let stored_bytes = AtomicU64::new(0);
+    let doc_bytes = AtomicU64::new(0);
+    let doc_problems: Vec<Problem> = found
+        .documents
+        .par_iter()
+        .flat_map_iter(|(sha, path)| {
+            let mut out = Vec::new();
+            stored_bytes.fetch_add(fs::metadata(path).map(|m| m.len()).unwrap_or(0), Ordering::Relaxed);
+            match archive.store().read_verified(sha, &mut std::io::sink()) {
+                Ok(c) => {
+                    doc_bytes.fetch_add(c.size, Ordering::Relaxed);
+                    match referenced.get(sha) {
+                        Some(&size) if size != c.size => out.push(Problem {
+                            severity: Severity::Error,
+                            path: rel(path),
+                            what: format!("document has {} bytes, its records say {size}", c.size),
+                        }),
+                        Some(_) => {}
+                        None if tail_docs.contains(sha.as_str()) => out.push(Problem {
+                            severity: Severity::Warning,
+                            path: rel(path),
+                            what: "document of an interrupted write; rolled back by the next writer".into(),
+                        }),
+                        None => out.push(Problem {
+                            severity: Severity::Error,
+                            path: rel(path),
+                            what: "extra document: no record refers to it".into(),
+                        }),
+                    }
+                }
+                Err(e) => out.push(Problem {
+                    severity: Severity::Error,
+                    path: rel(path),
+                    what: e.to_string(),
+                }),
+            }
+            progress.done.fetch_add(1, Ordering::Relaxed);
+            out
+        })
+        .collect();
+    problems.extend(doc_problems);
+    let present: HashSet<&str> = found.documents.iter().map(|(s, _)| s.as_str()).collect();
+    for (i, e) in leaves.iter().enumerate() {
+        if let Some(e) = e {
+            if !present.contains(e.sha256.as_str()) {
+                error(
+                    &mut problems,
+                    rel(&archive.store().location(&e.sha256)),
+                    format!("missing document of record {} (leaf {i})", e.record_id),
+                );
+            }
+        }
+    }
+
+    problems.sort_by(|a, b| (a.severity != Severity::Error, &a.path).cmp(&(b.severity != Severity::Error, &b.path)));
+    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    Ok(AuditReport {
+        ok: errors == 0,
+        archive: root.display().to_string(),
+        trust: if trust.pinned { "pinned" } else { "archive" },
+        tree_size: size,
+        records: leaves.len() as u64,
+        documents: found.documents.len() as u64,
+        document_bytes: doc_bytes.into_inner(),
+        stored_bytes: stored_bytes.into_inner(),
+        warnings: problems.len() - errors,
+        errors,
+        problems,
+    })
+}
+
+fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
+    let root = archive.root();
+    let mut found = Found {
+        config: false,
+        lock: None,
+        keys: Vec::new(),
+        documents: Vec::new(),
+        records: HashMap::new(),
+        log: HashSet::new(),
+    };
+    let mut files = Vec::new();
+    collect_files(root, &mut files, problems, root);
+    for path in files {
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        let parts: Vec<&str> = rel.iter().filter_map(|c| c.to_str()).collect();
+        let unexpected = |problems: &mut Vec<Problem>| {
+            problems.push(Problem {
+                severity: Severity::Error,
+                path: rel.display().to_string(),
+                what: "unexpected file: not part of the archive format".into(),
+            })
+        };
+        match parts.as_slice() {
+            [archive::CONFIG_FILE] => found.config = true,
+            ["lock"] => found.lock = Some(path.clone()),
+            ["keys", name] if name.ends_with(".pem") => found.keys.push(path.clone()),
+            ["documents", shard, name] => match name.strip_suffix(".zst") {
+                Some(sha) if crate::manifest::is_sha256_hex(sha) && &sha[..2] == *shard => {
+                    found.documents.push((sha.to_string(), path.clone()))
+                }
+                _ => unexpected(problems),
+            },
+            ["records", shard, name] => {
+                let (stem, is_sig) = match (name.strip_suffix(".json"), name.strip_suffix(".sig")) {
+                    (Some(s), _) => (s, false),
+                    (_, Some(s)) => (s, true),
+                    _ => {
+                        unexpected(problems);
+                        continue;
+                    }
+                };
+                match stem.parse::<RecordId>() {
+                    Ok(id) if id.to_string() == stem && id.shard() == *shard => {
+                        let e = found.records.entry(id).or_insert((false, false));
+                        if is_sig {
+                            e.1 = true
+                        } else {
+                            e.0 = true
+                        }
+                    }
+                    _ => unexpected(problems),
+                }
+            }
+            ["log", name @ ("leaves" | "hashes" | "checkpoint")] => {
+                found.log.insert(match *name {
+                    "leaves" => "leaves",
+                    "hashes" => "hashes",
+                    _ => "checkpoint",
+                });
+            }
+            ["tmp", ..] => problems.push(Problem {
+                severity: Severity::Warning,
+                path: rel.display().to_string(),
+                what: "scratch file of an unfinished or interrupted write; removed by the next writer".into(),
+            }),
+            _ => unexpected(problems),
+        }
+    }
+    if !found.config {
+        problems.push(Problem {
+            severity: Severity::Error,
+            path: archive::CONFIG_FILE.into(),
+            what: "missing".into(),
+        });
+    }
+    found.documents.sort();
+    Ok(found)
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>, root: &Path) {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(Problem {
+                severity: Severity::Error,
+                path: dir.strip_prefix(root).unwrap_or(dir).display().to_string(),
+                what: format!("cannot list: {e}"),
+            });
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => collect_files(&path, out, problems, root),
+            Ok(_) => out.push(path),
+            Err(e) => problems.push(Problem {
+                severity: Severity::Error,
+                path: path.display().to_string(),
+                what: format!("cannot inspect: {e}"),
+            }),
+        }
+    }
+}
+
+fn check_config(archive: &Archive, problems: &mut Vec<Problem>) {
+    let path = archive.config_path();
+    let bytes = fs::read(&path).unwrap_or_default();
+    let ok = serde_json::from_slice::<ArchiveConfig>(&bytes)
+        .map(|c| c.to_bytes() == bytes && c == archive.config)
+        .unwrap_or(false);
+    if !ok {
+        problems.push(Problem {
+            severity: Severity::Error,
+            path: archive::CONFIG_FILE.into(),
+            what: "altered: not the canonical archive metadata".into(),
+        });
+    }
+}
+
+fn check_key_file(path: &Path) -> Result<(), String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    let key = keys::parse_public_pem(&text, path).map_err(|e| e.what)?;
+    if keys::public_pem(&key) != text {
+        return Err("altered: not the canonical PEM of the key it holds".into());
+    }
+    let id = keys::key_id(&key);
+    if path.file_stem().and_then(|s| s.to_str()) != Some(id.as_str()) {
+        return Err(format!("altered: holds key {id}, not the key its name says"));
+    }
+    Ok(())
+}
+
+type RecordOutcome = (Option<merkle::Hash>, Option<(String, u64)>, Vec<Problem>);
+
+fn check_record(archive: &Archive, trust: &TrustRoot, index: u64, entry: Option<&LeafEntry>) -> RecordOutcome {
+    let mut problems = Vec::new();
+    let Some(entry) = entry else {
+        return (None, None, problems);
+    };
+    let (json, sig) = archive.record_paths(&entry.record_id);
+    let rel = |p: &Path| p.strip_prefix(archive.root()).unwrap_or(p).display().to_string();
+    let mut err = |path: &Path, what: String| {
+        problems.push(Problem {
+            severity: Severity::Error,
+            path: rel(path),
+            what: format!("leaf {index}: {what}"),
+        })
+    };
+    let bytes = match fs::read(&json) {
+        Ok(b) => b,
+        Err(e) => {
+            err(&json, format!("missing or unreadable record {}: {e}", entry.record_id));
+            return (None, None, problems);
+        }
+    };
+    let leaf = merkle::leaf_hash(&bytes);
+    let signature = match fs::read(&sig) {
+        Ok(s) => s,
+        Err(e) => {
+            err(&sig, format!("missing or unreadable signature: {e}"));
+            Vec::new()
+        }
+    };
+    let manifest = match verify::check_signed(&bytes, &signature, trust) {
+        Ok(m) => Some(m),
+        Err((m, why)) => {
+            let path = if why.contains("signature file") || why.contains("does not verify") && m.is_some() {
+                if signature.len() != 64 { &sig } else { &json }
+            } else {
+                &json
+            };
+            // A bad signature may come from either file; name both so the reader looks at both.
+            err(path, format!("{why} (record {})", entry.record_id));
+            m
+        }
+    };
+    let Some(m) = manifest else {
+        return (Some(leaf), None, problems);
+    };
+    if m.record_id != entry.record_id.to_string() {
+        err(&json, format!("manifest names record {}, the log says {}", m.record_id, entry.record_id));
+    }
+    if m.log_index != index {
+        err(
+            &json,
+            format!("manifest says log index {}: records were removed, reordered or inserted", m.log_index),
+        );
+    }
+    if m.document.sha256 != entry.sha256 {
+        err(&json, "manifest's document hash differs from the log's".into());
+    }
+    (Some(leaf), Some((m.document.sha256, m.document.size)), problems)
+}
+
+fn check_tree(
+    archive: &Archive,
+    size: u64,
+    leaf_hashes: &[Option<merkle::Hash>],
+    log: &LogState,
+    problems: &mut Vec<Problem>,
+) {
+    let hashes_path = archive.hashes_path();
+    let want = merkle::stored_hash_count(size);
+    let len = fs::metadata(&hashes_path).map(|m| m.len()).unwrap_or(0);
+    let err = |problems: &mut Vec<Problem>, path: &str, what: String| {
+        problems.push(Problem {
+            severity: Severity::Error,
+            path: path.into(),
+            what,
+        })
+    };
+    if len < want * 32 {
+        err(problems, "log/hashes", format!("holds {} hashes, the checkpoint needs {want}", len / 32));
+    } else if len > want * 32 {
+        problems.push(Problem {
+            severity: Severity::Warning,
+            path: "log/hashes".into(),
+            what: "hashes beyond the checkpoint: an interrupted write, rolled back by the next writer".into(),
+        });
+    }
+    if leaf_hashes.len() as u64 != size || leaf_hashes.iter().any(|h| h.is_none()) {
+        // Problems above already name the missing leaves; a root without them means nothing.
+        return;
+    }
+    let mut file = match fs::File::open(&hashes_path) {
+        Ok(f) => Some(BufReader::new(f)),
+        Err(_) => None,
+    };
+    let mut builder = merkle::TreeBuilder::new();
+    let mut k = 0u64;
+    let mut first_bad: Option<u64> = None;
+    for (i, leaf) in leaf_hashes.iter().enumerate() {
+        for h in builder.push(leaf.expect("checked above")) {
+            let mut stored = [0u8; 32];
+            let same = file
+                .as_mut()
+                .map(|f| f.read_exact(&mut stored).is_ok() && stored == h)
+                .unwrap_or(false);
+            if !same && first_bad.is_none() {
+                first_bad = Some(i as u64);
+                err(
+                    problems,
+                    "log/hashes",
+                    format!("stored hash {k} (leaf {i}) differs from the hash recomputed from the records"),
+                );
+            }
+            k += 1;
+        }
+    }
+    if let Some(cp) = &log.checkpoint {
+        if builder.root() != cp.root {
+            err(
+                problems,
+                "log/checkpoint",
+                "the signed root does not match the records: a record was removed, reordered, altered or inserted"
+                    .into(),
+            );
+        }
+    }
+}

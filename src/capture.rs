@@ -1,0 +1,584 @@
+//! Capturing: fetch a URL and stage its document while recording the HTTP facts.
+//!
+//! "The document" is the response body with transfer-encoding and content-encoding removed:
+//! the bytes a browser or `curl --compressed` would save. When the server applied a
+//! content-encoding, the body as it came off the wire is hashed too (WARC's payload digest).
+//! Both digests, the size limit and the zstd compression are computed while the bytes stream
+//! in, so memory stays bounded whatever the document's size.
+
+use crate::archive::{Archive, Committed, Draft, Scratch};
+use crate::error::{Error, IoContext, Result};
+use crate::manifest::{self, DocumentFacts, Header, HttpExchange, Hop, Labels, Method, Payload};
+use crate::store::{DigestWriter, DocumentStore, DocumentWriter, SizeLimitExceeded};
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use sha2::Digest;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const MAX_REDIRECTS: usize = 10;
+pub const DEFAULT_USER_AGENT: &str = concat!("exhibit/", env!("CARGO_PKG_VERSION"), " (citation archive)");
+const ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
+
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    pub max_size: u64,
+    /// Total deadline for one URL: connecting, every redirect hop and the whole body.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub allow_status: bool,
+    pub user_agent: String,
+    pub max_redirects: usize,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            max_size: DEFAULT_MAX_SIZE,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: Duration::from_secs(10),
+            allow_status: false,
+            user_agent: DEFAULT_USER_AGENT.into(),
+            max_redirects: MAX_REDIRECTS,
+        }
+    }
+}
+
+pub fn client(opts: &CaptureOptions) -> Result<Client> {
+    Client::builder()
+        // Redirects are followed by hand so that every hop's request and response are recorded.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(opts.connect_timeout)
+        .timeout(opts.timeout)
+        .build()
+        .map_err(|e| Error::fetch(format!("cannot set up the HTTP client: {e}")))
+}
+
+/// Check a URL before any network traffic: only absolute http(s) URLs are captured.
+pub fn parse_url(input: &str) -> Result<url::Url> {
+    let url = url::Url::parse(input).map_err(|e| {
+        Error::usage(format!("invalid URL {input:?}: {e}"))
+            .hint("give an absolute URL such as https://example.org/page")
+    })?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(Error::usage(format!(
+            "unsupported scheme {other:?} in {input}: exhibit captures http and https URLs"
+        ))
+        .hint("for a file you already have, use `exhibit import FILE --url URL`")),
+    }
+}
+
+/// Fetch `input` and stage its document in `scratch`. Nothing is added to the archive here.
+pub fn fetch(
+    client: &Client,
+    input: &str,
+    opts: &CaptureOptions,
+    store: &dyn DocumentStore,
+    scratch: &Path,
+    labels: Labels,
+) -> Result<Draft> {
+    let requested = parse_url(input)?;
+    let deadline = Instant::now() + opts.timeout;
+    let mut url = requested.clone();
+    let mut redirects = Vec::new();
+    let mut visited = vec![url.to_string()];
+    loop {
+        let request_headers = request_headers(&url, &opts.user_agent);
+        let remaining = remaining(deadline, opts, &url)?;
+        let mut builder = client.get(url.clone()).timeout(remaining);
+        for h in &request_headers[1..] {
+            builder = builder.header(h.name.as_str(), h.value.as_deref().unwrap_or(""));
+        }
+        let response = builder.send().map_err(|e| request_error(&e, &url, opts))?;
+        let captured_at = manifest::now();
+        let head = response_head(&response);
+        let request = manifest::Request {
+            method: "GET".into(),
+            url: url.to_string(),
+            headers: request_headers,
+        };
+        let status = response.status();
+        if status.is_redirection() {
+            if let Some(location) = response.headers().get(LOCATION) {
+                let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
+                let next = url.join(&location).map_err(|e| {
+                    Error::fetch(format!("{url} redirects to an invalid Location {location:?}: {e}"))
+                        .hint("the server is misconfigured; capture the target URL directly")
+                })?;
+                redirects.push(Hop {
+                    request,
+                    response: head,
+                    location,
+                });
+                if !matches!(next.scheme(), "http" | "https") {
+                    return Err(Error::fetch(format!(
+                        "{url} redirects to unsupported scheme {:?} ({next})",
+                        next.scheme()
+                    ))
+                    .hint("capture the target with a tool for that scheme"));
+                }
+                if visited.contains(&next.to_string()) {
+                    visited.push(next.to_string());
+                    return Err(Error::fetch(format!("redirect loop: {}", visited.join(" -> ")))
+                        .hint("the server is misconfigured; nothing was stored"));
+                }
+                if redirects.len() >= opts.max_redirects {
+                    return Err(Error::fetch(format!(
+                        "more than {} redirects starting at {requested}",
+                        opts.max_redirects
+                    ))
+                    .hint("capture a URL closer to the final page; nothing was stored"));
+                }
+                visited.push(next.to_string());
+                url = next;
+                continue;
+            }
+        }
+        if !status.is_success() && !opts.allow_status {
+            return Err(Error::fetch(format!(
+                "{url} answered {} {}; nothing was stored",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            ))
+            .hint("check the URL, or pass --allow-status to archive the error page as it is"));
+        }
+        let remote_addr = response.remote_addr().map(|a| a.to_string());
+        let content_type = header_text(response.headers(), CONTENT_TYPE);
+        let encoding = header_text(response.headers(), CONTENT_ENCODING)
+            .map(|e| e.trim().to_ascii_lowercase())
+            .filter(|e| !e.is_empty() && e != "identity");
+        let claimed = header_text(response.headers(), CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
+        let mut writer = store.stage(scratch, opts.max_size)?;
+        let payload = read_body(
+            response,
+            encoding.as_deref(),
+            &mut writer,
+            deadline,
+            opts,
+            &url,
+            claimed,
+        )?;
+        let staged = writer.finish()?;
+        let title = html_title(content_type.as_deref(), &staged.head);
+        return Ok(Draft {
+            method: Method::Capture,
+            requested_url: requested.to_string(),
+            final_url: url.to_string(),
+            captured_at,
+            document: DocumentFacts {
+                sha256: staged.sha256.clone(),
+                size: staged.size,
+                content_type,
+                title,
+            },
+            http: Some(HttpExchange {
+                redirects,
+                request,
+                response: head,
+                payload: encoding.as_ref().map(|_| payload),
+                content_encoding: encoding,
+                remote_addr,
+            }),
+            labels,
+            staged: Some(staged),
+        });
+    }
+}
+
+fn remaining(deadline: Instant, opts: &CaptureOptions, url: &url::Url) -> Result<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| timeout_error(opts, url))
+}
+
+fn timeout_error(opts: &CaptureOptions, url: &url::Url) -> Error {
+    Error::fetch(format!(
+        "{url} did not finish within {} s; nothing was stored",
+        opts.timeout.as_secs_f64()
+    ))
+    .hint("raise --timeout if the server is slow but working")
+}
+
+/// The request headers exhibit sends, in order. Host is listed because the server sees it,
+/// though the HTTP library adds it on the wire.
+fn request_headers(url: &url::Url, user_agent: &str) -> Vec<Header> {
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
+        None => url.host_str().unwrap_or("").to_string(),
+    };
+    vec![
+        Header::new("host", host.as_bytes()),
+        Header::new("user-agent", user_agent.as_bytes()),
+        Header::new("accept", ACCEPT.as_bytes()),
+        Header::new("accept-encoding", ACCEPT_ENCODING.as_bytes()),
+    ]
+}
+
+fn response_head(r: &Response) -> manifest::Response {
+    manifest::Response {
+        version: format!("{:?}", r.version()),
+        status: r.status().as_u16(),
+        reason: r.status().canonical_reason().unwrap_or("").into(),
+        headers: r
+            .headers()
+            .iter()
+            .map(|(n, v)| Header::new(n.as_str(), v.as_bytes()))
+            .collect(),
+    }
+}
+
+fn header_text(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    h.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// Deepest cause of an error chain: reqwest's top-level text ("error sending request") says
+/// little; the root ("Connection refused") says what happened.
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+fn request_error(e: &reqwest::Error, url: &url::Url, opts: &CaptureOptions) -> Error {
+    if e.is_timeout() {
+        return timeout_error(opts, url);
+    }
+    let cause = root_cause(e);
+    if e.is_connect() {
+        let target = format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        );
+        if cause.to_ascii_lowercase().contains("dns") || cause.contains("lookup") {
+            return Error::fetch(format!("cannot resolve host {}: {cause}", url.host_str().unwrap_or("")))
+                .hint("check the host name and this machine's DNS");
+        }
+        return Error::fetch(format!("cannot connect to {target} for {url}: {cause}"))
+            .hint("check the URL and that the server is running and reachable");
+    }
+    Error::fetch(format!("request to {url} failed: {cause}"))
+        .hint("check the URL and the server; nothing was stored")
+}
+
+enum Decoder<'a> {
+    Identity(&'a mut DocumentWriter),
+    Gzip(flate2::write::MultiGzDecoder<&'a mut DocumentWriter>),
+    Deflate(flate2::write::ZlibDecoder<&'a mut DocumentWriter>),
+    Brotli(Box<brotli::DecompressorWriter<&'a mut DocumentWriter>>),
+    Zstd(zstd::stream::write::Decoder<'static, &'a mut DocumentWriter>),
+}
+
+impl<'a> Decoder<'a> {
+    fn new(encoding: Option<&str>, w: &'a mut DocumentWriter, url: &url::Url) -> Result<Self> {
+        Ok(match encoding {
+            None => Decoder::Identity(w),
+            Some("gzip" | "x-gzip") => Decoder::Gzip(flate2::write::MultiGzDecoder::new(w)),
+            Some("deflate") => Decoder::Deflate(flate2::write::ZlibDecoder::new(w)),
+            Some("br") => Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(w, 64 * 1024))),
+            Some("zstd") => Decoder::Zstd(
+                zstd::stream::write::Decoder::new(w)
+                    .map_err(|e| Error::fetch(format!("cannot start zstd decoding: {e}")))?,
+            ),
+            Some(other) => {
+                return Err(Error::fetch(format!(
+                    "{url} sent Content-Encoding {other:?}, which exhibit cannot decode; nothing was stored"
+                ))
+                .hint("supported encodings are gzip, deflate, br and zstd"))
+            }
+        })
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Decoder::Identity(w) => w.write_all(buf),
+            Decoder::Gzip(w) => w.write_all(buf),
+            Decoder::Deflate(w) => w.write_all(buf),
+            Decoder::Brotli(w) => w.write_all(buf),
+            Decoder::Zstd(w) => w.write_all(buf),
+        }
+    }
+
+    /// Flush the decoder and insist the compressed stream was complete: a truncated gzip or
+    /// brotli stream is a truncated document, not a shorter one.
+    fn finish(self) -> io::Result<()> {
+        let incomplete = || io::Error::new(io::ErrorKind::UnexpectedEof, "compressed stream ended early");
+        match self {
+            Decoder::Identity(w) => w.flush(),
+            Decoder::Gzip(mut w) => {
+                w.try_finish()?;
+                w.flush()
+            }
+            Decoder::Deflate(w) => {
+                let mut w = w;
+                w.try_finish()?;
+                // try_finish succeeds on a cut stream; total_in < written means input was left.
+                w.flush()
+            }
+            Decoder::Brotli(w) => match w.into_inner() {
+                Ok(_) => Ok(()),
+                Err(_) => Err(incomplete()),
+            },
+            Decoder::Zstd(mut w) => w.flush(),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_body(
+    mut response: Response,
+    encoding: Option<&str>,
+    writer: &mut DocumentWriter,
+    deadline: Instant,
+    opts: &CaptureOptions,
+    url: &url::Url,
+    claimed: Option<u64>,
+) -> Result<Payload> {
+    let mut wire = DigestWriter::new(io::sink());
+    let mut buf = vec![0u8; 64 * 1024];
+    let outcome: std::result::Result<(), BodyError> = (|| {
+        let mut decoder = Decoder::new(encoding, writer, url).map_err(BodyError::Other)?;
+        loop {
+            if Instant::now() >= deadline {
+                return Err(BodyError::Timeout);
+            }
+            let n = match response.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(BodyError::Read(e)),
+            };
+            wire.write_all(&buf[..n]).expect("sink never fails");
+            if wire.count > opts.max_size {
+                return Err(BodyError::TooLarge);
+            }
+            decoder.write_all(&buf[..n]).map_err(BodyError::Decode)?;
+        }
+        decoder.finish().map_err(BodyError::Decode)
+    })();
+    match outcome {
+        Ok(()) => Ok(Payload {
+            sha256: hex::encode(wire.hasher.finalize()),
+            size: wire.count,
+        }),
+        Err(_) if writer.limit_hit() => Err(too_large(opts, url)),
+        Err(BodyError::TooLarge) => Err(too_large(opts, url)),
+        Err(BodyError::Timeout) => Err(timeout_error(opts, url)),
+        Err(BodyError::Other(e)) => Err(e),
+        Err(BodyError::Read(e)) => {
+            let cause = root_cause(&e);
+            if cause.contains("timed out") || e.kind() == io::ErrorKind::TimedOut {
+                return Err(timeout_error(opts, url));
+            }
+            let got = wire.count;
+            let what = match claimed {
+                Some(len) if got < len => format!(
+                    "{url}: connection closed after {got} of {len} bytes (Content-Length); nothing was stored"
+                ),
+                _ => format!("{url}: the body could not be read completely after {got} bytes ({cause}); nothing was stored"),
+            };
+            Err(Error::fetch(what).hint("the server cut the transfer short; try again later"))
+        }
+        Err(BodyError::Decode(e)) => {
+            if e.get_ref().is_some_and(|i| i.is::<SizeLimitExceeded>()) {
+                return Err(too_large(opts, url));
+            }
+            Err(Error::fetch(format!(
+                "{url}: the {} body is corrupt or incomplete ({e}); nothing was stored",
+                encoding.unwrap_or("response")
+            ))
+            .hint("the server sent a damaged compressed body; try again later"))
+        }
+    }
+}
+
+enum BodyError {
+    Read(io::Error),
+    Decode(io::Error),
+    TooLarge,
+    Timeout,
+    Other(Error),
+}
+
+fn too_large(opts: &CaptureOptions, url: &url::Url) -> Error {
+    Error::fetch(format!(
+        "{url}: the document is larger than the limit of {} bytes; nothing was stored",
+        opts.max_size
+    ))
+    .hint("raise --max-size if you really want to archive it")
+}
+
+/// The text of an HTML document's `<title>`, from its first bytes; entities decoded for the
+/// common cases, whitespace folded, length bounded. Only for labelling: never part of a check.
+pub fn html_title(content_type: Option<&str>, head: &[u8]) -> Option<String> {
+    let looks_html = content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"))
+        || head
+            .iter()
+            .take(512)
+            .map(|b| b.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .windows(5)
+            .any(|w| w == b"<html");
+    if !looks_html {
+        return None;
+    }
+    let text = String::from_utf8_lossy(head);
+    let lower = text.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let start = open + lower[open..].find('>')? + 1;
+    let end = start + lower[start..].find("</title")?;
+    let raw = &text[start..end];
+    let decoded = raw
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&nbsp;", " ");
+    let folded: String = decoded.split_whitespace().collect::<Vec<_>>().join(" ");
+    let title: String = folded.chars().filter(|c| !c.is_control()).take(300).collect();
+    (!title.is_empty()).then_some(title)
+}
+
+/// Archive a file one already holds. The manifest says it was imported, not fetched.
+pub fn stage_file(
+    store: &dyn DocumentStore,
+    scratch: &Path,
+    file: &Path,
+    url: &str,
+    captured_at: Option<&str>,
+    content_type: Option<String>,
+    labels: Labels,
+) -> Result<Draft> {
+    let url = parse_url(url)?;
+    let captured_at = match captured_at {
+        Some(t) => {
+            let ts: jiff::Timestamp = t.parse().map_err(|e| {
+                Error::usage(format!("--captured-at {t:?} is not an RFC 3339 time: {e}"))
+                    .hint("write it like 2026-05-21T05:07:28Z")
+            })?;
+            manifest::format_time(ts)
+        }
+        None => manifest::now(),
+    };
+    let mut input = std::fs::File::open(file).map_err(|e| {
+        let mut err = Error::io("open", file, e);
+        err.kind = crate::error::Kind::Usage;
+        err
+    })?;
+    let mut writer = store.stage(scratch, u64::MAX)?;
+    io::copy(&mut input, &mut writer).ctx("read", file)?;
+    let staged = writer.finish()?;
+    let title = html_title(content_type.as_deref(), &staged.head);
+    Ok(Draft {
+        method: Method::Import,
+        requested_url: url.to_string(),
+        final_url: url.to_string(),
+        captured_at,
+        document: DocumentFacts {
+            sha256: staged.sha256.clone(),
+            size: staged.size,
+            content_type,
+            title,
+        },
+        http: None,
+        labels,
+        staged: Some(staged),
+    })
+}
+
+/// The outcome of one URL of a batch.
+pub struct BatchItem {
+    pub index: usize,
+    pub url: String,
+    pub result: Result<Committed>,
+}
+
+/// Capture many URLs with `jobs` parallel fetches. Fetched documents are committed in groups
+/// (one flush and one checkpoint per group), so a batch pays for durability once per group, not
+/// per file. `report` sees each URL's outcome as soon as it is durable; one failure does not stop
+/// the others.
+pub fn capture_many(
+    archive: &Archive,
+    key: &crate::keys::SecretKey,
+    urls: &[String],
+    labels: &Labels,
+    opts: &CaptureOptions,
+    jobs: usize,
+    mut report: impl FnMut(BatchItem),
+) -> Result<()> {
+    let client = client(opts)?;
+    let scratch: Scratch = archive.scratch()?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = mpsc::sync_channel::<(usize, Result<Draft>)>(jobs * 2);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1).min(urls.len().max(1)) {
+            let tx = tx.clone();
+            let (client, next, scratch) = (&client, &next, &scratch);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(url) = urls.get(i) else { break };
+                let r = fetch(client, url, opts, archive.store(), scratch.path(), labels.clone());
+                if tx.send((i, r)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        while let Ok(first) = rx.recv() {
+            let mut group = vec![first];
+            while group.len() < 512 {
+                match rx.try_recv() {
+                    Ok(item) => group.push(item),
+                    Err(_) => break,
+                }
+            }
+            let mut drafts = Vec::new();
+            let mut order = Vec::new();
+            for (i, r) in group {
+                match r {
+                    Ok(d) => {
+                        order.push(i);
+                        drafts.push(d);
+                    }
+                    Err(e) => report(BatchItem {
+                        index: i,
+                        url: urls[i].clone(),
+                        result: Err(e),
+                    }),
+                }
+            }
+            match archive.commit(key, &scratch, drafts) {
+                Ok(done) => {
+                    for (i, c) in order.into_iter().zip(done) {
+                        report(BatchItem {
+                            index: i,
+                            url: urls[i].clone(),
+                            result: Ok(c),
+                        });
+                    }
+                }
+                Err(e) => {
+                    for i in order {
+                        report(BatchItem {
+                            index: i,
+                            url: urls[i].clone(),
+                            result: Err(Error::new(e.kind, e.what.clone()).hint(e.hint.clone().unwrap_or_default())),
+                        });
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
+}

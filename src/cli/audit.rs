@@ -1,0 +1,67 @@
+use super::Global;
+use anyhow::Result;
+use exhibit::audit::{self, Progress, Severity};
+use exhibit::verify::TrustRoot;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+/// Re-check the whole archive: every record, document, signature, log entry and file
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  exhibit audit\n  exhibit audit --trusted-key keys/archive.pub --json     # in CI: pin the trust root\n\nLists every problem, then a summary. Exit 0 only if there is no error (warnings, such as the\nscratch files of an interrupted write, do not fail an audit).")]
+pub struct Args {
+    /// Worker threads [default: number of CPUs]
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Trust only this public key (PEM); repeatable. Without it, the archive's own keys/ are trusted
+    #[arg(long, value_name = "FILE")]
+    trusted_key: Vec<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(g: &Global, a: Args) -> Result<i32> {
+    let archive = g.open()?;
+    let trust = TrustRoot::for_archive(&archive, &a.trusted_key)?;
+    let progress = Progress::default();
+    let jobs = a.jobs.unwrap_or_else(super::default_jobs);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let bar = super::progress(0, "audit");
+    let report = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_length(progress.total.load(Ordering::Relaxed));
+                bar.set_position(progress.done.load(Ordering::Relaxed));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        });
+        let r = audit::audit(&archive, &trust, jobs, &progress);
+        done.store(true, Ordering::Relaxed);
+        let _ = watcher.join();
+        r
+    })?;
+    if a.json {
+        super::print_json(&report)?;
+    } else {
+        for p in &report.problems {
+            let label = match p.severity {
+                Severity::Error => super::paint(false, "error:"),
+                Severity::Warning => "warning:".to_string(),
+            };
+            println!("{label} {}: {}", p.path, p.what);
+        }
+        println!(
+            "audit: {} records, {} documents ({} bytes, {} stored), log size {}, trust {}: {} errors, {} warnings: {}",
+            report.records,
+            report.documents,
+            report.document_bytes,
+            report.stored_bytes,
+            report.tree_size,
+            report.trust,
+            report.errors,
+            report.warnings,
+            if report.ok { super::paint(true, "archive OK") } else { super::paint(false, "archive FAILED") }
+        );
+    }
+    Ok(if report.ok { 0 } else { 1 })
+}

@@ -1,0 +1,165 @@
+use super::Global;
+use anyhow::Result;
+use exhibit::capture::{self, CaptureOptions};
+use exhibit::manifest::Labels;
+use exhibit::store::Published;
+use exhibit::{Error, Kind};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Fetch URLs, store their exact bytes and sign a record of each
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  exhibit capture https://example.org/terms\n  exhibit capture https://example.org/privacy --entity Example --document \"Privacy Notice\"\n  exhibit capture --from urls.txt --jobs 16 --json > captured.jsonl\n\nPrints one line per capture: record ID, SHA-256, URL. A missing archive is created (with a key) first.\nIn a batch, a failure does not stop the others; the exit code is that of the first failure.")]
+pub struct Args {
+    /// URLs to capture (http or https)
+    urls: Vec<String>,
+    /// Read URLs from FILE, one per line ('-' for stdin; blank lines and # comments skipped)
+    #[arg(long, value_name = "FILE")]
+    from: Option<PathBuf>,
+    /// Parallel fetches
+    #[arg(long, default_value_t = 8)]
+    jobs: usize,
+    /// Label: who publishes the document (e.g. "Coursera")
+    #[arg(long)]
+    entity: Option<String>,
+    /// Label: the document's name (e.g. "Privacy Notice"); defaults to the HTML title
+    #[arg(long)]
+    document: Option<String>,
+    /// Label: a free-text note
+    #[arg(long)]
+    note: Option<String>,
+    /// Refuse documents larger than this many bytes (after decompression)
+    #[arg(long, default_value_t = capture::DEFAULT_MAX_SIZE, value_name = "BYTES")]
+    max_size: u64,
+    /// Total deadline per URL in seconds (connect, redirects and body)
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    timeout: f64,
+    /// Connect timeout in seconds
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    connect_timeout: f64,
+    /// Archive non-2xx answers (error pages) instead of refusing them
+    #[arg(long)]
+    allow_status: bool,
+    /// User-Agent header to send (recorded in the manifest)
+    #[arg(long, default_value = capture::DEFAULT_USER_AGENT)]
+    user_agent: String,
+    /// One JSON object per line instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn read_url_list(from: &Option<PathBuf>, urls: &mut Vec<String>) -> Result<()> {
+    let Some(path) = from else { return Ok(()) };
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(path).map_err(|e| {
+            let mut err = Error::io("open URL list", path, e);
+            err.kind = Kind::Usage;
+            err
+        })?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    for line in reader.lines() {
+        let line = line?;
+        let line = line.trim();
+        if !line.is_empty() && !line.starts_with('#') {
+            urls.push(line.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn seconds(v: f64, flag: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| Error::usage(format!("{flag} must be a positive number of seconds, not {v}")).into())
+}
+
+pub fn run(g: &Global, a: Args) -> Result<i32> {
+    let mut urls = a.urls;
+    read_url_list(&a.from, &mut urls)?;
+    if urls.is_empty() {
+        return Err(Error::usage("no URLs to capture")
+            .hint("give URLs as arguments or a file with --from")
+            .into());
+    }
+    // Reject malformed URLs before creating anything.
+    for u in &urls {
+        capture::parse_url(u)?;
+    }
+    let opts = CaptureOptions {
+        max_size: a.max_size,
+        timeout: seconds(a.timeout, "--timeout")?,
+        connect_timeout: seconds(a.connect_timeout, "--connect-timeout")?,
+        allow_status: a.allow_status,
+        user_agent: a.user_agent,
+        ..CaptureOptions::default()
+    };
+    let labels = Labels {
+        entity: a.entity,
+        document: a.document,
+        note: a.note,
+    };
+    let (archive, key) = g.open_for_writing()?;
+    let bar = super::progress(urls.len() as u64, "capture");
+    let mut failures: Vec<(usize, String, exhibit::Error)> = Vec::new();
+    let mut ok = 0usize;
+    capture::capture_many(&archive, &key, &urls, &labels, &opts, a.jobs.max(1), |item| {
+        bar.inc(1);
+        match item.result {
+            Ok(c) => {
+                ok += 1;
+                let m = &c.manifest;
+                if a.json {
+                    let status = m.http.as_ref().map(|h| h.response.status);
+                    let line = serde_json::json!({
+                        "record_id": m.record_id,
+                        "sha256": m.document.sha256,
+                        "size": m.document.size,
+                        "url": m.requested_url,
+                        "final_url": m.final_url,
+                        "status": status,
+                        "content_type": m.document.content_type,
+                        "title": m.document.title,
+                        "captured_at": m.captured_at,
+                        "log_index": m.log_index,
+                        "stored": if c.stored == Published::Stored { "new" } else { "deduplicated" },
+                    });
+                    bar.suspend(|| println!("{line}"));
+                } else {
+                    bar.suspend(|| println!("{}  {}  {}", m.record_id, m.document.sha256, m.requested_url));
+                }
+            }
+            Err(e) => {
+                bar.suspend(|| {
+                    if a.json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"url": item.url, "error": e.to_string(), "exit_code": e.kind.exit_code()})
+                        );
+                    }
+                    eprintln!("error: {e}");
+                });
+                failures.push((item.index, item.url, e));
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+    if failures.is_empty() {
+        if urls.len() > 1 {
+            eprintln!("captured {ok} of {} URLs", urls.len());
+        }
+        return Ok(0);
+    }
+    failures.sort_by_key(|f| f.0);
+    eprintln!(
+        "captured {ok} of {} URLs; {} failed: {}",
+        urls.len(),
+        failures.len(),
+        failures.iter().map(|f| f.1.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    Ok(failures[0].2.kind.exit_code())
+}

@@ -1,0 +1,45 @@
+use super::Global;
+use anyhow::Result;
+
+/// List the archive's records in log order
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  exhibit list\n  exhibit list --url https://example.org/terms --json")]
+pub struct Args {
+    /// Only records whose requested or final URL is this
+    #[arg(long)]
+    url: Option<String>,
+    /// One JSON object per line
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(g: &Global, a: Args) -> Result<i32> {
+    let archive = g.open()?;
+    let size = archive.log_size()?;
+    let want = a.url.as_deref().map(|u| url::Url::parse(u).map(|p| p.to_string()).unwrap_or(u.to_string()));
+    for leaf in archive.leaves(size)? {
+        let m = archive.manifest(&leaf.record_id)?;
+        if let Some(u) = &want {
+            if &m.requested_url != u && &m.final_url != u {
+                continue;
+            }
+        }
+        if a.json {
+            super::print_json(&serde_json::json!({
+                "record_id": m.record_id, "log_index": m.log_index, "captured_at": m.captured_at,
+                "sha256": m.document.sha256, "size": m.document.size, "url": m.requested_url,
+                "final_url": m.final_url, "method": m.method.as_str(), "title": m.document.title,
+                "entity": m.labels.entity, "document": m.labels.document,
+            }))?;
+        } else {
+            println!(
+                "{}  {}  {}  {}",
+                m.record_id,
+                m.captured_at,
+                &m.document.sha256[..16],
+                m.requested_url
+            );
+        }
+    }
+    Ok(0)
+}

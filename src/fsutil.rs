@@ -1,0 +1,90 @@
+//! Durable file operations. The archive's crash safety rests on three rules: new bytes go to a
+//! scratch file first, they are made durable before anything refers to them, and they appear
+//! under their final name only by an atomic rename.
+
+use crate::error::{IoContext, Result};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+/// Make everything written so far durable. On Linux one `syncfs` flushes a whole batch of files
+/// and directory entries at once, which is what lets a batch of captures share one flush instead
+/// of paying ~1 ms per file; elsewhere each path is fsynced.
+pub fn sync_all(fs_anchor: &Path, paths: &[&Path]) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = paths;
+        use std::os::fd::AsRawFd;
+        let f = File::open(fs_anchor).ctx("open", fs_anchor)?;
+        // SAFETY: syncfs takes a valid open descriptor and has no memory effects.
+        let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error()).ctx("flush to disk", fs_anchor);
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = fs_anchor;
+        for p in paths {
+            File::open(p).and_then(|f| f.sync_all()).ctx("flush to disk", p)?;
+        }
+        Ok(())
+    }
+}
+
+/// fsync a directory so that renames and creations inside it survive a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .ctx("flush directory", dir)
+}
+
+/// Write `bytes` to `path` atomically: a sibling scratch file in `scratch_dir`, fsync, rename.
+/// `scratch_dir` must be on the same filesystem as `path`.
+pub fn write_atomic(scratch_dir: &Path, path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".write-")
+        .permissions(permissions(mode))
+        .tempfile_in(scratch_dir)
+        .ctx("create a scratch file in", scratch_dir)?;
+    let mut f = tmp.as_file();
+    f.write_all(bytes).ctx("write", tmp.path())?;
+    f.sync_all().ctx("flush", tmp.path())?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .ctx("move into place", path)?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn permissions(mode: u32) -> fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    fs::Permissions::from_mode(mode)
+}
+
+#[cfg(not(unix))]
+fn permissions(_mode: u32) -> fs::Permissions {
+    fs::metadata(".").map(|m| m.permissions()).unwrap()
+}
+
+/// Create a file that must not exist yet, with the given mode (e.g. 0o600 for secret keys).
+pub fn create_new(path: &Path, mode: u32) -> Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    opts.open(path).ctx("create", path)
+}
+
+pub fn create_dir_all(path: &Path) -> Result<()> {
+    fs::create_dir_all(path).ctx("create directory", path)
+}

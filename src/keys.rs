@@ -1,0 +1,160 @@
+//! Signing keys. Secret keys are PKCS#8 PEM files of mode 0600; public keys are SPKI PEM, the
+//! form `openssl pkey -pubin` and Python's `cryptography` load directly, so a stranger can check
+//! our signatures without our code. A key's ID is the first 16 hex digits of the SHA-256 of its
+//! 32 raw public-key bytes.
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub use ed25519_dalek::{SigningKey as SecretKey, VerifyingKey as PublicKey};
+
+/// The ID that names a public key in manifests and in the archive's `keys/` directory.
+pub fn key_id(public: &VerifyingKey) -> String {
+    let digest = Sha256::digest(public.as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// The canonical SPKI PEM text of a public key. Audit compares key files with this byte for
+/// byte, so a changed byte in a key file cannot go unnoticed.
+pub fn public_pem(public: &VerifyingKey) -> String {
+    public
+        .to_public_key_pem(LineEnding::LF)
+        .expect("encoding a 32-byte key cannot fail")
+}
+
+pub fn parse_public_pem(text: &str, origin: &Path) -> Result<VerifyingKey> {
+    VerifyingKey::from_public_key_pem(text.trim_end_matches('\n').trim_end()).map_err(|e| {
+        Error::key(format!(
+            "{} is not an Ed25519 public key in PEM (SPKI) form: {e}",
+            origin.display()
+        ))
+        .hint("use the .pub file written by `exhibit keygen` or `openssl pkey -pubout`")
+    })
+}
+
+pub fn read_public(path: &Path) -> Result<VerifyingKey> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let mut err = Error::io("read public key", path, e);
+        err.kind = crate::error::Kind::Key;
+        err
+    })?;
+    parse_public_pem(&text, path)
+}
+
+pub fn generate() -> Result<SigningKey> {
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(|e| {
+        Error::key(format!("the operating system gave no random bytes: {e}"))
+            .hint("run on a system with a working /dev/urandom")
+    })?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Where a key lives when neither --key nor EXHIBIT_KEY says otherwise.
+pub fn default_key_path() -> PathBuf {
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("exhibit")
+        .join("signing.key")
+}
+
+pub fn public_path(secret_path: &Path) -> PathBuf {
+    let mut s = secret_path.as_os_str().to_owned();
+    s.push(".pub");
+    PathBuf::from(s)
+}
+
+/// Write a new secret key (0600) and its public key beside it. Refuses to replace an existing
+/// key unless `force`, because a lost secret key cannot sign for its archive again.
+pub fn save(path: &Path, key: &SigningKey, force: bool) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            fsutil::create_dir_all(dir)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    .ctx("restrict permissions of", dir)?;
+            }
+        }
+    }
+    if path.exists() && !force {
+        return Err(Error::key(format!("a key already exists at {}", path.display()))
+            .hint("use it as it is, pass --force to replace it, or choose another --out"));
+    }
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| Error::key(format!("cannot encode the secret key: {e}")))?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // The secret goes through a 0600 scratch file and a rename, so a crash never leaves a
+    // half-written or world-readable key.
+    fsutil::write_atomic(dir, path, pem.as_bytes(), 0o600)?;
+    let public = public_pem(&key.verifying_key());
+    fsutil::write_atomic(dir, &public_path(path), public.as_bytes(), 0o644)?;
+    Ok(())
+}
+
+/// Load a secret key, refusing one that others can read: a leaked signing key lets anyone forge
+/// records that verify.
+pub fn load(path: &Path) -> Result<SigningKey> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::key(format!("no signing key at {}", path.display())).hint(
+                "create one with `exhibit keygen` (or `exhibit init`), or point --key / EXHIBIT_KEY at yours",
+            )
+        } else {
+            let mut err = Error::io("read signing key", path, e);
+            err.kind = crate::error::Kind::Key;
+            err
+        }
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::key(format!(
+                "signing key {} is readable by others (mode {mode:04o})",
+                path.display()
+            ))
+            .hint(format!("run `chmod 600 {}`", path.display())));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let mut err = Error::io("read signing key", path, e);
+        err.kind = crate::error::Kind::Key;
+        err
+    })?;
+    // The parse error text of a PEM decoder could echo key material; never include it.
+    SigningKey::from_pkcs8_pem(&text).map_err(|_| {
+        Error::key(format!(
+            "{} is not an Ed25519 secret key in PKCS#8 PEM form",
+            path.display()
+        ))
+        .hint("point --key at a key written by `exhibit keygen` or `openssl genpkey -algorithm ed25519`")
+    })
+}
+
+pub fn sign(key: &SigningKey, message: &[u8]) -> [u8; 64] {
+    key.sign(message).to_bytes()
+}
+
+/// Strict verification (no malleable or small-order signatures), matching what OpenSSL accepts.
+pub fn verify(public: &VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
+    let Ok(sig) = <[u8; 64]>::try_from(signature) else {
+        return false;
+    };
+    let sig = Signature::from_bytes(&sig);
+    public.verify_strict(message, &sig).is_ok() && public.verify(message, &sig).is_ok()
+}
+

@@ -1,0 +1,455 @@
+//! The document store: documents compressed with zstd, addressed by the SHA-256 of their
+//! uncompressed bytes, so the same content is stored once and `zstd -dc BLOB | sha256sum` prints
+//! the cited hash.
+//!
+//! A blob is one or more zstd frames followed by a 48-byte zstd *skippable* frame that carries the
+//! SHA-256 of all bytes before it. zstd ignores skippable frames, so third-party tools decompress
+//! blobs unchanged, while audit can tell that not one stored byte moved, including the header bits
+//! a zstd decoder is allowed to ignore.
+
+use crate::error::{Error, IoContext, Result};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+pub const ZSTD_LEVEL: i32 = 3;
+/// Skippable-frame magic 0x184D2A5E, little endian.
+const TRAILER_MAGIC: [u8; 4] = [0x5E, 0x2A, 0x4D, 0x18];
+const TRAILER_TAG: &[u8; 8] = b"EXHBLOB1";
+pub const TRAILER_LEN: u64 = 48;
+/// The first bytes of a document are kept in memory for sniffing (the HTML title).
+const HEAD_KEEP: usize = 64 * 1024;
+
+/// Where documents live. A second backend (an object store) implements this; nothing above it
+/// knows where the bytes are.
+pub trait DocumentStore: Send + Sync {
+    /// Begin a new document in scratch space; nothing is visible in the store until `publish`.
+    fn stage(&self, scratch: &Path, max_size: u64) -> Result<DocumentWriter>;
+    /// Make a staged document part of the store. Storing content that is already there is a
+    /// no-op, which is what makes the store deduplicate.
+    fn publish(&self, staged: Staged) -> Result<Published>;
+    fn contains(&self, sha256: &str) -> bool;
+    /// Decompress a document into `out`, checking every stored byte and the content hash.
+    fn read_verified(&self, sha256: &str, out: &mut dyn Write) -> Result<DocumentCheck, BlobError>;
+    /// All document hashes in the store, with the name each is stored under.
+    fn list(&self) -> Result<Vec<(String, PathBuf)>>;
+    /// Hashes starting with a hex prefix (at least two digits).
+    fn find_prefix(&self, prefix: &str) -> Result<Vec<String>>;
+    fn remove(&self, sha256: &str) -> Result<()>;
+    /// Where a document is, or would be, stored.
+    fn location(&self, sha256: &str) -> PathBuf;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    Stored,
+    AlreadyPresent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentCheck {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Why a stored blob is not what its name claims.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("document {0} is missing from the store")]
+    Missing(String),
+    #[error("{path}: stored bytes were altered (blob checksum mismatch)")]
+    Altered { path: PathBuf },
+    #[error("{path}: not a valid exhibit blob ({why})")]
+    Malformed { path: PathBuf, why: String },
+    #[error("{path}: decompressed content has SHA-256 {actual}, not the {expected} it is stored under")]
+    WrongContent {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("cannot read {path}: {err}")]
+    Io { path: PathBuf, err: io::Error },
+    #[error("cannot write the document: {0}")]
+    Output(io::Error),
+}
+
+impl From<BlobError> for Error {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Missing(_) => Error::verification(e.to_string())
+                .hint("restore the archive from a backup; the record cannot be verified without its document"),
+            BlobError::Output(ref io) if io.kind() == io::ErrorKind::BrokenPipe => {
+                Error::usage("output closed early (broken pipe)")
+            }
+            _ => Error::verification(e.to_string()).hint("restore the file from a backup copy of the archive"),
+        }
+    }
+}
+
+/// A local directory store: `documents/<first two hex digits>/<sha256>.zst`.
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalStore { root: root.into() }
+    }
+}
+
+impl DocumentStore for LocalStore {
+    fn stage(&self, scratch: &Path, max_size: u64) -> Result<DocumentWriter> {
+        DocumentWriter::create(scratch, max_size)
+    }
+
+    fn publish(&self, staged: Staged) -> Result<Published> {
+        let dest = self.location(&staged.sha256);
+        if dest.exists() {
+            return Ok(Published::AlreadyPresent);
+        }
+        let dir = dest.parent().expect("blob paths have a parent");
+        fs::create_dir_all(dir).ctx("create directory", dir)?;
+        staged
+            .file
+            .persist(&dest)
+            .map_err(|e| e.error)
+            .ctx("move document into", &dest)?;
+        Ok(Published::Stored)
+    }
+
+    fn contains(&self, sha256: &str) -> bool {
+        self.location(sha256).exists()
+    }
+
+    fn read_verified(&self, sha256: &str, out: &mut dyn Write) -> Result<DocumentCheck, BlobError> {
+        let path = self.location(sha256);
+        let check = read_blob(&path, out).map_err(|e| match e {
+            BlobError::Io { err, .. } if err.kind() == io::ErrorKind::NotFound => {
+                BlobError::Missing(sha256.to_string())
+            }
+            e => e,
+        })?;
+        if check.sha256 != sha256 {
+            return Err(BlobError::WrongContent {
+                path,
+                expected: sha256.into(),
+                actual: check.sha256,
+            });
+        }
+        Ok(check)
+    }
+
+    fn list(&self) -> Result<Vec<(String, PathBuf)>> {
+        let mut out = Vec::new();
+        let shards = match fs::read_dir(&self.root) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("list", &self.root, e)),
+        };
+        for shard in shards {
+            let shard = shard.ctx("list", &self.root)?;
+            let dir = shard.path();
+            if !dir.is_dir() {
+                out.push((String::new(), dir));
+                continue;
+            }
+            for entry in fs::read_dir(&dir).ctx("list", &dir)? {
+                let path = entry.ctx("list", &dir)?.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                let sha = name
+                    .strip_suffix(".zst")
+                    .filter(|s| crate::manifest::is_sha256_hex(s))
+                    .filter(|s| shard.file_name().to_str() == Some(&s[..2]))
+                    .unwrap_or("");
+                out.push((sha.to_string(), path));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn find_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        let dir = self.root.join(&prefix[..2]);
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&dir) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("list", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.ctx("list", &dir)?;
+            if let Some(sha) = entry.file_name().to_str().and_then(|n| n.strip_suffix(".zst")) {
+                if sha.starts_with(prefix) && crate::manifest::is_sha256_hex(sha) {
+                    out.push(sha.to_string());
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn remove(&self, sha256: &str) -> Result<()> {
+        let path = self.location(sha256);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("remove", &path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn location(&self, sha256: &str) -> PathBuf {
+        self.root.join(&sha256[..2]).join(format!("{sha256}.zst"))
+    }
+}
+
+/// A document fully written to scratch space, not yet part of the store. Dropping it deletes the
+/// scratch file.
+pub struct Staged {
+    pub sha256: String,
+    pub size: u64,
+    pub stored_size: u64,
+    /// The first bytes of the document, for sniffing.
+    pub head: Vec<u8>,
+    file: tempfile::TempPath,
+}
+
+impl Staged {
+    pub fn path(&self) -> &Path {
+        &self.file
+    }
+}
+
+/// The size limit was reached; the document is refused, not truncated.
+#[derive(Debug, thiserror::Error)]
+#[error("document is larger than the limit of {limit} bytes")]
+pub struct SizeLimitExceeded {
+    pub limit: u64,
+}
+
+/// Hashes, counts and compresses document bytes as they arrive, so memory stays bounded
+/// whatever the document's size.
+pub struct DocumentWriter {
+    encoder: zstd::stream::write::Encoder<'static, HashingWriter<BufWriter<File>>>,
+    hasher: Sha256,
+    size: u64,
+    max_size: u64,
+    head: Vec<u8>,
+    limit_hit: bool,
+    path: tempfile::TempPath,
+}
+
+impl DocumentWriter {
+    fn create(scratch: &Path, max_size: u64) -> Result<Self> {
+        let (file, path) = tempfile::Builder::new()
+            .prefix("doc-")
+            .suffix(".zst")
+            .tempfile_in(scratch)
+            .ctx("create a scratch file in", scratch)?
+            .into_parts();
+        let sink = HashingWriter {
+            inner: BufWriter::with_capacity(256 * 1024, file),
+            hasher: Sha256::new(),
+            count: 0,
+        };
+        let mut encoder =
+            zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL).ctx("start compressing", &path)?;
+        encoder
+            .include_checksum(true)
+            .ctx("configure compression for", &path)?;
+        Ok(DocumentWriter {
+            encoder,
+            hasher: Sha256::new(),
+            size: 0,
+            max_size,
+            head: Vec::new(),
+            limit_hit: false,
+            path,
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// True once a write was refused for exceeding the size limit. Decoders in front of this
+    /// writer may re-wrap its error, so callers ask here rather than inspect the error.
+    pub fn limit_hit(&self) -> bool {
+        self.limit_hit
+    }
+
+    pub fn finish(self) -> Result<Staged> {
+        let path = self.path;
+        let mut sink = self.encoder.finish().ctx("finish compressing", &path)?;
+        let frame_hash: [u8; 32] = sink.hasher.finalize_reset().into();
+        let mut trailer = Vec::with_capacity(TRAILER_LEN as usize);
+        trailer.extend_from_slice(&TRAILER_MAGIC);
+        trailer.extend_from_slice(&40u32.to_le_bytes());
+        trailer.extend_from_slice(TRAILER_TAG);
+        trailer.extend_from_slice(&frame_hash);
+        sink.inner.write_all(&trailer).ctx("write", &path)?;
+        sink.inner.flush().ctx("write", &path)?;
+        Ok(Staged {
+            sha256: hex::encode(self.hasher.finalize()),
+            size: self.size,
+            stored_size: sink.count + TRAILER_LEN,
+            head: self.head,
+            file: path,
+        })
+    }
+}
+
+impl Write for DocumentWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.size + buf.len() as u64 > self.max_size {
+            self.limit_hit = true;
+            return Err(io::Error::other(SizeLimitExceeded {
+                limit: self.max_size,
+            }));
+        }
+        let n = self.encoder.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        if self.head.len() < HEAD_KEEP {
+            let take = n.min(HEAD_KEEP - self.head.len());
+            self.head.extend_from_slice(&buf[..take]);
+        }
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.encoder.flush()
+    }
+}
+
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A writer that hashes and counts what passes through to `inner`.
+pub struct DigestWriter<W> {
+    pub inner: W,
+    pub hasher: Sha256,
+    pub count: u64,
+}
+
+impl<W: Write> DigestWriter<W> {
+    pub fn new(inner: W) -> Self {
+        DigestWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+}
+
+impl<W: Write> Write for DigestWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Check one blob file and stream its document into `out`. Returns the document's SHA-256 and
+/// size; the caller compares them with the name and the manifest.
+pub fn read_blob(path: &Path, out: &mut dyn Write) -> Result<DocumentCheck, BlobError> {
+    let io_err = |err| BlobError::Io {
+        path: path.to_path_buf(),
+        err,
+    };
+    let malformed = |why: &str| BlobError::Malformed {
+        path: path.to_path_buf(),
+        why: why.into(),
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    if len < TRAILER_LEN + 4 {
+        return Err(malformed("too short to hold a zstd frame and the exhibit trailer"));
+    }
+    let body_len = len - TRAILER_LEN;
+    let mut trailer = [0u8; TRAILER_LEN as usize];
+    file.seek(SeekFrom::Start(body_len)).map_err(io_err)?;
+    file.read_exact(&mut trailer).map_err(io_err)?;
+    if trailer[..4] != TRAILER_MAGIC || trailer[4..8] != 40u32.to_le_bytes() || &trailer[8..16] != TRAILER_TAG
+    {
+        return Err(malformed("the trailing checksum frame is missing or damaged"));
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let mut hashing = HashingReader {
+        inner: BufReader::with_capacity(256 * 1024, file.take(body_len)),
+        hasher: Sha256::new(),
+    };
+    let mut sink = DigestWriter::new(out);
+    let decoded = {
+        let mut decoder =
+            zstd::stream::read::Decoder::with_buffer(BufReader::new(&mut hashing)).map_err(io_err)?;
+        copy_distinguishing(&mut decoder, &mut sink)
+    };
+    // Hash any bytes the decoder did not consume, so the checksum covers the whole blob.
+    io::copy(&mut hashing, &mut io::sink()).map_err(io_err)?;
+    let frame_hash: [u8; 32] = hashing.hasher.finalize().into();
+    if frame_hash[..] != trailer[16..] {
+        return Err(BlobError::Altered {
+            path: path.to_path_buf(),
+        });
+    }
+    match decoded {
+        Ok(()) => {}
+        Err(Copy::Read(e)) => return Err(malformed(&format!("zstd: {e}"))),
+        Err(Copy::Write(e)) => return Err(BlobError::Output(e)),
+    }
+    Ok(DocumentCheck {
+        sha256: hex::encode(sink.hasher.finalize()),
+        size: sink.count,
+    })
+}
+
+enum Copy {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// io::copy, but telling a bad input from a failed output (a closed pipe is not a damaged blob).
+fn copy_distinguishing(r: &mut dyn Read, w: &mut dyn Write) -> Result<(), Copy> {
+    let mut buf = vec![0u8; 128 * 1024];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return w.flush().map_err(Copy::Write),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Copy::Read(e)),
+        };
+        w.write_all(&buf[..n]).map_err(Copy::Write)?;
+    }
+}

@@ -1,0 +1,384 @@
+//! Verification of records: the answer to "is this cited record what it claims to be?".
+//!
+//! A record verifies when (1) its manifest is well formed and names itself, (2) its signature is
+//! valid under a trusted key, (3) its document is present and has the cited SHA-256 and size,
+//! and (4) it is leaf `log_index` of the archive's log, proven by an inclusion proof against a
+//! checkpoint signed by a trusted key.
+
+use crate::archive::{Archive, TrustedKey};
+use crate::error::{Error, Kind, Result};
+use crate::keys::{self, PublicKey};
+use crate::log::{merkle, StoredHashes};
+use crate::manifest::Manifest;
+use crate::note::{self, Checkpoint};
+use crate::record_id::{self, RecordId};
+use serde::Serialize;
+use std::fs::File;
+use std::path::Path;
+
+/// The keys whose signatures count. Pinned keys come from outside the archive (CI passes them),
+/// so someone who can write to the archive cannot add a key of their own and pass.
+#[derive(Debug, Clone)]
+pub struct TrustRoot {
+    pub keys: Vec<TrustedKey>,
+    pub pinned: bool,
+}
+
+impl TrustRoot {
+    pub fn from_archive(archive: &Archive) -> Result<TrustRoot> {
+        Ok(TrustRoot {
+            keys: archive.trusted_keys()?,
+            pinned: false,
+        })
+    }
+
+    pub fn pinned(paths: &[impl AsRef<Path>]) -> Result<TrustRoot> {
+        let keys = paths
+            .iter()
+            .map(|p| {
+                let key = keys::read_public(p.as_ref())?;
+                Ok(TrustedKey {
+                    id: keys::key_id(&key),
+                    key,
+                    path: p.as_ref().to_path_buf(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TrustRoot { keys, pinned: true })
+    }
+
+    /// `--trusted-key` given: pin; otherwise trust what the archive lists.
+    pub fn for_archive(archive: &Archive, pinned: &[impl AsRef<Path>]) -> Result<TrustRoot> {
+        if pinned.is_empty() {
+            Self::from_archive(archive)
+        } else {
+            Self::pinned(pinned)
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&PublicKey> {
+        self.keys.iter().find(|k| k.id == id).map(|k| &k.key)
+    }
+
+    fn note_keys(&self, origin: &str) -> Vec<(String, PublicKey)> {
+        self.keys.iter().map(|k| (origin.to_string(), k.key)).collect()
+    }
+}
+
+/// What the user asked to verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Record(RecordId),
+    Sha256(String),
+    Prefix(String),
+}
+
+pub const MIN_PREFIX: usize = 8;
+
+pub fn parse_target(input: &str) -> Result<Target> {
+    let s = input.trim().trim_end_matches('…').trim_end_matches("...");
+    if record_id::looks_like_record_id(s) {
+        return s.parse().map(Target::Record).map_err(|e| {
+            Error::usage(format!("{input:?} is not a valid record ID: {e}"))
+                .hint("copy the ID again from the citation; IDs look like EX-7K2M-9QDR-T4VB")
+        });
+    }
+    let hex = s.strip_prefix("sha256:").unwrap_or(s).to_ascii_lowercase();
+    if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if hex.len() == 64 {
+            return Ok(Target::Sha256(hex));
+        }
+        if (MIN_PREFIX..64).contains(&hex.len()) {
+            return Ok(Target::Prefix(hex));
+        }
+        if hex.len() < MIN_PREFIX {
+            return Err(Error::usage(format!(
+                "hash prefix {input:?} is too short ({} hex digits)",
+                hex.len()
+            ))
+            .hint("give at least 8 hex digits of the SHA-256, or the whole hash"));
+        }
+    }
+    Err(Error::usage(format!("{input:?} is neither a record ID nor a SHA-256 (or prefix)"))
+        .hint("give a record ID like EX-7K2M-9QDR-T4VB or at least 8 hex digits of a SHA-256"))
+}
+
+/// The records a target names. Errors distinguish "nothing matches" from "more than one
+/// document matches" so a user knows whether to check the value or type more of it.
+pub fn resolve(archive: &Archive, target: &Target) -> Result<Vec<RecordId>> {
+    match target {
+        Target::Record(id) => {
+            if archive.record_paths(id).0.exists() {
+                Ok(vec![*id])
+            } else {
+                Err(crate::archive::no_such_record(id, archive.root()))
+            }
+        }
+        Target::Sha256(h) | Target::Prefix(h) => {
+            let size = archive.log_size()?;
+            let mut docs: Vec<String> = Vec::new();
+            let mut ids = Vec::new();
+            for e in archive.leaves(size)? {
+                if e.sha256.starts_with(h.as_str()) {
+                    if !docs.contains(&e.sha256) {
+                        docs.push(e.sha256.clone());
+                    }
+                    ids.push(e.record_id);
+                }
+            }
+            match docs.len() {
+                0 => Err(Error::new(
+                    Kind::NotFound,
+                    format!("no record in the archive at {} has a document with SHA-256 {h}{}",
+                        archive.root().display(),
+                        if h.len() < 64 { "…" } else { "" }),
+                )
+                .hint("check the hash and --archive; a document not in this archive cannot be verified here")),
+                1 => Ok(ids),
+                n => Err(Error::new(
+                    Kind::Ambiguous,
+                    format!(
+                        "hash prefix {h} matches {n} documents: {}",
+                        docs.iter().map(|d| &d[..16]).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .hint("give more hex digits of the SHA-256")),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub check: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordReport {
+    pub record_id: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    pub trust: &'static str,
+    pub checks: Vec<Check>,
+}
+
+impl RecordReport {
+    pub fn first_failure(&self) -> Option<&Check> {
+        self.checks.iter().find(|c| !c.ok)
+    }
+}
+
+/// The archive's checkpoint, checked against the trust root once for many records.
+pub struct LogState {
+    pub checkpoint: Option<Checkpoint>,
+    pub text: Option<String>,
+    /// Why the checkpoint cannot be relied on, if it cannot.
+    pub problem: Option<String>,
+}
+
+impl LogState {
+    pub fn load(archive: &Archive, trust: &TrustRoot) -> LogState {
+        match archive.checkpoint() {
+            Ok(None) => LogState {
+                checkpoint: None,
+                text: None,
+                problem: Some("the archive has no log checkpoint".into()),
+            },
+            Err(e) => LogState {
+                checkpoint: None,
+                text: None,
+                problem: Some(e.to_string()),
+            },
+            Ok(Some((text, cp))) => {
+                let problem = check_checkpoint(&text, &cp, &archive.config.origin, trust).err();
+                LogState {
+                    checkpoint: Some(cp),
+                    text: Some(text),
+                    problem,
+                }
+            }
+        }
+    }
+}
+
+/// A checkpoint counts only if a trusted key signed it for this archive's origin.
+pub fn check_checkpoint(text: &str, cp: &Checkpoint, origin: &str, trust: &TrustRoot) -> Result<(), String> {
+    if cp.origin != origin {
+        return Err(format!(
+            "checkpoint origin {:?} is not this archive's origin {origin:?}",
+            cp.origin
+        ));
+    }
+    note::verify_note(text, &trust.note_keys(origin))
+        .map(|_| ())
+        .map_err(|e| format!("checkpoint signature: {e}"))
+}
+
+/// Check a manifest's bytes and signature. Returns the parsed manifest when both are good.
+pub fn check_signed(bytes: &[u8], signature: &[u8], trust: &TrustRoot) -> Result<Manifest, (Option<Manifest>, String)> {
+    let m = Manifest::parse(bytes).map_err(|e| (None, e.to_string()))?;
+    if signature.len() != 64 {
+        return Err((
+            Some(m),
+            format!("signature file holds {} bytes, not 64", signature.len()),
+        ));
+    }
+    let Some(key) = trust.get(&m.signer) else {
+        let why = format!(
+            "signed by key {}, which is not {}",
+            m.signer,
+            if trust.pinned { "a pinned trusted key" } else { "trusted by this archive" }
+        );
+        return Err((Some(m), why));
+    };
+    if !keys::verify(key, bytes, signature) {
+        let why = format!("signature does not verify under key {}", m.signer);
+        return Err((Some(m), why));
+    }
+    Ok(m)
+}
+
+pub fn verify_record(archive: &Archive, trust: &TrustRoot, log: &LogState, id: &RecordId) -> Result<RecordReport> {
+    let mut report = RecordReport {
+        record_id: id.to_string(),
+        ok: false,
+        sha256: None,
+        url: None,
+        captured_at: None,
+        signer: None,
+        trust: if trust.pinned { "pinned" } else { "archive" },
+        checks: Vec::new(),
+    };
+    let (bytes, signature) = archive
+        .load_record(id)?
+        .ok_or_else(|| crate::archive::no_such_record(id, archive.root()))?;
+    let push = |r: &mut RecordReport, check, ok, detail: String| {
+        r.checks.push(Check { check, ok, detail });
+        ok
+    };
+    let manifest = match check_signed(&bytes, &signature, trust) {
+        Ok(m) => {
+            push(&mut report, "signature", true, format!("valid Ed25519 signature by trusted key {}", m.signer));
+            m
+        }
+        Err((m, why)) => {
+            push(&mut report, "signature", false, why);
+            match m {
+                Some(m) => m,
+                None => return Ok(report),
+            }
+        }
+    };
+    report.sha256 = Some(manifest.document.sha256.clone());
+    report.url = Some(manifest.final_url.clone());
+    report.captured_at = Some(manifest.captured_at.clone());
+    report.signer = Some(manifest.signer.clone());
+    let names_itself = manifest.record_id == id.to_string();
+    push(
+        &mut report,
+        "record_id",
+        names_itself,
+        if names_itself {
+            "manifest names this record".into()
+        } else {
+            format!("manifest names record {}, not {id}", manifest.record_id)
+        },
+    );
+
+    let doc = archive
+        .store()
+        .read_verified(&manifest.document.sha256, &mut std::io::sink());
+    match doc {
+        Ok(c) if c.size == manifest.document.size => push(
+            &mut report,
+            "document",
+            true,
+            format!("present, SHA-256 {} and {} bytes as cited", c.sha256, c.size),
+        ),
+        Ok(c) => push(
+            &mut report,
+            "document",
+            false,
+            format!("document has {} bytes, the manifest says {}", c.size, manifest.document.size),
+        ),
+        Err(e) => push(&mut report, "document", false, e.to_string()),
+    };
+
+    let (ok, detail) = check_inclusion(archive, log, &manifest, &bytes);
+    push(&mut report, "log", ok, detail);
+    report.ok = report.checks.iter().all(|c| c.ok);
+    Ok(report)
+}
+
+fn check_inclusion(archive: &Archive, log: &LogState, m: &Manifest, bytes: &[u8]) -> (bool, String) {
+    let Some(cp) = &log.checkpoint else {
+        return (false, log.problem.clone().unwrap_or_default());
+    };
+    if let Some(p) = &log.problem {
+        return (false, p.clone());
+    }
+    if m.log_index >= cp.size {
+        return (
+            false,
+            format!("log index {} is not covered by the checkpoint (tree size {})", m.log_index, cp.size),
+        );
+    }
+    match archive.leaf(m.log_index) {
+        Ok(e) if e.record_id.to_string() == m.record_id && e.sha256 == m.document.sha256 => {}
+        Ok(e) => {
+            return (
+                false,
+                format!("log leaf {} is record {} / {}, not this record", m.log_index, e.record_id, &e.sha256[..16]),
+            )
+        }
+        Err(e) => return (false, e.to_string()),
+    }
+    let file = match File::open(archive.hashes_path()) {
+        Ok(f) => f,
+        Err(e) => return (false, format!("log/hashes: {e}")),
+    };
+    let reader = StoredHashes {
+        file: Some(&file),
+        on_disk: merkle::stored_hash_count(cp.size),
+        pending: &[],
+    };
+    let leaf = merkle::leaf_hash(bytes);
+    let proof = match merkle::prove_inclusion(cp.size, m.log_index, &reader) {
+        Ok(p) => p,
+        Err(e) => return (false, format!("cannot build the inclusion proof: {e}")),
+    };
+    match merkle::check_inclusion(&proof, cp.size, &cp.root, m.log_index, &leaf) {
+        Ok(()) => (
+            true,
+            format!("leaf {} of {}, inclusion proof verified against the signed checkpoint", m.log_index, cp.size),
+        ),
+        Err(e) => (false, format!("inclusion proof against the checkpoint failed: {e}")),
+    }
+}
+
+/// Hash a local file, for "is this file the cited one?".
+pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
+    use sha2::Digest;
+    let mut f = File::open(path).map_err(|e| {
+        let mut err = Error::io("open", path, e);
+        err.kind = Kind::Usage;
+        err
+    })?;
+    let mut w = crate::store::DigestWriter::new(std::io::sink());
+    std::io::copy(&mut f, &mut w).map_err(|e| Error::io("read", path, e))?;
+    Ok((hex::encode(w.hasher.finalize()), w.count))
+}
+
+pub fn short(h: &str) -> &str {
+    &h[..h.len().min(16)]
+}
+
