@@ -150,9 +150,39 @@ impl Archive {
         })
     }
 
+    /// Open an archive whose metadata may be damaged, for audit: audit must report a damaged
+    /// `exhibit.json` rather than refuse to look at the rest. The origin then comes from the
+    /// checkpoint, and audit's canonical-form check names the file.
+    pub fn open_for_audit(root: &Path) -> Result<Archive> {
+        match Archive::open(root) {
+            Ok(a) => Ok(a),
+            Err(e) if root.join(CONFIG_FILE).is_file() => {
+                let checkpoint =
+                    fs::read_to_string(root.join("log").join("checkpoint")).unwrap_or_default();
+                let origin = checkpoint.lines().next().unwrap_or_default().to_string();
+                if origin.is_empty() {
+                    return Err(e);
+                }
+                Ok(Archive {
+                    root: root.to_path_buf(),
+                    store: LocalStore::new(root.join("documents")),
+                    config: ArchiveConfig {
+                        format: ARCHIVE_FORMAT.into(),
+                        origin,
+                    },
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Create the archive if needed (idempotent) and trust `key`. Returns whether the archive was
     /// created and whether the key was newly trusted.
-    pub fn init(root: &Path, origin: Option<&str>, key: &PublicKey) -> Result<(Archive, bool, bool)> {
+    pub fn init(
+        root: &Path,
+        origin: Option<&str>,
+        key: &PublicKey,
+    ) -> Result<(Archive, bool, bool)> {
         let created = !Archive::exists(root);
         if created {
             for dir in ["", "keys", "documents", "records", "log", "tmp"] {
@@ -172,7 +202,12 @@ impl Archive {
                 .open(root.join("lock"))
                 .ctx("create", &root.join("lock"))?;
             // The config file is what makes a directory an archive, so it is written last.
-            fsutil::write_atomic(&root.join("tmp"), &root.join(CONFIG_FILE), &config.to_bytes(), 0o644)?;
+            fsutil::write_atomic(
+                &root.join("tmp"),
+                &root.join(CONFIG_FILE),
+                &config.to_bytes(),
+                0o644,
+            )?;
         }
         let archive = Archive::open(root)?;
         if let (false, Some(o)) = (created, origin) {
@@ -196,12 +231,27 @@ impl Archive {
             return Ok(false);
         }
         fsutil::create_dir_all(&self.keys_dir())?;
-        fsutil::write_atomic(&self.tmp_dir(), &path, keys::public_pem(key).as_bytes(), 0o644)?;
+        fsutil::write_atomic(
+            &self.tmp_dir(),
+            &path,
+            keys::public_pem(key).as_bytes(),
+            0o644,
+        )?;
         Ok(true)
     }
 
     /// The keys this archive trusts. A key file that does not parse is an error, never skipped.
     pub fn trusted_keys(&self) -> Result<Vec<TrustedKey>> {
+        self.read_keys(false)
+    }
+
+    /// For audit, which reports damaged key files itself and must still check everything else:
+    /// key files that do not parse, or whose name is not their key ID, are left out.
+    pub fn trusted_keys_for_audit(&self) -> Result<Vec<TrustedKey>> {
+        self.read_keys(true)
+    }
+
+    fn read_keys(&self, lenient: bool) -> Result<Vec<TrustedKey>> {
         let dir = self.keys_dir();
         let mut out = Vec::new();
         let entries = match fs::read_dir(&dir) {
@@ -214,7 +264,16 @@ impl Archive {
             if path.extension().and_then(|e| e.to_str()) != Some("pem") {
                 continue;
             }
-            let key = keys::read_public(&path)?;
+            let key = match keys::read_public(&path) {
+                Ok(k) => k,
+                Err(_) if lenient => continue,
+                Err(e) => return Err(e),
+            };
+            if lenient
+                && path.file_stem().and_then(|s| s.to_str()) != Some(keys::key_id(&key).as_str())
+            {
+                continue;
+            }
             out.push(TrustedKey {
                 id: keys::key_id(&key),
                 key,
@@ -263,14 +322,6 @@ impl Archive {
                     let _ = fs::remove_dir_all(&path);
                     removed += 1;
                 }
-            } else if path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(".write-"))
-            {
-                // Left by write_atomic in a process that died before renaming.
-                let _ = fs::remove_file(&path);
-                removed += 1;
             }
         }
         Ok(removed)
@@ -354,6 +405,9 @@ impl Archive {
                 }
             }
         }
+        // The deletions must be durable before the log stops naming them, or a crash here could
+        // bring back files that nothing would ever clean up.
+        fsutil::sync_all(&self.root, &[&self.records_dir(), &self.documents_dir()])?;
         for (path, len) in [(&leaves_path, want_leaves), (&hashes_path, want_hashes)] {
             if let Ok(f) = OpenOptions::new().write(true).open(path) {
                 f.set_len(len).ctx("truncate", path)?;
@@ -365,7 +419,12 @@ impl Archive {
 
     /// Sign and commit a batch of drafts as records, in order. See the module comment for the
     /// protocol. Returns the manifests and whether each document was new to the store.
-    pub fn commit(&self, key: &SecretKey, scratch: &Scratch, drafts: Vec<Draft>) -> Result<Vec<Committed>> {
+    pub fn commit(
+        &self,
+        key: &SecretKey,
+        scratch: &Scratch,
+        drafts: Vec<Draft>,
+    ) -> Result<Vec<Committed>> {
         if drafts.is_empty() {
             return Ok(Vec::new());
         }
@@ -428,8 +487,9 @@ impl Archive {
                 on_disk,
                 pending: &new_hashes,
             };
-            let added = merkle::stored_hashes_for_leaf(index, &leaf, &reader)
-                .map_err(|e| Error::archive(format!("log/hashes: {e}")).hint("run `exhibit audit`"))?;
+            let added = merkle::stored_hashes_for_leaf(index, &leaf, &reader).map_err(|e| {
+                Error::archive(format!("log/hashes: {e}")).hint("run `exhibit audit`")
+            })?;
             new_hashes.extend(added);
             lines.push_str(
                 &LeafEntry {
@@ -454,7 +514,13 @@ impl Archive {
         for (manifest, staged, tmp_json, tmp_sig) in prepared {
             let stored = match staged {
                 Some(staged) => {
-                    touched_dirs.push(self.store.location(&staged.sha256).parent().unwrap().to_path_buf());
+                    touched_dirs.push(
+                        self.store
+                            .location(&staged.sha256)
+                            .parent()
+                            .unwrap()
+                            .to_path_buf(),
+                    );
                     self.store.publish(staged)?
                 }
                 None => Published::AlreadyPresent,
@@ -489,7 +555,12 @@ impl Archive {
         .to_text();
         let signed = note::sign_note(&body, &self.config.origin, key)
             .map_err(|e| Error::archive(format!("cannot sign the checkpoint: {e}")))?;
-        fsutil::write_atomic(scratch.path(), &self.checkpoint_path(), signed.as_bytes(), 0o644)?;
+        fsutil::write_atomic(
+            scratch.path(),
+            &self.checkpoint_path(),
+            signed.as_bytes(),
+            0o644,
+        )?;
         Ok(committed)
     }
 
@@ -511,14 +582,19 @@ impl Archive {
 
     /// The manifest of a committed record, parsed, for display. Verification is verify.rs's job.
     pub fn manifest(&self, id: &RecordId) -> Result<Manifest> {
-        let (bytes, _) = self.load_record(id)?.ok_or_else(|| no_such_record(id, &self.root))?;
+        let (bytes, _) = self
+            .load_record(id)?
+            .ok_or_else(|| no_such_record(id, &self.root))?;
         Manifest::parse(&bytes)
     }
 }
 
 pub fn no_such_record(id: &RecordId, root: &Path) -> Error {
-    Error::new(Kind::NotFound, format!("no record {id} in the archive at {}", root.display()))
-        .hint("check the ID and --archive; `exhibit list` shows the records")
+    Error::new(
+        Kind::NotFound,
+        format!("no record {id} in the archive at {}", root.display()),
+    )
+    .hint("check the ID and --archive; `exhibit list` shows the records")
 }
 
 /// Everything about a new record that is known before it is signed.

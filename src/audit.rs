@@ -68,7 +68,12 @@ struct Found {
     log: HashSet<&'static str>,
 }
 
-pub fn audit(archive: &Archive, trust: &TrustRoot, jobs: usize, progress: &Progress) -> Result<AuditReport> {
+pub fn audit(
+    archive: &Archive,
+    trust: &TrustRoot,
+    jobs: usize,
+    progress: &Progress,
+) -> Result<AuditReport> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
@@ -94,7 +99,11 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
     }
     if let Some(lock) = &found.lock {
         if fs::metadata(lock).map(|m| m.len()).unwrap_or(0) != 0 {
-            error(&mut problems, "lock".into(), "the lock file must be empty".into());
+            error(
+                &mut problems,
+                "lock".into(),
+                "the lock file must be empty".into(),
+            );
         }
     }
     for path in &found.keys {
@@ -104,7 +113,25 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
     }
 
     // The log: the checkpoint fixes how many leaves are committed.
-    let log_state = LogState::load(archive, trust);
+    let mut log_state = LogState::load(archive, trust);
+    if let Some(cp) = log_state.checkpoint.clone() {
+        if cp.origin != archive.config.origin {
+            // One of the two files was altered. A checkpoint that a trusted key signed for its
+            // own origin is authentic, so the metadata is the altered one.
+            let own = LogState::load_for_origin(archive, trust, &cp.origin);
+            if own.problem.is_none() {
+                error(
+                    &mut problems,
+                    archive::CONFIG_FILE.into(),
+                    format!(
+                        "altered: origin {:?} differs from the signed checkpoint's {:?}",
+                        archive.config.origin, cp.origin
+                    ),
+                );
+                log_state = own;
+            }
+        }
+    }
     let size = log_state.checkpoint.as_ref().map_or(0, |c| c.size);
     if found.log.contains("checkpoint") {
         if let Some(p) = &log_state.problem {
@@ -134,12 +161,20 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
     if size > 0 && leaves_len > 0 {
         let mut buf = vec![0u8; (leaves_len.min(size * LEAF_LINE)) as usize];
         if let Err(e) = fs::File::open(&leaves_path).and_then(|mut f| f.read_exact(&mut buf)) {
-            error(&mut problems, "log/leaves".into(), format!("cannot read: {e}"));
+            error(
+                &mut problems,
+                "log/leaves".into(),
+                format!("cannot read: {e}"),
+            );
         }
         for (i, line) in buf.chunks(LEAF_LINE as usize).enumerate() {
             let e = LeafEntry::parse(line);
             if e.is_none() {
-                error(&mut problems, "log/leaves".into(), format!("leaf {i}: not a well-formed entry"));
+                error(
+                    &mut problems,
+                    "log/leaves".into(),
+                    format!("leaf {i}: not a well-formed entry"),
+                );
             }
             leaves.push(e);
         }
@@ -159,8 +194,11 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
     let tail_docs: HashSet<&str> = tail.iter().map(|e| e.sha256.as_str()).collect();
 
     // Records, in parallel. Each yields its leaf hash (if its bytes exist) and its problems.
-    progress.total.store(leaves.len() as u64 + found.documents.len() as u64, Ordering::Relaxed);
-    let results: Vec<(Option<merkle::Hash>, Option<(String, u64)>, Vec<Problem>)> = leaves
+    progress.total.store(
+        leaves.len() as u64 + found.documents.len() as u64,
+        Ordering::Relaxed,
+    );
+    let results: Vec<RecordOutcome> = leaves
         .par_iter()
         .enumerate()
         .map(|(i, entry)| {
@@ -171,6 +209,7 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
         .collect();
     let mut leaf_hashes = Vec::with_capacity(results.len());
     let mut referenced: HashMap<String, u64> = HashMap::new();
+    let mut cited_by: HashMap<String, Vec<String>> = HashMap::new();
     let mut committed_ids = HashSet::new();
     for (i, (leaf, doc, mut probs)) in results.into_iter().enumerate() {
         problems.append(&mut probs);
@@ -178,7 +217,8 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
         if let Some(Some(e)) = leaves.get(i) {
             committed_ids.insert(e.record_id);
         }
-        if let Some((sha, size)) = doc {
+        if let Some((sha, size, id)) = doc {
+            cited_by.entry(sha.clone()).or_default().push(id);
             referenced.entry(sha).or_insert(size);
         }
     }
@@ -203,7 +243,11 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
                     what: "record of an interrupted write, not in the log; rolled back by the next writer".into(),
                 });
             } else {
-                error(&mut problems, rel(&p), "extra record: not in the log".into());
+                error(
+                    &mut problems,
+                    rel(&p),
+                    "extra record: not in the log".into(),
+                );
             }
         }
     }
@@ -216,7 +260,10 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
         .par_iter()
         .flat_map_iter(|(sha, path)| {
             let mut out = Vec::new();
-            stored_bytes.fetch_add(fs::metadata(path).map(|m| m.len()).unwrap_or(0), Ordering::Relaxed);
+            stored_bytes.fetch_add(
+                fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+                Ordering::Relaxed,
+            );
             match archive.store().read_verified(sha, &mut std::io::sink()) {
                 Ok(c) => {
                     doc_bytes.fetch_add(c.size, Ordering::Relaxed);
@@ -230,7 +277,9 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
                         None if tail_docs.contains(sha.as_str()) => out.push(Problem {
                             severity: Severity::Warning,
                             path: rel(path),
-                            what: "document of an interrupted write; rolled back by the next writer".into(),
+                            what:
+                                "document of an interrupted write; rolled back by the next writer"
+                                    .into(),
                         }),
                         None => out.push(Problem {
                             severity: Severity::Error,
@@ -251,20 +300,23 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
         .collect();
     problems.extend(doc_problems);
     let present: HashSet<&str> = found.documents.iter().map(|(s, _)| s.as_str()).collect();
-    for (i, e) in leaves.iter().enumerate() {
-        if let Some(e) = e {
-            if !present.contains(e.sha256.as_str()) {
-                error(
-                    &mut problems,
-                    rel(&archive.store().location(&e.sha256)),
-                    format!("missing document of record {} (leaf {i})", e.record_id),
-                );
-            }
+    for (sha, ids) in &cited_by {
+        if !present.contains(sha.as_str()) {
+            error(
+                &mut problems,
+                rel(&archive.store().location(sha)),
+                format!("missing document, cited by record {}", ids.join(", ")),
+            );
         }
     }
 
-    problems.sort_by(|a, b| (a.severity != Severity::Error, &a.path).cmp(&(b.severity != Severity::Error, &b.path)));
-    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    problems.sort_by(|a, b| {
+        (a.severity != Severity::Error, &a.path).cmp(&(b.severity != Severity::Error, &b.path))
+    });
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
     Ok(AuditReport {
         ok: errors == 0,
         archive: root.display().to_string(),
@@ -343,7 +395,9 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
             ["tmp", ..] => problems.push(Problem {
                 severity: Severity::Warning,
                 path: rel.display().to_string(),
-                what: "scratch file of an unfinished or interrupted write; removed by the next writer".into(),
+                what:
+                    "scratch file of an unfinished or interrupted write; removed by the next writer"
+                        .into(),
             }),
             _ => unexpected(problems),
         }
@@ -408,20 +462,36 @@ fn check_key_file(path: &Path) -> Result<(), String> {
     }
     let id = keys::key_id(&key);
     if path.file_stem().and_then(|s| s.to_str()) != Some(id.as_str()) {
-        return Err(format!("altered: holds key {id}, not the key its name says"));
+        return Err(format!(
+            "altered: holds key {id}, not the key its name says"
+        ));
     }
     Ok(())
 }
 
-type RecordOutcome = (Option<merkle::Hash>, Option<(String, u64)>, Vec<Problem>);
+type RecordOutcome = (
+    Option<merkle::Hash>,
+    Option<(String, u64, String)>,
+    Vec<Problem>,
+);
 
-fn check_record(archive: &Archive, trust: &TrustRoot, index: u64, entry: Option<&LeafEntry>) -> RecordOutcome {
+fn check_record(
+    archive: &Archive,
+    trust: &TrustRoot,
+    index: u64,
+    entry: Option<&LeafEntry>,
+) -> RecordOutcome {
     let mut problems = Vec::new();
     let Some(entry) = entry else {
         return (None, None, problems);
     };
     let (json, sig) = archive.record_paths(&entry.record_id);
-    let rel = |p: &Path| p.strip_prefix(archive.root()).unwrap_or(p).display().to_string();
+    let rel = |p: &Path| {
+        p.strip_prefix(archive.root())
+            .unwrap_or(p)
+            .display()
+            .to_string()
+    };
     let mut err = |path: &Path, what: String| {
         problems.push(Problem {
             severity: Severity::Error,
@@ -432,7 +502,10 @@ fn check_record(archive: &Archive, trust: &TrustRoot, index: u64, entry: Option<
     let bytes = match fs::read(&json) {
         Ok(b) => b,
         Err(e) => {
-            err(&json, format!("missing or unreadable record {}: {e}", entry.record_id));
+            err(
+                &json,
+                format!("missing or unreadable record {}: {e}", entry.record_id),
+            );
             return (None, None, problems);
         }
     };
@@ -444,35 +517,62 @@ fn check_record(archive: &Archive, trust: &TrustRoot, index: u64, entry: Option<
             Vec::new()
         }
     };
-    let manifest = match verify::check_signed(&bytes, &signature, trust) {
-        Ok(m) => Some(m),
-        Err((m, why)) => {
-            let path = if why.contains("signature file") || why.contains("does not verify") && m.is_some() {
-                if signature.len() != 64 { &sig } else { &json }
-            } else {
-                &json
-            };
-            // A bad signature may come from either file; name both so the reader looks at both.
-            err(path, format!("{why} (record {})", entry.record_id));
-            m
+    let (manifest, verdict) = verify::check_signed(&bytes, &signature, trust);
+    let authentic = verdict.is_ok();
+    if let Err(why) = verdict {
+        if signature.len() != 64 {
+            err(&sig, format!("{why} (record {})", entry.record_id));
+        } else if manifest.is_some() && why.contains("does not verify") {
+            // Either file may have changed; name both.
+            let what = format!(
+                "{why}: the manifest or its signature was altered (record {})",
+                entry.record_id
+            );
+            err(&json, what.clone());
+            err(&sig, what);
+        } else {
+            err(&json, format!("{why} (record {})", entry.record_id));
         }
-    };
+    }
     let Some(m) = manifest else {
         return (Some(leaf), None, problems);
     };
+    // A manifest with a valid signature is authentic, so where it disagrees with its log line
+    // the log is what changed; with a bad signature the manifest is already named above.
+    let leaves = archive.leaves_path();
+    let blame: &Path = if authentic { &leaves } else { &json };
     if m.record_id != entry.record_id.to_string() {
-        err(&json, format!("manifest names record {}, the log says {}", m.record_id, entry.record_id));
+        err(
+            blame,
+            format!(
+                "manifest names record {}, the log says {}",
+                m.record_id, entry.record_id
+            ),
+        );
     }
     if m.log_index != index {
         err(
-            &json,
-            format!("manifest says log index {}: records were removed, reordered or inserted", m.log_index),
+            blame,
+            format!(
+                "record {} says log index {}: records were removed, reordered or inserted",
+                m.record_id, m.log_index
+            ),
         );
     }
     if m.document.sha256 != entry.sha256 {
-        err(&json, "manifest's document hash differs from the log's".into());
+        err(
+            blame,
+            format!(
+                "the log's document hash for record {} differs from its manifest's",
+                m.record_id
+            ),
+        );
     }
-    (Some(leaf), Some((m.document.sha256, m.document.size)), problems)
+    (
+        Some(leaf),
+        Some((m.document.sha256, m.document.size, m.record_id)),
+        problems,
+    )
 }
 
 fn check_tree(
@@ -493,12 +593,18 @@ fn check_tree(
         })
     };
     if len < want * 32 {
-        err(problems, "log/hashes", format!("holds {} hashes, the checkpoint needs {want}", len / 32));
+        err(
+            problems,
+            "log/hashes",
+            format!("holds {} hashes, the checkpoint needs {want}", len / 32),
+        );
     } else if len > want * 32 {
         problems.push(Problem {
             severity: Severity::Warning,
             path: "log/hashes".into(),
-            what: "hashes beyond the checkpoint: an interrupted write, rolled back by the next writer".into(),
+            what:
+                "hashes beyond the checkpoint: an interrupted write, rolled back by the next writer"
+                    .into(),
         });
     }
     if leaf_hashes.len() as u64 != size || leaf_hashes.iter().any(|h| h.is_none()) {

@@ -8,7 +8,7 @@
 
 use crate::archive::{Archive, Committed, Draft, Scratch};
 use crate::error::{Error, IoContext, Result};
-use crate::manifest::{self, DocumentFacts, Header, HttpExchange, Hop, Labels, Method, Payload};
+use crate::manifest::{self, DocumentFacts, Header, Hop, HttpExchange, Labels, Method, Payload};
 use crate::store::{DigestWriter, DocumentStore, DocumentWriter, SizeLimitExceeded};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const MAX_REDIRECTS: usize = 10;
-pub const DEFAULT_USER_AGENT: &str = concat!("exhibit/", env!("CARGO_PKG_VERSION"), " (citation archive)");
+pub const DEFAULT_USER_AGENT: &str =
+    concat!("exhibit/", env!("CARGO_PKG_VERSION"), " (citation archive)");
 const ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
 
@@ -108,8 +109,10 @@ pub fn fetch(
             if let Some(location) = response.headers().get(LOCATION) {
                 let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
                 let next = url.join(&location).map_err(|e| {
-                    Error::fetch(format!("{url} redirects to an invalid Location {location:?}: {e}"))
-                        .hint("the server is misconfigured; capture the target URL directly")
+                    Error::fetch(format!(
+                        "{url} redirects to an invalid Location {location:?}: {e}"
+                    ))
+                    .hint("the server is misconfigured; capture the target URL directly")
                 })?;
                 redirects.push(Hop {
                     request,
@@ -125,8 +128,10 @@ pub fn fetch(
                 }
                 if visited.contains(&next.to_string()) {
                     visited.push(next.to_string());
-                    return Err(Error::fetch(format!("redirect loop: {}", visited.join(" -> ")))
-                        .hint("the server is misconfigured; nothing was stored"));
+                    return Err(
+                        Error::fetch(format!("redirect loop: {}", visited.join(" -> ")))
+                            .hint("the server is misconfigured; nothing was stored"),
+                    );
                 }
                 if redirects.len() >= opts.max_redirects {
                     return Err(Error::fetch(format!(
@@ -153,7 +158,8 @@ pub fn fetch(
         let encoding = header_text(response.headers(), CONTENT_ENCODING)
             .map(|e| e.trim().to_ascii_lowercase())
             .filter(|e| !e.is_empty() && e != "identity");
-        let claimed = header_text(response.headers(), CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
+        let claimed = header_text(response.headers(), CONTENT_LENGTH)
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let mut writer = store.stage(scratch, opts.max_size)?;
         let payload = read_body(
             response,
@@ -235,7 +241,8 @@ fn response_head(r: &Response) -> manifest::Response {
 }
 
 fn header_text(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
-    h.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    h.get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 /// Deepest cause of an error chain: reqwest's top-level text ("error sending request") says
@@ -260,11 +267,20 @@ fn request_error(e: &reqwest::Error, url: &url::Url, opts: &CaptureOptions) -> E
             url.port_or_known_default().unwrap_or(0)
         );
         if cause.to_ascii_lowercase().contains("dns") || cause.contains("lookup") {
-            return Error::fetch(format!("cannot resolve host {}: {cause}", url.host_str().unwrap_or("")))
-                .hint("check the host name and this machine's DNS");
+            return Error::fetch(format!(
+                "cannot resolve host {}: {cause}",
+                url.host_str().unwrap_or("")
+            ))
+            .hint("check the host name and this machine's DNS");
         }
         return Error::fetch(format!("cannot connect to {target} for {url}: {cause}"))
             .hint("check the URL and that the server is running and reachable");
+    }
+    if cause.contains("message head is too large") || cause.contains("too many headers") {
+        return Error::fetch(format!(
+            "{url}: the server sent a response head larger than exhibit accepts (over 100 headers or about 400 KiB); nothing was stored"
+        ))
+        .hint("the server is misbehaving; capture another URL for the same document");
     }
     Error::fetch(format!("request to {url} failed: {cause}"))
         .hint("check the URL and the server; nothing was stored")
@@ -275,7 +291,36 @@ enum Decoder<'a> {
     Gzip(flate2::write::MultiGzDecoder<&'a mut DocumentWriter>),
     Deflate(flate2::write::ZlibDecoder<&'a mut DocumentWriter>),
     Brotli(Box<brotli::DecompressorWriter<&'a mut DocumentWriter>>),
-    Zstd(zstd::stream::write::Decoder<'static, &'a mut DocumentWriter>),
+    Zstd(ZstdSink<'a>),
+}
+
+/// zstd decoding that knows whether the last frame ended: the stock write-side decoder cannot
+/// tell a complete stream from one cut short, and a cut-short body must not become a shorter
+/// document.
+struct ZstdSink<'a> {
+    decoder: zstd::stream::raw::Decoder<'static>,
+    out: &'a mut DocumentWriter,
+    buf: Vec<u8>,
+    frame_complete: bool,
+}
+
+impl ZstdSink<'_> {
+    fn feed(&mut self, mut input: &[u8]) -> io::Result<()> {
+        use zstd::stream::raw::Operation;
+        loop {
+            let status = self.decoder.run_on_buffers(input, &mut self.buf)?;
+            self.out.write_all(&self.buf[..status.bytes_written])?;
+            input = &input[status.bytes_read..];
+            // A call that consumed and produced nothing says nothing about the frame (after a
+            // complete frame zstd hints at the next frame's header).
+            if status.bytes_read > 0 || status.bytes_written > 0 {
+                self.frame_complete = status.remaining == 0;
+            }
+            if input.is_empty() && status.bytes_written < self.buf.len() {
+                return Ok(());
+            }
+        }
+    }
 }
 
 impl<'a> Decoder<'a> {
@@ -285,10 +330,13 @@ impl<'a> Decoder<'a> {
             Some("gzip" | "x-gzip") => Decoder::Gzip(flate2::write::MultiGzDecoder::new(w)),
             Some("deflate") => Decoder::Deflate(flate2::write::ZlibDecoder::new(w)),
             Some("br") => Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(w, 64 * 1024))),
-            Some("zstd") => Decoder::Zstd(
-                zstd::stream::write::Decoder::new(w)
+            Some("zstd") => Decoder::Zstd(ZstdSink {
+                decoder: zstd::stream::raw::Decoder::new()
                     .map_err(|e| Error::fetch(format!("cannot start zstd decoding: {e}")))?,
-            ),
+                out: w,
+                buf: vec![0u8; 128 * 1024],
+                frame_complete: false,
+            }),
             Some(other) => {
                 return Err(Error::fetch(format!(
                     "{url} sent Content-Encoding {other:?}, which exhibit cannot decode; nothing was stored"
@@ -304,31 +352,41 @@ impl<'a> Decoder<'a> {
             Decoder::Gzip(w) => w.write_all(buf),
             Decoder::Deflate(w) => w.write_all(buf),
             Decoder::Brotli(w) => w.write_all(buf),
-            Decoder::Zstd(w) => w.write_all(buf),
+            Decoder::Zstd(w) => w.feed(buf),
         }
     }
 
     /// Flush the decoder and insist the compressed stream was complete: a truncated gzip or
     /// brotli stream is a truncated document, not a shorter one.
     fn finish(self) -> io::Result<()> {
-        let incomplete = || io::Error::new(io::ErrorKind::UnexpectedEof, "compressed stream ended early");
+        let incomplete = || {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "compressed stream ended early",
+            )
+        };
         match self {
             Decoder::Identity(w) => w.flush(),
             Decoder::Gzip(mut w) => {
                 w.try_finish()?;
                 w.flush()
             }
-            Decoder::Deflate(w) => {
-                let mut w = w;
+            Decoder::Deflate(mut w) => {
                 w.try_finish()?;
-                // try_finish succeeds on a cut stream; total_in < written means input was left.
                 w.flush()
             }
             Decoder::Brotli(w) => match w.into_inner() {
                 Ok(_) => Ok(()),
                 Err(_) => Err(incomplete()),
             },
-            Decoder::Zstd(mut w) => w.flush(),
+            Decoder::Zstd(mut w) => {
+                w.feed(&[])?;
+                if w.frame_complete {
+                    w.out.flush()
+                } else {
+                    Err(incomplete())
+                }
+            }
         }
     }
 }
@@ -438,15 +496,19 @@ pub fn html_title(content_type: Option<&str>, head: &[u8]) -> Option<String> {
     let end = start + lower[start..].find("</title")?;
     let raw = &text[start..end];
     let decoded = raw
-        .replace("&amp;", "&")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
         .replace("&#39;", "'")
         .replace("&#x27;", "'")
-        .replace("&nbsp;", " ");
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
     let folded: String = decoded.split_whitespace().collect::<Vec<_>>().join(" ");
-    let title: String = folded.chars().filter(|c| !c.is_control()).take(300).collect();
+    let title: String = folded
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
     (!title.is_empty()).then_some(title)
 }
 
@@ -528,7 +590,14 @@ pub fn capture_many(
             s.spawn(move || loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(url) = urls.get(i) else { break };
-                let r = fetch(client, url, opts, archive.store(), scratch.path(), labels.clone());
+                let r = fetch(
+                    client,
+                    url,
+                    opts,
+                    archive.store(),
+                    scratch.path(),
+                    labels.clone(),
+                );
                 if tx.send((i, r)).is_err() {
                     break;
                 }
@@ -573,7 +642,8 @@ pub fn capture_many(
                         report(BatchItem {
                             index: i,
                             url: urls[i].clone(),
-                            result: Err(Error::new(e.kind, e.what.clone()).hint(e.hint.clone().unwrap_or_default())),
+                            result: Err(Error::new(e.kind, e.what.clone())
+                                .hint(e.hint.clone().unwrap_or_default())),
                         });
                     }
                 }

@@ -84,12 +84,19 @@ pub fn save(path: &Path, key: &SigningKey, force: bool) -> Result<()> {
         }
     }
     if path.exists() && !force {
-        return Err(Error::key(format!("a key already exists at {}", path.display()))
-            .hint("use it as it is, pass --force to replace it, or choose another --out"));
+        return Err(
+            Error::key(format!("a key already exists at {}", path.display()))
+                .hint("use it as it is, pass --force to replace it, or choose another --out"),
+        );
     }
-    let pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| Error::key(format!("cannot encode the secret key: {e}")))?;
+    // PKCS#8 v1 (RFC 8410 without the optional public key): the form `openssl genpkey` writes
+    // and OpenSSL 3.0 and Python's cryptography read; they refuse the v2 form.
+    let pem = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(LineEnding::LF)
+    .map_err(|e| Error::key(format!("cannot encode the secret key: {e}")))?;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -157,4 +164,3 @@ pub fn verify(public: &VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
     let sig = Signature::from_bytes(&sig);
     public.verify_strict(message, &sig).is_ok() && public.verify(message, &sig).is_ok()
 }
-

@@ -96,8 +96,10 @@ impl Tool {
     }
 }
 
-/// Everything about the HTTP exchange needed to write faithful WARC request/response records
-/// later: every hop's request and response head, and the body's digest as it crossed the wire.
+/// The HTTP exchange as exhibit saw it: every hop's request and response head and the body's
+/// digest as it crossed the wire, enough to write WARC request/response records later. Limits,
+/// stated in docs/FORMAT.md: header names are lower-cased, repeated headers are grouped under
+/// their first appearance, and the reason phrase is the standard one for the status code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpExchange {
@@ -138,7 +140,7 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Response {
-    /// "HTTP/1.1", "HTTP/2", ...
+    /// "HTTP/1.1" or "HTTP/1.0" (exhibit speaks HTTP/1.x).
     pub version: String,
     pub status: u16,
     pub reason: String,
@@ -211,8 +213,15 @@ impl Manifest {
                 self.format
             ));
         }
-        if self.record_id.parse::<crate::record_id::RecordId>().is_err() {
-            return bad(format!("record_id {:?} is not a valid record ID", self.record_id));
+        if self
+            .record_id
+            .parse::<crate::record_id::RecordId>()
+            .is_err()
+        {
+            return bad(format!(
+                "record_id {:?} is not a valid record ID",
+                self.record_id
+            ));
         }
         if !is_sha256_hex(&self.document.sha256) {
             return bad("document.sha256 is not 64 lowercase hex digits".into());
@@ -222,10 +231,18 @@ impl Manifest {
                 return bad("http.payload.sha256 is not 64 lowercase hex digits".into());
             }
         }
-        if !self.signer.bytes().all(|b| b.is_ascii_hexdigit()) || self.signer.len() != 16 {
-            return bad("signer is not a 16-hex-digit key ID".into());
+        if !self
+            .signer
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            || self.signer.len() != 16
+        {
+            return bad("signer is not a 16-lowercase-hex-digit key ID".into());
         }
-        for (name, t) in [("captured_at", &self.captured_at), ("signed_at", &self.signed_at)] {
+        for (name, t) in [
+            ("captured_at", &self.captured_at),
+            ("signed_at", &self.signed_at),
+        ] {
             if t.parse::<jiff::Timestamp>().is_err() {
                 return bad(format!("{name} {t:?} is not an RFC 3339 time"));
             }

@@ -1,4 +1,4 @@
-//! Human-typable record IDs such as `EX-7K2M-9QDR-T4VB`.
+//! Human-typable record IDs such as `EX-7K2M-9QDR-T4VW`.
 //!
 //! Twelve Crockford base32 symbols: eleven carry 55 random bits, the twelfth
 //! is a Luhn mod 32 check symbol. The check lets the CLI tell a mistyped ID

@@ -62,7 +62,9 @@ pub enum BlobError {
     Altered { path: PathBuf },
     #[error("{path}: not a valid exhibit blob ({why})")]
     Malformed { path: PathBuf, why: String },
-    #[error("{path}: decompressed content has SHA-256 {actual}, not the {expected} it is stored under")]
+    #[error(
+        "{path}: decompressed content has SHA-256 {actual}, not the {expected} it is stored under"
+    )]
     WrongContent {
         path: PathBuf,
         expected: String,
@@ -85,6 +87,19 @@ impl From<BlobError> for Error {
             _ => Error::verification(e.to_string()).hint("restore the file from a backup copy of the archive"),
         }
     }
+}
+
+#[cfg(unix)]
+fn readable() -> fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    fs::Permissions::from_mode(0o644)
+}
+
+#[cfg(not(unix))]
+fn readable() -> fs::Permissions {
+    fs::metadata(".")
+        .map(|m| m.permissions())
+        .expect("current directory")
 }
 
 /// A local directory store: `documents/<first two hex digits>/<sha256>.zst`.
@@ -179,7 +194,11 @@ impl DocumentStore for LocalStore {
         };
         for entry in entries {
             let entry = entry.ctx("list", &dir)?;
-            if let Some(sha) = entry.file_name().to_str().and_then(|n| n.strip_suffix(".zst")) {
+            if let Some(sha) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".zst"))
+            {
                 if sha.starts_with(prefix) && crate::manifest::is_sha256_hex(sha) {
                     out.push(sha.to_string());
                 }
@@ -240,9 +259,12 @@ pub struct DocumentWriter {
 
 impl DocumentWriter {
     fn create(scratch: &Path, max_size: u64) -> Result<Self> {
+        // Documents are evidence for others to read (verifiers, backups, a web server); only
+        // secret keys are private.
         let (file, path) = tempfile::Builder::new()
             .prefix("doc-")
             .suffix(".zst")
+            .permissions(readable())
             .tempfile_in(scratch)
             .ctx("create a scratch file in", scratch)?
             .into_parts();
@@ -395,15 +417,21 @@ pub fn read_blob(path: &Path, out: &mut dyn Write) -> Result<DocumentCheck, Blob
     let mut file = File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
     if len < TRAILER_LEN + 4 {
-        return Err(malformed("too short to hold a zstd frame and the exhibit trailer"));
+        return Err(malformed(
+            "too short to hold a zstd frame and the exhibit trailer",
+        ));
     }
     let body_len = len - TRAILER_LEN;
     let mut trailer = [0u8; TRAILER_LEN as usize];
     file.seek(SeekFrom::Start(body_len)).map_err(io_err)?;
     file.read_exact(&mut trailer).map_err(io_err)?;
-    if trailer[..4] != TRAILER_MAGIC || trailer[4..8] != 40u32.to_le_bytes() || &trailer[8..16] != TRAILER_TAG
+    if trailer[..4] != TRAILER_MAGIC
+        || trailer[4..8] != 40u32.to_le_bytes()
+        || &trailer[8..16] != TRAILER_TAG
     {
-        return Err(malformed("the trailing checksum frame is missing or damaged"));
+        return Err(malformed(
+            "the trailing checksum frame is missing or damaged",
+        ));
     }
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let mut hashing = HashingReader {
@@ -412,8 +440,8 @@ pub fn read_blob(path: &Path, out: &mut dyn Write) -> Result<DocumentCheck, Blob
     };
     let mut sink = DigestWriter::new(out);
     let decoded = {
-        let mut decoder =
-            zstd::stream::read::Decoder::with_buffer(BufReader::new(&mut hashing)).map_err(io_err)?;
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::new(&mut hashing))
+            .map_err(io_err)?;
         copy_distinguishing(&mut decoder, &mut sink)
     };
     // Hash any bytes the decoder did not consume, so the checksum covers the whole blob.

@@ -47,6 +47,18 @@ impl TrustRoot {
         Ok(TrustRoot { keys, pinned: true })
     }
 
+    /// For audit: pinned keys if given, else the archive's keys that are intact.
+    pub fn for_audit(archive: &Archive, pinned: &[impl AsRef<Path>]) -> Result<TrustRoot> {
+        if pinned.is_empty() {
+            Ok(TrustRoot {
+                keys: archive.trusted_keys_for_audit()?,
+                pinned: false,
+            })
+        } else {
+            Self::pinned(pinned)
+        }
+    }
+
     /// `--trusted-key` given: pin; otherwise trust what the archive lists.
     pub fn for_archive(archive: &Archive, pinned: &[impl AsRef<Path>]) -> Result<TrustRoot> {
         if pinned.is_empty() {
@@ -61,7 +73,10 @@ impl TrustRoot {
     }
 
     fn note_keys(&self, origin: &str) -> Vec<(String, PublicKey)> {
-        self.keys.iter().map(|k| (origin.to_string(), k.key)).collect()
+        self.keys
+            .iter()
+            .map(|k| (origin.to_string(), k.key))
+            .collect()
     }
 }
 
@@ -80,7 +95,7 @@ pub fn parse_target(input: &str) -> Result<Target> {
     if record_id::looks_like_record_id(s) {
         return s.parse().map(Target::Record).map_err(|e| {
             Error::usage(format!("{input:?} is not a valid record ID: {e}"))
-                .hint("copy the ID again from the citation; IDs look like EX-7K2M-9QDR-T4VB")
+                .hint("copy the ID again from the citation; IDs look like EX-7K2M-9QDR-T4VW")
         });
     }
     let hex = s.strip_prefix("sha256:").unwrap_or(s).to_ascii_lowercase();
@@ -99,8 +114,10 @@ pub fn parse_target(input: &str) -> Result<Target> {
             .hint("give at least 8 hex digits of the SHA-256, or the whole hash"));
         }
     }
-    Err(Error::usage(format!("{input:?} is neither a record ID nor a SHA-256 (or prefix)"))
-        .hint("give a record ID like EX-7K2M-9QDR-T4VB or at least 8 hex digits of a SHA-256"))
+    Err(Error::usage(format!(
+        "{input:?} is neither a record ID nor a SHA-256 (or prefix)"
+    ))
+    .hint("give a record ID like EX-7K2M-9QDR-T4VW or at least 8 hex digits of a SHA-256"))
 }
 
 /// The records a target names. Errors distinguish "nothing matches" from "more than one
@@ -178,6 +195,7 @@ impl RecordReport {
 }
 
 /// The archive's checkpoint, checked against the trust root once for many records.
+#[derive(Clone)]
 pub struct LogState {
     pub checkpoint: Option<Checkpoint>,
     pub text: Option<String>,
@@ -187,6 +205,10 @@ pub struct LogState {
 
 impl LogState {
     pub fn load(archive: &Archive, trust: &TrustRoot) -> LogState {
+        Self::load_for_origin(archive, trust, &archive.config.origin)
+    }
+
+    pub fn load_for_origin(archive: &Archive, trust: &TrustRoot, origin: &str) -> LogState {
         match archive.checkpoint() {
             Ok(None) => LogState {
                 checkpoint: None,
@@ -199,7 +221,7 @@ impl LogState {
                 problem: Some(e.to_string()),
             },
             Ok(Some((text, cp))) => {
-                let problem = check_checkpoint(&text, &cp, &archive.config.origin, trust).err();
+                let problem = check_checkpoint(&text, &cp, origin, trust).err();
                 LogState {
                     checkpoint: Some(cp),
                     text: Some(text),
@@ -211,7 +233,12 @@ impl LogState {
 }
 
 /// A checkpoint counts only if a trusted key signed it for this archive's origin.
-pub fn check_checkpoint(text: &str, cp: &Checkpoint, origin: &str, trust: &TrustRoot) -> Result<(), String> {
+pub fn check_checkpoint(
+    text: &str,
+    cp: &Checkpoint,
+    origin: &str,
+    trust: &TrustRoot,
+) -> Result<(), String> {
     if cp.origin != origin {
         return Err(format!(
             "checkpoint origin {:?} is not this archive's origin {origin:?}",
@@ -223,31 +250,48 @@ pub fn check_checkpoint(text: &str, cp: &Checkpoint, origin: &str, trust: &Trust
         .map_err(|e| format!("checkpoint signature: {e}"))
 }
 
-/// Check a manifest's bytes and signature. Returns the parsed manifest when both are good.
-pub fn check_signed(bytes: &[u8], signature: &[u8], trust: &TrustRoot) -> Result<Manifest, (Option<Manifest>, String)> {
-    let m = Manifest::parse(bytes).map_err(|e| (None, e.to_string()))?;
-    if signature.len() != 64 {
-        return Err((
-            Some(m),
-            format!("signature file holds {} bytes, not 64", signature.len()),
-        ));
-    }
-    let Some(key) = trust.get(&m.signer) else {
-        let why = format!(
-            "signed by key {}, which is not {}",
-            m.signer,
-            if trust.pinned { "a pinned trusted key" } else { "trusted by this archive" }
-        );
-        return Err((Some(m), why));
+/// Check a manifest's bytes and signature. Returns the parsed manifest whenever it parses (a
+/// record with a bad signature still says what it claims), and whether the signature holds.
+pub fn check_signed(
+    bytes: &[u8],
+    signature: &[u8],
+    trust: &TrustRoot,
+) -> (Option<Manifest>, Result<(), String>) {
+    let m = match Manifest::parse(bytes) {
+        Ok(m) => m,
+        Err(e) => return (None, Err(e.to_string())),
     };
-    if !keys::verify(key, bytes, signature) {
-        let why = format!("signature does not verify under key {}", m.signer);
-        return Err((Some(m), why));
-    }
-    Ok(m)
+    let verdict = if signature.len() != 64 {
+        Err(format!(
+            "signature file holds {} bytes, not 64",
+            signature.len()
+        ))
+    } else {
+        match trust.get(&m.signer) {
+            None => Err(format!(
+                "signed by key {}, which is not {}",
+                m.signer,
+                if trust.pinned {
+                    "a pinned trusted key"
+                } else {
+                    "trusted by this archive"
+                }
+            )),
+            Some(key) if !keys::verify(key, bytes, signature) => {
+                Err(format!("signature does not verify under key {}", m.signer))
+            }
+            Some(_) => Ok(()),
+        }
+    };
+    (Some(m), verdict)
 }
 
-pub fn verify_record(archive: &Archive, trust: &TrustRoot, log: &LogState, id: &RecordId) -> Result<RecordReport> {
+pub fn verify_record(
+    archive: &Archive,
+    trust: &TrustRoot,
+    log: &LogState,
+    id: &RecordId,
+) -> Result<RecordReport> {
     let mut report = RecordReport {
         record_id: id.to_string(),
         ok: false,
@@ -266,16 +310,23 @@ pub fn verify_record(archive: &Archive, trust: &TrustRoot, log: &LogState, id: &
         ok
     };
     let manifest = match check_signed(&bytes, &signature, trust) {
-        Ok(m) => {
-            push(&mut report, "signature", true, format!("valid Ed25519 signature by trusted key {}", m.signer));
+        (m, Ok(())) => {
+            let m = m.expect("a verified manifest parsed");
+            push(
+                &mut report,
+                "signature",
+                true,
+                format!("valid Ed25519 signature by trusted key {}", m.signer),
+            );
             m
         }
-        Err((m, why)) => {
+        (Some(m), Err(why)) => {
             push(&mut report, "signature", false, why);
-            match m {
-                Some(m) => m,
-                None => return Ok(report),
-            }
+            m
+        }
+        (None, Err(why)) => {
+            push(&mut report, "signature", false, why);
+            return Ok(report);
         }
     };
     report.sha256 = Some(manifest.document.sha256.clone());
@@ -302,13 +353,19 @@ pub fn verify_record(archive: &Archive, trust: &TrustRoot, log: &LogState, id: &
             &mut report,
             "document",
             true,
-            format!("present, SHA-256 {} and {} bytes as cited", c.sha256, c.size),
+            format!(
+                "present, SHA-256 {} and {} bytes as cited",
+                c.sha256, c.size
+            ),
         ),
         Ok(c) => push(
             &mut report,
             "document",
             false,
-            format!("document has {} bytes, the manifest says {}", c.size, manifest.document.size),
+            format!(
+                "document has {} bytes, the manifest says {}",
+                c.size, manifest.document.size
+            ),
         ),
         Err(e) => push(&mut report, "document", false, e.to_string()),
     };
@@ -319,7 +376,12 @@ pub fn verify_record(archive: &Archive, trust: &TrustRoot, log: &LogState, id: &
     Ok(report)
 }
 
-fn check_inclusion(archive: &Archive, log: &LogState, m: &Manifest, bytes: &[u8]) -> (bool, String) {
+fn check_inclusion(
+    archive: &Archive,
+    log: &LogState,
+    m: &Manifest,
+    bytes: &[u8],
+) -> (bool, String) {
     let Some(cp) = &log.checkpoint else {
         return (false, log.problem.clone().unwrap_or_default());
     };
@@ -329,7 +391,10 @@ fn check_inclusion(archive: &Archive, log: &LogState, m: &Manifest, bytes: &[u8]
     if m.log_index >= cp.size {
         return (
             false,
-            format!("log index {} is not covered by the checkpoint (tree size {})", m.log_index, cp.size),
+            format!(
+                "log index {} is not covered by the checkpoint (tree size {})",
+                m.log_index, cp.size
+            ),
         );
     }
     match archive.leaf(m.log_index) {
@@ -337,7 +402,12 @@ fn check_inclusion(archive: &Archive, log: &LogState, m: &Manifest, bytes: &[u8]
         Ok(e) => {
             return (
                 false,
-                format!("log leaf {} is record {} / {}, not this record", m.log_index, e.record_id, &e.sha256[..16]),
+                format!(
+                    "log leaf {} is record {} / {}, not this record",
+                    m.log_index,
+                    e.record_id,
+                    &e.sha256[..16]
+                ),
             )
         }
         Err(e) => return (false, e.to_string()),
@@ -359,9 +429,15 @@ fn check_inclusion(archive: &Archive, log: &LogState, m: &Manifest, bytes: &[u8]
     match merkle::check_inclusion(&proof, cp.size, &cp.root, m.log_index, &leaf) {
         Ok(()) => (
             true,
-            format!("leaf {} of {}, inclusion proof verified against the signed checkpoint", m.log_index, cp.size),
+            format!(
+                "leaf {} of {}, inclusion proof verified against the signed checkpoint",
+                m.log_index, cp.size
+            ),
         ),
-        Err(e) => (false, format!("inclusion proof against the checkpoint failed: {e}")),
+        Err(e) => (
+            false,
+            format!("inclusion proof against the checkpoint failed: {e}"),
+        ),
     }
 }
 
@@ -381,4 +457,3 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
 pub fn short(h: &str) -> &str {
     &h[..h.len().min(16)]
 }
-

@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 
 /// Re-check the whole archive: every record, document, signature, log entry and file
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  exhibit audit\n  exhibit audit --trusted-key keys/archive.pub --json     # in CI: pin the trust root\n\nLists every problem, then a summary. Exit 0 only if there is no error (warnings, such as the\nscratch files of an interrupted write, do not fail an audit).")]
+#[command(
+    after_help = "Examples:\n  exhibit audit\n  exhibit audit --trusted-key keys/archive.pub --json     # in CI: pin the trust root\n\nLists every problem, then a summary. Exit 0 only if there is no error (warnings, such as the\nscratch files of an interrupted write, do not fail an audit)."
+)]
 pub struct Args {
     /// Worker threads [default: number of CPUs]
     #[arg(long)]
@@ -20,8 +22,8 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
-    let archive = g.open()?;
-    let trust = TrustRoot::for_archive(&archive, &a.trusted_key)?;
+    let archive = exhibit::archive::Archive::open_for_audit(&g.archive)?;
+    let trust = TrustRoot::for_audit(&archive, &a.trusted_key)?;
     let progress = Progress::default();
     let jobs = a.jobs.unwrap_or_else(super::default_jobs);
     let done = std::sync::atomic::AtomicBool::new(false);

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 /// Fetch URLs, store their exact bytes and sign a record of each
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  exhibit capture https://example.org/terms\n  exhibit capture https://example.org/privacy --entity Example --document \"Privacy Notice\"\n  exhibit capture --from urls.txt --jobs 16 --json > captured.jsonl\n\nPrints one line per capture: record ID, SHA-256, URL. A missing archive is created (with a key) first.\nIn a batch, a failure does not stop the others; the exit code is that of the first failure.")]
+#[command(
+    after_help = "Examples:\n  exhibit capture https://example.org/terms\n  exhibit capture https://example.org/privacy --entity Example --document \"Privacy Notice\"\n  exhibit capture --from urls.txt --jobs 16 --json > captured.jsonl\n\nPrints one line per capture: record ID, SHA-256, URL. A missing archive is created (with a key) first.\nIn a batch, a failure does not stop the others; the exit code is that of the first failure."
+)]
 pub struct Args {
     /// URLs to capture (http or https)
     urls: Vec<String>,
@@ -75,7 +77,12 @@ fn seconds(v: f64, flag: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(v)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| Error::usage(format!("{flag} must be a positive number of seconds, not {v}")).into())
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "{flag} must be a positive number of seconds, not {v}"
+            ))
+            .into()
+        })
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
@@ -107,34 +114,46 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let bar = super::progress(urls.len() as u64, "capture");
     let mut failures: Vec<(usize, String, exhibit::Error)> = Vec::new();
     let mut ok = 0usize;
-    capture::capture_many(&archive, &key, &urls, &labels, &opts, a.jobs.max(1), |item| {
-        bar.inc(1);
-        match item.result {
-            Ok(c) => {
-                ok += 1;
-                let m = &c.manifest;
-                if a.json {
-                    let status = m.http.as_ref().map(|h| h.response.status);
-                    let line = serde_json::json!({
-                        "record_id": m.record_id,
-                        "sha256": m.document.sha256,
-                        "size": m.document.size,
-                        "url": m.requested_url,
-                        "final_url": m.final_url,
-                        "status": status,
-                        "content_type": m.document.content_type,
-                        "title": m.document.title,
-                        "captured_at": m.captured_at,
-                        "log_index": m.log_index,
-                        "stored": if c.stored == Published::Stored { "new" } else { "deduplicated" },
-                    });
-                    bar.suspend(|| println!("{line}"));
-                } else {
-                    bar.suspend(|| println!("{}  {}  {}", m.record_id, m.document.sha256, m.requested_url));
+    capture::capture_many(
+        &archive,
+        &key,
+        &urls,
+        &labels,
+        &opts,
+        a.jobs.max(1),
+        |item| {
+            bar.inc(1);
+            match item.result {
+                Ok(c) => {
+                    ok += 1;
+                    let m = &c.manifest;
+                    if a.json {
+                        let status = m.http.as_ref().map(|h| h.response.status);
+                        let line = serde_json::json!({
+                            "record_id": m.record_id,
+                            "sha256": m.document.sha256,
+                            "size": m.document.size,
+                            "url": m.requested_url,
+                            "final_url": m.final_url,
+                            "status": status,
+                            "content_type": m.document.content_type,
+                            "title": m.document.title,
+                            "captured_at": m.captured_at,
+                            "log_index": m.log_index,
+                            "stored": if c.stored == Published::Stored { "new" } else { "deduplicated" },
+                        });
+                        bar.suspend(|| println!("{line}"));
+                    } else {
+                        bar.suspend(|| {
+                            println!(
+                                "{}  {}  {}",
+                                m.record_id, m.document.sha256, m.requested_url
+                            )
+                        });
+                    }
                 }
-            }
-            Err(e) => {
-                bar.suspend(|| {
+                Err(e) => {
+                    bar.suspend(|| {
                     if a.json {
                         println!(
                             "{}",
@@ -143,10 +162,11 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                     }
                     eprintln!("error: {e}");
                 });
-                failures.push((item.index, item.url, e));
+                    failures.push((item.index, item.url, e));
+                }
             }
-        }
-    })?;
+        },
+    )?;
     bar.finish_and_clear();
     if failures.is_empty() {
         if urls.len() > 1 {
@@ -159,7 +179,11 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         "captured {ok} of {} URLs; {} failed: {}",
         urls.len(),
         failures.len(),
-        failures.iter().map(|f| f.1.as_str()).collect::<Vec<_>>().join(", ")
+        failures
+            .iter()
+            .map(|f| f.1.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(failures[0].2.kind.exit_code())
 }

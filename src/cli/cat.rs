@@ -4,7 +4,9 @@ use std::io::Write;
 
 /// Write a record's exact document bytes to stdout (checked against the cited SHA-256)
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  exhibit cat EX-7K2M-9QDR-T4VB > page.html\n  exhibit cat EX-7K2M-9QDR-T4VB | sha256sum     # prints the cited hash")]
+#[command(
+    after_help = "Examples:\n  exhibit cat EX-7K2M-9QDR-T4VW > page.html\n  exhibit cat EX-7K2M-9QDR-T4VW | sha256sum     # prints the cited hash"
+)]
 pub struct Args {
     /// Record ID, or SHA-256 (or unique prefix) of the document
     record: String,

@@ -4,7 +4,9 @@ use exhibit::cite::{Citation, Format};
 
 /// Print a citation record for a capture, with how to verify it
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  exhibit cite EX-7K2M-9QDR-T4VB\n  exhibit cite EX-7K2M-9QDR-T4VB --format markdown >> filing.md")]
+#[command(
+    after_help = "Examples:\n  exhibit cite EX-7K2M-9QDR-T4VW\n  exhibit cite EX-7K2M-9QDR-T4VW --format markdown >> filing.md"
+)]
 pub struct Args {
     /// Record ID, or SHA-256 (or unique prefix) of its document
     record: String,

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 /// Archive a document you already hold (a saved page, a PDF); the record says it was imported
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  exhibit import saved-page.html --url https://example.org/terms --captured-at 2026-05-21T05:07:28Z\n  exhibit import report.pdf --url https://example.org/report.pdf --content-type application/pdf --json")]
+#[command(
+    after_help = "Examples:\n  exhibit import saved-page.html --url https://example.org/terms --captured-at 2026-05-21T05:07:28Z\n  exhibit import report.pdf --url https://example.org/report.pdf --content-type application/pdf --json"
+)]
 pub struct Args {
     /// The file to archive
     file: PathBuf,
@@ -31,9 +33,11 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     exhibit::capture::parse_url(&a.url)?;
     if !a.file.is_file() {
-        return Err(exhibit::Error::usage(format!("{} is not a readable file", a.file.display()))
-            .hint("check the path")
-            .into());
+        return Err(
+            exhibit::Error::usage(format!("{} is not a readable file", a.file.display()))
+                .hint("check the path")
+                .into(),
+        );
     }
     let (archive, key) = g.open_for_writing()?;
     let scratch = archive.scratch()?;
@@ -61,7 +65,10 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             "log_index": m.log_index, "method": "import",
         }))?;
     } else {
-        println!("{}  {}  {}", m.record_id, m.document.sha256, m.requested_url);
+        println!(
+            "{}  {}  {}",
+            m.record_id, m.document.sha256, m.requested_url
+        );
     }
     Ok(0)
 }

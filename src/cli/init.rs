@@ -4,7 +4,9 @@ use exhibit::archive::Archive;
 
 /// Create the archive (idempotent) and trust the signing key, creating the key if there is none
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  exhibit init\n  exhibit --archive /srv/evidence init --origin evidence.example.org/2026\n  exhibit --key ci.key init      # trust a second key (key rotation)")]
+#[command(
+    after_help = "Examples:\n  exhibit init\n  exhibit --archive /srv/evidence init --origin evidence.example.org/2026\n  exhibit --key ci.key init      # trust a second key (key rotation)"
+)]
 pub struct Args {
     /// The log's origin line, fixed at creation (printable ASCII, no spaces or '+')
     #[arg(long)]
@@ -22,8 +24,14 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             g.archive.display(),
             archive.config.origin
         ),
-        (false, true) => println!("archive {} exists; now also trusts key {id}", g.archive.display()),
-        (false, false) => println!("archive {} exists and trusts key {id}; nothing to do", g.archive.display()),
+        (false, true) => println!(
+            "archive {} exists; now also trusts key {id}",
+            g.archive.display()
+        ),
+        (false, false) => println!(
+            "archive {} exists and trusts key {id}; nothing to do",
+            g.archive.display()
+        ),
     }
     Ok(0)
 }

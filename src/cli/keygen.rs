@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 /// Create a new Ed25519 signing key (secret key mode 0600, public key beside it as FILE.pub)
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  exhibit keygen\n  exhibit keygen --out ci/signing.key\n\nThe secret key is never printed. Back it up: records signed with it stay verifiable without it, but no new record can be signed for the archive without a trusted key.")]
+#[command(
+    after_help = "Examples:\n  exhibit keygen\n  exhibit keygen --out ci/signing.key\n\nThe secret key is never printed. Back it up: records signed with it stay verifiable without it, but no new record can be signed for the archive without a trusted key."
+)]
 pub struct Args {
     /// Where to write the secret key [default: --key, EXHIBIT_KEY or ~/.config/exhibit/signing.key]
     #[arg(long, value_name = "FILE")]

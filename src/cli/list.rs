@@ -3,7 +3,9 @@ use anyhow::Result;
 
 /// List the archive's records in log order
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  exhibit list\n  exhibit list --url https://example.org/terms --json")]
+#[command(
+    after_help = "Examples:\n  exhibit list\n  exhibit list --url https://example.org/terms --json"
+)]
 pub struct Args {
     /// Only records whose requested or final URL is this
     #[arg(long)]
@@ -16,7 +18,11 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let archive = g.open()?;
     let size = archive.log_size()?;
-    let want = a.url.as_deref().map(|u| url::Url::parse(u).map(|p| p.to_string()).unwrap_or(u.to_string()));
+    let want = a.url.as_deref().map(|u| {
+        url::Url::parse(u)
+            .map(|p| p.to_string())
+            .unwrap_or(u.to_string())
+    });
     for leaf in archive.leaves(size)? {
         let m = archive.manifest(&leaf.record_id)?;
         if let Some(u) = &want {

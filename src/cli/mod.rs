@@ -25,10 +25,10 @@ use std::path::{Path, PathBuf};
 pub const ROOT_AFTER_HELP: &str = "\
 Examples:
   exhibit capture https://example.org/terms --entity Example --document \"Terms of Service\"
-  exhibit verify EX-7K2M-9QDR-T4VB
+  exhibit verify EX-7K2M-9QDR-T4VW
   exhibit verify 0be9e4add991830b
   exhibit audit --trusted-key archive-key.pub
-  exhibit cite EX-7K2M-9QDR-T4VB --format markdown
+  exhibit cite EX-7K2M-9QDR-T4VW --format markdown
 
 Exit codes:
   0  success: captured, verified, audit clean
@@ -52,7 +52,13 @@ any of it later. docs/FORMAT.md explains how to check a record with sha256sum, z
 )]
 pub struct Cli {
     /// Archive directory
-    #[arg(long, global = true, env = "EXHIBIT_ARCHIVE", default_value = "archive", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "EXHIBIT_ARCHIVE",
+        default_value = "archive",
+        value_name = "DIR"
+    )]
     pub archive: PathBuf,
     /// Signing key (PKCS#8 PEM, mode 0600) [default: ~/.config/exhibit/signing.key]
     #[arg(long, global = true, env = "EXHIBIT_KEY", value_name = "FILE")]
@@ -103,7 +109,9 @@ pub struct Global {
 
 impl Global {
     pub fn key_path(&self) -> PathBuf {
-        self.key.clone().unwrap_or_else(exhibit::keys::default_key_path)
+        self.key
+            .clone()
+            .unwrap_or_else(exhibit::keys::default_key_path)
     }
 
     pub fn open(&self) -> Result<Archive> {
@@ -158,7 +166,10 @@ pub fn resolve_one(archive: &Archive, input: &str) -> Result<RecordId> {
             format!(
                 "that document is in {} records: {}",
                 many.len(),
-                many.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
         .hint("name one record by its ID")
@@ -186,9 +197,11 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     bar.set_prefix(what.to_string());
     bar

@@ -3,7 +3,9 @@ use anyhow::Result;
 
 /// Show a record's manifest: what was captured, when, from where, with which hash
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  exhibit show EX-7K2M-9QDR-T4VB\n  exhibit show 0be9e4add991830b --json")]
+#[command(
+    after_help = "Examples:\n  exhibit show EX-7K2M-9QDR-T4VW\n  exhibit show 0be9e4add991830b --json"
+)]
 pub struct Args {
     /// Record ID, or SHA-256 (or unique prefix) of its document
     record: String,
@@ -26,7 +28,10 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     if m.final_url != m.requested_url {
         println!("Final URL:    {}", m.final_url);
     }
-    println!("Captured:     {}", exhibit::cite::human_time(&m.captured_at));
+    println!(
+        "Captured:     {}",
+        exhibit::cite::human_time(&m.captured_at)
+    );
     println!("SHA-256:      {}", m.document.sha256);
     println!("Size:         {} bytes", m.document.size);
     if let Some(t) = &m.document.content_type {
@@ -46,17 +51,30 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     }
     if let Some(h) = &m.http {
         for hop in &h.redirects {
-            println!("Redirect:     {} {} -> {}", hop.response.status, hop.request.url, hop.location);
+            println!(
+                "Redirect:     {} {} -> {}",
+                hop.response.status, hop.request.url, hop.location
+            );
         }
-        println!("Status:       {} {} {}", h.response.version, h.response.status, h.response.reason);
+        println!(
+            "Status:       {} {} {}",
+            h.response.version, h.response.status, h.response.reason
+        );
         if let (Some(enc), Some(p)) = (&h.content_encoding, &h.payload) {
-            println!("Encoding:     {enc} ({} bytes on the wire, SHA-256 {})", p.size, p.sha256);
+            println!(
+                "Encoding:     {enc} ({} bytes on the wire, SHA-256 {})",
+                p.size, p.sha256
+            );
         }
         if let Some(addr) = &h.remote_addr {
             println!("Server:       {addr}");
         }
     }
     println!("Log index:    {}", m.log_index);
-    println!("Signed by:    {} at {}", m.signer, exhibit::cite::human_time(&m.signed_at));
+    println!(
+        "Signed by:    {} at {}",
+        m.signer,
+        exhibit::cite::human_time(&m.signed_at)
+    );
     Ok(0)
 }

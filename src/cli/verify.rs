@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 /// Re-check records: document present with the cited SHA-256, trusted signature, in the signed log
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  exhibit verify EX-7K2M-9QDR-T4VB\n  exhibit verify 0be9e4add991830b              # a hash prefix copied from a filing\n  exhibit verify EX-7K2M-9QDR-T4VB --trusted-key archive.pub --json\n\nExit 0 only if every target verifies; otherwise the code of the first target that did not.")]
+#[command(
+    after_help = "Examples:\n  exhibit verify EX-7K2M-9QDR-T4VW\n  exhibit verify 0be9e4add991830b              # a hash prefix copied from a filing\n  exhibit verify EX-7K2M-9QDR-T4VW --trusted-key archive.pub --json\n\nExit 0 only if every target verifies; otherwise the code of the first target that did not."
+)]
 pub struct Args {
     /// Record IDs, SHA-256 hashes, or unique hash prefixes (8+ hex digits)
     #[arg(required = true)]
@@ -25,7 +27,9 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let mut reports = Vec::new();
     let mut errors = Vec::new();
     for t in &a.targets {
-        let ids = match verify::parse_target(t).and_then(|target| verify::resolve(&archive, &target)) {
+        let ids = match verify::parse_target(t)
+            .and_then(|target| verify::resolve(&archive, &target))
+        {
             Ok(ids) => ids,
             Err(e) => {
                 if !a.json {
@@ -50,7 +54,9 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         }
     }
     if a.json {
-        super::print_json(&serde_json::json!({"ok": code == 0, "records": reports, "errors": errors}))?;
+        super::print_json(
+            &serde_json::json!({"ok": code == 0, "records": reports, "errors": errors}),
+        )?;
     }
     Ok(code)
 }
@@ -66,9 +72,17 @@ fn print_report(r: &verify::RecordReport) {
             r.url.as_deref().unwrap_or("")
         );
     } else {
-        println!("{} {} FAILED verification", super::paint(false, "✗"), r.record_id);
+        println!(
+            "{} {} FAILED verification",
+            super::paint(false, "✗"),
+            r.record_id
+        );
         for c in &r.checks {
-            let mark = if c.ok { super::paint(true, "ok  ") } else { super::paint(false, "FAIL") };
+            let mark = if c.ok {
+                super::paint(true, "ok  ")
+            } else {
+                super::paint(false, "FAIL")
+            };
             println!("  {mark} {:<10} {}", c.check, c.detail);
         }
     }

@@ -107,11 +107,9 @@ impl HashReader for StoredHashes<'_> {
             .map(|&i| {
                 if i >= self.on_disk {
                     let p = (i - self.on_disk) as usize;
-                    return self
-                        .pending
-                        .get(p)
-                        .copied()
-                        .ok_or_else(|| ProofError::Storage(format!("stored hash {i} not available")));
+                    return self.pending.get(p).copied().ok_or_else(|| {
+                        ProofError::Storage(format!("stored hash {i} not available"))
+                    });
                 }
                 let file = self
                     .file

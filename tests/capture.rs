@@ -1,0 +1,496 @@
+//! Capturing through the real binary against real HTTP servers on loopback: the happy path and
+//! each way a server can misbehave. Every failure must exit with the documented code, say why on
+//! one line, store nothing and leave an archive that audits clean.
+
+mod common;
+
+use common::server::{Route, TestServer};
+use common::{assert_one_line_error, sha256_hex, Env};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PAGE: &[u8] = b"<!doctype html><html><head><title>Terms &amp; Conditions</title></head><body>Hello</body></html>";
+
+fn html(body: &[u8]) -> Route {
+    Route::Ok {
+        content_type: "text/html; charset=utf-8",
+        body: body.to_vec(),
+    }
+}
+
+/// A failed capture stores nothing and leaves the archive auditing clean.
+fn assert_nothing_stored(env: &Env) {
+    assert_eq!(env.counts(), (0, 0), "a failed capture stored something");
+    if env.archive.join("exhibit.json").exists() {
+        env.assert_audit_clean();
+    }
+}
+
+#[test]
+fn capture_happy_path_prints_record_and_verifies() {
+    let srv = TestServer::start(vec![("/terms", html(PAGE))]);
+    let env = Env::new();
+    let url = srv.url("/terms");
+    let r = env.run(&[
+        "capture",
+        &url,
+        "--entity",
+        "Example",
+        "--document",
+        "Terms",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A newcomer's first capture creates the archive and the key, and says so.
+    assert!(r.stderr.contains("created a new archive"), "{}", r.stderr);
+    assert!(r.stderr.contains("created signing key"), "{}", r.stderr);
+    let fields: Vec<&str> = r.stdout.trim().split("  ").collect();
+    assert_eq!(fields.len(), 3, "{}", r.stdout);
+    assert!(fields[0].starts_with("EX-"));
+    assert_eq!(fields[1], sha256_hex(PAGE));
+    assert_eq!(fields[2], url);
+
+    let v = env.capture(&url, &[]);
+    for k in [
+        "record_id",
+        "sha256",
+        "size",
+        "url",
+        "final_url",
+        "status",
+        "content_type",
+        "captured_at",
+    ] {
+        assert!(!v[k].is_null(), "JSON lacks {k}: {v}");
+    }
+    assert_eq!(v["sha256"], sha256_hex(PAGE));
+    assert_eq!(v["size"], PAGE.len());
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["content_type"], "text/html; charset=utf-8");
+    assert_eq!(v["title"], "Terms & Conditions");
+    let id = v["record_id"].as_str().unwrap();
+
+    // The document bytes come back exactly.
+    let out = env.command(&["cat", id]).output().unwrap();
+    assert_eq!(out.stdout, PAGE);
+
+    let shown: serde_json::Value = serde_json::from_str(&env.ok(&["show", "--json", id])).unwrap();
+    assert_eq!(shown["method"], "capture");
+    let req = &shown["http"]["request"]["headers"];
+    assert!(req
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["name"] == "user-agent"));
+    // What we say we sent is what the server received.
+    let got = srv.last_request_headers("/terms");
+    let ua = got
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+        .unwrap();
+    assert!(ua.1.starts_with("exhibit/"), "{ua:?}");
+
+    let out = env.ok(&["verify", id]);
+    assert!(out.contains("verified"), "{out}");
+    let cite = env.ok(&["cite", fields[0]]);
+    assert!(
+        cite.contains("Entity: Example") && cite.contains(&format!("Record ID: {}", fields[0])),
+        "{cite}"
+    );
+    assert!(cite.contains("Document: Terms\n"), "{cite}");
+    env.assert_audit_clean();
+}
+
+#[test]
+fn redirect_chain_is_recorded_hop_by_hop() {
+    let srv = TestServer::start(vec![
+        (
+            "/old",
+            Route::Redirect {
+                status: 301,
+                location: "/middle".into(),
+            },
+        ),
+        (
+            "/middle",
+            Route::Redirect {
+                status: 302,
+                location: "/new".into(),
+            },
+        ),
+        ("/new", html(PAGE)),
+    ]);
+    let env = Env::new();
+    let v = env.capture(&srv.url("/old"), &[]);
+    assert_eq!(v["url"], srv.url("/old"));
+    assert_eq!(v["final_url"], srv.url("/new"));
+    let m: serde_json::Value =
+        serde_json::from_str(&env.ok(&["show", "--json", v["record_id"].as_str().unwrap()]))
+            .unwrap();
+    let hops = m["http"]["redirects"].as_array().unwrap();
+    assert_eq!(hops.len(), 2);
+    assert_eq!(hops[0]["response"]["status"], 301);
+    assert_eq!(hops[0]["location"], "/middle");
+    assert_eq!(hops[0]["request"]["url"], srv.url("/old"));
+    assert_eq!(hops[1]["response"]["status"], 302);
+    assert_eq!(hops[1]["request"]["url"], srv.url("/middle"));
+    assert_eq!(m["http"]["request"]["url"], srv.url("/new"));
+    env.assert_audit_clean();
+}
+
+#[test]
+fn redirect_loop_and_too_many_redirects_are_refused() {
+    let mut routes = vec![
+        (
+            "/a",
+            Route::Redirect {
+                status: 302,
+                location: "/b".into(),
+            },
+        ),
+        (
+            "/b",
+            Route::Redirect {
+                status: 302,
+                location: "/a".into(),
+            },
+        ),
+    ];
+    let paths: Vec<String> = (0..15).map(|i| format!("/r{i}")).collect();
+    for (i, path) in paths.iter().enumerate() {
+        routes.push((
+            path.as_str(),
+            Route::Redirect {
+                status: 302,
+                location: format!("/r{}", i + 1),
+            },
+        ));
+    }
+    let srv = TestServer::start(routes);
+    let env = Env::new();
+    let r = env.fails(&["capture", &srv.url("/a")], 5);
+    assert_one_line_error(&r.stderr, "redirect loop");
+    let r = env.fails(&["capture", &srv.url("/r0")], 5);
+    assert_one_line_error(&r.stderr, "more than 10 redirects");
+    assert_nothing_stored(&env);
+}
+
+#[test]
+fn gzip_response_stores_decoded_document_and_wire_digest() {
+    let body: Vec<u8> = b"<html><title>zipped</title>"
+        .iter()
+        .chain(&[b'z'; 20_000])
+        .copied()
+        .collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    let wire = gz.finish().unwrap();
+    let wire2 = wire.clone();
+    let srv = TestServer::start(vec![(
+        "/z",
+        Route::Custom(Arc::new(move |_req, stream| {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                wire2.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&wire2);
+        })),
+    )]);
+    let env = Env::new();
+    let v = env.capture(&srv.url("/z"), &[]);
+    // The cited hash is the decoded document's, which is what a browser shows and saves.
+    assert_eq!(v["sha256"], sha256_hex(&body));
+    assert_eq!(v["size"], body.len());
+    let id = v["record_id"].as_str().unwrap();
+    let m: serde_json::Value = serde_json::from_str(&env.ok(&["show", "--json", id])).unwrap();
+    assert_eq!(m["http"]["content_encoding"], "gzip");
+    // The wire body's digest matches another archive's copy of the same response (WARC).
+    assert_eq!(m["http"]["payload"]["sha256"], sha256_hex(&wire));
+    assert_eq!(m["http"]["payload"]["size"], wire.len());
+    assert_eq!(env.command(&["cat", id]).output().unwrap().stdout, body);
+    env.assert_audit_clean();
+}
+
+/// A compressed body cut short, with a Content-Length that matches what was sent, so only the
+/// decoder can tell: it must be refused, never stored as a shorter document.
+#[test]
+fn truncated_compressed_bodies_are_refused() {
+    let body = b"0123456789abcdef".repeat(4096);
+    let zst = zstd::encode_all(&body[..], 3).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    let gz = gz.finish().unwrap();
+    let serve = |encoding: &'static str, bytes: Vec<u8>| {
+        Route::Custom(Arc::new(move |_req, stream| {
+            let cut = &bytes[..bytes.len() * 2 / 3];
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: {encoding}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                cut.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(cut);
+        }))
+    };
+    let srv = TestServer::start(vec![
+        ("/zstd", serve("zstd", zst.clone())),
+        ("/gzip", serve("gzip", gz)),
+    ]);
+    let env = Env::new();
+    for path in ["/zstd", "/gzip"] {
+        let r = env.fails(&["capture", &srv.url(path)], 5);
+        assert_one_line_error(&r.stderr, "corrupt or incomplete");
+    }
+    assert_nothing_stored(&env);
+    // The whole zstd body is fine.
+    let whole = TestServer::start(vec![(
+        "/z",
+        Route::Custom(Arc::new(move |_req, stream| {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: zstd\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                zst.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&zst);
+        })),
+    )]);
+    let v = env.capture(&whole.url("/z"), &[]);
+    assert_eq!(v["sha256"], sha256_hex(&body));
+}
+
+#[test]
+fn chunked_gzip_from_server_route_decodes() {
+    let body = b"chunked and gzipped ".repeat(500);
+    let srv = TestServer::start(vec![(
+        "/cz",
+        Route::Gzip {
+            content_type: "text/plain",
+            body: body.clone(),
+            chunked: true,
+        },
+    )]);
+    let env = Env::new();
+    let v = env.capture(&srv.url("/cz"), &[]);
+    assert_eq!(v["sha256"], sha256_hex(&body));
+}
+
+#[test]
+fn error_status_is_refused_unless_allowed() {
+    let srv = TestServer::start(vec![(
+        "/gone",
+        Route::Status {
+            status: 404,
+            reason: "Not Found",
+            content_type: "text/html",
+            body: b"<html>gone</html>".to_vec(),
+            headers: vec![],
+        },
+    )]);
+    let env = Env::new();
+    let r = env.fails(&["capture", &srv.url("/gone")], 5);
+    assert_one_line_error(&r.stderr, "404");
+    assert!(r.stderr.contains("--allow-status"));
+    assert_nothing_stored(&env);
+    let v = env.capture(&srv.url("/gone"), &["--allow-status"]);
+    assert_eq!(v["status"], 404);
+    env.assert_audit_clean();
+}
+
+#[test]
+fn truncated_body_is_refused() {
+    let srv = TestServer::start(vec![(
+        "/cut",
+        Route::Truncated {
+            claimed: 10_000,
+            body: vec![b'a'; 4_000],
+        },
+    )]);
+    let env = Env::new();
+    let r = env.fails(&["capture", &srv.url("/cut")], 5);
+    assert_one_line_error(&r.stderr, "nothing was stored");
+    assert!(r.stderr.contains("10000"), "{}", r.stderr);
+    assert_nothing_stored(&env);
+}
+
+#[test]
+fn silent_server_times_out() {
+    let srv = TestServer::start(vec![("/hang", Route::Hang)]);
+    let env = Env::new();
+    let t = Instant::now();
+    let r = env.fails(&["capture", &srv.url("/hang"), "--timeout", "1"], 5);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_one_line_error(&r.stderr, "did not finish within 1 s");
+    assert_nothing_stored(&env);
+}
+
+#[test]
+fn slow_drip_hits_the_total_deadline() {
+    // Each byte arrives well within any per-read timeout; only a total deadline stops it.
+    let srv = TestServer::start(vec![(
+        "/drip",
+        Route::Drip {
+            interval: Duration::from_millis(200),
+        },
+    )]);
+    let env = Env::new();
+    let t = Instant::now();
+    let r = env.fails(&["capture", &srv.url("/drip"), "--timeout", "2"], 5);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_one_line_error(&r.stderr, "did not finish within 2 s");
+    assert_nothing_stored(&env);
+}
+
+#[test]
+fn oversize_and_endless_bodies_are_refused() {
+    let srv = TestServer::start(vec![
+        (
+            "/big",
+            Route::Ok {
+                content_type: "text/plain",
+                body: vec![b'x'; 50_000],
+            },
+        ),
+        ("/endless", Route::Endless),
+    ]);
+    let env = Env::new();
+    let r = env.fails(&["capture", &srv.url("/big"), "--max-size", "10000"], 5);
+    assert_one_line_error(&r.stderr, "larger than the limit of 10000 bytes");
+    let r = env.fails(
+        &["capture", &srv.url("/endless"), "--max-size", "1000000"],
+        5,
+    );
+    assert_one_line_error(&r.stderr, "larger than the limit");
+    assert_nothing_stored(&env);
+}
+
+#[test]
+fn gzip_bomb_is_limited_by_decoded_size() {
+    // ~1 GB of zeros inflating from about a megabyte on the wire.
+    let srv = TestServer::start(vec![("/bomb", Route::GzipBomb { inflated: 1 << 30 })]);
+    let env = Env::new();
+    let r = env.fails(&["capture", &srv.url("/bomb"), "--max-size", "20000000"], 5);
+    assert_one_line_error(&r.stderr, "larger than the limit of 20000000 bytes");
+    assert_nothing_stored(&env);
+}
+
+#[test]
+fn same_content_twice_is_one_document_two_records() {
+    let srv = TestServer::start(vec![("/one", html(PAGE)), ("/two", html(PAGE))]);
+    let env = Env::new();
+    let a = env.capture(&srv.url("/one"), &[]);
+    let b = env.capture(&srv.url("/two"), &[]);
+    assert_eq!(a["stored"], "new");
+    assert_eq!(b["stored"], "deduplicated");
+    assert_eq!(a["sha256"], b["sha256"]);
+    assert_ne!(a["record_id"], b["record_id"]);
+    assert_eq!(env.counts(), (1, 2));
+    // A hash names both records; verifying it checks both.
+    let out = env.ok(&["verify", a["sha256"].as_str().unwrap()]);
+    assert_eq!(out.matches("verified").count(), 2, "{out}");
+    env.assert_audit_clean();
+}
+
+#[test]
+fn bad_urls_and_refused_connections() {
+    let env = Env::new();
+    let r = env.fails(&["capture", "ftp://example.org/file"], 2);
+    assert_one_line_error(&r.stderr, "unsupported scheme");
+    let r = env.fails(&["capture", "not a url"], 2);
+    assert_one_line_error(&r.stderr, "invalid URL");
+    // Nothing is created for input that is rejected up front.
+    assert!(!env.archive.exists());
+    // A port nobody listens on: bind then drop to find one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = env.fails(&["capture", &format!("http://127.0.0.1:{port}/")], 5);
+    assert_one_line_error(&r.stderr, "cannot connect");
+    assert_nothing_stored(&env);
+}
+
+#[test]
+fn batch_keeps_going_after_a_failure_and_summarises() {
+    let srv = TestServer::start(vec![("/ok1", html(b"one")), ("/ok2", html(b"two"))]);
+    let env = Env::new();
+    let list = env.dir.path().join("urls.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# comment\n{}\n\n{}\n{}\n",
+            srv.url("/ok1"),
+            srv.url("/missing"),
+            srv.url("/ok2")
+        ),
+    )
+    .unwrap();
+    let r = env.fails(
+        &["capture", "--from", list.to_str().unwrap(), "--jobs", "3"],
+        5,
+    );
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("captured 2 of 3 URLs; 1 failed"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("/missing"));
+    env.assert_audit_clean();
+}
+
+#[test]
+fn non_utf8_and_many_headers_are_kept() {
+    let srv = TestServer::start(vec![
+        (
+            "/odd",
+            Route::Status {
+                status: 200,
+                reason: "OK",
+                content_type: "text/plain",
+                body: b"odd".to_vec(),
+                headers: vec![("X-Odd".into(), vec![0xff, 0xfe, b'a'])],
+            },
+        ),
+        (
+            "/many",
+            Route::ManyHeaders {
+                count: 80,
+                body: b"many".to_vec(),
+            },
+        ),
+        (
+            "/flood",
+            Route::ManyHeaders {
+                count: 20_000,
+                body: b"flood".to_vec(),
+            },
+        ),
+    ]);
+    let env = Env::new();
+    let v = env.capture(&srv.url("/odd"), &[]);
+    let m: serde_json::Value =
+        serde_json::from_str(&env.ok(&["show", "--json", v["record_id"].as_str().unwrap()]))
+            .unwrap();
+    let odd = m["http"]["response"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "x-odd")
+        .cloned()
+        .unwrap();
+    assert_eq!(odd["value_base64"], "//5h");
+    let v = env.capture(&srv.url("/many"), &[]);
+    let m: serde_json::Value =
+        serde_json::from_str(&env.ok(&["show", "--json", v["record_id"].as_str().unwrap()]))
+            .unwrap();
+    assert!(m["http"]["response"]["headers"].as_array().unwrap().len() >= 80);
+    let r = env.fails(&["capture", &srv.url("/flood")], 5);
+    assert_one_line_error(&r.stderr, "response head");
+    assert_eq!(env.counts(), (2, 2));
+    env.assert_audit_clean();
+}

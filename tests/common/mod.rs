@@ -1,0 +1,146 @@
+//! A small harness for driving the real `exhibit` binary against a temporary archive and key:
+//! one `Env` per test, commands run with EXHIBIT_ARCHIVE / EXHIBIT_KEY pointing into it.
+#![allow(dead_code)]
+
+pub mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub archive: PathBuf,
+    pub key: PathBuf,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_exhibit")
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        let key = dir.path().join("keys").join("signing.key");
+        Env { dir, archive, key }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .env("EXHIBIT_ARCHIVE", &self.archive)
+            .env("EXHIBIT_KEY", &self.key)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().unwrap())
+    }
+
+    /// Run and insist on exit 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, 0,
+            "exhibit {args:?} failed:\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
+        r.stdout
+    }
+
+    /// Run and insist on a given non-zero exit code; returns the run. Every failure must
+    /// explain itself on one line that starts with "error:" and carries a hint.
+    pub fn fails(&self, args: &[&str], code: i32) -> Run {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, code,
+            "exhibit {args:?}: wrong exit code\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
+        r
+    }
+
+    /// Capture one URL, return its JSON line.
+    pub fn capture(&self, url: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["capture", "--json", url];
+        args.extend_from_slice(extra);
+        let out = self.ok(&args);
+        serde_json::from_str(out.lines().next().expect("one JSON line")).unwrap()
+    }
+
+    pub fn audit(&self, extra: &[&str]) -> (i32, serde_json::Value) {
+        let mut args = vec!["audit", "--json"];
+        args.extend_from_slice(extra);
+        let r = self.run(&args);
+        let v = serde_json::from_str(r.stdout.trim())
+            .unwrap_or_else(|e| panic!("audit JSON: {e}: {} {}", r.stdout, r.stderr));
+        (r.code, v)
+    }
+
+    pub fn assert_audit_clean(&self) {
+        let (code, v) = self.audit(&[]);
+        assert_eq!(code, 0, "audit not clean: {v:#}");
+        assert_eq!(v["errors"], 0);
+    }
+
+    /// Number of stored documents and records (files), for "nothing was stored" checks.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            files_under(&self.archive.join("documents")).len(),
+            files_under(&self.archive.join("records")).len() / 2,
+        )
+    }
+}
+
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Every error line is one line, starts with "error:" and says what to do.
+pub fn assert_one_line_error(stderr: &str, needle: &str) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line in: {stderr}"));
+    assert!(
+        line.contains(needle),
+        "error line {line:?} does not mention {needle:?}"
+    );
+    assert!(line.contains("(hint: "), "error line {line:?} has no hint");
+}

@@ -1,0 +1,797 @@
+//! docs/FORMAT.md, followed literally, with tools that are not ours.
+//!
+//! The test builds an archive with the real `exhibit` binary, then checks its records using only
+//! bash, coreutils, `zstd`, `openssl` and Python's `cryptography`: it runs the exact shell steps
+//! and Python scripts that FORMAT.md's "Verify a record without exhibit" section prints. They
+//! are extracted from between the `<!-- verify.sh begin -->` / `<!-- verify.sh end -->` (and
+//! `verify.py`, `hashes.py`) markers, so the document and this test cannot drift apart. Every
+//! check is also run against tampered copies of the archive, where it must fail.
+//!
+//! A missing outside tool fails the test with what to install; it never skips. CI installs them
+//! (.ci/test).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const FORMAT_MD: &str = include_str!("../docs/FORMAT.md");
+
+fn exhibit_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_exhibit")
+}
+
+/// The body of the one fenced block of language `lang` between `<!-- {name} begin -->` and
+/// `<!-- {name} end -->` in FORMAT.md.
+fn fenced(name: &str, lang: &str) -> String {
+    let begin = format!("<!-- {name} begin -->");
+    let end = format!("<!-- {name} end -->");
+    assert_eq!(
+        FORMAT_MD.matches(&begin).count(),
+        1,
+        "FORMAT.md must contain {begin} exactly once"
+    );
+    assert_eq!(
+        FORMAT_MD.matches(&end).count(),
+        1,
+        "FORMAT.md must contain {end} exactly once"
+    );
+    let start = FORMAT_MD.find(&begin).unwrap() + begin.len();
+    let stop = FORMAT_MD.find(&end).unwrap();
+    assert!(start < stop, "{begin} must come before {end}");
+    let region = FORMAT_MD[start..stop].trim();
+    let open = format!("```{lang}\n");
+    assert!(
+        region.starts_with(&open) && region.ends_with("\n```") && region.matches("```").count() == 2,
+        "between {begin} and {end} FORMAT.md must hold exactly one ```{lang} block, found:\n{region}"
+    );
+    region[open.len()..region.len() - 3].to_string()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Outside tools the documented procedure needs. All missing ones are named at once, with what
+/// to install.
+fn require_tools() {
+    let mut missing = Vec::new();
+    let works = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !works("bash", &["-c", "true"]) {
+        missing.push("bash".to_string());
+    }
+    let coreutils = "sha256sum head tail od cut tr wc base64 cat mktemp sed awk grep";
+    let absent = Command::new("bash")
+        .args([
+            "-c",
+            &format!("for t in {coreutils}; do command -v $t >/dev/null || printf '%s ' $t; done"),
+        ])
+        .output()
+        .map(|o| stdout(&o))
+        .unwrap_or_else(|_| coreutils.to_string());
+    if !absent.trim().is_empty() {
+        missing.push(format!(
+            "{} (GNU coreutils, sed, gawk or mawk, grep: apt-get install coreutils sed mawk grep)",
+            absent.trim()
+        ));
+    }
+    if !works("zstd", &["--version"]) {
+        missing.push("zstd (apt-get install zstd, brew install zstd)".into());
+    }
+    let openssl = Command::new("openssl")
+        .arg("version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    match openssl.map(|o| stdout(&o)) {
+        None => {
+            missing.push("openssl 3.x (apt-get install openssl, brew install openssl@3)".into())
+        }
+        Some(v) => {
+            let major = v
+                .strip_prefix("OpenSSL ")
+                .and_then(|r| r.split('.').next())
+                .and_then(|m| m.parse::<u32>().ok());
+            if major.is_none_or(|m| m < 3) {
+                missing.push(format!(
+                    "openssl 3.x, for `pkeyutl -rawin` (found {:?}; apt-get install openssl, brew install openssl@3)",
+                    v.trim()
+                ));
+            }
+        }
+    }
+    if !works(
+        "python3",
+        &[
+            "-c",
+            "import cryptography.hazmat.primitives.asymmetric.ed25519",
+        ],
+    ) {
+        missing.push(
+            "python3 with the `cryptography` package (apt-get install python3 python3-cryptography, \
+             or python3 -m pip install cryptography)"
+                .into(),
+        );
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/FORMAT.md's third-party verification cannot run; install: {}",
+        missing.join("; ")
+    );
+}
+
+/// An archive built by the real binary, and the records in it, in log order.
+struct Fixture {
+    dir: tempfile::TempDir,
+    archive: PathBuf,
+    key: PathBuf,
+    records: Vec<String>,
+}
+
+const PAGE: &str = "<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">\
+<title>Conditions g\u{e9}n\u{e9}rales &amp; mentions</title></head>\n\
+<body><p>Caf\u{e9} \u{2014} \"quoted\" \\ backslash</p></body></html>\n";
+
+impl Fixture {
+    fn exhibit(&self, args: &[&str]) -> Output {
+        Command::new(exhibit_bin())
+            .args(args)
+            .env("EXHIBIT_ARCHIVE", &self.archive)
+            .env("EXHIBIT_KEY", &self.key)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run exhibit")
+    }
+
+    fn build() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut fx = Fixture {
+            archive: dir.path().join("archive"),
+            key: dir.path().join("secret").join("signing.key"),
+            records: Vec::new(),
+            dir,
+        };
+        let input = fx.dir.path().join("input");
+        fs::create_dir_all(&input).unwrap();
+        fs::write(input.join("page.html"), PAGE).unwrap();
+        let binary: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 256) as u8).collect();
+        fs::write(input.join("data.bin"), binary).unwrap();
+        fs::write(input.join("empty.txt"), b"").unwrap();
+        // Large and varied enough for several zstd blocks (128 KiB each).
+        let mut big = String::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        while big.len() < 400_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            big.push_str(&format!("{x:016x} line {}\n", big.len()));
+        }
+        fs::write(input.join("big.txt"), big).unwrap();
+
+        let p = |name: &str| input.join(name).display().to_string();
+        let imports: Vec<Vec<String>> = vec![
+            vec![
+                p("page.html"),
+                "--url".into(),
+                "https://Example.org/terms?x=1".into(),
+                "--content-type".into(),
+                "text/html; charset=utf-8".into(),
+                "--entity".into(),
+                "Example \"Corp\"".into(),
+                // A label built to trip up naive extraction of the document hash from the manifest.
+                "--document".into(),
+                format!(
+                    ",\"document\":{{\"sha256\":\"{}\",\"size\":1}}",
+                    "0".repeat(64)
+                ),
+                "--note".into(),
+                "two\nlines, \"signer\":\"0123456789abcdef\"}".into(),
+            ],
+            vec![
+                p("data.bin"),
+                "--url".into(),
+                "https://example.org/data.bin".into(),
+                "--captured-at".into(),
+                "2026-05-21T07:07:28.9+02:00".into(),
+            ],
+            vec![
+                p("empty.txt"),
+                "--url".into(),
+                "https://example.org/empty".into(),
+            ],
+            vec![
+                p("big.txt"),
+                "--url".into(),
+                "https://example.org/big.txt".into(),
+            ],
+            // The same document again: stored once, cited twice.
+            vec![
+                p("page.html"),
+                "--url".into(),
+                "https://example.org/copy".into(),
+            ],
+        ];
+        for args in imports {
+            let mut all = vec!["import"];
+            all.extend(args.iter().map(String::as_str));
+            let o = fx.exhibit(&all);
+            assert!(o.status.success(), "exhibit {all:?} failed:\n{}", text(&o));
+            let id = stdout(&o)
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            assert!(
+                id.len() == 17 && id.starts_with("EX-"),
+                "no record ID in:\n{}",
+                text(&o)
+            );
+            fx.records.push(id);
+        }
+        // exhibit itself must find the archive sound, or the outside checks prove nothing.
+        let o = fx.exhibit(&["audit"]);
+        assert!(
+            o.status.success(),
+            "exhibit audit of the fixture failed:\n{}",
+            text(&o)
+        );
+        fx
+    }
+
+    fn manifest_path(&self, archive: &Path, id: &str) -> PathBuf {
+        archive
+            .join("records")
+            .join(&id[3..5])
+            .join(format!("{id}.json"))
+    }
+
+    fn manifest(&self, id: &str) -> serde_json::Value {
+        serde_json::from_slice(&fs::read(self.manifest_path(&self.archive, id)).unwrap()).unwrap()
+    }
+
+    fn blob_path(&self, archive: &Path, sha: &str) -> PathBuf {
+        archive
+            .join("documents")
+            .join(&sha[..2])
+            .join(format!("{sha}.zst"))
+    }
+
+    /// FORMAT.md's shell steps, run by bash exactly as printed, for one record.
+    fn verify_sh(&self, archive: &Path, record: &str, env: &[(&str, &Path)]) -> Output {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(fenced("verify.sh", "bash"))
+            .env_remove("KEY")
+            .env_remove("CPKEY")
+            .env("ARCHIVE", archive)
+            .env("RECORD", record);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run bash")
+    }
+
+    /// One of FORMAT.md's Python scripts, written to a file and run as FORMAT.md says.
+    fn python(&self, script: &str, args: &[&Path]) -> Output {
+        let path = self.dir.path().join(script);
+        fs::write(&path, fenced(script, "python")).unwrap();
+        Command::new("python3")
+            .arg(&path)
+            .args(args)
+            .output()
+            .expect("run python3")
+    }
+
+    fn verify_py(&self, archive: &Path, record: &str, keys: &[&Path]) -> Output {
+        let mut args = vec![archive, Path::new(record)];
+        args.extend_from_slice(keys);
+        self.python("verify.py", &args)
+    }
+
+    /// A copy of the archive, changed by `f`, for showing that a check fails.
+    fn tampered(&self, name: &str, f: impl FnOnce(&Path)) -> PathBuf {
+        let copy = self.dir.path().join(format!("tampered-{name}"));
+        copy_dir(&self.archive, &copy);
+        f(&copy);
+        copy
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn flip_byte(path: &Path, offset: usize, mask: u8) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[offset] ^= mask;
+    fs::write(path, bytes).unwrap();
+}
+
+/// A literal shell command line, run by bash; returns its output.
+fn bash(script: &str) -> Output {
+    Command::new("bash")
+        .args(["-c", &format!("set -euo pipefail\n{script}")])
+        .output()
+        .expect("run bash")
+}
+
+fn bash_ok(script: &str) -> String {
+    let o = bash(script);
+    assert!(o.status.success(), "`{script}` failed:\n{}", text(&o));
+    stdout(&o).trim().to_string()
+}
+
+fn q(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+fn verified_count(o: &Output) -> usize {
+    text(o).matches("Signature Verified Successfully").count()
+}
+
+#[test]
+fn format_md_procedure_verifies_every_record_with_outside_tools() {
+    require_tools();
+    let fx = Fixture::build();
+    let archive = fx.archive.as_path();
+
+    // The documented procedure really uses the outside tools the brief promises.
+    let script = fenced("verify.sh", "bash");
+    for needle in [
+        "zstd -dc \"$BLOB\" | sha256sum",
+        "openssl pkeyutl -verify -pubin -inkey \"$KEY\" -rawin -in \"$M\" -sigfile \"$S\"",
+        "tail -c 48 \"$BLOB\" | head -c 16 | od -An -tx1",
+        "tail -c 32 \"$BLOB\" | od -An -tx1",
+        "printf '\\000' | cat - \"$M\" | sha256sum",
+        "openssl pkeyutl -verify -pubin -inkey \"$CPKEY\" -rawin -in \"$T/cp.txt\"",
+    ] {
+        assert!(
+            script.contains(needle),
+            "FORMAT.md's shell steps no longer run `{needle}`"
+        );
+    }
+
+    for (i, id) in fx.records.iter().enumerate() {
+        let o = fx.verify_sh(archive, id, &[]);
+        assert!(
+            o.status.success(),
+            "FORMAT.md shell steps rejected {id}:\n{}",
+            text(&o)
+        );
+        assert!(stdout(&o).contains(&format!("OK {id}:")), "{}", text(&o));
+        assert_eq!(
+            verified_count(&o),
+            2,
+            "manifest and checkpoint signatures:\n{}",
+            text(&o)
+        );
+        assert!(
+            stdout(&o).contains(&format!("log line {i}")),
+            "{}",
+            text(&o)
+        );
+
+        let o = fx.verify_py(archive, id, &[]);
+        assert!(
+            o.status.success(),
+            "FORMAT.md verify.py rejected {id}:\n{}",
+            text(&o)
+        );
+        assert!(stdout(&o).contains(&format!("OK {id}: ")), "{}", text(&o));
+        let n = fx.records.len();
+        assert!(
+            stdout(&o).contains(&format!("leaf {i} of {n} ")),
+            "{}",
+            text(&o)
+        );
+    }
+    let o = fx.python("hashes.py", &[archive]);
+    assert!(
+        o.status.success(),
+        "FORMAT.md hashes.py failed:\n{}",
+        text(&o)
+    );
+
+    // The same facts once more, with the literal commands and the values read from the files.
+    let key_pem = fs::read_dir(archive.join("keys"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let key_id = key_pem.file_stem().unwrap().to_str().unwrap().to_string();
+    let raw_key_id = bash_ok(&format!(
+        "openssl pkey -pubin -in {} -outform DER | tail -c 32 | sha256sum | cut -c1-16",
+        q(&key_pem)
+    ));
+    assert_eq!(
+        raw_key_id, key_id,
+        "key ID = first 16 hex of SHA-256 of the raw public key"
+    );
+    let stored_hashes = fs::read(archive.join("log/hashes")).unwrap();
+    for (i, id) in fx.records.iter().enumerate() {
+        let m = fx.manifest(id);
+        let sha = m["document"]["sha256"].as_str().unwrap().to_string();
+        let m_path = fx.manifest_path(archive, id);
+        let blob = fx.blob_path(archive, &sha);
+        assert_eq!(m["signer"], key_id.as_str());
+        assert_eq!(m["log_index"], i as u64);
+
+        let got = bash_ok(&format!("zstd -dc {} | sha256sum | cut -c1-64", q(&blob)));
+        assert_eq!(
+            got, sha,
+            "zstd -dc BLOB | sha256sum must print the cited hash"
+        );
+        let size = bash_ok(&format!("zstd -dc {} | wc -c", q(&blob)));
+        assert_eq!(
+            size.parse::<u64>().unwrap(),
+            m["document"]["size"].as_u64().unwrap()
+        );
+
+        let o = bash(&format!(
+            "openssl pkeyutl -verify -pubin -inkey {} -rawin -in {} -sigfile {}",
+            q(&key_pem),
+            q(&m_path),
+            q(&m_path.with_extension("sig"))
+        ));
+        assert!(
+            o.status.success(),
+            "openssl rejected the signature of {id}:\n{}",
+            text(&o)
+        );
+
+        let head = bash_ok(&format!(
+            "tail -c 48 {} | head -c 16 | od -An -tx1 | tr -s ' \\n' ' '",
+            q(&blob)
+        ));
+        assert_eq!(
+            head.trim(),
+            "5e 2a 4d 18 28 00 00 00 45 58 48 42 4c 4f 42 31"
+        );
+        let body_hash = bash_ok(&format!(
+            "head -c $(($(wc -c < {b}) - 48)) {b} | sha256sum | cut -c1-64",
+            b = q(&blob)
+        ));
+        let trailer_hash = bash_ok(&format!(
+            "tail -c 32 {} | od -An -tx1 | tr -d ' \\n'",
+            q(&blob)
+        ));
+        assert_eq!(
+            body_hash, trailer_hash,
+            "the trailer holds the SHA-256 of the bytes before it"
+        );
+
+        // The leaf hash, as FORMAT.md computes it, is stored hash number 2i - popcount(i).
+        let leaf = bash_ok(&format!(
+            "printf '\\000' | cat - {} | sha256sum | cut -c1-64",
+            q(&m_path)
+        ));
+        let pos = 2 * i - (i.count_ones() as usize);
+        let stored: String = stored_hashes[32 * pos..32 * pos + 32]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(leaf, stored, "leaf {i} in log/hashes");
+
+        // Section 5.1: one line of JSON and exactly one LF.
+        let bytes = fs::read(&m_path).unwrap();
+        assert!(bytes.ends_with(b"}\n") && bytes.iter().filter(|&&b| b == b'\n').count() == 1);
+    }
+    let n = fx.records.len();
+    assert_eq!(fs::read(archive.join("log/leaves")).unwrap().len(), 83 * n);
+    assert_eq!(stored_hashes.len(), 32 * (2 * n - n.count_ones() as usize));
+
+    // Section 5: times in UTC with whole seconds; URLs normalized.
+    assert_eq!(
+        fx.manifest(&fx.records[1])["captured_at"],
+        "2026-05-21T05:07:28Z"
+    );
+    assert_eq!(
+        fx.manifest(&fx.records[0])["requested_url"],
+        "https://example.org/terms?x=1"
+    );
+    // Section 4.2: one blob per distinct document.
+    let (first, copy) = (fx.manifest(&fx.records[0]), fx.manifest(&fx.records[4]));
+    assert_eq!(first["document"]["sha256"], copy["document"]["sha256"]);
+    let blobs = bash_ok(&format!(
+        "find {} -type f | wc -l",
+        q(&archive.join("documents"))
+    ));
+    assert_eq!(
+        blobs,
+        (n - 1).to_string(),
+        "{n} records, {} distinct documents",
+        n - 1
+    );
+
+    // Section 3.1: exhibit.json in canonical form; 9.5: the verifier key string.
+    let cp = fs::read_to_string(archive.join("log/checkpoint")).unwrap();
+    let origin = cp.lines().next().unwrap();
+    assert_eq!(
+        fs::read_to_string(archive.join("exhibit.json")).unwrap(),
+        format!("{{\n  \"format\": \"exhibit-archive/1\",\n  \"origin\": \"{origin}\"\n}}\n")
+    );
+    let vkey = bash_ok(&format!(
+        "R=$(mktemp); trap 'rm -f \"$R\"' EXIT\n\
+         openssl pkey -pubin -in {k} -outform DER | tail -c 32 > \"$R\"\n\
+         H=$({{ printf '%s\\n\\001' '{origin}'; cat \"$R\"; }} | sha256sum | cut -c1-8)\n\
+         B=$(printf '\\001' | cat - \"$R\" | base64 | tr -d '\\n')\n\
+         echo \"{origin}+$H+$B\"",
+        k = q(&key_pem)
+    ));
+    let keys = fx.exhibit(&["keys", "--json"]);
+    assert!(keys.status.success(), "{}", text(&keys));
+    assert!(
+        stdout(&keys).contains(&format!("\"verifier_key\":\"{vkey}\"")),
+        "{vkey} vs\n{}",
+        text(&keys)
+    );
+
+    // Section 8's worked example is a valid ID (not found here), its typo is refused as a typo.
+    assert!(FORMAT_MD.contains("ID = EX-7K2M-9QDR-T4VW") && FORMAT_MD.contains("8552699085482139"));
+    let o = fx.exhibit(&["verify", "EX-7K2M-9QDR-T4VW"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "a valid but unknown ID is `not found`:\n{}",
+        text(&o)
+    );
+    let o = fx.exhibit(&["verify", "EX-7K2M-9QDR-T4VB"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a wrong check symbol is a usage error:\n{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn format_md_procedure_rejects_tampering() {
+    require_tools();
+    let fx = Fixture::build();
+    let target = fx.records[0].clone();
+    let m = fx.manifest(&target);
+    let sha = m["document"]["sha256"].as_str().unwrap().to_string();
+
+    // One byte of the manifest: the URL's first letter ("e" becomes "d"), so the JSON stays valid.
+    let archive = fx.tampered("manifest", |a| {
+        let path = fx.manifest_path(a, &target);
+        let bytes = fs::read(&path).unwrap();
+        let at = String::from_utf8_lossy(&bytes)
+            .find("\"requested_url\":\"https://")
+            .unwrap()
+            + 25;
+        assert_eq!(bytes[at], b'e');
+        flip_byte(&path, at, 0x01);
+    });
+    let key_pem = fs::read_dir(archive.join("keys"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let m_path = fx.manifest_path(&archive, &target);
+    let o = bash(&format!(
+        "openssl pkeyutl -verify -pubin -inkey {} -rawin -in {} -sigfile {}",
+        q(&key_pem),
+        q(&m_path),
+        q(&m_path.with_extension("sig"))
+    ));
+    assert!(
+        !o.status.success(),
+        "openssl accepted a changed manifest:\n{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("Signature Verification Failure"),
+        "{}",
+        text(&o)
+    );
+    let o = fx.verify_sh(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "shell steps accepted a changed manifest:\n{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("Signature Verification Failure"),
+        "{}",
+        text(&o)
+    );
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "verify.py accepted a changed manifest:\n{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("InvalidSignature"), "{}", text(&o));
+
+    // The trailer's last byte: zstd does not notice (it skips the frame), the trailer check does.
+    let archive = fx.tampered("trailer", |a| {
+        let blob = fx.blob_path(a, &sha);
+        let len = fs::metadata(&blob).unwrap().len() as usize;
+        flip_byte(&blob, len - 1, 0x80);
+    });
+    let blob = fx.blob_path(&archive, &sha);
+    assert_eq!(
+        bash_ok(&format!("zstd -dc {} | sha256sum | cut -c1-64", q(&blob))),
+        sha
+    );
+    let o = fx.verify_sh(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "shell steps accepted a changed blob trailer:\n{}",
+        text(&o)
+    );
+    assert_eq!(
+        verified_count(&o),
+        1,
+        "it must fail after the signature check:\n{}",
+        text(&o)
+    );
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(
+        !o.status.success() && text(&o).contains("AssertionError"),
+        "{}",
+        text(&o)
+    );
+
+    // A byte inside the zstd frame: the document is damaged.
+    let archive = fx.tampered("frame", |a| {
+        let blob = fx.blob_path(a, &sha);
+        let len = fs::metadata(&blob).unwrap().len() as usize;
+        flip_byte(&blob, len - 48 - 6, 0x10);
+    });
+    let o = fx.verify_sh(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "shell steps accepted a damaged zstd frame:\n{}",
+        text(&o)
+    );
+    assert!(!stdout(&o).contains("OK "), "{}", text(&o));
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "verify.py accepted a damaged zstd frame:\n{}",
+        text(&o)
+    );
+
+    // The checkpoint's tree size: its signature no longer verifies.
+    let archive = fx.tampered("checkpoint", |a| {
+        let path = a.join("log/checkpoint");
+        let cp = fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<&str> = cp.split('\n').collect();
+        let smaller = (fx.records.len() - 1).to_string();
+        lines[1] = &smaller;
+        fs::write(&path, lines.join("\n")).unwrap();
+    });
+    let o = fx.verify_sh(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "shell steps accepted a changed checkpoint:\n{}",
+        text(&o)
+    );
+    assert_eq!(
+        verified_count(&o),
+        1,
+        "the manifest still verifies:\n{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("Signature Verification Failure"),
+        "{}",
+        text(&o)
+    );
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(
+        !o.status.success() && text(&o).contains("InvalidSignature"),
+        "{}",
+        text(&o)
+    );
+
+    // Another record's manifest: ours still checks out in the shell (which does not prove
+    // inclusion), but the tree no longer leads to the signed root.
+    let archive = fx.tampered("other-record", |a| {
+        let path = fx.manifest_path(a, &fx.records[2]);
+        let bytes = fs::read(&path).unwrap();
+        let at = String::from_utf8_lossy(&bytes)
+            .find("\"requested_url\":\"https://")
+            .unwrap()
+            + 25;
+        flip_byte(&path, at, 0x01);
+    });
+    let o = fx.verify_sh(&archive, &target, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "verify.py accepted a log with a changed leaf:\n{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("the inclusion proof does not lead to the signed root"),
+        "{}",
+        text(&o)
+    );
+    let o = fx.python("hashes.py", &[&archive]);
+    assert!(
+        !o.status.success(),
+        "hashes.py accepted a log with a changed leaf:\n{}",
+        text(&o)
+    );
+
+    // Two log lines swapped: the record is no longer where its manifest says.
+    let archive = fx.tampered("leaves", |a| {
+        let path = a.join("log/leaves");
+        let mut bytes = fs::read(&path).unwrap();
+        let (first, rest) = bytes.split_at_mut(83);
+        first.swap_with_slice(&mut rest[..83]);
+        fs::write(&path, bytes).unwrap();
+    });
+    let o = fx.verify_sh(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "shell steps accepted swapped log lines:\n{}",
+        text(&o)
+    );
+    assert!(!stdout(&o).contains("OK "), "{}", text(&o));
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "verify.py accepted swapped log lines:\n{}",
+        text(&o)
+    );
+
+    // A key the verifier trusts that is not the signer's.
+    let other = fx.dir.path().join("other.pem");
+    bash_ok(&format!(
+        "openssl genpkey -algorithm ed25519 | openssl pkey -pubout -out {}",
+        q(&other)
+    ));
+    let o = fx.verify_sh(&fx.archive, &target, &[("KEY", &other)]);
+    assert!(
+        !o.status.success(),
+        "shell steps accepted the wrong key:\n{}",
+        text(&o)
+    );
+    assert_eq!(verified_count(&o), 0, "{}", text(&o));
+    let o = fx.verify_py(&fx.archive, &target, &[&other]);
+    assert!(
+        !o.status.success(),
+        "verify.py accepted the wrong key:\n{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("not a trusted key"), "{}", text(&o));
+    // ... while pinning the right key works.
+    let own = fx
+        .archive
+        .join("keys")
+        .join(format!("{}.pem", m["signer"].as_str().unwrap()));
+    let o = fx.verify_sh(&fx.archive, &target, &[("KEY", &own)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = fx.verify_py(&fx.archive, &target, &[&own]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -1,0 +1,512 @@
+//! Archive integrity through the real binary: tampering with any byte, extra and missing files,
+//! trust roots, record-ID typos, hash prefixes, concurrent writers and interrupted writes.
+
+mod common;
+
+use common::{assert_one_line_error, files_under, Env};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// An archive of three imports, two of them the same content (so one blob serves two records).
+fn small_archive() -> (Env, Vec<String>) {
+    let env = Env::new();
+    let mut ids = Vec::new();
+    for (i, content) in [
+        "<html><title>A</title>alpha</html>",
+        "beta beta beta",
+        "beta beta beta",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let f = env.dir.path().join(format!("doc{i}.html"));
+        std::fs::write(&f, content).unwrap();
+        let out = env.ok(&[
+            "import",
+            f.to_str().unwrap(),
+            "--url",
+            &format!("https://example.org/doc{i}"),
+            "--content-type",
+            "text/html",
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        ids.push(v["record_id"].as_str().unwrap().to_string());
+    }
+    (env, ids)
+}
+
+fn rel(env: &Env, p: &Path) -> String {
+    p.strip_prefix(&env.archive).unwrap().display().to_string()
+}
+
+#[test]
+fn flipping_any_byte_of_any_file_fails_audit_and_names_the_file() {
+    let (env, _) = small_archive();
+    env.assert_audit_clean();
+    let files: Vec<String> = files_under(&env.archive)
+        .into_iter()
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .map(|p| rel(&env, &p))
+        .collect();
+    let kinds = [
+        "exhibit.json",
+        "keys/",
+        "documents/",
+        "records/",
+        "log/leaves",
+        "log/hashes",
+        "log/checkpoint",
+    ];
+    for k in kinds {
+        assert!(
+            files.iter().any(|f| f.starts_with(k)),
+            "no {k} file to tamper with"
+        );
+    }
+    // Every byte of small files (signatures, keys, blobs, hashes, metadata); an even spread of
+    // larger ones, always including the first and last byte. Two flips per byte: the lowest bit
+    // (the subtlest change to text) and the highest.
+    let mut cases: Vec<(String, usize, u8)> = Vec::new();
+    for name in &files {
+        let len = std::fs::metadata(env.archive.join(name)).unwrap().len() as usize;
+        let positions: Vec<usize> = if len <= 160 {
+            (0..len).collect()
+        } else {
+            (0..len).step_by(len / 40).chain([len - 1]).collect()
+        };
+        for pos in positions {
+            cases.push((name.clone(), pos, 0x01));
+            if pos % 3 == 0 {
+                cases.push((name.clone(), pos, 0x80));
+            }
+        }
+    }
+    assert!(cases.len() > 500, "only {} tamperings", cases.len());
+    // Workers each tamper with their own copy of the archive.
+    let workers = 4;
+    let chunks: Vec<Vec<(String, usize, u8)>> = (0..workers)
+        .map(|w| cases.iter().skip(w).step_by(workers).cloned().collect())
+        .collect();
+    std::thread::scope(|s| {
+        for chunk in &chunks {
+            let env = &env;
+            s.spawn(move || {
+                let copy = Env::new();
+                copy_dir(&env.archive, &copy.archive);
+                std::fs::create_dir_all(copy.key.parent().unwrap()).unwrap();
+                for (name, pos, flip) in chunk {
+                    let file = copy.archive.join(name);
+                    let original = std::fs::read(&file).unwrap();
+                    let mut bytes = original.clone();
+                    bytes[*pos] ^= flip;
+                    std::fs::write(&file, &bytes).unwrap();
+                    let (code, report) = copy.audit(&[]);
+                    assert_eq!(code, 1, "audit passed with byte {pos} of {name} xor {flip:#x}");
+                    let named = report["problems"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|p| p["severity"] == "error" && p["path"] == name.as_str());
+                    assert!(named, "audit failed but did not name {name} (byte {pos} xor {flip:#x}): {report:#}");
+                    std::fs::write(&file, &original).unwrap();
+                }
+                copy.assert_audit_clean();
+            });
+        }
+    });
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        let dest = to.join(e.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn missing_and_extra_files_fail_audit() {
+    let (env, ids) = small_archive();
+    // An extra file anywhere.
+    let extra = env.archive.join("records").join("notes.txt");
+    std::fs::write(&extra, "hello").unwrap();
+    let (code, v) = env.audit(&[]);
+    assert_eq!(code, 1);
+    assert!(v.to_string().contains("records/notes.txt"));
+    std::fs::remove_file(&extra).unwrap();
+
+    // A document removed: every record that cites it is named.
+    let doc = files_under(&env.archive.join("documents")).pop().unwrap();
+    let saved = std::fs::read(&doc).unwrap();
+    std::fs::remove_file(&doc).unwrap();
+    let (code, v) = env.audit(&[]);
+    assert_eq!(code, 1);
+    assert!(v.to_string().contains("missing document"), "{v:#}");
+    let r = env.fails(&["verify", &ids[2]], 1);
+    assert!(r.stdout.contains("missing"), "{}", r.stdout);
+    std::fs::write(&doc, saved).unwrap();
+
+    // A record's signature removed.
+    let sig = files_under(&env.archive.join("records"))
+        .into_iter()
+        .find(|p| p.extension().unwrap() == "sig")
+        .unwrap();
+    std::fs::remove_file(&sig).unwrap();
+    let (code, _) = env.audit(&[]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn scratch_files_are_warnings_and_the_next_writer_cleans_them() {
+    let (env, _) = small_archive();
+    let stale = env.archive.join("tmp").join("w999999-abandoned");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("doc-xyz.zst"), b"half a document").unwrap();
+    let (code, v) = env.audit(&[]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(v["warnings"].as_u64().unwrap() >= 1);
+    let f = env.dir.path().join("again.txt");
+    std::fs::write(&f, "again").unwrap();
+    env.ok(&[
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        "https://example.org/again",
+    ]);
+    assert!(
+        !stale.exists(),
+        "the next writer did not clean the abandoned scratch directory"
+    );
+    let (_, v) = env.audit(&[]);
+    assert_eq!(v["warnings"], 0, "{v:#}");
+}
+
+#[test]
+fn interrupted_commit_is_a_warning_then_rolled_back() {
+    let (env, ids) = small_archive();
+    // Simulate a crash after step 4 of a commit (intent line written, record moved into place)
+    // but before the new checkpoint: copy a record to a new ID and append its leaf line.
+    let f = env.dir.path().join("new.txt");
+    std::fs::write(&f, "to be interrupted").unwrap();
+    let before_leaves = std::fs::read(env.archive.join("log/leaves")).unwrap();
+    let before_hashes = std::fs::read(env.archive.join("log/hashes")).unwrap();
+    let before_cp = std::fs::read(env.archive.join("log/checkpoint")).unwrap();
+    let out = env.ok(&[
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        "https://example.org/new",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let new_id = v["record_id"].as_str().unwrap().to_string();
+    // Put the checkpoint back: the new record is now beyond the committed tree.
+    std::fs::write(env.archive.join("log/checkpoint"), &before_cp).unwrap();
+    let (code, report) = env.audit(&[]);
+    assert_eq!(
+        code, 0,
+        "an interrupted write must not fail audit: {report:#}"
+    );
+    assert!(report["warnings"].as_u64().unwrap() >= 2, "{report:#}");
+    assert!(report.to_string().contains("interrupted"), "{report:#}");
+    // The committed records still verify; the interrupted one is not citable.
+    env.ok(&["verify", &ids[0]]);
+    assert_ne!(env.run(&["verify", &new_id]).code, 0);
+    // The next writer rolls back and continues cleanly.
+    let g = env.dir.path().join("next.txt");
+    std::fs::write(&g, "next").unwrap();
+    env.ok(&[
+        "import",
+        g.to_str().unwrap(),
+        "--url",
+        "https://example.org/next",
+    ]);
+    let (code, report) = env.audit(&[]);
+    assert_eq!(
+        (code, report["warnings"].as_u64()),
+        (0, Some(0)),
+        "{report:#}"
+    );
+    assert_eq!(report["tree_size"], 4);
+    assert_eq!(env.fails(&["verify", &new_id], 3).code, 3);
+    let leaves = std::fs::read(env.archive.join("log/leaves")).unwrap();
+    assert_eq!(&leaves[..before_leaves.len()], &before_leaves[..]);
+    assert!(std::fs::read(env.archive.join("log/hashes"))
+        .unwrap()
+        .starts_with(&before_hashes));
+}
+
+#[test]
+fn pinned_trust_root_rejects_a_key_added_to_the_archive() {
+    let (env, ids) = small_archive();
+    let pinned = format!("{}.pub", env.key.display());
+    let (code, _) = env.audit(&["--trusted-key", &pinned]);
+    assert_eq!(code, 0);
+    // An intruder with write access trusts their own key and adds a record with it.
+    let intruder = env.dir.path().join("intruder.key");
+    let ik = intruder.to_str().unwrap();
+    env.ok(&["--key", ik, "keygen"]);
+    env.ok(&["--key", ik, "init"]);
+    let f = env.dir.path().join("forged.txt");
+    std::fs::write(&f, "forged evidence").unwrap();
+    let out = env.ok(&[
+        "--key",
+        ik,
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        "https://example.org/x",
+        "--json",
+    ]);
+    let forged: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let forged_id = forged["record_id"].as_str().unwrap();
+    // Unpinned, the archive trusts both keys...
+    env.assert_audit_clean();
+    // ...pinned, the forged record and the checkpoint it signed fail, by name.
+    let (code, report) = env.audit(&["--trusted-key", &pinned]);
+    assert_eq!(code, 1);
+    let text = report.to_string();
+    assert!(
+        text.contains(forged_id) && text.contains("not a pinned trusted key"),
+        "{report:#}"
+    );
+    let r = env.fails(&["verify", forged_id, "--trusted-key", &pinned], 1);
+    assert!(
+        r.stdout.contains("not a pinned trusted key"),
+        "{}",
+        r.stdout
+    );
+    // The honest records are still signed by the pinned key.
+    let r = env.run(&["verify", &ids[0], "--trusted-key", &pinned, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["records"][0]["checks"][0]["ok"], true, "{v:#}");
+}
+
+#[test]
+fn untrusted_missing_and_exposed_keys_are_refused() {
+    let (env, _) = small_archive();
+    let f = env.dir.path().join("x.txt");
+    std::fs::write(&f, "x").unwrap();
+    let fp = f.to_str().unwrap();
+    // A key the archive does not trust cannot add records.
+    let other = env.dir.path().join("other.key");
+    env.ok(&["--key", other.to_str().unwrap(), "keygen"]);
+    let r = env.fails(
+        &[
+            "--key",
+            other.to_str().unwrap(),
+            "import",
+            fp,
+            "--url",
+            "https://e.org/",
+        ],
+        6,
+    );
+    assert_one_line_error(&r.stderr, "not trusted");
+    // A missing key.
+    let r = env.fails(
+        &[
+            "--key",
+            "/nonexistent/key",
+            "import",
+            fp,
+            "--url",
+            "https://e.org/",
+        ],
+        6,
+    );
+    assert_one_line_error(&r.stderr, "no signing key");
+    // A key others can read.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&env.key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = env.fails(&["import", fp, "--url", "https://e.org/"], 6);
+    assert_one_line_error(&r.stderr, "readable by others");
+    assert!(r.stderr.contains("chmod 600"));
+    std::fs::set_permissions(&env.key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // keygen never overwrites, and never prints the secret.
+    let r = env.fails(&["keygen"], 6);
+    assert_one_line_error(&r.stderr, "already exists");
+    let secret = std::fs::read_to_string(&env.key).unwrap();
+    let body: String = secret.lines().filter(|l| !l.starts_with("-----")).collect();
+    let out = env.run(&[
+        "--key",
+        env.dir.path().join("k3").to_str().unwrap(),
+        "keygen",
+    ]);
+    assert!(!out.stdout.contains(&body) && !out.stderr.contains(&body));
+    let mode = std::fs::metadata(env.dir.path().join("k3"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    env.assert_audit_clean();
+}
+
+#[test]
+fn mistyped_unknown_and_malformed_targets_are_distinct_errors() {
+    let (env, ids) = small_archive();
+    let id = &ids[0];
+    // Case and hyphens do not matter.
+    env.ok(&["verify", &id.to_lowercase()]);
+    // One wrong symbol: rejected by the check character, never resolved to another record.
+    let mut chars: Vec<char> = id.chars().collect();
+    let pos = 5;
+    chars[pos] = if chars[pos] == '7' { '8' } else { '7' };
+    let typo: String = chars.into_iter().collect();
+    let r = env.fails(&["verify", &typo], 2);
+    assert_one_line_error(&r.stderr, "mistyped");
+    // A well-formed ID that is not in the archive.
+    let r = env.fails(&["verify", "EX-0000-0000-0000"], 3);
+    assert_one_line_error(&r.stderr, "no record");
+    // A hash that is not in the archive, and one too short to look up.
+    let r = env.fails(&["verify", "0be9e4add991830b"], 3);
+    assert_one_line_error(&r.stderr, "no record");
+    let r = env.fails(&["verify", "0be9e4"], 2);
+    assert_one_line_error(&r.stderr, "too short");
+}
+
+#[test]
+fn ambiguous_prefix_is_reported_with_candidates() {
+    // Find two contents whose SHA-256 share 8 hex digits (a 32-bit birthday search, ~10^5 tries).
+    let mut seen: HashMap<[u8; 4], u64> = HashMap::new();
+    let (a, b) = (0u64..)
+        .find_map(|i| {
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(format!("doc {i}"));
+            let p = [d[0], d[1], d[2], d[3]];
+            seen.insert(p, i).map(|j| (j, i))
+        })
+        .unwrap();
+    let env = Env::new();
+    for i in [a, b] {
+        let f = env.dir.path().join(format!("d{i}"));
+        std::fs::write(&f, format!("doc {i}")).unwrap();
+        env.ok(&[
+            "import",
+            f.to_str().unwrap(),
+            "--url",
+            &format!("https://e.org/{i}"),
+        ]);
+    }
+    let prefix = &common::sha256_hex(format!("doc {a}").as_bytes())[..8];
+    let r = env.fails(&["verify", prefix], 4);
+    assert_one_line_error(&r.stderr, "matches 2 documents");
+    // One more digit (where they differ) is enough.
+    let full_a = common::sha256_hex(format!("doc {a}").as_bytes());
+    let full_b = common::sha256_hex(format!("doc {b}").as_bytes());
+    let n = (0..64)
+        .find(|&k| full_a.as_bytes()[k] != full_b.as_bytes()[k])
+        .unwrap()
+        + 1;
+    env.ok(&["verify", &full_a[..n.max(8)]]);
+}
+
+#[test]
+fn two_concurrent_capture_processes_lose_nothing() {
+    use common::server::{Route, TestServer};
+    let routes: Vec<(String, Route)> = (0..60)
+        .map(|i| {
+            (
+                format!("/p{i}"),
+                Route::Ok {
+                    content_type: "text/plain",
+                    body: format!("page {i}").into_bytes(),
+                },
+            )
+        })
+        .collect();
+    let srv = TestServer::start(
+        routes
+            .iter()
+            .map(|(p, r)| (p.as_str(), r.clone()))
+            .collect(),
+    );
+    let env = Env::new();
+    env.ok(&["init"]);
+    let mut children = Vec::new();
+    for half in 0..2 {
+        let list = env.dir.path().join(format!("urls{half}.txt"));
+        let urls: Vec<String> = (0..60)
+            .filter(|i| i % 2 == half)
+            .map(|i| srv.url(&format!("/p{i}")))
+            .collect();
+        std::fs::write(&list, urls.join("\n")).unwrap();
+        let child = env
+            .command(&["capture", "--from", list.to_str().unwrap(), "--jobs", "4"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        children.push(child);
+    }
+    let mut printed = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        printed.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| l.split("  ").next().unwrap().to_string()),
+        );
+    }
+    assert_eq!(printed.len(), 60);
+    let (code, report) = env.audit(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["tree_size"], 60);
+    assert_eq!(report["documents"], 60);
+    for id in printed {
+        env.ok(&["verify", &id]);
+    }
+}
+
+#[test]
+fn repository_archive_audits_clean_with_its_pinned_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "--archive",
+            "archive",
+            "audit",
+            "--json",
+            "--trusted-key",
+            ".ci/archive-key.pub",
+        ])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v:#}");
+    assert_eq!(v["records"], 3);
+    assert_eq!(v["warnings"], 0);
+}
+
+/// Keys are ordinary PKCS#8 / SPKI files: OpenSSL reads the secret key and derives the same
+/// public key exhibit wrote beside it.
+#[test]
+fn openssl_reads_the_secret_key() {
+    let env = Env::new();
+    env.ok(&["keygen"]);
+    let out = std::process::Command::new("openssl")
+        .args(["pkey", "-in", env.key.to_str().unwrap(), "-pubout"])
+        .output()
+        .expect("openssl is needed for this test (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = std::fs::read_to_string(format!("{}.pub", env.key.display())).unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), ours);
+}
