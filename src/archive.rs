@@ -564,6 +564,43 @@ impl Archive {
         Ok(committed)
     }
 
+    /// The committed stored hashes, for proofs. Reads O(log n) of them per proof.
+    fn with_hashes<T>(
+        &self,
+        size: u64,
+        f: impl FnOnce(&StoredHashes) -> Result<T, merkle::ProofError>,
+    ) -> Result<T> {
+        let path = self.hashes_path();
+        let file = File::open(&path).ctx("open", &path)?;
+        let reader = StoredHashes {
+            file: Some(&file),
+            on_disk: merkle::stored_hash_count(size),
+            pending: &[],
+        };
+        f(&reader).map_err(|e| {
+            Error::verification(format!("log/hashes: {e}"))
+                .hint("run `exhibit audit` to find what is damaged")
+        })
+    }
+
+    /// RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<merkle::Hash>> {
+        self.with_hashes(size, |r| merkle::prove_inclusion(size, index, r))
+    }
+
+    /// RFC 9162 consistency proof from the tree of `old` leaves to the tree of `new` leaves.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<merkle::Hash>> {
+        self.with_hashes(new, |r| merkle::prove_consistency(new, old, r))
+    }
+
+    /// Root of the tree of the first `size` leaves, from the stored hashes.
+    pub fn tree_root(&self, size: u64) -> Result<merkle::Hash> {
+        if size == 0 {
+            return Ok(merkle::empty_root());
+        }
+        self.with_hashes(size, |r| merkle::tree_hash(size, r))
+    }
+
     /// Find the manifest bytes and signature of a record.
     pub fn load_record(&self, id: &RecordId) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let (json, sig) = self.record_paths(id);

@@ -49,7 +49,19 @@ pub struct AuditReport {
     pub stored_bytes: u64,
     pub errors: usize,
     pub warnings: usize,
+    /// The lowest log index at which the records and the log disagree: where a removed,
+    /// reordered, altered or inserted record is.
+    pub first_bad_leaf: Option<u64>,
+    /// With `--since`: the tree size of the older checkpoint the log was proven to extend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extends: Option<u64>,
     pub problems: Vec<Problem>,
+}
+
+/// An older checkpoint the log must extend (`audit --since FILE`).
+pub struct Since {
+    pub path: String,
+    pub text: String,
 }
 
 /// Progress counters the CLI may display while the audit runs.
@@ -72,16 +84,22 @@ pub fn audit(
     archive: &Archive,
     trust: &TrustRoot,
     jobs: usize,
+    since: Option<&Since>,
     progress: &Progress,
 ) -> Result<AuditReport> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
         .map_err(|e| crate::error::Error::archive(format!("cannot start worker threads: {e}")))?;
-    pool.install(|| run(archive, trust, progress))
+    pool.install(|| run(archive, trust, since, progress))
 }
 
-fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<AuditReport> {
+fn run(
+    archive: &Archive,
+    trust: &TrustRoot,
+    since: Option<&Since>,
+    progress: &Progress,
+) -> Result<AuditReport> {
     let root = archive.root();
     let mut problems = Vec::new();
     let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
@@ -146,6 +164,8 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
     }
     let leaves_path = archive.leaves_path();
     let leaves_len = fs::metadata(&leaves_path).map(|m| m.len()).unwrap_or(0);
+    let mut first_bad: Option<u64> = None;
+    let mut bad = |i: u64| first_bad = Some(first_bad.map_or(i, |f: u64| f.min(i)));
     let mut leaves: Vec<Option<LeafEntry>> = Vec::new();
     let mut tail: Vec<LeafEntry> = Vec::new();
     if leaves_len < size * LEAF_LINE {
@@ -157,6 +177,7 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
                 leaves_len / LEAF_LINE
             ),
         );
+        bad(leaves_len / LEAF_LINE);
     }
     if size > 0 && leaves_len > 0 {
         let mut buf = vec![0u8; (leaves_len.min(size * LEAF_LINE)) as usize];
@@ -212,6 +233,9 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
     let mut cited_by: HashMap<String, Vec<String>> = HashMap::new();
     let mut committed_ids = HashSet::new();
     for (i, (leaf, doc, mut probs)) in results.into_iter().enumerate() {
+        if !probs.is_empty() {
+            bad(i as u64);
+        }
         problems.append(&mut probs);
         leaf_hashes.push(leaf);
         if let Some(Some(e)) = leaves.get(i) {
@@ -224,7 +248,24 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
     }
 
     // Recompute the tree: stored hashes must equal log/hashes, the root must equal the checkpoint.
-    check_tree(archive, size, &leaf_hashes, &log_state, &mut problems);
+    if let Some(i) = check_tree(archive, size, &leaf_hashes, &log_state, &mut problems) {
+        bad(i);
+    }
+
+    // History: the log must extend the older checkpoint.
+    let mut extends = None;
+    if let (Some(since), Some(cp)) = (since, &log_state.checkpoint) {
+        match verify::check_extends(archive, trust, cp, &since.text) {
+            Ok(old) => extends = Some(old.size),
+            Err(why) => error(&mut problems, since.path.clone(), why),
+        }
+    } else if let Some(since) = since {
+        error(
+            &mut problems,
+            since.path.clone(),
+            "the archive has no valid checkpoint to compare with".into(),
+        );
+    }
 
     // Record files that no committed leaf names.
     for (id, (json, sig)) in &found.records {
@@ -328,6 +369,8 @@ fn run(archive: &Archive, trust: &TrustRoot, progress: &Progress) -> Result<Audi
         stored_bytes: stored_bytes.into_inner(),
         warnings: problems.len() - errors,
         errors,
+        first_bad_leaf: first_bad,
+        extends,
         problems,
     })
 }
@@ -581,7 +624,7 @@ fn check_tree(
     leaf_hashes: &[Option<merkle::Hash>],
     log: &LogState,
     problems: &mut Vec<Problem>,
-) {
+) -> Option<u64> {
     let hashes_path = archive.hashes_path();
     let want = merkle::stored_hash_count(size);
     let len = fs::metadata(&hashes_path).map(|m| m.len()).unwrap_or(0);
@@ -609,7 +652,7 @@ fn check_tree(
     }
     if leaf_hashes.len() as u64 != size || leaf_hashes.iter().any(|h| h.is_none()) {
         // Problems above already name the missing leaves; a root without them means nothing.
-        return;
+        return None;
     }
     let mut file = match fs::File::open(&hashes_path) {
         Ok(f) => Some(BufReader::new(f)),
@@ -646,4 +689,5 @@ fn check_tree(
             );
         }
     }
+    first_bad
 }

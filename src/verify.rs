@@ -8,7 +8,7 @@
 use crate::archive::{Archive, TrustedKey};
 use crate::error::{Error, Kind, Result};
 use crate::keys::{self, PublicKey};
-use crate::log::{merkle, StoredHashes};
+use crate::log::merkle;
 use crate::manifest::Manifest;
 use crate::note::{self, Checkpoint};
 use crate::record_id::{self, RecordId};
@@ -412,17 +412,8 @@ fn check_inclusion(
         }
         Err(e) => return (false, e.to_string()),
     }
-    let file = match File::open(archive.hashes_path()) {
-        Ok(f) => f,
-        Err(e) => return (false, format!("log/hashes: {e}")),
-    };
-    let reader = StoredHashes {
-        file: Some(&file),
-        on_disk: merkle::stored_hash_count(cp.size),
-        pending: &[],
-    };
     let leaf = merkle::leaf_hash(bytes);
-    let proof = match merkle::prove_inclusion(cp.size, m.log_index, &reader) {
+    let proof = match archive.inclusion_proof(m.log_index, cp.size) {
         Ok(p) => p,
         Err(e) => return (false, format!("cannot build the inclusion proof: {e}")),
     };
@@ -456,4 +447,36 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
 
 pub fn short(h: &str) -> &str {
     &h[..h.len().min(16)]
+}
+
+/// Check that the archive's log extends an older checkpoint (append-only history): the old
+/// checkpoint must be signed by a trusted key for this archive's origin, and a consistency proof
+/// from its tree to the current signed tree must verify.
+pub fn check_extends(
+    archive: &Archive,
+    trust: &TrustRoot,
+    current: &Checkpoint,
+    old_text: &str,
+) -> Result<Checkpoint, String> {
+    let old = note::parse_note(old_text)
+        .and_then(|n| Checkpoint::parse(&n.text))
+        .map_err(|e| format!("the old checkpoint is malformed: {e}"))?;
+    check_checkpoint(old_text, &old, &archive.config.origin, trust)
+        .map_err(|e| format!("the old checkpoint is not trustworthy: {e}"))?;
+    if old.size > current.size {
+        return Err(format!(
+            "the log has {} records but the old checkpoint already had {}: history was rewritten",
+            current.size, old.size
+        ));
+    }
+    let proof = archive
+        .consistency_proof(old.size, current.size)
+        .map_err(|e| e.to_string())?;
+    merkle::check_consistency(&proof, current.size, &current.root, old.size, &old.root).map_err(|_| {
+        format!(
+            "the log of {} records does not extend the old checkpoint of {} records: history was rewritten",
+            current.size, old.size
+        )
+    })?;
+    Ok(old)
 }

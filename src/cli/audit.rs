@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 /// Re-check the whole archive: every record, document, signature, log entry and file
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit audit\n  exhibit audit --trusted-key keys/archive.pub --json     # in CI: pin the trust root\n\nLists every problem, then a summary. Exit 0 only if there is no error (warnings, such as the\nscratch files of an interrupted write, do not fail an audit)."
+    after_help = "Examples:\n  exhibit audit\n  exhibit audit --trusted-key keys/archive.pub --json     # in CI: pin the trust root\n  exhibit audit --since yesterday.checkpoint              # and prove history was only appended to\n\nLists every problem, then a summary. Exit 0 only if there is no error (warnings, such as the\nscratch files of an interrupted write, do not fail an audit)."
 )]
 pub struct Args {
     /// Worker threads [default: number of CPUs]
@@ -17,6 +17,10 @@ pub struct Args {
     /// Trust only this public key (PEM); repeatable. Without it, the archive's own keys/ are trusted
     #[arg(long, value_name = "FILE")]
     trusted_key: Vec<PathBuf>,
+    /// Also prove that the log extends this older checkpoint (append-only history), e.g. one
+    /// saved by yesterday's CI run from `exhibit checkpoint`
+    #[arg(long, value_name = "OLD_CHECKPOINT_FILE")]
+    since: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -24,6 +28,17 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let archive = exhibit::archive::Archive::open_for_audit(&g.archive)?;
     let trust = TrustRoot::for_audit(&archive, &a.trusted_key)?;
+    let since = match &a.since {
+        Some(path) => Some(audit::Since {
+            path: path.display().to_string(),
+            text: std::fs::read_to_string(path).map_err(|e| {
+                let mut err = exhibit::Error::io("read old checkpoint", path, e);
+                err.kind = exhibit::Kind::Usage;
+                err
+            })?,
+        }),
+        None => None,
+    };
     let progress = Progress::default();
     let jobs = a.jobs.unwrap_or_else(super::default_jobs);
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -37,7 +52,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             }
             bar.finish_and_clear();
         });
-        let r = audit::audit(&archive, &trust, jobs, &progress);
+        let r = audit::audit(&archive, &trust, jobs, since.as_ref(), &progress);
         done.store(true, Ordering::Relaxed);
         let _ = watcher.join();
         r
@@ -51,6 +66,12 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                 Severity::Warning => "warning:".to_string(),
             };
             println!("{label} {}: {}", p.path, p.what);
+        }
+        if let Some(i) = report.first_bad_leaf {
+            println!("first bad leaf: {i}");
+        }
+        if let Some(n) = report.extends {
+            println!("history: the log extends the old checkpoint of {n} records (consistency proof verified)");
         }
         println!(
             "audit: {} records, {} documents ({} bytes, {} stored), log size {}, trust {}: {} errors, {} warnings: {}",

@@ -3,12 +3,14 @@
 mod audit;
 mod capture;
 mod cat;
+mod checkpoint;
 mod cite;
 mod import;
 mod init;
 mod keygen;
 mod keys;
 mod list;
+mod prove;
 mod show;
 mod verify;
 
@@ -80,6 +82,8 @@ pub enum Command {
     Verify(verify::Args),
     Audit(audit::Args),
     Cite(cite::Args),
+    Checkpoint(checkpoint::Args),
+    Prove(prove::Args),
 }
 
 pub fn run(cli: Cli) -> Result<i32> {
@@ -99,6 +103,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify(a) => verify::run(&g, a),
         Command::Audit(a) => audit::run(&g, a),
         Command::Cite(a) => cite::run(&g, a),
+        Command::Checkpoint(a) => checkpoint::run(&g, a),
+        Command::Prove(a) => prove::run(&g, a),
     }
 }
 
@@ -214,4 +220,16 @@ pub fn print_json(v: &impl serde::Serialize) -> Result<()> {
 
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// The archive's latest checkpoint, or the error that says there is none.
+pub fn latest_checkpoint(archive: &Archive) -> Result<(String, exhibit::note::Checkpoint)> {
+    archive.checkpoint()?.ok_or_else(|| {
+        Error::not_found(format!(
+            "the archive at {} has no records yet, so no checkpoint",
+            archive.root().display()
+        ))
+        .hint("capture or import a document first")
+        .into()
+    })
 }
