@@ -5,6 +5,7 @@ mod capture;
 mod cat;
 mod checkpoint;
 mod cite;
+mod export;
 mod import;
 mod init;
 mod keygen;
@@ -82,6 +83,7 @@ pub enum Command {
     Verify(verify::Args),
     Audit(audit::Args),
     Cite(cite::Args),
+    Export(export::Args),
     Checkpoint(checkpoint::Args),
     Prove(prove::Args),
 }
@@ -103,6 +105,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify(a) => verify::run(&g, a),
         Command::Audit(a) => audit::run(&g, a),
         Command::Cite(a) => cite::run(&g, a),
+        Command::Export(a) => export::run(&g, a),
         Command::Checkpoint(a) => checkpoint::run(&g, a),
         Command::Prove(a) => prove::run(&g, a),
     }

@@ -6,12 +6,16 @@ use std::path::PathBuf;
 /// Re-check records: document present with the cited SHA-256, trusted signature, in the signed log
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit verify EX-7K2M-9QDR-T4VW\n  exhibit verify 0be9e4add991830b              # a hash prefix copied from a filing\n  exhibit verify EX-7K2M-9QDR-T4VW --trusted-key archive.pub --json\n\nExit 0 only if every target verifies; otherwise the code of the first target that did not."
+    after_help = "Examples:\n  exhibit verify EX-7K2M-9QDR-T4VW\n  exhibit verify exhibit-A.zip --trusted-key archive.pub     # an evidence bundle, no archive needed\n  exhibit verify --file downloaded.html 0be9e4add991830b     # is this file the cited one?\n  exhibit verify 0be9e4add991830b              # a hash prefix copied from a filing\n  exhibit verify EX-7K2M-9QDR-T4VW --trusted-key archive.pub --json\n\nExit 0 only if every target verifies; otherwise the code of the first target that did not."
 )]
 pub struct Args {
-    /// Record IDs, SHA-256 hashes, or unique hash prefixes (8+ hex digits)
+    /// Record IDs, SHA-256 hashes, unique hash prefixes (8+ hex digits), or evidence bundles (.zip)
     #[arg(required = true)]
     targets: Vec<String>,
+    /// Check whether this file is the cited document: give the file here and the cited SHA-256
+    /// (or prefix) as the target
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
     /// Trust only this public key (PEM); repeatable. Default: the archive's keys/
     #[arg(long, value_name = "FILE")]
     trusted_key: Vec<PathBuf>,
@@ -20,6 +24,15 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
+    if let Some(file) = &a.file {
+        return verify_file(g, file, &a);
+    }
+    if a.targets
+        .iter()
+        .all(|t| t.to_ascii_lowercase().ends_with(".zip"))
+    {
+        return verify_bundles(&a);
+    }
     let archive = g.open()?;
     let trust = TrustRoot::for_archive(&archive, &a.trusted_key)?;
     let log = LogState::load(&archive, &trust);
@@ -86,4 +99,103 @@ fn print_report(r: &verify::RecordReport) {
             println!("  {mark} {:<10} {}", c.check, c.detail);
         }
     }
+}
+
+fn verify_bundles(a: &Args) -> Result<i32> {
+    let pinned = if a.trusted_key.is_empty() {
+        None
+    } else {
+        Some(TrustRoot::pinned(&a.trusted_key)?)
+    };
+    let mut code = 0;
+    let mut all = Vec::new();
+    for t in &a.targets {
+        let report = exhibit::bundle::verify_bundle(std::path::Path::new(t), pinned.as_ref())?;
+        if !report.ok && code == 0 {
+            code = 1;
+        }
+        if !a.json {
+            for p in &report.problems {
+                println!("{} {t}: {p}", super::paint(false, "✗"));
+            }
+            for r in &report.records {
+                print_report(r);
+            }
+            let trust = if report.trust == "pinned" {
+                "signatures are by the pinned trusted key".to_string()
+            } else {
+                "signatures are by the key inside the bundle: the bundle is self-consistent, but who holds that key is not established (pass --trusted-key to pin it)".to_string()
+            };
+            println!(
+                "{} {t}: {} ({trust})",
+                super::paint(report.ok, if report.ok { "✓" } else { "✗" }),
+                if report.ok {
+                    "bundle verified"
+                } else {
+                    "bundle FAILED verification"
+                }
+            );
+        }
+        all.push(report);
+    }
+    if a.json {
+        super::print_json(&serde_json::json!({"ok": code == 0, "bundles": all}))?;
+    }
+    Ok(code)
+}
+
+/// "Is this file the cited one?": hash the file, compare with the cited hash or prefix, and name
+/// the archive's records of that document when there is an archive.
+fn verify_file(g: &Global, file: &std::path::Path, a: &Args) -> Result<i32> {
+    let [cited] = a.targets.as_slice() else {
+        return Err(
+            exhibit::Error::usage("--file takes exactly one cited SHA-256 (or prefix)")
+                .hint("exhibit verify --file PATH 0be9e4add991830b")
+                .into(),
+        );
+    };
+    let (want, is_prefix) = match verify::parse_target(cited)? {
+        verify::Target::Sha256(h) => (h, false),
+        verify::Target::Prefix(h) => (h, true),
+        verify::Target::Record(id) => {
+            let archive = g.open()?;
+            (archive.manifest(&id)?.document.sha256, false)
+        }
+    };
+    let (sha, size) = verify::sha256_file(file)?;
+    let matches = if is_prefix {
+        sha.starts_with(&want)
+    } else {
+        sha == want
+    };
+    let records: Vec<String> = exhibit::archive::Archive::open(&g.archive)
+        .ok()
+        .and_then(|archive| verify::resolve(&archive, &verify::Target::Sha256(sha.clone())).ok())
+        .map(|ids| ids.iter().map(|i| i.to_string()).collect())
+        .unwrap_or_default();
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "ok": matches, "file": file.display().to_string(), "sha256": sha, "size": size,
+            "cited": want, "records": records,
+        }))?;
+    } else if matches {
+        println!(
+            "{} {} matches the cited SHA-256: {sha} ({size} bytes){}",
+            super::paint(true, "✓"),
+            file.display(),
+            if records.is_empty() {
+                String::new()
+            } else {
+                format!("; archive records: {}", records.join(", "))
+            }
+        );
+    } else {
+        println!(
+            "{} {} does NOT match: its SHA-256 is {sha}, the cited one is {want}{}",
+            super::paint(false, "✗"),
+            file.display(),
+            if is_prefix { "…" } else { "" }
+        );
+    }
+    Ok(if matches { 0 } else { 1 })
 }

@@ -1,0 +1,317 @@
+//! Evidence bundles through the real binary: deterministic export, verification anywhere
+//! (with exhibit, and literally with the commands in VERIFY.txt), every altered byte caught,
+//! hostile zips refused without writing anything.
+
+mod common;
+
+use common::Env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn archive_with_records() -> (Env, Vec<String>) {
+    let env = Env::new();
+    let mut ids = Vec::new();
+    let docs: [(&str, &[u8], &str); 3] = [
+        (
+            "terms.html",
+            b"<html><head><title>Terms of Service</title></head><body>Be nice.</body></html>",
+            "text/html",
+        ),
+        (
+            "data.bin",
+            &[0u8, 1, 2, 255, 254, 10, 13],
+            "application/octet-stream",
+        ),
+        ("notes.txt", b"plain notes\n", "text/plain"),
+    ];
+    for (name, bytes, ctype) in docs {
+        let f = env.dir.path().join(name);
+        std::fs::write(&f, bytes).unwrap();
+        let out = env.ok(&[
+            "import",
+            f.to_str().unwrap(),
+            "--url",
+            &format!("https://example.org/{name}"),
+            "--content-type",
+            ctype,
+            "--entity",
+            "Example Inc.",
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        ids.push(v["record_id"].as_str().unwrap().to_string());
+    }
+    (env, ids)
+}
+
+fn export(env: &Env, ids: &[String], name: &str) -> PathBuf {
+    let out = env.dir.path().join(name);
+    let mut args = vec!["export"];
+    args.extend(ids.iter().map(|s| s.as_str()));
+    args.extend(["--out", out.to_str().unwrap()]);
+    env.ok(&args);
+    out
+}
+
+fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 is needed");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Verify a bundle with exhibit from a directory with no archive at all.
+fn verify_elsewhere(bundle: &Path, extra: &[&str]) -> (i32, String) {
+    let cwd = tempfile::tempdir().unwrap();
+    let out = Command::new(common::bin())
+        .arg("verify")
+        .arg(bundle)
+        .args(extra)
+        .current_dir(cwd.path())
+        .env("EXHIBIT_ARCHIVE", cwd.path().join("no-archive-here"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let leftovers = std::fs::read_dir(cwd.path()).unwrap().count();
+    assert_eq!(leftovers, 0, "verifying a bundle wrote files");
+    (
+        out.status.code().unwrap(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn export_is_deterministic_and_verifies_anywhere() {
+    let (env, ids) = archive_with_records();
+    let a = export(&env, &ids, "a.zip");
+    let b = export(&env, &ids, "b.zip");
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "bundles differ"
+    );
+
+    let (code, out) = verify_elsewhere(&a, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("self-consistent"), "{out}");
+    assert_eq!(out.matches("verified:").count(), 3, "{out}");
+    let public = format!("{}.pub", env.key.display());
+    let (code, out) = verify_elsewhere(&a, &["--trusted-key", &public]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("pinned trusted key"), "{out}");
+    // Pinned to some other key: the same bundle fails.
+    let other = env.dir.path().join("other.key");
+    env.ok(&["--key", other.to_str().unwrap(), "keygen"]);
+    let (code, out) = verify_elsewhere(&a, &["--trusted-key", &format!("{}.pub", other.display())]);
+    assert_eq!(code, 1, "{out}");
+
+    // The documents carry readable names with the right extension.
+    let names = python(
+        "import zipfile,sys; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))",
+        &[a.to_str().unwrap()],
+    );
+    assert!(
+        names.lines().any(|n| n.ends_with("/terms-of-service.html")),
+        "{names}"
+    );
+    assert!(names.lines().any(|n| n.ends_with(".bin")), "{names}");
+    assert!(names.contains("CITATION.txt") && names.contains("VERIFY.txt"));
+}
+
+#[test]
+fn verify_txt_commands_work_literally_without_exhibit() {
+    let (env, ids) = archive_with_records();
+    let bundle = export(&env, &ids, "bundle.zip");
+    let dir = tempfile::tempdir().unwrap();
+    let st = Command::new("unzip")
+        .args(["-q"])
+        .arg(&bundle)
+        .current_dir(dir.path())
+        .status()
+        .expect("unzip is needed");
+    assert!(st.success());
+    let text = std::fs::read_to_string(dir.path().join("VERIFY.txt")).unwrap();
+    let commands: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("$ ")).collect();
+    assert!(commands.len() >= 10, "{text}");
+    for cmd in &commands {
+        let out = Command::new("bash")
+            .args(["-c", cmd])
+            .current_dir(dir.path())
+            .env_remove("EXHIBIT_ARCHIVE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "VERIFY.txt command failed: {cmd}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The same commands catch an altered document.
+    let doc = common::files_under(&dir.path().join("records"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "html"))
+        .unwrap();
+    let mut bytes = std::fs::read(&doc).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&doc, bytes).unwrap();
+    let failed = commands.iter().any(|cmd| {
+        !Command::new("bash")
+            .args(["-c", cmd])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    });
+    assert!(failed, "VERIFY.txt did not catch an altered document");
+}
+
+/// Rewrite member `name` of the zip at `src` with one byte flipped at `pos`, as a careful forger
+/// would (valid zip, correct CRC), into `dst`.
+const REWRITE: &str = r#"
+import sys, zipfile
+src, dst, name, pos = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+zin = zipfile.ZipFile(src)
+with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+    for info in zin.infolist():
+        data = bytearray(zin.read(info))
+        if info.filename == name and data:
+            data[min(pos, len(data) - 1)] ^= 1
+        zout.writestr(info, bytes(data))
+"#;
+
+#[test]
+fn any_altered_member_fails_verification() {
+    let (env, ids) = archive_with_records();
+    let bundle = export(&env, &ids, "bundle.zip");
+    let names = python(
+        "import zipfile,sys; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))",
+        &[bundle.to_str().unwrap()],
+    );
+    let sizes = python(
+        "import zipfile,sys; print('\\n'.join(str(i.file_size) for i in zipfile.ZipFile(sys.argv[1]).infolist()))",
+        &[bundle.to_str().unwrap()],
+    );
+    let mut tried = 0;
+    for (name, size) in names.lines().zip(sizes.lines()) {
+        let size: usize = size.parse().unwrap();
+        for pos in [0, size / 2, size.saturating_sub(1)] {
+            let forged = env.dir.path().join("forged.zip");
+            python(
+                REWRITE,
+                &[
+                    bundle.to_str().unwrap(),
+                    forged.to_str().unwrap(),
+                    name,
+                    &pos.to_string(),
+                ],
+            );
+            let (code, out) = verify_elsewhere(&forged, &[]);
+            assert_eq!(code, 1, "altered byte {pos} of {name} passed:\n{out}");
+            tried += 1;
+        }
+    }
+    assert!(tried >= 3 * 15, "{tried}");
+    // A flipped byte in the zip file itself (CRC no longer matches) fails too.
+    let mut raw = std::fs::read(&bundle).unwrap();
+    let at = raw.windows(10).position(|w| w == b"Be nice.</").unwrap();
+    raw[at] ^= 1;
+    let flipped = env.dir.path().join("flipped.zip");
+    std::fs::write(&flipped, raw).unwrap();
+    let (code, out) = verify_elsewhere(&flipped, &[]);
+    assert_eq!(code, 1, "{out}");
+}
+
+const HOSTILE: &str = r#"
+import sys, zipfile, struct, zlib
+kind, src, dst = sys.argv[1], sys.argv[2], sys.argv[3]
+zin = zipfile.ZipFile(src)
+members = [(i, zin.read(i)) for i in zin.infolist()]
+with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as z:
+    for info, data in members:
+        z.writestr(info, data)
+    if kind == "slip":
+        z.writestr("../../evil.txt", b"owned")
+    elif kind == "absolute":
+        z.writestr("/tmp/evil.txt", b"owned")
+    elif kind == "duplicate":
+        import warnings; warnings.simplefilter("ignore")
+        z.writestr(members[0][0].filename, b"second copy")
+    elif kind == "bomb":
+        z.writestr(zipfile.ZipInfo("records/bomb/proof.json"), b"\0" * (64 << 20), compress_type=zipfile.ZIP_DEFLATED)
+    elif kind == "huge":
+        z.writestr(zipfile.ZipInfo("exhibit-extra.json"), b"\0" * (3 << 20), compress_type=zipfile.ZIP_DEFLATED)
+if kind == "bomb":
+    # Make the bomb lie: declare 100 bytes in both headers.
+    raw = bytearray(open(dst, "rb").read())
+    name = b"records/bomb/proof.json"
+    i = 0
+    while True:
+        i = raw.find(name, i)
+        if i < 0: break
+        if raw[i - 30:i - 26] == b"PK\x03\x04":
+            struct.pack_into("<I", raw, i - 30 + 22, 100)
+        elif raw[i - 46:i - 42] == b"PK\x01\x02":
+            struct.pack_into("<I", raw, i - 46 + 24, 100)
+        i += 1
+    open(dst, "wb").write(raw)
+if kind == "truncated":
+    raw = open(src, "rb").read()
+    open(dst, "wb").write(raw[: len(raw) * 2 // 3])
+"#;
+
+#[test]
+fn hostile_bundles_get_a_clear_error_and_write_nothing() {
+    let (env, ids) = archive_with_records();
+    let bundle = export(&env, &ids, "bundle.zip");
+    for (kind, needle) in [
+        ("slip", "unsafe member name"),
+        ("absolute", "unsafe member name"),
+        ("duplicate", "appears twice"),
+        ("bomb", "declared"),
+        ("huge", "more than the limit"),
+        ("truncated", "not a readable zip"),
+    ] {
+        let bad = env.dir.path().join(format!("{kind}.zip"));
+        python(
+            HOSTILE,
+            &[kind, bundle.to_str().unwrap(), bad.to_str().unwrap()],
+        );
+        let (code, out) = verify_elsewhere(&bad, &[]);
+        assert_eq!(code, 1, "{kind}: {out}");
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_else(|| panic!("{kind}: no error line: {out}"));
+        assert!(
+            line.contains(needle) && line.contains("(hint: "),
+            "{kind}: {line}"
+        );
+    }
+    assert!(!Path::new("/tmp/evil.txt").exists());
+}
+
+#[test]
+fn verify_file_says_whether_a_file_is_the_cited_one() {
+    let (env, _) = archive_with_records();
+    let f = env.dir.path().join("terms.html");
+    let sha = common::sha256_hex(&std::fs::read(&f).unwrap());
+    let out = env.ok(&["verify", "--file", f.to_str().unwrap(), &sha[..12]]);
+    assert!(out.contains("matches") && out.contains("EX-"), "{out}");
+    let other = env.dir.path().join("notes.txt");
+    let r = env.fails(&["verify", "--file", other.to_str().unwrap(), &sha], 1);
+    assert!(r.stdout.contains("does NOT match"), "{}", r.stdout);
+}
