@@ -471,6 +471,7 @@ impl Archive {
                 document: draft.document,
                 http: draft.http,
                 labels: draft.labels,
+                change: draft.change,
                 tool: Tool::this(),
                 signer: signer.clone(),
             };
@@ -644,6 +645,7 @@ pub struct Draft {
     pub document: DocumentFacts,
     pub http: Option<HttpExchange>,
     pub labels: Labels,
+    pub change: Option<manifest::Change>,
 }
 
 #[derive(Debug, Clone)]

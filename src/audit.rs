@@ -196,6 +196,7 @@ fn run(
                     "log/leaves".into(),
                     format!("leaf {i}: not a well-formed entry"),
                 );
+                bad(i as u64);
             }
             leaves.push(e);
         }

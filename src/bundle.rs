@@ -34,8 +34,14 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 pub const FORMAT: &str = "exhibit-bundle/1";
-const MAX_ENTRIES: usize = 10_000;
-const MAX_SMALL_MEMBER: u64 = 1 << 20;
+const MAX_ENTRIES: usize = 100_000;
+/// Records per bundle: each is four members, plus the fixed ones, within MAX_ENTRIES.
+const MAX_RECORDS: usize = 20_000;
+/// Members other than documents are read into memory: manifests, proofs, the index, the
+/// citation text. Their sizes grow with the number of records, hence a generous bound per
+/// member and a total one.
+const MAX_SMALL_MEMBER: u64 = 64 << 20;
+const MAX_SMALL_TOTAL: u64 = 512 << 20;
 const MAX_DOCUMENT: u64 = 16 << 30;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -97,6 +103,7 @@ fn extension(content_type: Option<&str>, url: &str) -> &'static str {
         ("html", "html"),
         ("pdf", "pdf"),
         ("json", "json"),
+        ("image/svg", "svg"),
         ("xml", "xml"),
         ("text/plain", "txt"),
         ("text/markdown", "md"),
@@ -104,7 +111,6 @@ fn extension(content_type: Option<&str>, url: &str) -> &'static str {
         ("image/png", "png"),
         ("image/jpeg", "jpg"),
         ("image/gif", "gif"),
-        ("image/svg", "svg"),
         ("image/webp", "webp"),
     ];
     if let Some((_, ext)) = by_type.iter().find(|(k, _)| t.contains(k)) {
@@ -143,7 +149,12 @@ fn readable_name(m: &Manifest) -> String {
         }
     }
     let slug = slug.trim_end_matches('-');
-    let slug = if slug.is_empty() { "document" } else { slug };
+    // Never one of the record's own member names.
+    let slug = match slug {
+        "" => "document",
+        "manifest" | "proof" => "document",
+        s => s,
+    };
     format!(
         "{slug}.{}",
         extension(m.document.content_type.as_deref(), &m.final_url)
@@ -183,6 +194,13 @@ pub fn export(
 ) -> Result<ExportSummary> {
     let mut seen = HashSet::new();
     let ids: Vec<RecordId> = ids.iter().copied().filter(|i| seen.insert(*i)).collect();
+    if ids.len() > MAX_RECORDS {
+        return Err(Error::usage(format!(
+            "{} records in one bundle, more than the limit of {MAX_RECORDS}",
+            ids.len()
+        ))
+        .hint("split the export into several bundles"));
+    }
     let (cp_text, cp) = archive.checkpoint()?.ok_or_else(|| {
         Error::not_found("the archive has no records, so nothing to export")
             .hint("capture something first")
@@ -204,7 +222,7 @@ pub fn export(
         proof: Proof,
         doc_name: String,
     }
-    let mut items = Vec::new();
+    let mut items: Vec<Item> = Vec::new();
     let mut key_ids = vec![signer_id.clone()];
     for id in &ids {
         let (bytes, sig) = archive
@@ -243,7 +261,11 @@ pub fn export(
             doc_name,
         });
     }
+    // Log order, whatever order the records were named in, so the same set of records always
+    // gives the same bundle.
+    items.sort_by_key(|it| it.manifest.log_index);
     // The checkpoint may be signed by any trusted key; include the ones that signed it.
+    let mut checkpoint_signer: Option<String> = None;
     let note_keys: Vec<(String, PublicKey)> =
         trusted.iter().map(|k| (cp.origin.clone(), k.key)).collect();
     if let Ok(n) = note::verify_note(&cp_text, &note_keys) {
@@ -252,6 +274,7 @@ pub fn export(
                 .iter()
                 .find(|k| note::key_hash(&cp.origin, &k.key) == s.key_hash)
             {
+                checkpoint_signer.get_or_insert_with(|| k.id.clone());
                 if !key_ids.contains(&k.id) {
                     key_ids.push(k.id.clone());
                 }
@@ -307,7 +330,11 @@ pub fn export(
         .map(|it| Citation::new(&it.manifest).render(Format::Text))
         .collect::<Vec<_>>()
         .join("\n");
-    let verify_txt = verify_text(&index, &signer_id);
+    let verify_txt = verify_text(
+        &index,
+        &signer_id,
+        checkpoint_signer.as_deref().unwrap_or(&signer_id),
+    );
 
     let out_dir = out
         .parent()
@@ -386,7 +413,7 @@ pub fn export(
     })
 }
 
-fn verify_text(index: &Index, sums_signer: &str) -> String {
+fn verify_text(index: &Index, sums_signer: &str, checkpoint_signer: &str) -> String {
     let mut s = String::new();
     s.push_str("How to verify this evidence bundle without exhibit\n");
     s.push_str("===================================================\n\n");
@@ -442,7 +469,7 @@ fn verify_text(index: &Index, sums_signer: &str) -> String {
     s.push_str("$ sed '/^$/,$d' checkpoint.txt > checkpoint.body\n");
     s.push_str("$ grep '^— ' checkpoint.txt | tail -n 1 | cut -d' ' -f3 | base64 -d | tail -c 64 > checkpoint.sig\n");
     s.push_str(&format!(
-        "$ openssl pkeyutl -verify -pubin -inkey keys/{sums_signer}.pem -rawin -in checkpoint.body -sigfile checkpoint.sig\n"
+        "$ openssl pkeyutl -verify -pubin -inkey keys/{checkpoint_signer}.pem -rawin -in checkpoint.body -sigfile checkpoint.sig\n"
     ));
     s.push_str("\n4. Each record is in the signed log (RFC 9162 inclusion proof against the checkpoint's\n");
     s.push_str(
@@ -571,7 +598,12 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
             .name()
             .map_err(|e| bad_bundle(path, format!("member {i}: {e}")))?
             .to_string();
-        if !safe_name(&name) || f.enclosed_name().is_none() {
+        let checked = if f.is_dir() {
+            name.trim_end_matches('/')
+        } else {
+            name.as_str()
+        };
+        if !safe_name(checked) || f.enclosed_name().is_none() {
             return Err(bad_bundle(
                 path,
                 format!("unsafe member name {name:?} (absolute or leaving the bundle)"),
@@ -587,6 +619,7 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
     }
 
     let mut small: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut small_total = 0u64;
     let mut hashes: BTreeMap<String, (String, u64)> = BTreeMap::new();
     for (i, name) in &names {
         let is_doc = name.starts_with("records/")
@@ -632,6 +665,13 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
         let count = sink.count;
         let sha = hex::encode(sink.hasher.finalize());
         if !is_doc {
+            small_total += count;
+            if small_total > MAX_SMALL_TOTAL {
+                return Err(bad_bundle(
+                    path,
+                    format!("its metadata members exceed {MAX_SMALL_TOTAL} bytes in all"),
+                ));
+            }
             small.insert(name.clone(), keep);
         }
         hashes.insert(name.clone(), (sha, count));
@@ -669,8 +709,10 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
     // 2. Keys the bundle carries, and the trust root.
     let index: Option<Index> =
         get("exhibit-bundle.json").and_then(|b| serde_json::from_slice(b).ok());
-    let Some(index) = index else {
-        problems.push("exhibit-bundle.json: missing or malformed".into());
+    let Some(index) = index.filter(|i| i.format == FORMAT) else {
+        problems.push(format!(
+            "exhibit-bundle.json: missing, malformed, or not format {FORMAT}"
+        ));
         return Ok(finish(path, pinned, None, problems, Vec::new()));
     };
     let mut carried = Vec::new();
@@ -729,8 +771,10 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
                 .iter()
                 .map(|k| (cp.origin.clone(), k.key))
                 .collect();
+            let mut good = true;
             if let Err(e) = note::verify_note(cp_text, &keys) {
                 problems.push(format!("checkpoint.txt: signature: {e}"));
+                good = false;
             }
             if cp.origin != index.origin
                 || cp.size != index.tree_size
@@ -741,7 +785,8 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
                         .into(),
                 );
             }
-            Some(cp)
+            // Proofs against an unsigned root prove nothing.
+            good.then_some(cp)
         }
         Err(e) => {
             problems.push(format!("checkpoint.txt: {e}"));

@@ -172,6 +172,7 @@ pub fn fetch(
         )?;
         let staged = writer.finish()?;
         let title = html_title(content_type.as_deref(), &staged.head);
+        let text_fingerprint = text_fingerprint(content_type.as_deref(), &staged);
         return Ok(Draft {
             method: Method::Capture,
             requested_url: requested.to_string(),
@@ -182,6 +183,7 @@ pub fn fetch(
                 size: staged.size,
                 content_type,
                 title,
+                text_fingerprint,
             },
             http: Some(HttpExchange {
                 redirects,
@@ -192,9 +194,48 @@ pub fn fetch(
                 remote_addr,
             }),
             labels,
+            change: None,
             staged: Some(staged),
         });
     }
+}
+
+/// Documents larger than this get no text fingerprint: extracting text from them would cost
+/// more memory than a capture should.
+pub const TEXT_LIMIT: u64 = 32 << 20;
+
+/// Worth extracting text from: text/*, HTML, XML, JSON, or untyped bytes that look like HTML.
+fn is_text_like(content_type: Option<&str>, head: &[u8]) -> bool {
+    match content_type.map(|t| t.to_ascii_lowercase()) {
+        Some(t)
+            if t.starts_with("text/")
+                || t.contains("html")
+                || t.contains("xml")
+                || t.contains("json") =>
+        {
+            true
+        }
+        Some(t) if !t.trim().is_empty() && !t.starts_with("application/octet-stream") => false,
+        _ => {
+            html_title(Some("text/html"), head).is_some()
+                || head.starts_with(b"<!")
+                || head.starts_with(b"<html")
+        }
+    }
+}
+
+/// The readable-text fingerprint of a staged document, when it is text-like and not huge. The
+/// staged blob is read back (decompressed) rather than kept in memory while it streams in.
+pub fn text_fingerprint(
+    content_type: Option<&str>,
+    staged: &crate::store::Staged,
+) -> Option<String> {
+    if staged.size > TEXT_LIMIT || !is_text_like(content_type, &staged.head) {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(staged.size as usize);
+    crate::store::read_blob(staged.path(), &mut bytes).ok()?;
+    crate::text::extract(content_type, &bytes).map(|t| crate::text::fingerprint(&t))
 }
 
 fn remaining(deadline: Instant, opts: &CaptureOptions, url: &url::Url) -> Result<Duration> {
@@ -542,6 +583,7 @@ pub fn stage_file(
     io::copy(&mut input, &mut writer).ctx("read", file)?;
     let staged = writer.finish()?;
     let title = html_title(content_type.as_deref(), &staged.head);
+    let text_fingerprint = text_fingerprint(content_type.as_deref(), &staged);
     Ok(Draft {
         method: Method::Import,
         requested_url: url.to_string(),
@@ -552,24 +594,23 @@ pub fn stage_file(
             size: staged.size,
             content_type,
             title,
+            text_fingerprint,
         },
         http: None,
         labels,
+        change: None,
         staged: Some(staged),
     })
 }
 
 /// The outcome of one URL of a batch.
-pub struct BatchItem {
+pub struct BatchItem<X = ()> {
     pub index: usize,
     pub url: String,
-    pub result: Result<Committed>,
+    pub result: Result<(Committed, X)>,
 }
 
-/// Capture many URLs with `jobs` parallel fetches. Fetched documents are committed in groups
-/// (one flush and one checkpoint per group), so a batch pays for durability once per group, not
-/// per file. `report` sees each URL's outcome as soon as it is durable; one failure does not stop
-/// the others.
+/// Capture many URLs with `jobs` parallel fetches. See [`pipeline`].
 pub fn capture_many(
     archive: &Archive,
     key: &crate::keys::SecretKey,
@@ -577,28 +618,44 @@ pub fn capture_many(
     labels: &Labels,
     opts: &CaptureOptions,
     jobs: usize,
-    mut report: impl FnMut(BatchItem),
+    report: impl FnMut(BatchItem),
 ) -> Result<()> {
     let client = client(opts)?;
+    pipeline(
+        archive,
+        key,
+        urls,
+        jobs,
+        |url, scratch| {
+            fetch(&client, url, opts, archive.store(), scratch, labels.clone()).map(|d| (d, ()))
+        },
+        report,
+    )
+}
+
+/// Run `work` over `urls` on `jobs` threads and commit the drafts it makes in groups: one flush
+/// and one checkpoint per group, so a batch pays for durability once per group, not per file.
+/// `report` sees each URL's outcome as soon as it is durable; one failure does not stop the
+/// others.
+pub fn pipeline<X: Send>(
+    archive: &Archive,
+    key: &crate::keys::SecretKey,
+    urls: &[String],
+    jobs: usize,
+    work: impl Fn(&str, &Path) -> Result<(Draft, X)> + Sync,
+    mut report: impl FnMut(BatchItem<X>),
+) -> Result<()> {
     let scratch: Scratch = archive.scratch()?;
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = mpsc::sync_channel::<(usize, Result<Draft>)>(jobs * 2);
+    let (tx, rx) = mpsc::sync_channel::<(usize, Result<(Draft, X)>)>(jobs.max(1) * 2);
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1).min(urls.len().max(1)) {
             let tx = tx.clone();
-            let (client, next, scratch) = (&client, &next, &scratch);
+            let (next, scratch, work) = (&next, &scratch, &work);
             s.spawn(move || loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(url) = urls.get(i) else { break };
-                let r = fetch(
-                    client,
-                    url,
-                    opts,
-                    archive.store(),
-                    scratch.path(),
-                    labels.clone(),
-                );
-                if tx.send((i, r)).is_err() {
+                if tx.send((i, work(url, scratch.path()))).is_err() {
                     break;
                 }
             });
@@ -613,11 +670,11 @@ pub fn capture_many(
                 }
             }
             let mut drafts = Vec::new();
-            let mut order = Vec::new();
+            let mut pending = Vec::new();
             for (i, r) in group {
                 match r {
-                    Ok(d) => {
-                        order.push(i);
+                    Ok((d, x)) => {
+                        pending.push((i, x));
                         drafts.push(d);
                     }
                     Err(e) => report(BatchItem {
@@ -629,16 +686,16 @@ pub fn capture_many(
             }
             match archive.commit(key, &scratch, drafts) {
                 Ok(done) => {
-                    for (i, c) in order.into_iter().zip(done) {
+                    for ((i, x), c) in pending.into_iter().zip(done) {
                         report(BatchItem {
                             index: i,
                             url: urls[i].clone(),
-                            result: Ok(c),
+                            result: Ok((c, x)),
                         });
                     }
                 }
                 Err(e) => {
-                    for i in order {
+                    for (i, _) in pending {
                         report(BatchItem {
                             index: i,
                             url: urls[i].clone(),

@@ -12,14 +12,17 @@ pub mod audit;
 pub mod bundle;
 pub mod capture;
 pub mod cite;
+pub mod diff;
 pub mod error;
 pub mod fsutil;
+pub mod history;
 pub mod keys;
 pub mod log;
 pub mod manifest;
 pub mod note;
 pub mod record_id;
 pub mod store;
+pub mod text;
 pub mod verify;
 
 pub use error::{Error, Kind, Result};

@@ -1,17 +1,21 @@
 //! The manifest: the signed statement of what was captured, when, from where and with which
 //! SHA-256. Its exact bytes are what the signature covers and what the log's leaf hashes, so the
-//! schema is a public contract (docs/FORMAT.md, version `exhibit-manifest/1`). Fields are never
-//! removed or given a new meaning; a new meaning needs a new format version.
+//! schema is a public contract (docs/FORMAT.md). Fields are never removed or given a new meaning;
+//! anything new needs a new format version. Version 2 added `document.text_fingerprint`,
+//! `change` and the method `check`; version 1 manifests (without them) stay valid.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-pub const FORMAT: &str = "exhibit-manifest/1";
+/// The version exhibit writes.
+pub const FORMAT: &str = "exhibit-manifest/2";
+/// The first version, still read: the same schema without the version-2 additions.
+pub const FORMAT_V1: &str = "exhibit-manifest/1";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// Always `exhibit-manifest/1` for this schema. It is the first field so that the signed bytes
+    /// `exhibit-manifest/2` (or `/1` for older records). It is the first field so that the signed bytes
     /// announce what they are, which keeps a manifest signature from being read as anything else.
     pub format: String,
     pub record_id: String,
@@ -29,6 +33,10 @@ pub struct Manifest {
     pub http: Option<HttpExchange>,
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
+    /// For records made by `exhibit check`: how this capture compares with the latest earlier
+    /// record of the same URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
     pub tool: Tool,
     /// Key ID of the signer (see keys.rs).
     pub signer: String,
@@ -39,6 +47,9 @@ pub struct Manifest {
 pub enum Method {
     Capture,
     Import,
+    /// A verification event: the URL was fetched again and its bytes were identical to the
+    /// previous record's document, so no new document was stored.
+    Check,
 }
 
 impl Method {
@@ -46,6 +57,7 @@ impl Method {
         match self {
             Method::Capture => "capture",
             Method::Import => "import",
+            Method::Check => "check",
         }
     }
 }
@@ -61,6 +73,39 @@ pub struct DocumentFacts {
     /// The HTML `<title>`, when the document is HTML and has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// `sha256:<hex>` of the document's readable text (docs/FORMAT.md says how it is extracted),
+    /// for text-like documents. It only classifies changes; the cited hash is always `sha256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// The record this one is compared with.
+    pub previous: String,
+    pub kind: ChangeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// Identical bytes.
+    Unchanged,
+    /// Different bytes, same readable text (nonces, tokens, timestamps).
+    BytesChanged,
+    /// The readable text changed (or the document is not text and its bytes changed).
+    Changed,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Unchanged => "unchanged",
+            ChangeKind::BytesChanged => "bytes-changed",
+            ChangeKind::Changed => "changed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,11 +252,18 @@ impl Manifest {
     /// path component or a hash.
     pub fn check(&self) -> Result<()> {
         let bad = |why: String| Err(Error::verification(format!("malformed manifest: {why}")));
-        if self.format != FORMAT {
+        if self.format != FORMAT && self.format != FORMAT_V1 {
             return bad(format!(
-                "format is {:?}, this exhibit reads {FORMAT:?}",
+                "format is {:?}, this exhibit reads {FORMAT_V1:?} and {FORMAT:?}",
                 self.format
             ));
+        }
+        if self.format == FORMAT_V1
+            && (self.change.is_some()
+                || self.document.text_fingerprint.is_some()
+                || self.method == Method::Check)
+        {
+            return bad("a version-1 manifest cannot hold version-2 fields (change, text_fingerprint, method check)".into());
         }
         if self
             .record_id
@@ -225,6 +277,28 @@ impl Manifest {
         }
         if !is_sha256_hex(&self.document.sha256) {
             return bad("document.sha256 is not 64 lowercase hex digits".into());
+        }
+        if let Some(f) = &self.document.text_fingerprint {
+            if !f.strip_prefix("sha256:").is_some_and(is_sha256_hex) {
+                return bad(
+                    "document.text_fingerprint is not sha256:<64 lowercase hex digits>".into(),
+                );
+            }
+        }
+        if let Some(c) = &self.change {
+            if c.previous.parse::<crate::record_id::RecordId>().is_err() {
+                return bad(format!(
+                    "change.previous {:?} is not a valid record ID",
+                    c.previous
+                ));
+            }
+        }
+        if self.method == Method::Check
+            && self.change.as_ref().map(|c| c.kind) != Some(ChangeKind::Unchanged)
+        {
+            return bad(
+                "a check record must say its document is unchanged from a previous record".into(),
+            );
         }
         if let Some(p) = self.http.as_ref().and_then(|h| h.payload.as_ref()) {
             if !is_sha256_hex(&p.sha256) {

@@ -253,7 +253,7 @@ with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as z:
     elif kind == "bomb":
         z.writestr(zipfile.ZipInfo("records/bomb/proof.json"), b"\0" * (64 << 20), compress_type=zipfile.ZIP_DEFLATED)
     elif kind == "huge":
-        z.writestr(zipfile.ZipInfo("exhibit-extra.json"), b"\0" * (3 << 20), compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr(zipfile.ZipInfo("exhibit-extra.json"), b"\0" * (65 << 20), compress_type=zipfile.ZIP_DEFLATED)
 if kind == "bomb":
     # Make the bomb lie: declare 100 bytes in both headers.
     raw = bytearray(open(dst, "rb").read())

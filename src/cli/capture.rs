@@ -124,7 +124,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         |item| {
             bar.inc(1);
             match item.result {
-                Ok(c) => {
+                Ok((c, ())) => {
                     ok += 1;
                     let m = &c.manifest;
                     if a.json {
@@ -138,6 +138,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                             "status": status,
                             "content_type": m.document.content_type,
                             "title": m.document.title,
+                        "text_fingerprint": m.document.text_fingerprint,
                             "captured_at": m.captured_at,
                             "log_index": m.log_index,
                             "stored": if c.stored == Published::Stored { "new" } else { "deduplicated" },

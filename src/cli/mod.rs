@@ -3,9 +3,12 @@
 mod audit;
 mod capture;
 mod cat;
+mod check;
 mod checkpoint;
 mod cite;
+mod diff;
 mod export;
+mod history;
 mod import;
 mod init;
 mod keygen;
@@ -41,7 +44,8 @@ Exit codes:
   4  ambiguous hash prefix: matches more than one document
   5  fetch failed (connection, timeout, truncated or oversize body, HTTP error status)
   6  key problem: missing, malformed, readable by others, or not trusted
-  7  archive problem: missing, unreadable, locked or I/O error";
+  7  archive problem: missing, unreadable, locked or I/O error
+  8  exhibit check: at least one page changed (none failed)";
 
 #[derive(Parser)]
 #[command(
@@ -83,6 +87,9 @@ pub enum Command {
     Verify(verify::Args),
     Audit(audit::Args),
     Cite(cite::Args),
+    Check(check::Args),
+    History(history::Args),
+    Diff(diff::Args),
     Export(export::Args),
     Checkpoint(checkpoint::Args),
     Prove(prove::Args),
@@ -105,6 +112,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify(a) => verify::run(&g, a),
         Command::Audit(a) => audit::run(&g, a),
         Command::Cite(a) => cite::run(&g, a),
+        Command::Check(a) => check::run(&g, a),
+        Command::History(a) => history::run(&g, a),
+        Command::Diff(a) => diff::run(&g, a),
         Command::Export(a) => export::run(&g, a),
         Command::Checkpoint(a) => checkpoint::run(&g, a),
         Command::Prove(a) => prove::run(&g, a),

@@ -110,7 +110,31 @@ fn verify_bundles(a: &Args) -> Result<i32> {
     let mut code = 0;
     let mut all = Vec::new();
     for t in &a.targets {
-        let report = exhibit::bundle::verify_bundle(std::path::Path::new(t), pinned.as_ref())?;
+        let report = match exhibit::bundle::verify_bundle(std::path::Path::new(t), pinned.as_ref())
+        {
+            Ok(r) => r,
+            Err(e) => {
+                if !a.json {
+                    eprintln!("error: {e}");
+                }
+                if code == 0 {
+                    code = e.kind.exit_code();
+                }
+                all.push(exhibit::bundle::BundleReport {
+                    ok: false,
+                    bundle: t.clone(),
+                    trust: if pinned.is_some() {
+                        "pinned"
+                    } else {
+                        "self-consistent"
+                    },
+                    origin: None,
+                    problems: vec![e.to_string()],
+                    records: Vec::new(),
+                });
+                continue;
+            }
+        };
         if !report.ok && code == 0 {
             code = 1;
         }
