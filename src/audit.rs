@@ -16,6 +16,7 @@ use crate::record_id::RecordId;
 use crate::verify::{self, LogState, TrustRoot};
 use rayon::prelude::*;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{BufReader, Read};
@@ -45,6 +46,9 @@ pub struct AuditReport {
     pub tree_size: u64,
     pub records: u64,
     pub documents: u64,
+    /// Documents decompressed and hashed in this run (all of them unless sampled).
+    pub documents_checked: u64,
+    pub selection: String,
     pub document_bytes: u64,
     pub stored_bytes: u64,
     pub errors: usize,
@@ -56,6 +60,63 @@ pub struct AuditReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extends: Option<u64>,
     pub problems: Vec<Problem>,
+}
+
+/// Which documents an audit decompresses and hashes. Manifests, signatures, the log and the
+/// presence of every file are always checked in full (they are small); reading every document is
+/// what costs, so large archives may spread it over several runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection {
+    All,
+    /// Documents whose SHA-256(seed ‖ document hash), read as a number, falls in the first
+    /// `percent` of the range: deterministic for a seed, a different sample for another seed.
+    Sample {
+        percent: f64,
+        seed: String,
+    },
+    /// Documents whose hash, read as a number modulo `of`, is `part - 1`: runs 1..=of together
+    /// check every document exactly once.
+    Subset {
+        part: u64,
+        of: u64,
+    },
+}
+
+impl Selection {
+    pub fn includes(&self, sha256: &str) -> bool {
+        let prefix = |h: &[u8]| u64::from_be_bytes(h[..8].try_into().expect("8 bytes"));
+        match self {
+            Selection::All => true,
+            Selection::Sample { percent, seed } => {
+                let mut h = Sha256::new();
+                h.update(seed.as_bytes());
+                h.update(b"\n");
+                h.update(sha256.as_bytes());
+                let x = prefix(&h.finalize()) as f64 / u64::MAX as f64;
+                x < percent / 100.0
+            }
+            Selection::Subset { part, of } => {
+                let raw = hex::decode(&sha256[..16]).unwrap_or_default();
+                raw.len() == 8 && prefix(&raw) % of == part - 1
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Selection::All => "all documents".into(),
+            Selection::Sample { percent, seed } => {
+                format!("a {percent}% sample of documents (seed {seed:?})")
+            }
+            Selection::Subset { part, of } => format!("subset {part} of {of} of documents"),
+        }
+    }
+}
+
+pub struct AuditOptions {
+    pub jobs: usize,
+    pub since: Option<Since>,
+    pub selection: Selection,
 }
 
 /// An older checkpoint the log must extend (`audit --since FILE`).
@@ -83,23 +144,23 @@ struct Found {
 pub fn audit(
     archive: &Archive,
     trust: &TrustRoot,
-    jobs: usize,
-    since: Option<&Since>,
+    opts: &AuditOptions,
     progress: &Progress,
 ) -> Result<AuditReport> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
+        .num_threads(opts.jobs.max(1))
         .build()
         .map_err(|e| crate::error::Error::archive(format!("cannot start worker threads: {e}")))?;
-    pool.install(|| run(archive, trust, since, progress))
+    pool.install(|| run(archive, trust, opts, progress))
 }
 
 fn run(
     archive: &Archive,
     trust: &TrustRoot,
-    since: Option<&Since>,
+    opts: &AuditOptions,
     progress: &Progress,
 ) -> Result<AuditReport> {
+    let since = opts.since.as_ref();
     let root = archive.root();
     let mut problems = Vec::new();
     let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
@@ -296,6 +357,7 @@ fn run(
 
     // Documents, in parallel: every stored byte checked, every document referenced.
     let stored_bytes = AtomicU64::new(0);
+    let checked_docs = AtomicU64::new(0);
     let doc_bytes = AtomicU64::new(0);
     let doc_problems: Vec<Problem> = found
         .documents
@@ -306,6 +368,20 @@ fn run(
                 fs::metadata(path).map(|m| m.len()).unwrap_or(0),
                 Ordering::Relaxed,
             );
+            if !opts.selection.includes(sha) {
+                // Not in this run's selection: its presence and references are checked below,
+                // its content in another run.
+                if !referenced.contains_key(sha) && !tail_docs.contains(sha.as_str()) {
+                    out.push(Problem {
+                        severity: Severity::Error,
+                        path: rel(path),
+                        what: "extra document: no record refers to it".into(),
+                    });
+                }
+                progress.done.fetch_add(1, Ordering::Relaxed);
+                return out;
+            }
+            checked_docs.fetch_add(1, Ordering::Relaxed);
             match archive.store().read_verified(sha, &mut std::io::sink()) {
                 Ok(c) => {
                     doc_bytes.fetch_add(c.size, Ordering::Relaxed);
@@ -366,6 +442,8 @@ fn run(
         tree_size: size,
         records: leaves.len() as u64,
         documents: found.documents.len() as u64,
+        documents_checked: checked_docs.into_inner(),
+        selection: opts.selection.describe(),
         document_bytes: doc_bytes.into_inner(),
         stored_bytes: stored_bytes.into_inner(),
         warnings: problems.len() - errors,
@@ -691,4 +769,51 @@ fn check_tree(
         }
     }
     first_bad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Selection;
+
+    fn hashes(n: usize) -> Vec<String> {
+        use sha2::Digest;
+        (0..n)
+            .map(|i| hex::encode(sha2::Sha256::digest(i.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn subsets_cover_every_document_exactly_once() {
+        let hs = hashes(2000);
+        for of in [1u64, 2, 7, 30] {
+            for h in &hs {
+                let n = (1..=of)
+                    .filter(|&part| Selection::Subset { part, of }.includes(h))
+                    .count();
+                assert_eq!(n, 1, "{h} in {n} of {of} subsets");
+            }
+        }
+    }
+
+    #[test]
+    fn samples_are_deterministic_and_about_the_right_size() {
+        let hs = hashes(10_000);
+        let pick = |p: f64, seed: &str| -> Vec<&String> {
+            hs.iter()
+                .filter(|h| {
+                    Selection::Sample {
+                        percent: p,
+                        seed: seed.into(),
+                    }
+                    .includes(h)
+                })
+                .collect()
+        };
+        let a = pick(10.0, "2026-11-23");
+        assert_eq!(a, pick(10.0, "2026-11-23"));
+        assert!((800..1200).contains(&a.len()), "{}", a.len());
+        assert_ne!(a, pick(10.0, "2026-11-24"));
+        assert_eq!(pick(100.0, "x").len(), hs.len());
+        assert_eq!(pick(0.0, "x").len(), 0);
+    }
 }

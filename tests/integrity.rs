@@ -510,3 +510,55 @@ fn openssl_reads_the_secret_key() {
     let ours = std::fs::read_to_string(format!("{}.pub", env.key.display())).unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), ours);
 }
+
+#[test]
+fn sampled_and_subset_audits_spread_the_work_deterministically() {
+    let env = Env::new();
+    for i in 0..24 {
+        let f = env.dir.path().join(format!("s{i}.txt"));
+        std::fs::write(&f, format!("sampled document {i}")).unwrap();
+        env.ok(&[
+            "import",
+            f.to_str().unwrap(),
+            "--url",
+            &format!("https://example.org/s{i}"),
+        ]);
+    }
+    // Alter one document's content.
+    let doc = files_under(&env.archive.join("documents")).remove(5);
+    let mut bytes = std::fs::read(&doc).unwrap();
+    bytes[20] ^= 1;
+    std::fs::write(&doc, &bytes).unwrap();
+    let name = rel(&env, &doc);
+    assert_eq!(env.audit(&[]).0, 1);
+    // Over a cycle of subsets, exactly one run checks (and catches) it; together they check
+    // every document once.
+    let mut failing = 0;
+    let mut checked = 0;
+    for part in 1..=5 {
+        let (code, report) = env.audit(&["--subset", &format!("{part}/5")]);
+        checked += report["documents_checked"].as_u64().unwrap();
+        if code == 1 {
+            failing += 1;
+            assert!(report.to_string().contains(&name), "{report:#}");
+        }
+    }
+    assert_eq!((failing, checked), (1, 24));
+    // Samples are deterministic; 100% checks everything, 0% checks no content...
+    assert_eq!(env.audit(&["--sample", "100"]).0, 1);
+    let (code, report) = env.audit(&["--sample", "0"]);
+    assert_eq!(
+        (code, report["documents_checked"].as_u64()),
+        (0, Some(0)),
+        "{report:#}"
+    );
+    let a = env.audit(&["--sample", "30", "--seed", "monday"]).1;
+    let b = env.audit(&["--sample", "30", "--seed", "monday"]).1;
+    assert_eq!(a["documents_checked"], b["documents_checked"]);
+    // ...but still every file's presence: a missing document fails even a 0% sample.
+    std::fs::remove_file(&doc).unwrap();
+    let (code, report) = env.audit(&["--sample", "0"]);
+    assert_eq!(code, 1, "{report:#}");
+    env.fails(&["audit", "--subset", "6/5"], 2);
+    env.fails(&["audit", "--sample", "101"], 2);
+}
