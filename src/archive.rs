@@ -32,7 +32,7 @@ use crate::note::{self, Checkpoint};
 use crate::record_id::RecordId;
 use crate::store::{DocumentStore, LocalStore, Published, Staged};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -106,6 +106,85 @@ impl Archive {
     }
     pub fn checkpoint_path(&self) -> PathBuf {
         self.log_dir().join("checkpoint")
+    }
+    pub fn key_events_path(&self) -> PathBuf {
+        self.log_dir().join("keys")
+    }
+
+    /// Key events (`log/keys`) of the committed log, in order.
+    pub fn key_events(&self, size: u64) -> Result<Vec<crate::keystatus::KeyEvent>> {
+        let path = self.key_events_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let events = crate::keystatus::KeyEvent::parse_file(&text).map_err(|e| {
+            Error::verification(format!("{}: {e}", path.display())).hint("run `exhibit audit`")
+        })?;
+        Ok(events.into_iter().filter(|e| e.index < size).collect())
+    }
+
+    /// The current status of every retired or compromised key: each key record named by
+    /// `log/keys` is checked (signature under `trust`, in the log, statement well formed).
+    pub fn key_statuses(
+        &self,
+        trust: &crate::verify::TrustRoot,
+    ) -> Result<HashMap<String, crate::keystatus::KeyStatus>> {
+        use crate::keystatus::{KeyStatus, Statement};
+        let size = self.log_size()?;
+        let mut out: HashMap<String, KeyStatus> = HashMap::new();
+        // Judge each event by the keys trusted before it: a status cannot be set by a key that
+        // was itself already compromised.
+        let plain = crate::verify::TrustRoot {
+            keys: trust.keys.clone(),
+            pinned: trust.pinned,
+            statuses: HashMap::new(),
+        };
+        for event in self.key_events(size)? {
+            let bad = |why: String| {
+                Error::key(format!(
+                    "key event at log index {} cannot be trusted: {why}",
+                    event.index
+                ))
+                .hint("run `exhibit audit` to find what is damaged")
+            };
+            let id: RecordId = event
+                .record_id
+                .parse()
+                .map_err(|_| bad("malformed record ID".into()))?;
+            let (bytes, sig) = self
+                .load_record(&id)?
+                .ok_or_else(|| bad("its record is missing".into()))?;
+            let mut judge = plain.clone();
+            judge.statuses = out.clone();
+            let (m, verdict) = crate::verify::check_signed(&bytes, &sig, &judge);
+            verdict.map_err(bad)?;
+            let m = m.expect("verified manifests parse");
+            if m.log_index != event.index || self.leaf(event.index)?.record_id != id {
+                return Err(bad("it is not at that position in the log".into()));
+            }
+            let mut doc = Vec::new();
+            self.store
+                .read_verified(&m.document.sha256, &mut doc)
+                .map_err(|e| bad(e.to_string()))?;
+            let st = Statement::parse(&doc).map_err(bad)?;
+            crate::keystatus::check_record(&m, &st).map_err(bad)?;
+            if st.key != event.key {
+                return Err(bad("log/keys names another key".into()));
+            }
+            let since = st.since.parse().expect("checked by Statement::parse");
+            out.insert(
+                st.key.clone(),
+                KeyStatus {
+                    kind: st.status,
+                    since,
+                    event_index: event.index,
+                    event_record: event.record_id.clone(),
+                },
+            );
+        }
+        Ok(out)
     }
 
     /// `records/<shard>/<ID>.json` and `.sig`.
@@ -405,6 +484,8 @@ impl Archive {
                 }
             }
         }
+        // Key events beyond the checkpoint go with the rest of the interrupted commit.
+        self.truncate_key_events(size)?;
         // The deletions must be durable before the log stops naming them, or a crash here could
         // bring back files that nothing would ever clean up.
         fsutil::sync_all(&self.root, &[&self.records_dir(), &self.documents_dir()])?;
@@ -413,6 +494,28 @@ impl Archive {
                 f.set_len(len).ctx("truncate", path)?;
                 f.sync_all().ctx("flush", path)?;
             }
+        }
+        Ok(())
+    }
+
+    fn truncate_key_events(&self, size: u64) -> Result<()> {
+        let path = self.key_events_path();
+        let Ok(text) = fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let keep: String = text
+            .split_inclusive('\n')
+            .filter(|l| {
+                l.ends_with('\n')
+                    && l.split(' ')
+                        .next()
+                        .and_then(|i| i.parse::<u64>().ok())
+                        .is_some_and(|i| i < size)
+            })
+            .collect();
+        if keep != text {
+            let scratch = self.scratch()?;
+            fsutil::write_atomic(scratch.path(), &path, keep.as_bytes(), 0o644)?;
         }
         Ok(())
     }
@@ -441,12 +544,19 @@ impl Archive {
         self.clean_scratch()?;
         let size = self.log_size()?;
         self.recover(size)?;
+        // A retired or compromised key signs nothing new. Statuses are read under the lock so
+        // that a concurrent retirement cannot be missed.
+        let trust = crate::verify::TrustRoot::from_archive(self)?;
+        if let Some(status) = trust.statuses.get(&signer) {
+            return Err(crate::keystatus::not_usable(&signer, status));
+        }
 
         let hashes_path = self.hashes_path();
         let hashes_file = File::open(&hashes_path).ok();
         let on_disk = merkle::stored_hash_count(size);
         let mut new_hashes: Vec<merkle::Hash> = Vec::new();
         let mut lines = String::new();
+        let mut key_lines = String::new();
         let mut batch_ids = HashSet::new();
         let mut prepared = Vec::with_capacity(drafts.len());
         let signed_at = manifest::now();
@@ -477,6 +587,21 @@ impl Archive {
             };
             let bytes = manifest.to_bytes();
             let signature = keys::sign(key, &bytes);
+            if manifest.method == Method::Key {
+                let about = manifest
+                    .requested_url
+                    .strip_prefix(crate::keystatus::URL_PREFIX)
+                    .unwrap_or_default()
+                    .to_string();
+                key_lines.push_str(
+                    &crate::keystatus::KeyEvent {
+                        index,
+                        record_id: record_id.to_string(),
+                        key: about,
+                    }
+                    .to_line(),
+                );
+            }
             let tmp_json = scratch.path().join(format!("{record_id}.json"));
             let tmp_sig = scratch.path().join(format!("{record_id}.sig"));
             fs::write(&tmp_json, &bytes).ctx("write", &tmp_json)?;
@@ -507,6 +632,9 @@ impl Archive {
         fsutil::create_dir_all(&self.log_dir())?;
         append(&self.leaves_path(), lines.as_bytes())?;
         append(&hashes_path, new_hashes.concat().as_slice())?;
+        if !key_lines.is_empty() {
+            append(&self.key_events_path(), key_lines.as_bytes())?;
+        }
         fsutil::sync_all(&self.root, &[&self.leaves_path(), &hashes_path])?;
 
         // Step 4: move into place.

@@ -294,6 +294,7 @@ fn run(
     let mut referenced: HashMap<String, u64> = HashMap::new();
     let mut cited_by: HashMap<String, Vec<String>> = HashMap::new();
     let mut committed_ids = HashSet::new();
+    let mut key_lines = String::new();
     for (i, (leaf, doc, mut probs)) in results.into_iter().enumerate() {
         if !probs.is_empty() {
             bad(i as u64);
@@ -303,13 +304,24 @@ fn run(
         if let Some(Some(e)) = leaves.get(i) {
             committed_ids.insert(e.record_id);
         }
-        if let Some((sha, size, id)) = doc {
+        if let Some((sha, size, id, key_about)) = doc {
+            if let Some(key) = key_about {
+                key_lines.push_str(
+                    &crate::keystatus::KeyEvent {
+                        index: i as u64,
+                        record_id: id.clone(),
+                        key,
+                    }
+                    .to_line(),
+                );
+            }
             cited_by.entry(sha.clone()).or_default().push(id);
             referenced.entry(sha).or_insert(size);
         }
     }
 
     // Recompute the tree: stored hashes must equal log/hashes, the root must equal the checkpoint.
+    check_key_events(archive, trust, size, &key_lines, &mut problems);
     if let Some(i) = check_tree(archive, size, &leaf_hashes, &log_state, &mut problems) {
         bad(i);
     }
@@ -507,10 +519,11 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
                     _ => unexpected(problems),
                 }
             }
-            ["log", name @ ("leaves" | "hashes" | "checkpoint")] => {
+            ["log", name @ ("leaves" | "hashes" | "checkpoint" | "keys")] => {
                 found.log.insert(match *name {
                     "leaves" => "leaves",
                     "hashes" => "hashes",
+                    "keys" => "keys",
                     _ => "checkpoint",
                 });
             }
@@ -591,9 +604,11 @@ fn check_key_file(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Leaf hash; (document hash, size, record ID, key the record is about for key records);
+/// problems.
 type RecordOutcome = (
     Option<merkle::Hash>,
-    Option<(String, u64, String)>,
+    Option<(String, u64, String, Option<String>)>,
     Vec<Problem>,
 );
 
@@ -692,9 +707,85 @@ fn check_record(
     }
     (
         Some(leaf),
-        Some((m.document.sha256, m.document.size, m.record_id)),
+        Some((
+            m.document.sha256,
+            m.document.size,
+            m.record_id,
+            (m.method == crate::manifest::Method::Key).then(|| {
+                m.requested_url
+                    .strip_prefix(crate::keystatus::URL_PREFIX)
+                    .unwrap_or_default()
+                    .to_string()
+            }),
+        )),
         problems,
     )
+}
+
+/// `log/keys` must list exactly the committed key records (lines beyond the checkpoint are an
+/// interrupted write), and every key event must hold up.
+fn check_key_events(
+    archive: &Archive,
+    trust: &TrustRoot,
+    size: u64,
+    want: &str,
+    problems: &mut Vec<Problem>,
+) {
+    let path = archive.key_events_path();
+    let text = match fs::read(&path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) if want.is_empty() => return,
+        Err(e) => {
+            problems.push(Problem {
+                severity: Severity::Error,
+                path: "log/keys".into(),
+                what: format!("missing or unreadable ({e}) but the log has key records"),
+            });
+            return;
+        }
+    };
+    let committed: String = text
+        .split_inclusive('\n')
+        .filter(|l| {
+            // A torn last line (no newline) is the remains of an interrupted append.
+            l.ends_with('\n')
+                && l.split(' ')
+                    .next()
+                    .and_then(|i| i.parse::<u64>().ok())
+                    .is_none_or(|i| i < size)
+        })
+        .collect();
+    if committed != want {
+        problems.push(Problem {
+            severity: Severity::Error,
+            path: "log/keys".into(),
+            what: "does not list exactly the log's key records: a key status change was removed, altered or added"
+                .into(),
+        });
+        return;
+    }
+    if committed.len() < text.len() {
+        problems.push(Problem {
+            severity: Severity::Warning,
+            path: "log/keys".into(),
+            what: "key events beyond the checkpoint: an interrupted write, rolled back by the next writer".into(),
+        });
+    }
+    // Key events count whichever archive key made them (they can only take trust away).
+    let plain = TrustRoot {
+        keys: archive
+            .trusted_keys_for_audit()
+            .unwrap_or_else(|_| trust.keys.clone()),
+        pinned: false,
+        statuses: Default::default(),
+    };
+    if let Err(e) = archive.key_statuses(&plain) {
+        problems.push(Problem {
+            severity: Severity::Error,
+            path: "log/keys".into(),
+            what: e.what,
+        });
+    }
 }
 
 fn check_tree(

@@ -741,6 +741,7 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
         None => TrustRoot {
             keys: carried.clone(),
             pinned: false,
+            statuses: Default::default(),
         },
     };
     let sums_sig = get("SHA256SUMS.sig").unwrap_or_default();

@@ -456,7 +456,13 @@ fn read_body(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(BodyError::Read(e)),
             };
-            wire.write_all(&buf[..n]).expect("sink never fails");
+            // Without a content-encoding the wire bytes are the document, already hashed by the
+            // document writer; only count them.
+            if encoding.is_some() {
+                wire.write_all(&buf[..n]).expect("sink never fails");
+            } else {
+                wire.count += n as u64;
+            }
             if wire.count > opts.max_size {
                 return Err(BodyError::TooLarge);
             }
@@ -647,7 +653,9 @@ pub fn pipeline<X: Send>(
 ) -> Result<()> {
     let scratch: Scratch = archive.scratch()?;
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = mpsc::sync_channel::<(usize, Result<(Draft, X)>)>(jobs.max(1) * 2);
+    // Room for many finished fetches: while a group commits (and waits on the disk), fetchers
+    // keep going and the next group grows, instead of every group being a handful of records.
+    let (tx, rx) = mpsc::sync_channel::<(usize, Result<(Draft, X)>)>(1024);
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1).min(urls.len().max(1)) {
             let tx = tx.clone();

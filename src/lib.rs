@@ -17,6 +17,7 @@ pub mod error;
 pub mod fsutil;
 pub mod history;
 pub mod keys;
+pub mod keystatus;
 pub mod log;
 pub mod manifest;
 pub mod note;

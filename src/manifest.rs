@@ -50,6 +50,8 @@ pub enum Method {
     /// A verification event: the URL was fetched again and its bytes were identical to the
     /// previous record's document, so no new document was stored.
     Check,
+    /// A key status change (keystatus.rs): the document is the signed statement.
+    Key,
 }
 
 impl Method {
@@ -58,6 +60,7 @@ impl Method {
             Method::Capture => "capture",
             Method::Import => "import",
             Method::Check => "check",
+            Method::Key => "key",
         }
     }
 }
@@ -261,7 +264,7 @@ impl Manifest {
         if self.format == FORMAT_V1
             && (self.change.is_some()
                 || self.document.text_fingerprint.is_some()
-                || self.method == Method::Check)
+                || matches!(self.method, Method::Check | Method::Key))
         {
             return bad("a version-1 manifest cannot hold version-2 fields (change, text_fingerprint, method check)".into());
         }

@@ -22,14 +22,20 @@ use std::path::Path;
 pub struct TrustRoot {
     pub keys: Vec<TrustedKey>,
     pub pinned: bool,
+    /// Retired and compromised keys, from the archive's logged key records.
+    pub statuses: std::collections::HashMap<String, crate::keystatus::KeyStatus>,
 }
 
 impl TrustRoot {
     pub fn from_archive(archive: &Archive) -> Result<TrustRoot> {
-        Ok(TrustRoot {
-            keys: archive.trusted_keys()?,
+        let keys = archive.trusted_keys()?;
+        let mut t = TrustRoot {
+            keys,
             pinned: false,
-        })
+            statuses: Default::default(),
+        };
+        t.statuses = archive.key_statuses(&t)?;
+        Ok(t)
     }
 
     pub fn pinned(paths: &[impl AsRef<Path>]) -> Result<TrustRoot> {
@@ -44,18 +50,28 @@ impl TrustRoot {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(TrustRoot { keys, pinned: true })
+        Ok(TrustRoot {
+            keys,
+            pinned: true,
+            statuses: Default::default(),
+        })
     }
 
     /// For audit: pinned keys if given, else the archive's keys that are intact.
     pub fn for_audit(archive: &Archive, pinned: &[impl AsRef<Path>]) -> Result<TrustRoot> {
         if pinned.is_empty() {
-            Ok(TrustRoot {
+            let mut t = TrustRoot {
                 keys: archive.trusted_keys_for_audit()?,
                 pinned: false,
-            })
+                statuses: Default::default(),
+            };
+            // Audit recomputes the statuses from the log itself and compares; here, best effort.
+            t.statuses = archive.key_statuses(&t).unwrap_or_default();
+            Ok(t)
         } else {
-            Self::pinned(pinned)
+            let mut t = Self::pinned(pinned)?;
+            t.statuses = Self::archive_statuses(archive).unwrap_or_default();
+            Ok(t)
         }
     }
 
@@ -64,17 +80,38 @@ impl TrustRoot {
         if pinned.is_empty() {
             Self::from_archive(archive)
         } else {
-            Self::pinned(pinned)
+            // Pinned keys decide who may sign; the archive's logged key records can only take
+            // trust away from them, so they are honoured whichever archive key made them.
+            let mut t = Self::pinned(pinned)?;
+            t.statuses = Self::archive_statuses(archive)?;
+            Ok(t)
         }
+    }
+
+    fn archive_statuses(
+        archive: &Archive,
+    ) -> Result<std::collections::HashMap<String, crate::keystatus::KeyStatus>> {
+        let judge = TrustRoot {
+            keys: archive.trusted_keys_for_audit()?,
+            pinned: false,
+            statuses: Default::default(),
+        };
+        archive.key_statuses(&judge)
     }
 
     pub fn get(&self, id: &str) -> Option<&PublicKey> {
         self.keys.iter().find(|k| k.id == id).map(|k| &k.key)
     }
 
-    fn note_keys(&self, origin: &str) -> Vec<(String, PublicKey)> {
+    /// Keys whose signature on a checkpoint of `size` leaves counts.
+    fn note_keys(&self, origin: &str, size: u64) -> Vec<(String, PublicKey)> {
         self.keys
             .iter()
+            .filter(|k| {
+                self.statuses
+                    .get(&k.id)
+                    .is_none_or(|s| s.allows_checkpoint(size))
+            })
             .map(|k| (origin.to_string(), k.key))
             .collect()
     }
@@ -245,7 +282,7 @@ pub fn check_checkpoint(
             cp.origin
         ));
     }
-    note::verify_note(text, &trust.note_keys(origin))
+    note::verify_note(text, &trust.note_keys(origin, cp.size))
         .map(|_| ())
         .map_err(|e| format!("checkpoint signature: {e}"))
 }
@@ -280,7 +317,10 @@ pub fn check_signed(
             Some(key) if !keys::verify(key, bytes, signature) => {
                 Err(format!("signature does not verify under key {}", m.signer))
             }
-            Some(_) => Ok(()),
+            Some(_) => match trust.statuses.get(&m.signer) {
+                Some(status) => status.allows(&m),
+                None => Ok(()),
+            },
         }
     };
     (Some(m), verdict)

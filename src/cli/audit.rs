@@ -92,12 +92,14 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             while !done.load(Ordering::Relaxed) {
                 bar.set_length(progress.total.load(Ordering::Relaxed));
                 bar.set_position(progress.done.load(Ordering::Relaxed));
-                std::thread::sleep(std::time::Duration::from_millis(100));
+                // Woken early by unpark when the audit ends, so a small audit does not wait.
+                std::thread::park_timeout(std::time::Duration::from_millis(100));
             }
             bar.finish_and_clear();
         });
         let r = audit::audit(&archive, &trust, &opts, &progress);
         done.store(true, Ordering::Relaxed);
+        watcher.thread().unpark();
         let _ = watcher.join();
         r
     })?;

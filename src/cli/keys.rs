@@ -1,27 +1,128 @@
 use super::Global;
 use anyhow::Result;
+use exhibit::keystatus::StatusKind;
 
-/// List the archive's trusted public keys (ID, PEM, signed-note verifier key)
+/// List the archive's trusted keys (ID, status, PEM, signed-note verifier key); add, retire or
+/// mark keys compromised
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  exhibit keys\n  exhibit keys --json")]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  exhibit keys\n  exhibit keys --json\n  exhibit keys add colleague.key.pub\n  exhibit --key new.key keys retire 52ef03b1d0c954b5 --reason \"yearly rotation\"\n  exhibit --key new.key keys compromised 52ef03b1d0c954b5 --since 2026-11-01T00:00:00Z\n\nRetiring or compromising a key is itself a signed record in the log, made with --key (which\nmust be another trusted key for a compromise). Records a retired key signed before stay valid;\na compromised key's signatures from --since on, or appended after the compromise record, fail."
+)]
 pub struct Args {
     #[arg(long)]
     json: bool,
+    #[command(subcommand)]
+    action: Option<Action>,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Trust a public key (PEM) for this archive
+    Add { public_key: std::path::PathBuf },
+    /// Stop a key from signing anything new; what it signed before stays valid
+    Retire {
+        key_id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Mark a key compromised: its signatures from --since on fail verification
+    Compromised {
+        key_id: String,
+        /// From when the key can no longer be trusted (RFC 3339)
+        #[arg(long, value_name = "RFC3339")]
+        since: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
+    match a.action {
+        None => list(g, a.json),
+        Some(Action::Add { public_key }) => {
+            let archive = g.open()?;
+            let key = exhibit::keys::read_public(&public_key)?;
+            let added = archive.trust_key(&key)?;
+            let id = exhibit::keys::key_id(&key);
+            println!(
+                "{} key {id}",
+                if added {
+                    "now trusts"
+                } else {
+                    "already trusts"
+                }
+            );
+            Ok(0)
+        }
+        Some(Action::Retire { key_id, reason }) => {
+            status(g, &key_id, StatusKind::Retired, None, reason)
+        }
+        Some(Action::Compromised {
+            key_id,
+            since,
+            reason,
+        }) => status(g, &key_id, StatusKind::Compromised, Some(since), reason),
+    }
+}
+
+fn status(
+    g: &Global,
+    key_id: &str,
+    kind: StatusKind,
+    since: Option<String>,
+    reason: Option<String>,
+) -> Result<i32> {
     let archive = g.open()?;
+    let signer = exhibit::keys::load(&g.key_path())?;
+    let m = exhibit::keystatus::record_status(
+        &archive,
+        &signer,
+        key_id,
+        kind,
+        since.as_deref(),
+        reason,
+    )?;
+    println!(
+        "{}  key {key_id} is now {} (log index {})",
+        m.record_id,
+        match kind {
+            StatusKind::Retired => "retired",
+            StatusKind::Compromised => "marked compromised",
+        },
+        m.log_index
+    );
+    Ok(0)
+}
+
+fn list(g: &Global, json: bool) -> Result<i32> {
+    let archive = g.open()?;
+    let trust = exhibit::verify::TrustRoot::from_archive(&archive)?;
     for k in archive.trusted_keys()? {
+        let status = trust.statuses.get(&k.id).map(|s| match s.kind {
+            StatusKind::Retired => format!("retired (record {})", s.event_record),
+            StatusKind::Compromised => format!(
+                "compromised since {} (record {})",
+                exhibit::manifest::format_time(s.since),
+                s.event_record
+            ),
+        });
         let pem = exhibit::keys::public_pem(&k.key);
         let vkey = exhibit::note::verifier_key(&archive.config.origin, &k.key);
-        if a.json {
+        if json {
             super::print_json(&serde_json::json!({
-                "id": k.id, "algorithm": "ed25519", "public_key_pem": pem,
+                "id": k.id, "algorithm": "ed25519", "status": status.clone().unwrap_or("active".into()),
+                "public_key_pem": pem,
                 "public_key_hex": hex::encode(k.key.as_bytes()),
                 "verifier_key": vkey, "path": k.path.display().to_string(),
             }))?;
         } else {
-            println!("{}  {}", k.id, k.path.display());
+            println!(
+                "{}  {}  {}",
+                k.id,
+                status.as_deref().unwrap_or("active"),
+                k.path.display()
+            );
             println!("  verifier key: {vkey}");
             for line in pem.lines() {
                 println!("  {line}");
