@@ -1,0 +1,375 @@
+//! The checks behind exhibit's fuzz targets: one function per parser of untrusted input, each
+//! feeding it arbitrary bytes and asserting what must hold for whatever it accepts (a parse →
+//! serialize → parse round trip is stable, canonical forms are the only ones accepted, ...).
+//! A panic, an overflow, a hang or a huge allocation in any of them is a bug.
+//!
+//! This file is the fuzz crate's library (fuzz_targets/*.rs call it) and is also included by
+//! path from tests/fuzz_regressions.rs, which runs every file under fuzz/corpus/<target>/ and
+//! fuzz/regressions/<target>/ through the same function in the ordinary `cargo test` run. So it
+//! must build inside the main crate's tests too: std, the exhibit library and sha2 only.
+
+use exhibit::keys::{PublicKey, SecretKey};
+use exhibit::log::merkle::{self, Hash};
+use exhibit::log::LeafEntry;
+use exhibit::manifest::Manifest;
+use exhibit::note::{self, Checkpoint};
+use exhibit::record_id::{self, RecordId};
+use sha2::{Digest, Sha256};
+use std::io::{self, Write};
+use std::sync::OnceLock;
+
+/// A target's check: feeds it one input, panics if a property fails.
+pub type Check = fn(&[u8]);
+
+/// Every target by name: the name is its directory under fuzz/corpus/ and fuzz/regressions/ and
+/// its binary in fuzz/Cargo.toml.
+pub const TARGETS: &[(&str, Check)] = &[
+    ("manifest", manifest),
+    ("record_id", record_id),
+    ("note", note),
+    ("leaf_line", leaf_line),
+    ("proofs", proofs),
+    ("blob", blob),
+    ("html_title", html_title),
+];
+
+/// `Manifest::parse`: whatever it accepts re-encodes to bytes that parse to the same manifest,
+/// and those bytes are a fixed point (the signed encoding is canonical).
+pub fn manifest(data: &[u8]) {
+    let Ok(m) = Manifest::parse(data) else {
+        return;
+    };
+    let bytes = m.to_bytes();
+    let again = Manifest::parse(&bytes).expect("a parsed manifest's own bytes must parse");
+    assert_eq!(again, m, "manifest round trip changed it");
+    assert_eq!(
+        again.to_bytes(),
+        bytes,
+        "manifest encoding is not a fixed point"
+    );
+    let _ = m.display_title();
+}
+
+/// `RecordId::from_str` and `looks_like_record_id` on arbitrary UTF-8: an accepted ID prints in
+/// the canonical 17-character form, which parses back to it, in either case.
+pub fn record_id(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = record_id::looks_like_record_id(s);
+    let Ok(id) = s.parse::<RecordId>() else {
+        return;
+    };
+    let canon = id.to_string();
+    assert_eq!(canon.len(), 17, "{canon:?}");
+    assert_eq!(canon.parse::<RecordId>(), Ok(id), "{canon:?}");
+    assert_eq!(
+        canon.to_lowercase().parse::<RecordId>(),
+        Ok(id),
+        "{canon:?}"
+    );
+    assert!(record_id::looks_like_record_id(&canon), "{canon:?}");
+    assert_eq!(RecordId::from_bits(id.bits()), id);
+    assert_eq!(id.shard(), canon[3..5]);
+}
+
+/// The log's own checkpoint key and the golang.org/x/mod/sumdb/note test key, so the seeds
+/// (archive/log/checkpoint, the Go test vector) reach the signature checks.
+const TRUSTED_VKEYS: [&str; 2] = [
+    "exhibit.local/repository-archive+cb1400df+AT76EQz+YeATirKUSPIB4ZPlXFD/sgw3UNI1oWqAW5rx",
+    "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+];
+
+fn trusted_keys() -> &'static [(String, PublicKey)] {
+    static KEYS: OnceLock<Vec<(String, PublicKey)>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        TRUSTED_VKEYS
+            .iter()
+            .map(|k| note::parse_verifier_key(k).expect("fixed verifier key"))
+            .collect()
+    })
+}
+
+/// A fixed signing key for sign → verify round trips of fuzzed text.
+fn fuzz_signing_key() -> &'static SecretKey {
+    static KEY: OnceLock<SecretKey> = OnceLock::new();
+    KEY.get_or_init(|| SecretKey::from_bytes(&[0x5a; 32]))
+}
+
+const FUZZ_KEY_NAME: &str = "fuzz.example/key";
+
+/// Longest text the note check also signs and verifies (Ed25519 costs per byte).
+const SIGN_LIMIT: usize = 4096;
+
+/// Signed notes, checkpoints and verifier keys: `parse_note`, `verify_note` against fixed keys,
+/// `Checkpoint::parse` (strict: only the canonical text is accepted, so `to_text` reproduces the
+/// input) and `parse_verifier_key` (the key string round trips).
+pub fn note(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+
+    match note::parse_note(s) {
+        Ok(parsed) => {
+            assert!(parsed.text.ends_with('\n'), "{:?}", parsed.text);
+            assert!(parsed.text.len() < s.len());
+            assert!(parsed.signatures.len() <= note::MAX_SIGNATURES);
+            if let Ok(verified) = note::verify_note(s, trusted_keys()) {
+                assert_eq!(verified.text, parsed.text);
+                assert!(!verified.signatures.is_empty());
+                for (i, sig) in verified.signatures.iter().enumerate() {
+                    assert!(
+                        parsed.signatures.contains(sig),
+                        "verified {sig:?} not parsed"
+                    );
+                    assert!(
+                        !verified.signatures[..i]
+                            .iter()
+                            .any(|o| o.name == sig.name && o.key_hash == sig.key_hash),
+                        "signer {} counted twice",
+                        sig.name
+                    );
+                }
+            }
+            checkpoint(&parsed.text);
+        }
+        Err(e) => {
+            // Malformed for parsing is malformed for verifying, whatever the keys.
+            assert_eq!(note::verify_note(s, trusted_keys()).map(|_| ()), Err(e));
+        }
+    }
+
+    checkpoint(s);
+
+    if let Ok((name, key)) = note::parse_verifier_key(s) {
+        let printed = note::verifier_key(&name, &key);
+        assert_eq!(
+            note::parse_verifier_key(&printed),
+            Ok((name.clone(), key)),
+            "{printed:?}"
+        );
+        // The only freedom in the accepted spelling is the case of the hash's hex digits.
+        let (hash, rest) = s[name.len() + 1..].split_at(8);
+        assert_eq!(
+            format!("{name}+{}{rest}", hash.to_ascii_lowercase()),
+            printed
+        );
+    }
+
+    if s.len() <= SIGN_LIMIT {
+        if let Ok(msg) = note::sign_note(s, FUZZ_KEY_NAME, fuzz_signing_key()) {
+            let trusted = [(FUZZ_KEY_NAME.to_owned(), fuzz_signing_key().verifying_key())];
+            let verified = note::verify_note(&msg, &trusted).expect("our own signature verifies");
+            assert_eq!(verified.text, s, "signed text came back different");
+            assert_eq!(verified.signatures.len(), 1);
+        }
+    }
+}
+
+fn checkpoint(text: &str) {
+    let Ok(cp) = Checkpoint::parse(text) else {
+        return;
+    };
+    let printed = cp.to_text();
+    assert_eq!(Checkpoint::parse(&printed).as_ref(), Ok(&cp), "{printed:?}");
+    assert_eq!(printed, text, "a checkpoint has one accepted spelling");
+}
+
+/// `LeafEntry::parse`: only the canonical 83-byte line is accepted, so `to_line` reproduces it.
+pub fn leaf_line(data: &[u8]) {
+    let Some(entry) = LeafEntry::parse(data) else {
+        return;
+    };
+    let line = entry.to_line();
+    assert_eq!(line.as_bytes(), data, "{line:?}");
+    assert_eq!(LeafEntry::parse(line.as_bytes()), Some(entry));
+}
+
+/// Largest tree the proof check also builds for real, to check that honest proofs verify and
+/// that no other proof does (beyond this it only costs time).
+const PROOF_TREE_LIMIT: u64 = 64;
+
+fn hash_at(data: &[u8], at: usize) -> Hash {
+    let mut h = [0u8; 32];
+    if let Some(src) = data.get(at..) {
+        let n = src.len().min(32);
+        h[..n].copy_from_slice(&src[..n]);
+    }
+    h
+}
+
+fn u64_at(data: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    if let Some(src) = data.get(at..) {
+        let n = src.len().min(8);
+        b[..n].copy_from_slice(&src[..n]);
+    }
+    u64::from_le_bytes(b)
+}
+
+/// The proof verifiers on hostile numbers: the input is size (u64 LE), index (u64 LE), root
+/// (32 bytes), leaf (32 bytes), then proof hashes (32 bytes each; a short tail is dropped). They
+/// must return, never panic. For small sizes a real tree is built too: its honest proofs must
+/// verify and the fuzzed proof must not stand in for them.
+pub fn proofs(data: &[u8]) {
+    let size = u64_at(data, 0);
+    let index = u64_at(data, 8);
+    let root = hash_at(data, 16);
+    let leaf = hash_at(data, 48);
+    let proof: Vec<Hash> = data
+        .get(80..)
+        .unwrap_or_default()
+        .chunks_exact(32)
+        .map(|c| c.try_into().expect("32-byte chunk"))
+        .collect();
+
+    let _ = merkle::check_inclusion(&proof, size, &root, index, &leaf);
+    let _ = merkle::check_consistency(&proof, size, &root, index, &leaf);
+    let _ = merkle::check_consistency(&proof, index, &leaf, size, &root);
+
+    if size == 0 || size > PROOF_TREE_LIMIT {
+        return;
+    }
+    let leaves: Vec<Hash> = (0..size)
+        .map(|i| merkle::leaf_hash(&[&leaf[..], &i.to_le_bytes()].concat()))
+        .collect();
+    let mut stored: Vec<Hash> = Vec::new();
+    let mut builder = merkle::TreeBuilder::new();
+    let mut roots = vec![merkle::empty_root()];
+    for (n, l) in (0u64..).zip(&leaves) {
+        let add = merkle::stored_hashes_for_leaf(n, l, &stored).expect("appending a leaf");
+        assert_eq!(
+            builder.push(*l),
+            add,
+            "TreeBuilder disagrees with the log writer"
+        );
+        stored.extend(add);
+        roots.push(builder.root());
+    }
+    let full = roots[size as usize];
+    assert_eq!(full, merkle::root_from_leaves(&leaves));
+    assert_eq!(merkle::tree_hash(size, &stored), Ok(full));
+
+    let i = index % size;
+    let honest = merkle::prove_inclusion(size, i, &stored).expect("proving inclusion");
+    let leaf_i = leaves[i as usize];
+    assert_eq!(
+        merkle::check_inclusion(&honest, size, &full, i, &leaf_i),
+        Ok(()),
+        "honest inclusion proof of {i} in {size} rejected"
+    );
+    if proof != honest {
+        assert!(
+            merkle::check_inclusion(&proof, size, &full, i, &leaf_i).is_err(),
+            "forged inclusion proof of {i} in {size} accepted"
+        );
+    }
+
+    let old = index % (size + 1);
+    let honest = merkle::prove_consistency(size, old, &stored).expect("proving consistency");
+    let old_root = roots[old as usize];
+    assert_eq!(
+        merkle::check_consistency(&honest, size, &full, old, &old_root),
+        Ok(()),
+        "honest consistency proof {old} -> {size} rejected"
+    );
+    if proof != honest {
+        assert!(
+            merkle::check_consistency(&proof, size, &full, old, &old_root).is_err(),
+            "forged consistency proof {old} -> {size} accepted"
+        );
+    }
+}
+
+/// Most document bytes the blob check lets a fuzzed blob decompress to. A few bytes of zstd
+/// can stand for gigabytes, which says nothing about the reader and only stalls the fuzzer, so
+/// past this the output refuses more and the reader must report that as an output error.
+const BLOB_OUTPUT_LIMIT: u64 = 64 << 20;
+
+/// Hashes and counts the document bytes `read_blob` writes, up to a limit.
+struct CheckedSink {
+    hasher: Sha256,
+    count: u64,
+}
+
+impl Write for CheckedSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.count + buf.len() as u64 > BLOB_OUTPUT_LIMIT {
+            return Err(io::Error::other("fuzz output limit"));
+        }
+        self.hasher.update(buf);
+        self.count += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The blob reader on hostile files. The first input byte picks the file: even, the rest of the
+/// input as it is; odd, the rest followed by a correct exhibit trailer (the skippable frame with
+/// the SHA-256 of everything before it), so the fuzzer gets past the checksum, which it could
+/// never forge, into the zstd decoding. When the reader accepts a blob, what it wrote must be
+/// what it reports.
+pub fn blob(data: &[u8]) {
+    let Some((&mode, body)) = data.split_first() else {
+        return;
+    };
+    let mut file = body.to_vec();
+    if mode & 1 == 1 {
+        file.extend_from_slice(&[0x5E, 0x2A, 0x4D, 0x18]);
+        file.extend_from_slice(&40u32.to_le_bytes());
+        file.extend_from_slice(b"EXHBLOB1");
+        file.extend_from_slice(&Sha256::digest(body));
+    }
+    let path = scratch_path();
+    std::fs::write(&path, &file).expect("write the fuzzed blob");
+    let mut sink = CheckedSink {
+        hasher: Sha256::new(),
+        count: 0,
+    };
+    let res = exhibit::store::read_blob(&path, &mut sink);
+    std::fs::remove_file(&path).expect("remove the fuzzed blob");
+    match res {
+        Ok(check) => {
+            assert_eq!(
+                check.size, sink.count,
+                "reported size is not what was written"
+            );
+            assert_eq!(
+                check.sha256,
+                hex_lower(&sink.hasher.finalize()),
+                "reported hash is not of what was written"
+            );
+        }
+        Err(exhibit::store::BlobError::Output(e)) => {
+            // Our sink only fails at its limit.
+            assert!(sink.count > 0, "output error before any output: {e}");
+        }
+        Err(_) => {}
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A file name no other thread or process uses at the same time.
+fn scratch_path() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("exhibit-fuzz-blob-{}-{n}.zst", std::process::id()))
+}
+
+/// `capture::html_title` with and without an HTML content type: a title, when found, is
+/// non-empty, free of control characters and bounded.
+pub fn html_title(data: &[u8]) {
+    for content_type in [Some("text/html"), None] {
+        if let Some(t) = exhibit::capture::html_title(content_type, data) {
+            assert!(!t.is_empty());
+            assert!(t.chars().count() <= 300, "title of {} chars", t.len());
+            assert!(!t.chars().any(char::is_control), "{t:?}");
+        }
+    }
+}
