@@ -295,6 +295,7 @@ fn run(
     let mut cited_by: HashMap<String, Vec<String>> = HashMap::new();
     let mut committed_ids = HashSet::new();
     let mut key_lines = String::new();
+    let mut by_id: HashMap<String, (String, String, String)> = HashMap::new();
     for (i, (leaf, doc, mut probs)) in results.into_iter().enumerate() {
         if !probs.is_empty() {
             bad(i as u64);
@@ -304,17 +305,62 @@ fn run(
         if let Some(Some(e)) = leaves.get(i) {
             committed_ids.insert(e.record_id);
         }
-        if let Some((sha, size, id, key_about)) = doc {
-            if let Some(key) = key_about {
+        if let Some(f) = doc {
+            if let Some(key) = &f.key_about {
                 key_lines.push_str(
                     &crate::keystatus::KeyEvent {
                         index: i as u64,
-                        record_id: id.clone(),
-                        key,
+                        record_id: f.record_id.clone(),
+                        key: key.clone(),
                     }
                     .to_line(),
                 );
             }
+            // A change claim must point back to an earlier record of the same URL, and agree
+            // with the documents: "unchanged" cites the same bytes, a change different ones.
+            if let Some(c) = &f.change {
+                let why = match by_id.get(&c.previous) {
+                    None => Some(format!(
+                        "its previous record {} is not earlier in the log",
+                        c.previous
+                    )),
+                    Some(p) if p.1 != f.requested_url && p.2 != f.requested_url => Some(format!(
+                        "its previous record {} is of another URL",
+                        c.previous
+                    )),
+                    Some(p)
+                        if (c.kind == crate::manifest::ChangeKind::Unchanged)
+                            != (p.0 == f.sha256) =>
+                    {
+                        Some(format!(
+                            "it says {} but its document and {}'s disagree",
+                            c.kind.as_str(),
+                            c.previous
+                        ))
+                    }
+                    _ => None,
+                };
+                if let Some(why) = why {
+                    bad(i as u64);
+                    let id: Option<RecordId> = f.record_id.parse().ok();
+                    problems.push(Problem {
+                        severity: Severity::Error,
+                        path: id
+                            .map(|id| rel(&archive.record_paths(&id).0))
+                            .unwrap_or_default(),
+                        what: format!("leaf {i}: change record {}: {why}", f.record_id),
+                    });
+                }
+            }
+            by_id.insert(
+                f.record_id.clone(),
+                (
+                    f.sha256.clone(),
+                    f.requested_url.clone(),
+                    f.final_url.clone(),
+                ),
+            );
+            let (sha, size, id) = (f.sha256, f.size, f.record_id);
             cited_by.entry(sha.clone()).or_default().push(id);
             referenced.entry(sha).or_insert(size);
         }
@@ -604,13 +650,20 @@ fn check_key_file(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Leaf hash; (document hash, size, record ID, key the record is about for key records);
-/// problems.
-type RecordOutcome = (
-    Option<merkle::Hash>,
-    Option<(String, u64, String, Option<String>)>,
-    Vec<Problem>,
-);
+/// What one record's check found: its leaf hash (if its bytes exist), the facts the
+/// archive-wide checks need (if its manifest parsed), and its problems.
+type RecordOutcome = (Option<merkle::Hash>, Option<Facts>, Vec<Problem>);
+
+struct Facts {
+    sha256: String,
+    size: u64,
+    record_id: String,
+    /// For key records, the key they are about.
+    key_about: Option<String>,
+    requested_url: String,
+    final_url: String,
+    change: Option<crate::manifest::Change>,
+}
 
 fn check_record(
     archive: &Archive,
@@ -707,17 +760,20 @@ fn check_record(
     }
     (
         Some(leaf),
-        Some((
-            m.document.sha256,
-            m.document.size,
-            m.record_id,
-            (m.method == crate::manifest::Method::Key).then(|| {
+        Some(Facts {
+            key_about: (m.method == crate::manifest::Method::Key).then(|| {
                 m.requested_url
                     .strip_prefix(crate::keystatus::URL_PREFIX)
                     .unwrap_or_default()
                     .to_string()
             }),
-        )),
+            sha256: m.document.sha256,
+            size: m.document.size,
+            record_id: m.record_id,
+            requested_url: m.requested_url,
+            final_url: m.final_url,
+            change: m.change,
+        }),
         problems,
     )
 }

@@ -206,22 +206,27 @@ pub const TEXT_LIMIT: u64 = 32 << 20;
 
 /// Worth extracting text from: text/*, HTML, XML, JSON, or untyped bytes that look like HTML.
 fn is_text_like(content_type: Option<&str>, head: &[u8]) -> bool {
-    match content_type.map(|t| t.to_ascii_lowercase()) {
-        Some(t)
-            if t.starts_with("text/")
-                || t.contains("html")
-                || t.contains("xml")
-                || t.contains("json") =>
-        {
-            true
-        }
-        Some(t) if !t.trim().is_empty() && !t.starts_with("application/octet-stream") => false,
-        _ => {
-            html_title(Some("text/html"), head).is_some()
-                || head.starts_with(b"<!")
-                || head.starts_with(b"<html")
-        }
+    let t = content_type
+        .map(|t| t.to_ascii_lowercase())
+        .unwrap_or_default();
+    let textual = [
+        "text/",
+        "html",
+        "xml",
+        "json",
+        "javascript",
+        "ecmascript",
+        "yaml",
+        "csv",
+        "markdown",
+    ];
+    if textual.iter().any(|k| t.contains(k)) {
+        return true;
     }
+    // Untyped or generic bytes: worth a look when the first bytes have no NUL (binary formats
+    // almost always do); text.rs decides for certain.
+    (t.trim().is_empty() || t.starts_with("application/octet-stream"))
+        && !head.iter().take(4096).any(|&b| b == 0)
 }
 
 /// The readable-text fingerprint of a staged document, when it is text-like and not huge. The
@@ -556,6 +561,7 @@ pub fn html_title(content_type: Option<&str>, head: &[u8]) -> Option<String> {
         .filter(|c| !c.is_control())
         .take(300)
         .collect();
+    let title = title.trim().to_string();
     (!title.is_empty()).then_some(title)
 }
 

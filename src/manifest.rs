@@ -268,11 +268,12 @@ impl Manifest {
         {
             return bad("a version-1 manifest cannot hold version-2 fields (change, text_fingerprint, method check)".into());
         }
-        if self
-            .record_id
-            .parse::<crate::record_id::RecordId>()
-            .is_err()
-        {
+        // Only the canonical spelling: the ID is used in file names and compared as text.
+        let canonical = |s: &str| {
+            s.parse::<crate::record_id::RecordId>()
+                .is_ok_and(|id| id.to_string() == s)
+        };
+        if !canonical(&self.record_id) {
             return bad(format!(
                 "record_id {:?} is not a valid record ID",
                 self.record_id
@@ -289,7 +290,7 @@ impl Manifest {
             }
         }
         if let Some(c) = &self.change {
-            if c.previous.parse::<crate::record_id::RecordId>().is_err() {
+            if !canonical(&c.previous) {
                 return bad(format!(
                     "change.previous {:?} is not a valid record ID",
                     c.previous

@@ -433,18 +433,13 @@ pub fn read_blob(path: &Path, out: &mut dyn Write) -> Result<DocumentCheck, Blob
             "the trailing checksum frame is missing or damaged",
         ));
     }
+    // First the stored bytes against the trailer, in one pass over the compressed file: an
+    // altered blob is refused before any decompression, so a tampered "bomb" costs nothing.
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let mut hashing = HashingReader {
-        inner: BufReader::with_capacity(256 * 1024, file.take(body_len)),
+        inner: BufReader::with_capacity(256 * 1024, (&mut file).take(body_len)),
         hasher: Sha256::new(),
     };
-    let mut sink = DigestWriter::new(out);
-    let decoded = {
-        let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::new(&mut hashing))
-            .map_err(io_err)?;
-        copy_distinguishing(&mut decoder, &mut sink)
-    };
-    // Hash any bytes the decoder did not consume, so the checksum covers the whole blob.
     io::copy(&mut hashing, &mut io::sink()).map_err(io_err)?;
     let frame_hash: [u8; 32] = hashing.hasher.finalize().into();
     if frame_hash[..] != trailer[16..] {
@@ -452,6 +447,16 @@ pub fn read_blob(path: &Path, out: &mut dyn Write) -> Result<DocumentCheck, Blob
             path: path.to_path_buf(),
         });
     }
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let mut sink = DigestWriter::new(out);
+    let decoded = {
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(
+            256 * 1024,
+            file.take(body_len),
+        ))
+        .map_err(io_err)?;
+        copy_distinguishing(&mut decoder, &mut sink)
+    };
     match decoded {
         Ok(()) => {}
         Err(Copy::Read(e)) => return Err(malformed(&format!("zstd: {e}"))),

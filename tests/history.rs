@@ -77,6 +77,19 @@ fn changes_noise_and_repeats_are_told_apart() {
     assert_eq!(b["outcome"], "unchanged");
     assert_eq!(env.counts().0, docs, "an unchanged check stored a document");
     env.ok(&["verify", a["record_id"].as_str().unwrap()]);
+    // The cited hash still names the original capture, though three records now cite it.
+    let cite = env.run(&["cite", &first["sha256"].as_str().unwrap()[..12]]);
+    assert_eq!(cite.code, 0, "{}", cite.stderr);
+    assert!(
+        cite.stdout.contains(first["record_id"].as_str().unwrap()),
+        "{}",
+        cite.stdout
+    );
+    assert!(
+        cite.stderr.contains("3 records cite this document"),
+        "{}",
+        cite.stderr
+    );
 
     // A real change: new record, exit 8, and the diff says exactly what changed.
     let c = check_json(&env, &policy_url, 8);

@@ -13,7 +13,7 @@ pub const EXIT_CHANGED: i32 = 8;
 /// Fetch URLs again and compare with their latest records: unchanged, bytes-only change, or changed
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit check https://example.org/terms\n  exhibit check EX-7K2M-9QDR-T4VW                 # the URL of that record\n  exhibit check --from watched.txt --jobs 16 --json\n\nUnchanged bytes add a signed verification event (no new document). Changed bytes are captured as a\nnew record; when only noise changed (the readable text is the same) the check still counts as\nunchanged. Exit codes: 0 all unchanged, 8 at least one changed, otherwise the code of the first\nfailure (5 fetch failed, ...)."
+    after_help = "Examples:\n  exhibit check https://example.org/terms\n  exhibit check EX-7K2M-9QDR-T4VW                 # the URL of that record\n  exhibit check --from watched.txt --jobs 16 --json\n\nUnchanged bytes add a signed verification event (no new document). Changed bytes are captured as a\nnew record, reported as bytes-changed when only noise changed (the readable text is the same)\nand as changed otherwise; only changed sets exit code 8. Exit codes: 0 all unchanged, 8 at least one changed, otherwise the code of the first\nfailure (5 fetch failed, ...)."
 )]
 pub struct Args {
     /// URLs, or record IDs whose URL to check

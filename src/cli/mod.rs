@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 use exhibit::archive::Archive;
 use exhibit::record_id::RecordId;
 use exhibit::verify::Target;
-use exhibit::{Error, Kind};
+use exhibit::Error;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -173,27 +173,29 @@ pub fn load_or_create_key(path: &Path) -> Result<exhibit::keys::SecretKey> {
     Ok(key)
 }
 
-/// A record named by ID, or by the hash of its document when exactly one record has it.
+/// A record named by ID, or by the hash of its document. A document cited by several records
+/// (recaptured, or verified again by `check`) stands for the first of them, the original
+/// capture; a note says which others there are.
 pub fn resolve_one(archive: &Archive, input: &str) -> Result<RecordId> {
     let target = exhibit::verify::parse_target(input)?;
     let ids = exhibit::verify::resolve(archive, &target)?;
-    match (&target, ids.as_slice()) {
-        (_, [one]) => Ok(*one),
-        (Target::Record(id), _) => Ok(*id),
-        (_, many) => Err(Error::new(
-            Kind::Ambiguous,
-            format!(
-                "that document is in {} records: {}",
-                many.len(),
-                many.iter()
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )
-        .hint("name one record by its ID")
-        .into()),
+    if let (Target::Record(id), _) = (&target, ids.as_slice()) {
+        return Ok(*id);
     }
+    // resolve() returns records of exactly one document, in log order.
+    if ids.len() > 1 {
+        eprintln!(
+            "note: {} records cite this document; using the first, {} (others: {})",
+            ids.len(),
+            ids[0],
+            ids[1..]
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(ids[0])
 }
 
 /// Colour and symbols only on a terminal, and never when NO_COLOR is set (no-color.org).
