@@ -503,16 +503,7 @@ impl Archive {
         let Ok(text) = fs::read_to_string(&path) else {
             return Ok(());
         };
-        let keep: String = text
-            .split_inclusive('\n')
-            .filter(|l| {
-                l.ends_with('\n')
-                    && l.split(' ')
-                        .next()
-                        .and_then(|i| i.parse::<u64>().ok())
-                        .is_some_and(|i| i < size)
-            })
-            .collect();
+        let keep = crate::keystatus::committed_lines(&text, size);
         if keep != text {
             let scratch = self.scratch()?;
             fsutil::write_atomic(scratch.path(), &path, keep.as_bytes(), 0o644)?;

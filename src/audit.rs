@@ -800,17 +800,7 @@ fn check_key_events(
             return;
         }
     };
-    let committed: String = text
-        .split_inclusive('\n')
-        .filter(|l| {
-            // A torn last line (no newline) is the remains of an interrupted append.
-            l.ends_with('\n')
-                && l.split(' ')
-                    .next()
-                    .and_then(|i| i.parse::<u64>().ok())
-                    .is_none_or(|i| i < size)
-        })
-        .collect();
+    let committed = crate::keystatus::committed_lines(&text, size);
     if committed != want {
         problems.push(Problem {
             severity: Severity::Error,

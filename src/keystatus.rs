@@ -141,6 +141,21 @@ impl KeyEvent {
     }
 }
 
+/// The lines of `log/keys` that belong to a log of `size` records: complete lines (a torn last
+/// line is the remains of an interrupted append) whose index is below `size`. Lines that do not
+/// parse are kept, so that audit reports them instead of a rollback silently dropping them.
+pub fn committed_lines(text: &str, size: u64) -> String {
+    text.split_inclusive('\n')
+        .filter(|l| {
+            l.ends_with('\n')
+                && l.split(' ')
+                    .next()
+                    .and_then(|i| i.parse::<u64>().ok())
+                    .is_none_or(|i| i < size)
+        })
+        .collect()
+}
+
 /// Check a key record's manifest against its statement.
 pub fn check_record(m: &Manifest, statement: &Statement) -> Result<(), String> {
     if m.method != Method::Key || m.requested_url != format!("{URL_PREFIX}{}", statement.key) {

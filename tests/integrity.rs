@@ -93,7 +93,7 @@ fn flipping_any_byte_of_any_file_fails_audit_and_names_the_file() {
             let env = &env;
             s.spawn(move || {
                 let copy = Env::new();
-                copy_dir(&env.archive, &copy.archive);
+                common::copy_dir(&env.archive, &copy.archive);
                 std::fs::create_dir_all(copy.key.parent().unwrap()).unwrap();
                 for (name, pos, flip) in chunk {
                     let file = copy.archive.join(name);
@@ -115,19 +115,6 @@ fn flipping_any_byte_of_any_file_fails_audit_and_names_the_file() {
             });
         }
     });
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        let dest = to.join(e.file_name());
-        if p.is_dir() {
-            copy_dir(&p, &dest);
-        } else {
-            std::fs::copy(&p, &dest).unwrap();
-        }
-    }
 }
 
 #[test]

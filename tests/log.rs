@@ -7,7 +7,6 @@ mod common;
 
 use common::server::{Route, TestServer};
 use common::{files_under, Env};
-use std::path::Path;
 use std::process::Command;
 
 fn serve(n: usize, tag: &str) -> TestServer {
@@ -37,22 +36,10 @@ fn capture_all(env: &Env, srv: &TestServer, tag: &str, range: std::ops::Range<us
     env.ok(&["capture", "--from", list.to_str().unwrap(), "--jobs", "8"]);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let (p, dest) = (e.path(), to.join(e.file_name()));
-        if p.is_dir() {
-            copy_dir(&p, &dest)
-        } else {
-            std::fs::copy(&p, &dest).unwrap();
-        }
-    }
-}
-
 /// A copy of `env`'s archive, sharing its key.
 fn copy_of(env: &Env) -> Env {
     let c = Env::new();
-    copy_dir(&env.archive, &c.archive);
+    common::copy_dir(&env.archive, &c.archive);
     std::fs::create_dir_all(c.key.parent().unwrap()).unwrap();
     std::fs::copy(&env.key, &c.key).unwrap();
     c

@@ -144,3 +144,16 @@ pub fn assert_one_line_error(stderr: &str, needle: &str) {
     );
     assert!(line.contains("(hint: "), "error line {line:?} has no hint");
 }
+
+/// Copy a directory tree (an archive, for tampering with a copy).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (p, dest) = (e.path(), to.join(e.file_name()));
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
