@@ -1076,6 +1076,24 @@ fn is_uuid(s: &[u8]) -> bool {
             .all(|(g, n)| g.len() == n && g.iter().all(u8::is_ascii_hexdigit))
 }
 
+/// Escape text for HTML content or a quoted attribute value. Control characters other than
+/// newline become spaces: they have no business in a page and some confuse renderers.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1449,22 +1467,4 @@ mod tests {
             prop_assert_eq!(mask_volatile(&once), once);
         }
     }
-}
-
-/// Escape text for HTML content or a quoted attribute value. Control characters other than
-/// newline become spaces: they have no business in a page and some confuse renderers.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
 }
