@@ -41,9 +41,10 @@
 //!
 //! A byte-order mark wins; then the `charset` parameter of the content type; then, for HTML,
 //! a `<meta charset>` / `<meta http-equiv=Content-Type>` declaration in the first 1024 bytes.
-//! UTF-8, UTF-16LE/BE and windows-1252 (which per the WHATWG Encoding standard is what
-//! `iso-8859-1`, `latin1` and `us-ascii` mean on the web) are decoded; anything else, and
-//! invalid sequences, are decoded as UTF-8 with U+FFFD replacement.
+//! Every label of the WHATWG Encoding Standard is decoded as browsers do (encoding_rs): so
+//! `iso-8859-1` means windows-1252, and Shift_JIS, GB18030 or ISO-8859-2 pages are read
+//! correctly instead of turning into replacement characters that would hide real changes.
+//! No declaration means UTF-8; invalid sequences become U+FFFD.
 //!
 //! # Volatile-value masking
 //!
@@ -255,7 +256,7 @@ fn sniff(bytes: &[u8]) -> Option<Kind> {
     let prefix = &bytes[..bytes.len().min(1024)];
     let utf16 = matches!(
         bom_encoding(prefix),
-        Some((Encoding::Utf16Le | Encoding::Utf16Be, _))
+        Some((e, _)) if e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE
     );
     // WHATWG "binary data byte": a C0 control other than TAB, LF, FF, CR and ESC.
     let binary = |b: &u8| matches!(b, 0x00..=0x08 | 0x0B | 0x0E..=0x1A | 0x1C..=0x1F);
@@ -307,42 +308,17 @@ fn looks_like_html(head: &str) -> bool {
 // Decoding
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    Utf8,
-    Utf16Le,
-    Utf16Be,
-    Windows1252,
-}
+/// An encoding from the WHATWG Encoding Standard (the one browsers use), via encoding_rs.
+type Encoding = &'static encoding_rs::Encoding;
 
 /// Encoding announced by a byte-order mark, and the mark's length.
 fn bom_encoding(bytes: &[u8]) -> Option<(Encoding, usize)> {
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
-        Some((Encoding::Utf8, 3))
-    } else if bytes.starts_with(b"\xFF\xFE") {
-        Some((Encoding::Utf16Le, 2))
-    } else if bytes.starts_with(b"\xFE\xFF") {
-        Some((Encoding::Utf16Be, 2))
-    } else {
-        None
-    }
+    encoding_rs::Encoding::for_bom(bytes)
 }
 
-/// The supported subset of WHATWG encoding labels.
+/// Any label the Encoding Standard knows (utf-8, shift_jis, gb18030, iso-8859-2, ...).
 fn encoding_for_label(label: &str) -> Option<Encoding> {
-    match label.trim().to_ascii_lowercase().as_str() {
-        "utf-8" | "utf8" | "unicode-1-1-utf-8" | "unicode11utf8" | "unicode20utf8"
-        | "x-unicode20utf8" => Some(Encoding::Utf8),
-        "utf-16le" | "utf-16" | "ucs-2" | "unicode" | "csunicode" | "iso-10646-ucs-2"
-        | "unicodefeff" => Some(Encoding::Utf16Le),
-        "utf-16be" | "unicodefffe" => Some(Encoding::Utf16Be),
-        "windows-1252" | "cp1252" | "x-cp1252" | "iso-8859-1" | "iso8859-1" | "iso88591"
-        | "iso_8859-1" | "iso_8859-1:1987" | "iso-ir-100" | "latin1" | "l1" | "csisolatin1"
-        | "cp819" | "ibm819" | "us-ascii" | "ascii" | "ansi_x3.4-1968" => {
-            Some(Encoding::Windows1252)
-        }
-        _ => None,
-    }
+    encoding_rs::Encoding::for_label(label.trim().as_bytes())
 }
 
 /// A `charset` declared in a `<meta>` tag within the first 1024 bytes (a simplified form of
@@ -371,7 +347,10 @@ fn meta_charset(bytes: &[u8]) -> Option<Encoding> {
                     .unwrap_or(rest.len());
                 let label = String::from_utf8_lossy(&rest[..len]);
                 return match encoding_for_label(&label) {
-                    Some(Encoding::Utf16Le | Encoding::Utf16Be) => Some(Encoding::Utf8),
+                    // As in browsers: a UTF-16 declaration inside ASCII-compatible bytes is wrong.
+                    Some(e) if e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE => {
+                        Some(encoding_rs::UTF_8)
+                    }
                     other => other,
                 };
             }
@@ -393,49 +372,13 @@ fn trim_ascii_start(b: &[u8]) -> &[u8] {
 /// Decode with the given encoding (UTF-8 when unknown), dropping a matching byte-order mark.
 /// Never fails: invalid input becomes U+FFFD.
 fn decode(bytes: &[u8], encoding: Option<Encoding>) -> Cow<'_, str> {
-    let encoding = encoding.unwrap_or(Encoding::Utf8);
+    let encoding = encoding.unwrap_or(encoding_rs::UTF_8);
     let bytes = match bom_encoding(bytes) {
         Some((e, n)) if e == encoding => &bytes[n..],
         _ => bytes,
     };
-    match encoding {
-        Encoding::Utf8 => String::from_utf8_lossy(bytes),
-        Encoding::Utf16Le | Encoding::Utf16Be => {
-            let unit = |c: &[u8]| {
-                if encoding == Encoding::Utf16Le {
-                    u16::from_le_bytes([c[0], c[1]])
-                } else {
-                    u16::from_be_bytes([c[0], c[1]])
-                }
-            };
-            let mut s: String = char::decode_utf16(bytes.chunks_exact(2).map(unit))
-                .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-                .collect();
-            if bytes.len() % 2 == 1 {
-                s.push(char::REPLACEMENT_CHARACTER);
-            }
-            Cow::Owned(s)
-        }
-        Encoding::Windows1252 => {
-            if bytes.is_ascii() {
-                // ASCII is valid UTF-8 as is.
-                return String::from_utf8_lossy(bytes);
-            }
-            Cow::Owned(bytes.iter().map(|&b| windows1252(b)).collect())
-        }
-    }
-}
-
-fn windows1252(b: u8) -> char {
-    const HIGH: [u16; 32] = [
-        0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-        0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-        0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
-    ];
-    match b {
-        0x80..=0x9F => char::from_u32(u32::from(HIGH[usize::from(b - 0x80)])).unwrap_or('\u{FFFD}'),
-        _ => char::from(b),
-    }
+    // Malformed sequences become U+FFFD, as in browsers.
+    encoding.decode_without_bom_handling(bytes).0
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1096,6 +1039,32 @@ pub fn escape_html(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// A real change in a page in an East Asian encoding must change the fingerprint: decoded
+    /// as UTF-8, both versions would become the same run of replacement characters.
+    #[test]
+    fn shift_jis_changes_are_seen() {
+        let (nine, thousand) = (
+            encoding_rs::SHIFT_JIS
+                .encode("保存期間：九日")
+                .0
+                .into_owned(),
+            encoding_rs::SHIFT_JIS
+                .encode("保存期間：千日")
+                .0
+                .into_owned(),
+        );
+        let t = |b: &[u8]| extract(Some("text/plain; charset=Shift_JIS"), b).unwrap();
+        assert_eq!(t(&nine), "保存期間：九日");
+        assert_ne!(fingerprint(&t(&nine)), fingerprint(&t(&thousand)));
+        let html = |b: &[u8]| {
+            let mut page = b"<html><head><meta charset=\"shift_jis\"></head><body><p>".to_vec();
+            page.extend_from_slice(b);
+            page.extend_from_slice(b"</p></body></html>");
+            extract(Some("text/html"), &page).unwrap()
+        };
+        assert!(html(&thousand).contains("千日"));
+    }
     use super::*;
     use proptest::prelude::*;
 
