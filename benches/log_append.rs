@@ -1,7 +1,7 @@
 //! Appending to the Merkle log touches O(log n) stored hashes, not O(n).
 //!
 //! Run with `cargo bench --bench log_append` (a `harness = false` bench target; see
-//! benches/README.md). It builds the stored-hash sequence of `log/hashes` (docs/FORMAT.md
+//! benches/BENCHMARKS.md). It builds the stored-hash sequence of `log/hashes` (docs/FORMAT.md
 //! section 9.4) for 1,000,000 leaves in memory with the library's own append function, then,
 //! for a log of n = 1,000 / 10,000 / 100,000 / 1,000,000 records, appends record n and
 //! recomputes the root the way `Archive::commit` does, and reports:

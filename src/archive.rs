@@ -130,10 +130,10 @@ impl Archive {
     pub fn key_statuses(
         &self,
         trust: &crate::verify::TrustRoot,
-    ) -> Result<HashMap<String, crate::keystatus::KeyStatus>> {
+    ) -> Result<crate::keystatus::KeyStatuses> {
         use crate::keystatus::{KeyStatus, Statement};
         let size = self.log_size()?;
-        let mut out: HashMap<String, KeyStatus> = HashMap::new();
+        let mut out = crate::keystatus::KeyStatuses::new();
         // Judge each event by the keys trusted before it: a status cannot be set by a key that
         // was itself already compromised.
         let plain = crate::verify::TrustRoot {
@@ -174,15 +174,12 @@ impl Archive {
                 return Err(bad("log/keys names another key".into()));
             }
             let since = st.since.parse().expect("checked by Statement::parse");
-            out.insert(
-                st.key.clone(),
-                KeyStatus {
-                    kind: st.status,
-                    since,
-                    event_index: event.index,
-                    event_record: event.record_id.clone(),
-                },
-            );
+            out.entry(st.key.clone()).or_default().push(KeyStatus {
+                kind: st.status,
+                since,
+                event_index: event.index,
+                event_record: event.record_id.clone(),
+            });
         }
         Ok(out)
     }
@@ -464,7 +461,8 @@ impl Archive {
             .hint("run `exhibit audit` and restore the log from a backup"));
         }
         if leaves_len == want_leaves && hashes_len == want_hashes {
-            return Ok(());
+            // Only the key-event append of an interrupted commit may have reached the disk.
+            return self.truncate_key_events(size);
         }
         let tail = uncommitted_tail(&leaves_path, size, leaves_len)?;
         if !tail.is_empty() {
@@ -538,7 +536,7 @@ impl Archive {
         // A retired or compromised key signs nothing new. Statuses are read under the lock so
         // that a concurrent retirement cannot be missed.
         let trust = crate::verify::TrustRoot::from_archive(self)?;
-        if let Some(status) = trust.statuses.get(&signer) {
+        if let Some(status) = trust.statuses.get(&signer).and_then(|v| v.first()) {
             return Err(crate::keystatus::not_usable(&signer, status));
         }
 
@@ -626,7 +624,10 @@ impl Archive {
         if !key_lines.is_empty() {
             append(&self.key_events_path(), key_lines.as_bytes())?;
         }
-        fsutil::sync_all(&self.root, &[&self.leaves_path(), &hashes_path])?;
+        fsutil::sync_all(
+            &self.root,
+            &[&self.leaves_path(), &hashes_path, &self.key_events_path()],
+        )?;
 
         // Step 4: move into place.
         let mut committed = Vec::with_capacity(prepared.len());

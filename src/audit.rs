@@ -87,6 +87,7 @@ impl Selection {
         let prefix = |h: &[u8]| u64::from_be_bytes(h[..8].try_into().expect("8 bytes"));
         match self {
             Selection::All => true,
+            Selection::Sample { percent, .. } if *percent >= 100.0 => true,
             Selection::Sample { percent, seed } => {
                 let mut h = Sha256::new();
                 h.update(seed.as_bytes());

@@ -222,12 +222,29 @@ pub fn export(
         proof: Proof,
         doc_name: String,
     }
+    // A bundle vouches for what it carries: refuse records that do not verify here (bad
+    // signature, key retired or compromised), and a signing key that may no longer sign.
+    let archive_trust = crate::verify::TrustRoot::from_archive(archive)?;
+    if let Some(status) = archive_trust
+        .statuses
+        .get(&signer_id)
+        .and_then(|v| v.first())
+    {
+        return Err(crate::keystatus::not_usable(&signer_id, status));
+    }
     let mut items: Vec<Item> = Vec::new();
     let mut key_ids = vec![signer_id.clone()];
     for id in &ids {
         let (bytes, sig) = archive
             .load_record(id)?
             .ok_or_else(|| crate::archive::no_such_record(id, archive.root()))?;
+        let (_, verdict) = crate::verify::check_signed(&bytes, &sig, &archive_trust);
+        if let Err(why) = verdict {
+            return Err(Error::verification(format!(
+                "record {id} does not verify in this archive ({why}); it is not exported"
+            ))
+            .hint("run `exhibit verify` on it; export only records that verify"));
+        }
         let m = Manifest::parse(&bytes)?;
         if m.log_index >= cp.size {
             return Err(Error::verification(format!(

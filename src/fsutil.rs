@@ -27,7 +27,19 @@ pub fn sync_all(fs_anchor: &Path, paths: &[&Path]) -> Result<()> {
     #[cfg(not(target_os = "linux"))]
     {
         let _ = fs_anchor;
-        for p in paths {
+        // A directory stands for the files directly in it (staged documents and manifests) and
+        // for its own entries (renames); paths that do not exist yet have nothing to flush.
+        for p in paths.iter().filter(|p| p.exists()) {
+            if p.is_dir() {
+                for entry in fs::read_dir(p).ctx("list", p)? {
+                    let f = entry.ctx("list", p)?.path();
+                    if f.is_file() {
+                        File::open(&f)
+                            .and_then(|f| f.sync_all())
+                            .ctx("flush to disk", &f)?;
+                    }
+                }
+            }
             File::open(p)
                 .and_then(|f| f.sync_all())
                 .ctx("flush to disk", p)?;
@@ -57,9 +69,11 @@ pub fn write_atomic(scratch_dir: &Path, path: &Path, bytes: &[u8], mode: u32) ->
     tmp.persist(path)
         .map_err(|e| e.error)
         .ctx("move into place", path)?;
-    if let Some(parent) = path.parent() {
-        sync_dir(parent)?;
-    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    sync_dir(parent)?;
     Ok(())
 }
 

@@ -64,7 +64,16 @@ impl Statement {
     }
 }
 
-/// A key's current status, from its latest key record.
+/// Every status a key has been given, in log order. All of them apply: a retirement recorded
+/// after a compromise does not make the compromised signatures good again.
+pub type KeyStatuses = std::collections::HashMap<String, Vec<KeyStatus>>;
+
+/// The first reason, if any, that `statuses` reject a record signed by its key.
+pub fn rejects(statuses: Option<&Vec<KeyStatus>>, m: &Manifest) -> Result<(), String> {
+    statuses.into_iter().flatten().try_for_each(|s| s.allows(m))
+}
+
+/// One status a key was given by one key record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyStatus {
     pub kind: StatusKind,
@@ -201,18 +210,22 @@ pub fn record_status(
         return Err(Error::key(format!("key {key_id} cannot mark itself compromised"))
             .hint("sign with another trusted key (--key); create one with `exhibit keygen` and trust it with `exhibit init`"));
     }
-    if let Some(current) = trust.statuses.get(key_id) {
-        if current.kind == StatusKind::Compromised || kind == StatusKind::Retired {
-            return Err(Error::usage(format!(
-                "key {key_id} is already {}",
-                if current.kind == StatusKind::Compromised {
-                    "marked compromised"
-                } else {
-                    "retired"
-                }
-            ))
-            .hint("nothing to do"));
-        }
+    let current = trust
+        .statuses
+        .get(key_id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let compromised = current.iter().any(|s| s.kind == StatusKind::Compromised);
+    if compromised || (kind == StatusKind::Retired && !current.is_empty()) {
+        return Err(Error::usage(format!(
+            "key {key_id} is already {}",
+            if compromised {
+                "marked compromised"
+            } else {
+                "retired"
+            }
+        ))
+        .hint("nothing to do"));
     }
     let since = match since {
         Some(t) => t.parse::<jiff::Timestamp>().map_err(|e| {

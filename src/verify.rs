@@ -23,7 +23,7 @@ pub struct TrustRoot {
     pub keys: Vec<TrustedKey>,
     pub pinned: bool,
     /// Retired and compromised keys, from the archive's logged key records.
-    pub statuses: std::collections::HashMap<String, crate::keystatus::KeyStatus>,
+    pub statuses: crate::keystatus::KeyStatuses,
 }
 
 impl TrustRoot {
@@ -88,9 +88,7 @@ impl TrustRoot {
         }
     }
 
-    fn archive_statuses(
-        archive: &Archive,
-    ) -> Result<std::collections::HashMap<String, crate::keystatus::KeyStatus>> {
+    fn archive_statuses(archive: &Archive) -> Result<crate::keystatus::KeyStatuses> {
         let judge = TrustRoot {
             keys: archive.trusted_keys_for_audit()?,
             pinned: false,
@@ -110,7 +108,7 @@ impl TrustRoot {
             .filter(|k| {
                 self.statuses
                     .get(&k.id)
-                    .is_none_or(|s| s.allows_checkpoint(size))
+                    .is_none_or(|v| v.iter().all(|s| s.allows_checkpoint(size)))
             })
             .map(|k| (origin.to_string(), k.key))
             .collect()
@@ -317,10 +315,7 @@ pub fn check_signed(
             Some(key) if !keys::verify(key, bytes, signature) => {
                 Err(format!("signature does not verify under key {}", m.signer))
             }
-            Some(_) => match trust.statuses.get(&m.signer) {
-                Some(status) => status.allows(&m),
-                None => Ok(()),
-            },
+            Some(_) => crate::keystatus::rejects(trust.statuses.get(&m.signer), &m),
         }
     };
     (Some(m), verdict)

@@ -148,6 +148,44 @@ fn retire_and_compromise_keys() {
         report.to_string().contains(&after) && report.to_string().contains("compromised"),
         "{report:#}"
     );
+    // A compromise is for good: the key cannot be "retired" afterwards to soften it...
+    env.fails(&["--key", c.to_str().unwrap(), "keys", "retire", &idb], 2);
+    env.fails(&["verify", &after], 1);
+    // ...and a bundle never carries a record that fails here, nor is sealed by such a key.
+    let out = dir.join("bundle.zip");
+    let r = env.fails(
+        &[
+            "--key",
+            c.to_str().unwrap(),
+            "export",
+            &after,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        1,
+    );
+    common::assert_one_line_error(&r.stderr, "not exported");
+    assert!(!out.exists());
+    env.fails(
+        &[
+            "--key",
+            b.to_str().unwrap(),
+            "export",
+            &before,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        6,
+    );
+    env.ok(&[
+        "--key",
+        c.to_str().unwrap(),
+        "export",
+        &before,
+        &r1,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
 }
 
 #[test]

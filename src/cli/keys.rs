@@ -99,7 +99,13 @@ fn list(g: &Global, json: bool) -> Result<i32> {
     let archive = g.open()?;
     let trust = exhibit::verify::TrustRoot::from_archive(&archive)?;
     for k in archive.trusted_keys()? {
-        let status = trust.statuses.get(&k.id).map(|s| match s.kind {
+        // The strongest status a key has: compromised outranks retired.
+        let strongest = trust.statuses.get(&k.id).and_then(|v| {
+            v.iter()
+                .find(|s| s.kind == StatusKind::Compromised)
+                .or(v.first())
+        });
+        let status = strongest.map(|s| match s.kind {
             StatusKind::Retired => format!("retired (record {})", s.event_record),
             StatusKind::Compromised => format!(
                 "compromised since {} (record {})",
