@@ -254,11 +254,17 @@ impl Archive {
 
     /// Create the archive if needed (idempotent) and trust `key`. Returns whether the archive was
     /// created and whether the key was newly trusted.
+    ///
+    /// A new archive starts with a signed checkpoint of the empty tree, so that from the first
+    /// moment a missing checkpoint means damage, never "nothing committed yet": otherwise a crash
+    /// in the first commit would look like, and deleting the checkpoint could pass as, an
+    /// interrupted write.
     pub fn init(
         root: &Path,
         origin: Option<&str>,
-        key: &PublicKey,
+        secret: &SecretKey,
     ) -> Result<(Archive, bool, bool)> {
+        let key = &secret.verifying_key();
         let created = !Archive::exists(root);
         if created {
             for dir in ["", "keys", "documents", "records", "log", "tmp"] {
@@ -277,9 +283,31 @@ impl Archive {
                 .append(true)
                 .open(root.join("lock"))
                 .ctx("create", &root.join("lock"))?;
+            let unopened = Archive {
+                root: root.to_path_buf(),
+                store: LocalStore::new(root.join("documents")),
+                config: config.clone(),
+            };
+            unopened.trust_key(key)?;
+            let scratch = unopened.scratch()?;
+            let empty = Checkpoint {
+                origin: config.origin.clone(),
+                size: 0,
+                root: merkle::empty_root(),
+                extensions: Vec::new(),
+            }
+            .to_text();
+            let signed = note::sign_note(&empty, &config.origin, secret)
+                .map_err(|e| Error::archive(format!("cannot sign the first checkpoint: {e}")))?;
+            fsutil::write_atomic(
+                scratch.path(),
+                &unopened.checkpoint_path(),
+                signed.as_bytes(),
+                0o644,
+            )?;
             // The config file is what makes a directory an archive, so it is written last.
             fsutil::write_atomic(
-                &root.join("tmp"),
+                scratch.path(),
                 &root.join(CONFIG_FILE),
                 &config.to_bytes(),
                 0o644,
@@ -307,8 +335,11 @@ impl Archive {
             return Ok(false);
         }
         fsutil::create_dir_all(&self.keys_dir())?;
+        // Through this process's locked scratch directory: a bare file in tmp/ could be taken
+        // for an abandoned one and removed by a concurrent writer.
+        let scratch = self.scratch()?;
         fsutil::write_atomic(
-            &self.tmp_dir(),
+            scratch.path(),
             &path,
             keys::public_pem(key).as_bytes(),
             0o644,

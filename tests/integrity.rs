@@ -549,3 +549,52 @@ fn sampled_and_subset_audits_spread_the_work_deterministically() {
     env.fails(&["audit", "--subset", "6/5"], 2);
     env.fails(&["audit", "--sample", "101"], 2);
 }
+
+/// The very first commit into a new archive, interrupted before its checkpoint: only warnings,
+/// because a new archive starts with a signed checkpoint of the empty tree. (Found by the crash
+/// test in CI: without it, this looked like a missing checkpoint.) Deleting the checkpoint of an
+/// archive, on the other hand, is damage.
+#[test]
+fn interrupted_first_commit_is_a_warning_but_a_deleted_checkpoint_is_an_error() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let empty = std::fs::read(env.archive.join("log/checkpoint")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&empty).contains("\n0\n"),
+        "{}",
+        String::from_utf8_lossy(&empty)
+    );
+    env.assert_audit_clean();
+    let f = env.dir.path().join("first.txt");
+    std::fs::write(&f, "first").unwrap();
+    env.ok(&[
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        "https://example.org/first",
+    ]);
+    std::fs::write(env.archive.join("log/checkpoint"), &empty).unwrap();
+    let (code, report) = env.audit(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(report["warnings"].as_u64().unwrap() >= 2, "{report:#}");
+    env.ok(&[
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        "https://example.org/again",
+    ]);
+    let (code, report) = env.audit(&[]);
+    assert_eq!(
+        (
+            code,
+            report["warnings"].as_u64(),
+            report["tree_size"].as_u64()
+        ),
+        (0, Some(0), Some(1)),
+        "{report:#}"
+    );
+    std::fs::remove_file(env.archive.join("log/checkpoint")).unwrap();
+    let (code, report) = env.audit(&[]);
+    assert_eq!(code, 1, "{report:#}");
+    assert!(report.to_string().contains("missing"), "{report:#}");
+}

@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let key = super::load_or_create_key(&g.key_path())?;
     let public = key.verifying_key();
-    let (archive, created, added) = Archive::init(&g.archive, a.origin.as_deref(), &public)?;
+    let (archive, created, added) = Archive::init(&g.archive, a.origin.as_deref(), &key)?;
     let id = exhibit::keys::key_id(&public);
     match (created, added) {
         (true, _) => println!(

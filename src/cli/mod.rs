@@ -146,7 +146,7 @@ impl Global {
             return Ok((self.open()?, key));
         }
         let key = load_or_create_key(&key_path)?;
-        let (archive, _, _) = Archive::init(&self.archive, None, &key.verifying_key())?;
+        let (archive, _, _) = Archive::init(&self.archive, None, &key)?;
         eprintln!(
             "note: created a new archive at {} (origin {}), signed with key {} from {}",
             self.archive.display(),
