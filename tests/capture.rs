@@ -276,20 +276,34 @@ fn chunked_gzip_from_server_route_decodes() {
 
 #[test]
 fn error_status_is_refused_unless_allowed() {
-    let srv = TestServer::start(vec![(
-        "/gone",
-        Route::Status {
-            status: 404,
-            reason: "Not Found",
-            content_type: "text/html",
-            body: b"<html>gone</html>".to_vec(),
-            headers: vec![],
-        },
-    )]);
+    let srv = TestServer::start(vec![
+        (
+            "/gone",
+            Route::Status {
+                status: 404,
+                reason: "Not Found",
+                content_type: "text/html",
+                body: b"<html>gone</html>".to_vec(),
+                headers: vec![],
+            },
+        ),
+        (
+            "/broken",
+            Route::Status {
+                status: 500,
+                reason: "Internal Server Error",
+                content_type: "text/html",
+                body: b"<html>oops</html>".to_vec(),
+                headers: vec![],
+            },
+        ),
+    ]);
     let env = Env::new();
     let r = env.fails(&["capture", &srv.url("/gone")], 5);
     assert_one_line_error(&r.stderr, "404");
     assert!(r.stderr.contains("--allow-status"));
+    let r = env.fails(&["capture", &srv.url("/broken")], 5);
+    assert_one_line_error(&r.stderr, "500 Internal Server Error");
     assert_nothing_stored(&env);
     let v = env.capture(&srv.url("/gone"), &["--allow-status"]);
     assert_eq!(v["status"], 404);
