@@ -315,3 +315,28 @@ fn verify_file_says_whether_a_file_is_the_cited_one() {
     let r = env.fails(&["verify", "--file", other.to_str().unwrap(), &sha], 1);
     assert!(r.stdout.contains("does NOT match"), "{}", r.stdout);
 }
+
+/// A bundle unzipped and zipped again by a person (with directory entries, deflated, another
+/// member order) still verifies: the checks are on member contents, not on how the zip was made.
+#[test]
+fn a_rezipped_bundle_still_verifies() {
+    let (env, ids) = archive_with_records();
+    let bundle = export(&env, &ids, "bundle.zip");
+    let rezipped = env.dir.path().join("rezipped.zip");
+    python(
+        r#"
+import sys, zipfile
+zin = zipfile.ZipFile(sys.argv[1])
+names = sorted(zin.namelist(), reverse=True)
+dirs = sorted({n.rsplit("/", 1)[0] + "/" for n in names if "/" in n})
+with zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED) as z:
+    for d in dirs:
+        z.writestr(zipfile.ZipInfo(d), b"")
+    for n in names:
+        z.writestr(n, zin.read(n))
+"#,
+        &[bundle.to_str().unwrap(), rezipped.to_str().unwrap()],
+    );
+    let (code, out) = verify_elsewhere(&rezipped, &[]);
+    assert_eq!(code, 0, "{out}");
+}
