@@ -28,12 +28,7 @@ fn serve(n: usize) -> TestServer {
             )
         })
         .collect();
-    TestServer::start(
-        routes
-            .iter()
-            .map(|(p, r)| (p.as_str(), r.clone()))
-            .collect(),
-    )
+    common::serve_owned(routes)
 }
 
 /// A small deterministic generator, seeded from the clock and printed, so a failing run can be
@@ -143,31 +138,16 @@ fn four_writers_two_hundred_captures_each() {
     let t = Instant::now();
     let children: Vec<_> = (0..4)
         .map(|w| {
-            let list = env.dir.path().join(format!("w{w}.txt"));
             let urls: Vec<String> = (0..200)
                 .map(|i| srv.url(&format!("/c{}", w * 200 + i)))
                 .collect();
-            std::fs::write(&list, urls.join("\n")).unwrap();
-            env.command(&["capture", "--from", list.to_str().unwrap(), "--jobs", "4"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            env.spawn_capture(&format!("w{w}.txt"), &urls)
         })
         .collect();
     let mut printed = HashSet::new();
     for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        for line in String::from_utf8(out.stdout).unwrap().lines() {
-            assert!(
-                printed.insert(line.split("  ").next().unwrap().to_string()),
-                "duplicate record ID"
-            );
+        for id in common::printed_ids(c) {
+            assert!(printed.insert(id), "duplicate record ID");
         }
     }
     assert_eq!(printed.len(), 800);

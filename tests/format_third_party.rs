@@ -47,6 +47,12 @@ fn fenced(name: &str, lang: &str) -> String {
     region[open.len()..region.len() - 3].to_string()
 }
 
+/// An outside tool must refuse tampered input, and say why in its own words.
+fn assert_refused(o: &Output, tool: &str, what: &str, says: &str) {
+    assert!(!o.status.success(), "{tool} accepted {what}:\n{}", text(o));
+    assert!(text(o).contains(says), "{}", text(o));
+}
+
 fn text(o: &Output) -> String {
     format!(
         "exit status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
@@ -600,34 +606,21 @@ fn format_md_procedure_rejects_tampering() {
         q(&m_path),
         q(&m_path.with_extension("sig"))
     ));
-    assert!(
-        !o.status.success(),
-        "openssl accepted a changed manifest:\n{}",
-        text(&o)
-    );
-    assert!(
-        text(&o).contains("Signature Verification Failure"),
-        "{}",
-        text(&o)
+    assert_refused(
+        &o,
+        "openssl",
+        "a changed manifest",
+        "Signature Verification Failure",
     );
     let o = fx.verify_sh(&archive, &target, &[]);
-    assert!(
-        !o.status.success(),
-        "shell steps accepted a changed manifest:\n{}",
-        text(&o)
-    );
-    assert!(
-        text(&o).contains("Signature Verification Failure"),
-        "{}",
-        text(&o)
+    assert_refused(
+        &o,
+        "shell steps",
+        "a changed manifest",
+        "Signature Verification Failure",
     );
     let o = fx.verify_py(&archive, &target, &[]);
-    assert!(
-        !o.status.success(),
-        "verify.py accepted a changed manifest:\n{}",
-        text(&o)
-    );
-    assert!(text(&o).contains("InvalidSignature"), "{}", text(&o));
+    assert_refused(&o, "verify.py", "a changed manifest", "InvalidSignature");
 
     // The trailer's last byte: zstd does not notice (it skips the frame), the trailer check does.
     let archive = fx.tampered("trailer", |a| {

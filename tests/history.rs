@@ -27,6 +27,16 @@ fn noisy(nonce: &str, time: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The `change` of each version in a `history --json` answer.
+fn change_kinds(h: &serde_json::Value) -> Vec<&str> {
+    h["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["change"].as_str().unwrap())
+        .collect()
+}
+
 fn check_json(env: &Env, target: &str, code: i32) -> serde_json::Value {
     let r = env.run(&["check", "--json", target]);
     assert_eq!(r.code, code, "check {target}: {}\n{}", r.stdout, r.stderr);
@@ -137,12 +147,7 @@ fn changes_noise_and_repeats_are_told_apart() {
     // History of the policy: first tracked, last verified, versions and recent changes.
     let h: serde_json::Value =
         serde_json::from_str(&env.ok(&["history", &policy_url, "--json"])).unwrap();
-    let kinds: Vec<&str> = h["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["change"].as_str().unwrap())
-        .collect();
+    let kinds = change_kinds(&h);
     assert_eq!(kinds, ["new", "unchanged", "unchanged", "changed"]);
     assert_eq!(h["first_tracked"], first["captured_at"]);
     assert_eq!(h["last_verified"], c["captured_at"]);
@@ -150,12 +155,7 @@ fn changes_noise_and_repeats_are_told_apart() {
     assert_eq!(h["versions_count"], 2);
     let h: serde_json::Value =
         serde_json::from_str(&env.ok(&["history", &terms_url, "--json"])).unwrap();
-    let kinds: Vec<&str> = h["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["change"].as_str().unwrap())
-        .collect();
+    let kinds = change_kinds(&h);
     assert_eq!(kinds, ["new", "bytes-changed", "bytes-changed"]);
     assert_eq!(h["changes_last_30_days"], 0);
 

@@ -397,7 +397,7 @@ fn ambiguous_prefix_is_reported_with_candidates() {
 
 #[test]
 fn two_concurrent_capture_processes_lose_nothing() {
-    use common::server::{Route, TestServer};
+    use common::server::Route;
     let routes: Vec<(String, Route)> = (0..60)
         .map(|i| {
             (
@@ -409,44 +409,21 @@ fn two_concurrent_capture_processes_lose_nothing() {
             )
         })
         .collect();
-    let srv = TestServer::start(
-        routes
-            .iter()
-            .map(|(p, r)| (p.as_str(), r.clone()))
-            .collect(),
-    );
+    let srv = common::serve_owned(routes);
     let env = Env::new();
     env.ok(&["init"]);
-    let mut children = Vec::new();
-    for half in 0..2 {
-        let list = env.dir.path().join(format!("urls{half}.txt"));
-        let urls: Vec<String> = (0..60)
-            .filter(|i| i % 2 == half)
-            .map(|i| srv.url(&format!("/p{i}")))
-            .collect();
-        std::fs::write(&list, urls.join("\n")).unwrap();
-        let child = env
-            .command(&["capture", "--from", list.to_str().unwrap(), "--jobs", "4"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        children.push(child);
-    }
+    let children: Vec<_> = (0..2)
+        .map(|half| {
+            let urls: Vec<String> = (0..60)
+                .filter(|i| i % 2 == half)
+                .map(|i| srv.url(&format!("/p{i}")))
+                .collect();
+            env.spawn_capture(&format!("urls{half}.txt"), &urls)
+        })
+        .collect();
     let mut printed = Vec::new();
     for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        printed.extend(
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .map(|l| l.split("  ").next().unwrap().to_string()),
-        );
+        printed.extend(common::printed_ids(c));
     }
     assert_eq!(printed.len(), 60);
     let (code, report) = env.audit(&[]);

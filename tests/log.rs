@@ -21,12 +21,7 @@ fn serve(n: usize, tag: &str) -> TestServer {
             )
         })
         .collect();
-    TestServer::start(
-        routes
-            .iter()
-            .map(|(p, r)| (p.as_str(), r.clone()))
-            .collect(),
-    )
+    common::serve_owned(routes)
 }
 
 fn capture_all(env: &Env, srv: &TestServer, tag: &str, range: std::ops::Range<usize>) {

@@ -4,6 +4,8 @@
 
 pub mod server;
 
+use server::{Route, TestServer};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -77,6 +79,17 @@ impl Env {
             r.stdout, r.stderr
         );
         r
+    }
+
+    /// Start `exhibit capture --from LIST` writing a list of URLs, without waiting for it.
+    pub fn spawn_capture(&self, list_name: &str, urls: &[String]) -> std::process::Child {
+        let list = self.dir.path().join(list_name);
+        std::fs::write(&list, urls.join("\n")).unwrap();
+        self.command(&["capture", "--from", list.to_str().unwrap(), "--jobs", "4"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     /// Capture one URL, return its JSON line.
@@ -156,4 +169,29 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, &dest).unwrap();
         }
     }
+}
+
+/// Wait for a capture process, insist it succeeded, and return the record IDs it printed.
+pub fn printed_ids(child: std::process::Child) -> Vec<String> {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split("  ").next().unwrap().to_string())
+        .collect()
+}
+
+/// A server from routes whose paths are built at run time.
+pub fn serve_owned(routes: Vec<(String, Route)>) -> TestServer {
+    TestServer::start(
+        routes
+            .iter()
+            .map(|(p, r)| (p.as_str(), r.clone()))
+            .collect(),
+    )
 }
