@@ -30,18 +30,29 @@ fn assert_nothing_stored(env: &Env) {
 #[test]
 fn capture_happy_path_prints_record_and_verifies() {
     let srv = TestServer::start(vec![("/terms", html(PAGE))]);
-    let env = Env::new();
+    let env = Env::bare();
     let url = srv.url("/terms");
+    // Only `init` (or --init) creates an archive: a capture run from the wrong folder must not
+    // quietly start a second archive. The error names where exhibit looked.
+    let r = env.fails(&["capture", &url], 7);
+    assert_one_line_error(&r.stderr, "no exhibit archive at");
+    assert!(
+        r.stderr.contains(env.archive.to_str().unwrap()),
+        "{}",
+        r.stderr
+    );
+    assert!(!env.archive.exists(), "a failed capture created an archive");
     let r = env.run(&[
         "capture",
         &url,
+        "--init",
         "--entity",
         "Example",
         "--document",
         "Terms",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    // A newcomer's first capture creates the archive and the key, and says so.
+    // `--init` creates the archive and the key, and says so.
     assert!(r.stderr.contains("created a new archive"), "{}", r.stderr);
     assert!(r.stderr.contains("created signing key"), "{}", r.stderr);
     let fields: Vec<&str> = r.stdout.trim().split("  ").collect();
@@ -410,7 +421,7 @@ fn same_content_twice_is_one_document_two_records() {
 
 #[test]
 fn bad_urls_and_refused_connections() {
-    let env = Env::new();
+    let env = Env::bare();
     let r = env.fails(&["capture", "ftp://example.org/file"], 2);
     assert_one_line_error(&r.stderr, "unsupported scheme");
     let r = env.fails(&["capture", "not a url"], 2);
@@ -423,7 +434,10 @@ fn bad_urls_and_refused_connections() {
         .local_addr()
         .unwrap()
         .port();
-    let r = env.fails(&["capture", &format!("http://127.0.0.1:{port}/")], 5);
+    let r = env.fails(
+        &["capture", "--init", &format!("http://127.0.0.1:{port}/")],
+        5,
+    );
     assert_one_line_error(&r.stderr, "cannot connect");
     assert_nothing_stored(&env);
 }

@@ -62,7 +62,7 @@ fn sigkill_at_random_instants_never_damages_the_archive() {
     println!("crash test seed {seed} (EXHIBIT_CRASH_SEED to replay), {kills} kills");
     let mut rng = Rng(seed);
     let srv = serve(300);
-    let env = Env::new();
+    let env = Env::bare();
     env.ok(&["init"]);
     let mut printed: HashSet<String> = HashSet::new();
     let mut killed_mid_run = 0;
@@ -133,7 +133,7 @@ fn sigkill_at_random_instants_never_damages_the_archive() {
 #[test]
 fn four_writers_two_hundred_captures_each() {
     let srv = serve(800);
-    let env = Env::new();
+    let env = Env::bare();
     env.ok(&["init"]);
     let t = Instant::now();
     let children: Vec<_> = (0..4)

@@ -171,6 +171,12 @@ impl Fixture {
             records: Vec::new(),
             dir,
         };
+        let init = fx.exhibit(&["init"]);
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
         let input = fx.dir.path().join("input");
         fs::create_dir_all(&input).unwrap();
         fs::write(input.join("page.html"), PAGE).unwrap();

@@ -410,7 +410,7 @@ fn two_concurrent_capture_processes_lose_nothing() {
         })
         .collect();
     let srv = common::serve_owned(routes);
-    let env = Env::new();
+    let env = Env::bare();
     env.ok(&["init"]);
     let children: Vec<_> = (0..2)
         .map(|half| {
@@ -460,7 +460,7 @@ fn repository_archive_audits_clean_with_its_pinned_key() {
 /// public key exhibit wrote beside it.
 #[test]
 fn openssl_reads_the_secret_key() {
-    let env = Env::new();
+    let env = Env::bare();
     env.ok(&["keygen"]);
     let out = std::process::Command::new("openssl")
         .args(["pkey", "-in", env.key.to_str().unwrap(), "-pubout"])
@@ -533,7 +533,7 @@ fn sampled_and_subset_audits_spread_the_work_deterministically() {
 /// archive, on the other hand, is damage.
 #[test]
 fn interrupted_first_commit_is_a_warning_but_a_deleted_checkpoint_is_an_error() {
-    let env = Env::new();
+    let env = Env::bare();
     env.ok(&["init"]);
     let empty = std::fs::read(env.archive.join("log/checkpoint")).unwrap();
     assert!(

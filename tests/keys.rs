@@ -35,7 +35,7 @@ fn import(env: &Env, key: &Path, name: &str) -> String {
 
 #[test]
 fn retire_and_compromise_keys() {
-    let env = Env::new();
+    let env = Env::bare();
     let dir = env.dir.path();
     let (a, b, c) = (dir.join("a.key"), dir.join("b.key"), dir.join("c.key"));
     env.ok(&["--key", a.to_str().unwrap(), "init"]);
@@ -190,7 +190,7 @@ fn retire_and_compromise_keys() {
 
 #[test]
 fn key_records_are_covered_by_audit() {
-    let env = Env::new();
+    let env = Env::bare();
     let (a, b) = (env.dir.path().join("a.key"), env.dir.path().join("b.key"));
     env.ok(&["--key", a.to_str().unwrap(), "init"]);
     import(&env, &a, "one");

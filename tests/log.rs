@@ -116,7 +116,7 @@ fn thousand_records_every_rewrite_is_caught_at_its_index() {
 
     // Insert a record signed by the same key (from another archive) at index 100.
     let c = copy_of(&env);
-    let other = Env::new();
+    let other = Env::bare();
     std::fs::create_dir_all(other.key.parent().unwrap()).unwrap();
     std::fs::copy(&env.key, &other.key).unwrap();
     let origin = env.ok(&["checkpoint", "--json"]);

@@ -49,6 +49,9 @@ pub struct Args {
     /// One JSON object per line instead of text
     #[arg(long)]
     json: bool,
+    /// Create the archive (and a signing key) if there is none yet, as `exhibit init` would
+    #[arg(long)]
+    init: bool,
 }
 
 pub fn read_url_list(from: &Option<PathBuf>, urls: &mut Vec<String>) -> Result<()> {
@@ -110,7 +113,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         document: a.document,
         note: a.note,
     };
-    let (archive, key) = g.open_for_writing()?;
+    let (archive, key) = g.open_for_writing(a.init)?;
     let bar = super::progress(urls.len() as u64, "capture");
     let mut failures: Vec<(usize, String, exhibit::Error)> = Vec::new();
     let mut ok = 0usize;

@@ -41,7 +41,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             .hint("give URLs or record IDs, or --from FILE")
             .into());
     }
-    let (archive, key) = g.open_for_writing()?;
+    let (archive, key) = g.open_for_writing(false)?;
     let urls = targets
         .iter()
         .map(|t| history::target_url(&archive, t))

@@ -28,6 +28,9 @@ pub struct Args {
     note: Option<String>,
     #[arg(long)]
     json: bool,
+    /// Create the archive (and a signing key) if there is none yet, as `exhibit init` would
+    #[arg(long)]
+    init: bool,
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
@@ -39,7 +42,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                 .into(),
         );
     }
-    let (archive, key) = g.open_for_writing()?;
+    let (archive, key) = g.open_for_writing(a.init)?;
     let scratch = archive.scratch()?;
     let labels = Labels {
         entity: a.entity,

@@ -134,28 +134,52 @@ impl Global {
     }
 
     pub fn open(&self) -> Result<Archive> {
+        if !Archive::exists(&self.archive) {
+            return Err(no_archive_here(&self.archive).into());
+        }
         Ok(Archive::open(&self.archive)?)
     }
 
-    /// Open the archive for writing, creating it and a key on first use so that a newcomer's
-    /// first `exhibit capture` just works.
-    pub fn open_for_writing(&self) -> Result<(Archive, exhibit::keys::SecretKey)> {
+    /// Open the archive for writing. Only `init` (or `--init` on capture and import) creates an
+    /// archive: a command run from the wrong folder must not quietly start a second archive and
+    /// sign into it.
+    pub fn open_for_writing(&self, init: bool) -> Result<(Archive, exhibit::keys::SecretKey)> {
         let key_path = self.key_path();
         if Archive::exists(&self.archive) {
             let key = exhibit::keys::load(&key_path)?;
             return Ok((self.open()?, key));
         }
+        if !init {
+            return Err(no_archive_here(&self.archive).into());
+        }
         let key = load_or_create_key(&key_path)?;
-        let (archive, _, _) = Archive::init(&self.archive, None, &key)?;
-        eprintln!(
-            "note: created a new archive at {} (origin {}), signed with key {} from {}",
-            self.archive.display(),
-            archive.config.origin,
-            exhibit::keys::key_id(&key.verifying_key()),
-            key_path.display()
-        );
+        let (archive, created, _) = Archive::init(&self.archive, None, &key)?;
+        if created {
+            eprintln!(
+                "note: created a new archive at {} (origin {}), signed with key {} from {}",
+                self.archive.display(),
+                archive.config.origin,
+                exhibit::keys::key_id(&key.verifying_key()),
+                key_path.display()
+            );
+        }
         Ok((archive, key))
     }
+}
+
+/// "No archive here", naming the absolute place exhibit looked and how it chose it.
+pub fn no_archive_here(dir: &Path) -> Error {
+    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let why = if std::env::var_os("EXHIBIT_ARCHIVE").is_some() {
+        "from EXHIBIT_ARCHIVE or --archive"
+    } else {
+        "the default ./archive, or --archive"
+    };
+    Error::new(
+        exhibit::Kind::Archive,
+        format!("no exhibit archive at {} ({why})", shown.display()),
+    )
+    .hint("create one there with `exhibit init` (or add --init), or point --archive / EXHIBIT_ARCHIVE at your archive")
 }
 
 pub fn load_or_create_key(path: &Path) -> Result<exhibit::keys::SecretKey> {

@@ -36,7 +36,15 @@ pub fn bin() -> &'static str {
 }
 
 impl Env {
+    /// A new archive (made by `exhibit init`, with a new key), as a user starts.
     pub fn new() -> Env {
+        let env = Env::bare();
+        env.ok(&["init"]);
+        env
+    }
+
+    /// No archive and no key yet.
+    pub fn bare() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("archive");
         let key = dir.path().join("keys").join("signing.key");
@@ -49,6 +57,8 @@ impl Env {
             .env("EXHIBIT_ARCHIVE", &self.archive)
             .env("EXHIBIT_KEY", &self.key)
             .env("NO_COLOR", "1")
+            // The test servers are on loopback, which capture refuses unless asked.
+            .env("EXHIBIT_ALLOW_PRIVATE", "1")
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null());
         c
