@@ -8,6 +8,8 @@
 //! else is an unexpected file. Files in `tmp/` and a log tail beyond the checkpoint are the
 //! remains of an interrupted write: warnings, cleaned up by the next writer.
 
+use crate::archive::dir::EntryKind;
+use crate::archive::local::LogFile;
 use crate::archive::{self, Archive, ArchiveConfig};
 use crate::error::Result;
 use crate::keys;
@@ -18,9 +20,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
-use std::fs;
 use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,9 +136,11 @@ pub struct Progress {
 
 struct Found {
     config: bool,
-    lock: Option<PathBuf>,
-    keys: Vec<PathBuf>,
-    documents: Vec<(String, PathBuf)>,
+    lock_len: Option<u64>,
+    /// `keys/<name>`: the relative path and the file name.
+    keys: Vec<(String, String)>,
+    /// Stored documents: hash, relative path, stored size.
+    documents: Vec<(String, String, u64)>,
     records: HashMap<RecordId, (bool, bool)>,
     log: HashSet<&'static str>,
 }
@@ -177,8 +180,8 @@ fn run(
     if found.config {
         check_config(archive, &mut problems);
     }
-    if let Some(lock) = &found.lock {
-        if fs::metadata(lock).map(|m| m.len()).unwrap_or(0) != 0 {
+    if let Some(len) = found.lock_len {
+        if len != 0 {
             error(
                 &mut problems,
                 "lock".into(),
@@ -186,9 +189,9 @@ fn run(
             );
         }
     }
-    for path in &found.keys {
-        if let Err(why) = check_key_file(path) {
-            error(&mut problems, rel(path), why);
+    for (path, name) in &found.keys {
+        if let Err(why) = check_key_file(archive, name) {
+            error(&mut problems, path.clone(), why);
         }
     }
 
@@ -224,8 +227,7 @@ fn run(
             "missing: the log has no signed checkpoint".into(),
         );
     }
-    let leaves_path = archive.leaves_path();
-    let leaves_len = fs::metadata(&leaves_path).map(|m| m.len()).unwrap_or(0);
+    let leaves_len = archive.log_len(LogFile::Leaves).unwrap_or(0);
     let mut first_bad: Option<u64> = None;
     let mut bad = |i: u64| first_bad = Some(first_bad.map_or(i, |f: u64| f.min(i)));
     let mut leaves: Vec<Option<LeafEntry>> = Vec::new();
@@ -243,7 +245,16 @@ fn run(
     }
     if size > 0 && leaves_len > 0 {
         let mut buf = vec![0u8; (leaves_len.min(size * LEAF_LINE)) as usize];
-        if let Err(e) = fs::File::open(&leaves_path).and_then(|mut f| f.read_exact(&mut buf)) {
+        let read = archive
+            .local()
+            .open_log(LogFile::Leaves)
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                f.ok_or_else(|| "missing".to_string())?
+                    .read_exact(&mut buf)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = read {
             error(
                 &mut problems,
                 "log/leaves".into(),
@@ -264,7 +275,7 @@ fn run(
         }
     }
     if leaves_len > size * LEAF_LINE {
-        tail = archive::uncommitted_tail(&leaves_path, size, leaves_len)?;
+        tail = archive.uncommitted_tail(size)?;
         problems.push(Problem {
             severity: Severity::Warning,
             path: "log/leaves".into(),
@@ -367,6 +378,23 @@ fn run(
         }
     }
 
+    // An interrupted commit only ever appends fresh record IDs; a line beyond the checkpoint
+    // that names a committed record was put there by someone else. The next writer cuts the
+    // tail off without removing anything it names.
+    for (k, e) in tail.iter().enumerate() {
+        if committed_ids.contains(&e.record_id) {
+            error(
+                &mut problems,
+                "log/leaves".into(),
+                format!(
+                    "line {} beyond the checkpoint names committed record {}: not an interrupted write but damage or tampering (the next writer removes the line, never the record)",
+                    size + k as u64,
+                    e.record_id
+                ),
+            );
+        }
+    }
+
     // Recompute the tree: stored hashes must equal log/hashes, the root must equal the checkpoint.
     check_key_events(archive, trust, size, &key_lines, &mut problems);
     if let Some(i) = check_tree(archive, size, &leaf_hashes, &log_state, &mut problems) {
@@ -421,12 +449,10 @@ fn run(
     let doc_problems: Vec<Problem> = found
         .documents
         .par_iter()
-        .flat_map_iter(|(sha, path)| {
+        .flat_map_iter(|(sha, path, len)| {
+            let rel = |p: &String| p.clone();
             let mut out = Vec::new();
-            stored_bytes.fetch_add(
-                fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-                Ordering::Relaxed,
-            );
+            stored_bytes.fetch_add(*len, Ordering::Relaxed);
             if !opts.selection.includes(sha) {
                 // Not in this run's selection: its presence and references are checked below,
                 // its content in another run.
@@ -441,7 +467,7 @@ fn run(
                 return out;
             }
             checked_docs.fetch_add(1, Ordering::Relaxed);
-            match archive.store().read_verified(sha, &mut std::io::sink()) {
+            match archive.read_document(sha, &mut std::io::sink()) {
                 Ok(c) => {
                     doc_bytes.fetch_add(c.size, Ordering::Relaxed);
                     match referenced.get(sha) {
@@ -476,12 +502,12 @@ fn run(
         })
         .collect();
     problems.extend(doc_problems);
-    let present: HashSet<&str> = found.documents.iter().map(|(s, _)| s.as_str()).collect();
+    let present: HashSet<&str> = found.documents.iter().map(|(s, _, _)| s.as_str()).collect();
     for (sha, ids) in &cited_by {
         if !present.contains(sha.as_str()) {
             error(
                 &mut problems,
-                rel(&archive.store().location(sha)),
+                rel(&archive.document_path(sha)),
                 format!("missing document, cited by record {}", ids.join(", ")),
             );
         }
@@ -514,35 +540,73 @@ fn run(
 }
 
 fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
-    let root = archive.root();
     let mut found = Found {
         config: false,
-        lock: None,
+        lock_len: None,
         keys: Vec::new(),
         documents: Vec::new(),
         records: HashMap::new(),
         log: HashSet::new(),
     };
-    let mut files = Vec::new();
-    collect_files(root, &mut files, problems, root);
-    for path in files {
-        let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-        let parts: Vec<&str> = rel.iter().filter_map(|c| c.to_str()).collect();
+    let (items, errors) = archive.local().inventory();
+    for (path, what) in errors {
+        problems.push(Problem {
+            severity: Severity::Error,
+            path,
+            what,
+        });
+    }
+    for item in items {
+        let rel = item.rel();
+        let mut error = |what: String| {
+            problems.push(Problem {
+                severity: Severity::Error,
+                path: rel.clone(),
+                what,
+            })
+        };
+        // Nothing exhibit writes is a link, a device or a file with a second name: each of
+        // them could make a writer touch something outside the archive.
+        match item.kind {
+            EntryKind::Symlink => {
+                error("symbolic link: exhibit never writes or follows links in an archive; remove it and restore what it replaced".into());
+                continue;
+            }
+            EntryKind::Other(kind) => {
+                error(format!("a {kind}, not a regular file; remove it"));
+                continue;
+            }
+            EntryKind::File if item.nlink > 1 => {
+                error(format!(
+                    "has {} hard links: a file of the archive must have exactly one (a writer could change a file outside the archive through it)",
+                    item.nlink
+                ));
+                continue;
+            }
+            _ => {}
+        }
+        let parts: Vec<&str> = item.parts.iter().map(String::as_str).collect();
         let unexpected = |problems: &mut Vec<Problem>| {
             problems.push(Problem {
                 severity: Severity::Error,
-                path: rel.display().to_string(),
+                path: rel.clone(),
                 what: "unexpected file: not part of the archive format".into(),
             })
         };
+        if !item.utf8 {
+            unexpected(problems);
+            continue;
+        }
         match parts.as_slice() {
             [archive::CONFIG_FILE] => found.config = true,
-            ["lock"] => found.lock = Some(path.clone()),
-            ["keys", name] if name.ends_with(".pem") => found.keys.push(path.clone()),
+            ["lock"] => found.lock_len = Some(item.len),
+            ["keys", name] if name.ends_with(".pem") => {
+                found.keys.push((rel.clone(), name.to_string()))
+            }
             ["documents", shard, name] => match name.strip_suffix(".zst") {
-                Some(sha) if crate::manifest::is_sha256_hex(sha) && &sha[..2] == *shard => {
-                    found.documents.push((sha.to_string(), path.clone()))
-                }
+                Some(sha) if crate::manifest::is_sha256_hex(sha) && &sha[..2] == *shard => found
+                    .documents
+                    .push((sha.to_string(), rel.clone(), item.len)),
                 _ => unexpected(problems),
             },
             ["records", shard, name] => {
@@ -576,7 +640,7 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
             }
             ["tmp", ..] => problems.push(Problem {
                 severity: Severity::Warning,
-                path: rel.display().to_string(),
+                path: rel.clone(),
                 what:
                     "scratch file of an unfinished or interrupted write; removed by the next writer"
                         .into(),
@@ -595,35 +659,13 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
     Ok(found)
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>, root: &Path) {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            problems.push(Problem {
-                severity: Severity::Error,
-                path: dir.strip_prefix(root).unwrap_or(dir).display().to_string(),
-                what: format!("cannot list: {e}"),
-            });
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => collect_files(&path, out, problems, root),
-            Ok(_) => out.push(path),
-            Err(e) => problems.push(Problem {
-                severity: Severity::Error,
-                path: path.display().to_string(),
-                what: format!("cannot inspect: {e}"),
-            }),
-        }
-    }
-}
-
 fn check_config(archive: &Archive, problems: &mut Vec<Problem>) {
-    let path = archive.config_path();
-    let bytes = fs::read(&path).unwrap_or_default();
+    let bytes = archive
+        .local()
+        .read_config()
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let ok = serde_json::from_slice::<ArchiveConfig>(&bytes)
         .map(|c| c.to_bytes() == bytes && c == archive.config)
         .unwrap_or(false);
@@ -636,8 +678,14 @@ fn check_config(archive: &Archive, problems: &mut Vec<Problem>) {
     }
 }
 
-fn check_key_file(path: &Path) -> Result<(), String> {
-    let text = fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+fn check_key_file(archive: &Archive, name: &str) -> Result<(), String> {
+    let path = Path::new(name);
+    let bytes = archive
+        .local()
+        .read_key_file(name)
+        .map_err(|e| format!("cannot read: {e}"))?
+        .ok_or("cannot read: it vanished")?;
+    let text = String::from_utf8(bytes).map_err(|_| "not text".to_string())?;
     let key = keys::parse_public_pem(&text, path).map_err(|e| e.what)?;
     if keys::public_pem(&key) != text {
         return Err("altered: not the canonical PEM of the key it holds".into());
@@ -690,7 +738,10 @@ fn check_record(
             what: format!("leaf {index}: {what}"),
         })
     };
-    let bytes = match fs::read(&json) {
+    let (json_bytes, sig_bytes) = archive.local().read_record_parts(&entry.record_id);
+    let bytes = match json_bytes
+        .and_then(|b| b.ok_or_else(|| crate::error::Error::archive("No such file or directory")))
+    {
         Ok(b) => b,
         Err(e) => {
             err(
@@ -701,7 +752,9 @@ fn check_record(
         }
     };
     let leaf = merkle::leaf_hash(&bytes);
-    let signature = match fs::read(&sig) {
+    let signature = match sig_bytes
+        .and_then(|b| b.ok_or_else(|| crate::error::Error::archive("No such file or directory")))
+    {
         Ok(s) => s,
         Err(e) => {
             err(&sig, format!("missing or unreadable signature: {e}"));
@@ -730,7 +783,7 @@ fn check_record(
     };
     // A manifest with a valid signature is authentic, so where it disagrees with its log line
     // the log is what changed; with a bad signature the manifest is already named above.
-    let leaves = archive.leaves_path();
+    let leaves = archive.local().log_path(LogFile::Leaves);
     let blame: &Path = if authentic { &leaves } else { &json };
     if m.record_id != entry.record_id.to_string() {
         err(
@@ -788,10 +841,17 @@ fn check_key_events(
     want: &str,
     problems: &mut Vec<Problem>,
 ) {
-    let path = archive.key_events_path();
-    let text = match fs::read(&path) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(_) if want.is_empty() => return,
+    let text = match archive.local().read_log(LogFile::Keys) {
+        Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(None) | Err(_) if want.is_empty() => return,
+        Ok(None) => {
+            problems.push(Problem {
+                severity: Severity::Error,
+                path: "log/keys".into(),
+                what: "missing, but the log has key records".into(),
+            });
+            return;
+        }
         Err(e) => {
             problems.push(Problem {
                 severity: Severity::Error,
@@ -842,9 +902,8 @@ fn check_tree(
     log: &LogState,
     problems: &mut Vec<Problem>,
 ) -> Option<u64> {
-    let hashes_path = archive.hashes_path();
     let want = merkle::stored_hash_count(size);
-    let len = fs::metadata(&hashes_path).map(|m| m.len()).unwrap_or(0);
+    let len = archive.log_len(LogFile::Hashes).unwrap_or(0);
     let err = |problems: &mut Vec<Problem>, path: &str, what: String| {
         problems.push(Problem {
             severity: Severity::Error,
@@ -871,10 +930,7 @@ fn check_tree(
         // Problems above already name the missing leaves; a root without them means nothing.
         return None;
     }
-    let mut file = match fs::File::open(&hashes_path) {
-        Ok(f) => Some(BufReader::new(f)),
-        Err(_) => None,
-    };
+    let mut file = archive.open_hashes().ok().flatten().map(BufReader::new);
     let mut builder = merkle::TreeBuilder::new();
     let mut k = 0u64;
     let mut first_bad: Option<u64> = None;

@@ -407,9 +407,7 @@ pub fn export(
                 Writer::<io::BufWriter<File>>::options(it.manifest.document.size >= 1 << 32),
             )
             .map_err(|e| Error::archive(format!("cannot write bundle member {name}: {e}")))?;
-        archive
-            .store()
-            .read_verified(&it.manifest.document.sha256, &mut w.zip)?;
+        archive.read_document(&it.manifest.document.sha256, &mut w.zip)?;
     }
     let mut inner = w
         .zip

@@ -6,16 +6,18 @@
 //! Both digests, the size limit and the zstd compression are computed while the bytes stream
 //! in, so memory stays bounded whatever the document's size.
 
+use crate::archive::dir::Dir;
 use crate::archive::{Archive, Committed, Draft, Scratch};
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{self, DocumentFacts, Header, Hop, HttpExchange, Labels, Method, Payload};
-use crate::store::{DigestWriter, DocumentStore, DocumentWriter, SizeLimitExceeded};
+use crate::store::{DigestWriter, DocumentWriter, SizeLimitExceeded};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use sha2::Digest;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
@@ -80,8 +82,7 @@ pub fn fetch(
     client: &Client,
     input: &str,
     opts: &CaptureOptions,
-    store: &dyn DocumentStore,
-    scratch: &Path,
+    scratch: &Arc<Dir>,
     labels: Labels,
 ) -> Result<Draft> {
     let requested = parse_url(input)?;
@@ -160,7 +161,7 @@ pub fn fetch(
             .filter(|e| !e.is_empty() && e != "identity");
         let claimed = header_text(response.headers(), CONTENT_LENGTH)
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let mut writer = store.stage(scratch, opts.max_size)?;
+        let mut writer = DocumentWriter::create(scratch, opts.max_size)?;
         let payload = read_body(
             response,
             encoding.as_deref(),
@@ -239,7 +240,7 @@ pub fn text_fingerprint(
         return None;
     }
     let mut bytes = Vec::with_capacity(staged.size as usize);
-    crate::store::read_blob(staged.path(), &mut bytes).ok()?;
+    staged.read(&mut bytes).ok()?;
     crate::text::extract(content_type, &bytes).map(|t| crate::text::fingerprint(&t))
 }
 
@@ -567,8 +568,7 @@ pub fn html_title(content_type: Option<&str>, head: &[u8]) -> Option<String> {
 
 /// Archive a file one already holds. The manifest says it was imported, not fetched.
 pub fn stage_file(
-    store: &dyn DocumentStore,
-    scratch: &Path,
+    scratch: &Arc<Dir>,
     file: &Path,
     url: &str,
     captured_at: Option<&str>,
@@ -591,7 +591,7 @@ pub fn stage_file(
         err.kind = crate::error::Kind::Usage;
         err
     })?;
-    let mut writer = store.stage(scratch, u64::MAX)?;
+    let mut writer = DocumentWriter::create(scratch, u64::MAX)?;
     io::copy(&mut input, &mut writer).ctx("read", file)?;
     let staged = writer.finish()?;
     let title = html_title(content_type.as_deref(), &staged.head);
@@ -638,9 +638,7 @@ pub fn capture_many(
         key,
         urls,
         jobs,
-        |url, scratch| {
-            fetch(&client, url, opts, archive.store(), scratch, labels.clone()).map(|d| (d, ()))
-        },
+        |url, scratch| fetch(&client, url, opts, scratch, labels.clone()).map(|d| (d, ())),
         report,
     )
 }
@@ -654,7 +652,7 @@ pub fn pipeline<X: Send>(
     key: &crate::keys::SecretKey,
     urls: &[String],
     jobs: usize,
-    work: impl Fn(&str, &Path) -> Result<(Draft, X)> + Sync,
+    work: impl Fn(&str, &Arc<Dir>) -> Result<(Draft, X)> + Sync,
     mut report: impl FnMut(BatchItem<X>),
 ) -> Result<()> {
     let scratch: Scratch = archive.scratch()?;
@@ -669,7 +667,7 @@ pub fn pipeline<X: Send>(
             s.spawn(move || loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(url) = urls.get(i) else { break };
-                if tx.send((i, work(url, scratch.path()))).is_err() {
+                if tx.send((i, work(url, scratch.dir()))).is_err() {
                     break;
                 }
             });

@@ -70,6 +70,16 @@ impl Error {
         }
     }
 
+    /// A copy without the underlying source (which is not `Clone`).
+    pub fn clone_error(&self) -> Self {
+        Error {
+            kind: self.kind,
+            what: self.what.clone(),
+            hint: self.hint.clone(),
+            source: None,
+        }
+    }
+
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(single_line(hint.into()));
         self

@@ -77,6 +77,31 @@ pub fn write_atomic(scratch_dir: &Path, path: &Path, bytes: &[u8], mode: u32) ->
     Ok(())
 }
 
+/// Write `bytes` to `path` only if nothing is there yet: a flushed scratch file in `scratch_dir`
+/// is hard-linked to `path` (which fails if `path` exists), so concurrent writers of the same
+/// path never overwrite each other. Returns false if `path` already existed.
+pub fn write_new(scratch_dir: &Path, path: &Path, bytes: &[u8], mode: u32) -> Result<bool> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".write-")
+        .permissions(permissions(mode))
+        .tempfile_in(scratch_dir)
+        .ctx("create a scratch file in", scratch_dir)?;
+    let mut f = tmp.as_file();
+    f.write_all(bytes).ctx("write", tmp.path())?;
+    f.sync_all().ctx("flush", tmp.path())?;
+    match fs::hard_link(tmp.path(), path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(e).ctx("create", path),
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    sync_dir(parent)?;
+    Ok(true)
+}
+
 #[cfg(unix)]
 fn permissions(mode: u32) -> fs::Permissions {
     use std::os::unix::fs::PermissionsExt;

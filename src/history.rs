@@ -153,7 +153,7 @@ pub fn check_many(
             } else {
                 labels.clone()
             };
-            let draft = capture::fetch(&client, url, opts, archive.store(), scratch, labels)?;
+            let draft = capture::fetch(&client, url, opts, scratch, labels)?;
             Ok(classify(draft, previous))
         },
         report,

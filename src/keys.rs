@@ -72,22 +72,54 @@ pub fn public_path(secret_path: &Path) -> PathBuf {
 /// Write a new secret key (0600) and its public key beside it. Refuses to replace an existing
 /// key unless `force`, because a lost secret key cannot sign for its archive again.
 pub fn save(path: &Path, key: &SigningKey, force: bool) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            fsutil::create_dir_all(dir)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                    .ctx("restrict permissions of", dir)?;
-            }
-        }
+    if !force && path.exists() {
+        return Err(already_exists(path));
     }
-    if path.exists() && !force {
-        return Err(
-            Error::key(format!("a key already exists at {}", path.display()))
-                .hint("use it as it is, pass --force to replace it, or choose another --out"),
-        );
+    if !place(path, key, force)? {
+        return Err(already_exists(path));
+    }
+    Ok(())
+}
+
+fn already_exists(path: &Path) -> Error {
+    Error::key(format!("a key already exists at {}", path.display()))
+        .hint("use it as it is, pass --force to replace it, or choose another --out")
+}
+
+/// The key at `path`, or a new one written there if there is none. When several processes
+/// create the same key at once, exactly one key wins and every process uses it: the secret is
+/// written to a scratch file and hard-linked into place, which fails if a key is already there,
+/// and the public key is always derived from the secret that won. Returns whether this call
+/// created it.
+pub fn load_or_create(path: &Path) -> Result<(SigningKey, bool)> {
+    if path.exists() {
+        return Ok((load(path)?, false));
+    }
+    let key = generate()?;
+    if place(path, &key, false)? {
+        return Ok((key, true));
+    }
+    let existing = load(path)?;
+    // The winner may not have written its public key yet; it is the same bytes either way.
+    write_public(path, &existing)?;
+    Ok((existing, false))
+}
+
+/// Put `key` at `path` (and its public key beside it). Without `replace`, never overwrites:
+/// returns false if a secret key is already there.
+fn place(path: &Path, key: &SigningKey, replace: bool) -> Result<bool> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.exists() {
+        fsutil::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .ctx("restrict permissions of", dir)?;
+        }
     }
     // PKCS#8 v1 (RFC 8410 without the optional public key): the form `openssl genpkey` writes
     // and OpenSSL 3.0 and Python's cryptography read; they refuse the v2 form.
@@ -97,16 +129,24 @@ pub fn save(path: &Path, key: &SigningKey, force: bool) -> Result<()> {
     }
     .to_pkcs8_pem(LineEnding::LF)
     .map_err(|e| Error::key(format!("cannot encode the secret key: {e}")))?;
+    // The secret goes through a flushed 0600 scratch file, so a crash never leaves a
+    // half-written or world-readable key.
+    if replace {
+        fsutil::write_atomic(dir, path, pem.as_bytes(), 0o600)?;
+    } else if !fsutil::write_new(dir, path, pem.as_bytes(), 0o600)? {
+        return Ok(false);
+    }
+    write_public(path, key)?;
+    Ok(true)
+}
+
+fn write_public(path: &Path, key: &SigningKey) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    // The secret goes through a 0600 scratch file and a rename, so a crash never leaves a
-    // half-written or world-readable key.
-    fsutil::write_atomic(dir, path, pem.as_bytes(), 0o600)?;
     let public = public_pem(&key.verifying_key());
-    fsutil::write_atomic(dir, &public_path(path), public.as_bytes(), 0o644)?;
-    Ok(())
+    fsutil::write_atomic(dir, &public_path(path), public.as_bytes(), 0o644)
 }
 
 /// Load a secret key, refusing one that others can read: a leaked signing key lets anyone forge

@@ -242,7 +242,7 @@ pub fn record_status(
         reason: reason.clone(),
     };
     let scratch = archive.scratch()?;
-    let mut w = archive.store().stage(scratch.path(), u64::MAX)?;
+    let mut w = crate::store::DocumentWriter::create(scratch.dir(), u64::MAX)?;
     w.write_all(&statement.to_bytes())
         .map_err(|e| Error::archive(format!("cannot stage the key statement: {e}")))?;
     let staged = w.finish()?;

@@ -7,11 +7,13 @@
 //! blobs unchanged, while audit can tell that not one stored byte moved, including the header bits
 //! a zstd decoder is allowed to ignore.
 
+use crate::archive::dir::Dir;
 use crate::error::{Error, IoContext, Result};
 use sha2::{Digest, Sha256};
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const ZSTD_LEVEL: i32 = 3;
 /// Skippable-frame magic 0x184D2A5E, little endian.
@@ -20,26 +22,6 @@ const TRAILER_TAG: &[u8; 8] = b"EXHBLOB1";
 pub const TRAILER_LEN: u64 = 48;
 /// The first bytes of a document are kept in memory for sniffing (the HTML title).
 const HEAD_KEEP: usize = 64 * 1024;
-
-/// Where documents live. A second backend (an object store) implements this; nothing above it
-/// knows where the bytes are.
-pub trait DocumentStore: Send + Sync {
-    /// Begin a new document in scratch space; nothing is visible in the store until `publish`.
-    fn stage(&self, scratch: &Path, max_size: u64) -> Result<DocumentWriter>;
-    /// Make a staged document part of the store. Storing content that is already there is a
-    /// no-op, which is what makes the store deduplicate.
-    fn publish(&self, staged: Staged) -> Result<Published>;
-    fn contains(&self, sha256: &str) -> bool;
-    /// Decompress a document into `out`, checking every stored byte and the content hash.
-    fn read_verified(&self, sha256: &str, out: &mut dyn Write) -> Result<DocumentCheck, BlobError>;
-    /// All document hashes in the store, with the name each is stored under.
-    fn list(&self) -> Result<Vec<(String, PathBuf)>>;
-    /// Hashes starting with a hex prefix (at least two digits).
-    fn find_prefix(&self, prefix: &str) -> Result<Vec<String>>;
-    fn remove(&self, sha256: &str) -> Result<()>;
-    /// Where a document is, or would be, stored.
-    fn location(&self, sha256: &str) -> PathBuf;
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Published {
@@ -89,152 +71,46 @@ impl From<BlobError> for Error {
     }
 }
 
-#[cfg(unix)]
-fn readable() -> fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    fs::Permissions::from_mode(0o644)
-}
-
-#[cfg(not(unix))]
-fn readable() -> fs::Permissions {
-    fs::metadata(".")
-        .map(|m| m.permissions())
-        .expect("current directory")
-}
-
-/// A local directory store: `documents/<first two hex digits>/<sha256>.zst`.
-pub struct LocalStore {
-    root: PathBuf,
-}
-
-impl LocalStore {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalStore { root: root.into() }
-    }
-}
-
-impl DocumentStore for LocalStore {
-    fn stage(&self, scratch: &Path, max_size: u64) -> Result<DocumentWriter> {
-        DocumentWriter::create(scratch, max_size)
-    }
-
-    fn publish(&self, staged: Staged) -> Result<Published> {
-        let dest = self.location(&staged.sha256);
-        if dest.exists() {
-            return Ok(Published::AlreadyPresent);
-        }
-        let dir = dest.parent().expect("blob paths have a parent");
-        fs::create_dir_all(dir).ctx("create directory", dir)?;
-        staged
-            .file
-            .persist(&dest)
-            .map_err(|e| e.error)
-            .ctx("move document into", &dest)?;
-        Ok(Published::Stored)
-    }
-
-    fn contains(&self, sha256: &str) -> bool {
-        self.location(sha256).exists()
-    }
-
-    fn read_verified(&self, sha256: &str, out: &mut dyn Write) -> Result<DocumentCheck, BlobError> {
-        let path = self.location(sha256);
-        let check = read_blob(&path, out).map_err(|e| match e {
-            BlobError::Io { err, .. } if err.kind() == io::ErrorKind::NotFound => {
-                BlobError::Missing(sha256.to_string())
-            }
-            e => e,
-        })?;
-        if check.sha256 != sha256 {
-            return Err(BlobError::WrongContent {
-                path,
-                expected: sha256.into(),
-                actual: check.sha256,
-            });
-        }
-        Ok(check)
-    }
-
-    fn list(&self) -> Result<Vec<(String, PathBuf)>> {
-        let mut out = Vec::new();
-        let shards = match fs::read_dir(&self.root) {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io("list", &self.root, e)),
-        };
-        for shard in shards {
-            let shard = shard.ctx("list", &self.root)?;
-            let dir = shard.path();
-            if !dir.is_dir() {
-                out.push((String::new(), dir));
-                continue;
-            }
-            for entry in fs::read_dir(&dir).ctx("list", &dir)? {
-                let path = entry.ctx("list", &dir)?.path();
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                let sha = name
-                    .strip_suffix(".zst")
-                    .filter(|s| crate::manifest::is_sha256_hex(s))
-                    .filter(|s| shard.file_name().to_str() == Some(&s[..2]))
-                    .unwrap_or("");
-                out.push((sha.to_string(), path));
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    fn find_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        let dir = self.root.join(&prefix[..2]);
-        let mut out = Vec::new();
-        let entries = match fs::read_dir(&dir) {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io("list", &dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.ctx("list", &dir)?;
-            if let Some(sha) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".zst"))
-            {
-                if sha.starts_with(prefix) && crate::manifest::is_sha256_hex(sha) {
-                    out.push(sha.to_string());
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    fn remove(&self, sha256: &str) -> Result<()> {
-        let path = self.location(sha256);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("remove", &path, e)),
-            _ => Ok(()),
-        }
-    }
-
-    fn location(&self, sha256: &str) -> PathBuf {
-        self.root.join(&sha256[..2]).join(format!("{sha256}.zst"))
-    }
-}
-
 /// A document fully written to scratch space, not yet part of the store. Dropping it deletes the
-/// scratch file.
+/// scratch file (after publishing, there is nothing left to delete).
 pub struct Staged {
     pub sha256: String,
     pub size: u64,
     pub stored_size: u64,
     /// The first bytes of the document, for sniffing.
     pub head: Vec<u8>,
-    file: tempfile::TempPath,
+    dir: Arc<Dir>,
+    name: String,
 }
 
 impl Staged {
-    pub fn path(&self) -> &Path {
-        &self.file
+    /// The scratch directory and file name of the staged blob.
+    pub fn location(&self) -> (&Arc<Dir>, &str) {
+        (&self.dir, &self.name)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(&self.name)
+    }
+
+    /// Read the staged document back, checking it like any stored blob.
+    pub fn read(&self, out: &mut dyn Write) -> Result<DocumentCheck, BlobError> {
+        let path = self.path();
+        let file = self
+            .dir
+            .open_file(&self.name)
+            .map_err(|err| BlobError::Io {
+                path: path.clone(),
+                err,
+            })?
+            .ok_or_else(|| BlobError::Missing(self.sha256.clone()))?;
+        read_blob_file(file, &path, out)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = self.dir.remove_file(&self.name);
     }
 }
 
@@ -248,26 +124,26 @@ pub struct SizeLimitExceeded {
 /// Hashes, counts and compresses document bytes as they arrive, so memory stays bounded
 /// whatever the document's size.
 pub struct DocumentWriter {
-    encoder: zstd::stream::write::Encoder<'static, HashingWriter<BufWriter<File>>>,
+    encoder: Option<zstd::stream::write::Encoder<'static, HashingWriter<BufWriter<File>>>>,
     hasher: Sha256,
     size: u64,
     max_size: u64,
     head: Vec<u8>,
     limit_hit: bool,
-    path: tempfile::TempPath,
+    dir: Arc<Dir>,
+    name: String,
 }
 
 impl DocumentWriter {
-    fn create(scratch: &Path, max_size: u64) -> Result<Self> {
-        // Documents are evidence for others to read (verifiers, backups, a web server); only
-        // secret keys are private.
-        let (file, path) = tempfile::Builder::new()
-            .prefix("doc-")
-            .suffix(".zst")
-            .permissions(readable())
-            .tempfile_in(scratch)
-            .ctx("create a scratch file in", scratch)?
-            .into_parts();
+    /// Begin a new document in a scratch directory; nothing is visible in the store until it is
+    /// published. Documents are evidence for others to read (verifiers, backups, a web server),
+    /// so the blob is world-readable; only secret keys are private.
+    pub fn create(dir: &Arc<Dir>, max_size: u64) -> Result<Self> {
+        let name = format!("{}.zst", crate::archive::dir::unique_name("doc-"));
+        let path = dir.join(&name);
+        let file = dir
+            .create_new(&name, 0o644)
+            .map_err(|e| crate::archive::local::io_error("create", &path, e))?;
         let sink = HashingWriter {
             inner: BufWriter::with_capacity(256 * 1024, file),
             hasher: Sha256::new(),
@@ -279,13 +155,14 @@ impl DocumentWriter {
             .include_checksum(true)
             .ctx("configure compression for", &path)?;
         Ok(DocumentWriter {
-            encoder,
+            encoder: Some(encoder),
             hasher: Sha256::new(),
             size: 0,
             max_size,
             head: Vec::new(),
             limit_hit: false,
-            path,
+            dir: dir.clone(),
+            name,
         })
     }
 
@@ -299,9 +176,19 @@ impl DocumentWriter {
         self.limit_hit
     }
 
-    pub fn finish(self) -> Result<Staged> {
-        let path = self.path;
-        let mut sink = self.encoder.finish().ctx("finish compressing", &path)?;
+    pub fn finish(mut self) -> Result<Staged> {
+        let path = self.dir.join(&self.name);
+        // From here on the staged file is owned by `Staged`, whose drop removes it.
+        let mut staged = Staged {
+            sha256: String::new(),
+            size: self.size,
+            stored_size: 0,
+            head: std::mem::take(&mut self.head),
+            dir: self.dir.clone(),
+            name: std::mem::take(&mut self.name),
+        };
+        let encoder = self.encoder.take().expect("finish is called once");
+        let mut sink = encoder.finish().ctx("finish compressing", &path)?;
         let frame_hash: [u8; 32] = sink.hasher.finalize_reset().into();
         let mut trailer = Vec::with_capacity(TRAILER_LEN as usize);
         trailer.extend_from_slice(&TRAILER_MAGIC);
@@ -310,13 +197,19 @@ impl DocumentWriter {
         trailer.extend_from_slice(&frame_hash);
         sink.inner.write_all(&trailer).ctx("write", &path)?;
         sink.inner.flush().ctx("write", &path)?;
-        Ok(Staged {
-            sha256: hex::encode(self.hasher.finalize()),
-            size: self.size,
-            stored_size: sink.count + TRAILER_LEN,
-            head: self.head,
-            file: path,
-        })
+        staged.sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        staged.stored_size = sink.count + TRAILER_LEN;
+        Ok(staged)
+    }
+}
+
+impl Drop for DocumentWriter {
+    fn drop(&mut self) {
+        // A writer dropped before `finish` (a failed fetch) leaves no scratch file behind;
+        // after `finish` the name is empty and Staged owns the file.
+        if !self.name.is_empty() {
+            let _ = self.dir.remove_file(&self.name);
+        }
     }
 }
 
@@ -328,7 +221,7 @@ impl Write for DocumentWriter {
                 limit: self.max_size,
             }));
         }
-        let n = self.encoder.write(buf)?;
+        let n = self.encoder.as_mut().expect("not finished").write(buf)?;
         self.hasher.update(&buf[..n]);
         if self.head.len() < HEAD_KEEP {
             let take = n.min(HEAD_KEEP - self.head.len());
@@ -339,7 +232,10 @@ impl Write for DocumentWriter {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.encoder.flush()
+        match self.encoder.as_mut() {
+            Some(e) => e.flush(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -406,6 +302,20 @@ impl<W: Write> Write for DigestWriter<W> {
 /// Check one blob file and stream its document into `out`. Returns the document's SHA-256 and
 /// size; the caller compares them with the name and the manifest.
 pub fn read_blob(path: &Path, out: &mut dyn Write) -> Result<DocumentCheck, BlobError> {
+    let file = File::open(path).map_err(|err| BlobError::Io {
+        path: path.to_path_buf(),
+        err,
+    })?;
+    read_blob_file(file, path, out)
+}
+
+/// [`read_blob`] of a file already opened (the archive opens blobs without following links);
+/// `path` only names it in errors.
+pub fn read_blob_file(
+    mut file: File,
+    path: &Path,
+    out: &mut dyn Write,
+) -> Result<DocumentCheck, BlobError> {
     let io_err = |err| BlobError::Io {
         path: path.to_path_buf(),
         err,
@@ -414,7 +324,6 @@ pub fn read_blob(path: &Path, out: &mut dyn Write) -> Result<DocumentCheck, Blob
         path: path.to_path_buf(),
         why: why.into(),
     };
-    let mut file = File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
     if len < TRAILER_LEN + 4 {
         return Err(malformed(
@@ -563,7 +472,8 @@ mod tests {
     }
 
     fn stage(dir: &Path, bytes: &[u8]) -> Staged {
-        let mut w = DocumentWriter::create(dir, u64::MAX).unwrap();
+        let dir = Arc::new(Dir::open(dir).unwrap());
+        let mut w = DocumentWriter::create(&dir, u64::MAX).unwrap();
         w.write_all(bytes).unwrap();
         w.finish().unwrap()
     }
@@ -579,7 +489,7 @@ mod tests {
                 len > PIPELINE_FROM as usize
             );
             let mut out = Vec::new();
-            let check = read_blob(staged.path(), &mut out).unwrap();
+            let check = read_blob(&staged.path(), &mut out).unwrap();
             assert_eq!(out, doc);
             assert_eq!(check.size, len as u64);
             assert_eq!(check.sha256, hex::encode(Sha256::digest(&doc)));
@@ -603,7 +513,7 @@ mod tests {
             bytes[pos] ^= 0x20;
             std::fs::write(staged.path(), &bytes).unwrap();
             assert!(
-                read_blob(staged.path(), &mut io::sink()).is_err(),
+                read_blob(&staged.path(), &mut io::sink()).is_err(),
                 "byte {pos}"
             );
         }

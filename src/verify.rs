@@ -160,7 +160,7 @@ pub fn parse_target(input: &str) -> Result<Target> {
 pub fn resolve(archive: &Archive, target: &Target) -> Result<Vec<RecordId>> {
     match target {
         Target::Record(id) => {
-            if archive.record_paths(id).0.exists() {
+            if archive.record_exists(id)? {
                 Ok(vec![*id])
             } else {
                 Err(crate::archive::no_such_record(id, archive.root()))
@@ -380,9 +380,7 @@ pub fn verify_record(
         },
     );
 
-    let doc = archive
-        .store()
-        .read_verified(&manifest.document.sha256, &mut std::io::sink());
+    let doc = archive.read_document(&manifest.document.sha256, &mut std::io::sink());
     match doc {
         Ok(c) if c.size == manifest.document.size => push(
             &mut report,

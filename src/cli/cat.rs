@@ -23,7 +23,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
-    archive.store().read_verified(&sha, &mut out)?;
+    archive.read_document(&sha, &mut out)?;
     out.flush()?;
     Ok(0)
 }

@@ -36,9 +36,7 @@ fn text_of(
         .into());
     }
     let mut bytes = Vec::with_capacity(m.document.size as usize);
-    archive
-        .store()
-        .read_verified(&m.document.sha256, &mut bytes)?;
+    archive.read_document(&m.document.sha256, &mut bytes)?;
     let text =
         exhibit::text::extract(m.document.content_type.as_deref(), &bytes).ok_or_else(|| {
             Error::usage(format!(

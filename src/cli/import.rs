@@ -50,8 +50,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         note: a.note,
     };
     let draft = exhibit::capture::stage_file(
-        archive.store(),
-        scratch.path(),
+        scratch.dir(),
         &a.file,
         &a.url,
         a.captured_at.as_deref(),

@@ -183,17 +183,15 @@ pub fn no_archive_here(dir: &Path) -> Error {
 }
 
 pub fn load_or_create_key(path: &Path) -> Result<exhibit::keys::SecretKey> {
-    if path.exists() {
-        return Ok(exhibit::keys::load(path)?);
+    let (key, created) = exhibit::keys::load_or_create(path)?;
+    if created {
+        eprintln!(
+            "note: created signing key {} at {} (public key: {}); back it up, it cannot be recovered",
+            exhibit::keys::key_id(&key.verifying_key()),
+            path.display(),
+            exhibit::keys::public_path(path).display()
+        );
     }
-    let key = exhibit::keys::generate()?;
-    exhibit::keys::save(path, &key, false)?;
-    eprintln!(
-        "note: created signing key {} at {} (public key: {}); back it up, it cannot be recovered",
-        exhibit::keys::key_id(&key.verifying_key()),
-        path.display(),
-        exhibit::keys::public_path(path).display()
-    );
     Ok(key)
 }
 

@@ -48,14 +48,13 @@ impl LeafEntry {
     }
 }
 
-/// Read leaf lines [start, end) from the leaves file.
-pub fn read_leaves(path: &Path, start: u64, end: u64) -> Result<Vec<LeafEntry>> {
+/// Read leaf lines [start, end) from the open leaves file (`path` names it in errors).
+pub fn read_leaves(file: &File, path: &Path, start: u64, end: u64) -> Result<Vec<LeafEntry>> {
     if end <= start {
         return Ok(Vec::new());
     }
-    let file = File::open(path).ctx("open", path)?;
     let mut buf = vec![0u8; ((end - start) * LEAF_LINE) as usize];
-    read_exact_at(&file, &mut buf, start * LEAF_LINE).ctx("read", path)?;
+    read_exact_at(file, &mut buf, start * LEAF_LINE).ctx("read", path)?;
     buf.chunks(LEAF_LINE as usize)
         .enumerate()
         .map(|(i, line)| {

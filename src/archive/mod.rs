@@ -1,18 +1,12 @@
-//! An archive on disk and the one way records get into it.
+//! An archive and the one way records get into it.
 //!
-//! Layout (docs/FORMAT.md):
-//! ```text
-//! exhibit.json              archive metadata: format version and log origin
-//! keys/<key id>.pem         trusted public keys (SPKI PEM)
-//! documents/<aa>/<sha>.zst  the document store (store.rs)
-//! records/<ss>/<ID>.json    manifests; <ID>.sig is the raw 64-byte Ed25519 signature
-//! log/leaves, log/hashes, log/checkpoint   the Merkle log (log/mod.rs)
-//! lock                      empty; writers hold an exclusive lock on it while committing
-//! tmp/                      scratch space of writers, never data
-//! ```
+//! The layout and every file operation live in [`local`] (a directory, opened without following
+//! links); this module is the archive's logic over it: opening and creating archives, reading
+//! records and the log, and the commit protocol.
 //!
 //! Commit protocol, under the lock, for a batch of staged documents:
-//! 1. recover: roll back the remains of any interrupted commit (log tail beyond the checkpoint);
+//! 1. recover: roll back the remains of any interrupted commit (log tail beyond the checkpoint),
+//!    removing only files that no committed leaf names;
 //! 2. write manifests and signatures to scratch; flush (documents were staged there already);
 //! 3. append the leaves and stored hashes to the log; flush: this is the intent record that lets
 //!    step 1 find everything an interrupted commit may have moved into place;
@@ -23,21 +17,25 @@
 //! that the next writer rolls back; a crash after 5 leaves a complete record. Nothing printed to
 //! the user refers to a record before its checkpoint is durable.
 
+pub mod dir;
+pub mod local;
+
 use crate::error::{Error, IoContext, Kind, Result};
-use crate::fsutil;
 use crate::keys::{self, PublicKey, SecretKey};
 use crate::log::{self, merkle, LeafEntry, StoredHashes, LEAF_LINE};
 use crate::manifest::{self, DocumentFacts, HttpExchange, Labels, Manifest, Method, Tool};
 use crate::note::{self, Checkpoint};
 use crate::record_id::RecordId;
-use crate::store::{DocumentStore, LocalStore, Published, Staged};
+use crate::store::{BlobError, DocumentCheck, Published, Staged};
+use local::{Ctx, Local, LogFile};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const CONFIG_FILE: &str = "exhibit.json";
+pub use local::{Scratch, CONFIG_FILE};
+
 pub const ARCHIVE_FORMAT: &str = "exhibit-archive/1";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,9 +55,8 @@ impl ArchiveConfig {
 }
 
 pub struct Archive {
-    root: PathBuf,
+    local: Local,
     pub config: ArchiveConfig,
-    store: LocalStore,
 }
 
 /// A trusted public key as found in `keys/`.
@@ -71,54 +68,29 @@ pub struct TrustedKey {
 }
 
 impl Archive {
+    /// Where the archive is, for messages.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.local.path()
     }
-    pub fn store(&self) -> &dyn DocumentStore {
-        &self.store
+
+    pub fn local(&self) -> &Local {
+        &self.local
     }
+
     pub fn config_path(&self) -> PathBuf {
-        self.root.join(CONFIG_FILE)
-    }
-    pub fn keys_dir(&self) -> PathBuf {
-        self.root.join("keys")
-    }
-    pub fn records_dir(&self) -> PathBuf {
-        self.root.join("records")
-    }
-    pub fn documents_dir(&self) -> PathBuf {
-        self.root.join("documents")
-    }
-    pub fn log_dir(&self) -> PathBuf {
-        self.root.join("log")
-    }
-    pub fn tmp_dir(&self) -> PathBuf {
-        self.root.join("tmp")
-    }
-    pub fn lock_path(&self) -> PathBuf {
-        self.root.join("lock")
-    }
-    pub fn leaves_path(&self) -> PathBuf {
-        self.log_dir().join("leaves")
-    }
-    pub fn hashes_path(&self) -> PathBuf {
-        self.log_dir().join("hashes")
-    }
-    pub fn checkpoint_path(&self) -> PathBuf {
-        self.log_dir().join("checkpoint")
-    }
-    pub fn key_events_path(&self) -> PathBuf {
-        self.log_dir().join("keys")
+        self.local.config_path()
     }
 
     /// Key events (`log/keys`) of the committed log, in order.
     pub fn key_events(&self, size: u64) -> Result<Vec<crate::keystatus::KeyEvent>> {
-        let path = self.key_events_path();
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io("read", &path, e)),
+        let Some(bytes) = self.local.read_log(LogFile::Keys)? else {
+            return Ok(Vec::new());
         };
+        let path = self.local.log_path(LogFile::Keys);
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::verification(format!("{}: not UTF-8 text", path.display()))
+                .hint("run `exhibit audit`")
+        })?;
         let events = crate::keystatus::KeyEvent::parse_file(&text).map_err(|e| {
             Error::verification(format!("{}: {e}", path.display())).hint("run `exhibit audit`")
         })?;
@@ -139,7 +111,7 @@ impl Archive {
         let plain = crate::verify::TrustRoot {
             keys: trust.keys.clone(),
             pinned: trust.pinned,
-            statuses: HashMap::new(),
+            statuses: Default::default(),
         };
         for event in self.key_events(size)? {
             let bad = |why: String| {
@@ -165,8 +137,7 @@ impl Archive {
                 return Err(bad("it is not at that position in the log".into()));
             }
             let mut doc = Vec::new();
-            self.store
-                .read_verified(&m.document.sha256, &mut doc)
+            self.read_document(&m.document.sha256, &mut doc)
                 .map_err(|e| bad(e.to_string()))?;
             let st = Statement::parse(&doc).map_err(bad)?;
             crate::keystatus::check_record(&m, &st).map_err(bad)?;
@@ -184,29 +155,31 @@ impl Archive {
         Ok(out)
     }
 
-    /// `records/<shard>/<ID>.json` and `.sig`.
+    /// `records/<shard>/<ID>.json` and `.sig`, for messages.
     pub fn record_paths(&self, id: &RecordId) -> (PathBuf, PathBuf) {
-        let dir = self.records_dir().join(id.shard());
-        (
-            dir.join(format!("{id}.json")),
-            dir.join(format!("{id}.sig")),
-        )
+        self.local.record_paths(id)
+    }
+
+    pub fn record_exists(&self, id: &RecordId) -> Result<bool> {
+        self.local.record_exists(id)
     }
 
     pub fn exists(root: &Path) -> bool {
-        root.join(CONFIG_FILE).is_file()
+        // Only the metadata file makes a directory an archive; a link is not followed.
+        Local::open(root)
+            .ok()
+            .and_then(|l| l.root().meta(CONFIG_FILE).ok().flatten())
+            .is_some_and(|m| m.kind == dir::EntryKind::File)
     }
 
     pub fn open(root: &Path) -> Result<Archive> {
-        let path = root.join(CONFIG_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::archive(format!("no exhibit archive at {}", root.display()))
-                    .hint("create one with `exhibit init`, or point --archive / EXHIBIT_ARCHIVE at an existing archive"));
-            }
-            Err(e) => return Err(Error::io("read", &path, e)),
+        let local = match Local::open(root) {
+            Ok(l) => l,
+            Err(_) if !root.exists() => return Err(no_archive(root)),
+            Err(e) => return Err(e),
         };
+        let path = local.config_path();
+        let bytes = local.read_config()?.ok_or_else(|| no_archive(root))?;
         let config: ArchiveConfig = serde_json::from_slice(&bytes).map_err(|e| {
             Error::archive(format!("{} is malformed: {e}", path.display()))
                 .hint("restore it from a backup of the archive")
@@ -219,11 +192,7 @@ impl Archive {
             ))
             .hint("use the exhibit version that wrote this archive"));
         }
-        Ok(Archive {
-            root: root.to_path_buf(),
-            store: LocalStore::new(root.join("documents")),
-            config,
-        })
+        Ok(Archive { local, config })
     }
 
     /// Open an archive whose metadata may be damaged, for audit: audit must report a damaged
@@ -232,86 +201,58 @@ impl Archive {
     pub fn open_for_audit(root: &Path) -> Result<Archive> {
         match Archive::open(root) {
             Ok(a) => Ok(a),
-            Err(e) if root.join(CONFIG_FILE).is_file() => {
-                let checkpoint =
-                    fs::read_to_string(root.join("log").join("checkpoint")).unwrap_or_default();
+            Err(e) => {
+                let Ok(local) = Local::open(root) else {
+                    return Err(e);
+                };
+                if local.read_config().ok().flatten().is_none() {
+                    return Err(e);
+                }
+                let checkpoint = local
+                    .read_log(LogFile::Checkpoint)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                let checkpoint = String::from_utf8_lossy(&checkpoint);
                 let origin = checkpoint.lines().next().unwrap_or_default().to_string();
                 if origin.is_empty() {
                     return Err(e);
                 }
                 Ok(Archive {
-                    root: root.to_path_buf(),
-                    store: LocalStore::new(root.join("documents")),
+                    local,
                     config: ArchiveConfig {
                         format: ARCHIVE_FORMAT.into(),
                         origin,
                     },
                 })
             }
-            Err(e) => Err(e),
         }
     }
 
-    /// Create the archive if needed (idempotent) and trust `key`. Returns whether the archive was
-    /// created and whether the key was newly trusted.
+    /// Create the archive if needed and trust `key`. Returns whether the archive was created and
+    /// whether the key was newly trusted.
+    ///
+    /// A new archive is built completely in a scratch directory beside its final place and then
+    /// renamed into place. rename(2) of a directory succeeds only if the target is missing or an
+    /// empty directory, so when several processes create the same archive at once exactly one
+    /// wins and the others open the winner's: there is never a moment when two origins, or a
+    /// half-made archive, are visible.
     ///
     /// A new archive starts with a signed checkpoint of the empty tree, so that from the first
-    /// moment a missing checkpoint means damage, never "nothing committed yet": otherwise a crash
-    /// in the first commit would look like, and deleting the checkpoint could pass as, an
-    /// interrupted write.
+    /// moment a missing checkpoint means damage, never "nothing committed yet".
     pub fn init(
         root: &Path,
         origin: Option<&str>,
         secret: &SecretKey,
     ) -> Result<(Archive, bool, bool)> {
         let key = &secret.verifying_key();
-        let created = !Archive::exists(root);
-        if created {
-            for dir in ["", "keys", "documents", "records", "log", "tmp"] {
-                fsutil::create_dir_all(&root.join(dir))?;
-            }
+        let mut created = false;
+        if !Archive::exists(root) {
             let origin = match origin {
                 Some(o) => validate_origin(o)?,
                 None => default_origin()?,
             };
-            let config = ArchiveConfig {
-                format: ARCHIVE_FORMAT.into(),
-                origin,
-            };
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(root.join("lock"))
-                .ctx("create", &root.join("lock"))?;
-            let unopened = Archive {
-                root: root.to_path_buf(),
-                store: LocalStore::new(root.join("documents")),
-                config: config.clone(),
-            };
-            unopened.trust_key(key)?;
-            let scratch = unopened.scratch()?;
-            let empty = Checkpoint {
-                origin: config.origin.clone(),
-                size: 0,
-                root: merkle::empty_root(),
-                extensions: Vec::new(),
-            }
-            .to_text();
-            let signed = note::sign_note(&empty, &config.origin, secret)
-                .map_err(|e| Error::archive(format!("cannot sign the first checkpoint: {e}")))?;
-            fsutil::write_atomic(
-                scratch.path(),
-                &unopened.checkpoint_path(),
-                signed.as_bytes(),
-                0o644,
-            )?;
-            // The config file is what makes a directory an archive, so it is written last.
-            fsutil::write_atomic(
-                scratch.path(),
-                &root.join(CONFIG_FILE),
-                &config.to_bytes(),
-                0o644,
-            )?;
+            created = create(root, &origin, secret)?;
         }
         let archive = Archive::open(root)?;
         if let (false, Some(o)) = (created, origin) {
@@ -330,20 +271,15 @@ impl Archive {
 
     /// Add a public key to `keys/`. Returns false if it was already there.
     pub fn trust_key(&self, key: &PublicKey) -> Result<bool> {
-        let path = self.keys_dir().join(format!("{}.pem", keys::key_id(key)));
-        if path.exists() {
+        let id = keys::key_id(key);
+        if self.local.has_key(&id)? {
             return Ok(false);
         }
-        fsutil::create_dir_all(&self.keys_dir())?;
         // Through this process's locked scratch directory: a bare file in tmp/ could be taken
         // for an abandoned one and removed by a concurrent writer.
         let scratch = self.scratch()?;
-        fsutil::write_atomic(
-            scratch.path(),
-            &path,
-            keys::public_pem(key).as_bytes(),
-            0o644,
-        )?;
+        self.local
+            .write_key(&scratch, &id, keys::public_pem(key).as_bytes())?;
         Ok(true)
     }
 
@@ -359,26 +295,25 @@ impl Archive {
     }
 
     fn read_keys(&self, lenient: bool) -> Result<Vec<TrustedKey>> {
-        let dir = self.keys_dir();
-        let mut out = Vec::new();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io("list", &dir, e)),
+        let files = match self.local.key_files() {
+            Ok(f) => f,
+            Err(_) if lenient => return Ok(Vec::new()),
+            Err(e) => return Err(e),
         };
-        for entry in entries {
-            let path = entry.ctx("list", &dir)?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("pem") {
-                continue;
-            }
-            let key = match keys::read_public(&path) {
+        let mut out = Vec::new();
+        for (name, path, bytes) in files {
+            let parsed = std::str::from_utf8(&bytes)
+                .map_err(|_| {
+                    Error::key(format!("{} is not text", path.display()))
+                        .hint("restore it from a backup, or remove it")
+                })
+                .and_then(|t| keys::parse_public_pem(t, &path));
+            let key = match parsed {
                 Ok(k) => k,
                 Err(_) if lenient => continue,
                 Err(e) => return Err(e),
             };
-            if lenient
-                && path.file_stem().and_then(|s| s.to_str()) != Some(keys::key_id(&key).as_str())
-            {
+            if lenient && name.strip_suffix(".pem") != Some(keys::key_id(&key).as_str()) {
                 continue;
             }
             out.push(TrustedKey {
@@ -391,74 +326,25 @@ impl Archive {
         Ok(out)
     }
 
-    /// A private scratch directory for this process, on the archive's filesystem so renames are
-    /// atomic. It holds an exclusive lock on its `owner.lock` for as long as it lives, which is how
-    /// the next writer tells an abandoned scratch directory from a busy one.
+    /// A private scratch directory for this process (see [`local::Scratch`]).
     pub fn scratch(&self) -> Result<Scratch> {
-        let tmp = self.tmp_dir();
-        fsutil::create_dir_all(&tmp)?;
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("w{}-", std::process::id()))
-            .tempdir_in(&tmp)
-            .ctx("create a scratch directory in", &tmp)?;
-        let lock_path = dir.path().join("owner.lock");
-        let lock = File::create(&lock_path).ctx("create", &lock_path)?;
-        lock.lock().ctx("lock", &lock_path)?;
-        Ok(Scratch { dir, _lock: lock })
-    }
-
-    /// Remove scratch directories whose owner is gone.
-    fn clean_scratch(&self) -> Result<usize> {
-        let tmp = self.tmp_dir();
-        let mut removed = 0;
-        let entries = match fs::read_dir(&tmp) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(Error::io("list", &tmp, e)),
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                let owner = path.join("owner.lock");
-                let abandoned = match File::open(&owner) {
-                    Ok(f) => f.try_lock().is_ok(),
-                    // A directory without its lock file was cut short while being created.
-                    Err(_) => true,
-                };
-                if abandoned {
-                    let _ = fs::remove_dir_all(&path);
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
-    }
-
-    fn lock(&self) -> Result<File> {
-        let path = self.lock_path();
-        let f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .ctx("open", &path)?;
-        f.lock().ctx("lock", &path)?;
-        Ok(f)
+        self.local.scratch()
     }
 
     /// The latest checkpoint: its signed note text and parsed body. None for an empty log.
     pub fn checkpoint(&self) -> Result<Option<(String, Checkpoint)>> {
-        let path = self.checkpoint_path();
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("read", &path, e)),
+        let path = self.local.log_path(LogFile::Checkpoint);
+        let Some(bytes) = self.local.read_log(LogFile::Checkpoint)? else {
+            return Ok(None);
         };
+        let bad = |e: String| {
+            Error::verification(format!("{}: {e}", path.display()))
+                .hint("restore log/checkpoint from a backup, then run `exhibit audit`")
+        };
+        let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
         let parsed = note::parse_note(&text)
             .and_then(|n| Checkpoint::parse(&n.text))
-            .map_err(|e| {
-                Error::verification(format!("{}: {e}", path.display()))
-                    .hint("restore log/checkpoint from a backup, then run `exhibit audit`")
-            })?;
+            .map_err(|e| bad(e.to_string()))?;
         Ok(Some((text, parsed)))
     }
 
@@ -468,26 +354,57 @@ impl Archive {
     }
 
     pub fn leaf(&self, index: u64) -> Result<LeafEntry> {
-        let mut v = log::read_leaves(&self.leaves_path(), index, index + 1)?;
+        let mut v = self.read_leaves(index, index + 1)?;
         Ok(v.remove(0))
     }
 
     pub fn leaves(&self, size: u64) -> Result<Vec<LeafEntry>> {
-        log::read_leaves(&self.leaves_path(), 0, size)
+        self.read_leaves(0, size)
+    }
+
+    /// Leaf lines [start, end).
+    pub fn read_leaves(&self, start: u64, end: u64) -> Result<Vec<LeafEntry>> {
+        if end <= start {
+            return Ok(Vec::new());
+        }
+        let path = self.local.log_path(LogFile::Leaves);
+        let file = self.local.open_log(LogFile::Leaves)?.ok_or_else(|| {
+            Error::verification(format!("{} is missing", path.display()))
+                .hint("restore log/leaves from a backup, then run `exhibit audit`")
+        })?;
+        log::read_leaves(&file, &path, start, end)
+    }
+
+    /// Length in bytes of a log file, for audit.
+    pub fn log_len(&self, f: LogFile) -> Result<u64> {
+        self.local.log_len(f)
+    }
+
+    /// The complete leaf lines beyond the committed size. A torn last line is ignored (it was
+    /// never followed by any rename, since renames come after the intent record is flushed), and
+    /// a damaged tail names nothing.
+    pub fn uncommitted_tail(&self, size: u64) -> Result<Vec<LeafEntry>> {
+        let len = self.local.log_len(LogFile::Leaves)?;
+        let whole = (len / LEAF_LINE).saturating_sub(size);
+        Ok(self.read_leaves(size, size + whole).unwrap_or_default())
     }
 
     /// Roll back what an interrupted commit left beyond the checkpoint. Caller holds the lock.
+    ///
+    /// Only what the interrupted commit itself placed is removed: the record files and documents
+    /// its leaf lines name, and never one that a committed leaf names. Anyone can append lines
+    /// to `log/leaves`, so a tail line naming a committed record (a copy of a committed line,
+    /// say) removes nothing; audit reports it as damage. The tail bytes themselves are not part
+    /// of the committed log, so cutting them off is always safe.
     fn recover(&self, size: u64) -> Result<()> {
-        let leaves_path = self.leaves_path();
-        let hashes_path = self.hashes_path();
-        let leaves_len = fs::metadata(&leaves_path).map(|m| m.len()).unwrap_or(0);
-        let hashes_len = fs::metadata(&hashes_path).map(|m| m.len()).unwrap_or(0);
+        let leaves_len = self.local.log_len(LogFile::Leaves)?;
+        let hashes_len = self.local.log_len(LogFile::Hashes)?;
         let want_leaves = size * LEAF_LINE;
         let want_hashes = merkle::stored_hash_count(size) * 32;
         if leaves_len < want_leaves || hashes_len < want_hashes {
             return Err(Error::archive(format!(
                 "the log in {} is shorter than its checkpoint ({size} records)",
-                self.log_dir().display()
+                self.root().join("log").display()
             ))
             .hint("run `exhibit audit` and restore the log from a backup"));
         }
@@ -495,21 +412,20 @@ impl Archive {
             // Only the key-event append of an interrupted commit may have reached the disk.
             return self.truncate_key_events(size);
         }
-        let tail = uncommitted_tail(&leaves_path, size, leaves_len)?;
+        let tail = self.uncommitted_tail(size)?;
         if !tail.is_empty() {
-            let tail_docs: HashSet<&str> = tail.iter().map(|e| e.sha256.as_str()).collect();
+            let mut committed_ids = HashSet::new();
             let mut committed_docs = HashSet::new();
             for e in self.leaves(size)? {
-                if tail_docs.contains(e.sha256.as_str()) {
-                    committed_docs.insert(e.sha256);
-                }
+                committed_ids.insert(e.record_id);
+                committed_docs.insert(e.sha256);
             }
             for e in &tail {
-                let (json, sig) = self.record_paths(&e.record_id);
-                remove_if_exists(&json)?;
-                remove_if_exists(&sig)?;
+                if !committed_ids.contains(&e.record_id) {
+                    self.local.remove_record(&e.record_id)?;
+                }
                 if !committed_docs.contains(&e.sha256) {
-                    self.store.remove(&e.sha256)?;
+                    self.local.remove_document(&e.sha256)?;
                 }
             }
         }
@@ -517,25 +433,22 @@ impl Archive {
         self.truncate_key_events(size)?;
         // The deletions must be durable before the log stops naming them, or a crash here could
         // bring back files that nothing would ever clean up.
-        fsutil::sync_all(&self.root, &[&self.records_dir(), &self.documents_dir()])?;
-        for (path, len) in [(&leaves_path, want_leaves), (&hashes_path, want_hashes)] {
-            if let Ok(f) = OpenOptions::new().write(true).open(path) {
-                f.set_len(len).ctx("truncate", path)?;
-                f.sync_all().ctx("flush", path)?;
-            }
-        }
+        self.local.sync()?;
+        self.local.truncate_log(LogFile::Leaves, want_leaves)?;
+        self.local.truncate_log(LogFile::Hashes, want_hashes)?;
         Ok(())
     }
 
     fn truncate_key_events(&self, size: u64) -> Result<()> {
-        let path = self.key_events_path();
-        let Ok(text) = fs::read_to_string(&path) else {
+        let Some(bytes) = self.local.read_log(LogFile::Keys)? else {
             return Ok(());
         };
+        let text = String::from_utf8_lossy(&bytes);
         let keep = crate::keystatus::committed_lines(&text, size);
-        if keep != text {
+        if keep.as_bytes() != bytes.as_slice() {
             let scratch = self.scratch()?;
-            fsutil::write_atomic(scratch.path(), &path, keep.as_bytes(), 0o644)?;
+            self.local
+                .write_log(&scratch, LogFile::Keys, keep.as_bytes())?;
         }
         Ok(())
     }
@@ -553,15 +466,15 @@ impl Archive {
         }
         let public = key.verifying_key();
         let signer = keys::key_id(&public);
-        if !self.keys_dir().join(format!("{signer}.pem")).is_file() {
+        if !self.local.has_key(&signer)? {
             return Err(Error::key(format!(
                 "signing key {signer} is not trusted by the archive at {}",
-                self.root.display()
+                self.root().display()
             ))
             .hint("run `exhibit init` with this key to trust it, or pass the archive's own key with --key"));
         }
-        let _guard = self.lock()?;
-        self.clean_scratch()?;
+        let _guard = self.local.lock()?;
+        self.local.clean_scratch()?;
         let size = self.log_size()?;
         self.recover(size)?;
         // A retired or compromised key signs nothing new. Statuses are read under the lock so
@@ -571,8 +484,8 @@ impl Archive {
             return Err(crate::keystatus::not_usable(&signer, status));
         }
 
-        let hashes_path = self.hashes_path();
-        let hashes_file = File::open(&hashes_path).ok();
+        let hashes_path = self.local.log_path(LogFile::Hashes);
+        let hashes_file = self.local.open_log(LogFile::Hashes)?;
         let on_disk = merkle::stored_hash_count(size);
         let mut new_hashes: Vec<merkle::Hash> = Vec::new();
         let mut lines = String::new();
@@ -580,12 +493,13 @@ impl Archive {
         let mut batch_ids = HashSet::new();
         let mut prepared = Vec::with_capacity(drafts.len());
         let signed_at = manifest::now();
+        let sdir = scratch.dir();
 
         for (i, draft) in drafts.into_iter().enumerate() {
             let index = size + i as u64;
             let record_id = loop {
                 let id = RecordId::random();
-                if !self.record_paths(&id).0.exists() && batch_ids.insert(id) {
+                if !self.local.record_exists(&id)? && batch_ids.insert(id) {
                     break id;
                 }
             };
@@ -622,10 +536,14 @@ impl Archive {
                     .to_line(),
                 );
             }
-            let tmp_json = scratch.path().join(format!("{record_id}.json"));
-            let tmp_sig = scratch.path().join(format!("{record_id}.sig"));
-            fs::write(&tmp_json, &bytes).ctx("write", &tmp_json)?;
-            fs::write(&tmp_sig, signature).ctx("write", &tmp_sig)?;
+            for (name, content) in [
+                (format!("{record_id}.json"), &bytes[..]),
+                (format!("{record_id}.sig"), &signature[..]),
+            ] {
+                let path = sdir.join(&name);
+                let mut f = sdir.create_new(&name, 0o644).at("create", &path)?;
+                f.write_all(content).ctx("write", &path)?;
+            }
 
             let leaf = merkle::leaf_hash(&bytes);
             let reader = StoredHashes {
@@ -634,7 +552,8 @@ impl Archive {
                 pending: &new_hashes,
             };
             let added = merkle::stored_hashes_for_leaf(index, &leaf, &reader).map_err(|e| {
-                Error::archive(format!("log/hashes: {e}")).hint("run `exhibit audit`")
+                Error::archive(format!("{}: {e}", hashes_path.display()))
+                    .hint("run `exhibit audit`")
             })?;
             new_hashes.extend(added);
             lines.push_str(
@@ -644,50 +563,39 @@ impl Archive {
                 }
                 .to_line(),
             );
-            prepared.push((manifest, draft.staged, tmp_json, tmp_sig));
+            prepared.push((manifest, draft.staged));
         }
-        fsutil::sync_all(&self.root, &[scratch.path()])?;
+        self.local.sync()?;
 
         // Step 3: the intent record.
-        fsutil::create_dir_all(&self.log_dir())?;
-        append(&self.leaves_path(), lines.as_bytes())?;
-        append(&hashes_path, new_hashes.concat().as_slice())?;
+        self.local.append_log(LogFile::Leaves, lines.as_bytes())?;
+        self.local
+            .append_log(LogFile::Hashes, new_hashes.concat().as_slice())?;
         if !key_lines.is_empty() {
-            append(&self.key_events_path(), key_lines.as_bytes())?;
+            self.local.append_log(LogFile::Keys, key_lines.as_bytes())?;
         }
-        fsutil::sync_all(
-            &self.root,
-            &[&self.leaves_path(), &hashes_path, &self.key_events_path()],
-        )?;
+        self.local.sync()?;
 
         // Step 4: move into place.
         let mut committed = Vec::with_capacity(prepared.len());
-        let mut touched_dirs = Vec::new();
-        for (manifest, staged, tmp_json, tmp_sig) in prepared {
+        for (manifest, staged) in prepared {
             let stored = match staged {
                 Some(staged) => {
-                    touched_dirs.push(
-                        self.store
-                            .location(&staged.sha256)
-                            .parent()
-                            .unwrap()
-                            .to_path_buf(),
-                    );
-                    self.store.publish(staged)?
+                    let (dir, name) = staged.location();
+                    let (new, _) = self.local.publish_document(dir, name, &staged.sha256)?;
+                    if new {
+                        Published::Stored
+                    } else {
+                        Published::AlreadyPresent
+                    }
                 }
                 None => Published::AlreadyPresent,
             };
             let id: RecordId = manifest.record_id.parse().expect("we made it");
-            let (json, sig) = self.record_paths(&id);
-            let dir = json.parent().unwrap();
-            fsutil::create_dir_all(dir)?;
-            fs::rename(&tmp_sig, &sig).ctx("move into place", &sig)?;
-            fs::rename(&tmp_json, &json).ctx("move into place", &json)?;
-            touched_dirs.push(dir.to_path_buf());
+            self.local.place_record(scratch, &id)?;
             committed.push(Committed { manifest, stored });
         }
-        let dirs: Vec<&Path> = touched_dirs.iter().map(|p| p.as_path()).collect();
-        fsutil::sync_all(&self.root, &dirs)?;
+        self.local.sync()?;
 
         // Step 5: the commit point.
         let new_size = size + committed.len() as u64;
@@ -696,8 +604,9 @@ impl Archive {
             on_disk,
             pending: &new_hashes,
         };
-        let root = merkle::tree_hash(new_size, &reader)
-            .map_err(|e| Error::archive(format!("log/hashes: {e}")).hint("run `exhibit audit`"))?;
+        let root = merkle::tree_hash(new_size, &reader).map_err(|e| {
+            Error::archive(format!("{}: {e}", hashes_path.display())).hint("run `exhibit audit`")
+        })?;
         let body = Checkpoint {
             origin: self.config.origin.clone(),
             size: new_size,
@@ -707,12 +616,8 @@ impl Archive {
         .to_text();
         let signed = note::sign_note(&body, &self.config.origin, key)
             .map_err(|e| Error::archive(format!("cannot sign the checkpoint: {e}")))?;
-        fsutil::write_atomic(
-            scratch.path(),
-            &self.checkpoint_path(),
-            signed.as_bytes(),
-            0o644,
-        )?;
+        self.local
+            .write_log(scratch, LogFile::Checkpoint, signed.as_bytes())?;
         Ok(committed)
     }
 
@@ -722,17 +627,22 @@ impl Archive {
         size: u64,
         f: impl FnOnce(&StoredHashes) -> Result<T, merkle::ProofError>,
     ) -> Result<T> {
-        let path = self.hashes_path();
-        let file = File::open(&path).ctx("open", &path)?;
+        let path = self.local.log_path(LogFile::Hashes);
+        let file = self.local.open_log(LogFile::Hashes)?;
         let reader = StoredHashes {
-            file: Some(&file),
+            file: file.as_ref(),
             on_disk: merkle::stored_hash_count(size),
             pending: &[],
         };
         f(&reader).map_err(|e| {
-            Error::verification(format!("log/hashes: {e}"))
+            Error::verification(format!("{}: {e}", path.display()))
                 .hint("run `exhibit audit` to find what is damaged")
         })
+    }
+
+    /// Open `log/hashes` for a sequential read (audit).
+    pub fn open_hashes(&self) -> Result<Option<File>> {
+        self.local.open_log(LogFile::Hashes)
     }
 
     /// RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves.
@@ -755,26 +665,165 @@ impl Archive {
 
     /// Find the manifest bytes and signature of a record.
     pub fn load_record(&self, id: &RecordId) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        let (json, sig) = self.record_paths(id);
-        let bytes = match fs::read(&json) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("read", &json, e)),
-        };
-        let signature = match fs::read(&sig) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::io("read", &sig, e)),
-        };
-        Ok(Some((bytes, signature)))
+        self.local.read_record(id)
     }
 
     /// The manifest of a committed record, parsed, for display. Verification is verify.rs's job.
     pub fn manifest(&self, id: &RecordId) -> Result<Manifest> {
         let (bytes, _) = self
             .load_record(id)?
-            .ok_or_else(|| no_such_record(id, &self.root))?;
+            .ok_or_else(|| no_such_record(id, self.root()))?;
         Manifest::parse(&bytes)
+    }
+
+    // ----- documents ------------------------------------------------------------------------
+
+    /// Where a document is stored, for messages.
+    pub fn document_path(&self, sha256: &str) -> PathBuf {
+        self.local.document_path(sha256)
+    }
+
+    pub fn contains_document(&self, sha256: &str) -> bool {
+        self.local.document_exists(sha256).unwrap_or(false)
+    }
+
+    /// Decompress a document into `out`, checking every stored byte and the content hash.
+    pub fn read_document(
+        &self,
+        sha256: &str,
+        out: &mut dyn Write,
+    ) -> Result<DocumentCheck, BlobError> {
+        let path = self.local.document_path(sha256);
+        let file = match self.local.open_document(sha256) {
+            Ok(Some(f)) => f,
+            Ok(None) => return Err(BlobError::Missing(sha256.to_string())),
+            Err(e) => return Err(BlobError::Malformed { path, why: e.what }),
+        };
+        let check = crate::store::read_blob_file(file, &path, out)?;
+        if check.sha256 != sha256 {
+            return Err(BlobError::WrongContent {
+                path,
+                expected: sha256.into(),
+                actual: check.sha256,
+            });
+        }
+        Ok(check)
+    }
+
+    /// Hashes of stored documents starting with a hex prefix (at least two digits).
+    pub fn find_documents(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut v = self.local.find_documents(prefix)?;
+        v.sort();
+        Ok(v)
+    }
+}
+
+fn no_archive(root: &Path) -> Error {
+    Error::archive(format!("no exhibit archive at {}", root.display())).hint(
+        "create one with `exhibit init`, or point --archive / EXHIBIT_ARCHIVE at an existing archive",
+    )
+}
+
+/// Build a new archive beside `root` and rename it into place. Returns false if another
+/// process created the archive first (ours is then thrown away).
+fn create(root: &Path, origin: &str, secret: &SecretKey) -> Result<bool> {
+    let name = root
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| *n != ".." && *n != ".")
+        .ok_or_else(|| {
+            Error::usage(format!("{} cannot be an archive directory", root.display()))
+                .hint("name a directory, e.g. --archive ./archive")
+        })?
+        .to_string();
+    let parent_path = match root.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    crate::fsutil::create_dir_all(&parent_path)?;
+    let parent = local::Local::open(&parent_path)?;
+    let parent = parent.root();
+    match parent.meta(&name).at("inspect", root)? {
+        None => {}
+        Some(m) if m.kind == dir::EntryKind::Dir => {
+            let d = parent.sub(&name).at("open", root)?.expect("exists");
+            if d.meta(CONFIG_FILE).at("inspect", root)?.is_some() {
+                // Another process created it since we looked.
+                return Ok(false);
+            }
+            if !d.entries().at("list", root)?.is_empty() {
+                return Err(Error::usage(format!(
+                    "{} exists, is not empty and is not an exhibit archive",
+                    root.display()
+                ))
+                .hint("choose a new or empty directory for the archive"));
+            }
+        }
+        Some(_) => {
+            return Err(
+                Error::usage(format!("{} exists and is not a directory", root.display()))
+                    .hint("choose a new or empty directory for the archive"),
+            )
+        }
+    }
+    let staging_name = dir::unique_name(&format!(".{name}.init-"));
+    let staging = parent
+        .sub_create(&staging_name)
+        .at("create directory", &parent.join(&staging_name))?;
+    let cleanup = |parent: &dir::Dir| {
+        let _ = parent.remove_tree(&staging_name);
+    };
+    let built = (|| {
+        local::make_layout(&staging)?;
+        let local = Local::from_dir(staging.try_clone().at("open", staging.path())?);
+        let config = ArchiveConfig {
+            format: ARCHIVE_FORMAT.into(),
+            origin: origin.to_string(),
+        };
+        let scratch = local.scratch()?;
+        let key = secret.verifying_key();
+        local.write_key(
+            &scratch,
+            &keys::key_id(&key),
+            keys::public_pem(&key).as_bytes(),
+        )?;
+        let empty = Checkpoint {
+            origin: origin.to_string(),
+            size: 0,
+            root: merkle::empty_root(),
+            extensions: Vec::new(),
+        }
+        .to_text();
+        let signed = note::sign_note(&empty, origin, secret)
+            .map_err(|e| Error::archive(format!("cannot sign the first checkpoint: {e}")))?;
+        local.write_log(&scratch, LogFile::Checkpoint, signed.as_bytes())?;
+        local.write_config(&scratch, &config.to_bytes())?;
+        drop(scratch);
+        local.sync()
+    })();
+    if let Err(e) = built {
+        cleanup(parent);
+        return Err(e);
+    }
+    match parent.rename(&staging_name, parent, &name) {
+        Ok(()) => {
+            parent.sync().at("flush directory", &parent_path)?;
+            Ok(true)
+        }
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOTEMPTY) | Some(libc::EEXIST) | Some(libc::EISDIR)
+            ) =>
+        {
+            // Someone else's archive got there first: use theirs.
+            cleanup(parent);
+            Ok(false)
+        }
+        Err(e) => {
+            cleanup(parent);
+            Err(local::io_error("move into place", root, e))
+        }
     }
 }
 
@@ -803,42 +852,6 @@ pub struct Draft {
 pub struct Committed {
     pub manifest: Manifest,
     pub stored: Published,
-}
-
-pub struct Scratch {
-    dir: tempfile::TempDir,
-    _lock: File,
-}
-
-impl Scratch {
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-/// Complete lines beyond the committed size; a torn last line is ignored (it was never
-/// followed by any rename, since renames come after the intent record is flushed).
-pub fn uncommitted_tail(leaves: &Path, size: u64, len: u64) -> Result<Vec<LeafEntry>> {
-    let whole = (len / LEAF_LINE).saturating_sub(size);
-    let lines = log::read_leaves(leaves, size, size + whole);
-    // A damaged tail cannot name anything reliably; treat it as nothing to roll back by name.
-    Ok(lines.unwrap_or_default())
-}
-
-fn append(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .ctx("open", path)?;
-    f.write_all(bytes).ctx("append to", path)
-}
-
-fn remove_if_exists(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("remove", path, e)),
-        _ => Ok(()),
-    }
 }
 
 fn validate_origin(o: &str) -> Result<String> {

@@ -1,0 +1,352 @@
+//! An archive someone else could write to (issue 9, items 1-3): links planted inside it, a forged
+//! "interrupted write", and several processes creating the same archive and key at once.
+//! exhibit must never touch a file outside the archive, never destroy a committed record, and
+//! never lose one.
+
+mod common;
+
+use common::{assert_one_line_error, files_under, Env};
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::Stdio;
+
+fn import(env: &Env, name: &str, content: &str) -> std::process::Output {
+    let f = env.dir.path().join(name);
+    fs::write(&f, content).unwrap();
+    env.command(&[
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        &format!("https://example.org/{name}"),
+        "--json",
+    ])
+    .output()
+    .unwrap()
+}
+
+fn imported_id(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["record_id"].as_str().unwrap().to_string()
+}
+
+/// A directory outside the archive with files that must survive whatever happens inside it.
+fn victim(env: &Env) -> std::path::PathBuf {
+    let v = env.dir.path().join("victim");
+    fs::create_dir_all(v.join("sub")).unwrap();
+    fs::write(v.join("precious.txt"), b"do not touch").unwrap();
+    fs::write(v.join("sub").join("more.txt"), b"nor this").unwrap();
+    v
+}
+
+fn assert_victim_intact(v: &Path) {
+    assert_eq!(fs::read(v.join("precious.txt")).unwrap(), b"do not touch");
+    assert_eq!(
+        fs::read(v.join("sub").join("more.txt")).unwrap(),
+        b"nor this"
+    );
+}
+
+fn audit_errors(env: &Env) -> Vec<(String, String)> {
+    let (code, v) = env.audit(&[]);
+    assert_eq!(code, 1, "audit passed a hostile archive: {v:#}");
+    v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["severity"] == "error")
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap().to_string(),
+                p["what"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_linked_tmp_directory_is_never_followed() {
+    for target in ["victim", ".."] {
+        let env = Env::new();
+        imported_id(&import(&env, "a.txt", "first"));
+        let v = victim(&env);
+        let sibling = env.dir.path().join("sibling.txt");
+        fs::write(&sibling, b"beside the archive").unwrap();
+        fs::remove_dir_all(env.archive.join("tmp")).unwrap();
+        let link_to = if target == ".." {
+            Path::new("..").to_path_buf()
+        } else {
+            Path::new("..").join("victim")
+        };
+        symlink(&link_to, env.archive.join("tmp")).unwrap();
+
+        // Every kind of write refuses, and says why.
+        let out = import(&env, "b.txt", "second");
+        assert_eq!(out.status.code(), Some(7), "target {target}");
+        assert_one_line_error(&String::from_utf8_lossy(&out.stderr), "symbolic link");
+        assert_victim_intact(&v);
+        assert_eq!(fs::read(&sibling).unwrap(), b"beside the archive");
+        assert!(env.archive.join("exhibit.json").is_file());
+        // Audit names the link as an error, never "archive OK".
+        let errors = audit_errors(&env);
+        assert!(
+            errors
+                .iter()
+                .any(|(p, w)| p == "tmp" && w.contains("symbolic link")),
+            "{errors:?}"
+        );
+    }
+}
+
+#[test]
+fn linked_or_hard_linked_log_files_are_never_written() {
+    for kind in ["symlink", "hardlink"] {
+        let env = Env::new();
+        imported_id(&import(&env, "a.txt", "first"));
+        let outside = env.dir.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        // The attacker replaces the log files with links to files of their choice (here, copies
+        // of the real ones so that reads still make sense) and leaves a tail to roll back.
+        for name in ["leaves", "hashes"] {
+            let real = env.archive.join("log").join(name);
+            let mut bytes = fs::read(&real).unwrap();
+            bytes.extend_from_slice(b"extra bytes beyond the checkpoint, as if interrupted\n");
+            fs::write(outside.join(name), &bytes).unwrap();
+            fs::remove_file(&real).unwrap();
+            if kind == "symlink" {
+                symlink(outside.join(name), &real).unwrap();
+            } else {
+                fs::hard_link(outside.join(name), &real).unwrap();
+            }
+        }
+        let before: Vec<Vec<u8>> = ["leaves", "hashes"]
+            .iter()
+            .map(|n| fs::read(outside.join(n)).unwrap())
+            .collect();
+        let out = import(&env, "b.txt", "second");
+        assert_eq!(out.status.code(), Some(7), "{kind}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_one_line_error(
+            &stderr,
+            if kind == "symlink" {
+                "symbolic link"
+            } else {
+                "hard links"
+            },
+        );
+        for (n, b) in ["leaves", "hashes"].iter().zip(&before) {
+            assert_eq!(
+                &fs::read(outside.join(n)).unwrap(),
+                b,
+                "{kind}: {n} was written"
+            );
+        }
+        let errors = audit_errors(&env);
+        for name in ["log/leaves", "log/hashes"] {
+            assert!(
+                errors.iter().any(|(p, _)| p == name),
+                "{kind}: audit does not name {name}: {errors:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn links_and_special_files_anywhere_are_audit_errors() {
+    let env = Env::new();
+    let id = imported_id(&import(&env, "a.txt", "first"));
+    let v = victim(&env);
+    // A whole data directory replaced by a link, a link among the records, and a named pipe
+    // (which must not make audit hang).
+    let shard = &id[3..5];
+    let rec = env.archive.join("records").join(shard);
+    symlink(v.join("precious.txt"), rec.join("EX-LINK-LINK-LINK.json")).unwrap();
+    let fifo = env.archive.join("keys").join("pipe.pem");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let errors = audit_errors(&env);
+    assert!(
+        errors
+            .iter()
+            .any(|(p, w)| p.ends_with("EX-LINK-LINK-LINK.json") && w.contains("symbolic link")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|(p, w)| p == "keys/pipe.pem" && w.contains("named pipe")),
+        "{errors:?}"
+    );
+    // The documents directory itself as a link to somewhere else: writes refuse.
+    fs::remove_file(&fifo).unwrap();
+    let docs = env.archive.join("documents");
+    let moved = env.dir.path().join("moved-documents");
+    fs::rename(&docs, &moved).unwrap();
+    symlink(&moved, &docs).unwrap();
+    let out = import(&env, "b.txt", "second");
+    assert_eq!(out.status.code(), Some(7));
+    assert_one_line_error(&String::from_utf8_lossy(&out.stderr), "symbolic link");
+    // Reading through the link is refused too: verify cannot be pointed at other bytes.
+    let r = env.run(&["verify", &id]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert_victim_intact(&v);
+}
+
+#[test]
+fn a_forged_interrupted_write_never_destroys_committed_records() {
+    let env = Env::new();
+    let first = imported_id(&import(&env, "a.txt", "first"));
+    let second = imported_id(&import(&env, "b.txt", "second"));
+    // Without any key: copy a committed line of log/leaves beyond the checkpoint, as the
+    // review did (`head -c 83 A/log/leaves >> A/log/leaves`), and one line for each record.
+    let leaves = env.archive.join("log").join("leaves");
+    let bytes = fs::read(&leaves).unwrap();
+    let mut forged = bytes.clone();
+    forged.extend_from_slice(&bytes[83..166]);
+    forged.extend_from_slice(&bytes[..83]);
+    fs::write(&leaves, &forged).unwrap();
+    let hashes = env.archive.join("log").join("hashes");
+    let mut h = fs::read(&hashes).unwrap();
+    h.extend_from_slice(&[7u8; 64]);
+    fs::write(&hashes, &h).unwrap();
+
+    // Audit calls the forged tail damage, not an interrupted write.
+    let errors = audit_errors(&env);
+    assert!(
+        errors
+            .iter()
+            .any(|(p, w)| p == "log/leaves" && w.contains("names committed record")),
+        "{errors:?}"
+    );
+    // The owner's next write rolls back the tail but removes nothing a committed leaf names.
+    imported_id(&import(&env, "c.txt", "third"));
+    for id in [&first, &second] {
+        env.ok(&["verify", id]);
+    }
+    env.assert_audit_clean();
+}
+
+#[test]
+fn planted_scratch_files_are_removed_by_the_next_writer() {
+    let env = Env::new();
+    imported_id(&import(&env, "a.txt", "first"));
+    let tmp = env.archive.join("tmp");
+    fs::write(tmp.join("planted.bin"), b"junk").unwrap();
+    fs::create_dir_all(tmp.join("w999-abandoned").join("deep")).unwrap();
+    fs::write(tmp.join("w999-abandoned").join("deep").join("x"), b"junk").unwrap();
+    let (code, v) = env.audit(&[]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(v["warnings"].as_u64().unwrap() >= 2, "{v:#}");
+    imported_id(&import(&env, "b.txt", "second"));
+    assert!(files_under(&tmp).is_empty(), "{:?}", files_under(&tmp));
+    let (code, v) = env.audit(&[]);
+    assert_eq!(code, 0);
+    assert_eq!(v["warnings"], 0, "{v:#}");
+}
+
+/// Issue 9 item 3: eight processes creating one archive (and one default key) at once, fifty
+/// times. Every reported record must be present and verify, there must be one origin, the key
+/// pair must be one key, and the archive must audit clean.
+#[test]
+fn eight_processes_creating_one_archive_lose_nothing() {
+    const PROCS: usize = 8;
+    const TRIALS: usize = 50;
+    for trial in 0..TRIALS {
+        let env = Env::bare();
+        let mut children = Vec::new();
+        for p in 0..PROCS {
+            let f = env.dir.path().join(format!("doc{p}.txt"));
+            fs::write(&f, format!("trial {trial} process {p}")).unwrap();
+            children.push(
+                env.command(&[
+                    "import",
+                    "--init",
+                    f.to_str().unwrap(),
+                    "--url",
+                    &format!("https://example.org/{p}"),
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+            );
+        }
+        let mut ids = Vec::new();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "trial {trial}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ids.push(
+                String::from_utf8(out.stdout)
+                    .unwrap()
+                    .split("  ")
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        // One origin: the metadata and the checkpoint agree.
+        let config: serde_json::Value =
+            serde_json::from_slice(&fs::read(env.archive.join("exhibit.json")).unwrap()).unwrap();
+        let checkpoint = fs::read_to_string(env.archive.join("log").join("checkpoint")).unwrap();
+        assert_eq!(
+            checkpoint.lines().next().unwrap(),
+            config["origin"].as_str().unwrap(),
+            "trial {trial}"
+        );
+        assert_eq!(checkpoint.lines().nth(1).unwrap(), PROCS.to_string());
+        // One key: the public key beside the secret is the one every record is signed by, and
+        // the only key the archive trusts.
+        let keys = files_under(&env.archive.join("keys"));
+        assert_eq!(keys.len(), 1, "trial {trial}: {keys:?}");
+        assert_eq!(
+            fs::read(&keys[0]).unwrap(),
+            fs::read(format!("{}.pub", env.key.display())).unwrap(),
+            "trial {trial}: the secret and public key files hold different keys"
+        );
+        let r = env.run(
+            &[
+                "verify",
+                "--trusted-key",
+                &format!("{}.pub", env.key.display()),
+            ]
+            .into_iter()
+            .chain(ids.iter().map(String::as_str))
+            .collect::<Vec<_>>(),
+        );
+        assert_eq!(r.code, 0, "trial {trial}: {}{}", r.stdout, r.stderr);
+        env.assert_audit_clean();
+        // No staging directory is left beside the archive.
+        let leftovers: Vec<_> = fs::read_dir(env.dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".init-"))
+            .collect();
+        assert!(leftovers.is_empty(), "trial {trial}: {leftovers:?}");
+    }
+}
+
+#[test]
+fn init_refuses_a_non_empty_directory_that_is_not_an_archive() {
+    let env = Env::bare();
+    fs::create_dir_all(&env.archive).unwrap();
+    fs::write(env.archive.join("notes.txt"), b"mine").unwrap();
+    let r = env.fails(&["init"], 2);
+    assert_one_line_error(&r.stderr, "not empty");
+    assert_eq!(fs::read(env.archive.join("notes.txt")).unwrap(), b"mine");
+    // An empty directory (say, a mounted volume) is fine.
+    fs::remove_file(env.archive.join("notes.txt")).unwrap();
+    env.ok(&["init"]);
+    env.assert_audit_clean();
+}
