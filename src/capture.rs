@@ -5,19 +5,29 @@
 //! content-encoding, the body as it came off the wire is hashed too (WARC's payload digest).
 //! Both digests, the size limit and the zstd compression are computed while the bytes stream
 //! in, so memory stays bounded whatever the document's size.
+//!
+//! Capture policy, enforced here for every hop: no URL with credentials is fetched or recorded;
+//! only public addresses are connected to unless `allow_private` (netpolicy.rs), checked on
+//! the resolved address the connection actually uses; the environment's proxy settings are
+//! ignored and a proxy is used only when given, and then recorded; named headers are redacted
+//! before anything is signed.
 
 use crate::archive::dir::Dir;
 use crate::archive::{Archive, Committed, Draft, Scratch};
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{self, DocumentFacts, Header, Hop, HttpExchange, Labels, Method, Payload};
+use crate::netpolicy;
 use crate::store::{DigestWriter, DocumentWriter, SizeLimitExceeded};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use sha2::Digest;
+use std::future::Future;
 use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{mpsc, Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
@@ -37,6 +47,14 @@ pub struct CaptureOptions {
     pub allow_status: bool,
     pub user_agent: String,
     pub max_redirects: usize,
+    /// Connect to loopback, private and other non-public addresses too (netpolicy.rs).
+    pub allow_private: bool,
+    /// Send every request through this proxy (from [`parse_proxy`]). `None`: connect directly;
+    /// the proxy environment variables (http_proxy, ALL_PROXY, ...) are never used.
+    pub proxy: Option<url::Url>,
+    /// Header names whose values are replaced in every hop before signing, from
+    /// [`parse_redact_headers`]: lower-cased, sorted, without duplicates.
+    pub redact_headers: Vec<String>,
 }
 
 impl Default for CaptureOptions {
@@ -48,32 +66,294 @@ impl Default for CaptureOptions {
             allow_status: false,
             user_agent: DEFAULT_USER_AGENT.into(),
             max_redirects: MAX_REDIRECTS,
+            allow_private: false,
+            proxy: None,
+            redact_headers: Vec::new(),
         }
     }
 }
 
 pub fn client(opts: &CaptureOptions) -> Result<Client> {
-    Client::builder()
+    let builder = Client::builder()
         // Redirects are followed by hand so that every hop's request and response are recorded.
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(opts.connect_timeout)
         .timeout(opts.timeout)
+        // Every name is resolved by the policy resolver, and the connection goes to exactly the
+        // addresses it checked: a second DNS answer (rebinding) never reaches the connector.
+        .dns_resolver(Arc::new(PolicyResolver {
+            allow_private: opts.allow_private,
+            proxy_host: opts
+                .proxy
+                .as_ref()
+                .and_then(|p| p.host_str().map(str::to_string)),
+        }));
+    let builder = match &opts.proxy {
+        Some(p) => builder.proxy(reqwest::Proxy::all(p.as_str()).map_err(|e| {
+            Error::usage(format!("cannot use proxy {p}: {e}"))
+                .hint("give the proxy as http://HOST:PORT")
+        })?),
+        // The HTTP library would otherwise read http_proxy, https_proxy and ALL_PROXY from the
+        // environment and send every capture, unrecorded, to whatever they name.
+        None => builder.no_proxy(),
+    };
+    builder
         .build()
         .map_err(|e| Error::fetch(format!("cannot set up the HTTP client: {e}")))
 }
 
-/// Check a URL before any network traffic: only absolute http(s) URLs are captured.
+/// Check a URL before any network traffic: only absolute http(s) URLs without credentials are
+/// captured (or named by an import).
 pub fn parse_url(input: &str) -> Result<url::Url> {
     let url = url::Url::parse(input).map_err(|e| {
-        Error::usage(format!("invalid URL {input:?}: {e}"))
+        Error::usage(format!("invalid URL {:?}: {e}", mask_userinfo(input)))
             .hint("give an absolute URL such as https://example.org/page")
     })?;
-    match url.scheme() {
-        "http" | "https" => Ok(url),
-        other => Err(Error::usage(format!(
-            "unsupported scheme {other:?} in {input}: exhibit captures http and https URLs"
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::usage(format!(
+            "unsupported scheme {:?} in {}: exhibit captures http and https URLs",
+            url.scheme(),
+            mask_userinfo(without_userinfo(&url).as_str())
         ))
-        .hint("for a file you already have, use `exhibit import FILE --url URL`")),
+        .hint("for a file you already have, use `exhibit import FILE --url URL`"));
+    }
+    if has_userinfo(&url) {
+        return Err(credentials_error(&url));
+    }
+    Ok(url)
+}
+
+fn has_userinfo(url: &url::Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// The URL with any user name and password removed: the only form in which a URL that had
+/// them is ever shown.
+pub fn without_userinfo(url: &url::Url) -> url::Url {
+    let mut u = url.clone();
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u
+}
+
+/// URL-like text with whatever could be a user name and password replaced by `***`, for
+/// echoing input that did not parse. Errs toward masking: everything between the scheme's
+/// slashes (or the start) and the last `@` goes, so no reading of the text can leave part of a
+/// password behind.
+pub fn mask_userinfo(text: &str) -> String {
+    let (Some(first_at), Some(last_at)) = (text.find('@'), text.rfind('@')) else {
+        return text.to_string();
+    };
+    // Keep a leading `scheme:` and the slashes after it; mask everything else up to the last `@`.
+    let start = match text.find(':') {
+        Some(i)
+            if i > 0
+                && i < first_at
+                && text[..i]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) =>
+        {
+            let rest = &text[i + 1..];
+            i + 1 + rest.len() - rest.trim_start_matches(['/', '\\']).len()
+        }
+        _ => 0,
+    };
+    if start > last_at {
+        return text.to_string();
+    }
+    format!("{}***{}", &text[..start], &text[last_at..])
+}
+
+fn credentials_error(url: &url::Url) -> Error {
+    Error::usage(format!(
+        "the URL {} has a user name or password in it; exhibit never sends credentials nor records them in a signed record",
+        without_userinfo(url)
+    ))
+    .hint("remove the user:password@ part; for a page behind a login, save it from a browser and archive the file with `exhibit import FILE --url URL`")
+}
+
+/// Check `--proxy`: an http or https URL without credentials (they would end up in shell
+/// history and, worse, could be recorded); exhibit records the proxy in every manifest.
+pub fn parse_proxy(input: &str) -> Result<url::Url> {
+    let bad = |why: String| {
+        Error::usage(format!("--proxy {:?}: {why}", mask_userinfo(input)))
+            .hint("give the proxy as http://HOST:PORT, one that needs no credentials in its URL")
+    };
+    let url = url::Url::parse(input).map_err(|e| bad(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(bad("exhibit uses http and https proxies only".into()));
+    }
+    if has_userinfo(&url) {
+        return Err(bad(
+            "a user name or password in the proxy URL is refused; exhibit records the proxy in every manifest"
+                .into(),
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("a proxy URL has no path, query or fragment".into()));
+    }
+    Ok(url)
+}
+
+/// Check and normalize `--redact-header` names: header names, lower-cased, sorted, without
+/// duplicates; never one whose value the manifest also records elsewhere.
+pub fn parse_redact_headers(names: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let lower = n.trim().to_ascii_lowercase();
+        if !manifest::is_header_name(&lower) {
+            return Err(
+                Error::usage(format!("--redact-header {n:?} is not a header name"))
+                    .hint("give a header name such as set-cookie, without a colon or value"),
+            );
+        }
+        if manifest::UNREDACTABLE.contains(&lower.as_str()) {
+            return Err(Error::usage(format!(
+                "--redact-header {lower}: its value is recorded elsewhere in the manifest too (the URL, the redirect chain or the document's content type), so it cannot be redacted"
+            ))
+            .hint("redact headers that carry secrets or personal data, such as set-cookie"));
+        }
+        out.push(lower);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Replace the values of the named headers, everywhere in the exchange.
+fn redact(http: &mut HttpExchange, names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    let heads = http
+        .redirects
+        .iter_mut()
+        .flat_map(|hop| [&mut hop.request.headers, &mut hop.response.headers])
+        .chain([&mut http.request.headers, &mut http.response.headers]);
+    for headers in heads {
+        for h in headers.iter_mut().filter(|h| names.contains(&h.name)) {
+            *h = Header::new(&h.name, manifest::REDACTED.as_bytes());
+        }
+    }
+    http.redacted_headers = names.to_vec();
+}
+
+/// The address-policy check of one hop's host before any connection: IP literals here (the
+/// HTTP library does not resolve them), names in [`PolicyResolver`].
+fn check_hop(url: &url::Url, from: Option<&url::Url>, opts: &CaptureOptions) -> Result<()> {
+    let Some(host) = url.host() else {
+        return Ok(());
+    };
+    netpolicy::check_host(&host, opts.allow_private, opts.proxy.is_some())
+        .map_err(|r| refused_error(&r, url, from))
+}
+
+fn refused_error(r: &netpolicy::Refused, url: &url::Url, from: Option<&url::Url>) -> Error {
+    let what = match from {
+        Some(prev) => {
+            format!("refusing the redirect from {prev} to {url}: {r}; nothing was stored")
+        }
+        None => format!("refusing to fetch {url}: {r}; nothing was stored"),
+    };
+    Error::fetch(what).hint(
+        "exhibit fetches only public addresses; pass --allow-private (or set EXHIBIT_ALLOW_PRIVATE=1) to capture from this machine or a private network",
+    )
+}
+
+/// Resolves names with the system resolver, on a thread of its own, and hands the HTTP library
+/// only the addresses the policy allows. The proxy's own name is the user's explicit choice and
+/// is not filtered (through a proxy, it is the only name this resolver sees).
+struct PolicyResolver {
+    allow_private: bool,
+    proxy_host: Option<String>,
+}
+
+/// A failed lookup, named so that [`request_error`] can tell it from a refused connection.
+#[derive(Debug)]
+struct LookupFailed {
+    host: String,
+    cause: String,
+}
+
+impl std::fmt::Display for LookupFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot resolve host {}: {}", self.host, self.cause)
+    }
+}
+
+impl std::error::Error for LookupFailed {}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        let allow = self.allow_private || self.proxy_host.as_deref() == Some(host.as_str());
+        Box::pin(Lookup::spawn(move || {
+            let addrs: Vec<SocketAddr> = (host.as_str(), 0)
+                .to_socket_addrs()
+                .map_err(|e| LookupFailed {
+                    host: host.clone(),
+                    cause: e.to_string(),
+                })?
+                .collect();
+            if addrs.is_empty() {
+                return Err(LookupFailed {
+                    host,
+                    cause: "no addresses".into(),
+                }
+                .into());
+            }
+            let kept = netpolicy::filter_resolved(&host, &addrs, allow)?;
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        }))
+    }
+}
+
+/// A blocking lookup on its own thread, as a future. getaddrinfo blocks; run inline, it would
+/// stall every other fetch sharing the HTTP library's runtime thread.
+struct Lookup {
+    state: Arc<Mutex<LookupState>>,
+}
+
+/// The lookup's result once the thread has it, and the waker of the task waiting for it.
+type LookupState = (Option<Result<reqwest::dns::Addrs, BoxError>>, Option<Waker>);
+
+impl Lookup {
+    fn spawn(
+        work: impl FnOnce() -> Result<reqwest::dns::Addrs, BoxError> + Send + 'static,
+    ) -> Lookup {
+        let state = Arc::new(Mutex::new((None, None::<Waker>)));
+        let shared = state.clone();
+        let spawned = std::thread::Builder::new()
+            .name("exhibit-dns".into())
+            .spawn(move || {
+                let result = work();
+                let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                s.0 = Some(result);
+                if let Some(w) = s.1.take() {
+                    w.wake();
+                }
+            });
+        if let Err(e) = spawned {
+            state.lock().unwrap_or_else(|p| p.into_inner()).0 = Some(Err(Box::new(e)));
+        }
+        Lookup { state }
+    }
+}
+
+impl Future for Lookup {
+    type Output = Result<reqwest::dns::Addrs, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match s.0.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                s.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 }
 
@@ -90,14 +370,18 @@ pub fn fetch(
     let mut url = requested.clone();
     let mut redirects = Vec::new();
     let mut visited = vec![url.to_string()];
+    let mut from: Option<url::Url> = None;
     loop {
+        check_hop(&url, from.as_ref(), opts)?;
         let request_headers = request_headers(&url, &opts.user_agent);
         let remaining = remaining(deadline, opts, &url)?;
         let mut builder = client.get(url.clone()).timeout(remaining);
         for h in &request_headers[1..] {
             builder = builder.header(h.name.as_str(), h.value.as_deref().unwrap_or(""));
         }
-        let response = builder.send().map_err(|e| request_error(&e, &url, opts))?;
+        let response = builder
+            .send()
+            .map_err(|e| request_error(&e, &url, from.as_ref(), opts))?;
         let captured_at = manifest::now();
         let head = response_head(&response);
         let request = manifest::Request {
@@ -111,10 +395,20 @@ pub fn fetch(
                 let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
                 let next = url.join(&location).map_err(|e| {
                     Error::fetch(format!(
-                        "{url} redirects to an invalid Location {location:?}: {e}"
+                        "{url} redirects to an invalid Location {:?}: {e}",
+                        mask_userinfo(&location)
                     ))
                     .hint("the server is misconfigured; capture the target URL directly")
                 })?;
+                // Checked before anything else about the target: no message, and no record,
+                // may carry the credentials.
+                if has_userinfo(&next) {
+                    return Err(Error::fetch(format!(
+                        "{url} redirects to {}, a URL with a user name or password; exhibit never sends or records credentials, nothing was stored",
+                        without_userinfo(&next)
+                    ))
+                    .hint("capture the target URL yourself, without credentials, if it is public"));
+                }
                 redirects.push(Hop {
                     request,
                     response: head,
@@ -142,7 +436,7 @@ pub fn fetch(
                     .hint("capture a URL closer to the final page; nothing was stored"));
                 }
                 visited.push(next.to_string());
-                url = next;
+                from = Some(std::mem::replace(&mut url, next));
                 continue;
             }
         }
@@ -186,13 +480,19 @@ pub fn fetch(
                 title,
                 text_fingerprint,
             },
-            http: Some(HttpExchange {
-                redirects,
-                request,
-                response: head,
-                payload: encoding.as_ref().map(|_| payload),
-                content_encoding: encoding,
-                remote_addr,
+            http: Some({
+                let mut http = HttpExchange {
+                    redirects,
+                    request,
+                    response: head,
+                    payload: encoding.as_ref().map(|_| payload),
+                    content_encoding: encoding,
+                    remote_addr,
+                    proxy: opts.proxy.as_ref().map(|p| p.to_string()),
+                    redacted_headers: Vec::new(),
+                };
+                redact(&mut http, &opts.redact_headers);
+                http
             }),
             labels,
             change: None,
@@ -302,7 +602,33 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     cur.to_string()
 }
 
-fn request_error(e: &reqwest::Error, url: &url::Url, opts: &CaptureOptions) -> Error {
+/// The first error of type `T` in an error chain.
+fn find_in_chain<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(t) = c.downcast_ref::<T>() {
+            return Some(t);
+        }
+        cur = c.source();
+    }
+    None
+}
+
+fn request_error(
+    e: &reqwest::Error,
+    url: &url::Url,
+    from: Option<&url::Url>,
+    opts: &CaptureOptions,
+) -> Error {
+    if let Some(r) = find_in_chain::<netpolicy::Refused>(e) {
+        return refused_error(r, url, from);
+    }
+    if let Some(l) = find_in_chain::<LookupFailed>(e) {
+        return Error::fetch(format!("{l}; nothing was stored"))
+            .hint("check the host name and this machine's DNS");
+    }
     if e.is_timeout() {
         return timeout_error(opts, url);
     }
@@ -720,4 +1046,70 @@ pub fn pipeline<X: Send>(
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask_userinfo("http://u:pw@h:99999/"), "http://***@h:99999/");
+        assert_eq!(mask_userinfo("http:\\\\u:pw@h/"), "http:\\\\***@h/");
+        assert_eq!(mask_userinfo("u:pw@h"), "u:***@h");
+        assert_eq!(mask_userinfo("http::pw@/@"), "http:***@");
+        assert_eq!(mask_userinfo("ht\ttp://u:pw@h"), "***@h");
+        assert_eq!(mask_userinfo("http://h/p"), "http://h/p");
+        assert_eq!(mask_userinfo("http://h/a@b"), "http://***@b");
+    }
+
+    #[test]
+    fn redact_header_names() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_redact_headers(&names(&["Set-Cookie", "x-b", "set-cookie"])).unwrap(),
+            names(&["set-cookie", "x-b"])
+        );
+        for bad in ["", "set-cookie:", "a b", "Location", "host", "content-type"] {
+            assert!(parse_redact_headers(&names(&[bad])).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn proxies() {
+        assert!(parse_proxy("http://127.0.0.1:3128").is_ok());
+        assert!(parse_proxy("https://proxy.example:443/").is_ok());
+        for bad in [
+            "http://u:p@proxy:3128",
+            "http://u@proxy:3128",
+            "socks5://proxy:1080",
+            "proxy:3128",
+            "http://proxy:3128/path",
+        ] {
+            let e = parse_proxy(bad).unwrap_err();
+            assert!(!e.to_string().contains("u:p"), "{e}");
+        }
+    }
+
+    proptest! {
+        /// Whatever the URL looks like, no error about it shows its password.
+        #[test]
+        fn errors_never_show_a_password(
+            scheme in "(http|https|ftp|HTTP|ht\ttp|mailto)",
+            slashes in "(//|/|\\\\\\\\|/\\\\|)",
+            user in "[a-z0-9%]{0,6}",
+            pass in "[A-Z]{8}",
+            host in "([a-z0-9.\\[\\]:%]{0,12})",
+            tail in "(:[0-9]{0,6})?(/[a-z@/]{0,6})?",
+        ) {
+            let input = format!("{scheme}:{slashes}{user}:{pass}@{host}{tail}");
+            if let Err(e) = parse_url(&input) {
+                prop_assert!(!e.to_string().contains(&pass), "{input:?}: {e}");
+            }
+            if let Err(e) = parse_proxy(&input) {
+                prop_assert!(!e.to_string().contains(&pass), "{input:?}: {e}");
+            }
+        }
+    }
 }

@@ -92,7 +92,16 @@ pub fn target_url(archive: &Archive, target: &str) -> Result<String> {
             crate::error::Error::usage(format!("{target:?} is not a valid record ID: {e}"))
                 .hint("copy the ID again; IDs look like EX-7K2M-9QDR-T4VW")
         })?;
-        return Ok(archive.manifest(&id)?.requested_url);
+        // Records written before manifest version 3 may hold a URL with credentials; it is
+        // refused (never fetched, never echoed) like a typed one.
+        let url = archive.manifest(&id)?.requested_url;
+        return capture::parse_url(&url)
+            .map(|u| u.to_string())
+            .map_err(|e| {
+                let mut err = crate::error::Error::new(e.kind, format!("record {id}: {}", e.what));
+                err.hint = e.hint;
+                err
+            });
     }
     Ok(capture::parse_url(target)?.to_string())
 }

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod keystatus;
 pub mod log;
 pub mod manifest;
+pub mod netpolicy;
 pub mod note;
 pub mod record_id;
 pub mod store;

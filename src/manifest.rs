@@ -2,20 +2,31 @@
 //! SHA-256. Its exact bytes are what the signature covers and what the log's leaf hashes, so the
 //! schema is a public contract (docs/FORMAT.md). Fields are never removed or given a new meaning;
 //! anything new needs a new format version. Version 2 added `document.text_fingerprint`,
-//! `change` and the method `check`; version 1 manifests (without them) stay valid.
+//! `change` and the methods `check` and `key`; version 3 added `http.proxy` and
+//! `http.redacted_headers` and the rule that no URL carries credentials. Version 1 and 2
+//! manifests (without those) stay valid.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// The version exhibit writes.
-pub const FORMAT: &str = "exhibit-manifest/2";
-/// The first version, still read: the same schema without the version-2 additions.
+pub const FORMAT: &str = "exhibit-manifest/3";
+/// Still read: the schema without the version-3 additions.
+pub const FORMAT_V2: &str = "exhibit-manifest/2";
+/// The first version, still read: the schema without the version-2 and version-3 additions.
 pub const FORMAT_V1: &str = "exhibit-manifest/1";
+
+/// The value that replaces a redacted header's value (`http.redacted_headers`, version 3).
+pub const REDACTED: &str = "[redacted]";
+
+/// Headers whose values the manifest also records elsewhere (the request URL, `location`,
+/// `document.content_type`, `http.content_encoding`), so redacting them would hide nothing.
+pub const UNREDACTABLE: [&str; 4] = ["host", "location", "content-type", "content-encoding"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// `exhibit-manifest/2` (or `/1` for older records). It is the first field so that the signed bytes
+    /// `exhibit-manifest/3` (or `/2`, `/1` for older records). It is the first field so that the signed bytes
     /// announce what they are, which keeps a manifest signature from being read as anything else.
     pub format: String,
     pub record_id: String,
@@ -164,9 +175,17 @@ pub struct HttpExchange {
     /// content-encoding kept (WARC's payload digest). Present when `content_encoding` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Payload>,
-    /// The IP address and port the final response came from.
+    /// The IP address and port the final response came from (the proxy's, through a proxy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_addr: Option<String>,
+    /// Version 3: the proxy every request went through (`--proxy`). Absent: exhibit connected
+    /// to the servers itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Version 3: lower-cased header names, sorted, whose values were replaced by [`REDACTED`]
+    /// in every request and response of this exchange before signing (`--redact-header`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted_headers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,9 +274,9 @@ impl Manifest {
     /// path component or a hash.
     pub fn check(&self) -> Result<()> {
         let bad = |why: String| Err(Error::verification(format!("malformed manifest: {why}")));
-        if self.format != FORMAT && self.format != FORMAT_V1 {
+        if ![FORMAT_V1, FORMAT_V2, FORMAT].contains(&self.format.as_str()) {
             return bad(format!(
-                "format is {:?}, this exhibit reads {FORMAT_V1:?} and {FORMAT:?}",
+                "format is {:?}, this exhibit reads {FORMAT_V1:?}, {FORMAT_V2:?} and {FORMAT:?}",
                 self.format
             ));
         }
@@ -267,6 +286,20 @@ impl Manifest {
                 || matches!(self.method, Method::Check | Method::Key))
         {
             return bad("a version-1 manifest cannot hold version-2 fields (change, text_fingerprint, method check)".into());
+        }
+        if self.format != FORMAT {
+            if self
+                .http
+                .as_ref()
+                .is_some_and(|h| h.proxy.is_some() || !h.redacted_headers.is_empty())
+            {
+                return bad(format!(
+                    "a {} manifest cannot hold version-3 fields (http.proxy, http.redacted_headers)",
+                    self.format
+                ));
+            }
+        } else {
+            self.check_v3().or_else(bad)?;
         }
         // Only the canonical spelling: the ID is used in file names and compared as text.
         let canonical = |s: &str| {
@@ -336,6 +369,73 @@ impl Manifest {
         Ok(())
     }
 
+    /// Version-3 rules: no URL carries credentials, and redaction is stated and applied
+    /// consistently. Messages never echo a URL, which could hold the very password refused.
+    fn check_v3(&self) -> std::result::Result<(), String> {
+        let mut urls: Vec<(&str, &str)> = vec![
+            ("requested_url", &self.requested_url),
+            ("final_url", &self.final_url),
+        ];
+        if let Some(h) = &self.http {
+            for hop in &h.redirects {
+                urls.push(("a redirect's request.url", &hop.request.url));
+            }
+            urls.push(("http.request.url", &h.request.url));
+        }
+        for (what, u) in urls {
+            if url_has_userinfo(u, None) {
+                return Err(format!(
+                    "{what} carries a user name or password, which a version-3 manifest never records"
+                ));
+            }
+        }
+        let Some(h) = &self.http else { return Ok(()) };
+        for hop in &h.redirects {
+            let base = url::Url::parse(&hop.request.url).ok();
+            if url_has_userinfo(&hop.location, base.as_ref()) {
+                return Err(
+                    "a redirect's location carries a user name or password, which a version-3 manifest never records"
+                        .into(),
+                );
+            }
+        }
+        if let Some(p) = &h.proxy {
+            let ok = url::Url::parse(p).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.has_host() && !url_has_userinfo(p, None)
+            });
+            if !ok {
+                return Err(
+                    "http.proxy is not an http or https URL without user name or password".into(),
+                );
+            }
+        }
+        let names = &h.redacted_headers;
+        for (i, n) in names.iter().enumerate() {
+            if !is_header_name(n) || n.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(format!(
+                    "http.redacted_headers: {n:?} is not a lower-case header name"
+                ));
+            }
+            if i > 0 && names[i - 1] >= *n {
+                return Err("http.redacted_headers is not sorted and free of duplicates".into());
+            }
+            if UNREDACTABLE.contains(&n.as_str()) {
+                return Err(format!(
+                    "http.redacted_headers names {n:?}, whose value the manifest records elsewhere"
+                ));
+            }
+        }
+        for hd in all_headers(h) {
+            if names.contains(&hd.name) && hd.value.as_deref() != Some(REDACTED) {
+                return Err(format!(
+                    "header {:?} is listed in http.redacted_headers but its value is not {REDACTED:?}",
+                    hd.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The name a reader knows the document by: its label, else its HTML title, else its URL.
     pub fn display_title(&self) -> &str {
         self.labels
@@ -354,6 +454,46 @@ fn all_headers(h: &HttpExchange) -> impl Iterator<Item = &Header> {
         .chain(&h.response.headers)
 }
 
+/// Whether `url` (resolved against `base` when it is relative) has a user name or a password,
+/// as the WHATWG URL parser reads it. Text that does not parse counts as having one when it
+/// contains an `@` at all: nothing exhibit writes is unparseable, and a reader cannot tell what
+/// such text would mean. Credentials are never sent or recorded (docs/FORMAT.md 5.6, version 3).
+pub fn url_has_userinfo(url: &str, base: Option<&url::Url>) -> bool {
+    let parsed = match base {
+        Some(b) => b.join(url),
+        None => url::Url::parse(url),
+    };
+    match parsed {
+        Ok(u) => !u.username().is_empty() || u.password().is_some(),
+        Err(_) => url.contains('@'),
+    }
+}
+
+/// An HTTP field name (RFC 9110 `token`).
+pub fn is_header_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
+}
+
 pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -365,4 +505,169 @@ pub fn format_time(t: jiff::Timestamp) -> String {
 
 pub fn now() -> String {
     format_time(jiff::Timestamp::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-3 capture manifest with a redirect, as exhibit writes one, with `edit` applied
+    /// to its JSON first.
+    fn parse_edited(edit: impl Fn(&mut serde_json::Value)) -> Result<Manifest> {
+        let mut v = serde_json::json!({
+            "format": "exhibit-manifest/3",
+            "record_id": "EX-GQN6-420A-ZZ7Q",
+            "log_index": 0,
+            "method": "capture",
+            "requested_url": "http://example.org/a",
+            "final_url": "http://example.org/b",
+            "captured_at": "2026-05-21T05:07:28Z",
+            "signed_at": "2026-05-21T05:07:28Z",
+            "document": {"sha256": "7b026fd61526c14f244a3f1268080a6b8b5b887061582e49016752ba6c3cd141", "size": 1},
+            "http": {
+                "redirects": [{
+                    "request": {"method": "GET", "url": "http://example.org/a", "headers": []},
+                    "response": {"version": "HTTP/1.1", "status": 302, "reason": "Found", "headers": [
+                        {"name": "location", "value": "/b"},
+                        {"name": "set-cookie", "value": "[redacted]"}
+                    ]},
+                    "location": "/b"
+                }],
+                "request": {"method": "GET", "url": "http://example.org/b", "headers": [
+                    {"name": "host", "value": "example.org"}
+                ]},
+                "response": {"version": "HTTP/1.1", "status": 200, "reason": "OK", "headers": [
+                    {"name": "set-cookie", "value": "[redacted]"},
+                    {"name": "x-id", "value": "[redacted]"}
+                ]},
+                "proxy": "http://127.0.0.1:3128/",
+                "redacted_headers": ["set-cookie", "x-id"]
+            },
+            "tool": {"name": "exhibit", "version": "0.1.0"},
+            "signer": "52ef03b1d0c954b5"
+        });
+        edit(&mut v);
+        let mut bytes = serde_json::to_vec(&v).unwrap();
+        bytes.push(b'\n');
+        Manifest::parse(&bytes)
+    }
+
+    fn rejected(edit: impl Fn(&mut serde_json::Value), says: &str) {
+        let e = parse_edited(edit).expect_err(says);
+        assert!(e.to_string().contains(says), "{e}");
+        assert!(
+            !e.to_string().contains("pw@"),
+            "the error echoes a password: {e}"
+        );
+    }
+
+    #[test]
+    fn version_3_fields_and_rules() {
+        let m = parse_edited(|_| {}).unwrap();
+        assert_eq!(m.format, FORMAT);
+        // Byte-exact round trip: the new fields sit after remote_addr, in this order.
+        assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
+        let s = String::from_utf8(m.to_bytes()).unwrap();
+        assert!(s.contains(
+            r#""proxy":"http://127.0.0.1:3128/","redacted_headers":["set-cookie","x-id"]}"#
+        ));
+
+        for format in [FORMAT_V1, FORMAT_V2] {
+            rejected(
+                |v| v["format"] = format.into(),
+                "cannot hold version-3 fields",
+            );
+            // Without the v3 fields, the same manifest is a valid older one.
+            parse_edited(|v| {
+                v["format"] = format.into();
+                let h = v["http"].as_object_mut().unwrap();
+                h.remove("proxy");
+                h.remove("redacted_headers");
+            })
+            .unwrap();
+        }
+        // An old record keeps verifying whatever URL it holds; a v3 one never has credentials.
+        parse_edited(|v| {
+            v["format"] = FORMAT_V2.into();
+            v["http"].as_object_mut().unwrap().remove("proxy");
+            v["http"]
+                .as_object_mut()
+                .unwrap()
+                .remove("redacted_headers");
+            v["requested_url"] = "http://u:pw@example.org/a".into();
+        })
+        .unwrap();
+        rejected(
+            |v| v["requested_url"] = "http://u:pw@example.org/a".into(),
+            "requested_url carries",
+        );
+        rejected(
+            |v| v["final_url"] = "http://u@example.org/b".into(),
+            "final_url carries",
+        );
+        rejected(
+            |v| v["http"]["request"]["url"] = "https://:pw@example.org/".into(),
+            "http.request.url",
+        );
+        rejected(
+            |v| v["http"]["redirects"][0]["request"]["url"] = "http://u:pw@example.org/a".into(),
+            "a redirect's request.url",
+        );
+        rejected(
+            |v| v["http"]["redirects"][0]["location"] = "//u:pw@example.org/b".into(),
+            "a redirect's location",
+        );
+        rejected(
+            |v| v["requested_url"] = "http://u:pw@example.org:99999/".into(),
+            "requested_url carries",
+        );
+        rejected(
+            |v| v["http"]["proxy"] = "http://u:pw@proxy:1/".into(),
+            "http.proxy",
+        );
+        rejected(
+            |v| v["http"]["proxy"] = "socks5://proxy:1/".into(),
+            "http.proxy",
+        );
+        rejected(
+            |v| v["http"]["redacted_headers"] = serde_json::json!(["x-id", "set-cookie"]),
+            "not sorted",
+        );
+        rejected(
+            |v| {
+                v["http"]["redacted_headers"] =
+                    serde_json::json!(["set-cookie", "set-cookie", "x-id"])
+            },
+            "not sorted",
+        );
+        rejected(
+            |v| v["http"]["redacted_headers"] = serde_json::json!(["Set-Cookie", "x-id"]),
+            "not a lower-case header name",
+        );
+        rejected(
+            |v| {
+                v["http"]["redacted_headers"] =
+                    serde_json::json!(["location", "set-cookie", "x-id"])
+            },
+            "records elsewhere",
+        );
+        rejected(
+            |v| v["http"]["response"]["headers"][1]["value"] = "abc".into(),
+            "its value is not",
+        );
+        // A listed name no header carries is fine: the list says what would have been replaced.
+        parse_edited(|v| {
+            v["http"]["redacted_headers"] =
+                serde_json::json!(["authorization-x", "set-cookie", "x-id"])
+        })
+        .unwrap();
+        // Key records keep their exhibit:key/ URLs.
+        parse_edited(|v| {
+            v["method"] = "key".into();
+            v["requested_url"] = "exhibit:key/52ef03b1d0c954b5".into();
+            v["final_url"] = "exhibit:key/52ef03b1d0c954b5".into();
+            v.as_object_mut().unwrap().remove("http");
+        })
+        .unwrap();
+    }
 }

@@ -10,6 +10,9 @@
 //! A missing outside tool fails the test with what to install; it never skips. CI installs them
 //! (.ci/test).
 
+mod common;
+
+use common::server::{Route, TestServer};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -254,6 +257,45 @@ impl Fixture {
             );
             fx.records.push(id);
         }
+        // A version-3 capture (section 1.2): through a proxy, with a redacted header, from a
+        // server whose headers try to trip up naive extraction as the labels above do. The
+        // "proxy" is a loopback server answering the absolute-form request itself.
+        let srv = TestServer::start(vec![(
+            "/account",
+            Route::Status {
+                status: 200,
+                reason: "OK",
+                content_type: "text/html; charset=utf-8",
+                body: b"<!doctype html><title>Account</title><p>Hello".to_vec(),
+                headers: vec![
+                    (
+                        "Set-Cookie".into(),
+                        b"sid=8f14e45fceea167a; HttpOnly".to_vec(),
+                    ),
+                    (
+                        "X-Trap".into(),
+                        b"\",\"signer\":\"0123456789abcdef\"}".to_vec(),
+                    ),
+                ],
+            },
+        )]);
+        let proxy = format!("http://{}", srv.addr());
+        let o = fx.exhibit(&[
+            "capture",
+            "http://example.org/account",
+            "--proxy",
+            &proxy,
+            "--redact-header",
+            "set-cookie",
+        ]);
+        assert!(o.status.success(), "exhibit capture failed:\n{}", text(&o));
+        let id = stdout(&o).split_whitespace().next().unwrap().to_string();
+        let m = fx.manifest(&id);
+        assert_eq!(m["format"], "exhibit-manifest/3");
+        assert_eq!(m["http"]["proxy"], format!("{proxy}/"));
+        assert_eq!(m["http"]["redacted_headers"][0], "set-cookie");
+        fx.records.push(id);
+
         // exhibit itself must find the archive sound, or the outside checks prove nothing.
         let o = fx.exhibit(&["audit"]);
         assert!(

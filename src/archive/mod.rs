@@ -519,6 +519,13 @@ impl Archive {
                 tool: Tool::this(),
                 signer: signer.clone(),
             };
+            // The last word on what gets signed, whoever built the draft: a manifest that breaks
+            // its format's validity rules (a URL with credentials, say) is never signed. The
+            // message names the rule, never the offending URL.
+            manifest.check().map_err(|e| {
+                Error::usage(format!("refusing to sign a record: {}", e.what))
+                    .hint("nothing was stored; this is a bug in whatever built the record")
+            })?;
             let bytes = manifest.to_bytes();
             let signature = keys::sign(key, &bytes);
             if manifest.method == Method::Key {

@@ -8,10 +8,35 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub const CAPTURE_AFTER_HELP: &str = "\
+Examples:
+  exhibit capture https://example.org/terms
+  exhibit capture https://example.org/privacy --entity Example --document \"Privacy Notice\"
+  exhibit capture --from urls.txt --jobs 16 --json > captured.jsonl
+  exhibit capture https://example.org/account --redact-header set-cookie
+  exhibit capture https://example.org/terms --proxy http://proxy.internal:3128
+  exhibit capture http://localhost:8000/draft --allow-private
+
+Prints one line per capture: record ID, SHA-256, URL. With --init, a missing archive is created
+(with a key) first. In a batch, a failure does not stop the others; the exit code is that of the
+first failure (2 bad input, 5 fetch failed or refused).
+
+What is recorded and what is refused:
+  Every request and response head of every redirect hop is signed into the record, including
+  cookies the server sets (Set-Cookie); --redact-header NAME replaces a header's value before
+  signing, and the record lists the names redacted.
+  URLs with a user name or password (https://user:pw@host/) are refused (exit 2), and so is a
+  redirect to one (exit 5): credentials are never sent or recorded.
+  Only public addresses are fetched: a URL or redirect whose host resolves to a loopback,
+  private, link-local, unique-local or other non-public address is refused (exit 5) unless
+  --allow-private (or EXHIBIT_ALLOW_PRIVATE=1) is given.
+  Proxy environment variables (http_proxy, https_proxy, ALL_PROXY) are ignored; --proxy URL
+  sends every request through that proxy and records it.";
+
 /// Fetch URLs, store their exact bytes and sign a record of each
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit capture https://example.org/terms\n  exhibit capture https://example.org/privacy --entity Example --document \"Privacy Notice\"\n  exhibit capture --from urls.txt --jobs 16 --json > captured.jsonl\n\nPrints one line per capture: record ID, SHA-256, URL. A missing archive is created (with a key) first.\nIn a batch, a failure does not stop the others; the exit code is that of the first failure."
+    after_help = CAPTURE_AFTER_HELP
 )]
 pub struct Args {
     /// URLs to capture (http or https)
@@ -46,12 +71,46 @@ pub struct Args {
     /// User-Agent header to send (recorded in the manifest)
     #[arg(long, default_value = capture::DEFAULT_USER_AGENT)]
     user_agent: String,
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// One JSON object per line instead of text
     #[arg(long)]
     json: bool,
     /// Create the archive (and a signing key) if there is none yet, as `exhibit init` would
     #[arg(long)]
     init: bool,
+}
+
+/// The capture-policy options shared by capture and check.
+#[derive(clap::Args)]
+pub struct PolicyArgs {
+    /// Also fetch from loopback, private, link-local and other non-public addresses (refused by default)
+    #[arg(
+        long,
+        env = "EXHIBIT_ALLOW_PRIVATE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    allow_private: bool,
+    /// Send every request through this http(s) proxy and record it (proxy environment variables are ignored)
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
+    /// Replace this header's value in every request and response before signing (repeatable; e.g. set-cookie)
+    #[arg(long = "redact-header", value_name = "NAME")]
+    redact_header: Vec<String>,
+}
+
+impl PolicyArgs {
+    /// Check the options and put them into `opts`. Runs before anything is opened or created.
+    pub fn apply(self, opts: &mut CaptureOptions) -> Result<()> {
+        opts.allow_private = self.allow_private;
+        opts.proxy = self
+            .proxy
+            .as_deref()
+            .map(capture::parse_proxy)
+            .transpose()?;
+        opts.redact_headers = capture::parse_redact_headers(&self.redact_header)?;
+        Ok(())
+    }
 }
 
 pub fn read_url_list(from: &Option<PathBuf>, urls: &mut Vec<String>) -> Result<()> {
@@ -100,7 +159,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     for u in &urls {
         capture::parse_url(u)?;
     }
-    let opts = CaptureOptions {
+    let mut opts = CaptureOptions {
         max_size: a.max_size,
         timeout: seconds(a.timeout, "--timeout")?,
         connect_timeout: seconds(a.connect_timeout, "--connect-timeout")?,
@@ -108,6 +167,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         user_agent: a.user_agent,
         ..CaptureOptions::default()
     };
+    a.policy.apply(&mut opts)?;
     let labels = Labels {
         entity: a.entity,
         document: a.document,

@@ -13,7 +13,7 @@ pub const EXIT_CHANGED: i32 = 8;
 /// Fetch URLs again and compare with their latest records: unchanged, bytes-only change, or changed
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit check https://example.org/terms\n  exhibit check EX-7K2M-9QDR-T4VW                 # the URL of that record\n  exhibit check --from watched.txt --jobs 16 --json\n\nUnchanged bytes add a signed verification event (no new document). Changed bytes are captured as a\nnew record, reported as bytes-changed when only noise changed (the readable text is the same)\nand as changed otherwise; only changed sets exit code 8. Exit codes: 0 all unchanged, 8 at least one changed, otherwise the code of the first\nfailure (5 fetch failed, ...)."
+    after_help = "Examples:\n  exhibit check https://example.org/terms\n  exhibit check EX-7K2M-9QDR-T4VW                 # the URL of that record\n  exhibit check --from watched.txt --jobs 16 --json\n  exhibit check https://example.org/account --redact-header set-cookie --proxy http://proxy.internal:3128\n\nFetches follow the same policy as capture: no URLs with credentials, only public addresses\nunless --allow-private, proxy environment variables ignored unless --proxy, and every header\nrecorded unless --redact-header names it (see `exhibit capture --help`).\n\nUnchanged bytes add a signed verification event (no new document). Changed bytes are captured as a\nnew record, reported as bytes-changed when only noise changed (the readable text is the same)\nand as changed otherwise; only changed sets exit code 8. Exit codes: 0 all unchanged, 8 at least one changed, otherwise the code of the first\nfailure (5 fetch failed, ...)."
 )]
 pub struct Args {
     /// URLs, or record IDs whose URL to check
@@ -31,6 +31,8 @@ pub struct Args {
     allow_status: bool,
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    policy: super::capture::PolicyArgs,
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
@@ -41,6 +43,8 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             .hint("give URLs or record IDs, or --from FILE")
             .into());
     }
+    let mut opts = CaptureOptions::default();
+    a.policy.apply(&mut opts)?;
     let (archive, key) = g.open_for_writing(false)?;
     let urls = targets
         .iter()
@@ -53,7 +57,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             .filter(|d| !d.is_zero())
             .ok_or_else(|| Error::usage("--timeout must be a positive number of seconds"))?,
         allow_status: a.allow_status,
-        ..CaptureOptions::default()
+        ..opts
     };
     let bar = super::progress(urls.len() as u64, "check");
     let mut counts = [0usize; 4];

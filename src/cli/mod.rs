@@ -39,10 +39,12 @@ Examples:
 Exit codes:
   0  success: captured, verified, audit clean
   1  verification failed: altered, missing or extra bytes, bad or untrusted signature
-  2  usage error or invalid input (bad URL, mistyped record ID, unreadable input file)
+  2  usage error or invalid input (bad URL, a URL with user:password@, mistyped record ID,
+     unreadable input file)
   3  no such record or document in the archive
   4  ambiguous hash prefix: matches more than one document
-  5  fetch failed (connection, timeout, truncated or oversize body, HTTP error status)
+  5  fetch failed (connection, timeout, truncated or oversize body, HTTP error status) or
+     refused: a private or local address without --allow-private, a redirect with credentials
   6  key problem: missing, malformed, readable by others, or not trusted
   7  archive problem: missing, unreadable, locked or I/O error
   8  exhibit check: at least one page changed (none failed)";

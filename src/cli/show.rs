@@ -69,6 +69,12 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         if let Some(addr) = &h.remote_addr {
             println!("Server:       {addr}");
         }
+        if let Some(p) = &h.proxy {
+            println!("Via proxy:    {p}");
+        }
+        if !h.redacted_headers.is_empty() {
+            println!("Redacted:     {}", h.redacted_headers.join(", "));
+        }
     }
     println!("Log index:    {}", m.log_index);
     println!(
