@@ -57,8 +57,15 @@ impl Statement {
                 s.format
             ));
         }
-        if s.since.parse::<jiff::Timestamp>().is_err() {
-            return Err(format!("key statement time {:?} is not RFC 3339", s.since));
+        if !crate::manifest::is_canonical_time(&s.since) {
+            return Err(format!(
+                "key statement time {:?} is not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ",
+                s.since
+            ));
+        }
+        // One statement, one byte form, as for manifests (FORMAT.md 5.6, 7.1.1).
+        if s.to_bytes() != bytes {
+            return Err("key statement is not in canonical form".into());
         }
         Ok(s)
     }

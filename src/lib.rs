@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod audit;
+pub mod b64;
 pub mod bundle;
 pub mod capture;
 pub mod cite;

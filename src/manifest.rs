@@ -267,6 +267,22 @@ impl Manifest {
         let m: Manifest = serde_json::from_slice(bytes)
             .map_err(|e| Error::verification(format!("malformed manifest: {e}")))?;
         m.check()?;
+        // Only exhibit's own byte form is a manifest (FORMAT.md 5.1, 5.6): member order,
+        // omitted members, escapes, number spelling and the final LF are all fixed, so that one
+        // statement has exactly one signed form and any reader can tell a manifest exhibit did
+        // not write. Every manifest exhibit ever wrote is this form: `to_bytes` wrote it.
+        let canonical = m.to_bytes();
+        if canonical != bytes {
+            let at = canonical
+                .iter()
+                .zip(bytes)
+                .position(|(a, b)| a != b)
+                .unwrap_or(canonical.len().min(bytes.len()));
+            return Err(Error::verification(format!(
+                "malformed manifest: not in canonical form (it differs from its canonical \
+                 encoding at byte {at})"
+            )));
+        }
         Ok(m)
     }
 
@@ -354,8 +370,10 @@ impl Manifest {
             ("captured_at", &self.captured_at),
             ("signed_at", &self.signed_at),
         ] {
-            if t.parse::<jiff::Timestamp>().is_err() {
-                return bad(format!("{name} {t:?} is not an RFC 3339 time"));
+            if !is_canonical_time(t) {
+                return bad(format!(
+                    "{name} {t:?} is not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ"
+                ));
             }
         }
         for h in self.http.iter().flat_map(all_headers) {
@@ -364,6 +382,25 @@ impl Manifest {
                     "header {:?} must have exactly one of value and value_base64",
                     h.name
                 ));
+            }
+            // value_base64 exists only for bytes that are not UTF-8 (Header::new): anything
+            // else is a second spelling of a header exhibit would have written as `value`.
+            if let Some(v) = &h.value_base64 {
+                match crate::b64::decode(v) {
+                    None => {
+                        return bad(format!(
+                            "header {:?}: value_base64 is not canonical base64",
+                            h.name
+                        ))
+                    }
+                    Some(raw) if std::str::from_utf8(&raw).is_ok() => {
+                        return bad(format!(
+                            "header {:?}: value_base64 holds UTF-8 text, which is written as value",
+                            h.name
+                        ))
+                    }
+                    Some(_) => {}
+                }
             }
         }
         Ok(())
@@ -496,6 +533,13 @@ pub fn is_header_name(s: &str) -> bool {
 
 pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether `s` is a time exactly as exhibit writes it (`format_time`): a valid instant spelled
+/// `YYYY-MM-DDTHH:MM:SSZ`, in UTC, whole seconds, no other offset or precision.
+pub fn is_canonical_time(s: &str) -> bool {
+    s.parse::<jiff::Timestamp>()
+        .is_ok_and(|t| format_time(t) == s)
 }
 
 /// RFC 3339 UTC with second precision, as cited ("2026-05-21T05:07:28Z").

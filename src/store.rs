@@ -2,10 +2,12 @@
 //! uncompressed bytes, so the same content is stored once and `zstd -dc BLOB | sha256sum` prints
 //! the cited hash.
 //!
-//! A blob is one or more zstd frames followed by a 48-byte zstd *skippable* frame that carries the
-//! SHA-256 of all bytes before it. zstd ignores skippable frames, so third-party tools decompress
-//! blobs unchanged, while audit can tell that not one stored byte moved, including the header bits
-//! a zstd decoder is allowed to ignore.
+//! A blob is exactly one zstd frame followed by a 48-byte zstd *skippable* frame that carries
+//! the SHA-256 of all bytes before it. zstd ignores skippable frames, so third-party tools
+//! decompress blobs unchanged, while audit can tell that a stored byte moved, including the header
+//! bits a zstd decoder is allowed to ignore. That checksum is unkeyed, so the reader also insists
+//! on the exact frame layout the writer produces (docs/FORMAT.md 4.2): whoever can write the
+//! archive cannot hide extra bytes in a blob that audits clean.
 
 use crate::archive::dir::Dir;
 use crate::error::{Error, IoContext, Result};
@@ -342,19 +344,26 @@ pub fn read_blob_file(
             "the trailing checksum frame is missing or damaged",
         ));
     }
-    // First the stored bytes against the trailer, in one pass over the compressed file: an
-    // altered blob is refused before any decompression, so a tampered "bomb" costs nothing.
+    // First the stored bytes against the trailer and the frame layout, in one pass over the
+    // compressed file: a blob that is altered, or laid out as exhibit never writes one, is
+    // refused before any decompression, so a tampered "bomb" costs nothing.
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let mut hashing = HashingReader {
         inner: BufReader::with_capacity(256 * 1024, (&mut file).take(body_len)),
         hasher: Sha256::new(),
     };
+    let layout = check_layout(&mut hashing).map_err(io_err)?;
+    // The rest (all of it when the layout is wrong) is hashed too, so damage is reported as
+    // damage and only an intact blob is judged by its layout.
     io::copy(&mut hashing, &mut io::sink()).map_err(io_err)?;
     let frame_hash: [u8; 32] = hashing.hasher.finalize().into();
     if frame_hash[..] != trailer[16..] {
         return Err(BlobError::Altered {
             path: path.to_path_buf(),
         });
+    }
+    if let Err(why) = layout {
+        return Err(malformed(&why));
     }
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(
@@ -378,6 +387,100 @@ pub fn read_blob_file(
         sha256: hex::encode(sha256),
         size,
     })
+}
+
+/// zstd frame magic 0xFD2FB528, little endian.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// Check that the bytes before the trailer are exactly what exhibit's writer produces
+/// (FORMAT.md 4.2): one zstd frame whose header is `04 WD` (content checksum, a window
+/// descriptor, no dictionary, no content size) or `24 00` (content checksum, single segment,
+/// content size 0: the empty document), its blocks, its 4-byte checksum, and nothing after it.
+/// The trailer checksum is unkeyed, so anyone who can write the archive could otherwise hide
+/// extra bytes in a blob (a skippable frame, a second frame, data after the frame) that audit
+/// would call intact. The decoder checks the blocks' content and the checksum later.
+///
+/// Returns `Ok(Err(why))` for a layout exhibit never writes, `Err` for a failed read; a blob
+/// that ends inside the frame is a layout error too.
+fn check_layout(r: &mut impl Read) -> io::Result<Result<(), String>> {
+    let layout = |why: String| Ok(Err(why));
+    let mut head = [0u8; 6];
+    match read_full(r, &mut head[..4])? {
+        4 => {}
+        _ => return layout("the zstd frame is truncated".into()),
+    }
+    if head[..4] != ZSTD_MAGIC {
+        return layout(if is_skippable(&head[..4]) {
+            "a skippable frame before the zstd frame".into()
+        } else {
+            "it does not start with a zstd frame".into()
+        });
+    }
+    if read_full(r, &mut head[4..6])? != 2 {
+        return layout("the zstd frame is truncated".into());
+    }
+    match (head[4], head[5]) {
+        (0x04, _) | (0x24, 0x00) => {}
+        (fhd, _) => {
+            let why = if fhd & 0x03 != 0 {
+                "its zstd frame names a dictionary".to_string()
+            } else if fhd & 0x04 == 0 {
+                "its zstd frame has no content checksum".to_string()
+            } else {
+                format!("its zstd frame header (descriptor 0x{fhd:02x}) is not one exhibit writes")
+            };
+            return layout(why);
+        }
+    }
+    loop {
+        let mut block = [0u8; 3];
+        if read_full(r, &mut block)? != 3 {
+            return layout("the zstd frame is truncated".into());
+        }
+        let header = u32::from_le_bytes([block[0], block[1], block[2], 0]);
+        let last = header & 1 == 1;
+        let size = match (header >> 1) & 3 {
+            0 | 2 => u64::from(header >> 3), // raw or compressed: that many bytes follow
+            1 => 1,                          // RLE: one byte, repeated
+            _ => return layout("its zstd frame has a block of the reserved type".into()),
+        };
+        if io::copy(&mut r.take(size), &mut io::sink())? != size {
+            return layout("the zstd frame is truncated".into());
+        }
+        if last {
+            break;
+        }
+    }
+    let mut checksum = [0u8; 4];
+    if read_full(r, &mut checksum)? != 4 {
+        return layout("the zstd frame is truncated".into());
+    }
+    let mut after = [0u8; 4];
+    match read_full(r, &mut after)? {
+        0 => Ok(Ok(())),
+        4 if after == ZSTD_MAGIC => layout("a second zstd frame after the first".into()),
+        4 if is_skippable(&after) => layout("a skippable frame besides the exhibit trailer".into()),
+        _ => layout("bytes after the zstd frame".into()),
+    }
+}
+
+/// zstd skippable-frame magic: 0x184D2A50 to 0x184D2A5F, little endian.
+fn is_skippable(magic: &[u8]) -> bool {
+    magic.len() == 4 && magic[0] & 0xF0 == 0x50 && magic[1..] == [0x2A, 0x4D, 0x18]
+}
+
+/// Read until `buf` is full or the input ends; the number of bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Stored size from which a document is decoded and hashed on two threads. Below it, starting a
@@ -495,6 +598,166 @@ mod tests {
             assert_eq!(check.sha256, hex::encode(Sha256::digest(&doc)));
             assert_eq!(check.sha256, staged.sha256);
         }
+    }
+
+    /// A blob file whose trailer is recomputed over `body`: what someone who can write the
+    /// archive, but holds no key, can make.
+    fn retrailed(dir: &Path, name: &str, body: &[u8]) -> PathBuf {
+        let mut file = body.to_vec();
+        file.extend_from_slice(&TRAILER_MAGIC);
+        file.extend_from_slice(&40u32.to_le_bytes());
+        file.extend_from_slice(TRAILER_TAG);
+        file.extend_from_slice(&Sha256::digest(body));
+        let path = dir.join(name);
+        std::fs::write(&path, file).unwrap();
+        path
+    }
+
+    fn body_of(path: &Path) -> Vec<u8> {
+        let bytes = std::fs::read(path).unwrap();
+        bytes[..bytes.len() - TRAILER_LEN as usize].to_vec()
+    }
+
+    #[test]
+    fn every_shape_the_writer_produces_reads_back() {
+        // The writer's frame header depends on how it was driven: finished without any input
+        // (import of an empty file) it knows the size is 0 and writes `24 00`; flushed first (a
+        // capture flushes its decoders) or fed any bytes, it writes `04` and a window descriptor.
+        let dir = tempfile::tempdir().unwrap();
+        type Drive = fn(&mut DocumentWriter);
+        let shapes: [(&str, Drive, &[u8]); 6] = [
+            ("empty, finished", |_| {}, &[0x24, 0x00]),
+            ("empty, flushed", |w| w.flush().unwrap(), &[0x04]),
+            ("empty write", |w| w.write_all(b"").unwrap(), &[]),
+            ("one byte", |w| w.write_all(b"x").unwrap(), &[0x04]),
+            (
+                "written, flushed, written, flushed",
+                |w| {
+                    w.write_all(&noise(300_000)).unwrap();
+                    w.flush().unwrap();
+                    w.write_all(&[b'a'; 200_000]).unwrap();
+                    w.flush().unwrap();
+                    w.flush().unwrap();
+                },
+                &[0x04],
+            ),
+            (
+                "many small writes",
+                |w| {
+                    for i in 0..10_000u32 {
+                        w.write_all(&i.to_le_bytes()).unwrap();
+                    }
+                },
+                &[0x04],
+            ),
+        ];
+        for (what, drive, header) in shapes {
+            let mut w = DocumentWriter::create(dir.path(), u64::MAX).unwrap();
+            drive(&mut w);
+            let staged = w.finish().unwrap();
+            let bytes = std::fs::read(staged.path()).unwrap();
+            assert_eq!(bytes[..4], ZSTD_MAGIC, "{what}");
+            assert!(
+                bytes[4..].starts_with(header),
+                "{what}: {:02x?}",
+                &bytes[..8]
+            );
+            let check =
+                read_blob(staged.path(), &mut io::sink()).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(check.sha256, staged.sha256, "{what}");
+        }
+    }
+
+    #[test]
+    fn layouts_exhibit_never_writes_are_refused_even_with_a_valid_trailer() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = b"<html>the cited page</html>".repeat(50);
+        let body = body_of(stage(dir.path(), &doc).path());
+        let frame = |checksum: bool, size: bool| {
+            let mut c = zstd::bulk::Compressor::new(ZSTD_LEVEL).unwrap();
+            c.include_checksum(checksum).unwrap();
+            c.include_contentsize(size).unwrap();
+            c.compress(&doc).unwrap()
+        };
+        let skippable = |len: u32| {
+            let mut f = vec![0x50, 0x2A, 0x4D, 0x18];
+            f.extend_from_slice(&len.to_le_bytes());
+            f.extend(std::iter::repeat_n(0xAB, len as usize));
+            f
+        };
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "a skippable frame first",
+                [skippable(1 << 20), body.clone()].concat(),
+                "a skippable frame before the zstd frame",
+            ),
+            (
+                "a skippable frame after",
+                [body.clone(), skippable(1 << 20)].concat(),
+                "a skippable frame besides the exhibit trailer",
+            ),
+            (
+                "two frames",
+                [body.clone(), body.clone()].concat(),
+                "a second zstd frame",
+            ),
+            (
+                "trailing bytes",
+                [&body[..], b"smuggled"].concat(),
+                "bytes after the zstd frame",
+            ),
+            (
+                "one trailing byte",
+                [&body[..], b"!"].concat(),
+                "bytes after the zstd frame",
+            ),
+            ("truncated", body[..body.len() - 1].to_vec(), "truncated"),
+            (
+                "content size in the header",
+                frame(true, true),
+                "not one exhibit writes",
+            ),
+            ("no checksum", frame(false, false), "no content checksum"),
+            (
+                "not zstd",
+                b"plain bytes, not compressed at all".to_vec(),
+                "does not start with a zstd frame",
+            ),
+        ];
+        for (what, bad, says) in cases {
+            let path = retrailed(dir.path(), "bad.zst", &bad);
+            match read_blob(&path, &mut io::sink()) {
+                Err(BlobError::Malformed { why, .. }) => {
+                    assert!(why.contains(says), "{what}: {why}")
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        // A dictionary ID in the header, hand-set: descriptor 0x05 and a 1-byte ID.
+        let mut with_dict = body.clone();
+        with_dict[4] = 0x05;
+        with_dict.insert(6, 0x00);
+        let path = retrailed(dir.path(), "dict.zst", &with_dict);
+        match read_blob(&path, &mut io::sink()) {
+            Err(BlobError::Malformed { why, .. }) => assert!(why.contains("dictionary"), "{why}"),
+            other => panic!("dictionary ID: {other:?}"),
+        }
+        // The genuine body with a recomputed trailer is of course fine.
+        let path = retrailed(dir.path(), "good.zst", &body);
+        assert!(read_blob(&path, &mut io::sink()).is_ok());
+    }
+
+    #[test]
+    fn damage_is_reported_as_altered_not_as_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let staged = stage(dir.path(), b"some document");
+        let mut bytes = std::fs::read(staged.path()).unwrap();
+        bytes.insert(bytes.len() - TRAILER_LEN as usize, 0);
+        std::fs::write(staged.path(), bytes).unwrap();
+        assert!(matches!(
+            read_blob(staged.path(), &mut io::sink()),
+            Err(BlobError::Altered { .. })
+        ));
     }
 
     #[test]

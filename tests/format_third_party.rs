@@ -836,3 +836,255 @@ fn format_md_procedure_rejects_tampering() {
     let o = fx.verify_py(&fx.archive, &target, &[&own]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// A signature line of the checkpoint text `cp_txt` under `name`, made by `openssl` with the
+/// secret key `key_pem` (PKCS#8), whose key hash is computed as section 9.5 says.
+fn openssl_sig_line(cp_txt: &Path, name: &str, key_pem: &Path) -> String {
+    bash_ok(&format!(
+        "T=$(mktemp -d); trap 'rm -rf \"$T\"' EXIT\n\
+         openssl pkey -in {k} -pubout -outform DER | tail -c 32 > \"$T/raw\"\n\
+         H=$({{ printf '%s\\n\\001' '{name}'; cat \"$T/raw\"; }} | sha256sum | cut -c1-8)\n\
+         printf \"$(echo \"$H\" | sed 's/../\\\\x&/g')\" > \"$T/line\"\n\
+         openssl pkeyutl -sign -inkey {k} -rawin -in {t} >> \"$T/line\"\n\
+         printf '— %s %s\\n' '{name}' \"$(base64 -w0 < \"$T/line\")\"",
+        k = q(key_pem),
+        t = q(cp_txt),
+    ))
+}
+
+/// The canonical base64 text with one padding bit set: the same bytes to a lenient decoder.
+fn set_padding_bit(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let at = text.find('=').expect("padded base64") - 1;
+    let mut bytes = text.as_bytes().to_vec();
+    let pos = ALPHABET.iter().position(|&c| c == bytes[at]).unwrap();
+    bytes[at] = ALPHABET[pos | 1];
+    assert_ne!(
+        bytes,
+        text.as_bytes(),
+        "{text} had a padding bit set already"
+    );
+    String::from_utf8(bytes).unwrap()
+}
+
+/// Section 9.5 and step 7 of section 12: a checkpoint may carry several signature lines (a
+/// second archive key, a witness cosignature). The shell steps check each line by itself, so a
+/// genuine checkpoint with two lines under the origin's name passes (the old procedure joined
+/// every such line into one base64 text and failed), while a forged line by a trusted key's
+/// hash, or a malformed line, fails, for the shell, verify.py and exhibit alike.
+#[test]
+fn format_md_procedure_checks_each_signature_line() {
+    require_tools();
+    let fx = Fixture::build();
+    let target = fx.records[3].clone();
+    let cp_path = fx.archive.join("log/checkpoint");
+    let cp = fs::read_to_string(&cp_path).unwrap();
+    let origin = cp.lines().next().unwrap().to_string();
+    let cp_txt = fx.dir.path().join("cp.txt");
+    fs::write(&cp_txt, &cp[..cp.find("\n\n").unwrap() + 1]).unwrap();
+    let own_line = cp[cp.find("\n\n").unwrap() + 2..].to_string();
+
+    // A second archive key, made and used by openssl only, trusted by the archive like one that
+    // `exhibit keys add` added (its canonical PEM under its key ID).
+    let k2 = fx.dir.path().join("second.key");
+    bash_ok(&format!(
+        "openssl genpkey -algorithm ed25519 -out {}",
+        q(&k2)
+    ));
+    let k2_pub = fx.dir.path().join("second.pem");
+    bash_ok(&format!(
+        "openssl pkey -in {} -pubout -out {}",
+        q(&k2),
+        q(&k2_pub)
+    ));
+    let k2_id = bash_ok(&format!(
+        "openssl pkey -pubin -in {} -outform DER | tail -c 32 | sha256sum | cut -c1-16",
+        q(&k2_pub)
+    ));
+    let second = openssl_sig_line(&cp_txt, &origin, &k2);
+    // A witness cosignature: another name, a payload of another length (timestamp + signature).
+    let witness = format!(
+        "— witness.example/w1 {}",
+        bash_ok("head -c 76 /dev/urandom | base64 -w0")
+    );
+    let with_lines = |name: &str, lines: &[&str], add_k2: bool| {
+        fx.tampered(name, |a| {
+            let mut text = cp.clone();
+            for l in lines {
+                text.push_str(l.trim_end_matches('\n'));
+                text.push('\n');
+            }
+            fs::write(a.join("log/checkpoint"), text).unwrap();
+            if add_k2 {
+                fs::copy(&k2_pub, a.join("keys").join(format!("{k2_id}.pem"))).unwrap();
+            }
+        })
+    };
+    let exhibit_audit =
+        |archive: &Path| fx.exhibit(&["--archive", archive.to_str().unwrap(), "audit"]);
+
+    // Genuine: signed by both archive keys, plus a witness line.
+    let genuine = with_lines("two-keys", &[&second, &witness], true);
+    let cp_now = fs::read_to_string(genuine.join("log/checkpoint")).unwrap();
+    assert_eq!(
+        cp_now
+            .lines()
+            .filter(|l| l.starts_with(&format!("— {origin} ")))
+            .count(),
+        2,
+        "{cp_now}"
+    );
+    let o = fx.verify_sh(&genuine, &target, &[]);
+    assert!(
+        o.status.success(),
+        "shell steps rejected a checkpoint signed by two archive keys:\n{}",
+        text(&o)
+    );
+    assert_eq!(verified_count(&o), 2, "{}", text(&o));
+    // The same steps with the second key as the checkpoint key check its line instead.
+    let o = fx.verify_sh(&genuine, &target, &[("CPKEY", &k2_pub)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(verified_count(&o), 2, "{}", text(&o));
+    let o = fx.verify_py(&genuine, &target, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = exhibit_audit(&genuine);
+    assert!(o.status.success(), "exhibit audit:\n{}", text(&o));
+
+    // The second key's line when that key is not trusted by the archive: an unknown key's line,
+    // ignored by exhibit; the shell checks only CPKEY's lines.
+    let unknown = with_lines("unknown-key", &[&second], false);
+    assert!(fx.verify_sh(&unknown, &target, &[]).status.success());
+    assert!(fx.verify_py(&unknown, &target, &[]).status.success());
+    assert!(exhibit_audit(&unknown).status.success());
+
+    // Forged: a line under the origin's name with the archive key's own key hash but another
+    // key's signature. It matches the trusted key, so it must verify, and it does not, even
+    // though the genuine line next to it does.
+    let own_hash = &bash_ok(&format!(
+        "printf '%s' '{}' | base64 -d | head -c 4 | base64 -w0",
+        own_line.trim_end().rsplit(' ').next().unwrap()
+    ));
+    let forged = bash_ok(&format!(
+        "{{ printf '%s' '{own_hash}' | base64 -d; printf '%s' '{}' | base64 -d | tail -c 64; }} | base64 -w0",
+        second.trim_end().rsplit(' ').next().unwrap()
+    ));
+    let forged_line = format!("— {origin} {forged}");
+    let forged_archive = with_lines("forged-line", &[&forged_line], true);
+    let o = fx.verify_sh(&forged_archive, &target, &[]);
+    assert_refused(
+        &o,
+        "shell steps",
+        "a forged second signature line",
+        "Signature Verification Failure",
+    );
+    assert!(!stdout(&o).contains("OK "), "{}", text(&o));
+    let o = fx.verify_py(&forged_archive, &target, &[]);
+    assert_refused(
+        &o,
+        "verify.py",
+        "a forged second signature line",
+        "InvalidSignature",
+    );
+    let o = exhibit_audit(&forged_archive);
+    assert_refused(
+        &o,
+        "exhibit audit",
+        "a forged second signature line",
+        "invalid signature",
+    );
+
+    // Malformed: the witness line with a padding bit set in its base64 (the same bytes to a
+    // lenient decoder). A checkpoint has one byte form: every reader refuses it.
+    let loose = format!(
+        "— witness.example/w1 {}",
+        set_padding_bit(&bash_ok("head -c 76 /dev/urandom | base64 -w0"))
+    );
+    let malformed = with_lines("loose-base64", &[&loose], false);
+    let o = fx.verify_sh(&malformed, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "shell steps accepted non-canonical base64:\n{}",
+        text(&o)
+    );
+    assert!(!stdout(&o).contains("OK "), "{}", text(&o));
+    let o = fx.verify_py(&malformed, &target, &[]);
+    assert_refused(
+        &o,
+        "verify.py",
+        "non-canonical base64",
+        "not canonical base64",
+    );
+    let o = exhibit_audit(&malformed);
+    assert_refused(&o, "exhibit audit", "non-canonical base64", "canonical");
+}
+
+/// Section 9.4's worked example, on the fixture's 5-record log: the inclusion proof of leaf 2
+/// that `exhibit prove` prints is the stored hashes at positions 4, 2 and 7, in that order.
+#[test]
+fn format_md_worked_proof_example_matches_log_hashes() {
+    let fx = Fixture::build();
+    assert_eq!(fx.records.len(), 5);
+    assert!(
+        FORMAT_MD.contains("0         [3, 4)   (0, 3)"),
+        "the example is in FORMAT.md"
+    );
+    let o = fx.exhibit(&["prove", &fx.records[2], "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let proof: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let stored = fs::read(fx.archive.join("log/hashes")).unwrap();
+    assert_eq!(stored.len(), 8 * 32);
+    let at = |pos: usize| -> String {
+        stored[32 * pos..32 * pos + 32]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(
+        proof["audit_path"],
+        serde_json::json!([at(4), at(2), at(7)]),
+        "{proof:#}"
+    );
+}
+
+/// Section 4.2: a blob whose trailer was recomputed over a smuggled skippable frame. verify.py
+/// checks the layout and refuses it, as exhibit does; the shell steps check the trailer and the
+/// document only (FORMAT.md says so), so they pass.
+#[test]
+fn format_md_blob_layout_check_refuses_smuggled_bytes() {
+    require_tools();
+    let fx = Fixture::build();
+    let target = fx.records[0].clone();
+    let sha = fx.manifest(&target)["document"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let archive = fx.tampered("smuggled", |a| {
+        let blob = fx.blob_path(a, &sha);
+        let bytes = fs::read(&blob).unwrap();
+        let mut body = bytes[..bytes.len() - 48].to_vec();
+        body.extend_from_slice(&[0x50, 0x2A, 0x4D, 0x18]);
+        body.extend_from_slice(&4096u32.to_le_bytes());
+        body.extend(std::iter::repeat_n(b'S', 4096));
+        let mut file = body.clone();
+        file.extend_from_slice(&bytes[bytes.len() - 48..bytes.len() - 32]);
+        use sha2::Digest;
+        file.extend_from_slice(&sha2::Sha256::digest(&body));
+        fs::write(&blob, file).unwrap();
+    });
+    let o = fx.verify_sh(&archive, &target, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert_refused(
+        &o,
+        "verify.py",
+        "a blob with a smuggled skippable frame",
+        "the blob holds more than its zstd frame and the trailer",
+    );
+    let o = fx.exhibit(&["--archive", archive.to_str().unwrap(), "verify", &target]);
+    assert_refused(
+        &o,
+        "exhibit verify",
+        "a blob with a smuggled skippable frame",
+        "a skippable frame besides the exhibit trailer",
+    );
+}

@@ -33,19 +33,35 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("html_title", html_title),
 ];
 
-/// `Manifest::parse`: whatever it accepts re-encodes to bytes that parse to the same manifest,
-/// and those bytes are a fixed point (the signed encoding is canonical).
+/// `Manifest::parse`: it accepts only the canonical byte form (FORMAT.md 5.1, 5.6), so whatever
+/// it accepts is exactly what `to_bytes` writes for the parsed manifest; its times are in the
+/// one form exhibit writes; and any byte appended or a space inserted makes it malformed.
 pub fn manifest(data: &[u8]) {
     let Ok(m) = Manifest::parse(data) else {
         return;
     };
     let bytes = m.to_bytes();
+    assert_eq!(
+        bytes, data,
+        "a manifest was accepted in a non-canonical form"
+    );
     let again = Manifest::parse(&bytes).expect("a parsed manifest's own bytes must parse");
     assert_eq!(again, m, "manifest round trip changed it");
-    assert_eq!(
-        again.to_bytes(),
-        bytes,
-        "manifest encoding is not a fixed point"
+    for t in [&m.captured_at, &m.signed_at] {
+        assert!(exhibit::manifest::is_canonical_time(t), "{t:?}");
+        assert_eq!(t.len(), 20, "{t:?}");
+    }
+    let mut longer = data.to_vec();
+    longer.push(b'\n');
+    assert!(
+        Manifest::parse(&longer).is_err(),
+        "a second final LF accepted"
+    );
+    let mut spaced = data.to_vec();
+    spaced.insert(1, b' ');
+    assert!(
+        Manifest::parse(&spaced).is_err(),
+        "a space after '{{' accepted"
     );
     let _ = m.display_title();
 }
@@ -114,6 +130,19 @@ pub fn note(data: &[u8]) {
             assert!(parsed.text.ends_with('\n'), "{:?}", parsed.text);
             assert!(parsed.text.len() < s.len());
             assert!(parsed.signatures.len() <= note::MAX_SIGNATURES);
+            // The text ends at the last empty line, and every Ed25519 line is in the note in
+            // its one canonical spelling (FORMAT.md 2, 9.5).
+            assert!(s[parsed.text.len()..].starts_with('\n'));
+            assert!(!s[parsed.text.len() + 1..].contains("\n\n"));
+            for sig in &parsed.signatures {
+                let mut payload = sig.key_hash.to_be_bytes().to_vec();
+                payload.extend_from_slice(&sig.signature);
+                let line = format!("\u{2014} {} {}\n", sig.name, exhibit::b64::encode(&payload));
+                assert!(
+                    s.contains(&line),
+                    "{line:?} is not spelled canonically in the note"
+                );
+            }
             if let Ok(verified) = note::verify_note(s, trusted_keys()) {
                 assert_eq!(verified.text, parsed.text);
                 assert!(!verified.signatures.is_empty());
@@ -341,12 +370,56 @@ pub fn blob(data: &[u8]) {
                 hex_lower(&sink.hasher.finalize()),
                 "reported hash is not of what was written"
             );
+            assert_one_frame_layout(&file);
         }
         Err(exhibit::store::BlobError::Output(e)) => {
             // Our sink only fails at its limit.
             assert!(sink.count > 0, "output error before any output: {e}");
         }
         Err(_) => {}
+    }
+}
+
+/// An accepted blob is laid out as FORMAT.md 4.2 says: one zstd frame with one of the two
+/// headers exhibit writes, then the trailer, so any byte added before the trailer, and any
+/// skippable frame put in front, makes it malformed even with a recomputed trailer.
+fn assert_one_frame_layout(file: &[u8]) {
+    let body = &file[..file.len() - 48];
+    assert_eq!(
+        body[..4],
+        [0x28, 0xB5, 0x2F, 0xFD],
+        "not a zstd frame first"
+    );
+    assert!(
+        body[4] == 0x04 || body[4..6] == [0x24, 0x00],
+        "frame header {:02x?} is not one exhibit writes",
+        &body[4..6]
+    );
+    let skippable = [0x50, 0x2A, 0x4D, 0x18, 0, 0, 0, 0];
+    for (what, changed) in [
+        ("a byte after the frame", [body, &[0u8][..]].concat()),
+        (
+            "an empty skippable frame after",
+            [body, &skippable[..]].concat(),
+        ),
+        (
+            "an empty skippable frame before",
+            [&skippable[..], body].concat(),
+        ),
+    ] {
+        let path = scratch_path();
+        let mut f = changed.clone();
+        f.extend_from_slice(&[0x5E, 0x2A, 0x4D, 0x18]);
+        f.extend_from_slice(&40u32.to_le_bytes());
+        f.extend_from_slice(b"EXHBLOB1");
+        f.extend_from_slice(&Sha256::digest(&changed));
+        std::fs::write(&path, &f).expect("write the changed blob");
+        let res = exhibit::store::read_blob(&path, &mut io::sink());
+        std::fs::remove_file(&path).expect("remove the changed blob");
+        assert!(
+            matches!(res, Err(exhibit::store::BlobError::Malformed { .. })),
+            "{what} accepted: {res:?}"
+        );
     }
 }
 

@@ -475,7 +475,19 @@ impl Archive {
         }
         let _guard = self.local.lock()?;
         self.local.clean_scratch()?;
-        let size = self.log_size()?;
+        // The checkpoint says what is committed. Without it, recovery would take every record
+        // for the remains of an interrupted write and roll it back (FORMAT.md 9.5: an archive
+        // has a checkpoint from its creation on, and a missing one is damage).
+        let size = match self.checkpoint()? {
+            Some((_, cp)) => cp.size,
+            None => {
+                return Err(Error::archive(format!(
+                    "{} is missing, so exhibit cannot tell which records are committed",
+                    self.local.log_path(LogFile::Checkpoint).display()
+                ))
+                .hint("restore log/checkpoint from a backup, then run `exhibit audit`; nothing was written"))
+            }
+        };
         self.recover(size)?;
         // A retired or compromised key signs nothing new. Statuses are read under the lock so
         // that a concurrent retirement cannot be missed.
