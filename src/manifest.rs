@@ -591,9 +591,11 @@ mod tests {
             "signer": "52ef03b1d0c954b5"
         });
         edit(&mut v);
-        let mut bytes = serde_json::to_vec(&v).unwrap();
-        bytes.push(b'\n');
-        Manifest::parse(&bytes)
+        // Through the typed struct, so the bytes are in canonical form (member order) and only
+        // the rule under test can reject them.
+        let m: Manifest = serde_json::from_value(v)
+            .map_err(|e| Error::verification(format!("malformed manifest: {e}")))?;
+        Manifest::parse(&m.to_bytes())
     }
 
     fn rejected(edit: impl Fn(&mut serde_json::Value), says: &str) {

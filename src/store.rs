@@ -652,7 +652,8 @@ mod tests {
             ),
         ];
         for (what, drive, header) in shapes {
-            let mut w = DocumentWriter::create(dir.path(), u64::MAX).unwrap();
+            let d = Arc::new(Dir::open(dir.path()).unwrap());
+            let mut w = DocumentWriter::create(&d, u64::MAX).unwrap();
             drive(&mut w);
             let staged = w.finish().unwrap();
             let bytes = std::fs::read(staged.path()).unwrap();
@@ -662,8 +663,8 @@ mod tests {
                 "{what}: {:02x?}",
                 &bytes[..8]
             );
-            let check =
-                read_blob(staged.path(), &mut io::sink()).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let check = read_blob(&staged.path(), &mut io::sink())
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(check.sha256, staged.sha256, "{what}");
         }
     }
@@ -672,7 +673,7 @@ mod tests {
     fn layouts_exhibit_never_writes_are_refused_even_with_a_valid_trailer() {
         let dir = tempfile::tempdir().unwrap();
         let doc = b"<html>the cited page</html>".repeat(50);
-        let body = body_of(stage(dir.path(), &doc).path());
+        let body = body_of(&stage(dir.path(), &doc).path());
         let frame = |checksum: bool, size: bool| {
             let mut c = zstd::bulk::Compressor::new(ZSTD_LEVEL).unwrap();
             c.include_checksum(checksum).unwrap();
@@ -755,7 +756,7 @@ mod tests {
         bytes.insert(bytes.len() - TRAILER_LEN as usize, 0);
         std::fs::write(staged.path(), bytes).unwrap();
         assert!(matches!(
-            read_blob(staged.path(), &mut io::sink()),
+            read_blob(&staged.path(), &mut io::sink()),
             Err(BlobError::Altered { .. })
         ));
     }

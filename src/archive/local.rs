@@ -533,10 +533,7 @@ impl Local {
 
     /// The manifest and the signature of a record, each read on its own, for audit to report
     /// which one is missing.
-    pub fn read_record_parts(
-        &self,
-        id: &RecordId,
-    ) -> (MaybeBytes, MaybeBytes) {
+    pub fn read_record_parts(&self, id: &RecordId) -> (MaybeBytes, MaybeBytes) {
         let (jp, sp) = self.record_paths(id);
         let d = match self.walk(&["records", &id.shard()]) {
             Ok(Some(d)) => d,
