@@ -63,13 +63,18 @@ pub fn client(opts: &CaptureOptions) -> Result<Client> {
 /// Check a URL before any network traffic: only absolute http(s) URLs are captured.
 pub fn parse_url(input: &str) -> Result<url::Url> {
     let url = url::Url::parse(input).map_err(|e| {
-        Error::usage(format!("invalid URL {input:?}: {e}"))
-            .hint("give an absolute URL such as https://example.org/page")
+        Error::usage(format!(
+            "invalid URL {}: {e}",
+            crate::terminal::shown(input)
+        ))
+        .hint("give an absolute URL such as https://example.org/page")
     })?;
     match url.scheme() {
         "http" | "https" => Ok(url),
         other => Err(Error::usage(format!(
-            "unsupported scheme {other:?} in {input}: exhibit captures http and https URLs"
+            "unsupported scheme {} in {}: exhibit captures http and https URLs",
+            crate::terminal::shown(other),
+            crate::terminal::shown(input)
         ))
         .hint("for a file you already have, use `exhibit import FILE --url URL`")),
     }
@@ -579,8 +584,11 @@ pub fn stage_file(
     let captured_at = match captured_at {
         Some(t) => {
             let ts: jiff::Timestamp = t.parse().map_err(|e| {
-                Error::usage(format!("--captured-at {t:?} is not an RFC 3339 time: {e}"))
-                    .hint("write it like 2026-05-21T05:07:28Z")
+                Error::usage(format!(
+                    "--captured-at {} is not an RFC 3339 time: {e}",
+                    crate::terminal::shown(t)
+                ))
+                .hint("write it like 2026-05-21T05:07:28Z")
             })?;
             manifest::format_time(ts)
         }

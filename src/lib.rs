@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod note;
 pub mod record_id;
 pub mod store;
+pub mod terminal;
 pub mod text;
 pub mod verify;
 

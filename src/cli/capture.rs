@@ -1,4 +1,4 @@
-use super::Global;
+use super::{esc, Global};
 use anyhow::Result;
 use exhibit::capture::{self, CaptureOptions};
 use exhibit::manifest::Labels;
@@ -11,7 +11,7 @@ use std::time::Duration;
 /// Fetch URLs, store their exact bytes and sign a record of each
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit capture https://example.org/terms\n  exhibit capture https://example.org/privacy --entity Example --document \"Privacy Notice\"\n  exhibit capture --from urls.txt --jobs 16 --json > captured.jsonl\n\nPrints one line per capture: record ID, SHA-256, URL. A missing archive is created (with a key) first.\nIn a batch, a failure does not stop the others; the exit code is that of the first failure."
+    after_help = "Examples:\n  exhibit capture https://example.org/terms\n  exhibit capture https://example.org/privacy --entity Example --document \"Privacy Notice\"\n  exhibit capture --from urls.txt --jobs 16 --json > captured.jsonl\n  exhibit capture --from urls.txt --ordered\n\nPrints one line per capture: record ID, SHA-256, URL (as each URL finishes; --ordered keeps the input order). Without an archive, capture fails unless --init is given. In a batch, a failure does not stop the others: each failure has its error line, a summary names the first few (--json lists every one), and the exit code is that of the first failure in input order."
 )]
 pub struct Args {
     /// URLs to capture (http or https)
@@ -19,7 +19,7 @@ pub struct Args {
     /// Read URLs from FILE, one per line ('-' for stdin; blank lines and # comments skipped)
     #[arg(long, value_name = "FILE")]
     from: Option<PathBuf>,
-    /// Parallel fetches
+    /// How many URLs to fetch at once
     #[arg(long, default_value_t = 8)]
     jobs: usize,
     /// Label: who publishes the document (e.g. "Coursera")
@@ -52,6 +52,9 @@ pub struct Args {
     /// Create the archive (and a signing key) if there is none yet, as `exhibit init` would
     #[arg(long)]
     init: bool,
+    /// Print results in the order of the input, not as each URL finishes
+    #[arg(long)]
+    ordered: bool,
 }
 
 pub fn read_url_list(from: &Option<PathBuf>, urls: &mut Vec<String>) -> Result<()> {
@@ -114,7 +117,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         note: a.note,
     };
     let (archive, key) = g.open_for_writing(a.init)?;
-    let bar = super::progress(urls.len() as u64, "capture");
+    let mut emitter = super::Emitter::new(a.ordered, super::progress(urls.len() as u64, "capture"));
     let mut failures: Vec<(usize, String, exhibit::Error)> = Vec::new();
     let mut ok = 0usize;
     capture::capture_many(
@@ -125,7 +128,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         &opts,
         a.jobs.max(1),
         |item| {
-            bar.inc(1);
+            let mut lines = super::Lines::default();
             match item.result {
                 Ok((c, ())) => {
                     ok += 1;
@@ -141,53 +144,51 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                             "status": status,
                             "content_type": m.document.content_type,
                             "title": m.document.title,
-                        "text_fingerprint": m.document.text_fingerprint,
+                            "text_fingerprint": m.document.text_fingerprint,
                             "captured_at": m.captured_at,
                             "log_index": m.log_index,
                             "stored": if c.stored == Published::Stored { "new" } else { "deduplicated" },
                         });
-                        bar.suspend(|| println!("{line}"));
+                        lines.out.extend(super::json_line(&line).ok());
                     } else {
-                        bar.suspend(|| {
-                            println!(
-                                "{}  {}  {}",
-                                m.record_id, m.document.sha256, m.requested_url
-                            )
-                        });
+                        lines.out.push(format!(
+                            "{}  {}  {}",
+                            esc(&m.record_id),
+                            esc(&m.document.sha256),
+                            esc(&m.requested_url)
+                        ));
                     }
                 }
                 Err(e) => {
-                    bar.suspend(|| {
                     if a.json {
-                        println!(
-                            "{}",
-                            serde_json::json!({"url": item.url, "error": e.to_string(), "exit_code": e.kind.exit_code()})
+                        lines.out.extend(
+                            super::json_line(&serde_json::json!({
+                                "url": item.url, "error": e.to_string(), "exit_code": e.kind.exit_code()
+                            }))
+                            .ok(),
                         );
                     }
-                    eprintln!("error: {e}");
-                });
+                    lines
+                        .err
+                        .push(format!("error: {}", super::lib_error_line(&e)));
                     failures.push((item.index, item.url, e));
                 }
             }
+            emitter.emit(item.index, lines);
         },
     )?;
-    bar.finish_and_clear();
+    emitter.finish();
+    let captured = format!(
+        "captured {ok} of {}",
+        super::count(urls.len(), "URL", "URLs")
+    );
     if failures.is_empty() {
         if urls.len() > 1 {
-            eprintln!("captured {ok} of {} URLs", urls.len());
+            eprintln!("{captured}");
         }
         return Ok(0);
     }
     failures.sort_by_key(|f| f.0);
-    eprintln!(
-        "captured {ok} of {} URLs; {} failed: {}",
-        urls.len(),
-        failures.len(),
-        failures
-            .iter()
-            .map(|f| f.1.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    eprintln!("{captured}; {}", super::failure_summary(&failures));
     Ok(failures[0].2.kind.exit_code())
 }
