@@ -106,14 +106,17 @@ pub fn client(opts: &CaptureOptions) -> Result<Client> {
 /// captured (or named by an import).
 pub fn parse_url(input: &str) -> Result<url::Url> {
     let url = url::Url::parse(input).map_err(|e| {
-        Error::usage(format!("invalid URL {:?}: {e}", mask_userinfo(input)))
-            .hint("give an absolute URL such as https://example.org/page")
+        Error::usage(format!(
+            "invalid URL {}: {e}",
+            crate::terminal::shown(&mask_userinfo(input))
+        ))
+        .hint("give an absolute URL such as https://example.org/page")
     })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::usage(format!(
-            "unsupported scheme {:?} in {}: exhibit captures http and https URLs",
-            url.scheme(),
-            mask_userinfo(without_userinfo(&url).as_str())
+            "unsupported scheme {} in {}: exhibit captures http and https URLs",
+            crate::terminal::shown(url.scheme()),
+            crate::terminal::shown(&mask_userinfo(without_userinfo(&url).as_str()))
         ))
         .hint("for a file you already have, use `exhibit import FILE --url URL`"));
     }
@@ -905,8 +908,11 @@ pub fn stage_file(
     let captured_at = match captured_at {
         Some(t) => {
             let ts: jiff::Timestamp = t.parse().map_err(|e| {
-                Error::usage(format!("--captured-at {t:?} is not an RFC 3339 time: {e}"))
-                    .hint("write it like 2026-05-21T05:07:28Z")
+                Error::usage(format!(
+                    "--captured-at {} is not an RFC 3339 time: {e}",
+                    crate::terminal::shown(t)
+                ))
+                .hint("write it like 2026-05-21T05:07:28Z")
             })?;
             manifest::format_time(ts)
         }

@@ -19,6 +19,9 @@ pub enum Format {
     Markdown,
     /// Only the one-line legal-style citation
     Oneline,
+    /// A Bluebook (Rule 18.2) internet citation with "(last visited …)" and an archived-as
+    /// parenthetical
+    Bluebook,
     /// A BibTeX @misc entry
     #[value(alias = "bib")]
     Bibtex,
@@ -47,6 +50,8 @@ pub struct Citation {
     pub verify: String,
     /// The one-line legal-style citation (see [`Format::Oneline`]).
     pub oneline: String,
+    /// The Bluebook citation (see [`Format::Bluebook`]).
+    pub bluebook: String,
     /// The document's own name (label, else HTML title); `None` when `document` is only the URL.
     #[serde(skip)]
     title: Option<String>,
@@ -77,10 +82,12 @@ impl Citation {
                 m.record_id, m.document.sha256
             ),
             oneline: String::new(),
+            bluebook: String::new(),
             title,
             manifest: m.clone(),
         };
         c.oneline = c.make_oneline();
+        c.bluebook = c.make_bluebook();
         c
     }
 
@@ -103,6 +110,7 @@ impl Citation {
                 s
             }
             Format::Oneline => format!("{}\n", self.oneline),
+            Format::Bluebook => format!("{}\n", self.bluebook),
             Format::Bibtex => self.bibtex(),
             Format::CslJson => self.csl_json(),
             Format::Html => self.html(),
@@ -178,6 +186,52 @@ impl Citation {
             one_line(&self.sha256)
         );
         s
+    }
+
+    /// A Bluebook Rule 18.2 internet citation (README, "Citations", states the template):
+    ///
+    /// `Entity, Title, URL (last visited Dec. 2, 2026) (archived as exhibit record EX-…, SHA-256
+    /// 0be9e4…).`
+    ///
+    /// The date is the capture date in UTC, with Bluebook's month abbreviations (table T12:
+    /// "Sept.", and May, June and July in full). Entity and title are left out when unknown; an
+    /// imported document says so in the parenthetical, because exhibit did not visit the page.
+    fn make_bluebook(&self) -> String {
+        const MONTHS: [&str; 12] = [
+            "Jan.", "Feb.", "Mar.", "Apr.", "May", "June", "July", "Aug.", "Sept.", "Oct.", "Nov.",
+            "Dec.",
+        ];
+        let visited = match utc(&self.captured_at) {
+            Some(t) => format!(
+                "{} {}, {}",
+                MONTHS[usize::from(t.month().unsigned_abs()) - 1],
+                t.day(),
+                t.year()
+            ),
+            None => one_line(&self.captured),
+        };
+        let mut parts: Vec<String> = Vec::new();
+        for part in [self.entity.as_deref(), self.title.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            let p = one_line(part).trim().to_string();
+            if !p.is_empty() {
+                parts.push(p);
+            }
+        }
+        parts.push(one_line(&self.url));
+        format!(
+            "{} (last visited {visited}) (archived as exhibit record {}{}, SHA-256 {}).",
+            parts.join(", "),
+            one_line(&self.record_id),
+            if self.method == "import" {
+                ", an imported copy"
+            } else {
+                ""
+            },
+            one_line(&self.sha256)
+        )
     }
 
     /// The BibTeX key: `exhibit_` and the record ID's letters and digits.
@@ -716,6 +770,45 @@ mod tests {
             "May 1, 2026, 05:07:28 UTC"
         );
         assert_eq!(t.strftime("%b").to_string().to_ascii_lowercase(), "may");
+    }
+
+    #[test]
+    fn bluebook_months_and_parts() {
+        let m = |at: &str, entity: Option<&str>, title: Option<&str>| {
+            let mut c = Citation {
+                entity: entity.map(String::from),
+                document: String::new(),
+                record_id: "EX-7K2M-9QDR-T4VW".into(),
+                captured: human_time(at),
+                captured_at: at.into(),
+                sha256: "0be9".into(),
+                url: "https://example.org/privacy".into(),
+                final_url: "https://example.org/privacy".into(),
+                method: "capture",
+                signer: String::new(),
+                verify: String::new(),
+                oneline: String::new(),
+                bluebook: String::new(),
+                title: title.map(String::from),
+                manifest: crate::manifest::Manifest::parse(include_bytes!(
+                    "../archive/records/9E/EX-9EZC-KCS8-S60E.json"
+                ))
+                .unwrap(),
+            };
+            c.bluebook = c.make_bluebook();
+            c.bluebook
+        };
+        assert_eq!(
+            m("2026-12-02T23:59:59Z", Some("Example Inc."), Some("Privacy\nNotice")),
+            "Example Inc., Privacy Notice, https://example.org/privacy (last visited Dec. 2, 2026) \
+             (archived as exhibit record EX-7K2M-9QDR-T4VW, SHA-256 0be9)."
+        );
+        assert_eq!(
+            m("2026-09-30T00:00:00Z", None, None),
+            "https://example.org/privacy (last visited Sept. 30, 2026) \
+             (archived as exhibit record EX-7K2M-9QDR-T4VW, SHA-256 0be9)."
+        );
+        assert!(m("2026-06-01T00:00:00Z", None, Some(" ")).contains("(last visited June 1, 2026)"));
     }
 
     #[test]

@@ -468,8 +468,10 @@ impl Diff {
     fn summary(&self) -> String {
         let (a, r, c, m) = self.paragraph_counts();
         format!(
-            "{} words added, {} removed, {} unchanged; paragraphs: {} added, {} removed, {} changed, {} moved",
-            self.added_words, self.removed_words, self.unchanged_words, a, r, c, m
+            "{} added, {} removed, {} unchanged; paragraphs: {a} added, {r} removed, {c} changed, {m} moved",
+            crate::terminal::count(self.added_words as u64, "word", "words"),
+            self.removed_words,
+            self.unchanged_words,
         )
     }
 
@@ -536,7 +538,15 @@ impl Diff {
         for item in self.items() {
             match item {
                 Item::Elided(run) => {
-                    let _ = writeln!(out, "  [... {} unchanged paragraphs ...]", run.len());
+                    let _ = writeln!(
+                        out,
+                        "  [... {} ...]",
+                        crate::terminal::count(
+                            run.len() as u64,
+                            "unchanged paragraph",
+                            "unchanged paragraphs"
+                        )
+                    );
                 }
                 Item::Para(ParagraphChange::Unchanged { text }) => marked(&mut out, " ", text),
                 Item::Para(ParagraphChange::Removed { text }) => marked(&mut out, "-", text),
@@ -579,6 +589,12 @@ impl Diff {
     /// HTML-escaped, no scripts and no external resources (a Content-Security-Policy meta tag
     /// forbids both). Long unchanged runs are folded into `<details>` elements.
     pub fn render_html(&self, title: &str) -> String {
+        self.render_html_of(title, None)
+    }
+
+    /// [`Diff::render_html`] with a table naming both sides (record, URL, capture time,
+    /// SHA-256), so a printed diff says exactly which two documents it compares.
+    pub fn render_html_of(&self, title: &str, sides: Option<[&Side; 2]>) -> String {
         const CSS: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:50em;margin:2em auto;padding:0 1em;color:#222}\
 h1{font-size:1.4em}.summary{color:#555}\
 .p{margin:.6em 0;padding:.3em .6em;border-left:4px solid transparent;white-space:pre-wrap}\
@@ -590,7 +606,9 @@ h1{font-size:1.4em}.summary{color:#555}\
 .moved{background:#ddf4ff;border-color:#0969da}.moved::before{content:'\\2192';color:#0969da}\
 .note{font-size:.85em;color:#0969da}\
 ins{background:#abf2bc;text-decoration:none}del{background:#ffcecb}\
-details{margin:.6em 0;color:#666}summary{cursor:pointer}";
+details{margin:.6em 0;color:#666}summary{cursor:pointer}\
+table.sides{border-collapse:collapse;font-size:.85em;margin:1em 0}.sides th,.sides td{text-align:left;padding:.2em .6em;border-bottom:1px solid #ddd;vertical-align:top}\
+.sides td{overflow-wrap:anywhere}";
         let mut out = String::new();
         let _ = write!(
             out,
@@ -602,6 +620,20 @@ details{margin:.6em 0;color:#666}summary{cursor:pointer}";
             t = escape_html(title),
             s = escape_html(&self.summary()),
         );
+        if let Some(sides) = sides {
+            out.push_str("<table class=\"sides\">\n<tr><th></th><th>record</th><th>URL</th><th>captured (UTC)</th><th>SHA-256</th></tr>\n");
+            for (name, side) in ["old", "new"].iter().zip(sides) {
+                let _ = writeln!(
+                    out,
+                    "<tr><th>{name}</th><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                    escape_html(&side.record_id),
+                    escape_html(&side.url),
+                    escape_html(&side.captured_at),
+                    escape_html(&side.sha256)
+                );
+            }
+            out.push_str("</table>\n");
+        }
         if self.is_empty() {
             out.push_str("<p class=\"summary\">No changes.</p>\n");
         }
@@ -649,8 +681,12 @@ details{margin:.6em 0;color:#666}summary{cursor:pointer}";
                 Item::Elided(run) => {
                     let _ = writeln!(
                         out,
-                        "<details><summary>{} unchanged paragraphs</summary>",
-                        run.len()
+                        "<details><summary>{}</summary>",
+                        crate::terminal::count(
+                            run.len() as u64,
+                            "unchanged paragraph",
+                            "unchanged paragraphs"
+                        )
                     );
                     run.iter().for_each(|p| para(&mut out, p));
                     out.push_str("</details>\n");
@@ -660,6 +696,15 @@ details{margin:.6em 0;color:#666}summary{cursor:pointer}";
         out.push_str("</body>\n</html>\n");
         out
     }
+}
+
+/// One side of a diff, as the HTML page names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    pub record_id: String,
+    pub url: String,
+    pub captured_at: String,
+    pub sha256: String,
 }
 
 fn escape_html(s: &str) -> String {
@@ -729,7 +774,7 @@ mod tests {
             text.contains("~ We keep server logs for [-30-] {+60+} days, unless"),
             "{text}"
         );
-        assert!(text.contains("1 words added, 1 removed"), "{text}");
+        assert!(text.contains("1 word added, 1 removed"), "{text}");
     }
 
     #[test]

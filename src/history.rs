@@ -13,7 +13,6 @@ use crate::capture::{self, CaptureOptions};
 use crate::error::Result;
 use crate::keys::SecretKey;
 use crate::manifest::{Change, ChangeKind, Labels, Manifest, Method};
-use crate::record_id::RecordId;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -85,25 +84,44 @@ impl Outcome {
     }
 }
 
-/// The URL a check target names: a URL as is, or the requested URL of a record.
+/// The URL a target names: a URL as is, or the requested URL of the record that a record ID (or
+/// its document's hash) names. Anything with a scheme is a URL; anything else that reads as a
+/// record ID or hash is one ([`crate::verify::parse_target`]); the rest is reported as a bad URL
+/// when it looks like one (`example.org/terms`) and as a bad ID or hash otherwise.
 pub fn target_url(archive: &Archive, target: &str) -> Result<String> {
-    if crate::record_id::looks_like_record_id(target) {
-        let id: RecordId = target.parse().map_err(|e| {
-            crate::error::Error::usage(format!("{target:?} is not a valid record ID: {e}"))
-                .hint("copy the ID again; IDs look like EX-7K2M-9QDR-T4VW")
-        })?;
-        // Records written before manifest version 3 may hold a URL with credentials; it is
-        // refused (never fetched, never echoed) like a typed one.
-        let url = archive.manifest(&id)?.requested_url;
-        return capture::parse_url(&url)
-            .map(|u| u.to_string())
-            .map_err(|e| {
-                let mut err = crate::error::Error::new(e.kind, format!("record {id}: {}", e.what));
-                err.hint = e.hint;
-                err
-            });
+    if !target.contains("://") {
+        match crate::verify::parse_target(target) {
+            Ok(_) => {
+                let (_, ids) = crate::verify::lookup(archive, target)?;
+                // Records written before manifest version 3 may hold a URL with credentials; it
+                // is refused (never fetched, never echoed) like a typed one.
+                let url = archive.manifest(&ids[0])?.requested_url;
+                return capture::parse_url(&url)
+                    .map(|u| u.to_string())
+                    .map_err(|e| {
+                        let mut err = crate::error::Error::new(
+                            e.kind,
+                            format!("record {}: {}", ids[0], e.what),
+                        );
+                        err.hint = e.hint;
+                        err
+                    });
+            }
+            Err(e) if !target.contains(['.', '/']) || reads_as_record_id(target) => return Err(e),
+            Err(_) => {}
+        }
     }
     Ok(capture::parse_url(target)?.to_string())
+}
+
+/// Whether an input that failed to parse was meant as a record ID (a mistyped one, or one of the
+/// wrong length), so its error is the ID's, not "invalid URL".
+fn reads_as_record_id(input: &str) -> bool {
+    let s = crate::record_id::trim_pasted(input);
+    matches!(
+        s.parse::<crate::record_id::RecordId>(),
+        Err(crate::record_id::RecordIdError::CheckFailed)
+    ) || crate::record_id::looks_like_record_id(s)
 }
 
 /// Compare a fresh fetch with the latest record and turn it into the draft to commit.
@@ -156,11 +174,12 @@ pub fn check_many(
         jobs,
         |url, scratch| {
             let previous = index.latest(url);
-            // Labels carry over from the previous record unless new ones are given.
-            let labels = if labels.is_empty() {
-                previous.map(|p| p.labels.clone()).unwrap_or_default()
-            } else {
-                labels.clone()
+            // Each label carries over from the previous record unless a new one is given.
+            let before = previous.map(|p| p.labels.clone()).unwrap_or_default();
+            let labels = Labels {
+                entity: labels.entity.clone().or(before.entity),
+                document: labels.document.clone().or(before.document),
+                note: labels.note.clone().or(before.note),
             };
             let draft = capture::fetch(&client, url, opts, scratch, labels)?;
             Ok(classify(draft, previous))

@@ -207,10 +207,11 @@ pub fn record_status(
     use std::io::Write;
     let trust = crate::verify::TrustRoot::from_archive(archive)?;
     if trust.get(key_id).is_none() {
-        return Err(
-            Error::usage(format!("key {key_id} is not one of this archive's keys"))
-                .hint("`exhibit keys` lists them"),
-        );
+        return Err(Error::usage(format!(
+            "key {} is not one of this archive's keys",
+            crate::terminal::shown(key_id)
+        ))
+        .hint("`exhibit keys` lists them"));
     }
     let signer_id = crate::keys::key_id(&signer.verifying_key());
     if kind == StatusKind::Compromised && signer_id == key_id {

@@ -25,6 +25,7 @@ pub mod netpolicy;
 pub mod note;
 pub mod record_id;
 pub mod store;
+pub mod terminal;
 pub mod text;
 pub mod verify;
 

@@ -3,6 +3,7 @@
 
 mod cli;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use std::io::Write;
 
@@ -14,7 +15,30 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        // Help and version are our own text; clap prints them (and exits 0, or 2 for a bare
+        // `exhibit`).
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
+        // A usage error repeats what was typed: escaped and capped like every other message.
+        Err(e) => {
+            let _ = write!(
+                std::io::stderr(),
+                "{}",
+                cli::usage_error_text(&e.render().to_string())
+            );
+            std::process::exit(e.exit_code());
+        }
+    };
     let code = match cli::run(args) {
         Ok(code) => code,
         Err(err) => {
@@ -22,7 +46,7 @@ fn main() {
                 Some(e) => e.kind.exit_code(),
                 None => exhibit::Kind::Archive.exit_code(),
             };
-            let _ = writeln!(std::io::stderr(), "error: {err}");
+            let _ = writeln!(std::io::stderr(), "error: {}", cli::error_line(&err));
             code
         }
     };

@@ -123,15 +123,17 @@ impl fmt::Display for RecordId {
 impl FromStr for RecordId {
     type Err = RecordIdError;
 
-    /// Case-insensitive; hyphens and spaces anywhere are ignored; the "EX"
-    /// prefix is optional; I and L read as 1, O as 0.
+    /// Case-insensitive; hyphens (or any dash) and spaces (of any width)
+    /// anywhere are ignored; the "EX" prefix is optional; I and L read as
+    /// 1, O as 0; quotes, brackets and a trailing period around the ID (as
+    /// a word processor or a sentence leaves them) are ignored.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         // Room for the prefix and twelve symbols; anything longer only needs
         // counting, which keeps huge inputs from allocating.
         let mut buf = [0u8; 2 + SYMBOLS];
         let mut count = 0usize;
-        for c in s.trim().chars() {
-            if c == '-' || c == ' ' {
+        for c in trim_pasted(s).chars() {
+            if is_separator(c) {
                 continue;
             }
             let v = symbol_value(c).ok_or(RecordIdError::BadSymbol { symbol: c })?;
@@ -167,18 +169,86 @@ impl FromStr for RecordId {
 /// of four letters/digits joined by hyphens. Hex hash prefixes never contain
 /// 'X' or hyphens, so neither test fires on them.
 pub fn looks_like_record_id(s: &str) -> bool {
-    let b = s.trim().as_bytes();
-    if b.len() >= 3 && b[..2].eq_ignore_ascii_case(b"EX") && (b[2] == b'-' || b[2] == b' ') {
+    // Any dash or space counts as the hyphen it stands for.
+    let c: Vec<char> = trim_pasted(s)
+        .chars()
+        .take(15)
+        .map(|c| if is_separator(c) { '-' } else { c })
+        .collect();
+    if c.len() >= 3
+        && c[0].eq_ignore_ascii_case(&'E')
+        && c[1].eq_ignore_ascii_case(&'X')
+        && c[2] == '-'
+    {
         return true;
     }
-    b.len() == 14
-        && b.iter().enumerate().all(|(i, &c)| {
+    c.len() == 14
+        && c.iter().enumerate().all(|(i, &c)| {
             if i == 4 || i == 9 {
-                c == b'-'
+                c == '-'
             } else {
                 c.is_ascii_alphanumeric()
             }
         })
+}
+
+/// Characters a record ID may carry between its symbols: the hyphen, every dash a word
+/// processor substitutes for it (en and em dash, non-breaking hyphen, minus sign, ...), spaces
+/// of any width (a no-break space included) and invisible characters (soft hyphen, zero-width
+/// space, BOM). None of them is a symbol, so skipping them can never turn one ID into another.
+pub fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '\u{00AD}'
+                | '\u{2010}'..='\u{2015}'
+                | '\u{2212}'
+                | '\u{FE58}'
+                | '\u{FE63}'
+                | '\u{FF0D}'
+                | '\u{200B}'..='\u{200D}'
+                | '\u{2060}'
+                | '\u{FEFF}'
+        )
+}
+
+/// Quotes and brackets a pasted value may be wrapped in: straight and typographic quotes,
+/// guillemets, backticks, parentheses, square and angle brackets.
+fn is_wrapper(c: char) -> bool {
+    matches!(
+        c,
+        '"' | '\'' | '\u{2018}'
+            ..='\u{201F}'
+                | '\u{00AB}'
+                | '\u{00BB}'
+                | '\u{2039}'
+                | '\u{203A}'
+                | '`'
+                | '('
+                | ')'
+                | '['
+                | ']'
+                | '<'
+                | '>'
+    )
+}
+
+/// A value as it may be pasted from a filing or a word processor, without what surrounds it:
+/// spaces (any width), quotes and brackets, and sentence punctuation after it (a trailing
+/// period, comma, semicolon or colon, and the ellipsis of a shortened hash). Only the ends are
+/// touched; what remains is the value as typed.
+pub fn trim_pasted(s: &str) -> &str {
+    let mut s = s;
+    loop {
+        let t = s
+            .trim_matches(|c: char| is_separator(c) && c != '-')
+            .trim_start_matches(is_wrapper)
+            .trim_end_matches(|c: char| is_wrapper(c) || matches!(c, '.' | ',' | ';' | ':' | '…'));
+        if t.len() == s.len() {
+            return t;
+        }
+        s = t;
+    }
 }
 
 #[cfg(test)]
@@ -384,7 +454,144 @@ mod tests {
         assert!(!looks_like_record_id("exhibit"));
     }
 
+    #[test]
+    fn pasted_forms_accepted() {
+        let id = RecordId::from_bits(8552699085482139);
+        assert_eq!(id.to_string(), "EX-7K2M-9QDR-T4VW");
+        for v in [
+            "EX\u{2013}7K2M\u{2013}9QDR\u{2013}T4VW",  // en dashes
+            "EX\u{2014}7K2M\u{2014}9QDR\u{2014}T4VW.", // em dashes, end of a sentence
+            "\u{201C}EX-7K2M-9QDR-T4VW\u{201D}",       // curly quotes
+            "\u{201C}EX-7K2M-9QDR-T4VW.\u{201D}",      // a period inside the quotes
+            "\"EX-7K2M-9QDR-T4VW\",",
+            "'ex-7k2m-9qdr-t4vw'",
+            "EX\u{00A0}7K2M\u{00A0}9QDR\u{00A0}T4VW", // no-break spaces
+            "EX\u{2011}7K2M\u{2011}9QDR\u{2011}T4VW", // non-breaking hyphens
+            "EX\u{2212}7K2M\u{2212}9QDR\u{2212}T4VW", // minus signs
+            "\u{00A0}(EX-7K2M-9QDR-T4VW);\u{00A0}",
+            "EX-7K2M-9QDR-\u{00AD}T4VW", // a soft hyphen at a line break
+            "\u{FEFF}EX-7K2M-9QDR-T4VW\u{200B}",
+            "EX7K2M9QDRT4VW",
+            "7K2M9QDRT4VW",
+            "7k2m9qdrt4vw.",
+        ] {
+            assert_eq!(v.parse::<RecordId>(), Ok(id), "{v:?}");
+            assert_eq!(
+                crate::verify::parse_target(v).map_err(|e| e.to_string()),
+                Ok(crate::verify::Target::Record(id)),
+                "{v:?}"
+            );
+        }
+        // A mistyped symbol is still caught in a pasted form.
+        assert_eq!(
+            "\u{201C}EX\u{2013}7K2M\u{2013}9QDR\u{2013}T4VX.\u{201D}".parse::<RecordId>(),
+            Err(RecordIdError::CheckFailed)
+        );
+    }
+
+    /// An ID in some pasted spelling: any case, optional prefix, any of the separators Word
+    /// or a PDF leaves, quotes and sentence punctuation around it.
+    fn pasted(id: RecordId, style: &[u8]) -> String {
+        pasted_symbols(&canonical_symbols(id), style)
+    }
+
+    /// [`pasted`] for 12 symbols that need not be a valid ID.
+    fn pasted_symbols(symbols: &[u8], style: &[u8]) -> String {
+        const SEPS: [&str; 8] = [
+            "-", "", " ", "\u{2013}", "\u{2014}", "\u{00A0}", "\u{2011}", "\u{2212}",
+        ];
+        const WRAPS: [(&str, &str); 6] = [
+            ("", ""),
+            ("\"", "\""),
+            ("\u{201C}", "\u{201D}"),
+            ("'", "'"),
+            ("(", ")"),
+            ("", "."),
+        ];
+        let pick = |i: usize| usize::from(style.get(i).copied().unwrap_or(0));
+        let sep = SEPS[pick(0) % SEPS.len()];
+        let (open, close) = WRAPS[pick(1) % WRAPS.len()];
+        let groups: Vec<&str> = symbols
+            .chunks(4)
+            .map(|g| std::str::from_utf8(g).unwrap())
+            .collect();
+        let mut s = String::from(open);
+        if pick(2) % 2 == 0 {
+            s.push_str("EX");
+            s.push_str(sep);
+        }
+        s.push_str(&groups.join(sep));
+        s.push_str(close);
+        if pick(3) % 3 == 0 {
+            s = s.to_lowercase();
+        }
+        if pick(4) % 2 == 0 {
+            s.push('.');
+        }
+        s
+    }
+
     proptest! {
+        /// Every pasted spelling of an ID is that ID, for the parser and for every command
+        /// (which all read their input with verify::parse_target).
+        #[test]
+        fn every_pasted_spelling_is_the_same_id(bits in any::<u64>(), style in proptest::collection::vec(any::<u8>(), 5)) {
+            let id = RecordId::from_bits(bits);
+            let s = pasted(id, &style);
+            prop_assert_eq!(s.parse::<RecordId>(), Ok(id), "{:?}", s);
+            prop_assert_eq!(
+                crate::verify::parse_target(&s).map_err(|e| e.to_string()),
+                Ok(crate::verify::Target::Record(id)),
+                "{:?}", s
+            );
+        }
+
+        /// A valid ID is a record ID even when every symbol is a hex digit and there is no
+        /// hyphen or prefix to say so: never a hash prefix.
+        #[test]
+        fn a_valid_all_hex_id_is_a_record_id(data in proptest::collection::vec(0u8..16, DATA_SYMBOLS)) {
+            let bits = data.iter().fold(0u64, |acc, &v| (acc << 5) | u64::from(v));
+            let id = RecordId::from_bits(bits);
+            let compact: String = id.to_string().chars().filter(|c| c.is_ascii_alphanumeric()).skip(2).collect();
+            let t = crate::verify::parse_target(&compact);
+            prop_assert_eq!(t.map_err(|e| e.to_string()), Ok(crate::verify::Target::Record(id)));
+        }
+
+        /// One wrong symbol, in any pasted spelling, is rejected as mistyped: never another ID,
+        /// and never read as a hash prefix (for an all-hex ID) either.
+        #[test]
+        fn a_single_typo_is_always_rejected(
+            bits in any::<u64>(),
+            style in proptest::collection::vec(any::<u8>(), 5),
+            pos in 0..SYMBOLS,
+            alt in 0..32usize,
+        ) {
+            let id = RecordId::from_bits(bits);
+            let mut symbols = canonical_symbols(id);
+            prop_assume!(ALPHABET[alt] != symbols[pos]);
+            symbols[pos] = ALPHABET[alt];
+            let typo = pasted_symbols(&symbols, &style);
+            prop_assert_eq!(typo.parse::<RecordId>(), Err(RecordIdError::CheckFailed), "{:?}", typo);
+            let t = crate::verify::parse_target(&typo);
+            prop_assert!(t.is_err(), "{:?} -> {:?}", typo, t);
+            prop_assert!(t.unwrap_err().to_string().contains("mistyped"));
+        }
+
+        /// Twelve hex digits are never a hash prefix: a valid ID, or rejected as a mistyped one.
+        #[test]
+        fn twelve_hex_digits_are_never_a_prefix(hex in "[0-9a-fA-F]{12}") {
+            match crate::verify::parse_target(&hex) {
+                Ok(crate::verify::Target::Record(id)) => prop_assert_eq!(hex.parse::<RecordId>(), Ok(id)),
+                Ok(other) => prop_assert!(false, "{} read as {:?}", hex, other),
+                Err(e) => prop_assert!(e.to_string().contains("mistyped") && e.hint.unwrap().contains("sha256:")),
+            }
+            let explicit = format!("sha256:{hex}");
+            prop_assert_eq!(
+                crate::verify::parse_target(&explicit).map_err(|e| e.to_string()),
+                Ok(crate::verify::Target::Prefix(hex.to_ascii_lowercase()))
+            );
+        }
+
         #[test]
         fn display_from_str_round_trip(bits in any::<u64>()) {
             let id = RecordId::from_bits(bits);

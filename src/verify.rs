@@ -125,16 +125,56 @@ pub enum Target {
 
 pub const MIN_PREFIX: usize = 8;
 
+/// What a record ID, hash or prefix typed (or pasted) by a user names.
+///
+/// The rules, in order, so that one input never means two things:
+/// 1. Quotes, brackets, spaces and a trailing period or ellipsis around the value are ignored,
+///    and any dash or space inside an ID counts as a hyphen (IDs pasted from a word processor).
+/// 2. `sha256:HEX` is always a hash or hash prefix.
+/// 3. A valid record ID (its check character matches) is always a record ID, with or without
+///    the `EX` prefix and hyphens, even when all its symbols happen to be hex digits.
+/// 4. Twelve ID symbols (or `EX` and twelve) whose check character does not match are a
+///    mistyped ID and are rejected, never looked up as a hash prefix: a typo must not resolve to
+///    another record. A 12-digit hash prefix is therefore written `sha256:…` (or with more
+///    digits).
+/// 5. Otherwise 8 to 63 hex digits are a hash prefix, 64 a whole SHA-256.
 pub fn parse_target(input: &str) -> Result<Target> {
-    let s = input.trim().trim_end_matches('…').trim_end_matches("...");
-    if record_id::looks_like_record_id(s) {
-        return s.parse().map(Target::Record).map_err(|e| {
-            Error::usage(format!("{input:?} is not a valid record ID: {e}"))
-                .hint("copy the ID again from the citation; IDs look like EX-7K2M-9QDR-T4VW")
-        });
+    use crate::terminal::shown;
+    let s = record_id::trim_pasted(input);
+    let explicit_hash = s
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("sha256:"))
+        .map(|_| &s[7..]);
+    if explicit_hash.is_none() {
+        match s.parse::<RecordId>() {
+            Ok(id) => return Ok(Target::Record(id)),
+            Err(e @ record_id::RecordIdError::CheckFailed) => {
+                let all_hex = compact_hex(s).is_some();
+                return Err(Error::usage(format!(
+                    "{} is not a valid record ID: {e}",
+                    shown(input)
+                ))
+                .hint(if all_hex {
+                    format!(
+                        "copy the ID again from the citation; if it is the start of a SHA-256, \
+                         write sha256:{} or give more hex digits",
+                        crate::terminal::cap(s, 64)
+                    )
+                } else {
+                    "copy the ID again from the citation; IDs look like EX-7K2M-9QDR-T4VW".into()
+                }));
+            }
+            Err(e) if record_id::looks_like_record_id(s) => {
+                return Err(Error::usage(format!(
+                    "{} is not a valid record ID: {e}",
+                    shown(input)
+                ))
+                .hint("copy the ID again from the citation; IDs look like EX-7K2M-9QDR-T4VW"));
+            }
+            Err(_) => {}
+        }
     }
-    let hex = s.strip_prefix("sha256:").unwrap_or(s).to_ascii_lowercase();
-    if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if let Some(hex) = compact_hex(explicit_hash.unwrap_or(s)) {
         if hex.len() == 64 {
             return Ok(Target::Sha256(hex));
         }
@@ -143,16 +183,55 @@ pub fn parse_target(input: &str) -> Result<Target> {
         }
         if hex.len() < MIN_PREFIX {
             return Err(Error::usage(format!(
-                "hash prefix {input:?} is too short ({} hex digits)",
+                "hash prefix {} is too short ({} hex digits)",
+                shown(input),
                 hex.len()
             ))
             .hint("give at least 8 hex digits of the SHA-256, or the whole hash"));
         }
     }
     Err(Error::usage(format!(
-        "{input:?} is neither a record ID nor a SHA-256 (or prefix)"
+        "{} is neither a record ID nor a SHA-256 (or prefix)",
+        shown(input)
     ))
     .hint("give a record ID like EX-7K2M-9QDR-T4VW or at least 8 hex digits of a SHA-256"))
+}
+
+/// The hex digits of a pasted hash, lower-cased, without the spaces and invisible characters a
+/// line break in a document leaves; `None` if anything else is in it.
+fn compact_hex(s: &str) -> Option<String> {
+    let hex: String = s
+        .chars()
+        .filter(|&c| {
+            !(c.is_whitespace()
+                || matches!(
+                    c,
+                    '\u{00AD}' | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}'
+                ))
+        })
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (!hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some(hex)
+}
+
+/// [`parse_target`] then [`resolve`]: the records an input names. When a record ID made only of
+/// hex digits is not in the archive, the hint says how to ask for a hash prefix instead.
+pub fn lookup(archive: &Archive, input: &str) -> Result<(Target, Vec<RecordId>)> {
+    let target = parse_target(input)?;
+    match resolve(archive, &target) {
+        Ok(ids) => Ok((target, ids)),
+        Err(mut e) => {
+            let s = record_id::trim_pasted(input);
+            if let (Target::Record(_), Some(hex)) = (&target, compact_hex(s)) {
+                e.hint = Some(format!(
+                    "{}; if {hex} is the start of a SHA-256, not a record ID, write sha256:{hex}",
+                    e.hint.as_deref().unwrap_or("check the ID and --archive")
+                ));
+            }
+            Err(e)
+        }
+    }
 }
 
 /// The records a target names. Errors distinguish "nothing matches" from "more than one
@@ -327,6 +406,19 @@ pub fn verify_record(
     log: &LogState,
     id: &RecordId,
 ) -> Result<RecordReport> {
+    verify_record_to(archive, trust, log, id, &mut std::io::sink())
+}
+
+/// [`verify_record`], writing the document's bytes to `out` while they are checked, so a caller
+/// that presents the document (`exhibit cat`, `diff`) reads it once and uses it only when the
+/// report says the record verifies. The bytes in `out` are unverified until then.
+pub fn verify_record_to(
+    archive: &Archive,
+    trust: &TrustRoot,
+    log: &LogState,
+    id: &RecordId,
+    out: &mut dyn std::io::Write,
+) -> Result<RecordReport> {
     let mut report = RecordReport {
         record_id: id.to_string(),
         ok: false,
@@ -380,7 +472,7 @@ pub fn verify_record(
         },
     );
 
-    let doc = archive.read_document(&manifest.document.sha256, &mut std::io::sink());
+    let doc = archive.read_document(&manifest.document.sha256, out);
     match doc {
         Ok(c) if c.size == manifest.document.size => push(
             &mut report,
@@ -400,6 +492,11 @@ pub fn verify_record(
                 c.size, manifest.document.size
             ),
         ),
+        // Writing the copy failed (a full temporary disk): not a fact about the record.
+        Err(crate::store::BlobError::Output(e)) => {
+            return Err(Error::archive(format!("cannot write the document: {e}"))
+                .hint("check the free space of the temporary directory (TMPDIR)"))
+        }
         Err(e) => push(&mut report, "document", false, e.to_string()),
     };
 

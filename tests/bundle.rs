@@ -309,7 +309,7 @@ fn verify_file_says_whether_a_file_is_the_cited_one() {
     let (env, _) = archive_with_records();
     let f = env.dir.path().join("terms.html");
     let sha = common::sha256_hex(&std::fs::read(&f).unwrap());
-    let out = env.ok(&["verify", "--file", f.to_str().unwrap(), &sha[..12]]);
+    let out = env.ok(&["verify", "--file", f.to_str().unwrap(), &sha[..16]]);
     assert!(out.contains("matches") && out.contains("EX-"), "{out}");
     let other = env.dir.path().join("notes.txt");
     let r = env.fails(&["verify", "--file", other.to_str().unwrap(), &sha], 1);

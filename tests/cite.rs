@@ -178,7 +178,7 @@ fn text_is_a_citation_record_block_ending_with_a_one_line_citation() {
     assert!(md.contains(&sha), "{md}");
 
     // The record can be named by its document's hash too.
-    assert_eq!(cite(&env, &sha[..12], "oneline"), format!("{oneline}\n"));
+    assert_eq!(cite(&env, &sha[..16], "oneline"), format!("{oneline}\n"));
 }
 
 #[test]

@@ -88,7 +88,7 @@ fn changes_noise_and_repeats_are_told_apart() {
     assert_eq!(env.counts().0, docs, "an unchanged check stored a document");
     env.ok(&["verify", a["record_id"].as_str().unwrap()]);
     // The cited hash still names the original capture, though three records now cite it.
-    let cite = env.run(&["cite", &first["sha256"].as_str().unwrap()[..12]]);
+    let cite = env.run(&["cite", &first["sha256"].as_str().unwrap()[..16]]);
     assert_eq!(cite.code, 0, "{}", cite.stderr);
     assert!(
         cite.stdout.contains(first["record_id"].as_str().unwrap()),

@@ -66,16 +66,30 @@ pub fn manifest(data: &[u8]) {
     let _ = m.display_title();
 }
 
-/// `RecordId::from_str` and `looks_like_record_id` on arbitrary UTF-8: an accepted ID prints in
-/// the canonical 17-character form, which parses back to it, in either case.
+/// `RecordId::from_str`, `looks_like_record_id` and `verify::parse_target` (every command's
+/// reading of a typed or pasted ID or hash) on arbitrary UTF-8: an accepted ID prints in the
+/// canonical 17-character form, which parses back to it, in either case; whatever parses as an
+/// ID is that record ID for `parse_target` too (never a hash prefix); twelve hex digits are
+/// never a hash prefix unless written `sha256:`.
 pub fn record_id(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
     };
     let _ = record_id::looks_like_record_id(s);
+    let target = exhibit::verify::parse_target(s);
+    if let Ok(exhibit::verify::Target::Prefix(p)) = &target {
+        assert!(
+            p.len() != 12 || s.to_ascii_lowercase().contains("sha256:"),
+            "{s:?} read as a 12-digit prefix"
+        );
+    }
     let Ok(id) = s.parse::<RecordId>() else {
         return;
     };
+    assert!(
+        matches!(target, Ok(exhibit::verify::Target::Record(t)) if t == id),
+        "{s:?} parses as {id} but parse_target says {target:?}"
+    );
     let canon = id.to_string();
     assert_eq!(canon.len(), 17, "{canon:?}");
     assert_eq!(canon.parse::<RecordId>(), Ok(id), "{canon:?}");

@@ -881,8 +881,10 @@ fn validate_origin(o: &str) -> Result<String> {
     if ok {
         Ok(o.to_string())
     } else {
-        Err(Error::usage(format!("invalid origin {o:?}"))
-            .hint("use printable ASCII without spaces or '+', e.g. example.org/evidence"))
+        Err(
+            Error::usage(format!("invalid origin {}", crate::terminal::shown(o)))
+                .hint("use printable ASCII without spaces or '+', e.g. example.org/evidence"),
+        )
     }
 }
 

@@ -1,4 +1,4 @@
-use super::Global;
+use super::{esc, Global};
 use anyhow::Result;
 use exhibit::audit::{self, Progress, Severity};
 use exhibit::verify::TrustRoot;
@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 /// Re-check the whole archive: every record, document, signature, log entry and file
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit audit\n  exhibit audit --subset $(( $(date +%u) ))/7                # daily CI: every document once a week\n  exhibit audit --sample 5 --seed $(date +%F)             # or a fresh 5% sample each day\n  exhibit audit --trusted-key keys/archive.pub --json     # in CI: pin the trust root\n  exhibit audit --since yesterday.checkpoint              # and prove history was only appended to\n\nLists every problem, then a summary. Exit 0 only if there is no error (warnings, such as the\nscratch files of an interrupted write, do not fail an audit)."
+    after_help = "Examples:\n  exhibit audit\n  exhibit audit --subset $(( $(date +%u) ))/7                # daily CI: every document once a week\n  exhibit audit --sample 5 --seed $(date +%F)             # or a fresh 5% sample each day\n  exhibit audit --trusted-key keys/archive.pub --json     # in CI: pin the trust root\n  exhibit audit --since yesterday.checkpoint              # and prove history was only appended to\n\nLists every problem, then a summary. Exit 0 only if there is no error (warnings, such as the scratch files of an interrupted write, do not fail an audit)."
 )]
 pub struct Args {
     /// Worker threads [default: number of CPUs]
@@ -31,6 +31,7 @@ pub struct Args {
     /// Check only part N of M of the documents: runs 1/M .. M/M together check every document once
     #[arg(long, value_name = "N/M")]
     subset: Option<String>,
+    /// Print the report (every problem and the summary) as one JSON object
     #[arg(long)]
     json: bool,
 }
@@ -70,7 +71,8 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                 .filter(|&(n, m)| m >= 1 && (1..=m).contains(&n));
             let Some((part, of)) = parsed else {
                 return Err(exhibit::Error::usage(format!(
-                    "--subset {s:?} is not N/M with 1 <= N <= M"
+                    "--subset {} is not N/M with 1 <= N <= M",
+                    exhibit::terminal::shown(s)
                 ))
                 .hint("e.g. --subset 3/7 (day 3 of a weekly cycle)")
                 .into());
@@ -111,27 +113,34 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                 Severity::Error => super::paint(false, "error:"),
                 Severity::Warning => "warning:".to_string(),
             };
-            println!("{label} {}: {}", p.path, p.what);
+            println!("{label} {}: {}", esc(&p.path), esc(&p.what));
         }
         if let Some(i) = report.first_bad_leaf {
             println!("first bad leaf: {i}");
         }
         if let Some(n) = report.extends {
-            println!("history: the log extends the old checkpoint of {n} records (consistency proof verified)");
+            println!(
+                "history: the log extends the old checkpoint of {} (consistency proof verified)",
+                super::count(n, "record", "records")
+            );
         }
         println!(
-            "audit: {} records, {} documents ({} checked: {}; {} bytes, {} stored), log size {}, trust {}: {} errors, {} warnings: {}",
-            report.records,
-            report.documents,
+            "audit: {}, {} ({} checked: {}; {}, {} stored), log size {}, trust {}: {}, {}: {}",
+            super::count(report.records, "record", "records"),
+            super::count(report.documents, "document", "documents"),
             report.documents_checked,
-            report.selection,
-            report.document_bytes,
+            esc(&report.selection),
+            super::count(report.document_bytes, "byte", "bytes"),
             report.stored_bytes,
             report.tree_size,
-            report.trust,
-            report.errors,
-            report.warnings,
-            if report.ok { super::paint(true, "archive OK") } else { super::paint(false, "archive FAILED") }
+            esc(report.trust),
+            super::count(report.errors, "error", "errors"),
+            super::count(report.warnings, "warning", "warnings"),
+            if report.ok {
+                super::paint(true, "archive OK")
+            } else {
+                super::paint(false, "archive FAILED")
+            }
         );
     }
     Ok(if report.ok { 0 } else { 1 })

@@ -1,4 +1,4 @@
-use super::Global;
+use super::{esc, Global};
 use anyhow::Result;
 use exhibit::capture::{self, CaptureOptions};
 use exhibit::manifest::Labels;
@@ -13,13 +13,16 @@ Examples:
   exhibit capture https://example.org/terms
   exhibit capture https://example.org/privacy --entity Example --document \"Privacy Notice\"
   exhibit capture --from urls.txt --jobs 16 --json > captured.jsonl
+  exhibit capture --from urls.txt --ordered
   exhibit capture https://example.org/account --redact-header set-cookie
   exhibit capture https://example.org/terms --proxy http://proxy.internal:3128
   exhibit capture http://localhost:8000/draft --allow-private
 
-Prints one line per capture: record ID, SHA-256, URL. With --init, a missing archive is created
-(with a key) first. In a batch, a failure does not stop the others; the exit code is that of the
-first failure (2 bad input, 5 fetch failed or refused).
+Prints one line per capture: record ID, SHA-256, URL (as each URL finishes; --ordered keeps the \
+input order). Without an archive, capture fails unless --init is given (it then creates one, with \
+a key). In a batch, a failure does not stop the others: each failure has its error line, a \
+summary names the first few (--json lists every one), and the exit code is that of the first \
+failure in input order (2 bad input, 5 fetch failed or refused).
 
 What is recorded and what is refused:
   Every request and response head of every redirect hop is signed into the record, including
@@ -44,7 +47,7 @@ pub struct Args {
     /// Read URLs from FILE, one per line ('-' for stdin; blank lines and # comments skipped)
     #[arg(long, value_name = "FILE")]
     from: Option<PathBuf>,
-    /// Parallel fetches
+    /// How many URLs to fetch at once
     #[arg(long, default_value_t = 8)]
     jobs: usize,
     /// Label: who publishes the document (e.g. "Coursera")
@@ -79,6 +82,9 @@ pub struct Args {
     /// Create the archive (and a signing key) if there is none yet, as `exhibit init` would
     #[arg(long)]
     init: bool,
+    /// Print results in the order of the input, not as each URL finishes
+    #[arg(long)]
+    ordered: bool,
 }
 
 /// The capture-policy options shared by capture and check.
@@ -174,7 +180,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         note: a.note,
     };
     let (archive, key) = g.open_for_writing(a.init)?;
-    let bar = super::progress(urls.len() as u64, "capture");
+    let mut emitter = super::Emitter::new(a.ordered, super::progress(urls.len() as u64, "capture"));
     let mut failures: Vec<(usize, String, exhibit::Error)> = Vec::new();
     let mut ok = 0usize;
     capture::capture_many(
@@ -185,7 +191,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         &opts,
         a.jobs.max(1),
         |item| {
-            bar.inc(1);
+            let mut lines = super::Lines::default();
             match item.result {
                 Ok((c, ())) => {
                     ok += 1;
@@ -201,53 +207,51 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                             "status": status,
                             "content_type": m.document.content_type,
                             "title": m.document.title,
-                        "text_fingerprint": m.document.text_fingerprint,
+                            "text_fingerprint": m.document.text_fingerprint,
                             "captured_at": m.captured_at,
                             "log_index": m.log_index,
                             "stored": if c.stored == Published::Stored { "new" } else { "deduplicated" },
                         });
-                        bar.suspend(|| println!("{line}"));
+                        lines.out.extend(super::json_line(&line).ok());
                     } else {
-                        bar.suspend(|| {
-                            println!(
-                                "{}  {}  {}",
-                                m.record_id, m.document.sha256, m.requested_url
-                            )
-                        });
+                        lines.out.push(format!(
+                            "{}  {}  {}",
+                            esc(&m.record_id),
+                            esc(&m.document.sha256),
+                            esc(&m.requested_url)
+                        ));
                     }
                 }
                 Err(e) => {
-                    bar.suspend(|| {
                     if a.json {
-                        println!(
-                            "{}",
-                            serde_json::json!({"url": item.url, "error": e.to_string(), "exit_code": e.kind.exit_code()})
+                        lines.out.extend(
+                            super::json_line(&serde_json::json!({
+                                "url": item.url, "error": e.to_string(), "exit_code": e.kind.exit_code()
+                            }))
+                            .ok(),
                         );
                     }
-                    eprintln!("error: {e}");
-                });
+                    lines
+                        .err
+                        .push(format!("error: {}", super::lib_error_line(&e)));
                     failures.push((item.index, item.url, e));
                 }
             }
+            emitter.emit(item.index, lines);
         },
     )?;
-    bar.finish_and_clear();
+    emitter.finish();
+    let captured = format!(
+        "captured {ok} of {}",
+        super::count(urls.len(), "URL", "URLs")
+    );
     if failures.is_empty() {
         if urls.len() > 1 {
-            eprintln!("captured {ok} of {} URLs", urls.len());
+            eprintln!("{captured}");
         }
         return Ok(0);
     }
     failures.sort_by_key(|f| f.0);
-    eprintln!(
-        "captured {ok} of {} URLs; {} failed: {}",
-        urls.len(),
-        failures.len(),
-        failures
-            .iter()
-            .map(|f| f.1.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    eprintln!("{captured}; {}", super::failure_summary(&failures));
     Ok(failures[0].2.kind.exit_code())
 }

@@ -8,6 +8,7 @@ use base64::Engine;
     after_help = "Examples:\n  exhibit checkpoint > today.checkpoint     # keep it; tomorrow: exhibit audit --since today.checkpoint\n  exhibit checkpoint --json\n\nThe note verifies with any signed-note implementation, using the verifier key from `exhibit keys`."
 )]
 pub struct Args {
+    /// Print origin, tree size, root hash and the note itself as one JSON object
     #[arg(long)]
     json: bool,
 }
@@ -24,7 +25,9 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             "checkpoint": text,
         }))?;
     } else {
-        print!("{text}");
+        // Verbatim unless a byte in it could drive the terminal (only a damaged or forged
+        // checkpoint has one).
+        print!("{}", super::esc_lines(&text));
     }
     Ok(0)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Export records as one self-contained evidence bundle (zip) that verifies anywhere, offline
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit export EX-7K2M-9QDR-T4VW --out exhibit-A.zip\n  exhibit verify exhibit-A.zip --trusted-key archive.pub      # on any machine\n\nThe bundle holds each document, its manifest, signature and inclusion proof, the checkpoint,\nthe public keys, CITATION.txt and VERIFY.txt (the commands to check it all with sha256sum, unzip\nand openssl, no exhibit needed). The member list SHA256SUMS is signed with --key. Exporting the\nsame records against the same checkpoint always gives a byte-identical file."
+    after_help = "Examples:\n  exhibit export EX-7K2M-9QDR-T4VW --out exhibit-A.zip\n  exhibit verify exhibit-A.zip --trusted-key archive.pub      # on any machine\n\nThe bundle holds each document, its manifest, signature and inclusion proof, the checkpoint, the public keys, CITATION.txt and VERIFY.txt (the commands to check it all with sha256sum, unzip and openssl, no exhibit needed). The member list SHA256SUMS is signed with --key. Exporting the same records against the same checkpoint always gives a byte-identical file."
 )]
 pub struct Args {
     /// Record IDs, or SHA-256 (or unique prefix) of their documents
@@ -14,6 +14,7 @@ pub struct Args {
     /// The bundle to write (.zip)
     #[arg(long, value_name = "FILE.zip")]
     out: PathBuf,
+    /// Print the bundle's path, size, SHA-256 and records as one JSON object
     #[arg(long)]
     json: bool,
 }
@@ -23,16 +24,18 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let key = exhibit::keys::load(&g.key_path())?;
     let mut ids = Vec::new();
     for r in &a.records {
-        let target = exhibit::verify::parse_target(r)?;
-        ids.extend(exhibit::verify::resolve(&archive, &target)?);
+        ids.extend(exhibit::verify::lookup(&archive, r)?.1);
     }
     let summary = exhibit::bundle::export(&archive, &key, &ids, &a.out)?;
     if a.json {
         super::print_json(&summary)?;
     } else {
         println!(
-            "{}  {} record(s), {} bytes, SHA-256 {}",
-            summary.path, summary.records, summary.bytes, summary.sha256
+            "{}  {}, {}, SHA-256 {}",
+            super::esc(&summary.path),
+            super::count(summary.records, "record", "records"),
+            super::count(summary.bytes, "byte", "bytes"),
+            summary.sha256
         );
     }
     Ok(0)

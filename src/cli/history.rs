@@ -1,45 +1,53 @@
-use super::Global;
+use super::{esc, Global};
 use anyhow::Result;
 
 /// Every version of a URL: when it was captured, its hashes, whether it changed
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit history https://example.org/terms\n  exhibit history https://example.org/terms --json"
+    after_help = "Examples:\n  exhibit history https://example.org/terms\n  exhibit history EX-7K2M-9QDR-T4VW          # the URL of that record\n  exhibit history https://example.org/terms --json"
 )]
 pub struct Args {
+    /// The URL, or a record ID (or document hash) whose URL to show
     url: String,
+    /// Print the history as one JSON object
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let archive = g.open()?;
+    let url = exhibit::history::target_url(&archive, &a.url)?;
     let index = exhibit::history::UrlIndex::build(&archive)?;
-    let h = exhibit::history::history(&index, &a.url, jiff::Timestamp::now());
+    let h = exhibit::history::history(&index, &url, jiff::Timestamp::now());
     if h.versions.is_empty() {
-        return Err(
-            exhibit::Error::not_found(format!("no record of {} in the archive", a.url))
-                .hint("capture it first, or check the URL (`exhibit list` shows what is archived)")
-                .into(),
-        );
+        return Err(exhibit::Error::not_found(format!(
+            "no record of {} in the archive",
+            exhibit::terminal::shown(&url)
+        ))
+        .hint("capture it first, or check the URL (`exhibit list` shows what is archived)")
+        .into());
     }
     if a.json {
         super::print_json(&h)?;
         return Ok(0);
     }
-    println!("URL:            {}", h.url);
+    println!("URL:            {}", esc(&h.url));
     println!(
         "First tracked:  {}",
-        exhibit::cite::human_time(h.first_tracked.as_deref().unwrap_or(""))
+        esc(&exhibit::cite::human_time(
+            h.first_tracked.as_deref().unwrap_or("")
+        ))
     );
     println!(
         "Last verified:  {}",
-        exhibit::cite::human_time(h.last_verified.as_deref().unwrap_or(""))
+        esc(&exhibit::cite::human_time(
+            h.last_verified.as_deref().unwrap_or("")
+        ))
     );
     println!(
-        "Versions:       {} distinct, {} records",
+        "Versions:       {} distinct, {}",
         h.versions_count,
-        h.versions.len()
+        super::count(h.versions.len(), "record", "records")
     );
     println!(
         "Recent changes: {} in the last 30 days",
@@ -47,15 +55,17 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     );
     for v in &h.versions {
         println!(
-            "  {}  {}  {:<13} {}  text {}",
-            v.captured_at,
-            v.record_id,
+            "  {}  {}  {:<13} {:<7}  {}  text {}",
+            esc(&v.captured_at),
+            esc(&v.record_id),
             v.change,
-            &v.sha256[..16],
+            v.method,
+            esc(v.sha256.get(..16).unwrap_or(&v.sha256)),
             v.text_fingerprint
                 .as_deref()
-                .map(|f| &f[7..23])
-                .unwrap_or("-")
+                .and_then(|f| f.get(7..23))
+                .map(esc)
+                .unwrap_or("-".into())
         );
     }
     Ok(0)

@@ -20,12 +20,16 @@ pub struct Args {
     /// Media type of the document (e.g. text/html; charset=utf-8)
     #[arg(long)]
     content_type: Option<String>,
+    /// Label: who publishes the document (e.g. "Coursera")
     #[arg(long)]
     entity: Option<String>,
+    /// Label: the document's name (e.g. "Privacy Notice"); defaults to the HTML title
     #[arg(long)]
     document: Option<String>,
+    /// Label: a free-text note
     #[arg(long)]
     note: Option<String>,
+    /// One JSON object instead of text
     #[arg(long)]
     json: bool,
     /// Create the archive (and a signing key) if there is none yet, as `exhibit init` would
@@ -36,11 +40,12 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     exhibit::capture::parse_url(&a.url)?;
     if !a.file.is_file() {
-        return Err(
-            exhibit::Error::usage(format!("{} is not a readable file", a.file.display()))
-                .hint("check the path")
-                .into(),
-        );
+        return Err(exhibit::Error::usage(format!(
+            "{} is not a readable file",
+            exhibit::terminal::shown(&a.file.display().to_string())
+        ))
+        .hint("check the path")
+        .into());
     }
     let (archive, key) = g.open_for_writing(a.init)?;
     let scratch = archive.scratch()?;
@@ -69,7 +74,9 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     } else {
         println!(
             "{}  {}  {}",
-            m.record_id, m.document.sha256, m.requested_url
+            super::esc(&m.record_id),
+            super::esc(&m.document.sha256),
+            super::esc(&m.requested_url)
         );
     }
     Ok(0)

@@ -18,20 +18,14 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let public = key.verifying_key();
     let (archive, created, added) = Archive::init(&g.archive, a.origin.as_deref(), &key)?;
     let id = exhibit::keys::key_id(&public);
+    let dir = super::esc(&g.archive.display().to_string()).into_owned();
     match (created, added) {
         (true, _) => println!(
-            "created archive {} (origin {}); trusted key {id}",
-            g.archive.display(),
-            archive.config.origin
+            "created archive {dir} (origin {}); trusted key {id}",
+            super::esc(&archive.config.origin)
         ),
-        (false, true) => println!(
-            "archive {} exists; now also trusts key {id}",
-            g.archive.display()
-        ),
-        (false, false) => println!(
-            "archive {} exists and trusts key {id}; nothing to do",
-            g.archive.display()
-        ),
+        (false, true) => println!("archive {dir} exists; now also trusts key {id}"),
+        (false, false) => println!("archive {dir} exists and trusts key {id}; nothing to do"),
     }
     Ok(0)
 }

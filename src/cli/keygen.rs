@@ -24,8 +24,8 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     println!("{}", exhibit::keys::key_id(&public));
     eprintln!(
         "wrote secret key {} (mode 0600) and public key {}",
-        path.display(),
-        exhibit::keys::public_path(&path).display()
+        super::esc(&path.display().to_string()),
+        super::esc(&exhibit::keys::public_path(&path).display().to_string())
     );
     Ok(0)
 }

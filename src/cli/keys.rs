@@ -7,9 +7,10 @@ use exhibit::keystatus::StatusKind;
 #[derive(clap::Args)]
 #[command(
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  exhibit keys\n  exhibit keys --json\n  exhibit keys add colleague.key.pub\n  exhibit --key new.key keys retire 52ef03b1d0c954b5 --reason \"yearly rotation\"\n  exhibit --key new.key keys compromised 52ef03b1d0c954b5 --since 2026-11-01T00:00:00Z\n\nRetiring or compromising a key is itself a signed record in the log, made with --key (which\nmust be another trusted key for a compromise). Records a retired key signed before stay valid;\na compromised key's signatures from --since on, or appended after the compromise record, fail."
+    after_help = "Examples:\n  exhibit keys\n  exhibit keys --json\n  exhibit keys add colleague.key.pub\n  exhibit --key new.key keys retire 52ef03b1d0c954b5 --reason \"yearly rotation\"\n  exhibit --key new.key keys compromised 52ef03b1d0c954b5 --since 2026-11-01T00:00:00Z\n\nRetiring or compromising a key is itself a signed record in the log, made with --key (which must be another trusted key for a compromise). Records a retired key signed before stay valid; a compromised key's signatures from --since on, or appended after the compromise record, fail."
 )]
 pub struct Args {
+    /// One JSON object per key (ID, status, PEM, raw key, verifier key, path)
     #[arg(long)]
     json: bool,
     #[command(subcommand)]
@@ -19,19 +20,26 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Action {
     /// Trust a public key (PEM) for this archive
-    Add { public_key: std::path::PathBuf },
+    Add {
+        /// The public key file (PEM), e.g. new.key.pub from `exhibit keygen`
+        public_key: std::path::PathBuf,
+    },
     /// Stop a key from signing anything new; what it signed before stays valid
     Retire {
+        /// The key ID (16 hex digits, as `exhibit keys` lists it)
         key_id: String,
+        /// Why, recorded in the signed key record
         #[arg(long)]
         reason: Option<String>,
     },
     /// Mark a key compromised: its signatures from --since on fail verification
     Compromised {
+        /// The key ID (16 hex digits, as `exhibit keys` lists it)
         key_id: String,
         /// From when the key can no longer be trusted (RFC 3339)
         #[arg(long, value_name = "RFC3339")]
         since: String,
+        /// Why, recorded in the signed key record
         #[arg(long)]
         reason: Option<String>,
     },
@@ -84,8 +92,9 @@ fn status(
         reason,
     )?;
     println!(
-        "{}  key {key_id} is now {} (log index {})",
-        m.record_id,
+        "{}  key {} is now {} (log index {})",
+        super::esc(&m.record_id),
+        super::esc(key_id),
         match kind {
             StatusKind::Retired => "retired",
             StatusKind::Compromised => "marked compromised",
@@ -125,13 +134,13 @@ fn list(g: &Global, json: bool) -> Result<i32> {
         } else {
             println!(
                 "{}  {}  {}",
-                k.id,
-                status.as_deref().unwrap_or("active"),
-                k.path.display()
+                super::esc(&k.id),
+                super::esc(status.as_deref().unwrap_or("active")),
+                super::esc(&k.path.display().to_string())
             );
-            println!("  verifier key: {vkey}");
+            println!("  verifier key: {}", super::esc(&vkey));
             for line in pem.lines() {
-                println!("  {line}");
+                println!("  {}", super::esc(line));
             }
         }
     }

@@ -1,10 +1,10 @@
-use super::Global;
+use super::{esc, Global};
 use anyhow::Result;
 
-/// List the archive's records in log order
+/// List the archive's records in log order: ID, capture time, SHA-256 prefix, method, URL
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit list\n  exhibit list --url https://example.org/terms --json"
+    after_help = "Examples:\n  exhibit list\n  exhibit list --url https://example.org/terms --json\n\nThe method is capture (fetched by exhibit), check (fetched again, same document), import (a copy supplied by the user) or key (a key retirement or compromise). list reads the records without verifying them; `exhibit audit` verifies everything."
 )]
 pub struct Args {
     /// Only records whose requested or final URL is this
@@ -39,11 +39,12 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             }))?;
         } else {
             println!(
-                "{}  {}  {}  {}",
-                m.record_id,
-                m.captured_at,
-                &m.document.sha256[..16],
-                m.requested_url
+                "{}  {}  {}  {:<7}  {}",
+                esc(&m.record_id),
+                esc(&m.captured_at),
+                esc(m.document.sha256.get(..16).unwrap_or(&m.document.sha256)),
+                m.method.as_str(),
+                esc(&m.requested_url)
             );
         }
     }

@@ -39,6 +39,7 @@ Examples:
 Exit codes:
   0  success: captured, verified, audit clean
   1  verification failed: altered, missing or extra bytes, bad or untrusted signature
+     (also cat, cite, show or diff of a record that does not verify)
   2  usage error or invalid input (bad URL, a URL with user:password@, mistyped record ID,
      unreadable input file)
   3  no such record or document in the archive
@@ -47,7 +48,12 @@ Exit codes:
      refused: a private or local address without --allow-private, a redirect with credentials
   6  key problem: missing, malformed, readable by others, or not trusted
   7  archive problem: missing, unreadable, locked or I/O error
-  8  exhibit check: at least one page changed (none failed)";
+  8  exhibit check: at least one page changed (none failed)
+
+Record IDs: case-insensitive; the EX prefix and hyphens are optional; dashes, no-break spaces, \
+quotes and a trailing period from a pasted citation are ignored. A valid ID is always a record \
+ID; 12 hex digits that fail its check are a mistyped ID, so a 12-digit hash prefix is written \
+sha256:PREFIX.";
 
 #[derive(Parser)]
 #[command(
@@ -159,10 +165,10 @@ impl Global {
         if created {
             eprintln!(
                 "note: created a new archive at {} (origin {}), signed with key {} from {}",
-                self.archive.display(),
-                archive.config.origin,
+                esc(&self.archive.display().to_string()),
+                esc(&archive.config.origin),
                 exhibit::keys::key_id(&key.verifying_key()),
-                key_path.display()
+                esc(&key_path.display().to_string())
             );
         }
         Ok((archive, key))
@@ -190,8 +196,8 @@ pub fn load_or_create_key(path: &Path) -> Result<exhibit::keys::SecretKey> {
         eprintln!(
             "note: created signing key {} at {} (public key: {}); back it up, it cannot be recovered",
             exhibit::keys::key_id(&key.verifying_key()),
-            path.display(),
-            exhibit::keys::public_path(path).display()
+            esc(&path.display().to_string()),
+            esc(&exhibit::keys::public_path(path).display().to_string())
         );
     }
     Ok(key)
@@ -201,25 +207,231 @@ pub fn load_or_create_key(path: &Path) -> Result<exhibit::keys::SecretKey> {
 /// (recaptured, or verified again by `check`) stands for the first of them, the original
 /// capture; a note says which others there are.
 pub fn resolve_one(archive: &Archive, input: &str) -> Result<RecordId> {
-    let target = exhibit::verify::parse_target(input)?;
-    let ids = exhibit::verify::resolve(archive, &target)?;
+    let (target, ids) = exhibit::verify::lookup(archive, input)?;
     if let (Target::Record(id), _) = (&target, ids.as_slice()) {
         return Ok(*id);
     }
     // resolve() returns records of exactly one document, in log order.
     if ids.len() > 1 {
+        const SHOWN: usize = 10;
+        let others = ids[1..]
+            .iter()
+            .take(SHOWN)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = ids.len().saturating_sub(1 + SHOWN);
         eprintln!(
-            "note: {} records cite this document; using the first, {} (others: {})",
-            ids.len(),
+            "note: {} cite this document; using the first, {} (others: {others}{})",
+            count(ids.len(), "record", "records"),
             ids[0],
-            ids[1..]
-                .iter()
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            if more > 0 {
+                format!(" and {more} more; `exhibit list` shows them")
+            } else {
+                String::new()
+            }
         );
     }
     Ok(ids[0])
+}
+
+/// A record checked before anything of it is shown: signature by a trusted key (the archive's,
+/// or `--trusted-key`), document present with the cited hash and size, proven in the signed log.
+/// The document's bytes go to `out` on the way; they count only if the report says `ok`.
+pub fn verify_for_display(
+    archive: &Archive,
+    trusted_keys: &[PathBuf],
+    id: &RecordId,
+    out: &mut dyn std::io::Write,
+) -> Result<exhibit::verify::RecordReport> {
+    let trust = exhibit::verify::TrustRoot::for_archive(archive, trusted_keys)?;
+    let log = exhibit::verify::LogState::load(archive, &trust);
+    Ok(exhibit::verify::verify_record_to(
+        archive, &trust, &log, id, out,
+    )?)
+}
+
+/// The failed checks of a report, one phrase: "signature: signature does not verify under key
+/// 52ef…; document: document … is missing from the store".
+pub fn failed_checks(report: &exhibit::verify::RecordReport) -> String {
+    report
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.check, c.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The error of a command that will not present a record that does not verify (exit 1).
+pub fn not_verified(report: &exhibit::verify::RecordReport, refusal: &str) -> Error {
+    Error::verification(format!(
+        "record {} does NOT verify, {refusal}: {}",
+        report.record_id,
+        failed_checks(report)
+    ))
+    .hint(format!(
+        "`exhibit verify {}` lists every check and `exhibit audit` checks the whole archive; \
+         restore the archive from a backup if it was altered",
+        report.record_id
+    ))
+}
+
+/// `--json` or `--format FORMAT` on a command that has both (`--json` is the same as `--format
+/// json`; any other format with it is a usage error).
+pub fn json_or_format<F: PartialEq + clap::ValueEnum>(
+    json: bool,
+    format: Option<F>,
+    json_format: F,
+    default: F,
+) -> Result<F> {
+    match (json, format) {
+        (false, f) => Ok(f.unwrap_or(default)),
+        (true, None) => Ok(json_format),
+        (true, Some(f)) if f == json_format => Ok(f),
+        (true, Some(f)) => Err(Error::usage(format!(
+            "--json conflicts with --format {}",
+            f.to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        ))
+        .hint("--json is the same as --format json; give one of them")
+        .into()),
+    }
+}
+
+/// One value on one line of terminal output: control characters, bidi overrides and invisible
+/// characters escaped (see `exhibit::terminal`). Every string that comes from a manifest, a
+/// bundle, a server or the user goes through this (or `esc_lines`) before it is printed.
+pub fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    exhibit::terminal::escape(s)
+}
+
+/// Multi-line text for the terminal: newlines and tabs kept, every other control escaped.
+pub fn esc_lines(s: &str) -> std::borrow::Cow<'_, str> {
+    exhibit::terminal::escape_lines(s)
+}
+
+/// A count and its noun: "1 error", "2 errors".
+pub fn count(n: impl TryInto<u64>, singular: &str, plural: &str) -> String {
+    exhibit::terminal::count(n.try_into().unwrap_or(u64::MAX), singular, plural)
+}
+
+/// An error message longer than this is cut (with its length): whatever a message repeats from
+/// its input, a server or a file, it stays one readable line.
+const ERROR_LIMIT: usize = 1000;
+
+/// The text of an error line after "error: ": escaped for the terminal, its parts capped.
+pub fn error_line(err: &anyhow::Error) -> String {
+    use exhibit::terminal::{cap, escape};
+    match err.downcast_ref::<Error>() {
+        Some(e) => lib_error_line(e),
+        None => escape(&cap(&err.to_string(), ERROR_LIMIT)).into_owned(),
+    }
+}
+
+/// clap's multi-line usage error, each line escaped and capped like [`error_line`].
+pub fn usage_error_text(text: &str) -> String {
+    use exhibit::terminal::{cap, escape};
+    let mut out = String::with_capacity(text.len().min(8 * ERROR_LIMIT));
+    for line in text.lines() {
+        out.push_str(&escape(&cap(line, ERROR_LIMIT)));
+        out.push('\n');
+    }
+    out
+}
+
+/// [`error_line`] of a library error.
+pub fn lib_error_line(e: &Error) -> String {
+    use exhibit::terminal::{cap, escape};
+    let what = escape(&cap(&e.what, ERROR_LIMIT)).into_owned();
+    match &e.hint {
+        Some(h) => format!("{what} (hint: {})", escape(&cap(h, ERROR_LIMIT))),
+        None => what,
+    }
+}
+
+/// How many failed inputs a batch summary names; `--json` lists every one.
+const SUMMARY_NAMES: usize = 3;
+
+/// "2 failed: https://a, https://b" or "4997 failed: https://a, https://b, https://c and 4994
+/// more (every failure is an error line above; --json gives each as a JSON line)". `failures`
+/// must be in input order.
+pub fn failure_summary(failures: &[(usize, String, Error)]) -> String {
+    let names = failures
+        .iter()
+        .take(SUMMARY_NAMES)
+        .map(|f| esc(&exhibit::terminal::cap(&f.1, exhibit::terminal::ECHO_LIMIT)).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = failures.len().saturating_sub(SUMMARY_NAMES);
+    if more == 0 {
+        format!("{} failed: {names}", failures.len())
+    } else {
+        format!(
+            "{} failed: {names} and {more} more (each failure has its error line above; --json gives one JSON line per URL)",
+            failures.len()
+        )
+    }
+}
+
+/// The output lines of one item of a batch.
+#[derive(Default)]
+pub struct Lines {
+    pub out: Vec<String>,
+    pub err: Vec<String>,
+}
+
+/// Prints the items of a batch as they finish, or in input order with `--ordered` (an item
+/// waits until every earlier one is printed).
+pub struct Emitter {
+    ordered: bool,
+    next: usize,
+    waiting: std::collections::BTreeMap<usize, Lines>,
+    bar: indicatif::ProgressBar,
+}
+
+impl Emitter {
+    pub fn new(ordered: bool, bar: indicatif::ProgressBar) -> Emitter {
+        Emitter {
+            ordered,
+            next: 0,
+            waiting: Default::default(),
+            bar,
+        }
+    }
+
+    pub fn emit(&mut self, index: usize, lines: Lines) {
+        self.bar.inc(1);
+        if !self.ordered {
+            self.print(lines);
+            return;
+        }
+        self.waiting.insert(index, lines);
+        while let Some(l) = self.waiting.remove(&self.next) {
+            self.print(l);
+            self.next += 1;
+        }
+    }
+
+    fn print(&self, l: Lines) {
+        self.bar.suspend(|| {
+            for o in &l.out {
+                println!("{o}");
+            }
+            for e in &l.err {
+                eprintln!("{e}");
+            }
+        });
+    }
+
+    /// Prints whatever still waits (nothing, when every index was emitted) and clears the bar.
+    pub fn finish(mut self) {
+        for l in std::mem::take(&mut self.waiting).into_values() {
+            self.print(l);
+        }
+        self.bar.finish_and_clear();
+    }
 }
 
 /// Colour and symbols only on a terminal, and never when NO_COLOR is set (no-color.org).
@@ -252,9 +464,15 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// One JSON value on one line, safe for a terminal (C1 controls, bidi overrides and invisible
+/// characters as \u escapes; the parsed value is unchanged).
 pub fn print_json(v: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string(v)?);
+    println!("{}", json_line(v)?);
     Ok(())
+}
+
+pub fn json_line(v: &impl serde::Serialize) -> Result<String> {
+    Ok(exhibit::terminal::escape_json(&serde_json::to_string(v)?).into_owned())
 }
 
 pub fn default_jobs() -> usize {

@@ -18,6 +18,7 @@ pub struct Args {
     /// Prove the current tree extends the tree of this many records
     #[arg(long, value_name = "OLD_SIZE")]
     consistency: Option<u64>,
+    /// Print the proof, the roots and the checkpoint as one JSON object
     #[arg(long)]
     json: bool,
 }
@@ -32,8 +33,8 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     if let Some(old) = a.consistency {
         if old > cp.size {
             return Err(Error::usage(format!(
-                "the log has only {} records, fewer than {old}",
-                cp.size
+                "the log has only {}, fewer than {old}",
+                super::count(cp.size, "record", "records")
             ))
             .hint("give the tree size of an older checkpoint")
             .into());
@@ -55,7 +56,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             for h in hexes(&proof) {
                 println!("  {h}");
             }
-            print!("{text}");
+            print!("{}", super::esc_lines(&text));
         }
         return Ok(0);
     }
@@ -87,14 +88,16 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     } else {
         println!(
             "record {} is leaf {} of {}",
-            m.record_id, m.log_index, cp.size
+            super::esc(&m.record_id),
+            m.log_index,
+            cp.size
         );
         println!("leaf hash: {}", hex::encode(leaf));
         println!("audit path:");
         for h in hexes(&proof) {
             println!("  {h}");
         }
-        print!("{text}");
+        print!("{}", super::esc_lines(&text));
     }
     Ok(0)
 }

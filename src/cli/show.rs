@@ -1,73 +1,139 @@
-use super::Global;
+use super::{esc, Global};
 use anyhow::Result;
+use std::path::PathBuf;
 
 /// Show a record's manifest: what was captured, when, from where, with which hash
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit show EX-7K2M-9QDR-T4VW\n  exhibit show 0be9e4add991830b --json"
+    after_help = "Examples:\n  exhibit show EX-7K2M-9QDR-T4VW\n  exhibit show 0be9e4add991830b --json\n\nThe record is verified first (signature, document, log). If it verifies, the first line says so. If not, the first lines say \"NOT VERIFIED: <check>: <why>\", the fields that follow are only what the record claims, and the command exits 1. --json adds a \"verification\" object (ok and each check) to the manifest."
 )]
 pub struct Args {
     /// Record ID, or SHA-256 (or unique prefix) of its document
     record: String,
-    /// Print the manifest as JSON
+    /// Print the manifest as JSON, with a "verification" object
     #[arg(long)]
     json: bool,
+    /// Trust only this public key (PEM); repeatable. Default: the archive's keys/
+    #[arg(long, value_name = "FILE")]
+    trusted_key: Vec<PathBuf>,
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let archive = g.open()?;
     let id = super::resolve_one(&archive, &a.record)?;
-    let m = archive.manifest(&id)?;
+    let report = super::verify_for_display(&archive, &a.trusted_key, &id, &mut std::io::sink())?;
+    // A manifest that does not even parse has nothing to show: the error says why.
+    let m = match archive.manifest(&id) {
+        Ok(m) => m,
+        Err(_) if !report.ok => {
+            return Err(super::not_verified(&report, "and its manifest cannot be read").into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let code = if report.ok { 0 } else { 1 };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&m)?);
-        return Ok(0);
+        let mut v = serde_json::to_value(&m)?;
+        v["verification"] = serde_json::json!({
+            "ok": report.ok, "trust": report.trust, "checks": report.checks,
+        });
+        println!(
+            "{}",
+            exhibit::terminal::escape_json(&serde_json::to_string_pretty(&v)?)
+        );
+    } else {
+        if report.ok {
+            println!(
+                "Verified:     yes (signed by {} key {}; document present as cited; in the signed log)",
+                if report.trust == "pinned" {
+                    "the pinned"
+                } else {
+                    "the archive's trusted"
+                },
+                esc(report.signer.as_deref().unwrap_or(""))
+            );
+        } else {
+            for c in report.checks.iter().filter(|c| !c.ok) {
+                println!("NOT VERIFIED: {}: {}", c.check, esc(&c.detail));
+            }
+            println!("(what follows is only what the record claims; it is not proven)");
+        }
+        print_fields(&m);
     }
-    println!("Record ID:    {}", m.record_id);
+    if !report.ok {
+        eprintln!(
+            "error: {}",
+            super::lib_error_line(&super::not_verified(
+                &report,
+                "so what it claims is not proven"
+            ))
+        );
+    }
+    Ok(code)
+}
+
+fn print_fields(m: &exhibit::manifest::Manifest) {
+    println!("Record ID:    {}", esc(&m.record_id));
     println!("Method:       {}", m.method.as_str());
-    println!("URL:          {}", m.requested_url);
+    println!("URL:          {}", esc(&m.requested_url));
     if m.final_url != m.requested_url {
-        println!("Final URL:    {}", m.final_url);
+        println!("Final URL:    {}", esc(&m.final_url));
     }
     println!(
         "Captured:     {}",
-        exhibit::cite::human_time(&m.captured_at)
+        esc(&exhibit::cite::human_time(&m.captured_at))
     );
-    println!("SHA-256:      {}", m.document.sha256);
-    println!("Size:         {} bytes", m.document.size);
+    println!("SHA-256:      {}", esc(&m.document.sha256));
+    println!(
+        "Size:         {}",
+        super::count(m.document.size, "byte", "bytes")
+    );
     if let Some(t) = &m.document.content_type {
-        println!("Content-Type: {t}");
+        println!("Content-Type: {}", esc(t));
     }
     if let Some(t) = &m.document.title {
-        println!("Title:        {t}");
+        println!("Title:        {}", esc(t));
     }
     if let Some(e) = &m.labels.entity {
-        println!("Entity:       {e}");
+        println!("Entity:       {}", esc(e));
     }
     if let Some(d) = &m.labels.document {
-        println!("Document:     {d}");
+        println!("Document:     {}", esc(d));
     }
     if let Some(n) = &m.labels.note {
-        println!("Note:         {n}");
+        println!("Note:         {}", esc(n));
+    }
+    if let Some(c) = &m.change {
+        println!(
+            "Change:       {} since {}",
+            c.kind.as_str(),
+            esc(&c.previous)
+        );
     }
     if let Some(h) = &m.http {
         for hop in &h.redirects {
             println!(
                 "Redirect:     {} {} -> {}",
-                hop.response.status, hop.request.url, hop.location
+                hop.response.status,
+                esc(&hop.request.url),
+                esc(&hop.location)
             );
         }
         println!(
             "Status:       {} {} {}",
-            h.response.version, h.response.status, h.response.reason
+            esc(&h.response.version),
+            h.response.status,
+            esc(&h.response.reason)
         );
         if let (Some(enc), Some(p)) = (&h.content_encoding, &h.payload) {
             println!(
-                "Encoding:     {enc} ({} bytes on the wire, SHA-256 {})",
-                p.size, p.sha256
+                "Encoding:     {} ({} on the wire, SHA-256 {})",
+                esc(enc),
+                super::count(p.size, "byte", "bytes"),
+                esc(&p.sha256)
             );
         }
         if let Some(addr) = &h.remote_addr {
-            println!("Server:       {addr}");
+            println!("Server:       {}", esc(addr));
         }
         if let Some(p) = &h.proxy {
             println!("Via proxy:    {p}");
@@ -79,8 +145,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     println!("Log index:    {}", m.log_index);
     println!(
         "Signed by:    {} at {}",
-        m.signer,
-        exhibit::cite::human_time(&m.signed_at)
+        esc(&m.signer),
+        esc(&exhibit::cite::human_time(&m.signed_at))
     );
-    Ok(0)
 }

@@ -1,4 +1,4 @@
-use super::Global;
+use super::{esc, Global};
 use anyhow::Result;
 use exhibit::verify::{self, LogState, TrustRoot};
 use std::path::PathBuf;
@@ -19,6 +19,7 @@ pub struct Args {
     /// Trust only this public key (PEM); repeatable. Default: the archive's keys/
     #[arg(long, value_name = "FILE")]
     trusted_key: Vec<PathBuf>,
+    /// One JSON object with every record's checks (or every bundle's report)
     #[arg(long)]
     json: bool,
 }
@@ -40,13 +41,11 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let mut reports = Vec::new();
     let mut errors = Vec::new();
     for t in &a.targets {
-        let ids = match verify::parse_target(t)
-            .and_then(|target| verify::resolve(&archive, &target))
-        {
-            Ok(ids) => ids,
+        let ids = match verify::lookup(&archive, t) {
+            Ok((_, ids)) => ids,
             Err(e) => {
                 if !a.json {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}", super::lib_error_line(&e));
                 }
                 errors.push(serde_json::json!({"target": t, "error": e.to_string(), "exit_code": e.kind.exit_code()}));
                 if code == 0 {
@@ -79,16 +78,18 @@ fn print_report(r: &verify::RecordReport) {
         println!(
             "{} {} verified: SHA-256 {}, captured {}, {}",
             super::paint(true, "✓"),
-            r.record_id,
-            r.sha256.as_deref().unwrap_or(""),
-            exhibit::cite::human_time(r.captured_at.as_deref().unwrap_or("")),
-            r.url.as_deref().unwrap_or("")
+            esc(&r.record_id),
+            esc(r.sha256.as_deref().unwrap_or("")),
+            esc(&exhibit::cite::human_time(
+                r.captured_at.as_deref().unwrap_or("")
+            )),
+            esc(r.url.as_deref().unwrap_or(""))
         );
     } else {
         println!(
             "{} {} FAILED verification",
             super::paint(false, "✗"),
-            r.record_id
+            esc(&r.record_id)
         );
         for c in &r.checks {
             let mark = if c.ok {
@@ -96,7 +97,7 @@ fn print_report(r: &verify::RecordReport) {
             } else {
                 super::paint(false, "FAIL")
             };
-            println!("  {mark} {:<10} {}", c.check, c.detail);
+            println!("  {mark} {:<10} {}", c.check, esc(&c.detail));
         }
     }
 }
@@ -115,7 +116,7 @@ fn verify_bundles(a: &Args) -> Result<i32> {
             Ok(r) => r,
             Err(e) => {
                 if !a.json {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}", super::lib_error_line(&e));
                 }
                 if code == 0 {
                     code = e.kind.exit_code();
@@ -140,7 +141,7 @@ fn verify_bundles(a: &Args) -> Result<i32> {
         }
         if !a.json {
             for p in &report.problems {
-                println!("{} {t}: {p}", super::paint(false, "✗"));
+                println!("{} {}: {}", super::paint(false, "✗"), esc(t), esc(p));
             }
             for r in &report.records {
                 print_report(r);
@@ -151,8 +152,9 @@ fn verify_bundles(a: &Args) -> Result<i32> {
                 "signatures are by the key inside the bundle: the bundle is self-consistent, but who holds that key is not established (pass --trusted-key to pin it)".to_string()
             };
             println!(
-                "{} {t}: {} ({trust})",
+                "{} {}: {} ({trust})",
                 super::paint(report.ok, if report.ok { "✓" } else { "✗" }),
+                esc(t),
                 if report.ok {
                     "bundle verified"
                 } else {
@@ -182,7 +184,18 @@ fn verify_file(g: &Global, file: &std::path::Path, a: &Args) -> Result<i32> {
         verify::Target::Sha256(h) => (h, false),
         verify::Target::Prefix(h) => (h, true),
         verify::Target::Record(id) => {
+            // The record's cited hash counts only if the record itself verifies.
             let archive = g.open()?;
+            let (_, ids) = verify::lookup(&archive, cited)?;
+            let report =
+                super::verify_for_display(&archive, &a.trusted_key, &ids[0], &mut std::io::sink())?;
+            if !report.ok {
+                return Err(super::not_verified(
+                    &report,
+                    "so its cited SHA-256 cannot be compared",
+                )
+                .into());
+            }
             (archive.manifest(&id)?.document.sha256, false)
         }
     };
@@ -197,16 +210,28 @@ fn verify_file(g: &Global, file: &std::path::Path, a: &Args) -> Result<i32> {
         .and_then(|archive| verify::resolve(&archive, &verify::Target::Sha256(sha.clone())).ok())
         .map(|ids| ids.iter().map(|i| i.to_string()).collect())
         .unwrap_or_default();
+    // A prefix is named as the digits that were cited, never as if the whole hash had been.
+    let cited_as = if is_prefix {
+        format!("the cited prefix {want}… ({} hex digits)", want.len())
+    } else {
+        format!("the cited SHA-256 {want}")
+    };
+    let shown_file = esc(&file.display().to_string()).into_owned();
     if a.json {
         super::print_json(&serde_json::json!({
             "ok": matches, "file": file.display().to_string(), "sha256": sha, "size": size,
-            "cited": want, "records": records,
+            "cited": want, "cited_is_prefix": is_prefix, "records": records,
         }))?;
     } else if matches {
         println!(
-            "{} {} matches the cited SHA-256: {sha} ({size} bytes){}",
+            "{} {shown_file} matches {} {sha} ({}){}",
             super::paint(true, "✓"),
-            file.display(),
+            if is_prefix {
+                format!("{cited_as}; its SHA-256 is")
+            } else {
+                "the cited SHA-256:".to_string()
+            },
+            super::count(size, "byte", "bytes"),
             if records.is_empty() {
                 String::new()
             } else {
@@ -215,10 +240,8 @@ fn verify_file(g: &Global, file: &std::path::Path, a: &Args) -> Result<i32> {
         );
     } else {
         println!(
-            "{} {} does NOT match: its SHA-256 is {sha}, the cited one is {want}{}",
+            "{} {shown_file} does NOT match {cited_as}: its SHA-256 is {sha}",
             super::paint(false, "✗"),
-            file.display(),
-            if is_prefix { "…" } else { "" }
         );
     }
     Ok(if matches { 0 } else { 1 })
