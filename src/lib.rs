@@ -25,5 +25,6 @@ pub mod record_id;
 pub mod store;
 pub mod text;
 pub mod verify;
+pub mod zipread;
 
 pub use error::{Error, Kind, Result};
