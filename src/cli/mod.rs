@@ -45,7 +45,9 @@ Exit codes:
   5  fetch failed (connection, timeout, truncated or oversize body, HTTP error status)
   6  key problem: missing, malformed, readable by others, or not trusted
   7  archive problem: missing, unreadable, locked or I/O error
-  8  exhibit check: at least one page changed (none failed)";
+  8  exhibit check: at least one page changed (none failed)
+  9  exhibit verify BUNDLE.zip without --trusted-key: the bundle is intact and self-consistent,
+     but who signed it is not established (pin the publisher's key with --trusted-key)";
 
 #[derive(Parser)]
 #[command(
