@@ -1,22 +1,25 @@
 //! Evidence bundles: one zip file that carries everything needed to check some records on a
-//! machine that has never seen the archive, ideally without exhibit.
+//! machine that has never seen the archive, ideally without exhibit (docs/FORMAT.md section 13).
 //!
-//! Members (all stored uncompressed, fixed timestamps and order, so the same records and
-//! checkpoint always give byte-identical bundles):
+//! Members of an `exhibit-bundle/2` (all stored uncompressed, fixed timestamps and order, so the
+//! same records and checkpoint always give byte-identical bundles):
 //! ```text
 //! SHA256SUMS            `sha256sum -c` list of every member below
-//! SHA256SUMS.sig        raw Ed25519 signature over SHA256SUMS by the archive key
-//! exhibit-bundle.json   machine-readable index
-//! CITATION.txt VERIFY.txt verify.py
+//! SHA256SUMS.sig        raw Ed25519 signature over SHA256SUMS by the exporting key (the seal)
+//! exhibit-bundle.json   machine-readable index, every value of it derived from signed data
+//! CITATION.txt VERIFY.txt
 //! checkpoint.txt        the log's signed checkpoint (C2SP signed note)
-//! keys/<id>.pem         public keys (SPKI PEM) and keys/<id>.ed25519 (the 32 raw bytes)
+//! keys/<id>.pem         public keys that signed, for convenience only: never a trust root
 //! records/<ID>/manifest.json manifest.sig proof.json <readable name>.<ext>
 //! ```
-//! Reading a bundle never writes anything: members are hashed as they stream out of the zip,
-//! with limits on names, counts and sizes, so hostile bundles (path traversal, bombs, duplicate
-//! names, truncation) get a clear error.
+//! `exhibit-bundle/1` bundles (which also carried `verify.py` and `keys/<id>.ed25519`, and listed
+//! the keys in the index) are still read and verified.
+//!
+//! Reading a bundle never writes anything. The zip is parsed once, strictly (zipread.rs), so
+//! every reader sees the same members; members are hashed as they stream out, with limits on
+//! sizes, so hostile bundles get one clear error line.
 
-use crate::archive::Archive;
+use crate::archive::{Archive, TrustedKey};
 use crate::cite::{Citation, Format};
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::keys::{self, PublicKey, SecretKey};
@@ -26,16 +29,19 @@ use crate::note::{self, Checkpoint};
 use crate::record_id::RecordId;
 use crate::store::DigestWriter;
 use crate::verify::{Check, RecordReport, TrustRoot};
+use crate::zipread;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-pub const FORMAT: &str = "exhibit-bundle/1";
-const MAX_ENTRIES: usize = 100_000;
-/// Records per bundle: each is four members, plus the fixed ones, within MAX_ENTRIES.
+/// The format exhibit writes.
+pub const FORMAT: &str = "exhibit-bundle/2";
+/// The first format, still read and verified.
+pub const FORMAT_V1: &str = "exhibit-bundle/1";
+/// Records per bundle: each is four members, plus the fixed ones, within zipread::MAX_ENTRIES.
 const MAX_RECORDS: usize = 20_000;
 /// Members other than documents are read into memory: manifests, proofs, the index, the
 /// citation text. Their sizes grow with the number of records, hence a generous bound per
@@ -44,9 +50,29 @@ const MAX_SMALL_MEMBER: u64 = 64 << 20;
 const MAX_SMALL_TOTAL: u64 = 512 << 20;
 const MAX_DOCUMENT: u64 = 16 << 30;
 
+/// The third-party procedure, the same in every bundle and byte for byte in docs/FORMAT.md
+/// section 13.11 (a test holds them together), so a reader can check it against a copy they
+/// obtained independently.
+pub const VERIFY_TXT: &str = include_str!("bundle_verify.txt");
+
+/// `exhibit-bundle.json` of an `exhibit-bundle/2`. Every value is derived from the signed
+/// checkpoint, the signed manifests and the member names, so a verifier rebuilds it and
+/// compares bytes: nothing in it can state what the signed data does not.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Index {
+    pub format: String,
+    pub origin: String,
+    pub tree_size: u64,
+    pub root_hash: String,
+    pub checkpoint: String,
+    pub records: Vec<IndexRecord>,
+}
+
+/// `exhibit-bundle.json` of an `exhibit-bundle/1`: also lists the carried keys.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IndexV1 {
     pub format: String,
     pub origin: String,
     pub tree_size: u64,
@@ -76,6 +102,48 @@ pub struct IndexRecord {
     pub manifest: String,
     pub signature: String,
     pub proof: String,
+}
+
+impl IndexRecord {
+    /// What the index says of a record, derived from its manifest and its document's name.
+    fn of(m: &Manifest, doc_name: &str) -> IndexRecord {
+        let dir = format!("records/{}", m.record_id);
+        IndexRecord {
+            record_id: m.record_id.clone(),
+            sha256: m.document.sha256.clone(),
+            size: m.document.size,
+            url: m.requested_url.clone(),
+            captured_at: m.captured_at.clone(),
+            document: format!("{dir}/{doc_name}"),
+            manifest: format!("{dir}/manifest.json"),
+            signature: format!("{dir}/manifest.sig"),
+            proof: format!("{dir}/proof.json"),
+        }
+    }
+}
+
+impl Index {
+    /// The index of an `exhibit-bundle/2` holding these records (in log order) under this
+    /// checkpoint.
+    fn of(cp: &Checkpoint, records: &[(&Manifest, &str)]) -> Index {
+        Index {
+            format: FORMAT.into(),
+            origin: cp.origin.clone(),
+            tree_size: cp.size,
+            root_hash: hex::encode(cp.root),
+            checkpoint: "checkpoint.txt".into(),
+            records: records
+                .iter()
+                .map(|(m, doc)| IndexRecord::of(m, doc))
+                .collect(),
+        }
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("index serializes");
+        v.push(b'\n');
+        v
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -184,8 +252,16 @@ impl<W: Write + io::Seek> Writer<W> {
     }
 }
 
+/// Key IDs whose signature on the checkpoint verifies, among `keys`.
+fn checkpoint_signers(text: &str, origin: &str, keys: &[(String, PublicKey)]) -> Vec<String> {
+    keys.iter()
+        .filter(|(_, k)| note::verify_note(text, &[(origin.to_string(), *k)]).is_ok())
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
 /// Export records into one bundle at `out` (written to a scratch file, then renamed: never
-/// half-written). `key` signs the member list; it must be a key the archive trusts.
+/// half-written). `key` seals the member list; it must be a key the archive trusts.
 pub fn export(
     archive: &Archive,
     key: &SecretKey,
@@ -212,7 +288,7 @@ pub fn export(
         return Err(Error::key(format!(
             "signing key {signer_id} is not trusted by this archive"
         ))
-        .hint("export with the archive's key (--key), or trust this key with `exhibit init`"));
+        .hint("export with the archive's key (--key), or trust this key with `exhibit keys add`"));
     }
 
     struct Item {
@@ -223,7 +299,8 @@ pub fn export(
         doc_name: String,
     }
     // A bundle vouches for what it carries: refuse records that do not verify here (bad
-    // signature, key retired or compromised), and a signing key that may no longer sign.
+    // signature, key retired or compromised), a checkpoint no usable key signed, and a sealing
+    // key that may no longer sign.
     let archive_trust = crate::verify::TrustRoot::from_archive(archive)?;
     if let Some(status) = archive_trust
         .statuses
@@ -232,6 +309,13 @@ pub fn export(
     {
         return Err(crate::keystatus::not_usable(&signer_id, status));
     }
+    crate::verify::check_checkpoint(&cp_text, &cp, &archive.config.origin, &archive_trust)
+        .map_err(|why| {
+            Error::verification(format!(
+                "the archive's checkpoint does not verify ({why}); nothing is exported"
+            ))
+            .hint("run `exhibit audit`")
+        })?;
     let mut items: Vec<Item> = Vec::new();
     let mut key_ids = vec![signer_id.clone()];
     for id in &ids {
@@ -279,37 +363,17 @@ pub fn export(
         });
     }
     // Log order, whatever order the records were named in, so the same set of records always
-    // gives the same bundle.
+    // gives the same bundle, and a verifier can rebuild the index.
     items.sort_by_key(|it| it.manifest.log_index);
-    // The checkpoint may be signed by any trusted key; include the ones that signed it.
-    let mut checkpoint_signer: Option<String> = None;
-    let note_keys: Vec<(String, PublicKey)> =
-        trusted.iter().map(|k| (cp.origin.clone(), k.key)).collect();
-    if let Ok(n) = note::verify_note(&cp_text, &note_keys) {
-        for s in n.signatures {
-            if let Some(k) = trusted
-                .iter()
-                .find(|k| note::key_hash(&cp.origin, &k.key) == s.key_hash)
-            {
-                checkpoint_signer.get_or_insert_with(|| k.id.clone());
-                if !key_ids.contains(&k.id) {
-                    key_ids.push(k.id.clone());
-                }
-            }
+    let trusted_pairs: Vec<(String, PublicKey)> =
+        trusted.iter().map(|k| (k.id.clone(), k.key)).collect();
+    for id in checkpoint_signers(&cp_text, &cp.origin, &trusted_pairs) {
+        if !key_ids.contains(&id) {
+            key_ids.push(id);
         }
     }
     key_ids.sort();
-
-    let mut index = Index {
-        format: FORMAT.into(),
-        origin: cp.origin.clone(),
-        tree_size: cp.size,
-        root_hash: hex::encode(cp.root),
-        checkpoint: "checkpoint.txt".into(),
-        keys: Vec::new(),
-        records: Vec::new(),
-    };
-    let mut key_files = Vec::new();
+    let mut carried: Vec<(String, PublicKey)> = Vec::new();
     for id in &key_ids {
         let k = trusted.iter().find(|k| &k.id == id).ok_or_else(|| {
             Error::key(format!(
@@ -317,41 +381,16 @@ pub fn export(
             ))
             .hint("run `exhibit audit`")
         })?;
-        let (pem, raw) = (format!("keys/{id}.pem"), format!("keys/{id}.ed25519"));
-        index.keys.push(IndexKey {
-            id: id.clone(),
-            pem: pem.clone(),
-            raw: raw.clone(),
-        });
-        key_files.push((pem, keys::public_pem(&k.key).into_bytes()));
-        key_files.push((raw, k.key.as_bytes().to_vec()));
+        carried.push((id.clone(), k.key));
     }
-    for it in &items {
-        let dir = format!("records/{}", it.manifest.record_id);
-        index.records.push(IndexRecord {
-            record_id: it.manifest.record_id.clone(),
-            sha256: it.manifest.document.sha256.clone(),
-            size: it.manifest.document.size,
-            url: it.manifest.requested_url.clone(),
-            captured_at: it.manifest.captured_at.clone(),
-            document: format!("{dir}/{}", it.doc_name),
-            manifest: format!("{dir}/manifest.json"),
-            signature: format!("{dir}/manifest.sig"),
-            proof: format!("{dir}/proof.json"),
-        });
-    }
-    let mut index_bytes = serde_json::to_vec_pretty(&index).expect("index serializes");
-    index_bytes.push(b'\n');
-    let citation: String = items
+
+    let listed: Vec<(&Manifest, &str)> = items
         .iter()
-        .map(|it| Citation::new(&it.manifest).render(Format::Text))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let verify_txt = verify_text(
-        &index,
-        &signer_id,
-        checkpoint_signer.as_deref().unwrap_or(&signer_id),
-    );
+        .map(|it| (&it.manifest, it.doc_name.as_str()))
+        .collect();
+    let index_bytes = Index::of(&cp, &listed).to_bytes();
+    let manifests: Vec<&Manifest> = items.iter().map(|it| &it.manifest).collect();
+    let citation = citation_text(&manifests, &carried);
 
     let out_dir = out
         .parent()
@@ -369,11 +408,12 @@ pub fn export(
     let mut plan: Vec<(String, Vec<u8>)> = vec![
         ("exhibit-bundle.json".into(), index_bytes),
         ("CITATION.txt".into(), citation.into_bytes()),
-        ("VERIFY.txt".into(), verify_txt.into_bytes()),
-        ("verify.py".into(), VERIFY_PY.as_bytes().to_vec()),
+        ("VERIFY.txt".into(), VERIFY_TXT.as_bytes().to_vec()),
         ("checkpoint.txt".into(), cp_text.into_bytes()),
     ];
-    plan.extend(key_files);
+    for (id, k) in &carried {
+        plan.push((format!("keys/{id}.pem"), keys::public_pem(k).into_bytes()));
+    }
     let mut doc_sums = Vec::new();
     for it in &items {
         let dir = format!("records/{}", it.manifest.record_id);
@@ -428,126 +468,119 @@ pub fn export(
     })
 }
 
-fn verify_text(index: &Index, sums_signer: &str, checkpoint_signer: &str) -> String {
-    let mut s = String::new();
-    s.push_str("How to verify this evidence bundle without exhibit\n");
-    s.push_str("===================================================\n\n");
-    s.push_str(&format!(
-        "This bundle holds {} record(s) of the exhibit archive with log origin \"{}\".\n",
-        index.records.len(),
-        index.origin
-    ));
-    s.push_str("You need unzip, sha256sum, openssl (3.x) and, for step 4, python3 with the\n");
-    s.push_str("`cryptography` package. Unzip the bundle into an empty directory and run each\n");
-    s.push_str("line that starts with \"$ \" there, in order; every one must succeed (exit 0).\n");
-    s.push_str("The format is described in exhibit's docs/FORMAT.md.\n\n");
-    s.push_str(&format!(
-        "Check the public key(s) against one you obtained independently (a filing, the\n\
-         archive's website): key {sums_signer} is keys/{sums_signer}.pem. A key ID is the first 16 hex\n\
-         digits of the SHA-256 of the 32 raw key bytes (keys/<id>.ed25519):\n\n"
-    ));
-    for k in &index.keys {
-        s.push_str(&format!(
-            "$ test \"$(sha256sum < {} | cut -c1-16)\" = {}\n",
-            k.raw, k.id
-        ));
-    }
-    s.push_str("\n1. Every file of the bundle is intact, and the list of files is signed:\n\n");
-    s.push_str("$ sha256sum --strict -c SHA256SUMS\n");
-    s.push_str(&format!(
-        "$ openssl pkeyutl -verify -pubin -inkey keys/{sums_signer}.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig\n"
-    ));
-    s.push_str(
-        "\n2. Each record's manifest is signed, and names its document's SHA-256 and size:\n\n",
-    );
-    for r in &index.records {
-        s.push_str(&format!("# {} ({})\n", r.record_id, r.url));
-        s.push_str(&format!(
-            "$ openssl pkeyutl -verify -pubin -inkey keys/$(grep -o '\"signer\":\"[0-9a-f]*\"' {} | cut -d'\"' -f4).pem -rawin -in {} -sigfile {}\n",
-            r.manifest, r.manifest, r.signature
-        ));
-        s.push_str(&format!(
-            "$ grep -q '\"document\":{{\"sha256\":\"{}\",\"size\":{}' {}\n",
-            r.sha256, r.size, r.manifest
-        ));
-        s.push_str(&format!(
-            "$ echo '{}  {}' | sha256sum --strict -c\n",
-            r.sha256, r.document
-        ));
-    }
-    s.push_str(
-        "\n3. The log checkpoint is signed (its signed text is everything before the blank line;\n",
-    );
-    s.push_str(
-        "   the signature is the last 64 bytes of the base64 on the line starting with \"—\"):\n\n",
-    );
-    s.push_str("$ sed '/^$/,$d' checkpoint.txt > checkpoint.body\n");
-    s.push_str("$ grep '^— ' checkpoint.txt | tail -n 1 | cut -d' ' -f3 | base64 -d | tail -c 64 > checkpoint.sig\n");
-    s.push_str(&format!(
-        "$ openssl pkeyutl -verify -pubin -inkey keys/{checkpoint_signer}.pem -rawin -in checkpoint.body -sigfile checkpoint.sig\n"
-    ));
-    s.push_str("\n4. Each record is in the signed log (RFC 9162 inclusion proof against the checkpoint's\n");
-    s.push_str(
-        "   root hash); verify.py also repeats steps 1 to 3 with Python's cryptography:\n\n",
-    );
-    s.push_str("$ python3 verify.py\n");
-    s
+/// The full SHA-256 of a key's 32 raw bytes: its ID is the first 16 hex digits of this.
+pub fn fingerprint(key: &PublicKey) -> String {
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
 }
 
-/// The bundle's own verifier: a few dozen lines of Python with `cryptography`, no exhibit.
-pub const VERIFY_PY: &str = r#"# Verify an exhibit evidence bundle: python3 verify.py (in the unzipped bundle directory).
-import base64, hashlib, json, sys
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-def sha(b): return hashlib.sha256(b).digest()
-def node(l, r): return sha(b"\x01" + l + r)
-def read(p): return open(p, "rb").read()
-idx = json.loads(read("exhibit-bundle.json"))
-keys = {k["id"]: load_pem_public_key(read(k["pem"])) for k in idx["keys"]}
-for kid, k in keys.items():
-    assert sha(k.public_bytes_raw())[:8].hex() == kid, "key id " + kid
-sums = read("SHA256SUMS")
-assert any(k.verify(read("SHA256SUMS.sig"), sums) is None for k in keys.values()), "member list"
-for line in sums.decode().splitlines():
-    h, name = line.split("  ", 1)
-    assert sha(read(name)).hex() == h, "altered file " + name
-text, sigs = read("checkpoint.txt").decode().split("\n\n", 1)
-text += "\n"
-origin, size, root = text.splitlines()[0], int(text.splitlines()[1]), base64.b64decode(text.splitlines()[2])
-line = [l for l in sigs.splitlines() if l.startswith("\u2014 ")][-1]
-sig = base64.b64decode(line.split(" ")[2])
-keys[[i for i, k in keys.items() if sha(origin.encode() + b"\n\x01" + k.public_bytes_raw())[:4] == sig[:4]][0]].verify(sig[4:], text.encode())
-for r in idx["records"]:
-    m, p = read(r["manifest"]), json.loads(read(r["proof"]))
-    man = json.loads(m)
-    keys[man["signer"]].verify(read(r["signature"]), m)
-    doc = read(r["document"])
-    assert sha(doc).hex() == man["document"]["sha256"] and len(doc) == man["document"]["size"], r["record_id"]
-    fn, sn, h = man["log_index"], size - 1, sha(b"\x00" + m)
-    for x in map(bytes.fromhex, p["audit_path"]):
-        if fn & 1 or fn == sn:
-            h = node(x, h)
-            while fn & 1 == 0 and fn != 0: fn >>= 1; sn >>= 1
-        else:
-            h = node(h, x)
-        fn >>= 1; sn >>= 1
-    assert sn == 0 and h == root, "inclusion " + r["record_id"]
-    print("OK", r["record_id"], man["document"]["sha256"], man["final_url"])
-print("all", len(idx["records"]), "record(s) verified against checkpoint of", size, "records of", origin)
-"#;
+/// CITATION.txt: each record's citation, with the command that works for whoever receives the
+/// bundle, and where the key to pin comes from.
+fn citation_text(manifests: &[&Manifest], keys: &[(String, PublicKey)]) -> String {
+    let pins: String = keys
+        .iter()
+        .map(|(id, _)| format!(" --trusted-key {id}.pub"))
+        .collect();
+    let mut s: Vec<String> = manifests
+        .iter()
+        .map(|m| {
+            let mut c = Citation::new(m);
+            c.verify = format!(
+                "exhibit verify BUNDLE.zip{pins} (BUNDLE.zip: this bundle; each .pub: the \
+                 publisher's public key with that key ID, obtained from the publisher, see below)"
+            );
+            c.render(Format::Text)
+        })
+        .collect();
+    let mut how = String::from(
+        "How to verify this bundle\n\
+         =========================\n\
+         Whoever receives this bundle checks it with exhibit (no archive needed):\n\n",
+    );
+    how.push_str(&format!("  exhibit verify BUNDLE.zip{pins}\n\n"));
+    how.push_str(
+        "BUNDLE.zip is this file. Each KEY.pub is a public key of the publisher of the filing\n\
+         (whoever cites these records), obtained from them, not from this bundle: anyone can\n\
+         make a bundle that carries keys of their own. The bundle was signed with these keys:\n\n",
+    );
+    for (id, k) in keys {
+        how.push_str(&format!(
+            "  key ID {id}, SHA-256 fingerprint {}\n",
+            fingerprint(k)
+        ));
+    }
+    how.push_str(
+        "\nThe fingerprint is the SHA-256 of the key's 32 raw bytes; check a key file with\n\
+         \x20 openssl pkey -pubin -in KEY.pub -outform DER | tail -c 32 | sha256sum\n\
+         Exit code 0 means verified against the pinned keys. Without --trusted-key, exhibit only\n\
+         says whether the bundle is self-consistent (exit code 9): that proves nothing about who\n\
+         signed it. Without exhibit: VERIFY.txt, the same as section 13.11 of exhibit's\n\
+         docs/FORMAT.md.\n",
+    );
+    s.push(how);
+    s.join("\n")
+}
 
 /// What `exhibit verify BUNDLE.zip` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct BundleReport {
+    /// No check failed. Who signed is established only when `trust` is "pinned" as well.
     pub ok: bool,
     pub bundle: String,
-    /// "pinned": signatures are by a key given with --trusted-key; "self-consistent": by the key
-    /// the bundle carries, which says nothing about who that is.
+    /// `exhibit-bundle/2` or `exhibit-bundle/1`, once the index says which.
+    pub format: Option<String>,
+    /// "pinned": signatures count only by keys given with --trusted-key; "self-consistent": by
+    /// the keys the bundle carries, which says nothing about who holds them.
     pub trust: &'static str,
+    /// Key IDs of the keys whose signatures counted.
+    pub trusted_keys: Vec<String>,
+    /// The key that sealed SHA256SUMS, if a trusted or carried key did.
+    pub sealed_by: Option<String>,
+    /// The keys, trusted or carried, whose signature on the checkpoint verifies.
+    pub checkpoint_signed_by: Vec<String>,
     pub origin: Option<String>,
+    pub tree_size: Option<u64>,
     pub problems: Vec<String>,
     pub records: Vec<RecordReport>,
+}
+
+impl BundleReport {
+    fn new(path: &Path, pinned: bool) -> BundleReport {
+        BundleReport {
+            ok: false,
+            bundle: path.display().to_string(),
+            format: None,
+            trust: trust_name(pinned),
+            trusted_keys: Vec::new(),
+            sealed_by: None,
+            checkpoint_signed_by: Vec::new(),
+            origin: None,
+            tree_size: None,
+            problems: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    /// The report of a file that could not be read as a bundle at all.
+    pub fn refused(bundle: &str, pinned: bool, why: String) -> BundleReport {
+        let mut r = BundleReport::new(Path::new(bundle), pinned);
+        r.problems.push(why);
+        r
+    }
+
+    fn finish(mut self) -> BundleReport {
+        self.ok = self.problems.is_empty()
+            && !self.records.is_empty()
+            && self.records.iter().all(|r| r.ok);
+        self
+    }
+}
+
+fn trust_name(pinned: bool) -> &'static str {
+    if pinned {
+        "pinned"
+    } else {
+        "self-consistent"
+    }
 }
 
 /// Bundle-level failures, before any record can be looked at: one clear line each.
@@ -559,17 +592,361 @@ fn bad_bundle(path: &Path, why: impl std::fmt::Display) -> Error {
     .hint("ask the sender for the bundle again; nothing was written")
 }
 
-/// A member name we accept: relative, forward slashes, no `..`, no control characters.
-fn safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && !name.starts_with('/')
-        && !name.contains('\\')
-        && !name.contains(':')
-        && !name.chars().any(|c| c.is_control())
-        && name
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
+const SUMS: &str = "SHA256SUMS";
+const SUMS_SIG: &str = "SHA256SUMS.sig";
+const INDEX: &str = "exhibit-bundle.json";
+const CHECKPOINT: &str = "checkpoint.txt";
+
+/// A document is any member below `records/` other than a record's three fixed members.
+fn is_document(name: &str) -> bool {
+    name.starts_with("records/")
+        && !name.ends_with("/manifest.json")
+        && !name.ends_with("/manifest.sig")
+        && !name.ends_with("/proof.json")
+}
+
+/// Every member's SHA-256 and size, and the content of all but documents.
+struct Members {
+    small: HashMap<String, Vec<u8>>,
+    hashes: BTreeMap<String, (String, u64)>,
+}
+
+impl Members {
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.small.get(name).map(Vec::as_slice)
+    }
+}
+
+fn read_members<R: Read + io::Seek>(
+    path: &Path,
+    r: &mut R,
+    zip: &zipread::ZipIndex,
+) -> Result<Members> {
+    let mut small = HashMap::new();
+    let mut hashes = BTreeMap::new();
+    let mut small_total = 0u64;
+    for e in &zip.entries {
+        let fail = |err: io::Error| bad_bundle(path, format!("{}: {err}", e.name));
+        if e.is_dir {
+            // Read anyway: no byte of the file goes unchecked.
+            zipread::read_entry(r, e).map_err(fail)?;
+            continue;
+        }
+        let is_doc = is_document(&e.name);
+        let limit = if is_doc {
+            MAX_DOCUMENT
+        } else {
+            MAX_SMALL_MEMBER
+        };
+        // Declared sizes are checked before reading; the reader stops one byte past them, so
+        // a bomb that lies about its size goes no further.
+        if e.size > limit {
+            return Err(bad_bundle(
+                path,
+                format!(
+                    "{} declares {} bytes, more than the limit of {limit}",
+                    e.name, e.size
+                ),
+            ));
+        }
+        if !is_doc {
+            small_total += e.size;
+            if small_total > MAX_SMALL_TOTAL {
+                return Err(bad_bundle(
+                    path,
+                    format!("its metadata members exceed {MAX_SMALL_TOTAL} bytes in all"),
+                ));
+            }
+        }
+        let mut keep = Vec::new();
+        let mut null = io::sink();
+        let target: &mut dyn Write = if is_doc { &mut null } else { &mut keep };
+        let mut sink = DigestWriter::new(target);
+        let mut reader = zipread::open_entry(r, e).map_err(fail)?;
+        io::copy(&mut reader, &mut sink).map_err(fail)?;
+        let sha = hex::encode(sink.hasher.finalize());
+        hashes.insert(e.name.clone(), (sha, e.size));
+        if !is_doc {
+            small.insert(e.name.clone(), keep);
+        }
+    }
+    Ok(Members { small, hashes })
+}
+
+/// The members a record directory holds.
+#[derive(Default)]
+struct RecordMembers {
+    manifest: bool,
+    signature: bool,
+    proof: bool,
+    documents: Vec<String>,
+}
+
+/// Which member is which; anything the format does not define is a problem.
+struct Layout {
+    key_pems: BTreeSet<String>,
+    key_raws: BTreeSet<String>,
+    records: BTreeMap<String, RecordMembers>,
+}
+
+fn is_key_id(s: &str) -> bool {
+    s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn is_canonical_record_id(s: &str) -> bool {
+    s.parse::<RecordId>().is_ok_and(|id| id.to_string() == s)
+}
+
+fn layout(members: &Members, v1: bool, problems: &mut Vec<String>) -> Layout {
+    let mut fixed = vec![
+        SUMS,
+        SUMS_SIG,
+        INDEX,
+        "CITATION.txt",
+        "VERIFY.txt",
+        CHECKPOINT,
+    ];
+    if v1 {
+        fixed.push("verify.py");
+    }
+    let format = if v1 { FORMAT_V1 } else { FORMAT };
+    let mut l = Layout {
+        key_pems: BTreeSet::new(),
+        key_raws: BTreeSet::new(),
+        records: BTreeMap::new(),
+    };
+    for name in members.hashes.keys() {
+        if fixed.contains(&name.as_str()) {
+            continue;
+        }
+        if let Some(rest) = name.strip_prefix("keys/") {
+            if let Some(id) = rest.strip_suffix(".pem").filter(|id| is_key_id(id)) {
+                l.key_pems.insert(id.to_string());
+                continue;
+            }
+            if let Some(id) = rest
+                .strip_suffix(".ed25519")
+                .filter(|id| v1 && is_key_id(id))
+            {
+                l.key_raws.insert(id.to_string());
+                continue;
+            }
+        }
+        if let Some((id, file)) = name
+            .strip_prefix("records/")
+            .and_then(|r| r.split_once('/'))
+        {
+            if is_canonical_record_id(id) && !file.contains('/') {
+                let r = l.records.entry(id.to_string()).or_default();
+                match file {
+                    "manifest.json" => r.manifest = true,
+                    "manifest.sig" => r.signature = true,
+                    "proof.json" => r.proof = true,
+                    doc => r.documents.push(doc.to_string()),
+                }
+                continue;
+            }
+        }
+        problems.push(format!("{name}: not a member an {format} bundle has"));
+    }
+    for f in ["CITATION.txt", "VERIFY.txt", SUMS_SIG] {
+        if !members.hashes.contains_key(f) {
+            problems.push(format!("{f}: missing"));
+        }
+    }
+    if v1 && !members.hashes.contains_key("verify.py") {
+        problems.push("verify.py: missing".into());
+    }
+    for (id, r) in &l.records {
+        for (present, what) in [
+            (r.manifest, "manifest.json"),
+            (r.signature, "manifest.sig"),
+            (r.proof, "proof.json"),
+        ] {
+            if !present {
+                problems.push(format!("records/{id}/{what}: missing"));
+            }
+        }
+        if r.documents.len() != 1 {
+            problems.push(format!(
+                "records/{id}/: holds {} documents, not one",
+                r.documents.len()
+            ));
+        }
+    }
+    if l.records.is_empty() {
+        problems.push("the bundle holds no record".into());
+    }
+    l
+}
+
+/// The keys the bundle carries, each checked to be what its name says (never a trust root by
+/// itself: anyone can put keys in a bundle).
+/// A key and its key ID.
+type NamedKey = (String, PublicKey);
+
+/// Returns the keys that are what they say, and every key found (by its real ID), which only
+/// serves to name who signed what.
+fn carried_keys(
+    l: &Layout,
+    members: &Members,
+    v1: bool,
+    problems: &mut Vec<String>,
+) -> (Vec<NamedKey>, Vec<NamedKey>) {
+    let mut carried = Vec::new();
+    let mut found = Vec::new();
+    for id in &l.key_pems {
+        let name = format!("keys/{id}.pem");
+        let text = members
+            .get(&name)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("");
+        let parsed = keys::parse_public_pem(text, Path::new(&name));
+        if let Ok(key) = &parsed {
+            found.push((keys::key_id(key), *key));
+        }
+        match parsed {
+            Ok(key) if keys::key_id(&key) != *id => problems.push(format!(
+                "{name}: holds key {}, not key {id}",
+                keys::key_id(&key)
+            )),
+            Ok(key) if text != keys::public_pem(&key) => {
+                problems.push(format!("{name}: not in the canonical PEM form (section 7)"))
+            }
+            Ok(key) => {
+                if v1 {
+                    let raw = format!("keys/{id}.ed25519");
+                    if members.get(&raw) != Some(key.as_bytes().as_slice()) {
+                        problems.push(format!("{raw}: not the 32 raw bytes of key {id}"));
+                        continue;
+                    }
+                }
+                carried.push((id.clone(), key));
+            }
+            Err(_) => problems.push(format!("{name}: not an Ed25519 public key in PEM form")),
+        }
+    }
+    for id in l.key_raws.difference(&l.key_pems) {
+        problems.push(format!("keys/{id}.ed25519: has no keys/{id}.pem"));
+    }
+    (carried, found)
+}
+
+/// The checkpoint, and whether the trust root signed it.
+enum CpState {
+    Missing,
+    Malformed,
+    /// Parsed, but no key of the trust root signed it (or a trusted key's line fails).
+    Untrusted(Checkpoint, String),
+    Trusted(Checkpoint, Vec<String>),
+}
+
+impl CpState {
+    fn parsed(&self) -> Option<&Checkpoint> {
+        match self {
+            CpState::Untrusted(cp, _) | CpState::Trusted(cp, _) => Some(cp),
+            _ => None,
+        }
+    }
+
+    /// Why the inclusion proofs cannot count, if they cannot.
+    fn log_failure(&self) -> Option<String> {
+        match self {
+            CpState::Missing => {
+                Some("the bundle has no checkpoint.txt, so no inclusion proof can count".into())
+            }
+            CpState::Malformed => {
+                Some("checkpoint.txt is malformed, so no inclusion proof can count".into())
+            }
+            CpState::Untrusted(_, why) => Some(format!(
+                "the checkpoint cannot be relied on ({why}), so no inclusion proof can count"
+            )),
+            CpState::Trusted(..) => None,
+        }
+    }
+}
+
+fn describe_trust(trust: &TrustRoot) -> String {
+    let ids: Vec<&str> = trust.keys.iter().map(|k| k.id.as_str()).collect();
+    if trust.pinned {
+        format!("a pinned key (pinned: {})", ids.join(", "))
+    } else {
+        "a key the bundle carries".into()
+    }
+}
+
+fn check_checkpoint(
+    text: Option<&[u8]>,
+    trust: &TrustRoot,
+    known: &[(String, PublicKey)],
+    report: &mut BundleReport,
+) -> CpState {
+    let Some(bytes) = text else {
+        report.problems.push(format!("{CHECKPOINT}: missing"));
+        return CpState::Missing;
+    };
+    let parsed = std::str::from_utf8(bytes)
+        .map_err(|_| "not UTF-8".to_string())
+        .and_then(|t| {
+            note::parse_note(t)
+                .and_then(|n| Checkpoint::parse(&n.text))
+                .map(|cp| (t, cp))
+                .map_err(|e| e.to_string())
+        });
+    let (text, cp) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            report
+                .problems
+                .push(format!("{CHECKPOINT}: malformed: {e}"));
+            return CpState::Malformed;
+        }
+    };
+    report.origin = Some(cp.origin.clone());
+    report.tree_size = Some(cp.size);
+    // Which keys, trusted or only carried, actually signed it: said in every failure.
+    report.checkpoint_signed_by = checkpoint_signers(text, &cp.origin, known);
+    let trusted: Vec<(String, PublicKey)> = trust
+        .keys
+        .iter()
+        .map(|k| (cp.origin.clone(), k.key))
+        .collect();
+    match note::verify_note(text, &trusted) {
+        Ok(_) => {
+            let by = report
+                .checkpoint_signed_by
+                .iter()
+                .filter(|id| trust.get(id).is_some())
+                .cloned()
+                .collect();
+            CpState::Trusted(cp, by)
+        }
+        Err(e) => {
+            let others: Vec<&String> = report
+                .checkpoint_signed_by
+                .iter()
+                .filter(|id| trust.get(id).is_none())
+                .collect();
+            let why = match (&e, others.as_slice()) {
+                (note::NoteError::NoKnownSignature, [_, ..]) => format!(
+                    "signed by key {}, which is not {}",
+                    others
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    describe_trust(trust)
+                ),
+                (note::NoteError::NoKnownSignature, []) => format!(
+                    "no valid signature by {}, nor by any key the bundle carries",
+                    describe_trust(trust)
+                ),
+                (e, _) => e.to_string(),
+            };
+            report.problems.push(format!("{CHECKPOINT}: {why}"));
+            CpState::Untrusted(cp, why)
+        }
+    }
 }
 
 pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleReport> {
@@ -578,339 +955,323 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
         err.kind = Kind::Usage;
         err
     })?;
-    let mut zip = zip::ZipArchive::new(io::BufReader::new(file)).map_err(|e| {
-        bad_bundle(
-            path,
-            format!("not a readable zip ({e}); it may be truncated"),
-        )
-    })?;
-    // The zip reader indexes members by name, so a duplicated name would silently shadow the
-    // other; the end record's own count tells.
-    let declared = central_directory_entries(path).map_err(|e| bad_bundle(path, e))?;
-    if declared != zip.len() as u64 {
-        return Err(bad_bundle(
-            path,
-            format!(
-                "{declared} members declared but {} distinct names: a member name appears twice",
-                zip.len()
-            ),
-        ));
-    }
-    if zip.len() > MAX_ENTRIES {
-        return Err(bad_bundle(
-            path,
-            format!("{} members, more than {MAX_ENTRIES}", zip.len()),
-        ));
-    }
-    // Names first: reject anything unsafe or duplicated before reading any content.
-    let mut names = Vec::with_capacity(zip.len());
-    let mut seen = HashSet::new();
-    for i in 0..zip.len() {
-        let f = zip
-            .by_index_raw(i)
-            .map_err(|e| bad_bundle(path, format!("member {i}: {e}")))?;
-        let name = f
-            .name()
-            .map_err(|e| bad_bundle(path, format!("member {i}: {e}")))?
-            .to_string();
-        let checked = if f.is_dir() {
-            name.trim_end_matches('/')
-        } else {
-            name.as_str()
-        };
-        if !safe_name(checked) || f.enclosed_name().is_none() {
-            return Err(bad_bundle(
-                path,
-                format!("unsafe member name {name:?} (absolute or leaving the bundle)"),
-            ));
-        }
-        if !seen.insert(name.clone()) {
-            return Err(bad_bundle(path, format!("member {name:?} appears twice")));
-        }
-        if f.is_dir() {
-            continue;
-        }
-        names.push((i, name));
-    }
+    let mut r = io::BufReader::with_capacity(1 << 18, file);
+    // One strict parse of the zip; everything below reads through it.
+    let zip = zipread::read_index(&mut r).map_err(|e| bad_bundle(path, e))?;
+    let members = read_members(path, &mut r, &zip)?;
+    let mut report = BundleReport::new(path, pinned.is_some());
 
-    let mut small: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut small_total = 0u64;
-    let mut hashes: BTreeMap<String, (String, u64)> = BTreeMap::new();
-    for (i, name) in &names {
-        let is_doc = name.starts_with("records/")
-            && !name.ends_with("/manifest.json")
-            && !name.ends_with("/manifest.sig")
-            && !name.ends_with("/proof.json");
-        let limit = if is_doc {
-            MAX_DOCUMENT
-        } else {
-            MAX_SMALL_MEMBER
-        };
-        let mut f = zip
-            .by_index(*i)
-            .map_err(|e| bad_bundle(path, format!("{name}: {e}")))?;
-        if f.size() > limit {
-            return Err(bad_bundle(
-                path,
-                format!(
-                    "{name} declares {} bytes, more than the limit of {limit}",
-                    f.size()
-                ),
-            ));
-        }
-        let declared = f.size();
-        let mut keep = Vec::new();
-        let mut null = io::sink();
-        let target: &mut dyn Write = if is_doc { &mut null } else { &mut keep };
-        let mut sink = DigestWriter::new(target);
-        // Read at most one byte past the declared size: a bomb that lies about its size stops
-        // there, and a short or corrupt member (CRC) errors out.
-        if let Err(e) = io::copy(&mut (&mut f).take(declared + 1), &mut sink) {
-            return Err(bad_bundle(path, format!("{name}: {e}")));
-        }
-        if sink.count != declared {
-            return Err(bad_bundle(
-                path,
-                format!(
-                    "{name}: content size {} differs from the declared {declared}",
-                    sink.count
-                ),
-            ));
-        }
-        let count = sink.count;
-        let sha = hex::encode(sink.hasher.finalize());
-        if !is_doc {
-            small_total += count;
-            if small_total > MAX_SMALL_TOTAL {
-                return Err(bad_bundle(
-                    path,
-                    format!("its metadata members exceed {MAX_SMALL_TOTAL} bytes in all"),
-                ));
-            }
-            small.insert(name.clone(), keep);
-        }
-        hashes.insert(name.clone(), (sha, count));
-    }
-
-    let mut problems = Vec::new();
-    let get = |name: &str| small.get(name).map(|v| v.as_slice());
-    // 1. The member list covers every member and each hash holds.
-    let sums = get("SHA256SUMS").ok_or_else(|| bad_bundle(path, "SHA256SUMS is missing"))?;
+    // Steps as numbered in FORMAT.md 13.8; 1, the zip, is done.
+    // 2. The member list: exactly the members, each hash holding.
+    let sums = members
+        .get(SUMS)
+        .ok_or_else(|| bad_bundle(path, "SHA256SUMS is missing"))?;
     let sums_text =
         std::str::from_utf8(sums).map_err(|_| bad_bundle(path, "SHA256SUMS is not text"))?;
-    let mut listed = HashSet::new();
-    for line in sums_text.lines() {
-        let Some((h, name)) = line.split_once("  ") else {
-            problems.push(format!("SHA256SUMS: malformed line {line:?}"));
-            continue;
-        };
-        listed.insert(name.to_string());
-        match hashes.get(name) {
-            None => problems.push(format!(
+    let listed = parse_sums(sums_text, &mut report.problems);
+    for (name, h) in &listed {
+        match members.hashes.get(name) {
+            None => report.problems.push(format!(
                 "{name}: listed in SHA256SUMS but missing from the bundle"
             )),
-            Some((actual, _)) if actual != h => problems.push(format!(
+            Some((actual, _)) if actual != h => report.problems.push(format!(
                 "{name}: altered (SHA-256 does not match SHA256SUMS)"
             )),
             _ => {}
         }
     }
-    for name in hashes.keys() {
-        if name != "SHA256SUMS" && name != "SHA256SUMS.sig" && !listed.contains(name) {
-            problems.push(format!("{name}: extra file not listed in SHA256SUMS"));
+    for name in members.hashes.keys() {
+        if name != SUMS && name != SUMS_SIG && !listed.contains_key(name) {
+            report
+                .problems
+                .push(format!("{name}: extra file not listed in SHA256SUMS"));
         }
     }
 
-    // 2. Keys the bundle carries, and the trust root.
-    let index: Option<Index> =
-        get("exhibit-bundle.json").and_then(|b| serde_json::from_slice(b).ok());
-    let Some(index) = index.filter(|i| i.format == FORMAT) else {
-        problems.push(format!(
-            "exhibit-bundle.json: missing, malformed, or not format {FORMAT}"
-        ));
-        return Ok(finish(path, pinned, None, problems, Vec::new()));
-    };
-    let mut carried = Vec::new();
-    for k in &index.keys {
-        let parsed = get(&k.pem)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|t| keys::parse_public_pem(t, Path::new(&k.pem)).ok());
-        match parsed {
-            Some(key)
-                if keys::key_id(&key) == k.id && get(&k.raw) == Some(key.as_bytes().as_slice()) =>
-            {
-                carried.push(crate::archive::TrustedKey {
-                    id: k.id.clone(),
-                    key,
-                    path: k.pem.clone().into(),
-                })
-            }
-            _ => problems.push(format!(
-                "{}: not the public key {} the index names",
-                k.pem, k.id
-            )),
+    // 3. The index says which version this is.
+    let index_bytes = members.get(INDEX);
+    let format = index_bytes
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| v.get("format")?.as_str().map(String::from));
+    let v1 = match format.as_deref() {
+        Some(FORMAT) => false,
+        Some(FORMAT_V1) => true,
+        _ => {
+            report.problems.push(format!(
+                "{INDEX}: missing, malformed, or of a format other than {FORMAT} or {FORMAT_V1}"
+            ));
+            return Ok(report.finish());
         }
+    };
+    report.format = format;
+    let index_bytes = index_bytes.unwrap_or_default();
+
+    // 4, 5. Every member is one the format defines; the carried keys are what they say.
+    let l = layout(&members, v1, &mut report.problems);
+    let (carried, found) = carried_keys(&l, &members, v1, &mut report.problems);
+    // Instructions are not informational enough to be left to whoever sealed the bundle: in
+    // version 2, VERIFY.txt is the published procedure, byte for byte.
+    if !v1
+        && members
+            .get("VERIFY.txt")
+            .is_some_and(|t| t != VERIFY_TXT.as_bytes())
+    {
+        report.problems.push(format!(
+            "VERIFY.txt: not the procedure of {FORMAT} (FORMAT.md section 13.11), byte for byte"
+        ));
     }
+
+    // The trust root: the pinned keys, or else the carried ones (13.9).
     let trust = match pinned {
         Some(t) => t.clone(),
         None => TrustRoot {
-            keys: carried.clone(),
+            keys: carried
+                .iter()
+                .map(|(id, key)| TrustedKey {
+                    id: id.clone(),
+                    key: *key,
+                    path: format!("keys/{id}.pem").into(),
+                })
+                .collect(),
             pinned: false,
             statuses: Default::default(),
         },
     };
-    let sums_sig = get("SHA256SUMS.sig").unwrap_or_default();
-    if !trust
-        .keys
-        .iter()
-        .any(|k| keys::verify(&k.key, sums, sums_sig))
-    {
-        problems.push(format!(
-            "SHA256SUMS.sig: not a valid signature of the member list by {}",
-            if trust.pinned {
-                "a pinned trusted key"
-            } else {
-                "a key in the bundle"
+    report.trusted_keys = trust.keys.iter().map(|k| k.id.clone()).collect();
+    let mut known: Vec<(String, PublicKey)> =
+        trust.keys.iter().map(|k| (k.id.clone(), k.key)).collect();
+    for (id, k) in &found {
+        if !known.iter().any(|(i, _)| i == id) {
+            known.push((id.clone(), *k));
+        }
+    }
+
+    // 6. The seal.
+    match members.get(SUMS_SIG) {
+        None => {}
+        Some(sig) => {
+            report.sealed_by = known
+                .iter()
+                .find(|(_, k)| keys::verify(k, sums, sig))
+                .map(|(id, _)| id.clone());
+            match &report.sealed_by {
+                Some(id) if trust.get(id).is_some() => {}
+                Some(id) => report.problems.push(format!(
+                    "{SUMS_SIG}: sealed by key {id}, which is not {}",
+                    describe_trust(&trust)
+                )),
+                None => report.problems.push(format!(
+                    "{SUMS_SIG}: not a valid signature of the member list by {}, nor by any key \
+                     the bundle carries",
+                    describe_trust(&trust)
+                )),
             }
+        }
+    }
+
+    // 7. The checkpoint.
+    let cp = check_checkpoint(members.get(CHECKPOINT), &trust, &known, &mut report);
+
+    // 8. Each record, in log order.
+    let mut checked: Vec<(RecordReport, Option<(Manifest, String)>)> = l
+        .records
+        .iter()
+        .map(|(id, rm)| check_record(id, rm, &members, &trust, &known, &cp))
+        .collect();
+    checked.sort_by_key(|(_, m)| m.as_ref().map_or(u64::MAX, |(m, _)| m.log_index));
+    let all_parsed = checked.iter().all(|(_, m)| m.is_some());
+    let expected: Vec<(Manifest, String)> = checked.iter().filter_map(|(_, m)| m.clone()).collect();
+    report.records = checked.into_iter().map(|(r, _)| r).collect();
+
+    // 5, end. The carried keys are exactly the keys that signed something in the bundle:
+    // none missing, none that only looks as if it had a part.
+    let mut used: BTreeSet<String> = report
+        .records
+        .iter()
+        .filter_map(|r| r.signer.clone())
+        .collect();
+    used.extend(report.sealed_by.clone());
+    used.extend(report.checkpoint_signed_by.iter().cloned());
+    for id in used.difference(&l.key_pems) {
+        report.problems.push(format!(
+            "keys/{id}.pem: missing, although key {id} signed in the bundle"
+        ));
+    }
+    for id in l.key_pems.difference(&used) {
+        report.problems.push(format!(
+            "keys/{id}.pem: carried, but the key signed nothing in the bundle"
         ));
     }
 
-    // 3. The checkpoint.
-    let cp_text = get(&index.checkpoint)
-        .and_then(|b| std::str::from_utf8(b).ok())
-        .unwrap_or("");
-    let checkpoint = note::parse_note(cp_text).and_then(|n| Checkpoint::parse(&n.text));
-    let cp = match checkpoint {
-        Ok(cp) => {
-            let keys: Vec<(String, PublicKey)> = trust
-                .keys
-                .iter()
-                .map(|k| (cp.origin.clone(), k.key))
-                .collect();
-            let mut good = true;
-            if let Err(e) = note::verify_note(cp_text, &keys) {
-                problems.push(format!("checkpoint.txt: signature: {e}"));
-                good = false;
-            }
-            if cp.origin != index.origin
-                || cp.size != index.tree_size
-                || hex::encode(cp.root) != index.root_hash
-            {
-                problems.push(
-                    "exhibit-bundle.json: origin, tree size or root differ from the checkpoint"
-                        .into(),
-                );
-            }
-            // Proofs against an unsigned root prove nothing.
-            good.then_some(cp)
-        }
-        Err(e) => {
-            problems.push(format!("checkpoint.txt: {e}"));
-            None
-        }
-    };
-
-    // 4. Each record.
-    let mut reports = Vec::new();
-    for r in &index.records {
-        reports.push(check_record(r, &small, &hashes, &trust, cp.as_ref()));
-    }
-    Ok(finish(
-        path,
-        pinned,
-        Some(index.origin.clone()),
-        problems,
-        reports,
-    ))
+    // 9. Every value of the index agrees with the signed data it is derived from.
+    check_index(
+        index_bytes,
+        v1,
+        cp.parsed(),
+        &expected,
+        all_parsed,
+        &l,
+        &mut report.problems,
+    );
+    Ok(report.finish())
 }
 
-fn finish(
-    path: &Path,
-    pinned: Option<&TrustRoot>,
-    origin: Option<String>,
-    problems: Vec<String>,
-    records: Vec<RecordReport>,
-) -> BundleReport {
-    BundleReport {
-        ok: problems.is_empty() && !records.is_empty() && records.iter().all(|r| r.ok),
-        bundle: path.display().to_string(),
-        trust: if pinned.is_some() {
-            "pinned"
-        } else {
-            "self-consistent"
-        },
-        origin,
-        problems,
-        records,
+/// SHA256SUMS lines: `<64 hex>  <name>`, each name safe and listed once.
+fn parse_sums(text: &str, problems: &mut Vec<String>) -> BTreeMap<String, String> {
+    let mut listed = BTreeMap::new();
+    if !text.is_empty() && !text.ends_with('\n') {
+        problems.push(format!("{SUMS}: the last line does not end with a newline"));
     }
+    for line in text.lines() {
+        let parsed = line.split_once("  ").filter(|(h, name)| {
+            h.len() == 64
+                && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                && zipread::safe_name(name)
+        });
+        match parsed {
+            None => problems.push(format!("{SUMS}: malformed line {line:?}")),
+            Some((h, name)) => {
+                if listed.insert(name.to_string(), h.to_string()).is_some() {
+                    problems.push(format!("{SUMS}: lists {name} twice"));
+                }
+            }
+        }
+    }
+    listed
 }
 
 fn check_record(
-    r: &IndexRecord,
-    small: &HashMap<String, Vec<u8>>,
-    hashes: &BTreeMap<String, (String, u64)>,
+    id: &str,
+    rm: &RecordMembers,
+    members: &Members,
     trust: &TrustRoot,
-    cp: Option<&Checkpoint>,
-) -> RecordReport {
+    known: &[(String, PublicKey)],
+    cp: &CpState,
+) -> (RecordReport, Option<(Manifest, String)>) {
     let mut report = RecordReport {
-        record_id: r.record_id.clone(),
+        record_id: id.to_string(),
         ok: false,
-        sha256: Some(r.sha256.clone()),
-        url: Some(r.url.clone()),
-        captured_at: Some(r.captured_at.clone()),
+        sha256: None,
+        url: None,
+        captured_at: None,
         signer: None,
-        trust: if trust.pinned {
-            "pinned"
-        } else {
-            "self-consistent"
-        },
+        trust: trust_name(trust.pinned),
         checks: Vec::new(),
     };
-    let mut push = |check: &'static str, ok: bool, detail: String| {
+    let push = |report: &mut RecordReport, check: &'static str, ok: bool, detail: String| {
         report.checks.push(Check { check, ok, detail })
     };
-    let bytes = small.get(&r.manifest).cloned().unwrap_or_default();
-    let sig = small.get(&r.signature).cloned().unwrap_or_default();
-    let (manifest, verdict) = crate::verify::check_signed(&bytes, &sig, trust);
-    match &verdict {
-        Ok(()) => push("signature", true, "valid Ed25519 signature".into()),
-        Err(why) => push("signature", false, why.clone()),
+    let dir = format!("records/{id}");
+    let bytes = members
+        .get(&format!("{dir}/manifest.json"))
+        .unwrap_or_default();
+    let sig = members
+        .get(&format!("{dir}/manifest.sig"))
+        .unwrap_or_default();
+    let (manifest, verdict) = crate::verify::check_signed(bytes, sig, trust);
+    let whose = if trust.pinned { "pinned" } else { "carried" };
+    match (&manifest, &verdict) {
+        (Some(m), Ok(())) => push(
+            &mut report,
+            "signature",
+            true,
+            format!("valid Ed25519 signature by {whose} key {}", m.signer),
+        ),
+        (m, Err(why)) => {
+            // Name the key that did make the signature, when the bundle carries it.
+            let actual = known
+                .iter()
+                .find(|(_, k)| keys::verify(k, bytes, sig))
+                .map(|(id, _)| id)
+                .filter(|id| m.as_ref().is_some_and(|m| m.signer != **id));
+            let why = match actual {
+                Some(id) => format!("{why}; it is a signature by key {id}"),
+                None => why.clone(),
+            };
+            push(&mut report, "signature", false, why)
+        }
+        (None, Ok(())) => unreachable!("a verified manifest parsed"),
     }
     let Some(m) = manifest else {
-        return report;
+        return (report, None);
     };
-    let names_itself =
-        m.record_id == r.record_id && m.document.sha256 == r.sha256 && m.document.size == r.size;
+    report.signer = Some(m.signer.clone());
+    report.sha256 = Some(m.document.sha256.clone());
+    report.url = Some(m.final_url.clone());
+    report.captured_at = Some(m.captured_at.clone());
+    let names_itself = m.record_id == id;
     push(
+        &mut report,
         "record_id",
         names_itself,
         if names_itself {
-            "index and manifest agree".into()
+            "the manifest names this record".into()
         } else {
-            "the index disagrees with the manifest".into()
+            format!("the manifest names record {:?}, not {id}", m.record_id)
         },
     );
-    match hashes.get(&r.document) {
-        Some((sha, size)) if *sha == m.document.sha256 && *size == m.document.size => push(
-            "document",
-            true,
-            format!("{} has SHA-256 {sha} and {size} bytes as cited", r.document),
-        ),
-        Some((sha, size)) => push(
-            "document",
-            false,
-            format!(
-                "{} has SHA-256 {sha} and {size} bytes, the manifest says {} and {}",
-                r.document, m.document.sha256, m.document.size
-            ),
-        ),
-        None => push("document", false, format!("{} is missing", r.document)),
-    }
-    let proof: Option<Proof> = small
-        .get(&r.proof)
+    let doc = match rm.documents.as_slice() {
+        [one] => {
+            let name = format!("{dir}/{one}");
+            match members.hashes.get(&name) {
+                Some((sha, size)) if *sha == m.document.sha256 && *size == m.document.size => push(
+                    &mut report,
+                    "document",
+                    true,
+                    format!("{name} has SHA-256 {sha} and {size} bytes as cited"),
+                ),
+                Some((sha, size)) => push(
+                    &mut report,
+                    "document",
+                    false,
+                    format!(
+                        "{name} has SHA-256 {sha} and {size} bytes, the manifest says {} and {}",
+                        m.document.sha256, m.document.size
+                    ),
+                ),
+                None => push(&mut report, "document", false, format!("{name} is missing")),
+            }
+            Some(one.clone())
+        }
+        [] => {
+            push(
+                &mut report,
+                "document",
+                false,
+                format!("{dir}/ holds no document"),
+            );
+            None
+        }
+        _ => {
+            push(
+                &mut report,
+                "document",
+                false,
+                format!("{dir}/ holds several documents"),
+            );
+            None
+        }
+    };
+    let proof_name = format!("{dir}/proof.json");
+    let proof: Option<Proof> = members
+        .get(&proof_name)
         .and_then(|b| serde_json::from_slice(b).ok());
     let (ok, detail) = match (proof, cp) {
-        (Some(p), Some(cp)) => {
+        (None, _) => (false, format!("{proof_name}: missing or malformed")),
+        (Some(p), CpState::Trusted(cp, by)) => {
+            let leaf = merkle::leaf_hash(bytes);
+            let mut wrong = Vec::new();
+            for (differs, field) in [
+                (p.record_id != m.record_id, "record_id"),
+                (p.leaf_index != m.log_index, "leaf_index"),
+                (p.tree_size != cp.size, "tree_size"),
+                (p.leaf_hash != hex::encode(leaf), "leaf_hash"),
+                (p.root_hash != hex::encode(cp.root), "root_hash"),
+            ] {
+                if differs {
+                    wrong.push(field);
+                }
+            }
             let path: Option<Vec<merkle::Hash>> = p
                 .audit_path
                 .iter()
@@ -920,77 +1281,185 @@ fn check_record(
                         .and_then(|v| <[u8; 32]>::try_from(v).ok())
                 })
                 .collect();
-            let leaf = merkle::leaf_hash(&bytes);
-            match path {
-                Some(path)
-                    if p.leaf_index == m.log_index
-                        && p.tree_size == cp.size
-                        && merkle::check_inclusion(
-                            &path,
-                            cp.size,
-                            &cp.root,
-                            m.log_index,
-                            &leaf,
-                        )
-                        .is_ok() =>
-                {
-                    (
-                        true,
-                        format!(
-                            "leaf {} of {}, inclusion proof verified against the signed checkpoint",
-                            m.log_index, cp.size
-                        ),
-                    )
-                }
-                _ => (
+            let canonical = {
+                let mut v = serde_json::to_vec_pretty(&p).expect("proof serializes");
+                v.push(b'\n');
+                v
+            };
+            if !wrong.is_empty() {
+                (
                     false,
                     format!(
-                        "{}: the inclusion proof does not verify against the checkpoint",
-                        r.proof
+                        "{proof_name}: {} differ from the manifest and the checkpoint",
+                        wrong.join(", ")
                     ),
-                ),
+                )
+            } else if members.get(&proof_name) != Some(canonical.as_slice()) {
+                (
+                    false,
+                    format!("{proof_name}: not in its one canonical form (section 13.4)"),
+                )
+            } else if path.is_some_and(|path| {
+                merkle::check_inclusion(&path, cp.size, &cp.root, m.log_index, &leaf).is_ok()
+            }) {
+                (
+                    true,
+                    format!(
+                        "leaf {} of {}, inclusion proof verified against the checkpoint signed \
+                         by {whose} key {}",
+                        m.log_index,
+                        cp.size,
+                        by.join(", ")
+                    ),
+                )
+            } else {
+                (
+                    false,
+                    format!(
+                        "{proof_name}: the inclusion proof does not lead to the checkpoint's root"
+                    ),
+                )
             }
         }
-        (None, _) => (false, format!("{}: missing or malformed", r.proof)),
-        (_, None) => (false, "no valid checkpoint in the bundle".into()),
+        (Some(_), other) => (false, other.log_failure().unwrap_or_default()),
     };
-    push("log", ok, detail);
-    report.signer = Some(m.signer.clone());
-    report.captured_at = Some(m.captured_at.clone());
-    report.url = Some(m.final_url.clone());
+    push(&mut report, "log", ok, detail);
     report.ok = report.checks.iter().all(|c| c.ok);
-    report
+    (report, doc.map(|d| (m, d)))
 }
 
-/// The number of central-directory entries the zip's end record declares (zip64 aware).
-fn central_directory_entries(path: &Path) -> std::result::Result<u64, String> {
-    use std::io::{Seek, SeekFrom};
-    let mut f = File::open(path).map_err(|e| e.to_string())?;
-    let len = f.metadata().map_err(|e| e.to_string())?.len();
-    let tail_len = len.min(22 + 65_535 + 20);
-    let mut tail = vec![0u8; tail_len as usize];
-    f.seek(SeekFrom::Start(len - tail_len))
-        .map_err(|e| e.to_string())?;
-    f.read_exact(&mut tail).map_err(|e| e.to_string())?;
-    let eocd = (0..tail.len().saturating_sub(21))
-        .rev()
-        .find(|&i| tail[i..i + 4] == *b"PK\x05\x06")
-        .ok_or("no end of central directory record; the file may be truncated")?;
-    let total = u16::from_le_bytes([tail[eocd + 10], tail[eocd + 11]]) as u64;
-    if total != 0xFFFF {
-        return Ok(total);
+/// The index against what it is derived from: the checkpoint, the manifests, the members.
+fn check_index(
+    bytes: &[u8],
+    v1: bool,
+    cp: Option<&Checkpoint>,
+    expected: &[(Manifest, String)],
+    all_parsed: bool,
+    l: &Layout,
+    problems: &mut Vec<String>,
+) {
+    let before = problems.len();
+    let (origin, tree_size, root_hash, checkpoint, records, keys) = if v1 {
+        match serde_json::from_slice::<IndexV1>(bytes) {
+            Ok(i) => (
+                i.origin,
+                i.tree_size,
+                i.root_hash,
+                i.checkpoint,
+                i.records,
+                Some(i.keys),
+            ),
+            Err(e) => return problems.push(format!("{INDEX}: malformed: {e}")),
+        }
+    } else {
+        match serde_json::from_slice::<Index>(bytes) {
+            Ok(i) => (
+                i.origin,
+                i.tree_size,
+                i.root_hash,
+                i.checkpoint,
+                i.records,
+                None,
+            ),
+            Err(e) => return problems.push(format!("{INDEX}: malformed: {e}")),
+        }
+    };
+    if let Some(cp) = cp {
+        for (field, said, signed) in [
+            ("origin", format!("{origin:?}"), format!("{:?}", cp.origin)),
+            ("tree_size", tree_size.to_string(), cp.size.to_string()),
+            (
+                "root_hash",
+                format!("{root_hash:?}"),
+                format!("{:?}", hex::encode(cp.root)),
+            ),
+        ] {
+            if said != signed {
+                problems.push(format!(
+                    "{INDEX}: {field} {said} differs from the checkpoint's {signed}"
+                ));
+            }
+        }
     }
-    // Zip64: the locator just before the end record gives the zip64 end record's offset.
-    let loc = eocd
-        .checked_sub(20)
-        .filter(|&l| tail[l..l + 4] == *b"PK\x06\x07")
-        .ok_or("bad zip64 locator")?;
-    let off = u64::from_le_bytes(tail[loc + 8..loc + 16].try_into().expect("8 bytes"));
-    let mut rec = [0u8; 40];
-    f.seek(SeekFrom::Start(off)).map_err(|e| e.to_string())?;
-    f.read_exact(&mut rec).map_err(|e| e.to_string())?;
-    if rec[..4] != *b"PK\x06\x06" {
-        return Err("bad zip64 end record".into());
+    if checkpoint != CHECKPOINT {
+        problems.push(format!(
+            "{INDEX}: checkpoint is {checkpoint:?}, not {CHECKPOINT:?}"
+        ));
     }
-    Ok(u64::from_le_bytes(rec[32..40].try_into().expect("8 bytes")))
+    let mut by_id: HashMap<&str, &IndexRecord> = HashMap::new();
+    for r in &records {
+        if by_id.insert(r.record_id.as_str(), r).is_some() {
+            problems.push(format!("{INDEX}: lists record {:?} twice", r.record_id));
+        }
+    }
+    for r in &records {
+        if !l.records.contains_key(&r.record_id) {
+            problems.push(format!(
+                "{INDEX}: lists record {:?}, which the bundle does not hold",
+                r.record_id
+            ));
+        }
+    }
+    for (m, doc) in expected {
+        let Some(said) = by_id.get(m.record_id.as_str()) else {
+            problems.push(format!(
+                "{INDEX}: does not list record {}, which the bundle holds",
+                m.record_id
+            ));
+            continue;
+        };
+        let want = IndexRecord::of(m, doc);
+        for (field, a, b) in [
+            ("sha256", said.sha256.clone(), want.sha256.clone()),
+            ("size", said.size.to_string(), want.size.to_string()),
+            ("url", said.url.clone(), want.url.clone()),
+            (
+                "captured_at",
+                said.captured_at.clone(),
+                want.captured_at.clone(),
+            ),
+            ("document", said.document.clone(), want.document.clone()),
+            ("manifest", said.manifest.clone(), want.manifest.clone()),
+            ("signature", said.signature.clone(), want.signature.clone()),
+            ("proof", said.proof.clone(), want.proof.clone()),
+        ] {
+            if a != b {
+                problems.push(format!(
+                    "{INDEX}: record {}: {field} {a:?} differs from {b:?}, what the signed \
+                     manifest and the bundle say",
+                    m.record_id
+                ));
+            }
+        }
+    }
+    if let Some(keys) = keys {
+        let mut ids = BTreeSet::new();
+        for k in &keys {
+            if !ids.insert(k.id.clone()) {
+                problems.push(format!("{INDEX}: lists key {:?} twice", k.id));
+            }
+            if k.pem != format!("keys/{}.pem", k.id) || k.raw != format!("keys/{}.ed25519", k.id) {
+                problems.push(format!(
+                    "{INDEX}: key {:?}: member names are not its own",
+                    k.id
+                ));
+            }
+        }
+        if ids != l.key_pems {
+            problems.push(format!(
+                "{INDEX}: its keys are not the keys the bundle carries"
+            ));
+        }
+    } else if problems.len() == before && all_parsed {
+        // Version 2 has one byte form: in log order, as serde_json writes it.
+        if let Some(cp) = cp {
+            let listed: Vec<(&Manifest, &str)> =
+                expected.iter().map(|(m, d)| (m, d.as_str())).collect();
+            if Index::of(cp, &listed).to_bytes() != bytes {
+                problems.push(format!(
+                    "{INDEX}: not in its one canonical form (records in log order, section 13.3)"
+                ));
+            }
+        }
+    }
 }

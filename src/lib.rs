@@ -28,5 +28,6 @@ pub mod store;
 pub mod terminal;
 pub mod text;
 pub mod verify;
+pub mod zipread;
 
 pub use error::{Error, Kind, Result};

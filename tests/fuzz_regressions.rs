@@ -98,6 +98,11 @@ fn html_title_inputs() {
     check_target("html_title");
 }
 
+#[test]
+fn zip_inputs() {
+    check_target("zip");
+}
+
 /// Each directory of inputs belongs to a target this test runs, and each target has a binary
 /// in fuzz/Cargo.toml, so a new target cannot be left out of either.
 #[test]

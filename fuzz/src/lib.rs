@@ -15,7 +15,7 @@ use exhibit::manifest::Manifest;
 use exhibit::note::{self, Checkpoint};
 use exhibit::record_id::{self, RecordId};
 use sha2::{Digest, Sha256};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::OnceLock;
 
 /// A target's check: feeds it one input, panics if a property fails.
@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("proofs", proofs),
     ("blob", blob),
     ("html_title", html_title),
+    ("zip", zip),
 ];
 
 /// `Manifest::parse`: it accepts only the canonical byte form (FORMAT.md 5.1, 5.6), so whatever
@@ -457,6 +458,61 @@ pub fn html_title(data: &[u8]) {
             assert!(!t.is_empty());
             assert!(t.chars().count() <= 300, "title of {} chars", t.len());
             assert!(!t.chars().any(char::is_control), "{t:?}");
+        }
+    }
+}
+
+/// Most content bytes the zip check reads from one fuzzed zip: a few bytes of deflate stand for
+/// megabytes, which says nothing about the reader and only stalls the fuzzer.
+const ZIP_OUTPUT_LIMIT: u64 = 16 << 20;
+
+/// The strict bundle zip reader (`zipread`) on arbitrary bytes. Whatever it accepts must have
+/// one reading: names unique (ignoring case) and safe, members tiling the file from byte 0 in
+/// the order returned, each member's content exactly its declared size when read.
+pub fn zip(data: &[u8]) {
+    use exhibit::zipread;
+    let mut r = io::Cursor::new(data);
+    let Ok(index) = zipread::read_index(&mut r) else {
+        return;
+    };
+    assert!(index.entries.len() <= zipread::MAX_ENTRIES);
+    let mut names = std::collections::HashSet::new();
+    let mut pos = 0u64;
+    for e in &index.entries {
+        assert!(
+            names.insert(e.name.to_ascii_lowercase()),
+            "{:?} twice",
+            e.name
+        );
+        assert!(
+            zipread::safe_name(e.name.trim_end_matches('/')),
+            "{:?}",
+            e.name
+        );
+        assert_eq!(e.is_dir, e.name.ends_with('/'));
+        assert_eq!(e.header_offset, pos, "members do not tile the file");
+        assert!(e.data_offset >= e.header_offset + 30 + e.name.len() as u64);
+        assert!(e.data_offset + e.compressed_size <= data.len() as u64);
+        if e.method == zipread::Method::Stored {
+            assert_eq!(e.compressed_size, e.size);
+        }
+        pos = e.data_offset + e.compressed_size;
+    }
+    let mut budget = ZIP_OUTPUT_LIMIT;
+    for e in &index.entries {
+        if e.size > budget {
+            return;
+        }
+        budget -= e.size;
+        let mut reader = zipread::open_entry(&mut r, e).expect("seek in memory");
+        let mut out = Vec::new();
+        if (&mut reader).take(e.size + 1).read_to_end(&mut out).is_ok() {
+            assert_eq!(
+                out.len() as u64,
+                e.size,
+                "{}: read more or less than declared",
+                e.name
+            );
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Export records as one self-contained evidence bundle (zip) that verifies anywhere, offline
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit export EX-7K2M-9QDR-T4VW --out exhibit-A.zip\n  exhibit verify exhibit-A.zip --trusted-key archive.pub      # on any machine\n\nThe bundle holds each document, its manifest, signature and inclusion proof, the checkpoint, the public keys, CITATION.txt and VERIFY.txt (the commands to check it all with sha256sum, unzip and openssl, no exhibit needed). The member list SHA256SUMS is signed with --key. Exporting the same records against the same checkpoint always gives a byte-identical file."
+    after_help = "Examples:\n  exhibit export EX-7K2M-9QDR-T4VW --out exhibit-A.zip\n  exhibit verify exhibit-A.zip --trusted-key archive.pub      # on any machine\n\nThe bundle holds each document, its manifest, signature and inclusion proof, the checkpoint, the public keys that signed (for convenience: a verifier pins the publisher's key instead), CITATION.txt and VERIFY.txt (how to check it all with unzip, sha256sum and openssl: the procedure of docs/FORMAT.md section 13.11). The member list SHA256SUMS is sealed with --key. Exporting the same records against the same checkpoint always gives a byte-identical file."
 )]
 pub struct Args {
     /// Record IDs, or SHA-256 (or unique prefix) of their documents

@@ -49,6 +49,8 @@ Exit codes:
   6  key problem: missing, malformed, readable by others, or not trusted
   7  archive problem: missing, unreadable, locked or I/O error
   8  exhibit check: at least one page changed (none failed)
+  9  exhibit verify BUNDLE.zip without --trusted-key: the bundle is intact and self-consistent,
+     but who signed it is not established (pin the publisher's key with --trusted-key)
 
 Record IDs: case-insensitive; the EX prefix and hyphens are optional; dashes, no-break spaces, \
 quotes and a trailing period from a pasted citation are ignored. A valid ID is always a record \

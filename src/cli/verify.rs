@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// Re-check records: document present with the cited SHA-256, trusted signature, in the signed log
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit verify EX-7K2M-9QDR-T4VW\n  exhibit verify exhibit-A.zip --trusted-key archive.pub     # an evidence bundle, no archive needed\n  exhibit verify --file downloaded.html 0be9e4add991830b     # is this file the cited one?\n  exhibit verify 0be9e4add991830b              # a hash prefix copied from a filing\n  exhibit verify EX-7K2M-9QDR-T4VW --trusted-key archive.pub --json\n\nExit 0 only if every target verifies; otherwise the code of the first target that did not."
+    after_help = "Examples:\n  exhibit verify EX-7K2M-9QDR-T4VW\n  exhibit verify exhibit-A.zip --trusted-key archive.pub     # an evidence bundle, no archive needed\n  exhibit verify --file downloaded.html 0be9e4add991830b     # is this file the cited one?\n  exhibit verify 0be9e4add991830b              # a hash prefix copied from a filing\n  exhibit verify EX-7K2M-9QDR-T4VW --trusted-key archive.pub --json\n\nExit 0 only if every target verifies; otherwise the code of the first target that did not. A bundle that passes every check without --trusted-key is only self-consistent (anyone can make one with a key of their own): exit 9, never \"verified\"."
 )]
 pub struct Args {
     /// Record IDs, SHA-256 hashes, unique hash prefixes (8+ hex digits), or evidence bundles (.zip)
@@ -16,7 +16,8 @@ pub struct Args {
     /// (or prefix) as the target
     #[arg(long, value_name = "PATH")]
     file: Option<PathBuf>,
-    /// Trust only this public key (PEM); repeatable. Default: the archive's keys/
+    /// Trust only this public key (PEM); repeatable. Default: the archive's keys/, or for a
+    /// bundle the keys it carries (self-consistent only, exit 9)
     #[arg(long, value_name = "FILE")]
     trusted_key: Vec<PathBuf>,
     /// One JSON object with every record's checks (or every bundle's report)
@@ -102,6 +103,10 @@ fn print_report(r: &verify::RecordReport) {
     }
 }
 
+/// `exhibit verify BUNDLE.zip` without --trusted-key when every check passed: the bundle is
+/// intact and agrees with itself, but anyone could have made it with a key of their own.
+pub const EXIT_SELF_CONSISTENT: i32 = 9;
+
 fn verify_bundles(a: &Args) -> Result<i32> {
     let pinned = if a.trusted_key.is_empty() {
         None
@@ -118,49 +123,27 @@ fn verify_bundles(a: &Args) -> Result<i32> {
                 if !a.json {
                     eprintln!("error: {}", super::lib_error_line(&e));
                 }
-                if code == 0 {
+                if code == 0 || code == EXIT_SELF_CONSISTENT {
                     code = e.kind.exit_code();
                 }
-                all.push(exhibit::bundle::BundleReport {
-                    ok: false,
-                    bundle: t.clone(),
-                    trust: if pinned.is_some() {
-                        "pinned"
-                    } else {
-                        "self-consistent"
-                    },
-                    origin: None,
-                    problems: vec![e.to_string()],
-                    records: Vec::new(),
-                });
+                all.push(exhibit::bundle::BundleReport::refused(
+                    t,
+                    pinned.is_some(),
+                    e.to_string(),
+                ));
                 continue;
             }
         };
-        if !report.ok && code == 0 {
-            code = 1;
+        let this = match (report.ok, pinned.is_some()) {
+            (true, true) => 0,
+            (true, false) => EXIT_SELF_CONSISTENT,
+            (false, _) => 1,
+        };
+        if code == 0 || (code == EXIT_SELF_CONSISTENT && this != 0) {
+            code = this;
         }
         if !a.json {
-            for p in &report.problems {
-                println!("{} {}: {}", super::paint(false, "✗"), esc(t), esc(p));
-            }
-            for r in &report.records {
-                print_report(r);
-            }
-            let trust = if report.trust == "pinned" {
-                "signatures are by the pinned trusted key".to_string()
-            } else {
-                "signatures are by the key inside the bundle: the bundle is self-consistent, but who holds that key is not established (pass --trusted-key to pin it)".to_string()
-            };
-            println!(
-                "{} {}: {} ({trust})",
-                super::paint(report.ok, if report.ok { "✓" } else { "✗" }),
-                esc(t),
-                if report.ok {
-                    "bundle verified"
-                } else {
-                    "bundle FAILED verification"
-                }
-            );
+            print_bundle(t, &report);
         }
         all.push(report);
     }
@@ -168,6 +151,84 @@ fn verify_bundles(a: &Args) -> Result<i32> {
         super::print_json(&serde_json::json!({"ok": code == 0, "bundles": all}))?;
     }
     Ok(code)
+}
+
+fn print_bundle(t: &str, report: &exhibit::bundle::BundleReport) {
+    let pinned = report.trust == "pinned";
+    for p in &report.problems {
+        println!("{} {t}: {p}", super::paint(false, "✗"));
+    }
+    for r in &report.records {
+        if r.ok && !pinned {
+            // Never a ✓ "verified" when nobody said whose key this is.
+            println!(
+                "- {} self-consistent (signer not established): SHA-256 {}, captured {}, {}",
+                r.record_id,
+                r.sha256.as_deref().unwrap_or(""),
+                exhibit::cite::human_time(r.captured_at.as_deref().unwrap_or("")),
+                r.url.as_deref().unwrap_or("")
+            );
+        } else {
+            print_report(r);
+        }
+    }
+    let keys = |ids: &[String]| {
+        if ids.is_empty() {
+            "none".to_string()
+        } else {
+            ids.join(", ")
+        }
+    };
+    let signers: Vec<String> = {
+        let mut v: Vec<String> = report
+            .records
+            .iter()
+            .filter_map(|r| r.signer.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let who = format!(
+        "sealed by key {}; checkpoint signed by key {}; records signed by key {}",
+        report.sealed_by.as_deref().unwrap_or("none"),
+        keys(&report.checkpoint_signed_by),
+        keys(&signers)
+    );
+    if report.ok && pinned {
+        println!(
+            "{} {t}: bundle verified: {} record(s); {who}, all pinned",
+            super::paint(true, "✓"),
+            report.records.len()
+        );
+    } else if report.ok {
+        println!(
+            "- {t}: self-consistent; signer not established (pin a key with --trusted-key KEY.pub). \
+             Anyone can make a self-consistent bundle with a key of their own: {who}, all keys \
+             the bundle carries; compare their IDs with the key ID the publisher gives"
+        );
+    } else {
+        let why = report
+            .problems
+            .first()
+            .cloned()
+            .or_else(|| {
+                report.records.iter().find_map(|r| {
+                    r.first_failure()
+                        .map(|c| format!("{}: {}: {}", r.record_id, c.check, c.detail))
+                })
+            })
+            .unwrap_or_else(|| "it holds no record".into());
+        let against = if pinned {
+            format!("pinned key(s) {}", keys(&report.trusted_keys))
+        } else {
+            "the keys it carries".into()
+        };
+        println!(
+            "{} {t}: bundle FAILED verification against {against}: {why} ({who})",
+            super::paint(false, "✗")
+        );
+    }
 }
 
 /// "Is this file the cited one?": hash the file, compare with the cited hash or prefix, and name
