@@ -6,22 +6,32 @@
 //! manifests are signed, signature files are exactly one valid signature, `log/leaves` and
 //! `log/hashes` must equal what the manifests recompute, and the checkpoint is signed. Anything
 //! else is an unexpected file. Files in `tmp/` and a log tail beyond the checkpoint are the
-//! remains of an interrupted write: warnings, cleaned up by the next writer.
+//! remains of an interrupted write: warnings, cleaned up by the next writer. So are the files a
+//! file manager leaves behind (`.DS_Store`, `Thumbs.db`): warnings, as long as they are regular
+//! files.
+//!
+//! The report says exactly what was read: manifests, signatures and the log always in full,
+//! documents all or a selection ([`Selection`]). A clean audit that left documents unread is "OK
+//! for what was read", never "archive OK". With `--since` and `--state` it also proves the log
+//! extends a checkpoint kept from before, which is the only thing that catches a rollback to an
+//! older genuine state of the archive (anyone who can write the archive can do that, no key
+//! needed).
 
 use crate::archive::dir::EntryKind;
 use crate::archive::local::LogFile;
 use crate::archive::{self, Archive, ArchiveConfig};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::keys;
 use crate::log::{merkle, LeafEntry, LEAF_LINE};
+use crate::note::{self, Checkpoint};
 use crate::record_id::RecordId;
 use crate::verify::{self, LogState, TrustRoot};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,15 +51,33 @@ pub struct Problem {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
+    /// No errors. Says nothing about documents this run did not read: see `complete`.
     pub ok: bool,
+    /// Everything was read: every document as well as every manifest, signature and the log.
+    pub complete: bool,
+    /// What was read and the verdict, in one line: the line the text output ends with.
+    pub summary: String,
     pub archive: String,
     pub trust: &'static str,
+    /// IDs of the keys this run trusted: the pinned ones, or the archive's own.
+    pub trusted_keys: Vec<String>,
     pub tree_size: u64,
     pub records: u64,
     pub documents: u64,
     /// Documents decompressed and hashed in this run (all of them unless sampled).
     pub documents_checked: u64,
+    /// Documents whose content this run did not read (a sample or subset left them out).
+    pub documents_not_read: u64,
     pub selection: String,
+    /// With `--subset`: "N/M".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subset: Option<String>,
+    /// With `--sample`: the percentage and the seed (given, or fresh for this run), so that
+    /// `--sample P --seed S` repeats exactly this run's selection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_percent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
     pub document_bytes: u64,
     pub stored_bytes: u64,
     pub errors: usize,
@@ -60,7 +88,180 @@ pub struct AuditReport {
     /// With `--since`: the tree size of the older checkpoint the log was proven to extend.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extends: Option<u64>,
+    /// Whether the log was compared with a checkpoint kept from before (`--since`, `--state`):
+    /// "extends" (every one given is extended), "failed", or "not checked" (neither given, or a
+    /// first run with `--state`): then a rollback to an older genuine state would pass.
+    pub history: &'static str,
+    /// With `--state`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateReport>,
+    /// For each document with an error (by path): the records that cite it, in log order.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub cited_by: BTreeMap<String, Vec<Citation>>,
     pub problems: Vec<Problem>,
+    /// The checkpoint this audit verified, byte for byte: what `--state` keeps when it passes.
+    #[serde(skip)]
+    pub checkpoint_text: Option<String>,
+}
+
+/// A record that cites a document, as a document error names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Citation {
+    pub record_id: String,
+    pub url: String,
+}
+
+/// What `--state FILE` found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StateReport {
+    pub path: String,
+    /// The tree size of the checkpoint the file held (from the last passing audit), or null on
+    /// a first run.
+    pub previous_tree_size: Option<u64>,
+    /// Whether this run's checkpoint was written to the file (only when the audit passed).
+    pub saved: bool,
+}
+
+fn records(n: u64) -> String {
+    match n {
+        1 => "1 record".into(),
+        n => format!("{} records", group(n)),
+    }
+}
+
+impl AuditReport {
+    /// The closing line: what was read, then the verdict. A clean audit that did not read every
+    /// document says "OK for what was read" and how many it left out, never "archive OK".
+    fn summary_line(&self) -> String {
+        let docs = if self.documents == 0 {
+            "documents: none stored".to_string()
+        } else if self.complete {
+            match self.documents {
+                1 => "documents: the 1 document read".to_string(),
+                n => format!("documents: all {} read", group(n)),
+            }
+        } else {
+            format!(
+                "documents: {} of {} read ({}), {} not read in this run",
+                group(self.documents_checked),
+                group(self.documents),
+                self.selection,
+                group(self.documents_not_read)
+            )
+        };
+        let warnings = match self.warnings {
+            0 => String::new(),
+            1 => ", 1 warning".into(),
+            n => format!(", {n} warnings"),
+        };
+        let verdict = if !self.ok {
+            format!(
+                "FAILED: {} error{}{warnings}",
+                self.errors,
+                if self.errors == 1 { "" } else { "s" }
+            )
+        } else if self.complete {
+            format!("archive OK{warnings}")
+        } else {
+            format!("OK for what was read{warnings}")
+        };
+        let records = match self.records {
+            1 => "the 1 record".to_string(),
+            n => format!("all {} records", group(n)),
+        };
+        format!("audit: manifests, signatures and log: {records}; {docs}: {verdict}")
+    }
+
+    /// Lines that say what the run trusted and compared with, before the summary.
+    pub fn context_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let ids = self.trusted_keys.join(", ");
+        out.push(if self.trust == "pinned" {
+            format!("trust: pinned with --trusted-key: {ids}")
+        } else {
+            format!(
+                "trust: the archive's own keys/ ({}): not pinned, so a key added to the archive would be trusted too (pin with --trusted-key)",
+                if ids.is_empty() { "none" } else { &ids }
+            )
+        });
+        if let Some(n) = self.extends {
+            out.push(format!(
+                "history: the log extends the --since checkpoint of {} (consistency proof verified)",
+                records(n)
+            ));
+        }
+        if let Some(st) = &self.state {
+            match (st.previous_tree_size, self.history) {
+                (None, _) => out.push(format!(
+                    "history: {} holds no checkpoint yet (first run): the log was not compared with an earlier run",
+                    st.path
+                )),
+                (Some(n), "failed") => out.push(format!(
+                    "history: NOT verified against the checkpoint of {} kept in {} (see the errors above)",
+                    records(n),
+                    st.path
+                )),
+                (Some(n), _) => out.push(format!(
+                    "history: the log extends the checkpoint of {} kept in {} by the last passing audit (consistency proof verified)",
+                    records(n),
+                    st.path
+                )),
+            }
+        }
+        if self.history == "not checked" && self.state.is_none() {
+            out.push(
+                "history: not compared with a checkpoint kept from before (no --state or --since): a rollback to an older genuine state would pass"
+                    .into(),
+            );
+        }
+        if let Some(seed) = &self.seed {
+            out.push(format!(
+                "sample seed: {seed} (repeat this selection with --seed {seed})"
+            ));
+        }
+        out
+    }
+
+    /// After the summary: what `--state` did.
+    pub fn state_line(&self) -> Option<String> {
+        let st = self.state.as_ref()?;
+        Some(if st.saved {
+            format!(
+                "state: saved the checkpoint of {} records to {}",
+                group(self.tree_size),
+                st.path
+            )
+        } else {
+            format!("state: {} left unchanged (the audit did not pass)", st.path)
+        })
+    }
+}
+
+/// 9880 -> "9,880": counts a reader takes in at a glance.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Control characters of a string shown in a problem, escaped: a URL from a forged manifest
+/// must not reach the terminal raw.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Which documents an audit decompresses and hashes. Manifests, signatures, the log and the
@@ -107,24 +308,140 @@ impl Selection {
     pub fn describe(&self) -> String {
         match self {
             Selection::All => "all documents".into(),
-            Selection::Sample { percent, seed } => {
-                format!("a {percent}% sample of documents (seed {seed:?})")
-            }
-            Selection::Subset { part, of } => format!("subset {part} of {of} of documents"),
+            Selection::Sample { percent, seed } => format!("{percent}% sample, seed {seed:?}"),
+            Selection::Subset { part, of } => format!("subset {part}/{of}"),
         }
+    }
+
+    /// A seed for a `--sample` run that gives none: different for every run (the time, and
+    /// randomness for two runs in one second), so that nightly samples add up to the whole
+    /// archive instead of re-reading the same documents. The report prints it, and `--seed`
+    /// repeats the run.
+    pub fn fresh_seed() -> String {
+        let mut random = [0u8; 4];
+        // Without randomness the time alone still differs from one night to the next.
+        let _ = getrandom::getrandom(&mut random);
+        format!(
+            "{}-{}",
+            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
+            hex::encode(random)
+        )
     }
 }
 
 pub struct AuditOptions {
     pub jobs: usize,
     pub since: Option<Since>,
+    /// `--state FILE`: the checkpoint of the last passing audit, which the log must extend.
+    pub state: Option<StateFile>,
     pub selection: Selection,
 }
 
-/// An older checkpoint the log must extend (`audit --since FILE`).
+/// An older checkpoint the log must extend (`audit --since FILE`, or the one `--state` keeps).
 pub struct Since {
     pub path: String,
     pub text: String,
+    pub tree_size: u64,
+}
+
+impl Since {
+    /// Read an older checkpoint the user kept. A file that cannot be read or is not a checkpoint
+    /// at all is a mistake on the command line (exit code 2), not a finding about the archive;
+    /// whether it is trustworthy and extended by the log is what the audit then checks.
+    pub fn read(path: &Path, option: &str) -> Result<Since> {
+        let hint = "give the file saved by `exhibit checkpoint > FILE` or by a passing `exhibit audit --state FILE`";
+        let bytes = std::fs::read(path).map_err(|e| {
+            let mut err = Error::io(&format!("read the {option} checkpoint"), path, e);
+            err.kind = crate::error::Kind::Usage;
+            err
+        })?;
+        let parsed = std::str::from_utf8(&bytes)
+            .map_err(|_| "not text".to_string())
+            .and_then(|text| {
+                let cp = note::parse_note(text)
+                    .and_then(|n| Checkpoint::parse(&n.text))
+                    .map_err(|e| e.to_string())?;
+                Ok((text.to_string(), cp))
+            });
+        match parsed {
+            Ok((text, cp)) => Ok(Since {
+                path: path.display().to_string(),
+                text,
+                tree_size: cp.size,
+            }),
+            Err(why) => Err(Error::usage(format!(
+                "{option} {}: not a signed checkpoint ({why})",
+                path.display()
+            ))
+            .hint(hint)),
+        }
+    }
+}
+
+/// `audit --state FILE`: where the last passing audit left its checkpoint, and where this one
+/// leaves its own if it passes.
+pub struct StateFile {
+    pub path: PathBuf,
+    /// What the file held; `None` on the first run (no file yet).
+    pub previous: Option<Since>,
+}
+
+impl StateFile {
+    /// Open the state file before the audit runs, so that a wrong path fails at once (exit
+    /// code 2) and not after a long audit that then cannot save its state.
+    pub fn open(path: &Path) -> Result<StateFile> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(Error::usage(format!(
+                "--state {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            ))
+            .hint(format!("create it first (mkdir -p {})", dir.display())));
+        }
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StateFile {
+                path: path.to_path_buf(),
+                previous: None,
+            }),
+            Ok(m) if m.is_dir() => Err(Error::usage(format!(
+                "--state {}: is a directory",
+                path.display()
+            ))
+            .hint("give a file name, e.g. --state audit-state/checkpoint")),
+            _ => Ok(StateFile {
+                path: path.to_path_buf(),
+                previous: Some(Since::read(path, "--state").map_err(|e| {
+                    e.hint("restore the file the last passing audit wrote (deleting it makes the next run a first run, which cannot detect a rollback)")
+                })?),
+            }),
+        }
+    }
+}
+
+/// Keep the checkpoint a passing audit verified in its `--state` file, atomically (a scratch
+/// file beside it, flushed, then renamed), so that a crash leaves the old state or the new one.
+/// Does nothing when the audit did not pass: the next run must still compare with the last
+/// checkpoint that did.
+pub fn save_state(report: &mut AuditReport, state: &StateFile) -> Result<()> {
+    let (true, Some(text), Some(st)) = (
+        report.ok,
+        report.checkpoint_text.as_ref(),
+        report.state.as_mut(),
+    ) else {
+        return Ok(());
+    };
+    let dir = state
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    crate::fsutil::write_atomic(dir, &state.path, text.as_bytes(), 0o644)?;
+    st.saved = true;
+    Ok(())
 }
 
 /// Progress counters the CLI may display while the audit runs.
@@ -307,10 +624,13 @@ fn run(
         .collect();
     let mut leaf_hashes = Vec::with_capacity(results.len());
     let mut referenced: HashMap<String, u64> = HashMap::new();
-    let mut cited_by: HashMap<String, Vec<String>> = HashMap::new();
+    let mut cited_by: HashMap<String, Vec<Citation>> = HashMap::new();
     let mut committed_ids = HashSet::new();
     let mut key_lines = String::new();
     let mut by_id: HashMap<String, (String, String, String)> = HashMap::new();
+    // Committed records whose manifest is missing or unreadable: already an error each, so a
+    // change claim pointing at one is not also called "not earlier in the log" (it is).
+    let mut unreadable: HashSet<String> = HashSet::new();
     for (i, (leaf, doc, mut probs)) in results.into_iter().enumerate() {
         if !probs.is_empty() {
             bad(i as u64);
@@ -319,6 +639,9 @@ fn run(
         leaf_hashes.push(leaf);
         if let Some(Some(e)) = leaves.get(i) {
             committed_ids.insert(e.record_id);
+            if doc.is_none() {
+                unreadable.insert(e.record_id.to_string());
+            }
         }
         if let Some(f) = doc {
             if let Some(key) = &f.key_about {
@@ -335,6 +658,7 @@ fn run(
             // with the documents: "unchanged" cites the same bytes, a change different ones.
             if let Some(c) = &f.change {
                 let why = match by_id.get(&c.previous) {
+                    None if unreadable.contains(&c.previous) => None,
                     None => Some(format!(
                         "its previous record {} is not earlier in the log",
                         c.previous
@@ -375,8 +699,11 @@ fn run(
                     f.final_url.clone(),
                 ),
             );
-            let (sha, size, id) = (f.sha256, f.size, f.record_id);
-            cited_by.entry(sha.clone()).or_default().push(id);
+            let (sha, size) = (f.sha256, f.size);
+            cited_by.entry(sha.clone()).or_default().push(Citation {
+                record_id: f.record_id,
+                url: f.requested_url,
+            });
             referenced.entry(sha).or_insert(size);
         }
     }
@@ -404,20 +731,55 @@ fn run(
         bad(i);
     }
 
-    // History: the log must extend the older checkpoint.
+    // History: the log must extend the older checkpoints kept outside the archive. Nothing
+    // inside the archive can show a rollback to an older genuine state; these can.
+    let extended = |old: &Since| match &log_state.checkpoint {
+        Some(cp) => verify::check_extends(archive, trust, cp, &old.text).map(|o| o.size),
+        None => Err("the archive has no valid checkpoint to compare with".into()),
+    };
     let mut extends = None;
-    if let (Some(since), Some(cp)) = (since, &log_state.checkpoint) {
-        match verify::check_extends(archive, trust, cp, &since.text) {
-            Ok(old) => extends = Some(old.size),
-            Err(why) => error(&mut problems, since.path.clone(), why),
+    let mut history_failed = false;
+    if let Some(since) = since {
+        match extended(since) {
+            Ok(n) => extends = Some(n),
+            Err(why) => {
+                history_failed = true;
+                error(&mut problems, since.path.clone(), why);
+            }
         }
-    } else if let Some(since) = since {
-        error(
-            &mut problems,
-            since.path.clone(),
-            "the archive has no valid checkpoint to compare with".into(),
-        );
     }
+    let mut state = None;
+    if let Some(st) = &opts.state {
+        if let Some(prev) = &st.previous {
+            if let Err(why) = extended(prev) {
+                history_failed = true;
+                let why = if why.contains("history was rewritten") {
+                    format!(
+                        "{why}: the log was rolled back or rewritten since the last passing audit, whose checkpoint this file keeps"
+                    )
+                } else {
+                    format!("the checkpoint kept by the last passing audit: {why}")
+                };
+                error(&mut problems, prev.path.clone(), why);
+            }
+        }
+        state = Some(StateReport {
+            path: st.path.display().to_string(),
+            previous_tree_size: st.previous.as_ref().map(|p| p.tree_size),
+            saved: false,
+        });
+    }
+    let history = if history_failed {
+        "failed"
+    } else if extends.is_some()
+        || state
+            .as_ref()
+            .is_some_and(|s| s.previous_tree_size.is_some())
+    {
+        "extends"
+    } else {
+        "not checked"
+    };
 
     // Record files that no committed leaf names.
     for (id, (json, sig)) in &found.records {
@@ -506,14 +868,44 @@ fn run(
         .collect();
     problems.extend(doc_problems);
     let present: HashSet<&str> = found.documents.iter().map(|(s, _, _)| s.as_str()).collect();
-    for (sha, ids) in &cited_by {
+    for sha in cited_by.keys() {
         if !present.contains(sha.as_str()) {
             error(
                 &mut problems,
                 rel(&archive.document_path(sha)),
-                format!("missing document, cited by record {}", ids.join(", ")),
+                "missing document".into(),
             );
         }
+    }
+
+    // Every error about a document names what cites it: that is what a reader must re-check.
+    let mut cited_problems = BTreeMap::new();
+    for p in problems
+        .iter_mut()
+        .filter(|p| p.severity == Severity::Error)
+    {
+        let sha = p
+            .path
+            .strip_prefix("documents/")
+            .and_then(|r| r.split_once('/'))
+            .and_then(|(_, name)| name.strip_suffix(".zst"));
+        let Some(cites) = sha.and_then(|sha| cited_by.get(sha)) else {
+            continue;
+        };
+        const SHOWN: usize = 5;
+        let mut named: Vec<String> = cites
+            .iter()
+            .take(SHOWN)
+            .map(|c| format!("{} ({})", c.record_id, printable(&c.url)))
+            .collect();
+        if cites.len() > SHOWN {
+            named.push(format!(
+                "and {} more (--json lists all)",
+                cites.len() - SHOWN
+            ));
+        }
+        p.what = format!("{}; cited by {}", p.what, named.join(", "));
+        cited_problems.insert(p.path.clone(), cites.clone());
     }
 
     problems.sort_by(|a, b| {
@@ -523,23 +915,43 @@ fn run(
         .iter()
         .filter(|p| p.severity == Severity::Error)
         .count();
-    Ok(AuditReport {
+    let documents = found.documents.len() as u64;
+    let documents_checked = checked_docs.into_inner();
+    let (subset, sample_percent, seed) = match &opts.selection {
+        Selection::All => (None, None, None),
+        Selection::Subset { part, of } => (Some(format!("{part}/{of}")), None, None),
+        Selection::Sample { percent, seed } => (None, Some(*percent), Some(seed.clone())),
+    };
+    let mut report = AuditReport {
         ok: errors == 0,
+        complete: documents_checked == documents,
+        summary: String::new(),
         archive: root.display().to_string(),
         trust: if trust.pinned { "pinned" } else { "archive" },
+        trusted_keys: trust.keys.iter().map(|k| k.id.clone()).collect(),
         tree_size: size,
         records: leaves.len() as u64,
-        documents: found.documents.len() as u64,
-        documents_checked: checked_docs.into_inner(),
+        documents,
+        documents_checked,
+        documents_not_read: documents - documents_checked,
         selection: opts.selection.describe(),
+        subset,
+        sample_percent,
+        seed,
         document_bytes: doc_bytes.into_inner(),
         stored_bytes: stored_bytes.into_inner(),
         warnings: problems.len() - errors,
         errors,
         first_bad_leaf: first_bad,
         extends,
+        history,
+        state,
+        cited_by: cited_problems,
         problems,
-    })
+        checkpoint_text: log_state.text.clone(),
+    };
+    report.summary = report.summary_line();
+    Ok(report)
 }
 
 fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
@@ -589,6 +1001,15 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
             _ => {}
         }
         let parts: Vec<&str> = item.parts.iter().map(String::as_str).collect();
+        // A regular file a file manager left (links and devices of that name are errors above).
+        if item.utf8 && parts.last().is_some_and(|n| archive::is_os_metadata(n)) {
+            problems.push(Problem {
+                severity: Severity::Warning,
+                path: rel.clone(),
+                what: "file-manager metadata (macOS Finder or Windows Explorer), not part of the archive: exhibit ignores it; safe to delete".into(),
+            });
+            continue;
+        }
         let unexpected = |problems: &mut Vec<Problem>| {
             problems.push(Problem {
                 severity: Severity::Error,
@@ -977,6 +1398,30 @@ mod tests {
         (0..n)
             .map(|i| hex::encode(sha2::Sha256::digest(i.to_string())))
             .collect()
+    }
+
+    #[test]
+    fn counts_are_grouped_in_thousands() {
+        let cases = [
+            (0, "0"),
+            (7, "7"),
+            (999, "999"),
+            (1000, "1,000"),
+            (9880, "9,880"),
+            (123456, "123,456"),
+            (1234567, "1,234,567"),
+        ];
+        for (n, want) in cases {
+            assert_eq!(super::group(n), want);
+        }
+    }
+
+    #[test]
+    fn fresh_seeds_differ_and_name_their_time() {
+        let (a, b) = (Selection::fresh_seed(), Selection::fresh_seed());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), "20261123T031700Z-9f2c41d0".len(), "{a}");
+        assert!(a.as_bytes()[8] == b'T' && a.as_bytes()[15] == b'Z', "{a}");
     }
 
     #[test]

@@ -17,6 +17,18 @@ pub const CONFIG_FILE: &str = "exhibit.json";
 /// The directories of the layout, below the root.
 pub const DIRS: [&str; 5] = ["keys", "documents", "records", "log", "tmp"];
 
+/// Files that file managers leave in any folder they show: macOS Finder's `.DS_Store` and
+/// AppleDouble `._NAME` companions (written on filesystems without extended attributes, and
+/// into zips and copies), Windows Explorer's `Thumbs.db` and `desktop.ini`. exhibit never writes
+/// or reads them, so they are clutter, not tampering: audit warns about them and every reader
+/// skips them (an AppleDouble `keys/._ID.pem` ends in `.pem` but is not a key).
+pub fn is_os_metadata(name: &str) -> bool {
+    name.starts_with("._")
+        || [".DS_Store", "Thumbs.db", "desktop.ini"]
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
+}
+
 /// Log files, below `log/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFile {
@@ -160,7 +172,7 @@ impl Local {
             let Some(name) = e.name.to_str() else {
                 continue;
             };
-            if !name.ends_with(".pem") {
+            if !name.ends_with(".pem") || is_os_metadata(name) {
                 continue;
             }
             let path = keys.join(name);

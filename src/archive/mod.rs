@@ -34,7 +34,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use local::{Scratch, CONFIG_FILE};
+pub use local::{is_os_metadata, Scratch, CONFIG_FILE};
 
 pub const ARCHIVE_FORMAT: &str = "exhibit-archive/1";
 

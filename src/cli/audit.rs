@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 /// Re-check the whole archive: every record, document, signature, log entry and file
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit audit\n  exhibit audit --subset $(( $(date +%u) ))/7                # daily CI: every document once a week\n  exhibit audit --sample 5 --seed $(date +%F)             # or a fresh 5% sample each day\n  exhibit audit --trusted-key keys/archive.pub --json     # in CI: pin the trust root\n  exhibit audit --since yesterday.checkpoint              # and prove history was only appended to\n\nLists every problem, then a summary. Exit 0 only if there is no error (warnings, such as the scratch files of an interrupted write, do not fail an audit)."
+    after_help = "Examples:\n  exhibit audit\n  exhibit audit --trusted-key archive.pub --state audit-state/checkpoint --subset $(date +%u)/7\n                                          # nightly CI (docs/CI.md): pinned key, rollback check,\n                                          # every document read once a week\n  exhibit audit --sample 5                # a fresh 5% sample; the seed is printed\n  exhibit audit --sample 5 --seed S       # repeat the sample of the run that printed seed S\n  exhibit audit --since filed.checkpoint  # prove the log extends a checkpoint you kept\n\nLists every problem, then what was read and the verdict: \"archive OK\" only when every document was read, \"OK for what was read\" after --subset or --sample. Exit 0 only if there is no error (warnings, such as the scratch files of an interrupted write or a .DS_Store, do not fail an audit). Anyone who can write the archive can roll it back to an older genuine state, no key needed: only a checkpoint kept outside the archive (--state, --since) catches that.\n\nExit codes: 0 no error; 1 an error (altered, missing, extra, rolled back); 2 a bad option, or a --since or --state file that is not a signed checkpoint."
 )]
 pub struct Args {
     /// Worker threads [default: number of CPUs]
@@ -18,20 +18,26 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     trusted_key: Vec<PathBuf>,
     /// Also prove that the log extends this older checkpoint (append-only history), e.g. one
-    /// saved by yesterday's CI run from `exhibit checkpoint`
+    /// saved with `exhibit checkpoint > FILE` when a record was cited
     #[arg(long, value_name = "OLD_CHECKPOINT_FILE")]
     since: Option<PathBuf>,
-    /// Decompress and hash only a deterministic PERCENT of the documents (all manifests,
-    /// signatures, the log and every file's presence are still checked)
+    /// Keep the last checkpoint seen in FILE: the log must extend the one there (if the file
+    /// exists), and a passing audit replaces it with the current one (never a failing one).
+    /// Catches a rollback to an older genuine state of the archive
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Decompress and hash only about PERCENT of the documents, a fresh selection each run (all
+    /// manifests, signatures, the log and every file's presence are still checked)
     #[arg(long, value_name = "PERCENT", conflicts_with = "subset")]
     sample: Option<f64>,
-    /// Seed for --sample: the same seed picks the same documents (e.g. --seed $(date +%F))
-    #[arg(long, default_value = "", requires = "sample")]
-    seed: String,
+    /// Seed for --sample: the same seed picks the same documents. Default: a new seed per run,
+    /// printed, so that any run can be repeated
+    #[arg(long, requires = "sample")]
+    seed: Option<String>,
     /// Check only part N of M of the documents: runs 1/M .. M/M together check every document once
     #[arg(long, value_name = "N/M")]
     subset: Option<String>,
-    /// Print the report (every problem and the summary) as one JSON object
+    /// One line of JSON: the same facts as fields (docs/FORMAT.md section 11)
     #[arg(long)]
     json: bool,
 }
@@ -39,15 +45,13 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let archive = exhibit::archive::Archive::open_for_audit(&g.archive)?;
     let trust = TrustRoot::for_audit(&archive, &a.trusted_key)?;
+    // Both files are read, and checked to be checkpoints, before the audit starts.
     let since = match &a.since {
-        Some(path) => Some(audit::Since {
-            path: path.display().to_string(),
-            text: std::fs::read_to_string(path).map_err(|e| {
-                let mut err = exhibit::Error::io("read old checkpoint", path, e);
-                err.kind = exhibit::Kind::Usage;
-                err
-            })?,
-        }),
+        Some(path) => Some(audit::Since::read(path, "--since")?),
+        None => None,
+    };
+    let state = match &a.state {
+        Some(path) => Some(audit::StateFile::open(path)?),
         None => None,
     };
     let selection = match (a.sample, &a.subset) {
@@ -60,7 +64,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         }
         (Some(percent), _) => audit::Selection::Sample {
             percent,
-            seed: a.seed.clone(),
+            seed: a.seed.clone().unwrap_or_else(audit::Selection::fresh_seed),
         },
         (None, Some(s)) => {
             let parsed = s
@@ -84,6 +88,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let opts = audit::AuditOptions {
         jobs: a.jobs.unwrap_or_else(super::default_jobs),
         since,
+        state,
         selection,
     };
     let progress = Progress::default();
@@ -105,6 +110,13 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         let _ = watcher.join();
         r
     })?;
+    let mut report = report;
+    // Saved before printing, so that the report says whether it was; an audit that failed
+    // leaves the file as it was.
+    let saved = match &opts.state {
+        Some(st) => audit::save_state(&mut report, st),
+        None => Ok(()),
+    };
     if a.json {
         super::print_json(&report)?;
     } else {
@@ -118,30 +130,21 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         if let Some(i) = report.first_bad_leaf {
             println!("first bad leaf: {i}");
         }
-        if let Some(n) = report.extends {
-            println!(
-                "history: the log extends the old checkpoint of {} (consistency proof verified)",
-                super::count(n, "record", "records")
-            );
+        for line in report.context_lines() {
+            println!("{}", esc(&line));
         }
-        println!(
-            "audit: {}, {} ({} checked: {}; {}, {} stored), log size {}, trust {}: {}, {}: {}",
-            super::count(report.records, "record", "records"),
-            super::count(report.documents, "document", "documents"),
-            report.documents_checked,
-            esc(&report.selection),
-            super::count(report.document_bytes, "byte", "bytes"),
-            report.stored_bytes,
-            report.tree_size,
-            esc(report.trust),
-            super::count(report.errors, "error", "errors"),
-            super::count(report.warnings, "warning", "warnings"),
-            if report.ok {
-                super::paint(true, "archive OK")
-            } else {
-                super::paint(false, "archive FAILED")
+        let summary = match (report.ok, report.complete) {
+            (true, true) => super::paint(true, &esc(&report.summary)),
+            (true, false) => esc(&report.summary).into_owned(),
+            (false, _) => super::paint(false, &esc(&report.summary)),
+        };
+        println!("{summary}");
+        if saved.is_ok() {
+            if let Some(line) = report.state_line() {
+                println!("{}", esc(&line));
             }
-        );
+        }
     }
+    saved?;
     Ok(if report.ok { 0 } else { 1 })
 }
