@@ -25,7 +25,8 @@ use crate::keys;
 use crate::log::{merkle, LeafEntry, LEAF_LINE};
 use crate::note::{self, Checkpoint};
 use crate::record_id::RecordId;
-use crate::verify::{self, LogState, TrustRoot};
+use crate::trust::{Anchor, Trust};
+use crate::verify::{self, LogState};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -180,7 +181,7 @@ impl AuditReport {
             format!("trust: pinned with --trusted-key: {ids}")
         } else {
             format!(
-                "trust: the archive's own keys/ ({}): not pinned, so a key added to the archive would be trusted too (pin with --trusted-key)",
+                "trust: the archive's own keys ({}): not pinned, so whoever can rewrite the whole archive could put in keys of their own (pin with --trusted-key)",
                 if ids.is_empty() { "none" } else { &ids }
             )
         });
@@ -464,7 +465,7 @@ struct Found {
 
 pub fn audit(
     archive: &Archive,
-    trust: &TrustRoot,
+    anchor: &Anchor,
     opts: &AuditOptions,
     progress: &Progress,
 ) -> Result<AuditReport> {
@@ -472,12 +473,12 @@ pub fn audit(
         .num_threads(opts.jobs.max(1))
         .build()
         .map_err(|e| crate::error::Error::archive(format!("cannot start worker threads: {e}")))?;
-    pool.install(|| run(archive, trust, opts, progress))
+    pool.install(|| run(archive, anchor, opts, progress))
 }
 
 fn run(
     archive: &Archive,
-    trust: &TrustRoot,
+    anchor: &Anchor,
     opts: &AuditOptions,
     progress: &Progress,
 ) -> Result<AuditReport> {
@@ -513,12 +514,12 @@ fn run(
     }
 
     // The log: the checkpoint fixes how many leaves are committed.
-    let mut log_state = LogState::load(archive, trust);
+    let mut log_state = LogState::load(archive, anchor);
     if let Some(cp) = log_state.checkpoint.clone() {
         if cp.origin != archive.config.origin {
             // One of the two files was altered. A checkpoint that a trusted key signed for its
             // own origin is authentic, so the metadata is the altered one.
-            let own = LogState::load_for_origin(archive, trust, &cp.origin);
+            let own = LogState::load_for_origin(archive, anchor, &cp.origin);
             if own.problem.is_none() {
                 error(
                     &mut problems,
@@ -613,20 +614,41 @@ fn run(
         leaves.len() as u64 + found.documents.len() as u64,
         Ordering::Relaxed,
     );
-    let results: Vec<RecordOutcome> = leaves
-        .par_iter()
-        .enumerate()
-        .map(|(i, entry)| {
-            let r = check_record(archive, trust, i as u64, entry.as_ref());
-            progress.done.fetch_add(1, Ordering::Relaxed);
-            r
-        })
-        .collect();
+    let pass = |state: &LogState| -> Vec<RecordOutcome> {
+        leaves
+            .par_iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let r = check_record(archive, state, i as u64, entry.as_ref());
+                progress.done.fetch_add(1, Ordering::Relaxed);
+                r
+            })
+            .collect()
+    };
+    let mut results = pass(&log_state);
+    // The key records the manifests themselves say there are. If log/keys says otherwise (a line
+    // removed, say, to revive a compromised key), the book folded from log/keys is wrong:
+    // judge every record again by the book of the recomputed key records, so each leaf that the
+    // true statuses reject is named (and log/keys is reported below).
+    let recomputed = recomputed_key_lines(&results);
+    let from_log_keys = log_state.trust.as_ref().map(|t| t.lines.clone()).ok();
+    if from_log_keys.as_deref() != Some(recomputed.as_str()) {
+        let source = Recomputed {
+            archive,
+            lines: recomputed.clone(),
+        };
+        if let Ok(t) = Trust::load(&source, anchor, size) {
+            let mut state = log_state.clone();
+            state.trust = Ok(t);
+            results = pass(&state);
+            log_state.trust = state.trust;
+        }
+    }
     let mut leaf_hashes = Vec::with_capacity(results.len());
     let mut referenced: HashMap<String, u64> = HashMap::new();
     let mut cited_by: HashMap<String, Vec<Citation>> = HashMap::new();
     let mut committed_ids = HashSet::new();
-    let mut key_lines = String::new();
+    let key_lines = recomputed;
     let mut by_id: HashMap<String, (String, String, String)> = HashMap::new();
     // Committed records whose manifest is missing or unreadable: already an error each, so a
     // change claim pointing at one is not also called "not earlier in the log" (it is).
@@ -644,16 +666,6 @@ fn run(
             }
         }
         if let Some(f) = doc {
-            if let Some(key) = &f.key_about {
-                key_lines.push_str(
-                    &crate::keystatus::KeyEvent {
-                        index: i as u64,
-                        record_id: f.record_id.clone(),
-                        key: key.clone(),
-                    }
-                    .to_line(),
-                );
-            }
             // A change claim must point back to an earlier record of the same URL, and agree
             // with the documents: "unchanged" cites the same bytes, a change different ones.
             if let Some(c) = &f.change {
@@ -726,7 +738,7 @@ fn run(
     }
 
     // Recompute the tree: stored hashes must equal log/hashes, the root must equal the checkpoint.
-    check_key_events(archive, trust, size, &key_lines, &mut problems);
+    check_key_events(archive, anchor, &log_state, size, &key_lines, &mut problems);
     if let Some(i) = check_tree(archive, size, &leaf_hashes, &log_state, &mut problems) {
         bad(i);
     }
@@ -734,7 +746,7 @@ fn run(
     // History: the log must extend the older checkpoints kept outside the archive. Nothing
     // inside the archive can show a rollback to an older genuine state; these can.
     let extended = |old: &Since| match &log_state.checkpoint {
-        Some(cp) => verify::check_extends(archive, trust, cp, &old.text).map(|o| o.size),
+        Some(cp) => verify::check_extends(archive, &log_state, cp, &old.text).map(|o| o.size),
         None => Err("the archive has no valid checkpoint to compare with".into()),
     };
     let mut extends = None;
@@ -927,8 +939,14 @@ fn run(
         complete: documents_checked == documents,
         summary: String::new(),
         archive: root.display().to_string(),
-        trust: if trust.pinned { "pinned" } else { "archive" },
-        trusted_keys: trust.keys.iter().map(|k| k.id.clone()).collect(),
+        trust: anchor.kind().as_str(),
+        trusted_keys: match anchor {
+            Anchor::Pinned(keys) => keys.iter().map(|k| k.id.clone()).collect(),
+            _ => log_state
+                .book()
+                .map(|b| b.keys().map(|k| k.id.clone()).collect())
+                .unwrap_or_default(),
+        },
         tree_size: size,
         records: leaves.len() as u64,
         documents,
@@ -1140,7 +1158,7 @@ struct Facts {
 
 fn check_record(
     archive: &Archive,
-    trust: &TrustRoot,
+    trust: &LogState,
     index: u64,
     entry: Option<&LeafEntry>,
 ) -> RecordOutcome {
@@ -1241,7 +1259,7 @@ fn check_record(
         Some(Facts {
             key_about: (m.method == crate::manifest::Method::Key).then(|| {
                 m.requested_url
-                    .strip_prefix(crate::keystatus::URL_PREFIX)
+                    .strip_prefix(crate::trust::statement::URL_PREFIX)
                     .unwrap_or_default()
                     .to_string()
             }),
@@ -1256,66 +1274,145 @@ fn check_record(
     )
 }
 
+/// The `log/keys` lines the committed manifests call for: one per key record, in log order.
+fn recomputed_key_lines(results: &[RecordOutcome]) -> String {
+    let mut out = String::new();
+    for (i, (_, facts, _)) in results.iter().enumerate() {
+        if let Some(f) = facts {
+            if let Some(key) = &f.key_about {
+                out.push_str(
+                    &crate::trust::KeyEventLine {
+                        index: i as u64,
+                        record_id: f.record_id.clone(),
+                        key: key.clone(),
+                    }
+                    .to_line(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The archive with `log/keys` replaced by the lines recomputed from the manifests.
+struct Recomputed<'a> {
+    archive: &'a Archive,
+    lines: String,
+}
+
+impl crate::trust::Source for Recomputed<'_> {
+    fn key_event_lines(&self, _size: u64) -> Result<String> {
+        Ok(self.lines.clone())
+    }
+    fn key_record(&self, id: &RecordId) -> Result<Option<crate::trust::KeyRecordBytes>> {
+        self.archive.key_record(id)
+    }
+    fn stored_keys(&self) -> Result<Vec<crate::keys::PublicKey>> {
+        crate::trust::Source::stored_keys(self.archive)
+    }
+}
+
 /// `log/keys` must list exactly the committed key records (lines beyond the checkpoint are an
-/// interrupted write), and every key event must hold up.
+/// interrupted write), every key record must count, and every key file must be a key the log
+/// introduced.
 fn check_key_events(
     archive: &Archive,
-    trust: &TrustRoot,
+    anchor: &Anchor,
+    log: &LogState,
     size: u64,
     want: &str,
     problems: &mut Vec<Problem>,
 ) {
-    let text = match archive.local().read_log(LogFile::Keys) {
-        Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
-        Ok(None) | Err(_) if want.is_empty() => return,
-        Ok(None) => {
-            problems.push(Problem {
-                severity: Severity::Error,
-                path: "log/keys".into(),
-                what: "missing, but the log has key records".into(),
-            });
-            return;
-        }
-        Err(e) => {
-            problems.push(Problem {
-                severity: Severity::Error,
-                path: "log/keys".into(),
-                what: format!("missing or unreadable ({e}) but the log has key records"),
-            });
-            return;
-        }
-    };
-    let committed = crate::keystatus::committed_lines(&text, size);
-    if committed != want {
+    let error = |problems: &mut Vec<Problem>, path: &str, what: String| {
         problems.push(Problem {
             severity: Severity::Error,
-            path: "log/keys".into(),
-            what: "does not list exactly the log's key records: a key status change was removed, altered or added"
-                .into(),
-        });
+            path: path.into(),
+            what,
+        })
+    };
+    match archive.local().read_log(LogFile::Keys) {
+        Ok(Some(b)) => {
+            let text = String::from_utf8_lossy(&b).into_owned();
+            let committed = crate::trust::statement::committed_lines(&text, size);
+            if committed != want {
+                error(
+                    problems,
+                    "log/keys",
+                    "does not list exactly the log's key records: a key record was removed, altered or added".into(),
+                );
+            } else if committed.len() < text.len() {
+                problems.push(Problem {
+                    severity: Severity::Warning,
+                    path: "log/keys".into(),
+                    what: "key records beyond the checkpoint: an interrupted write, rolled back by the next writer".into(),
+                });
+            }
+        }
+        Ok(None) if !want.is_empty() => error(
+            problems,
+            "log/keys",
+            "missing, but the log has key records".into(),
+        ),
+        Ok(None) => {}
+        Err(e) => error(problems, "log/keys", format!("unreadable: {e}")),
+    }
+    let Ok(trust) = &log.trust else {
+        if let Err(why) = &log.trust {
+            error(problems, "log/keys", why.clone());
+        }
         return;
-    }
-    if committed.len() < text.len() {
-        problems.push(Problem {
-            severity: Severity::Warning,
-            path: "log/keys".into(),
-            what: "key events beyond the checkpoint: an interrupted write, rolled back by the next writer".into(),
-        });
-    }
-    // Key events count whichever archive key made them (they can only take trust away).
-    let plain = TrustRoot {
-        keys: archive
-            .trusted_keys_for_audit()
-            .unwrap_or_else(|_| trust.keys.clone()),
-        pinned: false,
-        statuses: Default::default(),
     };
-    if let Err(e) = archive.key_statuses(&plain) {
+    for r in &trust.book.rejected {
+        let id: Option<RecordId> = r.record.parse().ok();
+        let path = id
+            .map(|id| {
+                archive
+                    .record_paths(&id)
+                    .0
+                    .strip_prefix(archive.root())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_else(|| "log/keys".into());
+        // Under a pinned key, a record by a key of the archive that the pinned keys never
+        // added is simply not counted: the archive may have keys you do not pin.
+        let foreign = matches!(
+            r.problem,
+            crate::trust::EventProblem::Signature(crate::trust::Rejection::UnknownSigner { .. })
+        ) && matches!(anchor, Anchor::Pinned(_));
         problems.push(Problem {
-            severity: Severity::Error,
-            path: "log/keys".into(),
-            what: e.what,
+            severity: if foreign {
+                Severity::Warning
+            } else {
+                Severity::Error
+            },
+            path,
+            what: format!(
+                "leaf {}: key record {} does not count: {}",
+                r.index, r.record, r.problem
+            ),
         });
+    }
+    // Key files: in an archive whose log introduces its keys, every file in keys/ must be a key
+    // the archive's own book holds. (Under a pin the book is the pinned one; judge the files by
+    // the archive's.)
+    let own = match anchor {
+        Anchor::Archive => Some(trust.clone()),
+        _ => archive.trust(&Anchor::Archive).ok(),
+    };
+    if let Some(own) = own.filter(|t| t.founded) {
+        for k in archive.stored_keys_for_audit().unwrap_or_default() {
+            if own.book.get(&k.id).is_none() {
+                error(
+                    problems,
+                    &format!("keys/{}.pem", k.id),
+                    format!(
+                        "key {} is not a key of this archive: no key record adds it (a key is added with `exhibit keys add`, signed by a key of the archive)",
+                        k.id
+                    ),
+                );
+            }
+        }
     }
 }
 

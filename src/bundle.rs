@@ -10,8 +10,12 @@
 //! CITATION.txt VERIFY.txt
 //! checkpoint.txt        the log's signed checkpoint (C2SP signed note)
 //! keys/<id>.pem         public keys that signed, for convenience only: never a trust root
+//! keylog.txt            the log's key-record index (log/keys) the checkpoint commits to
+//! keylog/<ID>/manifest.json manifest.sig statement.json   each key record of the log
 //! records/<ID>/manifest.json manifest.sig proof.json <readable name>.<ext>
 //! ```
+//! The key records let a verifier who pins one key follow what that key signed: a key it added
+//! (a rotation) becomes trusted, a key it retired stops counting (trust/ decides).
 //! `exhibit-bundle/1` bundles (which also carried `verify.py` and `keys/<id>.ed25519`, and listed
 //! the keys in the index) are still read and verified.
 //!
@@ -19,7 +23,7 @@
 //! every reader sees the same members; members are hashed as they stream out, with limits on
 //! sizes, so hostile bundles get one clear error line.
 
-use crate::archive::{Archive, TrustedKey};
+use crate::archive::Archive;
 use crate::cite::{Citation, Format};
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::keys::{self, PublicKey, SecretKey};
@@ -28,7 +32,8 @@ use crate::manifest::Manifest;
 use crate::note::{self, Checkpoint};
 use crate::record_id::RecordId;
 use crate::store::DigestWriter;
-use crate::verify::{Check, RecordReport, TrustRoot};
+use crate::trust::{Anchor, Trust};
+use crate::verify::{Check, RecordReport};
 use crate::zipread;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -283,13 +288,6 @@ pub fn export(
     })?;
     let signer = key.verifying_key();
     let signer_id = keys::key_id(&signer);
-    let trusted = archive.trusted_keys()?;
-    if !trusted.iter().any(|k| k.id == signer_id) {
-        return Err(Error::key(format!(
-            "signing key {signer_id} is not trusted by this archive"
-        ))
-        .hint("export with the archive's key (--key), or trust this key with `exhibit keys add`"));
-    }
 
     struct Item {
         manifest: Manifest,
@@ -301,15 +299,20 @@ pub fn export(
     // A bundle vouches for what it carries: refuse records that do not verify here (bad
     // signature, key retired or compromised), a checkpoint no usable key signed, and a sealing
     // key that may no longer sign.
-    let archive_trust = crate::verify::TrustRoot::from_archive(archive)?;
-    if let Some(status) = archive_trust
-        .statuses
-        .get(&signer_id)
-        .and_then(|v| v.first())
-    {
-        return Err(crate::keystatus::not_usable(&signer_id, status));
-    }
-    crate::verify::check_checkpoint(&cp_text, &cp, &archive.config.origin, &archive_trust)
+    let archive_trust = crate::verify::LogState::load(archive, &Anchor::Archive);
+    let book = archive_trust.book().ok_or_else(|| {
+        Error::verification(format!(
+            "the archive's key records cannot be relied on ({}); nothing is exported",
+            archive_trust.problem.clone().unwrap_or_default()
+        ))
+        .hint("run `exhibit audit`")
+    })?;
+    book.may_sign(&signer_id)
+        .map_err(|why| crate::trust::not_usable(&signer_id, &why))?;
+    archive_trust
+        .problem
+        .clone()
+        .map_or(Ok(()), Err)
         .map_err(|why| {
             Error::verification(format!(
                 "the archive's checkpoint does not verify ({why}); nothing is exported"
@@ -365,8 +368,25 @@ pub fn export(
     // Log order, whatever order the records were named in, so the same set of records always
     // gives the same bundle, and a verifier can rebuild the index.
     items.sort_by_key(|it| it.manifest.log_index);
+    // The key records of the log travel with the records: the index the checkpoint commits to,
+    // and each key record, so that a verifier pinned to one key can follow a rotation it signed.
+    let trust = archive_trust.trust.as_ref().expect("checked above");
+    let mut key_records: Vec<(String, crate::trust::KeyRecordBytes)> = Vec::new();
+    for ev in &trust.events {
+        if !key_ids.contains(&ev.manifest.signer) {
+            key_ids.push(ev.manifest.signer.clone());
+        }
+        key_records.push((
+            ev.manifest.record_id.clone(),
+            crate::trust::KeyRecordBytes {
+                manifest: ev.bytes.clone(),
+                signature: ev.signature.clone(),
+                document: ev.statement.to_bytes(),
+            },
+        ));
+    }
     let trusted_pairs: Vec<(String, PublicKey)> =
-        trusted.iter().map(|k| (k.id.clone(), k.key)).collect();
+        book.keys().map(|k| (k.id.clone(), k.key)).collect();
     for id in checkpoint_signers(&cp_text, &cp.origin, &trusted_pairs) {
         if !key_ids.contains(&id) {
             key_ids.push(id);
@@ -375,7 +395,7 @@ pub fn export(
     key_ids.sort();
     let mut carried: Vec<(String, PublicKey)> = Vec::new();
     for id in &key_ids {
-        let k = trusted.iter().find(|k| &k.id == id).ok_or_else(|| {
+        let k = book.get(id).ok_or_else(|| {
             Error::key(format!(
                 "the archive does not hold public key {id}, which signed an exported record"
             ))
@@ -413,6 +433,14 @@ pub fn export(
     ];
     for (id, k) in &carried {
         plan.push((format!("keys/{id}.pem"), keys::public_pem(k).into_bytes()));
+    }
+    if !trust.lines.is_empty() {
+        plan.push((KEYLOG.into(), trust.lines.clone().into_bytes()));
+    }
+    for (id, r) in key_records {
+        plan.push((format!("keylog/{id}/manifest.json"), r.manifest));
+        plan.push((format!("keylog/{id}/manifest.sig"), r.signature));
+        plan.push((format!("keylog/{id}/statement.json"), r.document));
     }
     let mut doc_sums = Vec::new();
     for it in &items {
@@ -596,6 +624,7 @@ const SUMS: &str = "SHA256SUMS";
 const SUMS_SIG: &str = "SHA256SUMS.sig";
 const INDEX: &str = "exhibit-bundle.json";
 const CHECKPOINT: &str = "checkpoint.txt";
+const KEYLOG: &str = "keylog.txt";
 
 /// A document is any member below `records/` other than a record's three fixed members.
 fn is_document(name: &str) -> bool {
@@ -686,6 +715,8 @@ struct RecordMembers {
 struct Layout {
     key_pems: BTreeSet<String>,
     key_raws: BTreeSet<String>,
+    /// Key records carried under keylog/<ID>/, each with its three members.
+    key_records: BTreeMap<String, BTreeSet<String>>,
     records: BTreeMap<String, RecordMembers>,
 }
 
@@ -713,6 +744,7 @@ fn layout(members: &Members, v1: bool, problems: &mut Vec<String>) -> Layout {
     let mut l = Layout {
         key_pems: BTreeSet::new(),
         key_raws: BTreeSet::new(),
+        key_records: BTreeMap::new(),
         records: BTreeMap::new(),
     };
     for name in members.hashes.keys() {
@@ -729,6 +761,24 @@ fn layout(members: &Members, v1: bool, problems: &mut Vec<String>) -> Layout {
                 .filter(|id| v1 && is_key_id(id))
             {
                 l.key_raws.insert(id.to_string());
+                continue;
+            }
+        }
+        if !v1 && name == KEYLOG {
+            continue;
+        }
+        if let Some((id, file)) = name
+            .strip_prefix("keylog/")
+            .and_then(|r| r.split_once('/'))
+            .filter(|_| !v1)
+        {
+            if is_canonical_record_id(id)
+                && matches!(file, "manifest.json" | "manifest.sig" | "statement.json")
+            {
+                l.key_records
+                    .entry(id.to_string())
+                    .or_default()
+                    .insert(file.to_string());
                 continue;
             }
         }
@@ -774,10 +824,62 @@ fn layout(members: &Members, v1: bool, problems: &mut Vec<String>) -> Layout {
             ));
         }
     }
+    for (id, files) in &l.key_records {
+        for f in ["manifest.json", "manifest.sig", "statement.json"] {
+            if !files.contains(f) {
+                problems.push(format!("keylog/{id}/{f}: missing"));
+            }
+        }
+    }
     if l.records.is_empty() {
         problems.push("the bundle holds no record".into());
     }
     l
+}
+
+/// The bundle as a source of key records for trust/: `keylog.txt` and `keylog/<ID>/`.
+struct BundleSource<'a> {
+    members: &'a Members,
+    carried: &'a [NamedKey],
+}
+
+impl crate::trust::Source for BundleSource<'_> {
+    fn key_event_lines(&self, _size: u64) -> Result<String> {
+        let bytes = self.members.get(KEYLOG).unwrap_or_default();
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| Error::verification(format!("{KEYLOG} is not UTF-8 text")))
+    }
+
+    fn key_record(&self, id: &RecordId) -> Result<Option<crate::trust::KeyRecordBytes>> {
+        let get = |f: &str| {
+            self.members
+                .get(&format!("keylog/{id}/{f}"))
+                .map(<[u8]>::to_vec)
+        };
+        let (Some(m), Some(sig), Some(st)) = (
+            get("manifest.json"),
+            get("manifest.sig"),
+            get("statement.json"),
+        ) else {
+            return Ok(None);
+        };
+        // The statement must be the document the signed manifest cites.
+        let cited = Manifest::parse(&m)?;
+        if hex::encode(sha2::Sha256::digest(&st)) != cited.document.sha256 {
+            return Err(Error::verification(format!(
+                "keylog/{id}/statement.json is not the document its manifest cites"
+            )));
+        }
+        Ok(Some(crate::trust::KeyRecordBytes {
+            manifest: m,
+            signature: sig,
+            document: st,
+        }))
+    }
+
+    fn stored_keys(&self) -> Result<Vec<PublicKey>> {
+        Ok(self.carried.iter().map(|(_, k)| *k).collect())
+    }
 }
 
 /// The keys the bundle carries, each checked to be what its name says (never a trust root by
@@ -866,69 +968,84 @@ impl CpState {
     }
 }
 
-fn describe_trust(trust: &TrustRoot) -> String {
-    let ids: Vec<&str> = trust.keys.iter().map(|k| k.id.as_str()).collect();
-    if trust.pinned {
-        format!("a pinned key (pinned: {})", ids.join(", "))
+fn describe_trust(trust: &Trust) -> String {
+    let ids: Vec<String> = trust.book.keys().map(|k| k.id.clone()).collect();
+    if trust.kind == crate::trust::TrustKind::Pinned {
+        format!(
+            "a pinned key or a key the pinned keys added (these: {})",
+            ids.join(", ")
+        )
     } else {
         "a key the bundle carries".into()
     }
 }
 
-fn check_checkpoint(
+/// Parse the checkpoint (or say why it cannot be).
+fn parse_checkpoint(
     text: Option<&[u8]>,
-    trust: &TrustRoot,
-    known: &[(String, PublicKey)],
     report: &mut BundleReport,
-) -> CpState {
+) -> Option<(String, Checkpoint)> {
     let Some(bytes) = text else {
         report.problems.push(format!("{CHECKPOINT}: missing"));
-        return CpState::Missing;
+        return None;
     };
     let parsed = std::str::from_utf8(bytes)
         .map_err(|_| "not UTF-8".to_string())
         .and_then(|t| {
             note::parse_note(t)
                 .and_then(|n| Checkpoint::parse(&n.text))
-                .map(|cp| (t, cp))
+                .map(|cp| (t.to_string(), cp))
                 .map_err(|e| e.to_string())
         });
-    let (text, cp) = match parsed {
-        Ok(p) => p,
+    match parsed {
+        Ok(p) => {
+            report.origin = Some(p.1.origin.clone());
+            report.tree_size = Some(p.1.size);
+            Some(p)
+        }
         Err(e) => {
             report
                 .problems
                 .push(format!("{CHECKPOINT}: malformed: {e}"));
-            return CpState::Malformed;
+            None
         }
+    }
+}
+
+fn check_checkpoint(
+    parsed: Option<&(String, Checkpoint)>,
+    missing: bool,
+    trust: &Trust,
+    known: &[(String, PublicKey)],
+    report: &mut BundleReport,
+) -> CpState {
+    let Some((text, cp)) = parsed else {
+        return if missing {
+            CpState::Missing
+        } else {
+            CpState::Malformed
+        };
     };
-    report.origin = Some(cp.origin.clone());
-    report.tree_size = Some(cp.size);
     // Which keys, trusted or only carried, actually signed it: said in every failure.
     report.checkpoint_signed_by = checkpoint_signers(text, &cp.origin, known);
-    let trusted: Vec<(String, PublicKey)> = trust
-        .keys
-        .iter()
-        .map(|k| (cp.origin.clone(), k.key))
-        .collect();
-    match note::verify_note(text, &trusted) {
-        Ok(_) => {
+    match trust.check_checkpoint(text, cp, &cp.origin) {
+        Ok(()) => {
             let by = report
                 .checkpoint_signed_by
                 .iter()
-                .filter(|id| trust.get(id).is_some())
+                .filter(|id| trust.book.get(id).is_some())
                 .cloned()
                 .collect();
-            CpState::Trusted(cp, by)
+            CpState::Trusted(cp.clone(), by)
         }
         Err(e) => {
             let others: Vec<&String> = report
                 .checkpoint_signed_by
                 .iter()
-                .filter(|id| trust.get(id).is_none())
+                .filter(|id| trust.book.get(id).is_none())
                 .collect();
             let why = match (&e, others.as_slice()) {
-                (note::NoteError::NoKnownSignature, [_, ..]) => format!(
+                (crate::trust::CheckpointProblem::Signature { .. }, [_, ..]) => format!(
                     "signed by key {}, which is not {}",
                     others
                         .iter()
@@ -937,19 +1054,19 @@ fn check_checkpoint(
                         .join(", "),
                     describe_trust(trust)
                 ),
-                (note::NoteError::NoKnownSignature, []) => format!(
+                (crate::trust::CheckpointProblem::Signature { .. }, []) => format!(
                     "no valid signature by {}, nor by any key the bundle carries",
                     describe_trust(trust)
                 ),
                 (e, _) => e.to_string(),
             };
             report.problems.push(format!("{CHECKPOINT}: {why}"));
-            CpState::Untrusted(cp, why)
+            CpState::Untrusted(cp.clone(), why)
         }
     }
 }
 
-pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleReport> {
+pub fn verify_bundle(path: &Path, pinned: Option<&Anchor>) -> Result<BundleReport> {
     let file = File::open(path).map_err(|e| {
         let mut err = Error::io("open bundle", path, e);
         err.kind = Kind::Usage;
@@ -1021,25 +1138,47 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
         ));
     }
 
-    // The trust root: the pinned keys, or else the carried ones (13.9).
-    let trust = match pinned {
-        Some(t) => t.clone(),
-        None => TrustRoot {
-            keys: carried
-                .iter()
-                .map(|(id, key)| TrustedKey {
-                    id: id.clone(),
-                    key: *key,
-                    path: format!("keys/{id}.pem").into(),
-                })
-                .collect(),
-            pinned: false,
-            statuses: Default::default(),
-        },
+    // The trust root: the pinned keys, or else the carried ones (13.9), each with the key
+    // records the bundle carries folded over it (a rotation the pinned key signed is followed).
+    let cp_parsed = parse_checkpoint(members.get(CHECKPOINT), &mut report);
+    let anchor = pinned.cloned().unwrap_or(Anchor::SelfConsistent);
+    let source = BundleSource {
+        members: &members,
+        carried: &carried,
     };
-    report.trusted_keys = trust.keys.iter().map(|k| k.id.clone()).collect();
+    let size = cp_parsed.as_ref().map_or(0, |(_, cp)| cp.size);
+    let trust = match Trust::load(&source, &anchor, size) {
+        Ok(t) => t,
+        Err(e) => {
+            report
+                .problems
+                .push(format!("the key records cannot be relied on: {}", e.what));
+            let empty = BundleSource {
+                members: &Members {
+                    small: HashMap::new(),
+                    hashes: BTreeMap::new(),
+                },
+                carried: &carried,
+            };
+            Trust::load(&empty, &anchor, 0)?
+        }
+    };
+    for r in &trust.book.rejected {
+        report.problems.push(format!(
+            "keylog/{}: the key record at log index {} does not count: {}",
+            r.record, r.index, r.problem
+        ));
+    }
+    for id in l.key_records.keys() {
+        if !trust.events.iter().any(|e| &e.manifest.record_id == id) {
+            report
+                .problems
+                .push(format!("keylog/{id}/: not listed in {KEYLOG}"));
+        }
+    }
+    report.trusted_keys = trust.book.keys().map(|k| k.id.clone()).collect();
     let mut known: Vec<(String, PublicKey)> =
-        trust.keys.iter().map(|k| (k.id.clone(), k.key)).collect();
+        trust.book.keys().map(|k| (k.id.clone(), k.key)).collect();
     for (id, k) in &found {
         if !known.iter().any(|(i, _)| i == id) {
             known.push((id.clone(), *k));
@@ -1055,7 +1194,8 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
                 .find(|(_, k)| keys::verify(k, sums, sig))
                 .map(|(id, _)| id.clone());
             match &report.sealed_by {
-                Some(id) if trust.get(id).is_some() => {}
+                // The sealing key must be one whose signature at the checkpoint's size counts.
+                Some(id) if trust.book.checkpoint_keys(size).iter().any(|k| &k.id == id) => {}
                 Some(id) => report.problems.push(format!(
                     "{SUMS_SIG}: sealed by key {id}, which is not {}",
                     describe_trust(&trust)
@@ -1070,7 +1210,13 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
     }
 
     // 7. The checkpoint.
-    let cp = check_checkpoint(members.get(CHECKPOINT), &trust, &known, &mut report);
+    let cp = check_checkpoint(
+        cp_parsed.as_ref(),
+        members.get(CHECKPOINT).is_none(),
+        &trust,
+        &known,
+        &mut report,
+    );
 
     // 8. Each record, in log order.
     let mut checked: Vec<(RecordReport, Option<(Manifest, String)>)> = l
@@ -1091,6 +1237,7 @@ pub fn verify_bundle(path: &Path, pinned: Option<&TrustRoot>) -> Result<BundleRe
         .filter_map(|r| r.signer.clone())
         .collect();
     used.extend(report.sealed_by.clone());
+    used.extend(trust.events.iter().map(|e| e.manifest.signer.clone()));
     used.extend(report.checkpoint_signed_by.iter().cloned());
     for id in used.difference(&l.key_pems) {
         report.problems.push(format!(
@@ -1144,10 +1291,11 @@ fn check_record(
     id: &str,
     rm: &RecordMembers,
     members: &Members,
-    trust: &TrustRoot,
+    trust: &Trust,
     known: &[(String, PublicKey)],
     cp: &CpState,
 ) -> (RecordReport, Option<(Manifest, String)>) {
+    let pinned = trust.kind == crate::trust::TrustKind::Pinned;
     let mut report = RecordReport {
         record_id: id.to_string(),
         ok: false,
@@ -1155,7 +1303,7 @@ fn check_record(
         url: None,
         captured_at: None,
         signer: None,
-        trust: trust_name(trust.pinned),
+        trust: trust_name(pinned),
         checks: Vec::new(),
     };
     let push = |report: &mut RecordReport, check: &'static str, ok: bool, detail: String| {
@@ -1168,8 +1316,15 @@ fn check_record(
     let sig = members
         .get(&format!("{dir}/manifest.sig"))
         .unwrap_or_default();
-    let (manifest, verdict) = crate::verify::check_signed(bytes, sig, trust);
-    let whose = if trust.pinned { "pinned" } else { "carried" };
+    let manifest = Manifest::parse(bytes).ok();
+    let verdict: std::result::Result<(), String> = match &manifest {
+        None => Err(Manifest::parse(bytes)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()),
+        Some(m) => trust.check(m, bytes, sig).map_err(|e| e.to_string()),
+    };
+    let whose = if pinned { "pinned" } else { "carried" };
     match (&manifest, &verdict) {
         (Some(m), Ok(())) => push(
             &mut report,

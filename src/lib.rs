@@ -18,15 +18,16 @@ pub mod error;
 pub mod fsutil;
 pub mod history;
 pub mod keys;
-pub mod keystatus;
 pub mod log;
 pub mod manifest;
 pub mod netpolicy;
 pub mod note;
+pub mod ops;
 pub mod record_id;
 pub mod store;
 pub mod terminal;
 pub mod text;
+pub mod trust;
 pub mod verify;
 pub mod zipread;
 

@@ -5,115 +5,16 @@
 //! and (4) it is leaf `log_index` of the archive's log, proven by an inclusion proof against a
 //! checkpoint signed by a trusted key.
 
-use crate::archive::{Archive, TrustedKey};
+use crate::archive::Archive;
 use crate::error::{Error, Kind, Result};
-use crate::keys::{self, PublicKey};
 use crate::log::merkle;
 use crate::manifest::Manifest;
 use crate::note::{self, Checkpoint};
 use crate::record_id::{self, RecordId};
+use crate::trust::{Anchor, Commitment, Trust, TrustKind};
 use serde::Serialize;
 use std::fs::File;
 use std::path::Path;
-
-/// The keys whose signatures count. Pinned keys come from outside the archive (CI passes them),
-/// so someone who can write to the archive cannot add a key of their own and pass.
-#[derive(Debug, Clone)]
-pub struct TrustRoot {
-    pub keys: Vec<TrustedKey>,
-    pub pinned: bool,
-    /// Retired and compromised keys, from the archive's logged key records.
-    pub statuses: crate::keystatus::KeyStatuses,
-}
-
-impl TrustRoot {
-    pub fn from_archive(archive: &Archive) -> Result<TrustRoot> {
-        let keys = archive.trusted_keys()?;
-        let mut t = TrustRoot {
-            keys,
-            pinned: false,
-            statuses: Default::default(),
-        };
-        t.statuses = archive.key_statuses(&t)?;
-        Ok(t)
-    }
-
-    pub fn pinned(paths: &[impl AsRef<Path>]) -> Result<TrustRoot> {
-        let keys = paths
-            .iter()
-            .map(|p| {
-                let key = keys::read_public(p.as_ref())?;
-                Ok(TrustedKey {
-                    id: keys::key_id(&key),
-                    key,
-                    path: p.as_ref().to_path_buf(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(TrustRoot {
-            keys,
-            pinned: true,
-            statuses: Default::default(),
-        })
-    }
-
-    /// For audit: pinned keys if given, else the archive's keys that are intact.
-    pub fn for_audit(archive: &Archive, pinned: &[impl AsRef<Path>]) -> Result<TrustRoot> {
-        if pinned.is_empty() {
-            let mut t = TrustRoot {
-                keys: archive.trusted_keys_for_audit()?,
-                pinned: false,
-                statuses: Default::default(),
-            };
-            // Audit recomputes the statuses from the log itself and compares; here, best effort.
-            t.statuses = archive.key_statuses(&t).unwrap_or_default();
-            Ok(t)
-        } else {
-            let mut t = Self::pinned(pinned)?;
-            t.statuses = Self::archive_statuses(archive).unwrap_or_default();
-            Ok(t)
-        }
-    }
-
-    /// `--trusted-key` given: pin; otherwise trust what the archive lists.
-    pub fn for_archive(archive: &Archive, pinned: &[impl AsRef<Path>]) -> Result<TrustRoot> {
-        if pinned.is_empty() {
-            Self::from_archive(archive)
-        } else {
-            // Pinned keys decide who may sign; the archive's logged key records can only take
-            // trust away from them, so they are honoured whichever archive key made them.
-            let mut t = Self::pinned(pinned)?;
-            t.statuses = Self::archive_statuses(archive)?;
-            Ok(t)
-        }
-    }
-
-    fn archive_statuses(archive: &Archive) -> Result<crate::keystatus::KeyStatuses> {
-        let judge = TrustRoot {
-            keys: archive.trusted_keys_for_audit()?,
-            pinned: false,
-            statuses: Default::default(),
-        };
-        archive.key_statuses(&judge)
-    }
-
-    pub fn get(&self, id: &str) -> Option<&PublicKey> {
-        self.keys.iter().find(|k| k.id == id).map(|k| &k.key)
-    }
-
-    /// Keys whose signature on a checkpoint of `size` leaves counts.
-    fn note_keys(&self, origin: &str, size: u64) -> Vec<(String, PublicKey)> {
-        self.keys
-            .iter()
-            .filter(|k| {
-                self.statuses
-                    .get(&k.id)
-                    .is_none_or(|v| v.iter().all(|s| s.allows_checkpoint(size)))
-            })
-            .map(|k| (origin.to_string(), k.key))
-            .collect()
-    }
-}
 
 /// What the user asked to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,105 +209,123 @@ impl RecordReport {
     }
 }
 
-/// The archive's checkpoint, checked against the trust root once for many records.
+/// What every record check of one run shares: the signed checkpoint and the key book, both
+/// checked once.
 #[derive(Clone)]
 pub struct LogState {
+    pub kind: TrustKind,
     pub checkpoint: Option<Checkpoint>,
     pub text: Option<String>,
+    /// The key book, or why the key records cannot be relied on.
+    pub trust: std::result::Result<Trust, String>,
     /// Why the checkpoint cannot be relied on, if it cannot.
     pub problem: Option<String>,
+    /// Things worth saying that do not fail verification.
+    pub notes: Vec<String>,
 }
 
 impl LogState {
-    pub fn load(archive: &Archive, trust: &TrustRoot) -> LogState {
-        Self::load_for_origin(archive, trust, &archive.config.origin)
+    pub fn load(archive: &Archive, anchor: &Anchor) -> LogState {
+        Self::load_for_origin(archive, anchor, &archive.config.origin)
     }
 
-    pub fn load_for_origin(archive: &Archive, trust: &TrustRoot, origin: &str) -> LogState {
-        match archive.checkpoint() {
-            Ok(None) => LogState {
-                checkpoint: None,
-                text: None,
-                problem: Some("the archive has no log checkpoint".into()),
-            },
-            Err(e) => LogState {
-                checkpoint: None,
-                text: None,
-                problem: Some(e.to_string()),
-            },
-            Ok(Some((text, cp))) => {
-                let problem = check_checkpoint(&text, &cp, origin, trust).err();
-                LogState {
-                    checkpoint: Some(cp),
-                    text: Some(text),
-                    problem,
-                }
+    pub fn load_for_origin(archive: &Archive, anchor: &Anchor, origin: &str) -> LogState {
+        let mut st = LogState {
+            kind: anchor.kind(),
+            checkpoint: None,
+            text: None,
+            trust: Err("the archive has no log checkpoint".into()),
+            problem: Some("the archive has no log checkpoint".into()),
+            notes: Vec::new(),
+        };
+        let (text, cp) = match archive.checkpoint() {
+            Ok(Some(x)) => x,
+            Ok(None) => return st,
+            Err(e) => {
+                st.problem = Some(e.to_string());
+                st.trust = Err(e.to_string());
+                return st;
             }
-        }
+        };
+        st.trust = Trust::load(archive, anchor, cp.size).map_err(|e| e.what);
+        st.problem = match &st.trust {
+            Err(why) => Some(why.clone()),
+            Ok(trust) => {
+                st.notes.extend(unpinned_warnings(trust));
+                if trust.commitment(&cp) == Commitment::Absent {
+                    st.notes.push("the checkpoint does not commit to log/keys (it was written by an older exhibit); the next write commits it".into());
+                }
+                trust
+                    .check_checkpoint(&text, &cp, origin)
+                    .err()
+                    .map(|e| e.to_string())
+            }
+        };
+        st.checkpoint = Some(cp);
+        st.text = Some(text);
+        st
+    }
+
+    /// The key book, when the key records could be read.
+    pub fn book(&self) -> Option<&crate::trust::Book> {
+        self.trust.as_ref().ok().map(|t| &t.book)
     }
 }
 
-/// A checkpoint counts only if a trusted key signed it for this archive's origin.
-pub fn check_checkpoint(
-    text: &str,
-    cp: &Checkpoint,
-    origin: &str,
-    trust: &TrustRoot,
-) -> Result<(), String> {
-    if cp.origin != origin {
-        return Err(format!(
-            "checkpoint origin {:?} is not this archive's origin {origin:?}",
-            cp.origin
-        ));
-    }
-    note::verify_note(text, &trust.note_keys(origin, cp.size))
-        .map(|_| ())
-        .map_err(|e| format!("checkpoint signature: {e}"))
+/// Key records that say a trusted key is retired or compromised but do not count because a key
+/// outside the book signed them: a verifier who pinned only some keys should still hear of them.
+fn unpinned_warnings(trust: &Trust) -> Vec<String> {
+    use crate::trust::{EventProblem, Rejection, StatusKind};
+    trust
+        .book
+        .rejected
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.problem,
+                EventProblem::Signature(Rejection::UnknownSigner { .. })
+            )
+        })
+        .filter_map(|r| {
+            let ev = trust.events.iter().find(|e| e.line.index == r.index)?;
+            let st = &ev.statement;
+            (st.status != StatusKind::Added && trust.book.get(&st.key).is_some()).then(|| {
+                format!(
+                    "key record {} (log index {}), signed by key {}, which you did not pin, says key {} is {} since {}; it does not count for this verification",
+                    r.record,
+                    r.index,
+                    ev.manifest.signer,
+                    st.key,
+                    st.status.as_str(),
+                    st.since
+                )
+            })
+        })
+        .collect()
 }
 
 /// Check a manifest's bytes and signature. Returns the parsed manifest whenever it parses (a
-/// record with a bad signature still says what it claims), and whether the signature holds.
+/// record with a bad signature still says what it claims), and whether the signature counts.
 pub fn check_signed(
     bytes: &[u8],
     signature: &[u8],
-    trust: &TrustRoot,
+    log: &LogState,
 ) -> (Option<Manifest>, Result<(), String>) {
     let m = match Manifest::parse(bytes) {
         Ok(m) => m,
         Err(e) => return (None, Err(e.to_string())),
     };
-    let verdict = if signature.len() != 64 {
-        Err(format!(
-            "signature file holds {} bytes, not 64",
-            signature.len()
-        ))
-    } else {
-        match trust.get(&m.signer) {
-            None => Err(format!(
-                "signed by key {}, which is not {}",
-                m.signer,
-                if trust.pinned {
-                    "a pinned trusted key"
-                } else {
-                    "trusted by this archive"
-                }
-            )),
-            Some(key) if !keys::verify(key, bytes, signature) => {
-                Err(format!("signature does not verify under key {}", m.signer))
-            }
-            Some(_) => crate::keystatus::rejects(trust.statuses.get(&m.signer), &m),
-        }
+    let verdict = match &log.trust {
+        Err(why) => Err(format!(
+            "the archive's key records cannot be relied on: {why}"
+        )),
+        Ok(t) => t.check(&m, bytes, signature).map_err(|e| e.to_string()),
     };
     (Some(m), verdict)
 }
 
-pub fn verify_record(
-    archive: &Archive,
-    trust: &TrustRoot,
-    log: &LogState,
-    id: &RecordId,
-) -> Result<RecordReport> {
-    verify_record_to(archive, trust, log, id, &mut std::io::sink())
+pub fn verify_record(archive: &Archive, log: &LogState, id: &RecordId) -> Result<RecordReport> {
+    verify_record_to(archive, log, id, &mut std::io::sink())
 }
 
 /// [`verify_record`], writing the document's bytes to `out` while they are checked, so a caller
@@ -414,7 +333,6 @@ pub fn verify_record(
 /// report says the record verifies. The bytes in `out` are unverified until then.
 pub fn verify_record_to(
     archive: &Archive,
-    trust: &TrustRoot,
     log: &LogState,
     id: &RecordId,
     out: &mut dyn std::io::Write,
@@ -426,7 +344,7 @@ pub fn verify_record_to(
         url: None,
         captured_at: None,
         signer: None,
-        trust: if trust.pinned { "pinned" } else { "archive" },
+        trust: log.kind.as_str(),
         checks: Vec::new(),
     };
     let (bytes, signature) = archive
@@ -436,14 +354,21 @@ pub fn verify_record_to(
         r.checks.push(Check { check, ok, detail });
         ok
     };
-    let manifest = match check_signed(&bytes, &signature, trust) {
+    let manifest = match check_signed(&bytes, &signature, log) {
         (m, Ok(())) => {
             let m = m.expect("a verified manifest parsed");
             push(
                 &mut report,
                 "signature",
                 true,
-                format!("valid Ed25519 signature by trusted key {}", m.signer),
+                format!(
+                    "valid Ed25519 signature by {} key {}",
+                    match log.kind {
+                        TrustKind::Pinned => "pinned (or pinned-key-added)",
+                        _ => "trusted",
+                    },
+                    m.signer
+                ),
             );
             m
         }
@@ -584,15 +509,31 @@ pub fn short(h: &str) -> &str {
 /// from its tree to the current signed tree must verify.
 pub fn check_extends(
     archive: &Archive,
-    trust: &TrustRoot,
+    log: &LogState,
     current: &Checkpoint,
     old_text: &str,
 ) -> Result<Checkpoint, String> {
     let old = note::parse_note(old_text)
         .and_then(|n| Checkpoint::parse(&n.text))
         .map_err(|e| format!("the old checkpoint is malformed: {e}"))?;
-    check_checkpoint(old_text, &old, &archive.config.origin, trust)
-        .map_err(|e| format!("the old checkpoint is not trustworthy: {e}"))?;
+    let trust = log.trust.as_ref().map_err(|e| e.clone())?;
+    // The old checkpoint is judged by the current book: it counts if its signer's checkpoints
+    // of that size count. (Its key-record line committed to a prefix of today's log/keys; the
+    // consistency proof below covers the records themselves.)
+    if old.origin != archive.config.origin {
+        return Err(format!(
+            "the old checkpoint is not trustworthy: its origin {:?} is not this archive's {:?}",
+            old.origin, archive.config.origin
+        ));
+    }
+    let keys: Vec<(String, crate::keys::PublicKey)> = trust
+        .book
+        .checkpoint_keys(old.size)
+        .iter()
+        .map(|e| (archive.config.origin.clone(), e.key))
+        .collect();
+    note::verify_note(old_text, &keys)
+        .map_err(|e| format!("the old checkpoint is not trustworthy: checkpoint signature: {e}"))?;
     if old.size > current.size {
         return Err(format!(
             "the log has {} records but the old checkpoint already had {}: history was rewritten",

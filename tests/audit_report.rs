@@ -31,6 +31,15 @@ fn import_many(env: &Env, tag: &str, n: usize) -> Vec<(String, String, String)> 
         .collect()
 }
 
+/// The archive's founding key record (leaf 0, written by `init`): a record and a document like
+/// any other for audit's counts and selections.
+fn founding(env: &Env) -> (String, String, String) {
+    let leaves = fs::read_to_string(env.archive.join("log").join("leaves")).unwrap();
+    let line = leaves.lines().next().unwrap();
+    let (id, sha) = line.split_once(' ').unwrap();
+    (id.to_string(), "exhibit:key".into(), sha.to_string())
+}
+
 fn blob(env: &Env, sha: &str) -> PathBuf {
     env.archive
         .join("documents")
@@ -68,7 +77,8 @@ fn last_line(s: &str) -> &str {
 #[test]
 fn subset_audits_say_what_they_read_and_never_archive_ok_for_part() {
     let env = Env::new();
-    let docs = import_many(&env, "s", 20);
+    let mut docs = vec![founding(&env)];
+    docs.extend(import_many(&env, "s", 20));
     let (code, full) = env.audit(&[]);
     assert_eq!(code, 0, "{full:#}");
     assert_eq!(full["complete"], true);
@@ -76,7 +86,7 @@ fn subset_audits_say_what_they_read_and_never_archive_ok_for_part() {
     let text = env.ok(&["audit"]);
     assert_eq!(
         last_line(&text),
-        "audit: manifests, signatures and log: all 20 records; documents: all 20 read: archive OK",
+        "audit: manifests, signatures and log: all 21 records; documents: all 21 read: archive OK",
         "{text}"
     );
 
@@ -91,8 +101,8 @@ fn subset_audits_say_what_they_read_and_never_archive_ok_for_part() {
         assert_eq!(
             line,
             format!(
-                "audit: manifests, signatures and log: all 20 records; documents: {reads} of 20 read (subset {part}/7), {} not read in this run: OK for what was read",
-                20 - reads
+                "audit: manifests, signatures and log: all 21 records; documents: {reads} of 21 read (subset {part}/7), {} not read in this run: OK for what was read",
+                21 - reads
             )
         );
         let (_, v) = env.audit(&["--subset", &format!("{part}/7")]);
@@ -107,7 +117,7 @@ fn subset_audits_say_what_they_read_and_never_archive_ok_for_part() {
             (
                 Some(false),
                 Some(reads as u64),
-                Some(20 - reads as u64),
+                Some(21 - reads as u64),
                 Some(format!("{part}/7").as_str()),
                 Some(line)
             ),
@@ -116,7 +126,7 @@ fn subset_audits_say_what_they_read_and_never_archive_ok_for_part() {
     }
     if let Some(p) = empty_part {
         let r = env.run(&["audit", "--subset", &format!("{p}/7")]);
-        assert!(r.stdout.contains("documents: 0 of 20 read"), "{}", r.stdout);
+        assert!(r.stdout.contains("documents: 0 of 21 read"), "{}", r.stdout);
     }
 
     // One tampered document: caught on its night, "not read" on the six others, never OK.
@@ -149,7 +159,8 @@ fn subset_audits_say_what_they_read_and_never_archive_ok_for_part() {
 #[test]
 fn the_default_seed_is_fresh_printed_and_reproduces_the_run() {
     let env = Env::new();
-    let docs = import_many(&env, "r", 30);
+    let mut docs = vec![founding(&env)];
+    docs.extend(import_many(&env, "r", 30));
     let (_, _, bad) = docs[7].clone();
     tamper(&env, &bad);
     let mut seeds = Vec::new();
@@ -177,7 +188,7 @@ fn the_default_seed_is_fresh_printed_and_reproduces_the_run() {
             r.stdout
         );
         assert!(
-            last_line(&r.stdout).contains(&format!("documents: {want} of 30 read")),
+            last_line(&r.stdout).contains(&format!("documents: {want} of 31 read")),
             "seed {seed}: {}",
             r.stdout
         );
@@ -272,7 +283,7 @@ fn a_checkpoint_file_that_is_not_a_checkpoint_is_a_usage_error() {
     assert_one_line_error(&r.stderr, "does not exist");
     // A real checkpoint still works; one of another archive is an audit finding (exit 1).
     let (code, v) = env.audit(&["--since", good.to_str().unwrap()]);
-    assert_eq!((code, v["extends"].as_u64()), (0, Some(2)), "{v:#}");
+    assert_eq!((code, v["extends"].as_u64()), (0, Some(3)), "{v:#}");
     let other = Env::new();
     let foreign = other.dir.path().join("foreign.checkpoint");
     fs::write(&foreign, other.ok(&["checkpoint"])).unwrap();
@@ -376,7 +387,7 @@ fn a_missing_record_is_one_error_not_also_a_broken_change_claim() {
         "{v:#}"
     );
     assert!(!text.contains("not earlier in the log"), "{v:#}");
-    assert_eq!(v["first_bad_leaf"], 0);
+    assert_eq!(v["first_bad_leaf"], 1);
 }
 
 /// The rollback of issue 9 item 10, done as anyone who can write the archive can: keep copies
@@ -397,7 +408,7 @@ fn state_catches_a_rollback_and_follows_genuine_appends() {
     assert!(r.stdout.contains("(first run)"), "{}", r.stdout);
     assert!(
         r.stdout
-            .contains(&format!("state: saved the checkpoint of 3 records to {st}")),
+            .contains(&format!("state: saved the checkpoint of 4 records to {st}")),
         "{}",
         r.stdout
     );
@@ -417,7 +428,7 @@ fn state_catches_a_rollback_and_follows_genuine_appends() {
             v["state"]["previous_tree_size"].as_u64(),
             v["state"]["saved"].as_bool()
         ),
-        (Some("extends"), Some(3), Some(true)),
+        (Some("extends"), Some(4), Some(true)),
         "{v:#}"
     );
     let kept = env.ok(&["checkpoint"]);

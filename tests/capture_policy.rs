@@ -685,7 +685,6 @@ fn redacted_headers_are_replaced_in_every_hop_before_signing() {
 /// archive's key, and rebuild the one-leaf log around it, as an older exhibit would have
 /// written it.
 fn rewrite_single_record(env: &Env, id: &str, f: impl Fn(&str) -> String) {
-    use exhibit::log::merkle;
     let key = exhibit::keys::load(&env.key).unwrap();
     let dir = env.archive.join("records").join(&id[3..5]);
     let text = std::fs::read_to_string(dir.join(format!("{id}.json"))).unwrap();
@@ -697,23 +696,7 @@ fn rewrite_single_record(env: &Env, id: &str, f: impl Fn(&str) -> String) {
         exhibit::keys::sign(&key, new.as_bytes()),
     )
     .unwrap();
-    let leaf = merkle::leaf_hash(new.as_bytes());
-    std::fs::write(env.archive.join("log/hashes"), leaf).unwrap();
-    let origin = std::fs::read_to_string(env.archive.join("log/checkpoint"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .to_string();
-    let body = exhibit::note::Checkpoint {
-        origin: origin.clone(),
-        size: 1,
-        root: leaf,
-        extensions: Vec::new(),
-    }
-    .to_text();
-    let signed = exhibit::note::sign_note(&body, &origin, &key).unwrap();
-    std::fs::write(env.archive.join("log/checkpoint"), signed).unwrap();
+    common::reseal(env);
 }
 
 #[test]

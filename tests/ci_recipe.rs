@@ -174,7 +174,10 @@ fn blob(archive: &Path, sha: &str) -> PathBuf {
 #[test]
 fn the_nightly_recipe_runs_literally_over_simulated_nights() {
     let ci = Ci::new();
-    let mut docs = ci.add("mon", 6);
+    // The founding key record init wrote counts like any record and document.
+    let (fid, fsha) = ci.env.founding().unwrap();
+    let mut docs = vec![(fid, "exhibit:key".to_string(), fsha)];
+    docs.extend(ci.add("mon", 6));
 
     // Without a kept checkpoint and without FIRST_NIGHT the recipe refuses, and creates nothing.
     let n = ci.night(1, &[]);
@@ -221,11 +224,11 @@ fn the_nightly_recipe_runs_literally_over_simulated_nights() {
         );
     }
     let total = docs.len();
-    assert_eq!(total, 14);
+    assert_eq!(total, 15);
 
     // A tampered cited document: one night in seven reads it and fails, naming the record and
     // URL; the others pass, counting it among the documents "not read", never "archive OK".
-    let (id, url, sha) = docs[9].clone();
+    let (id, url, sha) = docs[10].clone();
     let path = blob(&ci.env.archive, &sha);
     let genuine = fs::read(&path).unwrap();
     let mut bad = genuine.clone();
@@ -283,7 +286,7 @@ fn the_nightly_recipe_runs_literally_over_simulated_nights() {
     assert_eq!(n.code, 0, "{}{}", n.stdout, n.stderr);
     assert!(
         n.stdout
-            .contains("the log extends the --since checkpoint of 6 records"),
+            .contains("the log extends the --since checkpoint of 7 records"),
         "{}",
         n.stdout
     );
@@ -294,7 +297,7 @@ fn the_nightly_recipe_runs_literally_over_simulated_nights() {
     for (f, bytes) in &monday_log {
         fs::write(ci.env.archive.join("log").join(f), bytes).unwrap();
     }
-    for (id, _, sha) in &docs[6..] {
+    for (id, _, sha) in &docs[7..] {
         for ext in ["json", "sig"] {
             fs::remove_file(
                 ci.env

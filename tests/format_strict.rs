@@ -13,7 +13,6 @@
 mod common;
 
 use common::{assert_one_line_error, Env};
-use exhibit::log::merkle;
 use exhibit::manifest::Manifest;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -205,28 +204,7 @@ fn resign(env: &Env, id: &str, bytes: &[u8]) {
     let path = manifest_path(env, id);
     fs::write(&path, bytes).unwrap();
     fs::write(path.with_extension("sig"), exhibit::keys::sign(&key, bytes)).unwrap();
-    let leaves = fs::read(env.archive.join("log/leaves")).unwrap();
-    let mut tree = merkle::TreeBuilder::new();
-    let mut stored = Vec::new();
-    for line in leaves.chunks(83) {
-        let rid = std::str::from_utf8(&line[..17]).unwrap();
-        let m = fs::read(manifest_path(env, rid)).unwrap();
-        for h in tree.push(merkle::leaf_hash(&m)) {
-            stored.extend_from_slice(&h);
-        }
-    }
-    fs::write(env.archive.join("log/hashes"), stored).unwrap();
-    let cp_path = env.archive.join("log/checkpoint");
-    let old = fs::read_to_string(&cp_path).unwrap();
-    let origin = old.lines().next().unwrap().to_string();
-    let cp = exhibit::note::Checkpoint {
-        origin: origin.clone(),
-        size: tree.size(),
-        root: tree.root(),
-        extensions: vec![],
-    };
-    let signed = exhibit::note::sign_note(&cp.to_text(), &origin, &key).unwrap();
-    fs::write(cp_path, signed).unwrap();
+    common::reseal(env);
 }
 
 type Edit = Box<dyn Fn(&str) -> String>;
@@ -307,7 +285,7 @@ fn manifests_not_in_canonical_form_fail_even_when_signed_and_logged() {
         vec![
             (
                 "a space after a colon",
-                Box::new(|g: &str| g.replacen("\"log_index\":0", "\"log_index\": 0", 1)),
+                Box::new(|g: &str| g.replacen("\"log_index\":1", "\"log_index\": 1", 1)),
                 canonical,
             ),
             (
@@ -476,7 +454,7 @@ fn manifest_parse_accepts_only_the_canonical_form_of_every_version() {
 /// Key statements (FORMAT.md 7.1.1) follow the same rule: one byte form, canonical times.
 #[test]
 fn key_statements_accept_only_their_canonical_form() {
-    use exhibit::keystatus::Statement;
+    use exhibit::trust::Statement;
     let good = "{\"format\":\"exhibit-key-status/1\",\"key\":\"6d72295dab0339de\",\"status\":\"compromised\",\"since\":\"2026-11-23T04:07:53Z\",\"reason\":\"laptop stolen\"}\n";
     let s = Statement::parse(good.as_bytes()).unwrap();
     assert_eq!(s.to_bytes(), good.as_bytes());

@@ -305,7 +305,8 @@ fn eight_processes_creating_one_archive_lose_nothing() {
             config["origin"].as_str().unwrap(),
             "trial {trial}"
         );
-        assert_eq!(checkpoint.lines().nth(1).unwrap(), PROCS.to_string());
+        // The founding key record, then one record per process.
+        assert_eq!(checkpoint.lines().nth(1).unwrap(), (PROCS + 1).to_string());
         // One key: the public key beside the secret is the one every record is signed by, and
         // the only key the archive trusts.
         let keys = files_under(&env.archive.join("keys"));

@@ -92,7 +92,7 @@ fn flipping_any_byte_of_any_file_fails_audit_and_names_the_file() {
         for chunk in &chunks {
             let env = &env;
             s.spawn(move || {
-                let copy = Env::new();
+                let copy = Env::bare();
                 common::copy_dir(&env.archive, &copy.archive);
                 std::fs::create_dir_all(copy.key.parent().unwrap()).unwrap();
                 for (name, pos, flip) in chunk {
@@ -220,7 +220,10 @@ fn interrupted_commit_is_a_warning_then_rolled_back() {
         (0, Some(0)),
         "{report:#}"
     );
-    assert_eq!(report["tree_size"], 4);
+    assert_eq!(
+        report["tree_size"], 5,
+        "the founding record, three, and the next"
+    );
     assert_eq!(env.fails(&["verify", &new_id], 3).code, 3);
     let leaves = std::fs::read(env.archive.join("log/leaves")).unwrap();
     assert_eq!(&leaves[..before_leaves.len()], &before_leaves[..]);
@@ -230,49 +233,65 @@ fn interrupted_commit_is_a_warning_then_rolled_back() {
 }
 
 #[test]
-fn pinned_trust_root_rejects_a_key_added_to_the_archive() {
+fn a_key_planted_in_keys_is_trusted_by_nobody() {
     let (env, ids) = small_archive();
     let pinned = format!("{}.pub", env.key.display());
     let (code, _) = env.audit(&["--trusted-key", &pinned]);
     assert_eq!(code, 0);
-    // An intruder with write access trusts their own key and adds a record with it.
+    // An intruder with write access puts their own public key into keys/ (issue 16 item 3: a
+    // key is added only by a key record a key of the archive signed).
     let intruder = env.dir.path().join("intruder.key");
     let ik = intruder.to_str().unwrap();
     env.ok(&["--key", ik, "keygen"]);
-    env.ok(&["--key", ik, "init"]);
+    let pem = std::fs::read(format!("{ik}.pub")).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkey",
+            "-pubin",
+            "-in",
+            &format!("{ik}.pub"),
+            "-outform",
+            "DER",
+        ])
+        .output()
+        .unwrap();
+    let iid = common::sha256_hex(&out.stdout[out.stdout.len() - 32..])[..16].to_string();
+    std::fs::write(env.archive.join("keys").join(format!("{iid}.pem")), pem).unwrap();
+    // exhibit does not sign with it...
     let f = env.dir.path().join("forged.txt");
     std::fs::write(&f, "forged evidence").unwrap();
-    let out = env.ok(&[
-        "--key",
-        ik,
-        "import",
-        f.to_str().unwrap(),
-        "--url",
-        "https://example.org/x",
-        "--json",
-    ]);
-    let forged: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    let forged_id = forged["record_id"].as_str().unwrap();
-    // Unpinned, the archive trusts both keys...
-    env.assert_audit_clean();
-    // ...pinned, the forged record and the checkpoint it signed fail, by name.
-    let (code, report) = env.audit(&["--trusted-key", &pinned]);
-    assert_eq!(code, 1);
-    let text = report.to_string();
-    assert!(
-        text.contains(forged_id) && text.contains("not a pinned trusted key"),
-        "{report:#}"
+    let r = env.fails(
+        &[
+            "--key",
+            ik,
+            "import",
+            f.to_str().unwrap(),
+            "--url",
+            "https://example.org/x",
+        ],
+        6,
     );
-    let r = env.fails(&["verify", forged_id, "--trusted-key", &pinned], 1);
-    assert!(
-        r.stdout.contains("not a pinned trusted key"),
-        "{}",
-        r.stdout
+    assert_one_line_error(&r.stderr, "not a key of this archive");
+    // ...and audit names the file, pinned or not.
+    for extra in [vec![], vec!["--trusted-key", pinned.as_str()]] {
+        let (code, report) = env.audit(&extra);
+        assert_eq!(code, 1, "{report:#}");
+        let text = report.to_string();
+        assert!(
+            text.contains(&format!("keys/{iid}.pem")) && text.contains("no key record adds it"),
+            "{report:#}"
+        );
+    }
+    // The honest records still verify against the pinned key.
+    env.ok(&["verify", &ids[0], "--trusted-key", &pinned]);
+    // `init` with the intruder's key neither trusts it nor logs anything.
+    let before = std::fs::read(env.archive.join("log/leaves")).unwrap();
+    let r = env.fails(&["--key", ik, "init"], 6);
+    assert_one_line_error(&r.stderr, "not one of its keys");
+    assert_eq!(
+        std::fs::read(env.archive.join("log/leaves")).unwrap(),
+        before
     );
-    // The honest records are still signed by the pinned key.
-    let r = env.run(&["verify", &ids[0], "--trusted-key", &pinned, "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v["records"][0]["checks"][0]["ok"], true, "{v:#}");
 }
 
 #[test]
@@ -295,7 +314,7 @@ fn untrusted_missing_and_exposed_keys_are_refused() {
         ],
         6,
     );
-    assert_one_line_error(&r.stderr, "not trusted");
+    assert_one_line_error(&r.stderr, "not a key of this archive");
     // A missing key.
     let r = env.fails(
         &[
@@ -428,8 +447,9 @@ fn two_concurrent_capture_processes_lose_nothing() {
     assert_eq!(printed.len(), 60);
     let (code, report) = env.audit(&[]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["tree_size"], 60);
-    assert_eq!(report["documents"], 60);
+    // The founding key record and its statement, then the sixty captures.
+    assert_eq!(report["tree_size"], 61);
+    assert_eq!(report["documents"], 61);
     for id in printed {
         env.ok(&["verify", &id]);
     }
@@ -507,7 +527,8 @@ fn sampled_and_subset_audits_spread_the_work_deterministically() {
             assert!(report.to_string().contains(&name), "{report:#}");
         }
     }
-    assert_eq!((failing, checked), (1, 24));
+    // Twenty-four documents and the founding key statement.
+    assert_eq!((failing, checked), (1, 25));
     // Samples are deterministic; 100% checks everything, 0% checks no content...
     assert_eq!(env.audit(&["--sample", "100"]).0, 1);
     let (code, report) = env.audit(&["--sample", "0"]);
@@ -527,9 +548,9 @@ fn sampled_and_subset_audits_spread_the_work_deterministically() {
     env.fails(&["audit", "--sample", "101"], 2);
 }
 
-/// The very first commit into a new archive, interrupted before its checkpoint: only warnings,
-/// because a new archive starts with a signed checkpoint of the empty tree. (Found by the crash
-/// test in CI: without it, this looked like a missing checkpoint.) Deleting the checkpoint of an
+/// The very first commit after `init`, interrupted before its checkpoint: only warnings, because
+/// a new archive is complete from the moment it appears (built aside, renamed into place, with
+/// its founding key record and a signed checkpoint of it). Deleting the checkpoint of an
 /// archive, on the other hand, is damage.
 #[test]
 fn interrupted_first_commit_is_a_warning_but_a_deleted_checkpoint_is_an_error() {
@@ -537,7 +558,7 @@ fn interrupted_first_commit_is_a_warning_but_a_deleted_checkpoint_is_an_error() 
     env.ok(&["init"]);
     let empty = std::fs::read(env.archive.join("log/checkpoint")).unwrap();
     assert!(
-        String::from_utf8_lossy(&empty).contains("\n0\n"),
+        String::from_utf8_lossy(&empty).contains("\n1\n"),
         "{}",
         String::from_utf8_lossy(&empty)
     );
@@ -567,7 +588,7 @@ fn interrupted_first_commit_is_a_warning_but_a_deleted_checkpoint_is_an_error() 
             report["warnings"].as_u64(),
             report["tree_size"].as_u64()
         ),
-        (0, Some(0), Some(1)),
+        (0, Some(0), Some(2)),
         "{report:#}"
     );
     std::fs::remove_file(env.archive.join("log/checkpoint")).unwrap();

@@ -305,7 +305,8 @@ fn list_shows_the_method() {
         .lines()
         .map(|l| l.split_whitespace().nth(3).unwrap().to_string())
         .collect();
-    assert_eq!(methods, ["capture", "check", "import", "key"]);
+    // The founding key record, the three records, then the key added and retired.
+    assert_eq!(methods, ["key", "capture", "check", "import", "key", "key"]);
 }
 
 /// Batch output follows the input order with --ordered, however the fetches finish.
@@ -517,7 +518,7 @@ fn plurals_are_right() {
     let r = env.run(&["audit"]);
     assert!(
         r.stdout.contains(
-            "audit: manifests, signatures and log: the 1 record; documents: the 1 document read: archive OK"
+            "audit: manifests, signatures and log: all 2 records; documents: all 2 read: archive OK"
         ),
         "{}",
         r.stdout
@@ -534,7 +535,7 @@ fn plurals_are_right() {
     assert!(out.contains("Size:         1 byte\n"), "{out}");
     outputs.push(out);
     let r = env.fails(&["prove", "--consistency", "99"], 2);
-    assert!(r.stderr.contains("only 2 records"), "{}", r.stderr);
+    assert!(r.stderr.contains("only 3 records"), "{}", r.stderr);
     let (id2, _) = import(
         &env,
         "b.txt",

@@ -81,78 +81,10 @@ impl Archive {
         self.local.config_path()
     }
 
-    /// Key events (`log/keys`) of the committed log, in order.
-    pub fn key_events(&self, size: u64) -> Result<Vec<crate::keystatus::KeyEvent>> {
-        let Some(bytes) = self.local.read_log(LogFile::Keys)? else {
-            return Ok(Vec::new());
-        };
-        let path = self.local.log_path(LogFile::Keys);
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Error::verification(format!("{}: not UTF-8 text", path.display()))
-                .hint("run `exhibit audit`")
-        })?;
-        let events = crate::keystatus::KeyEvent::parse_file(&text).map_err(|e| {
-            Error::verification(format!("{}: {e}", path.display())).hint("run `exhibit audit`")
-        })?;
-        Ok(events.into_iter().filter(|e| e.index < size).collect())
-    }
-
-    /// The current status of every retired or compromised key: each key record named by
-    /// `log/keys` is checked (signature under `trust`, in the log, statement well formed).
-    pub fn key_statuses(
-        &self,
-        trust: &crate::verify::TrustRoot,
-    ) -> Result<crate::keystatus::KeyStatuses> {
-        use crate::keystatus::{KeyStatus, Statement};
+    /// Who counts as a signer of this archive's log, anchored as asked (docs/FORMAT.md 7).
+    pub fn trust(&self, anchor: &crate::trust::Anchor) -> Result<crate::trust::Trust> {
         let size = self.log_size()?;
-        let mut out = crate::keystatus::KeyStatuses::new();
-        // Judge each event by the keys trusted before it: a status cannot be set by a key that
-        // was itself already compromised.
-        let plain = crate::verify::TrustRoot {
-            keys: trust.keys.clone(),
-            pinned: trust.pinned,
-            statuses: Default::default(),
-        };
-        for event in self.key_events(size)? {
-            let bad = |why: String| {
-                Error::key(format!(
-                    "key event at log index {} cannot be trusted: {why}",
-                    event.index
-                ))
-                .hint("run `exhibit audit` to find what is damaged")
-            };
-            let id: RecordId = event
-                .record_id
-                .parse()
-                .map_err(|_| bad("malformed record ID".into()))?;
-            let (bytes, sig) = self
-                .load_record(&id)?
-                .ok_or_else(|| bad("its record is missing".into()))?;
-            let mut judge = plain.clone();
-            judge.statuses = out.clone();
-            let (m, verdict) = crate::verify::check_signed(&bytes, &sig, &judge);
-            verdict.map_err(bad)?;
-            let m = m.expect("verified manifests parse");
-            if m.log_index != event.index || self.leaf(event.index)?.record_id != id {
-                return Err(bad("it is not at that position in the log".into()));
-            }
-            let mut doc = Vec::new();
-            self.read_document(&m.document.sha256, &mut doc)
-                .map_err(|e| bad(e.to_string()))?;
-            let st = Statement::parse(&doc).map_err(bad)?;
-            crate::keystatus::check_record(&m, &st).map_err(bad)?;
-            if st.key != event.key {
-                return Err(bad("log/keys names another key".into()));
-            }
-            let since = st.since.parse().expect("checked by Statement::parse");
-            out.entry(st.key.clone()).or_default().push(KeyStatus {
-                kind: st.status,
-                since,
-                event_index: event.index,
-                event_record: event.record_id.clone(),
-            });
-        }
-        Ok(out)
+        crate::trust::Trust::load(self, anchor, size)
     }
 
     /// `records/<shard>/<ID>.json` and `.sig`, for messages.
@@ -240,12 +172,7 @@ impl Archive {
     ///
     /// A new archive starts with a signed checkpoint of the empty tree, so that from the first
     /// moment a missing checkpoint means damage, never "nothing committed yet".
-    pub fn init(
-        root: &Path,
-        origin: Option<&str>,
-        secret: &SecretKey,
-    ) -> Result<(Archive, bool, bool)> {
-        let key = &secret.verifying_key();
+    pub fn init(root: &Path, origin: Option<&str>, secret: &SecretKey) -> Result<(Archive, bool)> {
         let mut created = false;
         if !Archive::exists(root) {
             let origin = match origin {
@@ -265,32 +192,29 @@ impl Archive {
                 .hint("the origin is fixed when the archive is created; drop --origin"));
             }
         }
-        let added = archive.trust_key(key)?;
-        Ok((archive, created, added))
+        Ok((archive, created))
     }
 
-    /// Add a public key to `keys/`. Returns false if it was already there.
-    pub fn trust_key(&self, key: &PublicKey) -> Result<bool> {
+    /// Write a public key into `keys/` (where key files are kept for people and for older
+    /// archives whose log does not add its keys). Trust comes from the log, not from this file.
+    pub fn store_public_key(&self, key: &PublicKey) -> Result<()> {
         let id = keys::key_id(key);
         if self.local.has_key(&id)? {
-            return Ok(false);
+            return Ok(());
         }
-        // Through this process's locked scratch directory: a bare file in tmp/ could be taken
-        // for an abandoned one and removed by a concurrent writer.
         let scratch = self.scratch()?;
         self.local
-            .write_key(&scratch, &id, keys::public_pem(key).as_bytes())?;
-        Ok(true)
+            .write_key(&scratch, &id, keys::public_pem(key).as_bytes())
     }
 
-    /// The keys this archive trusts. A key file that does not parse is an error, never skipped.
-    pub fn trusted_keys(&self) -> Result<Vec<TrustedKey>> {
+    /// The public keys in `keys/`. A key file that does not parse is an error, never skipped.
+    pub fn stored_keys(&self) -> Result<Vec<TrustedKey>> {
         self.read_keys(false)
     }
 
     /// For audit, which reports damaged key files itself and must still check everything else:
     /// key files that do not parse, or whose name is not their key ID, are left out.
-    pub fn trusted_keys_for_audit(&self) -> Result<Vec<TrustedKey>> {
+    pub fn stored_keys_for_audit(&self) -> Result<Vec<TrustedKey>> {
         self.read_keys(true)
     }
 
@@ -444,7 +368,7 @@ impl Archive {
             return Ok(());
         };
         let text = String::from_utf8_lossy(&bytes);
-        let keep = crate::keystatus::committed_lines(&text, size);
+        let keep = crate::trust::statement::committed_lines(&text, size);
         if keep.as_bytes() != bytes.as_slice() {
             let scratch = self.scratch()?;
             self.local
@@ -466,13 +390,6 @@ impl Archive {
         }
         let public = key.verifying_key();
         let signer = keys::key_id(&public);
-        if !self.local.has_key(&signer)? {
-            return Err(Error::key(format!(
-                "signing key {signer} is not trusted by the archive at {}",
-                self.root().display()
-            ))
-            .hint("run `exhibit init` with this key to trust it, or pass the archive's own key with --key"));
-        }
         let _guard = self.local.lock()?;
         self.local.clean_scratch()?;
         // The checkpoint says what is committed. Without it, recovery would take every record
@@ -489,12 +406,22 @@ impl Archive {
             }
         };
         self.recover(size)?;
-        // A retired or compromised key signs nothing new. Statuses are read under the lock so
-        // that a concurrent retirement cannot be missed.
-        let trust = crate::verify::TrustRoot::from_archive(self)?;
-        if let Some(status) = trust.statuses.get(&signer).and_then(|v| v.first()) {
-            return Err(crate::keystatus::not_usable(&signer, status));
+        // Only a key of the archive that is neither retired nor compromised signs anything new.
+        // The book is read under the lock so that a concurrent retirement cannot be missed.
+        let trust = crate::trust::Trust::load(self, &crate::trust::Anchor::Archive, size)?;
+        // The key records must be the ones the checkpoint commits to: an edited log/keys must
+        // not change who may sign.
+        if let Some((_, cp)) = self.checkpoint()? {
+            if let crate::trust::Commitment::Broken(why) = trust.commitment(&cp) {
+                return Err(Error::verification(format!("{why}; nothing was written"))
+                    .hint("run `exhibit audit` and restore log/keys from a backup"));
+            }
         }
+        trust
+            .book
+            .may_sign(&signer)
+            .map_err(|why| crate::trust::not_usable(&signer, &why))?;
+        let mut committed_key_lines = trust.lines.clone();
 
         let hashes_path = self.local.log_path(LogFile::Hashes);
         let hashes_file = self.local.open_log(LogFile::Hashes)?;
@@ -543,11 +470,11 @@ impl Archive {
             if manifest.method == Method::Key {
                 let about = manifest
                     .requested_url
-                    .strip_prefix(crate::keystatus::URL_PREFIX)
+                    .strip_prefix(crate::trust::statement::URL_PREFIX)
                     .unwrap_or_default()
                     .to_string();
                 key_lines.push_str(
-                    &crate::keystatus::KeyEvent {
+                    &crate::trust::KeyEventLine {
                         index,
                         record_id: record_id.to_string(),
                         key: about,
@@ -626,11 +553,15 @@ impl Archive {
         let root = merkle::tree_hash(new_size, &reader).map_err(|e| {
             Error::archive(format!("{}: {e}", hashes_path.display())).hint("run `exhibit audit`")
         })?;
+        // The checkpoint commits to every key record so far (FORMAT.md 9.5, 9.8).
+        committed_key_lines.push_str(&key_lines);
         let body = Checkpoint {
             origin: self.config.origin.clone(),
             size: new_size,
             root,
-            extensions: Vec::new(),
+            extensions: crate::trust::statement::commitment_line(&committed_key_lines)
+                .into_iter()
+                .collect(),
         }
         .to_text();
         let signed = note::sign_note(&body, &self.config.origin, key)
@@ -737,6 +668,43 @@ impl Archive {
     }
 }
 
+impl crate::trust::Source for Archive {
+    fn key_event_lines(&self, size: u64) -> Result<String> {
+        let Some(bytes) = self.local.read_log(LogFile::Keys)? else {
+            return Ok(String::new());
+        };
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::verification(format!(
+                "{}: not UTF-8 text",
+                self.local.log_path(LogFile::Keys).display()
+            ))
+            .hint("run `exhibit audit`")
+        })?;
+        Ok(crate::trust::statement::committed_lines(&text, size))
+    }
+
+    fn key_record(&self, id: &RecordId) -> Result<Option<crate::trust::KeyRecordBytes>> {
+        let Some((bytes, sig)) = self.load_record(id)? else {
+            return Ok(None);
+        };
+        let m = Manifest::parse(&bytes)?;
+        // Opening first surfaces an unsafe archive (a link in place of a directory) as the
+        // archive problem it is, not as a bad record.
+        self.local.open_document(&m.document.sha256)?;
+        let mut doc = Vec::new();
+        self.read_document(&m.document.sha256, &mut doc)?;
+        Ok(Some(crate::trust::KeyRecordBytes {
+            manifest: bytes,
+            signature: sig,
+            document: doc,
+        }))
+    }
+
+    fn stored_keys(&self) -> Result<Vec<PublicKey>> {
+        Ok(self.stored_keys()?.into_iter().map(|k| k.key).collect())
+    }
+}
+
 fn no_archive(root: &Path) -> Error {
     Error::archive(format!("no exhibit archive at {}", root.display())).hint(
         "create one with `exhibit init`, or point --archive / EXHIBIT_ARCHIVE at an existing archive",
@@ -817,8 +785,14 @@ fn create(root: &Path, origin: &str, secret: &SecretKey) -> Result<bool> {
             .map_err(|e| Error::archive(format!("cannot sign the first checkpoint: {e}")))?;
         local.write_log(&scratch, LogFile::Checkpoint, signed.as_bytes())?;
         local.write_config(&scratch, &config.to_bytes())?;
+        // Its first record adds its own key: from then on the log alone says which key founded
+        // the archive, and every other key is added by a key record signed by a trusted key.
+        let archive = Archive { local, config };
+        let st = crate::trust::Statement::added(&key, &manifest::now(), None);
+        let draft = key_draft(&scratch, &st)?;
+        archive.commit(secret, &scratch, vec![draft])?;
         drop(scratch);
-        local.sync()
+        archive.local.sync()
     })();
     if let Err(e) = built {
         cleanup(parent);
@@ -852,6 +826,35 @@ pub fn no_such_record(id: &RecordId, root: &Path) -> Error {
         format!("no record {id} in the archive at {}", root.display()),
     )
     .hint("check the ID and --archive; `exhibit list` shows the records")
+}
+
+/// A key record's draft: the statement is its document, `exhibit:key/<id>` its URL.
+pub fn key_draft(scratch: &Scratch, st: &crate::trust::Statement) -> Result<Draft> {
+    let mut w = crate::store::DocumentWriter::create(scratch.dir(), u64::MAX)?;
+    w.write_all(&st.to_bytes())
+        .map_err(|e| Error::archive(format!("cannot stage the key statement: {e}")))?;
+    let staged = w.finish()?;
+    let url = format!("{}{}", crate::trust::statement::URL_PREFIX, st.key);
+    Ok(Draft {
+        method: Method::Key,
+        requested_url: url.clone(),
+        final_url: url,
+        captured_at: st.since.clone(),
+        document: DocumentFacts {
+            sha256: staged.sha256.clone(),
+            size: staged.size,
+            content_type: Some("application/json".into()),
+            title: None,
+            text_fingerprint: None,
+        },
+        http: None,
+        labels: Labels {
+            note: st.reason.clone(),
+            ..Default::default()
+        },
+        change: None,
+        staged: Some(staged),
+    })
 }
 
 /// Everything about a new record that is known before it is signed.

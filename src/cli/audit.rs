@@ -1,7 +1,6 @@
 use super::{esc, Global};
 use anyhow::Result;
 use exhibit::audit::{self, Progress, Severity};
-use exhibit::verify::TrustRoot;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
@@ -44,7 +43,7 @@ pub struct Args {
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let archive = exhibit::archive::Archive::open_for_audit(&g.archive)?;
-    let trust = TrustRoot::for_audit(&archive, &a.trusted_key)?;
+    let anchor = exhibit::trust::Anchor::from_flags(&a.trusted_key)?;
     // Both files are read, and checked to be checkpoints, before the audit starts.
     let since = match &a.since {
         Some(path) => Some(audit::Since::read(path, "--since")?),
@@ -104,7 +103,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             }
             bar.finish_and_clear();
         });
-        let r = audit::audit(&archive, &trust, &opts, &progress);
+        let r = audit::audit(&archive, &anchor, &opts, &progress);
         done.store(true, Ordering::Relaxed);
         watcher.thread().unpark();
         let _ = watcher.join();

@@ -2,10 +2,10 @@ use super::Global;
 use anyhow::Result;
 use exhibit::archive::Archive;
 
-/// Create the archive (idempotent) and trust the signing key, creating the key if there is none
+/// Create an archive whose first record adds the signing key (made if there is none)
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit init\n  exhibit --archive /srv/evidence init --origin evidence.example.org/2026\n  exhibit --key ci.key init      # trust a second key (key rotation)"
+    after_help = "Examples:\n  exhibit init\n  exhibit --archive /srv/evidence init --origin evidence.example.org/2026\n\nOn an existing archive, init changes nothing: another key is added with `exhibit keys add`, signed by a key of the archive, and `exhibit keys rotate` hands over to a new key."
 )]
 pub struct Args {
     /// The log's origin line, fixed at creation (printable ASCII, no spaces or '+')
@@ -16,16 +16,34 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let key = super::load_or_create_key(&g.key_path())?;
     let public = key.verifying_key();
-    let (archive, created, added) = Archive::init(&g.archive, a.origin.as_deref(), &key)?;
+    let (archive, created) = Archive::init(&g.archive, a.origin.as_deref(), &key)?;
     let id = exhibit::keys::key_id(&public);
     let dir = super::esc(&g.archive.display().to_string()).into_owned();
-    match (created, added) {
-        (true, _) => println!(
-            "created archive {dir} (origin {}); trusted key {id}",
+    if created {
+        println!(
+            "created archive {dir} (origin {}); its first record adds key {id}",
             super::esc(&archive.config.origin)
-        ),
-        (false, true) => println!("archive {dir} exists; now also trusts key {id}"),
-        (false, false) => println!("archive {dir} exists and trusts key {id}; nothing to do"),
+        );
+        return Ok(0);
     }
-    Ok(0)
+    // An existing archive: never trust a key silently (issue 16 item 3).
+    let trust = archive.trust(&exhibit::trust::Anchor::Archive)?;
+    match trust.book.get(&id) {
+        Some(_) => {
+            println!("archive {dir} exists and key {id} is one of its keys; nothing to do");
+            Ok(0)
+        }
+        None => Err(exhibit::Error::key(format!(
+            "archive {dir} exists and key {id} is not one of its keys; init does not add keys"
+        ))
+        .hint(format!(
+            "have a key of the archive add it: `exhibit --key ARCHIVE.key keys add {}`",
+            super::esc(
+                &exhibit::keys::public_path(&g.key_path())
+                    .display()
+                    .to_string()
+            )
+        ))
+        .into()),
+    }
 }

@@ -163,7 +163,7 @@ impl Global {
             return Err(no_archive_here(&self.archive).into());
         }
         let key = load_or_create_key(&key_path)?;
-        let (archive, created, _) = Archive::init(&self.archive, None, &key)?;
+        let (archive, created) = Archive::init(&self.archive, None, &key)?;
         if created {
             eprintln!(
                 "note: created a new archive at {} (origin {}), signed with key {} from {}",
@@ -246,11 +246,9 @@ pub fn verify_for_display(
     id: &RecordId,
     out: &mut dyn std::io::Write,
 ) -> Result<exhibit::verify::RecordReport> {
-    let trust = exhibit::verify::TrustRoot::for_archive(archive, trusted_keys)?;
-    let log = exhibit::verify::LogState::load(archive, &trust);
-    Ok(exhibit::verify::verify_record_to(
-        archive, &trust, &log, id, out,
-    )?)
+    let anchor = exhibit::trust::Anchor::from_flags(trusted_keys)?;
+    let log = exhibit::verify::LogState::load(archive, &anchor);
+    Ok(exhibit::verify::verify_record_to(archive, &log, id, out)?)
 }
 
 /// The failed checks of a report, one phrase: "signature: signature does not verify under key

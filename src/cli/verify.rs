@@ -1,6 +1,7 @@
 use super::{esc, Global};
 use anyhow::Result;
-use exhibit::verify::{self, LogState, TrustRoot};
+use exhibit::trust::Anchor;
+use exhibit::verify::{self, LogState};
 use std::path::PathBuf;
 
 /// Re-check records: document present with the cited SHA-256, trusted signature, in the signed log
@@ -36,8 +37,11 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         return verify_bundles(&a);
     }
     let archive = g.open()?;
-    let trust = TrustRoot::for_archive(&archive, &a.trusted_key)?;
-    let log = LogState::load(&archive, &trust);
+    let anchor = Anchor::from_flags(&a.trusted_key)?;
+    let log = LogState::load(&archive, &anchor);
+    for n in &log.notes {
+        eprintln!("note: {}", super::esc(n));
+    }
     let mut code = 0;
     let mut reports = Vec::new();
     let mut errors = Vec::new();
@@ -56,7 +60,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             }
         };
         for id in ids {
-            let r = verify::verify_record(&archive, &trust, &log, &id)?;
+            let r = verify::verify_record(&archive, &log, &id)?;
             if !r.ok && code == 0 {
                 code = 1;
             }
@@ -111,7 +115,7 @@ fn verify_bundles(a: &Args) -> Result<i32> {
     let pinned = if a.trusted_key.is_empty() {
         None
     } else {
-        Some(TrustRoot::pinned(&a.trusted_key)?)
+        Some(Anchor::pinned(&a.trusted_key)?)
     };
     let mut code = 0;
     let mut all = Vec::new();

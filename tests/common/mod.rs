@@ -125,12 +125,34 @@ impl Env {
         assert_eq!(v["errors"], 0);
     }
 
-    /// Number of stored documents and records (files), for "nothing was stored" checks.
+    /// Number of stored documents and records (files), for "nothing was stored" checks. The
+    /// founding key record that `init` writes (leaf 0) is not counted.
     pub fn counts(&self) -> (usize, usize) {
-        (
-            files_under(&self.archive.join("documents")).len(),
-            files_under(&self.archive.join("records")).len() / 2,
-        )
+        let founding = self.founding();
+        let docs = files_under(&self.archive.join("documents"))
+            .into_iter()
+            .filter(|p| {
+                founding
+                    .as_ref()
+                    .is_none_or(|(_, sha)| !p.to_string_lossy().contains(sha.as_str()))
+            })
+            .count();
+        let records = files_under(&self.archive.join("records"))
+            .into_iter()
+            .filter(|p| {
+                founding
+                    .as_ref()
+                    .is_none_or(|(id, _)| !p.to_string_lossy().contains(id.as_str()))
+            })
+            .count();
+        (docs, records / 2)
+    }
+
+    /// The founding key record `init` writes at leaf 0: its record ID and document hash.
+    pub fn founding(&self) -> Option<(String, String)> {
+        let leaves = std::fs::read_to_string(self.archive.join("log").join("leaves")).ok()?;
+        let (id, sha) = leaves.lines().next()?.split_once(' ')?;
+        Some((id.to_string(), sha.to_string()))
     }
 }
 
@@ -204,4 +226,41 @@ pub fn serve_owned(routes: Vec<(String, Route)>) -> TestServer {
             .map(|(p, r)| (p.as_str(), r.clone()))
             .collect(),
     )
+}
+
+/// What the holder of the archive's key could do after editing manifests: rebuild log/hashes
+/// over every record's manifest and sign a new checkpoint (keeping its other lines, such as the
+/// key-record commitment). Only what a test changed on purpose is then wrong.
+pub fn reseal(env: &Env) {
+    use exhibit::log::merkle;
+    let key = exhibit::keys::load(&env.key).unwrap();
+    let leaves = std::fs::read(env.archive.join("log/leaves")).unwrap();
+    let mut tree = merkle::TreeBuilder::new();
+    let mut stored = Vec::new();
+    for line in leaves.chunks(83) {
+        let rid = std::str::from_utf8(&line[..17]).unwrap();
+        let m = std::fs::read(
+            env.archive
+                .join("records")
+                .join(&rid[3..5])
+                .join(format!("{rid}.json")),
+        )
+        .unwrap();
+        for h in tree.push(merkle::leaf_hash(&m)) {
+            stored.extend_from_slice(&h);
+        }
+    }
+    std::fs::write(env.archive.join("log/hashes"), stored).unwrap();
+    let cp_path = env.archive.join("log/checkpoint");
+    let old = std::fs::read_to_string(&cp_path).unwrap();
+    let note = exhibit::note::parse_note(&old).unwrap();
+    let old_cp = exhibit::note::Checkpoint::parse(&note.text).unwrap();
+    let cp = exhibit::note::Checkpoint {
+        origin: old_cp.origin.clone(),
+        size: tree.size(),
+        root: tree.root(),
+        extensions: old_cp.extensions,
+    };
+    let signed = exhibit::note::sign_note(&cp.to_text(), &old_cp.origin, &key).unwrap();
+    std::fs::write(cp_path, signed).unwrap();
 }

@@ -1,0 +1,115 @@
+//! Changing which keys sign for an archive: every change is a key record in the log, signed by a
+//! key the archive already trusts (docs/FORMAT.md 7.1), so the log alone says who may sign.
+
+use crate::archive::{key_draft, Archive};
+use crate::error::{Error, Result};
+use crate::keys::{self, PublicKey, SecretKey};
+use crate::manifest::{self, Manifest};
+use crate::trust::{Anchor, Statement, StatusKind};
+
+/// Add `new` as a key of the archive, signed by `signer` (a key of the archive that may sign).
+pub fn add(
+    archive: &Archive,
+    signer: &SecretKey,
+    new: &PublicKey,
+    reason: Option<String>,
+) -> Result<Manifest> {
+    let trust = archive.trust(&Anchor::Archive)?;
+    let id = keys::key_id(new);
+    if trust.book.get(&id).is_some() {
+        return Err(
+            Error::usage(format!("key {id} is already a key of this archive"))
+                .hint("nothing to do; `exhibit keys` lists the keys"),
+        );
+    }
+    archive.store_public_key(new)?;
+    let scratch = archive.scratch()?;
+    let draft = key_draft(&scratch, &Statement::added(new, &manifest::now(), reason))?;
+    let mut done = archive.commit(signer, &scratch, vec![draft])?;
+    Ok(done.remove(0).manifest)
+}
+
+/// Retire a key or mark it compromised, signed by `signer`.
+pub fn set_status(
+    archive: &Archive,
+    signer: &SecretKey,
+    key_id: &str,
+    kind: StatusKind,
+    since: Option<&str>,
+    reason: Option<String>,
+) -> Result<Manifest> {
+    let trust = archive.trust(&Anchor::Archive)?;
+    let Some(entry) = trust.book.get(key_id) else {
+        return Err(
+            Error::usage(format!("key {key_id} is not one of this archive's keys"))
+                .hint("`exhibit keys` lists them"),
+        );
+    };
+    let signer_id = keys::key_id(&signer.verifying_key());
+    if kind == StatusKind::Compromised && signer_id == key_id {
+        return Err(Error::key(format!("key {key_id} cannot mark itself compromised"))
+            .hint("sign with another key of the archive (--key); add one first with `exhibit keys add`"));
+    }
+    let compromised = entry
+        .statuses
+        .iter()
+        .any(|s| s.kind == StatusKind::Compromised);
+    if compromised || (kind == StatusKind::Retired && !entry.statuses.is_empty()) {
+        return Err(Error::usage(format!(
+            "key {key_id} is already {}",
+            if compromised {
+                "marked compromised"
+            } else {
+                "retired"
+            }
+        ))
+        .hint("nothing to do"));
+    }
+    let since = match since {
+        Some(t) => t.parse::<jiff::Timestamp>().map_err(|e| {
+            Error::usage(format!("--since {t:?} is not an RFC 3339 time: {e}"))
+                .hint("write it like 2026-11-01T00:00:00Z")
+        })?,
+        None => jiff::Timestamp::now(),
+    };
+    let st = Statement::status(key_id, kind, &manifest::format_time(since), reason);
+    let scratch = archive.scratch()?;
+    let draft = key_draft(&scratch, &st)?;
+    let mut done = archive.commit(signer, &scratch, vec![draft])?;
+    Ok(done.remove(0).manifest)
+}
+
+/// Hand over from `old` to `new` in one commit signed by `old`: `new` is added, then `old` is
+/// retired. A verifier who pins `old` follows the hand-over, because `old` signed it.
+pub fn rotate(
+    archive: &Archive,
+    old: &SecretKey,
+    new: &SecretKey,
+    reason: Option<String>,
+) -> Result<(Manifest, Manifest)> {
+    let trust = archive.trust(&Anchor::Archive)?;
+    let old_id = keys::key_id(&old.verifying_key());
+    trust
+        .book
+        .may_sign(&old_id)
+        .map_err(|why| crate::trust::not_usable(&old_id, &why))?;
+    let now = manifest::now();
+    archive.store_public_key(&new.verifying_key())?;
+    let scratch = archive.scratch()?;
+    let why =
+        reason.unwrap_or_else(|| format!("rotated to key {}", keys::key_id(&new.verifying_key())));
+    let drafts = vec![
+        key_draft(
+            &scratch,
+            &Statement::added(&new.verifying_key(), &now, Some(why.clone())),
+        )?,
+        key_draft(
+            &scratch,
+            &Statement::status(&old_id, StatusKind::Retired, &now, Some(why)),
+        )?,
+    ];
+    let mut done = archive.commit(old, &scratch, drafts)?;
+    let retired = done.remove(1).manifest;
+    let added = done.remove(0).manifest;
+    Ok((added, retired))
+}

@@ -1,0 +1,225 @@
+//! Trust comes from the log (issue 9 item 8, issue 16 items 2 and 3): rotating the default key
+//! keeps daily use and the CI pin working, bundles carry the key records a pinned verifier needs
+//! to follow a rotation, `log/keys` cannot be edited to revive a compromised key, and no key
+//! becomes trusted without a key record signed by a key the archive already trusts.
+
+mod common;
+
+use common::server::{Route, TestServer};
+use common::{assert_one_line_error, Env};
+use std::fs;
+
+fn import(env: &Env, name: &str) -> String {
+    let f = env.dir.path().join(name);
+    fs::write(&f, format!("document {name}")).unwrap();
+    let out = env.ok(&[
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        &format!("https://example.org/{name}"),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    v["record_id"].as_str().unwrap().to_string()
+}
+
+/// The README's rotation, as a newcomer runs it: `keys rotate`, then capture, check, export and
+/// audit go on with the documented pins, the old key's pin included.
+#[test]
+fn keys_rotate_keeps_daily_use_and_the_old_pin_working() {
+    let srv = TestServer::start(vec![("/p", Route::html(b"<p>policy</p>".to_vec()))]);
+    let env = Env::new();
+    let old_pub = env.dir.path().join("old-key.pub");
+    fs::copy(format!("{}.pub", env.key.display()), &old_pub).unwrap();
+    let old_pin = old_pub.to_str().unwrap();
+    let before = env.capture(&srv.url("/p"), &[])["record_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let state = env.dir.path().join("state");
+    assert_eq!(
+        env.audit(&["--trusted-key", old_pin, "--state", state.to_str().unwrap()])
+            .0,
+        0
+    );
+
+    let out = env.ok(&["keys", "rotate", "--reason", "yearly"]);
+    assert!(out.contains("rotated: key"), "{out}");
+    assert!(out.contains("--trusted-key"), "{out}");
+    assert!(out.contains("BEGIN PUBLIC KEY"), "{out}");
+    // The old secret is kept, never deleted; the new one is the default now.
+    let kept: Vec<_> = fs::read_dir(env.key.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".retired-"))
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let new_pin = format!("{}.pub", env.key.display());
+    assert_ne!(fs::read(&new_pin).unwrap(), fs::read(&old_pub).unwrap());
+
+    // Daily use goes on with the default key.
+    let after = env.capture(&srv.url("/p"), &[])["record_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.ok(&["check", &srv.url("/p")]);
+    let zip = env.dir.path().join("after.zip");
+    env.ok(&["export", &before, &after, "--out", zip.to_str().unwrap()]);
+
+    // The old pin follows the hand-over the old key signed: verify, audit (with the state kept
+    // from before the rotation) and the bundle all pass pinned to the old key alone.
+    env.ok(&["verify", &before, &after, "--trusted-key", old_pin]);
+    let (code, v) = env.audit(&["--trusted-key", old_pin, "--state", state.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v:#}");
+    let r = env.run(&["verify", zip.to_str().unwrap(), "--trusted-key", old_pin]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // Pinned to the new key alone, the old records fail (the new key did not sign them or add
+    // the old key); the new key's own records pass.
+    let r = env.run(&["verify", &before, "--trusted-key", &new_pin]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    // The old key says "rotated", not "untrusted".
+    let old_secret = kept
+        .iter()
+        .find(|e| !e.file_name().to_string_lossy().ends_with(".pub"))
+        .unwrap()
+        .path();
+    let f = env.dir.path().join("late.txt");
+    fs::write(&f, "late").unwrap();
+    let r = env.fails(
+        &[
+            "--key",
+            old_secret.to_str().unwrap(),
+            "import",
+            f.to_str().unwrap(),
+            "--url",
+            "https://example.org/late",
+        ],
+        6,
+    );
+    assert_one_line_error(&r.stderr, "was rotated to key");
+    // `keys` tells the story.
+    let keys = env.ok(&["keys"]);
+    assert!(keys.contains("retired: rotated to"), "{keys}");
+    assert!(keys.contains("added by key"), "{keys}");
+    env.assert_audit_clean();
+}
+
+/// Issue 9 item 8: deleting or editing `log/keys` must not bring a compromised key back, for a
+/// pinned verify as for the writer, and audit names every leaf the true statuses reject.
+#[test]
+fn log_keys_is_committed_by_the_checkpoint() {
+    let env = Env::new();
+    let dir = env.dir.path();
+    let b = dir.join("b.key");
+    env.ok(&["--key", b.to_str().unwrap(), "keygen"]);
+    env.ok(&["keys", "add", &format!("{}.pub", b.display())]);
+    let bid = env.ok(&["--key", b.to_str().unwrap(), "keys"]);
+    let bid = bid
+        .lines()
+        .find(|l| l.contains("added by key"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let f = dir.join("b.txt");
+    fs::write(&f, "by b").unwrap();
+    let out = env.ok(&[
+        "--key",
+        b.to_str().unwrap(),
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        "https://example.org/b",
+    ]);
+    let by_b = out.split("  ").next().unwrap().to_string();
+    env.ok(&[
+        "keys",
+        "compromised",
+        &bid,
+        "--since",
+        "2000-01-01T00:00:00Z",
+    ]);
+    let pin = format!("{}.pub", env.key.display());
+    env.fails(&["verify", &by_b, "--trusted-key", &pin], 1);
+
+    // Delete log/keys (no key needed): verify, pinned or not, must not accept B's record.
+    let events = env.archive.join("log/keys");
+    let original = fs::read(&events).unwrap();
+    fs::remove_file(&events).unwrap();
+    for extra in [vec![], vec!["--trusted-key", pin.as_str()]] {
+        let mut args = vec!["verify", by_b.as_str()];
+        args.extend(&extra);
+        let r = env.fails(&args, 1);
+        assert!(
+            r.stdout.contains("key record") || r.stdout.contains("compromised"),
+            "{}",
+            r.stdout
+        );
+    }
+    // The writer refuses to sign with B.
+    let g = dir.join("g.txt");
+    fs::write(&g, "g").unwrap();
+    env.fails(
+        &[
+            "--key",
+            b.to_str().unwrap(),
+            "import",
+            g.to_str().unwrap(),
+            "--url",
+            "https://example.org/g",
+        ],
+        1,
+    );
+    // Audit names log/keys and the leaf the recomputed statuses reject.
+    let (code, report) = env.audit(&["--trusted-key", &pin]);
+    assert_eq!(code, 1);
+    let text = report.to_string();
+    assert!(text.contains("log/keys"), "{report:#}");
+    assert!(
+        text.contains(&by_b) && text.contains("compromised"),
+        "{report:#}"
+    );
+    // Removing only the compromise line is caught the same way.
+    let text_events = String::from_utf8(original.clone()).unwrap();
+    let without_last: String = text_events
+        .lines()
+        .take(text_events.lines().count() - 1)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&events, without_last).unwrap();
+    env.fails(&["verify", &by_b, "--trusted-key", &pin], 1);
+    fs::write(&events, &original).unwrap();
+    let (code, report) = env.audit(&[]);
+    assert_eq!(
+        code, 1,
+        "B's record is rejected by the compromise: {report:#}"
+    );
+}
+
+/// A key an intruder planted cannot mark the pinned key compromised (a denial of service), and
+/// an `added` record by a key nobody trusted adds nothing.
+#[test]
+fn only_trusted_keys_change_trust() {
+    let env = Env::new();
+    let id = import(&env, "one.txt");
+    let pin = format!("{}.pub", env.key.display());
+    // A second archive with the same origin, founded by the intruder's key, writes key records
+    // of its own; copying them in cannot make them count, and exhibit says why.
+    let intruder = env.dir.path().join("intruder.key");
+    env.ok(&["--key", intruder.to_str().unwrap(), "keygen"]);
+    let r = env.fails(
+        &[
+            "--key",
+            intruder.to_str().unwrap(),
+            "keys",
+            "compromised",
+            "0000000000000000",
+            "--since",
+            "2000-01-01T00:00:00Z",
+        ],
+        2,
+    );
+    assert_one_line_error(&r.stderr, "not one of this archive's keys");
+    env.ok(&["verify", &id, "--trusted-key", &pin]);
+}
