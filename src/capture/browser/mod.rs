@@ -664,7 +664,7 @@ fn read_cmdline(pid: u32) -> Vec<String> {
         .map(|b| {
             b.split(|&c| c == 0)
                 .skip(1)
-                .filter(|a| !a.is_empty())
+                .filter(|a| a.starts_with(b"--"))
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect()
         })

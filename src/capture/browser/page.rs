@@ -693,7 +693,7 @@ impl Run<'_> {
             let at_ms = self.now_ms();
             self.events.push(PageEvent {
                 kind,
-                url: clip(url, 2048),
+                url: safe_url(url),
                 detail: clip(detail, 1024),
                 at_ms,
             });
@@ -791,9 +791,10 @@ impl Run<'_> {
                 let id = text("/requestId");
                 if !self.paused_net_ids.contains(id) && text("/type") != "WebSocket" {
                     let url = self.net_urls.get(id).cloned().unwrap_or_default();
-                    let detail = match text("/blockedReason") {
-                        "" => text("/errorText").to_string(),
-                        r => format!("{} ({r})", text("/errorText")),
+                    let detail = match (text("/errorText"), text("/blockedReason")) {
+                        (e, "") => e.to_string(),
+                        ("", r) => format!("blocked ({r})"),
+                        (e, r) => format!("{e} ({r})"),
                     };
                     self.event(EventKind::BrowserBlocked, &url, &detail);
                 }
@@ -920,7 +921,7 @@ impl Run<'_> {
         let parsed = url::Url::parse(&format!("{raw_url}{fragment}"));
         let shown = match &parsed {
             Ok(u) => crate::capture::without_userinfo(u).to_string(),
-            Err(_) => clip(raw_url, 2048),
+            Err(_) => safe_url(raw_url),
         };
         let seq = self.exchanges.len();
         self.exchanges.push(Exchange {
@@ -1104,6 +1105,14 @@ impl Run<'_> {
             };
             e.duration_ms = now.saturating_sub(e.started_ms);
         }
+    }
+}
+
+/// A URL as it may be recorded: without user name and password, bounded.
+fn safe_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(u) => clip(crate::capture::without_userinfo(&u).as_str(), 2048),
+        Err(_) => clip(&crate::capture::mask_userinfo(raw), 2048),
     }
 }
 
