@@ -278,7 +278,8 @@ fn fixture_page_is_rendered_from_exactly_the_recorded_bytes() {
     let page = format!(
         "<!DOCTYPE html><html><head><title>Fixture page</title>\
          <link rel=stylesheet href=/style.css><link rel=stylesheet href=/slow.css></head>\
-         <body><div id=spacer></div><div id=block></div><img src={}>\
+         <body><header style='height: 100vh; background: rgb(0, 128, 255)'></header>\
+         <div id=spacer></div><div id=block></div><img src={}>\
          <img src=/missing.png><script src=/app.js></script></body></html>",
         other.url("/img.png")
     );
@@ -387,8 +388,6 @@ fn fixture_page_is_rendered_from_exactly_the_recorded_bytes() {
     assert!(cap.screenshot.page_height > 2300, "{:?}", cap.screenshot);
     assert_eq!(cap.screenshot.height, cap.screenshot.page_height);
     assert!(!cap.screenshot.truncated);
-    let block_top = shot.1 - 300 - 4 - 50; // spacer, inserted text, then the block, image, ...
-    let _ = block_top;
     let rows_with_block: Vec<u32> = (0..shot.1)
         .filter(|&y| pixel(&shot, 200, y) == BLOCK)
         .collect();
@@ -399,6 +398,11 @@ fn fixture_page_is_rendered_from_exactly_the_recorded_bytes() {
         rows_with_block[0]
     );
     assert_eq!(pixel(&shot, 399, rows_with_block[0]), BLOCK);
+    // Drawn beyond the viewport, not in a viewport stretched to the page: 100vh is 800 px.
+    let hero = (0..shot.1)
+        .filter(|&y| pixel(&shot, 5, y) == [0, 128, 255])
+        .count();
+    assert_eq!(hero, 800);
     assert_ne!(pixel(&shot, 401, rows_with_block[0]), BLOCK);
 
     check_pdf(&cap.pdf);
@@ -861,7 +865,7 @@ fn resource_and_byte_caps_fail_the_excess_and_keep_the_page() {
     ));
     routes.push((
         "/big".into(),
-        Route::html(format!("<title>big</title><script src=/big.js></script>")),
+        Route::html("<title>big</title><script src=/big.js></script>"),
     ));
     routes.push((
         "/big.js".into(),
@@ -1143,5 +1147,213 @@ fn a_missing_chromium_is_one_clear_error() {
         err.to_string()
             .contains("apt-get install --no-install-recommends chromium"),
         "{err}"
+    );
+}
+
+/// Resident memory of a process, KiB (0 when gone).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A Network that answers with what it is given, whatever the request.
+struct Fixed(BrowserResponse);
+impl Network for Fixed {
+    fn fetch(&self, _: &BrowserRequest) -> Result<BrowserResponse, FetchFailure> {
+        Ok(self.0.clone())
+    }
+}
+
+#[test]
+fn a_header_that_could_smuggle_another_is_refused() {
+    if skip() {
+        return;
+    }
+    let _one = serial();
+    let browser = launch();
+    for (name, value) in [
+        ("X-Evil", b"a\0Set-Cookie: x=1".to_vec()),
+        ("X-Evil", b"a\r\nSet-Cookie: x=1".to_vec()),
+        ("Bad Name", b"v".to_vec()),
+        ("", b"v".to_vec()),
+    ] {
+        let net = Arc::new(Fixed(BrowserResponse {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), b"text/html".to_vec()),
+                (name.into(), value),
+            ],
+            body: b"<title>t</title>".to_vec(),
+        }));
+        let err = browser
+            .capture("http://127.0.0.1:9/", net, &quick_options())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("malformed response header"),
+            "{name:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_page_eating_memory_ends_bounded() {
+    if skip() {
+        return;
+    }
+    let _one = serial();
+    let srv = TestServer::start(vec![(
+        "/",
+        Route::html(
+            "<title>hog</title><script>\
+             const keep = []; for (let i = 0; ; i++) keep.push(new Array(1 << 20).fill(i));\
+             </script>",
+        ),
+    )]);
+    let browser = launch();
+    let net = LoopbackNet::new(Duration::from_secs(5));
+    let mut opts = quick_options();
+    opts.limits.deadline = Duration::from_secs(20);
+    opts.limits.snapshot_reserve = Duration::from_secs(8);
+    let pids = browser.process_ids();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (outcome, peak) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut peak = 0u64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let pids = browser.process_ids();
+                peak = peak.max(pids.iter().map(|&p| rss_kib(p)).sum());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        });
+        let outcome = timed(Duration::from_secs(30), || {
+            browser.capture(&srv.url("/"), net.clone(), &opts)
+        });
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (outcome, sampler.join().unwrap())
+    });
+    assert!(!pids.is_empty());
+    // The renderer's heap is capped at 1 GiB (BrowserConfig::js_heap_mib): the whole browser
+    // stays well under 3 GiB where an uncapped one passes 4.
+    assert!(peak < 3 << 20, "peak {} MiB", peak >> 10);
+    assert!(
+        peak > 256 << 10,
+        "the hog did not run: peak {} MiB",
+        peak >> 10
+    );
+    let err = outcome.expect_err("the renderer runs out of its heap");
+    assert!(
+        err.to_string().contains("crashed the browser's renderer"),
+        "{err}"
+    );
+    assert!(browser.is_alive(), "only the renderer died");
+}
+
+#[test]
+fn iframes_workers_and_posts_go_through_the_network_too() {
+    if skip() {
+        return;
+    }
+    let _one = serial();
+    let other = TestServer::start(vec![
+        (
+            "/frame.html",
+            Route::html("<title>f</title><img src=/in-frame.png>"),
+        ),
+        (
+            "/in-frame.png",
+            Route::Ok {
+                content_type: "image/png",
+                body: tiny_png([1, 2, 3]),
+            },
+        ),
+    ]);
+    // Another site (localhost, not 127.0.0.1): the iframe runs in its own renderer process, a
+    // target of its own that the engine attaches to and intercepts.
+    let other_site = |p: &str| format!("http://localhost:{}{p}", other.addr().port());
+    let srv = common::serve_owned(vec![
+        (
+            "/".into(),
+            Route::html(format!(
+                "<title>main</title><iframe src={}></iframe><script>\
+                 new Worker('/worker.js').onmessage = e => document.body.dataset.worker = e.data;\
+                 fetch('/post', {{method: 'POST', body: 'hello body'}})\
+                   .then(r => r.text()).then(t => document.body.dataset.post = t);</script>",
+                other_site("/frame.html")
+            )),
+        ),
+        (
+            "/worker.js".into(),
+            Route::Ok {
+                content_type: "text/javascript",
+                body: b"fetch('/from-worker.txt').then(r => r.text()).then(t => postMessage(t));"
+                    .to_vec(),
+            },
+        ),
+        ("/from-worker.txt".into(), Route::text("worker got it")),
+        (
+            "/post".into(),
+            Route::custom(|head, stream| {
+                use std::io::Read;
+                let n: usize = head.header("content-length").unwrap().parse().unwrap();
+                let mut body = vec![0; n];
+                stream.read_exact(&mut body).unwrap();
+                let mut answer = b"echo:".to_vec();
+                answer.extend_from_slice(&body);
+                common::server::write_response(
+                    stream,
+                    200,
+                    &[("Content-Type", b"text/plain")],
+                    &answer,
+                )
+                .unwrap();
+            }),
+        ),
+    ]);
+    let browser = launch();
+    let net = LoopbackNet::new(Duration::from_secs(5));
+    let cap = browser
+        .capture(&srv.url("/"), net.clone(), &quick_options())
+        .unwrap();
+    assert!(
+        cap.dom.contains("data-worker=\"worker got it\""),
+        "{}",
+        cap.dom
+    );
+    assert!(
+        cap.dom.contains("data-post=\"echo:hello body\""),
+        "{}",
+        cap.dom
+    );
+    for url in [
+        other_site("/frame.html"),
+        other_site("/in-frame.png"),
+        srv.url("/worker.js"),
+        srv.url("/from-worker.txt"),
+        srv.url("/post"),
+    ] {
+        let e = exchange(&cap, &url);
+        assert_eq!(e.status(), Some(200), "{url}");
+        assert!(!e.main_frame_navigation, "{url}");
+    }
+    let post = exchange(&cap, &srv.url("/post"));
+    assert_eq!(post.method, "POST");
+    assert_eq!(
+        post.request_body_sha256.as_deref(),
+        Some(sha256_hex(b"hello body").as_str())
+    );
+    // Only documents of the main frame count as navigations.
+    assert_eq!(
+        cap.exchanges
+            .iter()
+            .filter(|e| e.main_frame_navigation)
+            .count(),
+        1
     );
 }

@@ -641,10 +641,12 @@ mod tests {
     }
 
     fn message() -> impl Strategy<Value = Message> {
-        let params = prop::collection::btree_map("[a-zA-Z]{1,6}", json_value(), 0..4)
-            .prop_map(|m| Value::Object(m.into_iter().collect()));
+        let params = || {
+            prop::collection::btree_map("[a-zA-Z]{1,6}", json_value(), 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+        };
         prop_oneof![
-            (any::<u64>(), params.clone()).prop_map(|(id, r)| Message::Reply { id, result: Ok(r) }),
+            (any::<u64>(), params()).prop_map(|(id, r)| Message::Reply { id, result: Ok(r) }),
             (any::<u64>(), any::<i64>(), "[ -~]{0,20}").prop_map(|(id, code, message)| {
                 Message::Reply {
                     id,
@@ -653,7 +655,7 @@ mod tests {
             }),
             (
                 "[A-Z][a-z]{0,8}\\.[a-z][a-zA-Z]{0,12}",
-                params,
+                params(),
                 prop::option::of("[0-9A-F]{1,32}")
             )
                 .prop_map(|(method, params, session)| Message::Event(Event {

@@ -28,16 +28,27 @@ pub const ENV_CHROMIUM: &str = "EXHIBIT_CHROMIUM";
 pub const INSTALL_HINT: &str =
     "install it with `apt-get install --no-install-recommends chromium`, or set EXHIBIT_CHROMIUM to a Chromium executable";
 
-/// The executable: `EXHIBIT_CHROMIUM` if set, else `chromium` on PATH.
+/// The executable: `explicit` if given, else `EXHIBIT_CHROMIUM` if set, else `chromium` on PATH.
 pub fn find_chromium(explicit: Option<&Path>) -> Result<PathBuf> {
+    locate(
+        explicit,
+        std::env::var_os(ENV_CHROMIUM).as_deref(),
+        std::env::var_os("PATH").as_deref(),
+    )
+}
+
+fn locate(
+    explicit: Option<&Path>,
+    env: Option<&std::ffi::OsStr>,
+    path: Option<&std::ffi::OsStr>,
+) -> Result<PathBuf> {
     if let Some(p) = explicit {
         return check_executable(p, "the configured Chromium");
     }
-    if let Some(p) = std::env::var_os(ENV_CHROMIUM).filter(|v| !v.is_empty()) {
-        return check_executable(Path::new(&p), ENV_CHROMIUM);
+    if let Some(p) = env.filter(|v| !v.is_empty()) {
+        return check_executable(Path::new(p), ENV_CHROMIUM);
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
+    for dir in std::env::split_paths(path.unwrap_or_default()) {
         let cand = dir.join("chromium");
         if is_executable(&cand) {
             return Ok(cand);
@@ -401,4 +412,80 @@ pub fn is_alive(pid: u32) -> bool {
             .and_then(|i| stat.get(i + 2..i + 3))
             .is_some_and(|state| state != "Z" && state != "X")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn exe(dir: &Path, name: &str, mode: u32) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn chromium_is_found_by_setting_then_path_and_missing_names_the_install() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        exe(a.path(), "chromium", 0o644); // not executable: skipped
+        let on_path = exe(b.path(), "chromium", 0o755);
+        let other = exe(a.path(), "my-chrome", 0o755);
+        let path = std::env::join_paths([a.path(), b.path()]).unwrap();
+        assert_eq!(locate(None, None, Some(&path)).unwrap(), on_path);
+        assert_eq!(
+            locate(None, Some(OsStr::new("")), Some(&path)).unwrap(),
+            on_path
+        );
+        assert_eq!(
+            locate(None, Some(other.as_os_str()), Some(&path)).unwrap(),
+            other
+        );
+        assert_eq!(
+            locate(Some(&other), Some(OsStr::new("/x")), None).unwrap(),
+            other
+        );
+        let bad = locate(None, Some(OsStr::new("/nonexistent/chrome")), Some(&path)).unwrap_err();
+        assert!(
+            bad.to_string()
+                .contains("EXHIBIT_CHROMIUM /nonexistent/chrome"),
+            "{bad}"
+        );
+        let none = locate(None, None, Some(a.path().as_os_str())).unwrap_err();
+        assert_eq!(none.kind, crate::Kind::Usage);
+        assert!(
+            none.to_string().contains("Chromium was not found"),
+            "{none}"
+        );
+        assert!(
+            none.to_string()
+                .contains("apt-get install --no-install-recommends chromium"),
+            "{none}"
+        );
+        assert!(locate(None, None, None).is_err());
+    }
+
+    #[test]
+    fn the_dead_port_refuses_connections() {
+        let dead = DeadPort::bind().unwrap();
+        let err = std::net::TcpStream::connect(("127.0.0.1", dead.port)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+        // And nobody else can take the port while it is held.
+        assert!(std::net::TcpListener::bind(("127.0.0.1", dead.port)).is_err());
+    }
+
+    #[test]
+    fn pipes_are_placed_above_the_descriptors_chromium_uses() {
+        let (r, w) = high_pipe().unwrap();
+        assert!(r >= 10 && w >= 10);
+        // SAFETY: closing the two descriptors just created.
+        unsafe {
+            assert!(libc::fcntl(r, libc::F_GETFD) & libc::FD_CLOEXEC != 0);
+            libc::close(r);
+            libc::close(w);
+        }
+    }
 }

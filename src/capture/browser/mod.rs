@@ -234,7 +234,13 @@ pub struct BrowserConfig {
     /// start it (`--no-sandbox`, recorded in the provenance). `Some(true)` insists on it (so as
     /// root the launch fails), `Some(false)` turns it off.
     pub sandbox: Option<bool>,
+    /// The JavaScript heap of each renderer, MiB (`--js-flags=--max-old-space-size`); a page
+    /// that needs more crashes its renderer and the capture fails. `None`: 1024.
+    pub js_heap_mib: Option<u32>,
 }
+
+/// Default of [`BrowserConfig::js_heap_mib`].
+pub const DEFAULT_JS_HEAP_MIB: u32 = 1024;
 
 /// What `Browser.getVersion` says, plus how exhibit started it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -512,7 +518,8 @@ impl Browser {
             .map_err(|e| Error::fetch(format!("cannot create a browser profile: {e}")))?;
         let dead_port = chromium::DeadPort::bind()
             .map_err(|e| Error::fetch(format!("cannot reserve a loopback port: {e}")))?;
-        let mut args: Vec<OsString> = launch_flags(sandbox, &dead_port.proxy())
+        let heap = config.js_heap_mib.unwrap_or(DEFAULT_JS_HEAP_MIB).max(16);
+        let mut args: Vec<OsString> = launch_flags(sandbox, &dead_port.proxy(), heap)
             .into_iter()
             .map(OsString::from)
             .collect();
@@ -619,7 +626,7 @@ pub fn process_alive(pid: u32) -> bool {
 }
 
 /// The flags exhibit starts Chromium with (the profile directory is added after them).
-fn launch_flags(sandbox: bool, refusing_proxy: &str) -> Vec<String> {
+fn launch_flags(sandbox: bool, refusing_proxy: &str, js_heap_mib: u32) -> Vec<String> {
     let mut f: Vec<String> = [
         "--headless",
         "--remote-debugging-pipe",
@@ -653,6 +660,8 @@ fn launch_flags(sandbox: bool, refusing_proxy: &str) -> Vec<String> {
     .collect();
     // Every connection the browser would open itself goes to a port that refuses it.
     f.push(format!("--proxy-server={refusing_proxy}"));
+    // A page that allocates without end crashes its renderer here, not the machine.
+    f.push(format!("--js-flags=--max-old-space-size={js_heap_mib}"));
     if !sandbox {
         f.push("--no-sandbox".into());
     }

@@ -26,8 +26,6 @@ const WIRE_HEADERS: [&str; 5] = [
 const TICK: Duration = Duration::from_millis(25);
 /// How long cleanup waits for the browser to close a page's context.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
-/// After resizing the viewport to the page's height, how long lazy content may load.
-const RESIZE_SETTLE: Duration = Duration::from_secs(2);
 /// Network requests remembered (for attributing browser-side failures), per page.
 const MAX_TRACKED: usize = 10_000;
 /// Events recorded per page (a page can open dialogs in a loop).
@@ -539,31 +537,21 @@ impl Run<'_> {
         };
         let cap = self.limits.max_screenshot_height.max(1);
         let height = page_height.max(opts.viewport_height).min(cap);
-        if height != opts.viewport_height {
-            self.call(
-                s,
-                "Emulation.setDeviceMetricsOverride",
-                metrics(opts, height),
-            )?;
-            // Content that appears when the viewport grows (lazy images) gets a moment.
-            let until = (Instant::now() + RESIZE_SETTLE).min(self.deadline);
-            let mut quiet_since = Instant::now();
-            while Instant::now() < until {
-                self.pump(until);
-                if !self.inflight.is_empty() {
-                    quiet_since = Instant::now();
-                } else if quiet_since.elapsed() >= self.limits.settle_quiet.min(RESIZE_SETTLE) {
-                    break;
-                }
-                if let Some(e) = self.fatal.take() {
-                    return Err(e);
-                }
-            }
-        }
+        // The page is drawn beyond the viewport without resizing it, so what is sized to the
+        // window (100vh heroes, fixed headers) looks as a reader's 1280x800 window shows it.
         let shot = self.call(
             s,
             "Page.captureScreenshot",
-            json!({ "format": "png", "fromSurface": true, "captureBeyondViewport": false }),
+            json!({
+                "format": "png",
+                "fromSurface": true,
+                "captureBeyondViewport": true,
+                "clip": {
+                    "x": 0, "y": 0,
+                    "width": opts.viewport_width, "height": height,
+                    "scale": 1,
+                },
+            }),
         )?;
         let png = decode_b64(&shot, "data", "screenshot")?;
 
@@ -780,12 +768,10 @@ impl Run<'_> {
                 let url = text("/url").to_string();
                 self.event(EventKind::WebSocket, &url, "blocked");
             }
-            "Network.requestWillBeSent" => {
-                if self.net_urls.len() < MAX_TRACKED {
-                    let id = text("/requestId").to_string();
-                    let url = text("/request/url").to_string();
-                    self.net_urls.insert(id, url);
-                }
+            "Network.requestWillBeSent" if self.net_urls.len() < MAX_TRACKED => {
+                let id = text("/requestId").to_string();
+                let url = text("/request/url").to_string();
+                self.net_urls.insert(id, url);
             }
             "Network.loadingFailed" => {
                 let id = text("/requestId");
@@ -916,7 +902,7 @@ impl Run<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        headers.sort_by(|a, b| a.0.to_ascii_lowercase().cmp(&b.0.to_ascii_lowercase()));
+        headers.sort_by_key(|h| h.0.to_ascii_lowercase());
         let body = post_body(p);
         let parsed = url::Url::parse(&format!("{raw_url}{fragment}"));
         let shown = match &parsed {
@@ -1057,6 +1043,19 @@ impl Run<'_> {
             );
             return self.fail(seq, &flight.session, &flight.request_id, f);
         }
+        if let Some((name, _)) = response
+            .headers
+            .iter()
+            .find(|(n, v)| !is_token(n) || v.iter().any(|b| matches!(b, 0 | b'\r' | b'\n')))
+        {
+            // Headers reach the browser NUL-separated: one with a NUL, CR or LF in it could add
+            // a header that is not in the record.
+            let f = FetchFailure::new(
+                FailureKind::Other,
+                format!("malformed response header {:?}", clip(name, 100)),
+            );
+            return self.fail(seq, &flight.session, &flight.request_id, f);
+        }
         self.bytes += size;
         let sha256 = hex::encode(Sha256::digest(&response.body));
         let mut wire = Vec::new();
@@ -1106,6 +1105,14 @@ impl Run<'_> {
             e.duration_ms = now.saturating_sub(e.started_ms);
         }
     }
+}
+
+/// An HTTP header name (RFC 9110 token).
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// A URL as it may be recorded: without user name and password, bounded.
