@@ -176,6 +176,7 @@ pub struct Process {
     /// The exit status, sent once by the thread that started and waits for the browser.
     exited: Mutex<Option<mpsc::Receiver<String>>>,
     exit_status: Mutex<Option<String>>,
+    killed: std::sync::atomic::AtomicBool,
 }
 
 /// What [`launch`] returns: the process and the parent's pipe ends.
@@ -293,6 +294,7 @@ pub fn launch(exe: &Path, args: &[OsString], stderr_file: File) -> Result<Launch
             pid,
             exited: Mutex::new(Some(exit_rx)),
             exit_status: Mutex::new(None),
+            killed: std::sync::atomic::AtomicBool::new(false),
         },
         to_browser,
         from_browser,
@@ -300,8 +302,12 @@ pub fn launch(exe: &Path, args: &[OsString], stderr_file: File) -> Result<Launch
 }
 
 impl Process {
-    /// The browser and every process descended from it, as /proc shows them now.
+    /// The browser and every process descended from it, as /proc shows them now (nothing once
+    /// the browser has exited: its process ID may belong to another process by then).
     pub fn tree(&self) -> Vec<u32> {
+        if self.exit_status().is_some() {
+            return Vec::new();
+        }
         descendants(self.pid)
     }
 
@@ -320,11 +326,15 @@ impl Process {
     }
 
     /// SIGKILL to the browser's process group and to every descendant, then reap the browser.
-    /// Idempotent.
+    /// Runs once; later calls do nothing (the IDs may have been reused by then).
     pub fn kill(&self) {
+        if self.killed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let tree = self.tree();
         // SAFETY: kill(2) with a negative pid targets the process group the browser leads
-        // (created in pre_exec); the other pids were its descendants a moment ago.
+        // (created in pre_exec; the kernel keeps the group's ID allocated while any member
+        // lives); the other pids were its descendants a moment ago.
         unsafe {
             libc::kill(-(self.pid as i32), libc::SIGKILL);
             for &p in &tree {
@@ -337,9 +347,10 @@ impl Process {
                 *self.exit_status.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
             }
         }
-        // Helpers that were between fork and joining the group, or that left it.
-        // SAFETY: as above.
-        for p in descendants_of_any(&tree) {
+        // Helpers' own children that were between fork and joining the group, or that left it
+        // (the browser itself is reaped now, so it is not looked at again).
+        for p in descendants_of_any(tree.get(1..).unwrap_or_default()) {
+            // SAFETY: as above.
             unsafe {
                 libc::kill(p as i32, libc::SIGKILL);
             }

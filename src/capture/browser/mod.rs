@@ -606,6 +606,16 @@ impl Browser {
         self.conn.is_open() && self.process.exit_status().is_none()
     }
 
+    /// Whether the browser answers a command within `timeout`. After a capture failed because
+    /// the browser did not answer, a caller checks this and launches a new one if not.
+    pub fn responsive(&self, timeout: Duration) -> bool {
+        self.is_alive()
+            && self
+                .conn
+                .call(None, "Browser.getVersion", json!({}), timeout)
+                .is_ok()
+    }
+
     /// The browser's process and all its descendants (renderers, GPU and utility processes).
     pub fn process_ids(&self) -> Vec<u32> {
         self.process.tree()

@@ -576,11 +576,19 @@ impl Run<'_> {
             "Target.getTargetInfo",
             json!({ "targetId": target_id }),
         )?;
-        let title = info
-            .pointer("/targetInfo/title")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        // The target's title falls back to the URL when the document has none; the
+        // document's own is what a reader saw in the tab.
+        let t = self.call(
+            s,
+            "Runtime.evaluate",
+            json!({ "expression": "document.title", "returnByValue": true }),
+        )?;
+        let title = clip(
+            t.pointer("/result/value")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            4096,
+        );
         let final_url = info
             .pointer("/targetInfo/url")
             .and_then(Value::as_str)
