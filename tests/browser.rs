@@ -1378,3 +1378,57 @@ fn iframes_workers_and_posts_go_through_the_network_too() {
         1
     );
 }
+
+#[test]
+fn a_page_that_never_finishes_loading_is_captured_at_its_deadline() {
+    if skip() {
+        return;
+    }
+    let _one = serial();
+    let srv = TestServer::start(vec![
+        (
+            "/",
+            Route::html("<title>half</title><p>visible<img src=/hang.png>"),
+        ),
+        ("/hang.png", Route::Hang),
+    ]);
+    let browser = launch();
+    // The network would wait two minutes for the image; the page's deadline comes first.
+    let net = LoopbackNet::new(Duration::from_secs(120));
+    let mut opts = quick_options();
+    opts.limits.deadline = Duration::from_secs(8);
+    opts.limits.snapshot_reserve = Duration::from_secs(3);
+    let cap = timed(Duration::from_secs(12), || {
+        browser.capture(&srv.url("/"), net.clone(), &opts)
+    })
+    .unwrap();
+    assert_eq!(cap.timings.settle, Settle::Deadline);
+    assert_eq!(cap.timings.load_ms, None, "the load event never came");
+    assert!(cap.timings.settled_ms >= 5000 && cap.timings.settled_ms < 6500);
+    let img = exchange(&cap, &srv.url("/hang.png"));
+    assert_eq!(failure(img).kind, FailureKind::StillPending);
+    assert!(cap.dom.contains("visible"));
+    decode_png(&cap.screenshot.png);
+    check_pdf(&cap.pdf);
+}
+
+#[test]
+fn the_sandbox_is_on_unless_root_and_cannot_be_forced_on_as_root() {
+    if skip() {
+        return;
+    }
+    let _one = serial();
+    let forced = Browser::launch(&BrowserConfig {
+        sandbox: Some(true),
+        ..BrowserConfig::default()
+    });
+    if !browser::running_as_root() {
+        assert!(forced.unwrap().info().sandbox);
+        assert!(launch().info().sandbox);
+        return;
+    }
+    let err = forced.err().expect("Chromium refuses its sandbox as root");
+    let text = err.to_string();
+    assert!(text.contains("did not start"), "{text}");
+    assert!(text.contains("sandbox"), "{text}");
+}
