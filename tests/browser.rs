@@ -443,6 +443,12 @@ fn fixture_page_is_rendered_from_exactly_the_recorded_bytes() {
     // The whole record serializes (what the lead's manifest will take from it).
     let v = serde_json::to_value(&cap).unwrap();
     assert_eq!(v["exchanges"][0]["outcome"]["type"], "response");
+    assert_eq!(v["provenance"]["limits"]["deadline_ms"], 30_000);
+    assert!(
+        exhibit::manifest::is_canonical_time(&t.started_at),
+        "{}",
+        t.started_at
+    );
 }
 
 /// Runs `f` with a fresh browser, insists the whole capture took less than `bound`.

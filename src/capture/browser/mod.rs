@@ -145,18 +145,18 @@ pub trait Network: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Limits {
     /// The whole capture of one page: loading, settling, screenshot, DOM and PDF.
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(serialize_with = "ser_ms", rename = "deadline_ms")]
     pub deadline: Duration,
     /// The part of `deadline` kept back for the screenshot, DOM and PDF: loading stops at
     /// `deadline - snapshot_reserve` at the latest.
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(serialize_with = "ser_ms", rename = "snapshot_reserve_ms")]
     pub snapshot_reserve: Duration,
     /// The page has settled once it has loaded and no request was pending for this long.
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(serialize_with = "ser_ms", rename = "settle_quiet_ms")]
     pub settle_quiet: Duration,
     /// After the page has loaded, stop waiting for quiet after this long (long polling, endless
     /// activity): requests still pending are then recorded as failed "still pending".
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(serialize_with = "ser_ms", rename = "settle_max_ms")]
     pub settle_max: Duration,
     /// Requests answered per page (later ones fail with "limit reached").
     pub max_resources: usize,
@@ -385,7 +385,7 @@ pub enum Settle {
 /// Milliseconds from the start of the capture.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Timings {
-    /// Wall-clock time the capture started (RFC 3339, UTC).
+    /// Wall-clock time the capture started, in the manifest's form (`2026-01-02T03:04:05Z`).
     pub started_at: String,
     /// `Page.navigate` sent.
     pub navigation_start_ms: u64,

@@ -96,7 +96,7 @@ pub(super) fn capture(
         ));
     }
     let t0 = Instant::now();
-    let started_at = jiff::Timestamp::now().to_string();
+    let started_at = crate::manifest::now();
     let deadline = t0 + limits.deadline;
     let conn = &*browser.conn;
     let remaining = || deadline.saturating_duration_since(Instant::now());
