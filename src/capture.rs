@@ -12,6 +12,8 @@
 //! ignored and a proxy is used only when given, and then recorded; named headers are redacted
 //! before anything is signed.
 
+pub mod browser;
+
 use crate::archive::dir::Dir;
 use crate::archive::{Archive, Committed, Draft, Scratch};
 use crate::error::{Error, IoContext, Result};

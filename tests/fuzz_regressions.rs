@@ -103,6 +103,11 @@ fn zip_inputs() {
     check_target("zip");
 }
 
+#[test]
+fn cdp_message_inputs() {
+    check_target("cdp_message");
+}
+
 /// Each directory of inputs belongs to a target this test runs, and each target has a binary
 /// in fuzz/Cargo.toml, so a new target cannot be left out of either.
 #[test]

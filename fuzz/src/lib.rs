@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("blob", blob),
     ("html_title", html_title),
     ("zip", zip),
+    ("cdp_message", cdp_message),
 ];
 
 /// `Manifest::parse`: it accepts only the canonical byte form (FORMAT.md 5.1, 5.6), so whatever
@@ -513,6 +514,45 @@ pub fn zip(data: &[u8]) {
                 "{}: read more or less than declared",
                 e.name
             );
+        }
+    }
+}
+
+/// The browser engine's DevTools parsers (`capture::browser::{Framer, CdpMessage}`) on what a
+/// browser could write to its pipe. The first byte picks the frame limit and the read size; the
+/// rest is the stream. However the stream is cut into reads, the same frames come out, none
+/// longer than the limit; every accepted message survives `to_frame` -> `parse` unchanged.
+pub fn cdp_message(data: &[u8]) {
+    use exhibit::capture::browser::{CdpMessage, Framer};
+    let Some((&k, stream)) = data.split_first() else {
+        return;
+    };
+    let max = 1 + (k as usize >> 3) * 32;
+    let read = 1 + (k as usize & 7);
+    let (mut whole, mut chunked) = (Framer::new(max), Framer::new(max));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let one = whole.push(stream, &mut a);
+    let mut many = Ok(());
+    for c in stream.chunks(read) {
+        many = chunked.push(c, &mut b);
+        if many.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        one.is_ok(),
+        many.is_ok(),
+        "a read boundary changed the verdict"
+    );
+    if one.is_ok() {
+        assert_eq!(a, b, "a read boundary changed the frames");
+        assert!(whole.pending() <= max);
+    }
+    assert!(a.iter().all(|f| f.len() <= max), "a frame over the limit");
+    for frame in a.iter().map(Vec::as_slice).chain([stream]) {
+        if let Ok(m) = CdpMessage::parse(frame) {
+            let again = CdpMessage::parse(&m.to_frame()).expect("a parsed message's own frame");
+            assert_eq!(again, m, "message round trip changed it");
         }
     }
 }
