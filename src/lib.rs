@@ -7,28 +7,30 @@
 //! The pure cores (manifest encoding, record IDs, Merkle proofs, signed notes) are separate from
 //! the I/O (store, archive, capture), so each is tested on its own.
 
-pub mod archive;
-pub mod audit;
-pub mod b64;
-pub mod bundle;
-pub mod capture;
-pub mod cite;
-pub mod diff;
+// The layers, lowest first. Each folder's mod.rs says what it promises and may import; no
+// module imports one above it.
 pub mod error;
-pub mod fsutil;
-pub mod history;
-pub mod keys;
-pub mod log;
-pub mod manifest;
-pub mod netpolicy;
-pub mod note;
-pub mod ops;
-pub mod record_id;
-pub mod store;
 pub mod terminal;
+
+pub mod archive;
+pub mod capture;
+pub mod core;
+pub mod formats;
+pub mod log;
+pub mod ops;
 pub mod text;
 pub mod trust;
 pub mod verify;
-pub mod zipread;
+
+pub mod fsutil;
+
+// The earlier flat paths, kept so that code written against them keeps compiling.
+pub use crate::archive::store;
+pub use crate::capture::policy as netpolicy;
+pub use crate::core::{b64, keys, manifest, note, record_id};
+pub use crate::formats::{bundle, cite, zipread};
+pub use crate::ops::history;
+pub use crate::text::diff;
+pub use crate::verify::audit;
 
 pub use error::{Error, Kind, Result};

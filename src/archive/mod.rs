@@ -19,6 +19,7 @@
 
 pub mod dir;
 pub mod local;
+pub mod store;
 
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::keys::{self, PublicKey, SecretKey};

@@ -3,4 +3,5 @@
 //!
 //! May import: archive, trust, capture, verify, formats and the pure cores. Not the CLI.
 
+pub mod history;
 pub mod keys;

@@ -75,6 +75,8 @@
 //! says: dates without a time (`Last updated May 5, 2026`, `Effective 2026-05-05`), numbers,
 //! amounts, durations (`30 days`), version strings, and any word without a digit in it.
 
+pub mod diff;
+
 use std::borrow::Cow;
 use std::cell::RefCell;
 

@@ -5,6 +5,8 @@
 //! and (4) it is leaf `log_index` of the archive's log, proven by an inclusion proof against a
 //! checkpoint signed by a trusted key.
 
+pub mod audit;
+
 use crate::archive::Archive;
 use crate::error::{Error, Kind, Result};
 use crate::log::merkle;

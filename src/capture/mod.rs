@@ -13,6 +13,7 @@
 //! before anything is signed.
 
 pub mod browser;
+pub mod policy;
 
 use crate::archive::dir::Dir;
 use crate::archive::{Archive, Committed, Draft, Scratch};

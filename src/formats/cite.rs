@@ -791,7 +791,7 @@ mod tests {
                 bluebook: String::new(),
                 title: title.map(String::from),
                 manifest: crate::manifest::Manifest::parse(include_bytes!(
-                    "../archive/records/9E/EX-9EZC-KCS8-S60E.json"
+                    "../../archive/records/9E/EX-9EZC-KCS8-S60E.json"
                 ))
                 .unwrap(),
             };
