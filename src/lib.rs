@@ -15,6 +15,7 @@ pub mod capture;
 pub mod cite;
 pub mod diff;
 pub mod error;
+pub mod formats;
 pub mod fsutil;
 pub mod history;
 pub mod keys;
