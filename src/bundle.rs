@@ -560,7 +560,7 @@ fn bad_bundle(path: &Path, why: impl std::fmt::Display) -> Error {
 }
 
 /// A member name we accept: relative, forward slashes, no `..`, no control characters.
-fn safe_name(name: &str) -> bool {
+pub(crate) fn safe_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
         && !name.starts_with('/')
@@ -963,7 +963,7 @@ fn check_record(
 }
 
 /// The number of central-directory entries the zip's end record declares (zip64 aware).
-fn central_directory_entries(path: &Path) -> std::result::Result<u64, String> {
+pub(crate) fn central_directory_entries(path: &Path) -> std::result::Result<u64, String> {
     use std::io::{Seek, SeekFrom};
     let mut f = File::open(path).map_err(|e| e.to_string())?;
     let len = f.metadata().map_err(|e| e.to_string())?.len();

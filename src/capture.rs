@@ -494,6 +494,7 @@ pub fn fetch(
                 redact(&mut http, &opts.redact_headers);
                 http
             }),
+            warc: None,
             labels,
             change: None,
             staged: Some(staged),
@@ -935,6 +936,7 @@ pub fn stage_file(
             text_fingerprint,
         },
         http: None,
+        warc: None,
         labels,
         change: None,
         staged: Some(staged),

@@ -267,6 +267,7 @@ pub fn record_status(
             text_fingerprint: None,
         },
         http: None,
+        warc: None,
         labels: crate::manifest::Labels {
             note: reason,
             ..Default::default()

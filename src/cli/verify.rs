@@ -27,10 +27,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     if let Some(file) = &a.file {
         return verify_file(g, file, &a);
     }
-    if a.targets
-        .iter()
-        .all(|t| t.to_ascii_lowercase().ends_with(".zip"))
-    {
+    if a.targets.iter().all(|t| is_package(t)) {
         return verify_bundles(&a);
     }
     let archive = g.open()?;
@@ -110,8 +107,7 @@ fn verify_bundles(a: &Args) -> Result<i32> {
     let mut code = 0;
     let mut all = Vec::new();
     for t in &a.targets {
-        let report = match exhibit::bundle::verify_bundle(std::path::Path::new(t), pinned.as_ref())
-        {
+        let report = match verify_package(t, pinned.as_ref()) {
             Ok(r) => r,
             Err(e) => {
                 if !a.json {
@@ -166,6 +162,35 @@ fn verify_bundles(a: &Args) -> Result<i32> {
         super::print_json(&serde_json::json!({"ok": code == 0, "bundles": all}))?;
     }
     Ok(code)
+}
+
+/// Targets read as files rather than looked up in an archive: evidence bundles, and WARC or
+/// WACZ exports.
+fn is_package(t: &str) -> bool {
+    let t = t.to_ascii_lowercase();
+    [".zip", ".warc", ".warc.gz", ".wacz"]
+        .iter()
+        .any(|e| t.ends_with(e))
+}
+
+fn verify_package(
+    t: &str,
+    pinned: Option<&TrustRoot>,
+) -> exhibit::Result<exhibit::bundle::BundleReport> {
+    let path = std::path::Path::new(t);
+    let lower = t.to_ascii_lowercase();
+    if lower.ends_with(".wacz") {
+        exhibit::formats::wacz::verify(path, pinned)
+    } else if lower.ends_with(".warc") || lower.ends_with(".warc.gz") {
+        let file = std::fs::File::open(path).map_err(|e| {
+            let mut err = exhibit::Error::io("open", path, e);
+            err.kind = exhibit::Kind::Usage;
+            err
+        })?;
+        exhibit::formats::export::verify_warc(std::io::BufReader::new(file), t, pinned)
+    } else {
+        exhibit::bundle::verify_bundle(path, pinned)
+    }
 }
 
 /// "Is this file the cited one?": hash the file, compare with the cited hash or prefix, and name

@@ -59,12 +59,16 @@ impl<R: BufRead> BufRead for CountBuf<R> {
 pub struct MemberStart {
     pub offset: u64,
     pub start: u64,
+    /// The member's first 10 bytes: its fixed gzip header fields.
+    pub header: [u8; 10],
 }
+
+type Member<R> = flate2::bufread::GzDecoder<io::Chain<io::Cursor<[u8; 10]>, CountBuf<BufReader<R>>>>;
 
 enum Source<R: Read> {
     Plain(CountBuf<BufReader<R>>),
     Gzip {
-        current: Option<flate2::bufread::GzDecoder<CountBuf<BufReader<R>>>>,
+        current: Option<Member<R>>,
         spare: Option<CountBuf<BufReader<R>>>,
         out: u64,
         members: Vec<MemberStart>,
@@ -86,7 +90,7 @@ impl<R: Read> Read for Source<R> {
                 if let Some(dec) = current {
                     match dec.read(buf) {
                         Ok(0) if !buf.is_empty() => {
-                            *spare = Some(current.take().expect("present").into_inner());
+                            *spare = Some(current.take().expect("present").into_inner().into_inner().1);
                             continue;
                         }
                         Ok(n) => {
@@ -97,8 +101,9 @@ impl<R: Read> Read for Source<R> {
                             let m = members.last().copied().unwrap_or(MemberStart {
                                 offset: 0,
                                 start: 0,
+                                header: [0; 10],
                             });
-                            let why = if dec.get_ref().eof {
+                            let why = if dec.get_ref().get_ref().1.eof {
                                 format!("the gzip member at byte {} is truncated ({e})", m.offset)
                             } else {
                                 format!("the gzip member at byte {} is corrupt ({e})", m.offset)
@@ -115,11 +120,24 @@ impl<R: Read> Read for Source<R> {
                     *spare = Some(inner);
                     return Ok(0);
                 }
+                let offset = inner.pos;
+                let mut header = [0u8; 10];
+                let mut got = 0;
+                while got < 10 {
+                    let n = inner.read(&mut header[got..])?;
+                    if n == 0 {
+                        let why = format!("the gzip member at byte {offset} is truncated (in its header)");
+                        *defect = Some(why.clone());
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+                    }
+                    got += n;
+                }
                 members.push(MemberStart {
-                    offset: inner.pos,
+                    offset,
                     start: *out,
+                    header,
                 });
-                *current = Some(flate2::bufread::GzDecoder::new(inner));
+                *current = Some(flate2::bufread::GzDecoder::new(io::Cursor::new(header).chain(inner)));
             },
         }
     }
@@ -347,7 +365,7 @@ impl<R: Read> WarcReader<R> {
                 current, spare, ..
             } => current
                 .as_ref()
-                .map(|d| d.get_ref().pos)
+                .map(|d| d.get_ref().get_ref().1.pos)
                 .or(spare.as_ref().map(|s| s.pos))
                 .unwrap_or(0),
         }
