@@ -635,6 +635,59 @@ pub fn plan(p: &Provenance, captures: &[Capture], warcinfo: Vec<u8>) -> Vec<Plan
     out
 }
 
+/// The last record of an export: a `metadata` record `urn:exhibit:members` listing, one line
+/// each, `<offset> <length> sha256:<hex>` of every gzip member before it. It is itself written
+/// in stored blocks ([`super::warc::writer::stored_member`]).
+pub fn members_record(planned: &[Planned], placed: &[Placed]) -> Planned {
+    let mut list = String::new();
+    for p in placed {
+        list.push_str(&format!(
+            "{} {} sha256:{}\n",
+            p.offset,
+            p.length,
+            hex::encode(p.sha256)
+        ));
+    }
+    let info = planned[0]
+        .fields
+        .0
+        .iter()
+        .find(|(n, _)| n == "WARC-Record-ID")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let date = planned[0]
+        .fields
+        .0
+        .iter()
+        .find(|(n, _)| n == "WARC-Date")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let bytes = list.into_bytes();
+    let digest = warc::sha256_label(&sha256_hex(&bytes));
+    let url = "urn:exhibit:members".to_string();
+    let ctype = "text/plain; charset=utf-8";
+    let mut f = Fields::default();
+    f.push("WARC-Type", "metadata");
+    f.push("WARC-Record-ID", warc::record_uuid(&format!("members {info}")));
+    f.push("WARC-Date", date.clone());
+    f.push("WARC-Target-URI", url.clone());
+    f.push("WARC-Warcinfo-ID", info);
+    f.push("Content-Type", ctype);
+    f.push("WARC-Payload-Digest", digest.clone());
+    Planned {
+        fields: f,
+        prefix: bytes,
+        document: None,
+        index: Some(IndexInfo {
+            url,
+            date,
+            mime: cdxj::short_mime(ctype),
+            status: None,
+            digest,
+        }),
+    }
+}
+
 /// Where the records of a written WARC are, for the index.
 pub struct Written {
     pub entries: Vec<cdxj::Entry>,
@@ -674,6 +727,7 @@ pub fn write_warc(
         count: 0,
     });
     let mut entries = Vec::new();
+    let mut placements = Vec::new();
     let write_err = |e: io::Error| Error::archive(format!("cannot write the WARC: {e}"));
     for p in planned {
         let block_sha = match &p.document {
@@ -702,6 +756,7 @@ pub fn write_warc(
                 Some(d) => Error::from(d),
                 None => write_err(e),
             })?;
+        placements.push(placed);
         if let Some(i) = &p.index {
             entries.push(cdxj::Entry {
                 url: i.url.clone(),
@@ -715,6 +770,23 @@ pub fn write_warc(
             });
         }
     }
+    // The list of members: the raw bytes of every member before it, by SHA-256, so that no
+    // byte of the file can change unnoticed (docs/FORMAT.md 15.5).
+    let last = members_record(planned, &placements);
+    let placed = w
+        .write_record_stored(&last.header(&sha2::Sha256::digest(&last.prefix), last.block_len()), &last.prefix)
+        .map_err(write_err)?;
+    let i = last.index.as_ref().expect("indexed");
+    entries.push(cdxj::Entry {
+        url: i.url.clone(),
+        date: i.date.clone(),
+        mime: i.mime.clone(),
+        status: i.status,
+        digest: Some(i.digest.clone()),
+        length: placed.length,
+        offset: placed.offset,
+        filename: filename.to_string(),
+    });
     let mut inner = w.into_inner();
     inner.flush().map_err(write_err)?;
     Ok(Written {
@@ -855,7 +927,7 @@ pub fn export_warc(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<Ex
         path: out.display().to_string(),
         format: "warc",
         records: captures.len(),
-        warc_records: planned.len(),
+        warc_records: planned.len() + 1,
         bytes: written.bytes,
         sha256: written.sha256,
     })
@@ -889,7 +961,7 @@ pub fn export_wacz(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<Ex
         path: out.display().to_string(),
         format: "wacz",
         records: captures.len(),
-        warc_records: planned.len(),
+        warc_records: planned.len() + 1,
         bytes,
         sha256,
     })
@@ -989,6 +1061,26 @@ pub fn verify_warc_parts(
             "the gzip member at byte {} does not have the header exhibit writes",
             m.offset
         )));
+    }
+    // The last member lists every other member's bytes, and is itself in stored blocks.
+    let last_raw = reader.last_member_raw().map(<[u8]>::to_vec);
+    if last_raw
+        .as_deref()
+        .and_then(super::warc::writer::parse_stored_member)
+        .is_none()
+    {
+        return Err(bad(
+            "its last gzip member is not the stored member list exhibit writes".into(),
+        ));
+    }
+    let mut placements = Vec::new();
+    for (i, m) in members.iter().enumerate().take(members.len().saturating_sub(1)) {
+        let next = members[i + 1].offset;
+        placements.push(Placed {
+            offset: m.offset,
+            length: next - m.offset,
+            sha256: m.sha256.unwrap_or_default(),
+        });
     }
     // The provenance the file carries.
     let meta = |url: &str| {
@@ -1140,7 +1232,8 @@ pub fn verify_warc_parts(
         checkpoint: cp.clone(),
         keys: keys_pem,
     };
-    let planned = plan(&prov, &captures, info.clone());
+    let mut planned = plan(&prov, &captures, info.clone());
+    planned.push(members_record(&planned, &placements));
     let mut layout = |why: String| {
         if problems.len() < 20 {
             problems.push(why);

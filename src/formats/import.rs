@@ -193,7 +193,7 @@ impl State<'_> {
             source_member: self.member.clone(),
             record_type: kind.clone(),
             record_id: r.head.record_id().to_string(),
-            target_uri: target.to_string(),
+            target_uri: r.head.get("WARC-Target-URI").unwrap_or("").to_string(),
             date: date.to_string(),
             content_type: r.head.get("Content-Type").map(str::to_string),
             ip_address: r.head.get("WARC-IP-Address").map(str::to_string),

@@ -19,14 +19,30 @@ pub const MAX_WARC_HEADER: usize = 64 * 1024;
 pub const MAX_HTTP_HEAD: usize = 256 * 1024;
 const BUF: usize = 64 * 1024;
 
-/// A byte source that counts what was consumed and remembers reaching its end.
-struct CountBuf<R: BufRead> {
+/// Raw bytes of a gzip member kept for inspection, at most this many.
+const MAX_RAW_MEMBER: usize = 16 << 20;
+
+/// A byte source that counts what was consumed and remembers reaching its end. For a gzip file
+/// it also hashes the raw bytes of the current member and keeps them when they are few.
+struct CountBuf<R: BufRead + BufferSlice> {
     inner: R,
     pos: u64,
     eof: bool,
+    hasher: Option<sha2::Sha256>,
+    raw: Option<Vec<u8>>,
 }
 
-impl<R: BufRead> Read for CountBuf<R> {
+impl<R: BufRead + BufferSlice> CountBuf<R> {
+    /// The SHA-256 and (when small) the bytes of the member consumed since the last call.
+    fn take_member(&mut self) -> Option<([u8; 32], Option<Vec<u8>>)> {
+        use sha2::Digest;
+        let h = self.hasher.replace(sha2::Sha256::new())?;
+        let raw = self.raw.replace(Vec::new());
+        Some((h.finalize().into(), raw))
+    }
+}
+
+impl<R: BufRead + BufferSlice> Read for CountBuf<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = {
             let b = self.fill_buf()?;
@@ -39,7 +55,7 @@ impl<R: BufRead> Read for CountBuf<R> {
     }
 }
 
-impl<R: BufRead> BufRead for CountBuf<R> {
+impl<R: BufRead + BufferSlice> BufRead for CountBuf<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         let b = self.inner.fill_buf()?;
         if b.is_empty() {
@@ -48,8 +64,33 @@ impl<R: BufRead> BufRead for CountBuf<R> {
         Ok(b)
     }
     fn consume(&mut self, n: usize) {
+        if self.hasher.is_some() {
+            use sha2::Digest;
+            let bytes = &self.inner.buffer_slice()[..n];
+            if let Some(h) = &mut self.hasher {
+                h.update(bytes);
+            }
+            if let Some(r) = &mut self.raw {
+                if r.len() + n <= MAX_RAW_MEMBER {
+                    r.extend_from_slice(bytes);
+                } else {
+                    self.raw = None;
+                }
+            }
+        }
         self.pos += n as u64;
         self.inner.consume(n);
+    }
+}
+
+/// The buffered bytes of a `BufRead` that already holds them (after `fill_buf`).
+trait BufferSlice {
+    fn buffer_slice(&self) -> &[u8];
+}
+
+impl<R: Read> BufferSlice for BufReader<R> {
+    fn buffer_slice(&self) -> &[u8] {
+        self.buffer()
     }
 }
 
@@ -61,6 +102,8 @@ pub struct MemberStart {
     pub start: u64,
     /// The member's first 10 bytes: its fixed gzip header fields.
     pub header: [u8; 10],
+    /// SHA-256 of the member's raw (compressed) bytes, once it was read through.
+    pub sha256: Option<[u8; 32]>,
 }
 
 type Member<R> = flate2::bufread::GzDecoder<io::Chain<io::Cursor<[u8; 10]>, CountBuf<BufReader<R>>>>;
@@ -73,7 +116,24 @@ enum Source<R: Read> {
         out: u64,
         members: Vec<MemberStart>,
         defect: Option<String>,
+        /// The raw bytes of the last member read through, when small.
+        last_raw: Option<Vec<u8>>,
     },
+}
+
+fn close_member(
+    members: &mut [MemberStart],
+    inner: &mut CountBuf<BufReader<impl Read>>,
+    last_raw: &mut Option<Vec<u8>>,
+) {
+    if let Some(m) = members.last_mut() {
+        if m.sha256.is_none() {
+            if let Some((h, raw)) = inner.take_member() {
+                m.sha256 = Some(h);
+                *last_raw = raw;
+            }
+        }
+    }
 }
 
 impl<R: Read> Read for Source<R> {
@@ -86,6 +146,7 @@ impl<R: Read> Read for Source<R> {
                 out,
                 members,
                 defect,
+                last_raw,
             } => loop {
                 if let Some(dec) = current {
                     match dec.read(buf) {
@@ -102,6 +163,7 @@ impl<R: Read> Read for Source<R> {
                                 offset: 0,
                                 start: 0,
                                 header: [0; 10],
+                                sha256: None,
                             });
                             let why = if dec.get_ref().get_ref().1.eof {
                                 format!("the gzip member at byte {} is truncated ({e})", m.offset)
@@ -116,7 +178,9 @@ impl<R: Read> Read for Source<R> {
                 let Some(mut inner) = spare.take() else {
                     return Ok(0);
                 };
-                if inner.fill_buf()?.is_empty() {
+                let at_end = inner.fill_buf()?.is_empty();
+                close_member(members, &mut inner, last_raw);
+                if at_end {
                     *spare = Some(inner);
                     return Ok(0);
                 }
@@ -136,6 +200,7 @@ impl<R: Read> Read for Source<R> {
                     offset,
                     start: *out,
                     header,
+                    sha256: None,
                 });
                 *current = Some(flate2::bufread::GzDecoder::new(io::Cursor::new(header).chain(inner)));
             },
@@ -327,8 +392,15 @@ impl<R: Read> WarcReader<R> {
             inner: BufReader::with_capacity(BUF, r),
             pos: 0,
             eof: false,
+            hasher: None,
+            raw: None,
         };
         let gzip = raw.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+        if gzip {
+            use sha2::Digest;
+            raw.hasher = Some(sha2::Sha256::new());
+            raw.raw = Some(Vec::new());
+        }
         let src = if gzip {
             Source::Gzip {
                 current: None,
@@ -336,6 +408,7 @@ impl<R: Read> WarcReader<R> {
                 out: 0,
                 members: Vec::new(),
                 defect: None,
+                last_raw: None,
             }
         } else {
             Source::Plain(raw)
@@ -354,6 +427,15 @@ impl<R: Read> WarcReader<R> {
         match self.src.get_ref() {
             Source::Gzip { members, .. } => members,
             Source::Plain(_) => &[],
+        }
+    }
+
+    /// The raw bytes of the last gzip member, once the file was read to its end (when they
+    /// are at most 16 MiB).
+    pub fn last_member_raw(&self) -> Option<&[u8]> {
+        match self.src.get_ref() {
+            Source::Gzip { last_raw, .. } => last_raw.as_deref(),
+            Source::Plain(_) => None,
         }
     }
 
