@@ -835,4 +835,68 @@ mod tests {
         })
         .unwrap();
     }
+
+    #[test]
+    fn version_4_import_warc() {
+        let v4 = |v: &mut serde_json::Value| {
+            v["format"] = FORMAT_V4.into();
+            v["method"] = "import-warc".into();
+            v.as_object_mut().unwrap().remove("http");
+            v["warc"] = serde_json::json!({
+                "source_sha256": "7b026fd61526c14f244a3f1268080a6b8b5b887061582e49016752ba6c3cd141",
+                "source_size": 1234,
+                "record_type": "response",
+                "record_id": "<urn:uuid:1>",
+                "target_uri": "<http://example.org/b>",
+                "date": "2026-05-21T05:07:28.5Z",
+                "payload_digest": "sha1:VGMT4NSHA2AWVOR6EVYXQUGCNSONBWE5",
+                "http": {"status_line": "HTTP/1.1 200 OK", "headers": [{"name": "Content-Type", "value": "text/html"}]}
+            });
+        };
+        let m = parse_edited(v4).unwrap();
+        assert_eq!(m.method, Method::ImportWarc);
+        assert_eq!(format_for(m.method), FORMAT_V4);
+        assert_eq!(format_for(Method::Capture), FORMAT);
+        let s = String::from_utf8(m.to_bytes()).unwrap();
+        assert!(s.contains(r#""method":"import-warc""#), "{s}");
+        for old in [FORMAT_V1, FORMAT_V2, FORMAT] {
+            rejected(
+                |v| {
+                    v4(v);
+                    v["format"] = old.into();
+                },
+                "cannot hold version-4 fields",
+            );
+        }
+        rejected(
+            |v| {
+                v4(v);
+                v.as_object_mut().unwrap().remove("warc");
+            },
+            "must have a warc object",
+        );
+        rejected(
+            |v| {
+                v4(v);
+                v["method"] = "import".into();
+            },
+            "only import-warc records",
+        );
+        rejected(
+            |v| {
+                v4(v);
+                v["warc"]["target_uri"] = "<http://u:pw@example.org/b>".into();
+            },
+            "warc.target_uri carries",
+        );
+        rejected(
+            |v| {
+                v4(v);
+                v["warc"]["record_type"] = "request".into();
+            },
+            "warc.record_type",
+        );
+        // A version-4 capture (no v4 field) is valid: version 4 is version 3 plus additions.
+        parse_edited(|v| v["format"] = FORMAT_V4.into()).unwrap();
+    }
 }

@@ -98,6 +98,11 @@ fn html_title_inputs() {
     check_target("html_title");
 }
 
+#[test]
+fn warc_inputs() {
+    check_target("warc");
+}
+
 /// Each directory of inputs belongs to a target this test runs, and each target has a binary
 /// in fuzz/Cargo.toml, so a new target cannot be left out of either.
 #[test]
