@@ -561,7 +561,9 @@ impl Manifest {
         }
         let Some(w) = &self.warc else { return Ok(()) };
         if self.http.is_some() {
-            return Err("an import-warc record has no http object (exhibit fetched nothing)".into());
+            return Err(
+                "an import-warc record has no http object (exhibit fetched nothing)".into(),
+            );
         }
         if !is_sha256_hex(&w.source_sha256) {
             return Err("warc.source_sha256 is not 64 lowercase hex digits".into());
@@ -570,7 +572,10 @@ impl Manifest {
             return Err("warc.record_type is not response, resource or revisit".into());
         }
         if url_has_userinfo(&w.target_uri, None) {
-            return Err("warc.target_uri carries a user name or password, which a manifest never records".into());
+            return Err(
+                "warc.target_uri carries a user name or password, which a manifest never records"
+                    .into(),
+            );
         }
         if let Some(h) = &w.http {
             for hd in &h.headers {

@@ -35,13 +35,18 @@ fn text(o: &Output) -> String {
 
 fn ok(program: &str, args: &[&str]) -> String {
     let o = tool(program, args);
-    assert!(o.status.success(), "{program} {args:?} failed:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "{program} {args:?} failed:\n{}",
+        text(&o)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 const PAGE: &str = "<!doctype html><html><head><title>Terms of Service</title></head><body><p>These are the terms.</p></body></html>\n";
 const TEXT: &str = "plain words, ünïcode too\n";
-const ZIPPED: &str = "<html><head><title>Compressed</title></head><body>gzip on the wire, chunked</body></html>";
+const ZIPPED: &str =
+    "<html><head><title>Compressed</title></head><body>gzip on the wire, chunked</body></html>";
 
 /// An archive with every kind of plain record: a page, a redirect to it, a gzip+chunked
 /// response, a text file, a re-check (identical document: a revisit), an imported file.
@@ -77,7 +82,10 @@ fn populated() -> (Env, TestServer, Vec<(String, String, String)>) {
         ));
     }
     let check: serde_json::Value = serde_json::from_str(
-        env.ok(&["check", "--json", &srv.url("/notes.txt")]).lines().next().unwrap(),
+        env.ok(&["check", "--json", &srv.url("/notes.txt")])
+            .lines()
+            .next()
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(check["outcome"], "unchanged");
@@ -108,7 +116,14 @@ fn populated() -> (Env, TestServer, Vec<(String, String, String)>) {
 
 fn export(env: &Env, ids: &[String], format: &str, name: &str) -> (PathBuf, serde_json::Value) {
     let out = env.dir.path().join(name);
-    let mut args = vec!["export", "--format", format, "--out", out.to_str().unwrap(), "--json"];
+    let mut args = vec![
+        "export",
+        "--format",
+        format,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ];
     args.extend(ids.iter().map(String::as_str));
     let v = serde_json::from_str(env.ok(&args).trim()).unwrap();
     (out, v)
@@ -133,11 +148,15 @@ fn exported_warc_passes_warcio_fastwarc_and_lists_every_record() {
     let n = summary["warc_records"].as_u64().unwrap() as usize;
 
     let out = ok("warcio", &["check", "-v", path]);
-    let checked: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("offset")).collect();
+    let checked: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("offset"))
+        .collect();
     assert_eq!(checked.len(), n, "{out}");
     for verdict in out.lines().filter(|l| l.starts_with("    ")) {
         assert!(
-            verdict.trim() == "digest pass" || verdict.trim() == "digest present but not checked (revisit)",
+            verdict.trim() == "digest pass"
+                || verdict.trim() == "digest present but not checked (revisit)",
             "{out}"
         );
     }
@@ -145,10 +164,26 @@ fn exported_warc_passes_warcio_fastwarc_and_lists_every_record() {
     assert_eq!(out.matches("(revisit)").count(), 2, "{out}");
     let fw = tool("fastwarc", &["check", path]);
     assert!(fw.status.success(), "{}", text(&fw));
-    assert!(String::from_utf8_lossy(&fw.stdout).contains(&format!("{n} records were verified successfully")), "{}", text(&fw));
+    assert!(
+        String::from_utf8_lossy(&fw.stdout)
+            .contains(&format!("{n} records were verified successfully")),
+        "{}",
+        text(&fw)
+    );
 
-    let index = ok("warcio", &["index", "-f", "warc-type,warc-target-uri,warc-payload-digest", path]);
-    let lines: Vec<serde_json::Value> = index.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let index = ok(
+        "warcio",
+        &[
+            "index",
+            "-f",
+            "warc-type,warc-target-uri,warc-payload-digest",
+            path,
+        ],
+    );
+    let lines: Vec<serde_json::Value> = index
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), n);
     for (id, sha, url) in &records {
         let kinds: Vec<&str> = lines
@@ -158,28 +193,51 @@ fn exported_warc_passes_warcio_fastwarc_and_lists_every_record() {
             .map(|l| l["warc-type"].as_str().unwrap())
             .collect();
         assert!(
-            kinds.iter().any(|k| ["response", "resource", "revisit"].contains(k)),
+            kinds
+                .iter()
+                .any(|k| ["response", "resource", "revisit"].contains(k)),
             "{id}: no record carries {url} with payload {sha}: {index}"
         );
         for part in ["manifest.json", "manifest.sig", "proof.json"] {
             let urn = format!("urn:exhibit:{id}/{part}");
-            assert!(lines.iter().any(|l| l["warc-type"] == "metadata" && l["warc-target-uri"] == urn.as_str()), "{urn}");
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l["warc-type"] == "metadata" && l["warc-target-uri"] == urn.as_str()),
+                "{urn}"
+            );
         }
     }
     // exhibit's own verification of the embedded provenance.
-    let v: serde_json::Value = serde_json::from_str(env.ok(&["verify", path, "--json"]).trim()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(env.ok(&["verify", path, "--json"]).trim()).unwrap();
     assert_eq!(v["ok"], true, "{v:#}");
-    assert_eq!(v["bundles"][0]["records"].as_array().unwrap().len(), records.len());
+    assert_eq!(
+        v["bundles"][0]["records"].as_array().unwrap().len(),
+        records.len()
+    );
     let pinned = env.dir.path().join("keys").join("signing.key.pub");
     let v: serde_json::Value = serde_json::from_str(
-        env.ok(&["verify", path, "--json", "--trusted-key", pinned.to_str().unwrap()]).trim(),
+        env.ok(&[
+            "verify",
+            path,
+            "--json",
+            "--trusted-key",
+            pinned.to_str().unwrap(),
+        ])
+        .trim(),
     )
     .unwrap();
     assert_eq!(v["bundles"][0]["trust"], "pinned");
     // A key that did not sign: the same file fails.
     let other = env.dir.path().join("other.key");
     env.ok(&["keygen", "--out", other.to_str().unwrap()]);
-    let r = env.run(&["verify", path, "--trusted-key", &format!("{}.pub", other.display())]);
+    let r = env.run(&[
+        "verify",
+        path,
+        "--trusted-key",
+        &format!("{}.pub", other.display()),
+    ]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
 }
 
@@ -199,14 +257,30 @@ for r in ArchiveIterator(open(sys.argv[1], 'rb')):
 "#;
     let out = ok("python3", &["-c", script, warc.to_str().unwrap()]);
     for (_, sha, url) in &records {
-        assert!(out.lines().any(|l| l.starts_with(&format!("{url} {sha}"))), "{url} {sha} in\n{out}");
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("{url} {sha}"))),
+            "{url} {sha} in\n{out}"
+        );
     }
     let zipped = out.lines().find(|l| l.contains("/zipped")).unwrap();
-    assert!(zipped.contains("x-exhibit-orig-content-encoding: gzip"), "{zipped}");
-    assert!(zipped.contains("x-exhibit-orig-transfer-encoding: chunked"), "{zipped}");
+    assert!(
+        zipped.contains("x-exhibit-orig-content-encoding: gzip"),
+        "{zipped}"
+    );
+    assert!(
+        zipped.contains("x-exhibit-orig-transfer-encoding: chunked"),
+        "{zipped}"
+    );
     assert!(!zipped.contains("\\r\\ncontent-encoding"), "{zipped}");
     let info = ok("python3", &["-c", "import sys\nfrom warcio.archiveiterator import ArchiveIterator\nr = next(iter(ArchiveIterator(open(sys.argv[1], 'rb'))))\nprint(r.content_stream().read().decode())", warc.to_str().unwrap()]);
-    for says in ["software: exhibit", "exhibit-format: exhibit-warc/1", "exhibit-origin: ", "lower-case", "reason phrase", "x-exhibit-orig-"] {
+    for says in [
+        "software: exhibit",
+        "exhibit-format: exhibit-warc/1",
+        "exhibit-origin: ",
+        "lower-case",
+        "reason phrase",
+        "x-exhibit-orig-",
+    ] {
         assert!(info.contains(says), "warcinfo lacks {says:?}: {info}");
     }
 }
@@ -220,7 +294,11 @@ fn exports_are_deterministic() {
     for format in ["warc", "wacz"] {
         let (a, _) = export(&env, &all, format, &format!("a.{format}"));
         let (b, _) = export(&env, &reversed, format, &format!("b.{format}"));
-        assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), "{format}");
+        assert_eq!(
+            std::fs::read(a).unwrap(),
+            std::fs::read(b).unwrap(),
+            "{format}"
+        );
     }
 }
 
@@ -245,8 +323,17 @@ for i in z.infolist():
         let (name, method) = line.rsplit_once(' ').unwrap();
         assert_eq!(method, "0", "{name} is not stored: {listing}");
     }
-    for want in ["archive/data.warc.gz", "indexes/index.cdx", "pages/pages.jsonl", "datapackage.json", "datapackage-digest.json"] {
-        assert!(listing.lines().any(|l| l.starts_with(&format!("{want} "))), "{want} missing: {listing}");
+    for want in [
+        "archive/data.warc.gz",
+        "indexes/index.cdx",
+        "pages/pages.jsonl",
+        "datapackage.json",
+        "datapackage-digest.json",
+    ] {
+        assert!(
+            listing.lines().any(|l| l.starts_with(&format!("{want} "))),
+            "{want} missing: {listing}"
+        );
     }
     let pages = String::from_utf8(unzip_member(&wacz, "pages/pages.jsonl")).unwrap();
     let mut lines = pages.lines();
@@ -263,7 +350,11 @@ for i in z.infolist():
     let index = String::from_utf8(unzip_member(&wacz, "indexes/index.cdx")).unwrap();
     let mut sorted: Vec<&str> = index.lines().collect();
     sorted.sort();
-    assert_eq!(sorted, index.lines().collect::<Vec<_>>(), "index.cdx is not sorted");
+    assert_eq!(
+        sorted,
+        index.lines().collect::<Vec<_>>(),
+        "index.cdx is not sorted"
+    );
     // cdxj-indexer over the WARC agrees with the index, line for line.
     let dir = tempfile::tempdir().unwrap();
     let warc = dir.path().join("data.warc.gz");
@@ -271,23 +362,38 @@ for i in z.infolist():
     let theirs = ok("cdxj-indexer", &["--sort", warc.to_str().unwrap()]);
     assert_eq!(theirs, index);
     // exhibit's provenance folder is listed in the datapackage, never in signedData.
-    let dp: serde_json::Value = serde_json::from_slice(&unzip_member(&wacz, "datapackage.json")).unwrap();
+    let dp: serde_json::Value =
+        serde_json::from_slice(&unzip_member(&wacz, "datapackage.json")).unwrap();
     assert_eq!(dp["wacz_version"], "1.1.1");
-    let paths: Vec<&str> = dp["resources"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = dp["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
     for (id, _, _) in &records {
-        assert!(paths.contains(&format!("exhibit/{id}.manifest.json").as_str()), "{paths:?}");
+        assert!(
+            paths.contains(&format!("exhibit/{id}.manifest.json").as_str()),
+            "{paths:?}"
+        );
     }
-    let digest: serde_json::Value = serde_json::from_slice(&unzip_member(&wacz, "datapackage-digest.json")).unwrap();
+    let digest: serde_json::Value =
+        serde_json::from_slice(&unzip_member(&wacz, "datapackage-digest.json")).unwrap();
     assert!(digest.get("signedData").is_none());
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn http_get(port: u16, path: &str) -> Option<(u16, Vec<u8>)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
     let mut all = Vec::new();
     s.read_to_end(&mut all).ok()?;
@@ -311,11 +417,22 @@ fn pywb_replays_each_captured_url_byte_for_byte() {
     let (wacz, _) = export(&env, &ids(&records), "wacz", "replay.wacz");
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let o = Command::new(args[0]).args(&args[1..]).current_dir(dir.path()).stdin(Stdio::null()).output().unwrap();
+        let o = Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{args:?}: {}", text(&o));
     };
     run(&["wb-manager", "init", "c"]);
-    run(&["wb-manager", "add", "--unpack-wacz", "c", wacz.to_str().unwrap()]);
+    run(&[
+        "wb-manager",
+        "add",
+        "--unpack-wacz",
+        "c",
+        wacz.to_str().unwrap(),
+    ]);
     drop(srv); // replay must not reach the live server
     let port = free_port();
     let _wayback = Killed(
@@ -330,13 +447,25 @@ fn pywb_replays_each_captured_url_byte_for_byte() {
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while http_get(port, "/").is_none() {
-        assert!(std::time::Instant::now() < deadline, "wayback did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "wayback did not start"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     for (id, sha, url) in &records {
         let (status, body) = http_get(port, &format!("/c/id_/{url}")).unwrap();
-        assert_eq!(status, 200, "{id} {url}: {}", String::from_utf8_lossy(&body));
-        assert_eq!(&sha256_hex(&body), sha, "{id} {url}: replayed bytes are not the cited document");
+        assert_eq!(
+            status,
+            200,
+            "{id} {url}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(
+            &sha256_hex(&body),
+            sha,
+            "{id} {url}: replayed bytes are not the cited document"
+        );
     }
 }
 
@@ -346,12 +475,14 @@ fn pywb_replays_each_captured_url_byte_for_byte() {
 fn flipping_any_byte_of_an_export_is_caught() {
     let env = Env::new();
     let srv = TestServer::start(vec![("/p", Route::html("<title>x</title>tiny"))]);
-    let id = env.capture(&srv.url("/p"), &[])["record_id"].as_str().unwrap().to_string();
+    let id = env.capture(&srv.url("/p"), &[])["record_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (warc, _) = export(&env, &[id], "warc", "tiny.warc.gz");
     let good = std::fs::read(&warc).unwrap();
-    let verify = |bytes: &[u8]| {
-        exhibit::formats::export::verify_warc(bytes, "x", None).is_ok_and(|r| r.ok)
-    };
+    let verify =
+        |bytes: &[u8]| exhibit::formats::export::verify_warc(bytes, "x", None).is_ok_and(|r| r.ok);
     assert!(verify(&good));
     let flipped = warc.with_file_name("flipped.warc.gz");
     let mut warcio_runs = 0;
@@ -369,7 +500,10 @@ fn flipping_any_byte_of_an_export_is_caught() {
             }
         }
     }
-    assert_eq!(warcio_runs, 0, "exhibit's own verification missed {warcio_runs} flips");
+    assert_eq!(
+        warcio_runs, 0,
+        "exhibit's own verification missed {warcio_runs} flips"
+    );
     // Through the binary too, for one flip: exit 1 with the verdict.
     let mut bad = good.clone();
     let mid = bad.len() / 2;
@@ -380,7 +514,10 @@ fn flipping_any_byte_of_an_export_is_caught() {
 
 fn wget_site() -> (TestServer, Vec<(String, Vec<u8>)>) {
     let bodies: Vec<(String, Vec<u8>)> = vec![
-        ("/a.html".into(), b"<html><head><title>A</title></head><body>page a</body></html>".to_vec()),
+        (
+            "/a.html".into(),
+            b"<html><head><title>A</title></head><body>page a</body></html>".to_vec(),
+        ),
         ("/b.txt".into(), b"just text for b\n".to_vec()),
         ("/zipped".into(), ZIPPED.as_bytes().to_vec()),
     ];
@@ -407,42 +544,82 @@ fn wget_site() -> (TestServer, Vec<(String, Vec<u8>)>) {
 }
 
 fn wget(dir: &Path, name: &str, urls: &[String], compress: bool) -> PathBuf {
-    let mut args = vec![format!("--warc-file={name}"), "--delete-after".into(), "-q".into(), "--tries=1".into()];
+    let mut args = vec![
+        format!("--warc-file={name}"),
+        "--delete-after".into(),
+        "-q".into(),
+        "--tries=1".into(),
+    ];
     if !compress {
         args.push("--no-warc-compression".into());
     }
     args.extend(urls.iter().cloned());
-    let o = Command::new("wget").args(&args).current_dir(dir).stdin(Stdio::null()).output().unwrap();
+    let o = Command::new("wget")
+        .args(&args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(o.status.success(), "wget: {}", text(&o));
-    dir.join(if compress { format!("{name}.warc.gz") } else { format!("{name}.warc") })
+    dir.join(if compress {
+        format!("{name}.warc.gz")
+    } else {
+        format!("{name}.warc")
+    })
 }
 
 #[test]
 fn wget_warcs_import_and_damage_is_refused_with_nothing_stored() {
     let (srv, bodies) = wget_site();
     let env = Env::new();
-    let urls: Vec<String> = ["/a.html", "/b.txt", "/zipped", "/moved"].iter().map(|p| srv.url(p)).collect();
+    let urls: Vec<String> = ["/a.html", "/b.txt", "/zipped", "/moved"]
+        .iter()
+        .map(|p| srv.url(p))
+        .collect();
     for compress in [true, false] {
         let file = wget(env.dir.path(), &format!("site-{compress}"), &urls, compress);
         let out: serde_json::Value =
-            serde_json::from_str(env.ok(&["import", file.to_str().unwrap(), "--json"]).trim()).unwrap();
+            serde_json::from_str(env.ok(&["import", file.to_str().unwrap(), "--json"]).trim())
+                .unwrap();
         let records = out["records"].as_array().unwrap();
         // /moved is a redirect (skipped); wget also fetches /a.html again after it.
         assert_eq!(out["skipped"]["redirects"], 1, "{out:#}");
         for (path, body) in &bodies {
-            let r = records.iter().find(|r| r["url"] == srv.url(path).as_str()).unwrap_or_else(|| panic!("{path}: {out:#}"));
-            assert_eq!(r["sha256"], sha256_hex(body).as_str(), "{path}: the document is the decoded body");
+            let r = records
+                .iter()
+                .find(|r| r["url"] == srv.url(path).as_str())
+                .unwrap_or_else(|| panic!("{path}: {out:#}"));
+            assert_eq!(
+                r["sha256"],
+                sha256_hex(body).as_str(),
+                "{path}: the document is the decoded body"
+            );
             let id = r["record_id"].as_str().unwrap();
-            let m: serde_json::Value = serde_json::from_str(&env.ok(&["show", id, "--json"])).unwrap();
-            let m = if m.get("manifest").is_some() { m["manifest"].clone() } else { m };
+            let m: serde_json::Value =
+                serde_json::from_str(&env.ok(&["show", id, "--json"])).unwrap();
+            let m = if m.get("manifest").is_some() {
+                m["manifest"].clone()
+            } else {
+                m
+            };
             assert_eq!(m["format"], "exhibit-manifest/4", "{m:#}");
             assert_eq!(m["method"], "import-warc");
             assert!(m.get("http").is_none());
             let w = &m["warc"];
             assert_eq!(w["record_type"], "response");
-            assert_eq!(w["target_uri"], format!("<{}>", srv.url(path)).as_str(), "as written by wget");
-            assert_eq!(w["source_sha256"], sha256_hex(&std::fs::read(&file).unwrap()).as_str());
-            assert!(w["payload_digest"].as_str().unwrap().starts_with("sha1:"), "{w:#}");
+            assert_eq!(
+                w["target_uri"],
+                format!("<{}>", srv.url(path)).as_str(),
+                "as written by wget"
+            );
+            assert_eq!(
+                w["source_sha256"],
+                sha256_hex(&std::fs::read(&file).unwrap()).as_str()
+            );
+            assert!(
+                w["payload_digest"].as_str().unwrap().starts_with("sha1:"),
+                "{w:#}"
+            );
             assert!(w["http"]["status_line"].as_str().unwrap().contains("200"));
         }
         env.assert_audit_clean();
@@ -461,7 +638,10 @@ fn wget_warcs_import_and_damage_is_refused_with_nothing_stored() {
     // Truncated, gzip and plain.
     let gz = wget(env.dir.path(), "cut", &urls, true);
     let all = std::fs::read(&gz).unwrap();
-    for (name, cut) in [("cut.warc.gz", &all[..all.len() - 40]), ("cut.warc", &bytes[..bytes.len() / 2])] {
+    for (name, cut) in [
+        ("cut.warc.gz", &all[..all.len() - 40]),
+        ("cut.warc", &bytes[..bytes.len() / 2]),
+    ] {
         let p = env.dir.path().join(name);
         std::fs::write(&p, cut).unwrap();
         let r = env.fails(&["import", p.to_str().unwrap()], 1);
@@ -479,7 +659,10 @@ fn wget_warcs_import_and_damage_is_refused_with_nothing_stored() {
     // Credentials in a target URI: refused like any import --url with them (exit 2).
     let cred = text.replace(
         &format!("WARC-Target-URI: <{}>", srv.url("/b.txt")),
-        &format!("WARC-Target-URI: <{}>", srv.url("/b.txt").replace("http://", "http://user:pw@")),
+        &format!(
+            "WARC-Target-URI: <{}>",
+            srv.url("/b.txt").replace("http://", "http://user:pw@")
+        ),
     );
     assert_ne!(cred, text);
     let p = env.dir.path().join("cred.warc");
@@ -497,8 +680,13 @@ fn export_then_import_gives_the_same_documents_urls_and_dates() {
     let facts = |env: &Env, ids: &[String]| -> BTreeSet<(String, String, String)> {
         ids.iter()
             .map(|id| {
-                let v: serde_json::Value = serde_json::from_str(&env.ok(&["show", id, "--json"])).unwrap();
-                let m = if v.get("manifest").is_some() { v["manifest"].clone() } else { v };
+                let v: serde_json::Value =
+                    serde_json::from_str(&env.ok(&["show", id, "--json"])).unwrap();
+                let m = if v.get("manifest").is_some() {
+                    v["manifest"].clone()
+                } else {
+                    v
+                };
                 (
                     m["document"]["sha256"].as_str().unwrap().to_string(),
                     m["final_url"].as_str().unwrap().to_string(),
@@ -511,16 +699,27 @@ fn export_then_import_gives_the_same_documents_urls_and_dates() {
     for format in ["warc", "wacz"] {
         let (file, _) = export(&env, &ids(&records), format, &format!("trip.{format}"));
         let other = Env::new();
-        let out: serde_json::Value =
-            serde_json::from_str(other.ok(&["import", file.to_str().unwrap(), "--json"]).trim()).unwrap();
-        let new_ids: Vec<String> = out["records"].as_array().unwrap().iter().map(|r| r["record_id"].as_str().unwrap().to_string()).collect();
+        let out: serde_json::Value = serde_json::from_str(
+            other
+                .ok(&["import", file.to_str().unwrap(), "--json"])
+                .trim(),
+        )
+        .unwrap();
+        let new_ids: Vec<String> = out["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["record_id"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(new_ids.len(), records.len(), "{out:#}");
         assert_eq!(facts(&other, &new_ids), original, "{format}");
         other.assert_audit_clean();
         // And back out again: the re-export of the imported records verifies and passes warcio.
         let (again, _) = export(&other, &new_ids, "warc", "again.warc.gz");
         ok("warcio", &["check", again.to_str().unwrap()]);
-        assert!(other.ok(&["verify", again.to_str().unwrap()]).contains("verified"));
+        assert!(other
+            .ok(&["verify", again.to_str().unwrap()])
+            .contains("verified"));
     }
 }
 
@@ -556,7 +755,10 @@ fn big_warc(path: &Path, mb: usize) {
 /// it; benches/warc runs 2 GB).
 #[test]
 fn a_large_warc_imports_in_bounded_memory() {
-    let mb: usize = std::env::var("EXHIBIT_BIG_WARC_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let mb: usize = std::env::var("EXHIBIT_BIG_WARC_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let env = Env::new();
     let warc = env.dir.path().join("big.warc");
     big_warc(&warc, mb);
@@ -573,7 +775,10 @@ fn a_large_warc_imports_in_bounded_memory() {
     let err = String::from_utf8_lossy(&o.stderr);
     let kb: u64 = err
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
         .unwrap()
         .parse()
         .unwrap();

@@ -454,7 +454,6 @@ pub fn html_title(data: &[u8]) {
 /// panics, and memory stays bounded by the reader's limits.
 pub fn warc(data: &[u8]) {
     use exhibit::formats::warc::reader::WarcReader;
-    use std::io::Read;
     let Some((&mode, body)) = data.split_first() else {
         return;
     };
@@ -475,9 +474,10 @@ pub fn warc(data: &[u8]) {
         let got = reader.next(|r| {
             let mut buf = [0u8; 4096];
             loop {
-                let n = r.payload.read(&mut buf).map_err(|e| {
-                    exhibit::Error::verification(e.to_string())
-                })?;
+                let n = r
+                    .payload
+                    .read(&mut buf)
+                    .map_err(|e| exhibit::Error::verification(e.to_string()))?;
                 if n == 0 {
                     return Ok(());
                 }

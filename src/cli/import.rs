@@ -124,7 +124,10 @@ fn import_web_archive(g: &Global, a: Args) -> Result<i32> {
     } else {
         for c in &imported.committed {
             let m = &c.manifest;
-            println!("{}  {}  {}", m.record_id, m.document.sha256, m.requested_url);
+            println!(
+                "{}  {}  {}",
+                m.record_id, m.document.sha256, m.requested_url
+            );
         }
         eprintln!(
             "imported {} record(s) from {} (SHA-256 {}); skipped {} redirect(s), {} truncated response(s), {} revisit(s) without their original, {} record(s) of other URL schemes",

@@ -122,6 +122,9 @@ mod tests {
             e.line(),
             "1,0,0,127:8080)/a?b=1 20260521050728 {\"url\": \"http://127.0.0.1:8080/a?b=1\", \"mime\": \"text/html\", \"status\": \"200\", \"digest\": \"sha256:ab\", \"length\": \"100\", \"offset\": \"0\", \"filename\": \"data.warc.gz\"}\n"
         );
-        assert_eq!(py_json("é\u{1F600}\u{7f}\u{1}/"), "\"\\u00e9\\ud83d\\ude00\\u007f\\u0001/\"");
+        assert_eq!(
+            py_json("é\u{1F600}\u{7f}\u{1}/"),
+            "\"\\u00e9\\ud83d\\ude00\\u007f\\u0001/\""
+        );
     }
 }

@@ -438,37 +438,33 @@ pub fn plan(p: &Provenance, captures: &[Capture], warcinfo: Vec<u8>) -> Vec<Plan
         document: None,
         index: None,
     });
-    let meta = |name: &str,
-                    url: String,
-                    date: &str,
-                    refers: Option<&str>,
-                    ctype: &str,
-                    bytes: Vec<u8>| {
-        let digest = warc::sha256_label(&sha256_hex(&bytes));
-        let mut f = Fields::default();
-        f.push("WARC-Type", "metadata");
-        f.push("WARC-Record-ID", warc::record_uuid(name));
-        f.push("WARC-Date", date.to_string());
-        f.push("WARC-Target-URI", url.clone());
-        if let Some(r) = refers {
-            f.push("WARC-Refers-To", r.to_string());
-        }
-        f.push("WARC-Warcinfo-ID", info_id.clone());
-        f.push("Content-Type", ctype.to_string());
-        f.push("WARC-Payload-Digest", digest.clone());
-        Planned {
-            fields: f,
-            prefix: bytes,
-            document: None,
-            index: Some(IndexInfo {
-                url,
-                date: date.to_string(),
-                mime: cdxj::short_mime(ctype),
-                status: None,
-                digest,
-            }),
-        }
-    };
+    let meta =
+        |name: &str, url: String, date: &str, refers: Option<&str>, ctype: &str, bytes: Vec<u8>| {
+            let digest = warc::sha256_label(&sha256_hex(&bytes));
+            let mut f = Fields::default();
+            f.push("WARC-Type", "metadata");
+            f.push("WARC-Record-ID", warc::record_uuid(name));
+            f.push("WARC-Date", date.to_string());
+            f.push("WARC-Target-URI", url.clone());
+            if let Some(r) = refers {
+                f.push("WARC-Refers-To", r.to_string());
+            }
+            f.push("WARC-Warcinfo-ID", info_id.clone());
+            f.push("Content-Type", ctype.to_string());
+            f.push("WARC-Payload-Digest", digest.clone());
+            Planned {
+                fields: f,
+                prefix: bytes,
+                document: None,
+                index: Some(IndexInfo {
+                    url,
+                    date: date.to_string(),
+                    mime: cdxj::short_mime(ctype),
+                    status: None,
+                    digest,
+                }),
+            }
+        };
     out.push(meta(
         &cp_name,
         "urn:exhibit:checkpoint".into(),
@@ -497,7 +493,10 @@ pub fn plan(p: &Provenance, captures: &[Capture], warcinfo: Vec<u8>) -> Vec<Plan
             if let Some(req) = &x.request {
                 let mut f = Fields::default();
                 f.push("WARC-Type", "request");
-                f.push("WARC-Record-ID", warc::record_uuid(&format!("{rid} request {i}")));
+                f.push(
+                    "WARC-Record-ID",
+                    warc::record_uuid(&format!("{rid} request {i}")),
+                );
                 f.push("WARC-Date", x.date.clone());
                 f.push("WARC-Target-URI", x.target_uri.clone());
                 f.push("WARC-Concurrent-To", resp_id.clone());
@@ -613,8 +612,18 @@ pub fn plan(p: &Provenance, captures: &[Capture], warcinfo: Vec<u8>) -> Vec<Plan
         let signed = c.manifest.signed_at.clone();
         let tree = p.checkpoint.size;
         for (part, file, ctype, bytes) in [
-            ("manifest", "manifest.json", "application/json", &c.manifest_bytes),
-            ("signature", "manifest.sig", "application/octet-stream", &c.signature),
+            (
+                "manifest",
+                "manifest.json",
+                "application/json",
+                &c.manifest_bytes,
+            ),
+            (
+                "signature",
+                "manifest.sig",
+                "application/octet-stream",
+                &c.signature,
+            ),
             ("proof", "proof.json", "application/json", &c.proof),
         ] {
             let name = if part == "proof" {
@@ -668,7 +677,10 @@ pub fn members_record(planned: &[Planned], placed: &[Placed]) -> Planned {
     let ctype = "text/plain; charset=utf-8";
     let mut f = Fields::default();
     f.push("WARC-Type", "metadata");
-    f.push("WARC-Record-ID", warc::record_uuid(&format!("members {info}")));
+    f.push(
+        "WARC-Record-ID",
+        warc::record_uuid(&format!("members {info}")),
+    );
     f.push("WARC-Date", date.clone());
     f.push("WARC-Target-URI", url.clone());
     f.push("WARC-Warcinfo-ID", info);
@@ -774,7 +786,10 @@ pub fn write_warc(
     // byte of the file can change unnoticed (docs/FORMAT.md 15.5).
     let last = members_record(planned, &placements);
     let placed = w
-        .write_record_stored(&last.header(&sha2::Sha256::digest(&last.prefix), last.block_len()), &last.prefix)
+        .write_record_stored(
+            &last.header(&sha2::Sha256::digest(&last.prefix), last.block_len()),
+            &last.prefix,
+        )
         .map_err(write_err)?;
     let i = last.index.as_ref().expect("indexed");
     entries.push(cdxj::Entry {
@@ -1046,7 +1061,9 @@ pub fn verify_warc_parts(
     let members = reader.members().to_vec();
     let end = reader.file_position();
     if !gzip {
-        return Err(bad("it is not gzip-compressed, one member per record".into()));
+        return Err(bad(
+            "it is not gzip-compressed, one member per record".into()
+        ));
     }
     if members.len() != records.len()
         || records
@@ -1074,7 +1091,11 @@ pub fn verify_warc_parts(
         ));
     }
     let mut placements = Vec::new();
-    for (i, m) in members.iter().enumerate().take(members.len().saturating_sub(1)) {
+    for (i, m) in members
+        .iter()
+        .enumerate()
+        .take(members.len().saturating_sub(1))
+    {
         let next = members[i + 1].offset;
         placements.push(Placed {
             offset: m.offset,
@@ -1086,7 +1107,9 @@ pub fn verify_warc_parts(
     let meta = |url: &str| {
         records
             .iter()
-            .find(|r| r.head.warc_type() == "metadata" && r.head.get("WARC-Target-URI") == Some(url))
+            .find(|r| {
+                r.head.warc_type() == "metadata" && r.head.get("WARC-Target-URI") == Some(url)
+            })
             .and_then(|r| r.block.clone())
     };
     let info = records
@@ -1101,7 +1124,9 @@ pub fn verify_warc_parts(
             .find_map(|l| l.strip_prefix(&format!("{n}: ")).map(str::to_string))
     };
     if field("exhibit-format").as_deref() != Some(WARC_FORMAT) {
-        return Err(bad(format!("its warcinfo does not say exhibit-format: {WARC_FORMAT}")));
+        return Err(bad(format!(
+            "its warcinfo does not say exhibit-format: {WARC_FORMAT}"
+        )));
     }
     let cp_text = meta("urn:exhibit:checkpoint")
         .and_then(|b| String::from_utf8(b).ok())
@@ -1146,8 +1171,11 @@ pub fn verify_warc_parts(
         },
     };
     let mut problems = Vec::new();
-    let note_keys: Vec<(String, PublicKey)> =
-        trust.keys.iter().map(|k| (cp.origin.clone(), k.key)).collect();
+    let note_keys: Vec<(String, PublicKey)> = trust
+        .keys
+        .iter()
+        .map(|k| (cp.origin.clone(), k.key))
+        .collect();
     let cp_ok = match note::verify_note(&cp_text, &note_keys) {
         Ok(_) => true,
         Err(e) => {
@@ -1177,32 +1205,42 @@ pub fn verify_warc_parts(
         let mut checks = vec![Check {
             check: "signature",
             ok: verdict.is_ok(),
-            detail: verdict.err().unwrap_or_else(|| format!("signed by {}", m.signer)),
+            detail: verdict
+                .err()
+                .unwrap_or_else(|| format!("signed by {}", m.signer)),
         }];
         let proof: Option<crate::bundle::Proof> = serde_json::from_slice(&proof_bytes).ok();
-        let log = match (&proof, cp_ok) {
-            (Some(p), true) => {
-                let path: Option<Vec<merkle::Hash>> = p
-                    .audit_path
-                    .iter()
-                    .map(|h| hex::decode(h).ok().and_then(|v| v.try_into().ok()))
-                    .collect();
-                let leaf = merkle::leaf_hash(&bytes);
-                match path {
-                    Some(path)
-                        if p.leaf_index == m.log_index
-                            && p.tree_size == cp.size
-                            && merkle::check_inclusion(&path, cp.size, &cp.root, m.log_index, &leaf)
+        let log =
+            match (&proof, cp_ok) {
+                (Some(p), true) => {
+                    let path: Option<Vec<merkle::Hash>> = p
+                        .audit_path
+                        .iter()
+                        .map(|h| hex::decode(h).ok().and_then(|v| v.try_into().ok()))
+                        .collect();
+                    let leaf = merkle::leaf_hash(&bytes);
+                    match path {
+                        Some(path)
+                            if p.leaf_index == m.log_index
+                                && p.tree_size == cp.size
+                                && merkle::check_inclusion(
+                                    &path,
+                                    cp.size,
+                                    &cp.root,
+                                    m.log_index,
+                                    &leaf,
+                                )
                                 .is_ok() =>
-                    {
-                        Ok(format!("leaf {} of {}", m.log_index, cp.size))
+                        {
+                            Ok(format!("leaf {} of {}", m.log_index, cp.size))
+                        }
+                        _ => Err("the inclusion proof does not lead to the checkpoint's root"
+                            .to_string()),
                     }
-                    _ => Err("the inclusion proof does not lead to the checkpoint's root".to_string()),
                 }
-            }
-            (None, _) => Err("no inclusion proof".into()),
-            (_, false) => Err("the checkpoint does not verify".into()),
-        };
+                (None, _) => Err("no inclusion proof".into()),
+                (_, false) => Err("the checkpoint does not verify".into()),
+            };
         checks.push(Check {
             check: "log",
             ok: log.is_ok(),
@@ -1216,7 +1254,11 @@ pub fn verify_warc_parts(
             url: Some(m.requested_url.clone()),
             captured_at: Some(m.captured_at.clone()),
             signer: Some(m.signer.clone()),
-            trust: if trust.pinned { "pinned" } else { "self-consistent" },
+            trust: if trust.pinned {
+                "pinned"
+            } else {
+                "self-consistent"
+            },
             checks,
         });
         captures.push(capture_of(m, bytes, sig, proof_bytes));
@@ -1274,7 +1316,9 @@ pub fn verify_warc_parts(
                 if !doc_ok {
                     layout(format!("{what}: its payload is not the document {sha}"));
                 } else if !head_ok {
-                    layout(format!("{what}: its HTTP head is not the one exhibit rebuilds"));
+                    layout(format!(
+                        "{what}: its HTTP head is not the one exhibit rebuilds"
+                    ));
                 }
             }
         }
@@ -1301,7 +1345,11 @@ pub fn verify_warc_parts(
         report: crate::bundle::BundleReport {
             ok,
             bundle: name.to_string(),
-            trust: if trust.pinned { "pinned" } else { "self-consistent" },
+            trust: if trust.pinned {
+                "pinned"
+            } else {
+                "self-consistent"
+            },
             origin: Some(cp.origin.clone()),
             problems,
             records: reports,

@@ -129,7 +129,8 @@ struct State<'a> {
 }
 
 fn refuse(what: String) -> Error {
-    Error::verification(what).hint("the file is damaged or not a web archive exhibit reads; nothing was stored")
+    Error::verification(what)
+        .hint("the file is damaged or not a web archive exhibit reads; nothing was stored")
 }
 
 impl State<'_> {
@@ -180,7 +181,10 @@ impl State<'_> {
                 self.skipped.truncated += 1;
                 return Ok(());
             }
-            if http.and_then(|h| h.status()).is_some_and(|s| (300..400).contains(&s)) {
+            if http
+                .and_then(|h| h.status())
+                .is_some_and(|s| (300..400).contains(&s))
+            {
                 self.skipped.redirects += 1;
                 return Ok(());
             }
@@ -271,7 +275,9 @@ impl State<'_> {
             decode.finish().map_err(|e| e.to_string())
         })();
         if let Err(e) = decoded {
-            return Err(refuse(format!("{what}: its payload cannot be decoded: {e}")));
+            return Err(refuse(format!(
+                "{what}: its payload cannot be decoded: {e}"
+            )));
         }
         let mut staged = writer.finish()?;
         let title = crate::capture::html_title(content_type.as_deref(), &staged.head);
@@ -340,14 +346,12 @@ impl<R: Read> Read for Hashing<R> {
 fn read_warc(state: &mut State, input: impl Read, name: &str) -> Result<()> {
     let mut reader = WarcReader::new(input).map_err(|e| refuse(format!("{name}: {e}")))?;
     loop {
-        let got = reader
-            .next(|r| state.visit(r))
-            .map_err(|mut e| {
-                if e.kind == Kind::Verification {
-                    e.what = format!("{name}: {}", e.what);
-                }
-                e
-            })?;
+        let got = reader.next(|r| state.visit(r)).map_err(|mut e| {
+            if e.kind == Kind::Verification {
+                e.what = format!("{name}: {}", e.what);
+            }
+            e
+        })?;
         if got.is_none() {
             return Ok(());
         }
@@ -355,12 +359,7 @@ fn read_warc(state: &mut State, input: impl Read, name: &str) -> Result<()> {
 }
 
 /// Import a WARC or WACZ: read and check all of it, then commit its records.
-pub fn import(
-    archive: &Archive,
-    key: &SecretKey,
-    path: &Path,
-    labels: Labels,
-) -> Result<Imported> {
+pub fn import(archive: &Archive, key: &SecretKey, path: &Path, labels: Labels) -> Result<Imported> {
     use sha2::Digest;
     let scratch = archive.scratch()?;
     let open = |p: &Path| {
@@ -410,7 +409,8 @@ pub fn import(
                     count: 0,
                 };
                 read_warc(&mut state, &mut h, &format!("{name}:{w}"))?;
-                io::copy(&mut h, &mut io::sink()).map_err(|e| refuse(format!("{name}: {w}: {e}")))?;
+                io::copy(&mut h, &mut io::sink())
+                    .map_err(|e| refuse(format!("{name}: {w}: {e}")))?;
                 (hex::encode(h.hasher.clone().finalize()), h.count)
             };
             if !o.listed_as(w, &hex, count) {

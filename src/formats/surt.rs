@@ -271,17 +271,21 @@ fn ip_formats(host: &[u8]) -> Option<Vec<u8>> {
     if host.iter().all(u8::is_ascii_digit) {
         let s = std::str::from_utf8(host).ok()?;
         // Python masks a huge number to its low 32 bits.
-        let v = s
-            .bytes()
-            .fold(0u32, |acc, d| acc.wrapping_mul(10).wrapping_add((d - b'0') as u32));
+        let v = s.bytes().fold(0u32, |acc, d| {
+            acc.wrapping_mul(10).wrapping_add((d - b'0') as u32)
+        });
         return Some(std::net::Ipv4Addr::from(v).to_string().into_bytes());
     }
     let text = std::str::from_utf8(host).ok()?;
     let parts: Vec<&str> = text.split('.').collect();
     let decimal = parts[0].starts_with(|c: char| ('1'..='9').contains(&c))
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     let octal = parts[0].starts_with('0')
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| (b'0'..=b'7').contains(&b)));
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| (b'0'..=b'7').contains(&b)));
     if parts.len() > 4 || !(decimal || octal) {
         return None;
     }
@@ -395,7 +399,10 @@ mod tests {
     #[test]
     fn agrees_with_the_python_package() {
         for (url, key) in [
-            ("http://127.0.0.1:8080/a/B?z=1&a=2", "1,0,0,127:8080)/a/b?a=2&z=1"),
+            (
+                "http://127.0.0.1:8080/a/B?z=1&a=2",
+                "1,0,0,127:8080)/a/b?a=2&z=1",
+            ),
             ("https://www.Example.org/", "org,example)/"),
             ("http://example.org", "org,example)/"),
             ("http://example.org/a%20b?q=%41", "org,example)/a%20b?q=a"),
@@ -411,7 +418,10 @@ mod tests {
                 "urn:exhibit:EX-ABCD-EFGH-JKLM/manifest.json",
                 "urn:exhibit:ex-abcd-efgh-jklm/manifest.json",
             ),
-            ("urn:exhibit:EX-AB%41/x?Z=1&a=2", "urn:exhibit:ex-aba/x?a=2&z=1"),
+            (
+                "urn:exhibit:EX-AB%41/x?Z=1&a=2",
+                "urn:exhibit:ex-aba/x?a=2&z=1",
+            ),
         ] {
             assert_eq!(surt(url), key, "{url}");
         }

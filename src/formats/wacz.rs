@@ -76,7 +76,8 @@ fn sha(b: &[u8]) -> String {
 
 /// The page list: a header line, then one line per record whose document has an http(s) URL.
 pub fn pages(captures: &[Capture]) -> Vec<u8> {
-    let mut out = b"{\"format\":\"json-pages-1.0\",\"id\":\"pages\",\"title\":\"All Pages\"}\n".to_vec();
+    let mut out =
+        b"{\"format\":\"json-pages-1.0\",\"id\":\"pages\",\"title\":\"All Pages\"}\n".to_vec();
     for c in captures {
         let url = c
             .exchanges
@@ -112,7 +113,10 @@ pub fn exhibit_files(p: &Provenance, captures: &[Capture]) -> Vec<(String, Vec<u
     }
     for c in captures {
         let id = &c.manifest.record_id;
-        v.push((format!("exhibit/{id}.manifest.json"), c.manifest_bytes.clone()));
+        v.push((
+            format!("exhibit/{id}.manifest.json"),
+            c.manifest_bytes.clone(),
+        ));
         v.push((format!("exhibit/{id}.manifest.sig"), c.signature.clone()));
         v.push((format!("exhibit/{id}.proof.json"), c.proof.clone()));
     }
@@ -137,13 +141,13 @@ fn options(large: bool) -> zip::write::SimpleFileOptions {
         .large_file(large)
 }
 
+/// The members of a WACZ other than its WARC, in order, then `datapackage.json` and
+/// `datapackage-digest.json`.
+pub type SmallMembers = (Vec<(String, Vec<u8>)>, Vec<u8>, Vec<u8>);
+
 /// Everything but the WARC, given the written WARC's index entries: the small members in
 /// order, and the datapackage files.
-pub fn small_members(
-    p: &Provenance,
-    captures: &[Capture],
-    written: &Written,
-) -> (Vec<(String, Vec<u8>)>, Vec<u8>, Vec<u8>) {
+pub fn small_members(p: &Provenance, captures: &[Capture], written: &Written) -> SmallMembers {
     let index = super::cdxj::sorted(written.entries.iter().map(|e| e.line()).collect());
     let mut small = vec![
         ("indexes/index.cdx".to_string(), index.into_bytes()),
@@ -210,13 +214,13 @@ pub fn write(
     .map_err(err)?;
     let mut f = File::open(warc).ctx("open", warc)?;
     io::copy(&mut f, &mut zip).map_err(ioerr)?;
-    for (name, bytes) in small
-        .iter()
-        .chain([
+    for (name, bytes) in small.iter().chain(
+        [
             ("datapackage.json".to_string(), dp),
             ("datapackage-digest.json".to_string(), digest),
-        ].iter())
-    {
+        ]
+        .iter(),
+    ) {
         zip.start_file(name.as_str(), options(false)).map_err(err)?;
         zip.write_all(bytes).map_err(ioerr)?;
     }
@@ -255,8 +259,12 @@ pub fn open(path: &Path) -> Result<Opened> {
         err.kind = Kind::Usage;
         err
     })?;
-    let mut zip = zip::ZipArchive::new(io::BufReader::new(file))
-        .map_err(|e| bad(path, format!("not a readable zip ({e}); it may be truncated")))?;
+    let mut zip = zip::ZipArchive::new(io::BufReader::new(file)).map_err(|e| {
+        bad(
+            path,
+            format!("not a readable zip ({e}); it may be truncated"),
+        )
+    })?;
     let declared = crate::bundle::central_directory_entries(path).map_err(|e| bad(path, e))?;
     if declared != zip.len() as u64 {
         return Err(bad(path, "a member name appears twice"));
@@ -289,20 +297,24 @@ pub fn open(path: &Path) -> Result<Opened> {
             members.push((i, name, f.compression() == zip::CompressionMethod::Stored));
         }
     }
-    let read_small = |zip: &mut zip::ZipArchive<io::BufReader<File>>, name: &str| -> Result<Option<Vec<u8>>> {
-        let Ok(mut f) = zip.by_name(name) else {
-            return Ok(None);
+    let read_small =
+        |zip: &mut zip::ZipArchive<io::BufReader<File>>, name: &str| -> Result<Option<Vec<u8>>> {
+            let Ok(mut f) = zip.by_name(name) else {
+                return Ok(None);
+            };
+            if f.size() > MAX_SMALL {
+                return Err(bad(
+                    path,
+                    format!("{name} is larger than {MAX_SMALL} bytes"),
+                ));
+            }
+            let mut v = Vec::new();
+            (&mut f)
+                .take(MAX_SMALL + 1)
+                .read_to_end(&mut v)
+                .map_err(|e| bad(path, format!("{name}: {e}")))?;
+            Ok(Some(v))
         };
-        if f.size() > MAX_SMALL {
-            return Err(bad(path, format!("{name} is larger than {MAX_SMALL} bytes")));
-        }
-        let mut v = Vec::new();
-        (&mut f)
-            .take(MAX_SMALL + 1)
-            .read_to_end(&mut v)
-            .map_err(|e| bad(path, format!("{name}: {e}")))?;
-        Ok(Some(v))
-    };
     let dp_bytes = read_small(&mut zip, "datapackage.json")?
         .ok_or_else(|| bad(path, "datapackage.json is missing"))?;
     let datapackage: DataPackage = serde_json::from_slice(&dp_bytes)
@@ -310,28 +322,37 @@ pub fn open(path: &Path) -> Result<Opened> {
     if !["1.1.1", "1.1.0", "1.0.0"].contains(&datapackage.wacz_version.as_str()) {
         return Err(bad(
             path,
-            format!("wacz_version {:?} is not one this exhibit reads", datapackage.wacz_version),
+            format!(
+                "wacz_version {:?} is not one this exhibit reads",
+                datapackage.wacz_version
+            ),
         ));
     }
     let mut problems = Vec::new();
     if let Some(d) = read_small(&mut zip, "datapackage-digest.json")? {
         let d: Option<DigestFile> = serde_json::from_slice(&d).ok();
         if d.is_none_or(|d| d.path != "datapackage.json" || d.hash != sha(&dp_bytes)) {
-            problems.push("datapackage-digest.json does not hold the hash of datapackage.json".to_string());
+            problems.push(
+                "datapackage-digest.json does not hold the hash of datapackage.json".to_string(),
+            );
         }
     }
     let names: HashSet<&str> = members.iter().map(|(_, n, _)| n.as_str()).collect();
     let mut listed = HashSet::new();
     for r in &datapackage.resources {
         if !names.contains(r.path.as_str()) {
-            problems.push(format!("{}: listed in datapackage.json but missing", r.path));
+            problems.push(format!(
+                "{}: listed in datapackage.json but missing",
+                r.path
+            ));
         }
         if !listed.insert(r.path.as_str()) {
             problems.push(format!("{}: listed twice in datapackage.json", r.path));
         }
     }
     for (_, n, _) in &members {
-        if n != "datapackage.json" && n != "datapackage-digest.json" && !listed.contains(n.as_str()) {
+        if n != "datapackage.json" && n != "datapackage-digest.json" && !listed.contains(n.as_str())
+        {
             problems.push(format!("{n}: a member datapackage.json does not list"));
         }
     }
@@ -398,7 +419,10 @@ impl Opened {
         let mut problems = Vec::new();
         let members = self.members.clone();
         for (i, name, _) in members {
-            if skip.contains(&name) || name == "datapackage.json" || name == "datapackage-digest.json" {
+            if skip.contains(&name)
+                || name == "datapackage.json"
+                || name == "datapackage-digest.json"
+            {
                 continue;
             }
             let hashed = match self.zip.by_index(i) {
@@ -435,12 +459,17 @@ impl Opened {
 /// Check a WACZ that `exhibit export --format wacz` wrote: the package (member hashes, every
 /// member stored), its WARC as [`super::export::verify_warc`] checks it, and that the index,
 /// the page list and the `exhibit/` folder are exactly what exhibit writes for that WARC.
-pub fn verify(path: &Path, pinned: Option<&crate::verify::TrustRoot>) -> Result<crate::bundle::BundleReport> {
+pub fn verify(
+    path: &Path,
+    pinned: Option<&crate::verify::TrustRoot>,
+) -> Result<crate::bundle::BundleReport> {
     let mut o = open(path)?;
     let mut problems = std::mem::take(&mut o.problems);
     for (_, name, stored) in &o.members {
         if !stored {
-            problems.push(format!("{name} is compressed in the zip; WACZ members are stored"));
+            problems.push(format!(
+                "{name} is compressed in the zip; WACZ members are stored"
+            ));
         }
     }
     let warc_path = format!("archive/{WACZ_WARC}");
@@ -463,7 +492,9 @@ pub fn verify(path: &Path, pinned: Option<&crate::verify::TrustRoot>) -> Result<
         (v, hex::encode(h.hasher.clone().finalize()), h.count)
     };
     if !o.listed_as(&warc_path, &hex, count) {
-        problems.push(format!("{warc_path}: its SHA-256 or size is not the one datapackage.json lists"));
+        problems.push(format!(
+            "{warc_path}: its SHA-256 or size is not the one datapackage.json lists"
+        ));
     }
     let mut report = v.report;
     let written = Written {
@@ -483,13 +514,20 @@ pub fn verify(path: &Path, pinned: Option<&crate::verify::TrustRoot>) -> Result<
         skip.insert(name.clone());
         match o.read_small(name) {
             Ok(Some(got)) if &got == want => {}
-            Ok(Some(_)) => problems.push(format!("{name} is not what exhibit writes for this WARC")),
+            Ok(Some(_)) => {
+                problems.push(format!("{name} is not what exhibit writes for this WARC"))
+            }
             Ok(None) => problems.push(format!("{name} is missing")),
             Err(e) => problems.push(e),
         }
     }
     // datapackage-digest.json is not itself listed: compare it directly.
-    if let Some(i) = o.members.iter().find(|m| m.1 == "datapackage-digest.json").map(|m| m.0) {
+    if let Some(i) = o
+        .members
+        .iter()
+        .find(|m| m.1 == "datapackage-digest.json")
+        .map(|m| m.0)
+    {
         let mut got = Vec::new();
         if let Ok(f) = o.zip.by_index(i) {
             let _ = f.take(MAX_SMALL).read_to_end(&mut got);

@@ -7,7 +7,9 @@ use std::io::{self, Write};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Reading the hex size; `seen` says whether a digit was read.
-    Size { seen: bool },
+    Size {
+        seen: bool,
+    },
     /// After the size: an extension up to the line end.
     Ext,
     SizeLf,
@@ -15,8 +17,12 @@ enum State {
     DataCr,
     DataLf,
     /// Trailer section after the last chunk; `empty` says the current line is still empty.
-    Trailer { empty: bool },
-    TrailerLf { empty: bool },
+    Trailer {
+        empty: bool,
+    },
+    TrailerLf {
+        empty: bool,
+    },
     Done,
 }
 
@@ -197,7 +203,11 @@ mod tests {
             b"ffffffffffffffffff\r\n",
             b"3\r\nabc\r\n",
         ] {
-            assert!(dechunk(bad, 4).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                dechunk(bad, 4).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

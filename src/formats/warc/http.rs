@@ -16,9 +16,8 @@ pub struct HttpHead {
 /// RFC 9110 `token`.
 pub fn is_token(s: &[u8]) -> bool {
     !s.is_empty()
-        && s.iter().all(|&b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl HttpHead {
@@ -26,7 +25,9 @@ impl HttpHead {
     /// accept a bare LF); a header line is `token ":" value`; obsolete line folding and any
     /// other line are refused.
     pub fn parse(raw: Vec<u8>) -> Result<HttpHead, String> {
-        let mut lines = raw.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        let mut lines = raw
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
         let first_line = lines.next().unwrap_or_default().to_vec();
         if first_line.is_empty() {
             return Err("the HTTP message has no start line".into());
@@ -111,7 +112,7 @@ impl HttpHead {
                     .next()
                     .map(|s| s.trim().to_ascii_lowercase())
             })
-            .last()
+            .next_back()
             .is_some_and(|c| c == "chunked")
     }
 }
@@ -198,7 +199,11 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
             b"\r\n",
         ] {
-            assert!(HttpHead::parse(bad.to_vec()).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                HttpHead::parse(bad.to_vec()).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -85,7 +85,8 @@ impl Algorithm {
         }
     }
 
-    pub fn len(self) -> usize {
+    /// The digest's length in bytes.
+    pub fn size(self) -> usize {
         match self {
             Algorithm::Sha1 => 20,
             Algorithm::Sha256 => 32,
@@ -152,18 +153,23 @@ impl Digest {
         let algorithm = Algorithm::from_label(label.trim())
             .ok_or_else(|| format!("unsupported digest algorithm {:?}", label.trim()))?;
         let value = value.trim();
-        let n = algorithm.len();
+        let n = algorithm.size();
         let bytes = if value.len() == 2 * n {
             hex::decode(value).ok()
         } else if value.trim_end_matches('=').len() == (n * 8).div_ceil(5) {
             base32_decode(value.trim_end_matches('='))
-        } else if value.len() == n.div_ceil(3) * 4 || value.trim_end_matches('=').len() == (n * 4).div_ceil(3) {
+        } else if value.len() == n.div_ceil(3) * 4
+            || value.trim_end_matches('=').len() == (n * 4).div_ceil(3)
+        {
             base64_decode(value)
         } else {
             None
         };
         match bytes {
-            Some(b) if b.len() == n => Ok(Digest { algorithm, bytes: b }),
+            Some(b) if b.len() == n => Ok(Digest {
+                algorithm,
+                bytes: b,
+            }),
             _ => Err(format!(
                 "{s:?} is not a {label} digest in hex, base32 or base64"
             )),
@@ -226,9 +232,9 @@ pub fn parse_date(s: &str) -> Option<String> {
     }
     let main = &s[..19];
     let rest = &s[19..s.len() - 1];
-    if !rest.is_empty()
-        && !(rest.starts_with('.') && rest.len() > 1 && rest[1..].bytes().all(|c| c.is_ascii_digit()))
-    {
+    let fraction =
+        rest.len() > 1 && rest.starts_with('.') && rest[1..].bytes().all(|c| c.is_ascii_digit());
+    if !rest.is_empty() && !fraction {
         return None;
     }
     let t: jiff::Timestamp = format!("{main}Z").parse().ok()?;
@@ -261,7 +267,9 @@ mod tests {
             .unwrap()
             .matches(&sha1));
         let s = sha2::Sha256::digest(b"abc");
-        assert!(Digest::parse(&sha256_label(&hex::encode(s))).unwrap().matches(&s));
+        assert!(Digest::parse(&sha256_label(&hex::encode(s)))
+            .unwrap()
+            .matches(&s));
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD.encode(s);
         assert!(Digest::parse(&format!("sha256:{b64}")).unwrap().matches(&s));

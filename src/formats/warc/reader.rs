@@ -106,8 +106,11 @@ pub struct MemberStart {
     pub sha256: Option<[u8; 32]>,
 }
 
-type Member<R> = flate2::bufread::GzDecoder<io::Chain<io::Cursor<[u8; 10]>, CountBuf<BufReader<R>>>>;
+type Member<R> =
+    flate2::bufread::GzDecoder<io::Chain<io::Cursor<[u8; 10]>, CountBuf<BufReader<R>>>>;
 
+// The gzip variant is the larger; one Source lives per reader, so boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Source<R: Read> {
     Plain(CountBuf<BufReader<R>>),
     Gzip {
@@ -151,7 +154,8 @@ impl<R: Read> Read for Source<R> {
                 if let Some(dec) = current {
                     match dec.read(buf) {
                         Ok(0) if !buf.is_empty() => {
-                            *spare = Some(current.take().expect("present").into_inner().into_inner().1);
+                            *spare =
+                                Some(current.take().expect("present").into_inner().into_inner().1);
                             continue;
                         }
                         Ok(n) => {
@@ -190,7 +194,9 @@ impl<R: Read> Read for Source<R> {
                 while got < 10 {
                     let n = inner.read(&mut header[got..])?;
                     if n == 0 {
-                        let why = format!("the gzip member at byte {offset} is truncated (in its header)");
+                        let why = format!(
+                            "the gzip member at byte {offset} is truncated (in its header)"
+                        );
                         *defect = Some(why.clone());
                         return Err(io::Error::new(io::ErrorKind::InvalidData, why));
                     }
@@ -202,7 +208,9 @@ impl<R: Read> Read for Source<R> {
                     header,
                     sha256: None,
                 });
-                *current = Some(flate2::bufread::GzDecoder::new(io::Cursor::new(header).chain(inner)));
+                *current = Some(flate2::bufread::GzDecoder::new(
+                    io::Cursor::new(header).chain(inner),
+                ));
             },
         }
     }
@@ -443,9 +451,7 @@ impl<R: Read> WarcReader<R> {
     pub fn file_position(&self) -> u64 {
         match self.src.get_ref() {
             Source::Plain(r) => r.pos,
-            Source::Gzip {
-                current, spare, ..
-            } => current
+            Source::Gzip { current, spare, .. } => current
                 .as_ref()
                 .map(|d| d.get_ref().get_ref().1.pos)
                 .or(spare.as_ref().map(|s| s.pos))
@@ -454,8 +460,12 @@ impl<R: Read> WarcReader<R> {
     }
 
     fn defect(&self, what: impl std::fmt::Display) -> Error {
-        Error::verification(format!("record {} (at byte {}): {what}", self.index + 1, self.pos))
-            .hint("the file is damaged, truncated or not a WARC; nothing was stored")
+        Error::verification(format!(
+            "record {} (at byte {}): {what}",
+            self.index + 1,
+            self.pos
+        ))
+        .hint("the file is damaged, truncated or not a WARC; nothing was stored")
     }
 
     fn fill(&mut self) -> Result<&[u8]> {
@@ -471,10 +481,7 @@ impl<R: Read> WarcReader<R> {
     /// Read the next record, hand it to `visit`, then read the rest of its block, check its
     /// digests and the CRLF CRLF that ends it. `Ok(None)` at the end of the file. A WARC defect
     /// found while reading the block wins over an error of `visit`, since it explains it.
-    pub fn next(
-        &mut self,
-        visit: impl FnOnce(Record) -> Result<()>,
-    ) -> Result<Option<Summary>> {
+    pub fn next(&mut self, visit: impl FnOnce(Record) -> Result<()>) -> Result<Option<Summary>> {
         if self.fill()?.is_empty() {
             return Ok(None);
         }
@@ -485,26 +492,24 @@ impl<R: Read> WarcReader<R> {
             .last()
             .filter(|m| m.start == start)
             .map(|m| m.offset);
-        let ctx = format!(
-            "{} record {}",
-            head.warc_type(),
-            head.record_id()
-        );
+        let ctx = format!("{} record {}", head.warc_type(), head.record_id());
         let digest = |name: &str| -> Result<Option<Digest>> {
             head.get(name)
-                .map(|v| Digest::parse(v).map_err(|e| self.defect(format!("{ctx}: malformed {name}: {e}"))))
+                .map(|v| {
+                    Digest::parse(v)
+                        .map_err(|e| self.defect(format!("{ctx}: malformed {name}: {e}")))
+                })
                 .transpose()
         };
         let block_digest = digest("WARC-Block-Digest")?;
-        let payload_digest = if head.warc_type() == "revisit"
-            || head.get("WARC-Segment-Number").is_some()
-        {
-            // A revisit's payload digest names the payload it refers to; a segment's names the
-            // whole of the segmented payload.
-            None
-        } else {
-            digest("WARC-Payload-Digest")?
-        };
+        let payload_digest =
+            if head.warc_type() == "revisit" || head.get("WARC-Segment-Number").is_some() {
+                // A revisit's payload digest names the payload it refers to; a segment's names the
+                // whole of the segmented payload.
+                None
+            } else {
+                digest("WARC-Payload-Digest")?
+            };
         let want = self.want_sha256;
         let mut block = Block {
             len: head.content_length,
@@ -670,9 +675,7 @@ impl<R: Read> WarcReader<R> {
                 )));
             }
             if n == 0 || !raw.ends_with(b"\n") {
-                return Err(self.defect(
-                    "the file ends inside a record header: it is truncated",
-                ));
+                return Err(self.defect("the file ends inside a record header: it is truncated"));
             }
             if before == 0 && !(raw == b"WARC/1.0\r\n" || raw == b"WARC/1.1\r\n") {
                 let shown: String = String::from_utf8_lossy(&raw).chars().take(40).collect();
@@ -696,15 +699,12 @@ impl<R: Read> WarcReader<R> {
                 break;
             }
             if line.contains('\n') || line.contains('\r') {
-                return Err(self.defect(
-                    "malformed record header: a line does not end in CRLF",
-                ));
+                return Err(self.defect("malformed record header: a line does not end in CRLF"));
             }
             if line.starts_with([' ', '\t']) {
                 let Some(last) = fields.last_mut() else {
-                    return Err(self.defect(
-                        "malformed record header: a continuation line before any field",
-                    ));
+                    return Err(self
+                        .defect("malformed record header: a continuation line before any field"));
                 };
                 last.1.push(' ');
                 last.1.push_str(line.trim());
@@ -730,9 +730,7 @@ impl<R: Read> WarcReader<R> {
                 .count()
                 > 1
             {
-                return Err(self.defect(format!(
-                    "malformed record header: {single} appears twice"
-                )));
+                return Err(self.defect(format!("malformed record header: {single} appears twice")));
             }
         }
         let get = |name: &str| {
@@ -743,15 +741,11 @@ impl<R: Read> WarcReader<R> {
         };
         for required in ["WARC-Type", "WARC-Record-ID", "WARC-Date", "Content-Length"] {
             if get(required).is_none_or(str::is_empty) {
-                return Err(self.defect(format!(
-                    "malformed record header: no {required} field"
-                )));
+                return Err(self.defect(format!("malformed record header: no {required} field")));
             }
         }
         let id = get("WARC-Record-ID").unwrap_or_default();
-        if !(id.starts_with('<') && id.ends_with('>') && id.len() > 2)
-            || id.contains([' ', '\t'])
-        {
+        if !(id.starts_with('<') && id.ends_with('>') && id.len() > 2) || id.contains([' ', '\t']) {
             return Err(self.defect(format!(
                 "malformed record header: WARC-Record-ID {id:?} is not <URI>"
             )));
@@ -808,7 +802,9 @@ mod tests {
             let mut kind = String::new();
             let got = r.next(|rec| {
                 kind = rec.head.warc_type().to_string();
-                rec.payload.read_to_end(&mut body).map_err(|e| Error::verification(e.to_string()))?;
+                rec.payload
+                    .read_to_end(&mut body)
+                    .map_err(|e| Error::verification(e.to_string()))?;
                 Ok(())
             })?;
             if got.is_none() {
@@ -827,7 +823,11 @@ mod tests {
             body,
             &format!("Content-Type: application/http;msgtype=response\r\nWARC-Payload-Digest: sha256:{payload}\r\n"),
         );
-        let two = record("metadata", b"x: y\r\n", "Content-Type: application/warc-fields\r\n");
+        let two = record(
+            "metadata",
+            b"x: y\r\n",
+            "Content-Type: application/warc-fields\r\n",
+        );
         let plain = [one.clone(), two.clone()].concat();
         let got = read_all(&plain).unwrap();
         assert_eq!(got[0], ("response".into(), b"hello".to_vec()));
@@ -835,7 +835,8 @@ mod tests {
 
         let mut w = WarcWriter::new(Vec::new());
         for rec in [&one, &two] {
-            w.write_record(&[], |o| o.write_all(&rec[..rec.len() - 4])).unwrap();
+            w.write_record(&[], |o| o.write_all(&rec[..rec.len() - 4]))
+                .unwrap();
         }
         assert_eq!(read_all(&w.into_inner()).unwrap(), got);
         // The whole file as one gzip member works too.
@@ -850,10 +851,16 @@ mod tests {
         let e = read_all(&bad).unwrap_err().to_string();
         assert!(e.contains("WARC-Block-Digest does not match"), "{e}");
         // Truncated.
-        let e = read_all(&plain[..plain.len() - 10]).unwrap_err().to_string();
+        let e = read_all(&plain[..plain.len() - 10])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("truncated"), "{e}");
         // Malformed header.
-        let bad = String::from_utf8(plain.clone()).unwrap().replacen("WARC-Date: 2026-05-21T05:07:28Z", "WARC-Date: yesterday", 1);
+        let bad = String::from_utf8(plain.clone()).unwrap().replacen(
+            "WARC-Date: 2026-05-21T05:07:28Z",
+            "WARC-Date: yesterday",
+            1,
+        );
         let e = read_all(bad.as_bytes()).unwrap_err().to_string();
         assert!(e.contains("WARC-Date"), "{e}");
     }
@@ -869,10 +876,20 @@ mod tests {
                 let (kind, block, payload, extra) = if *http {
                     let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
                     let block = [head.as_bytes(), body].concat();
-                    ("response", block, body.clone(), "Content-Type: application/http;msgtype=response\r\n".to_string())
+                    (
+                        "response",
+                        block,
+                        body.clone(),
+                        "Content-Type: application/http;msgtype=response\r\n".to_string(),
+                    )
                 } else {
                     let k = ["resource", "metadata", "warcinfo"][*kind as usize % 3];
-                    (k, body.clone(), body.clone(), "Content-Type: application/octet-stream\r\n".to_string())
+                    (
+                        k,
+                        body.clone(),
+                        body.clone(),
+                        "Content-Type: application/octet-stream\r\n".to_string(),
+                    )
                 };
                 let h = format!(
                     "WARC/1.1\r\nWARC-Type: {kind}\r\nWARC-Record-ID: <urn:uuid:{i}>\r\nWARC-Date: 2026-05-21T05:07:28Z\r\n{extra}WARC-Payload-Digest: sha256:{}\r\nWARC-Block-Digest: sha256:{}\r\nContent-Length: {}\r\n\r\n",

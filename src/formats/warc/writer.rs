@@ -7,8 +7,8 @@
 //! own verification can refuse a member whose header bytes (which gzip readers ignore) changed.
 
 use flate2::write::DeflateEncoder;
-use sha2::Digest;
 use flate2::Compression;
+use sha2::Digest;
 use std::io::{self, Write};
 
 /// `1f 8b` magic, method 8 (deflate), no flags, MTIME 0, XFL 0, OS 255 (unknown).
@@ -222,7 +222,10 @@ mod tests {
             .unwrap();
         assert!(all.ends_with("two\r\n\r\n"));
         assert_eq!(&bytes[..10], &GZIP_HEADER);
-        assert_eq!(&bytes[b.offset as usize..b.offset as usize + 10], &GZIP_HEADER);
+        assert_eq!(
+            &bytes[b.offset as usize..b.offset as usize + 10],
+            &GZIP_HEADER
+        );
     }
 
     #[test]
@@ -231,7 +234,9 @@ mod tests {
             let content: Vec<u8> = (0..n).map(|i| (i % 253) as u8).collect();
             let m = stored_member(&content);
             let mut back = Vec::new();
-            flate2::read::GzDecoder::new(&m[..]).read_to_end(&mut back).unwrap();
+            flate2::read::GzDecoder::new(&m[..])
+                .read_to_end(&mut back)
+                .unwrap();
             assert_eq!(back, content);
             assert_eq!(parse_stored_member(&m), Some(content.clone()));
             for i in 0..m.len().min(64) {
