@@ -141,18 +141,24 @@ fn verify_bundles(a: &Args) -> Result<i32> {
             for r in &report.records {
                 print_report(r);
             }
+            // A WARC or WACZ export is reported in the same words as a bundle, named as what it is.
+            let what = if t.to_ascii_lowercase().ends_with(".zip") {
+                "bundle"
+            } else {
+                "export"
+            };
             let trust = if report.trust == "pinned" {
                 "signatures are by the pinned trusted key".to_string()
             } else {
-                "signatures are by the key inside the bundle: the bundle is self-consistent, but who holds that key is not established (pass --trusted-key to pin it)".to_string()
+                format!("signatures are by the key inside the {what}: the {what} is self-consistent, but who holds that key is not established (pass --trusted-key to pin it)")
             };
             println!(
                 "{} {t}: {} ({trust})",
                 super::paint(report.ok, if report.ok { "✓" } else { "✗" }),
                 if report.ok {
-                    "bundle verified"
+                    format!("{what} verified")
                 } else {
-                    "bundle FAILED verification"
+                    format!("{what} FAILED verification")
                 }
             );
         }
