@@ -79,12 +79,24 @@ pub fn pages(captures: &[Capture]) -> Vec<u8> {
     let mut out =
         b"{\"format\":\"json-pages-1.0\",\"id\":\"pages\",\"title\":\"All Pages\"}\n".to_vec();
     for c in captures {
+        // The page is the record's final URL when an exchange or resource carries it (a browser
+        // capture has many exchanges; the page is the top-level document), else the last
+        // document-bearing exchange, else the first resource.
+        let final_url = &c.manifest.final_url;
         let url = c
             .exchanges
             .iter()
-            .rev()
-            .find(|x| matches!(x.body, super::export::Body::Document { .. }))
-            .map(|x| x.target_uri.clone())
+            .map(|x| &x.target_uri)
+            .chain(c.resources.iter().map(|r| &r.target_uri))
+            .find(|u| *u == final_url)
+            .cloned()
+            .or_else(|| {
+                c.exchanges
+                    .iter()
+                    .rev()
+                    .find(|x| matches!(x.body, super::export::Body::Document { .. }))
+                    .map(|x| x.target_uri.clone())
+            })
             .or_else(|| c.resources.first().map(|r| r.target_uri.clone()));
         let Some(url) = url.filter(|u| u.starts_with("http://") || u.starts_with("https://"))
         else {
