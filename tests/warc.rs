@@ -3,7 +3,8 @@
 //! and replay in pywb; `wget --warc-file` output must import; damage must be refused.
 //!
 //! The tools are pinned and installed by .ci/test. A missing tool fails the test with what to
-//! install; it never skips.
+//! install; it never skips. ReplayWeb.page needs a browser capture (scripts and subresources);
+//! that test belongs with the browser capture work.
 
 mod common;
 
@@ -785,4 +786,61 @@ fn a_large_warc_imports_in_bounded_memory() {
     assert!(kb < 128 * 1024, "peak RSS {kb} KiB importing {mb} MiB");
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), mb);
     assert_eq!(env.counts(), (mb, mb));
+}
+
+#[test]
+fn import_usage_and_damaged_wacz() {
+    let (env, _srv, records) = populated();
+    let before = env.counts();
+    let plain = env.dir.path().join("notes.txt");
+    std::fs::write(&plain, "x").unwrap();
+    let r = env.fails(&["import", plain.to_str().unwrap()], 2);
+    common::assert_one_line_error(&r.stderr, "needs --url");
+    let (wacz, _) = export(&env, &ids(&records), "wacz", "x.wacz");
+    let r = env.fails(
+        &[
+            "import",
+            wacz.to_str().unwrap(),
+            "--captured-at",
+            "2026-01-01T00:00:00Z",
+        ],
+        2,
+    );
+    common::assert_one_line_error(&r.stderr, "do not apply to a web archive");
+    // With --url, a WARC is one document like any file.
+    let (warc, _) = export(&env, &ids(&records), "warc", "x.warc.gz");
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "import",
+        warc.to_str().unwrap(),
+        "--url",
+        "https://example.org/x.warc.gz",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        v["sha256"],
+        sha256_hex(&std::fs::read(&warc).unwrap()).as_str()
+    );
+    assert_eq!(v["method"], "import");
+    let before = (before.0 + 1, before.1 + 1);
+    assert_eq!(env.counts(), before);
+    // A byte changed inside a stored WACZ member: refused on import, and by verify.
+    let mut bytes = std::fs::read(&wacz).unwrap();
+    let at = bytes
+        .windows(14)
+        .position(|w| w == b"json-pages-1.0")
+        .unwrap();
+    bytes[at] = b'J';
+    let bad = env.dir.path().join("bad.wacz");
+    std::fs::write(&bad, &bytes).unwrap();
+    let r = env.fails(&["import", bad.to_str().unwrap()], 1);
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
+    assert_eq!(env.counts(), before);
+    assert_eq!(env.run(&["verify", bad.to_str().unwrap()]).code, 1);
+    let o = tool("wacz", &["validate", "-f", bad.to_str().unwrap()]);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("Validation succeeded"),
+        "{}",
+        text(&o)
+    );
 }
