@@ -108,6 +108,11 @@ fn cdp_message_inputs() {
     check_target("cdp_message");
 }
 
+#[test]
+fn warc_inputs() {
+    check_target("warc");
+}
+
 /// Each directory of inputs belongs to a target this test runs, and each target has a binary
 /// in fuzz/Cargo.toml, so a new target cannot be left out of either.
 #[test]

@@ -444,7 +444,7 @@ impl Archive {
                 }
             };
             let manifest = Manifest {
-                format: manifest::FORMAT.into(),
+                format: manifest::format_for(draft.method).into(),
                 record_id: record_id.to_string(),
                 log_index: index,
                 method: draft.method,
@@ -454,6 +454,7 @@ impl Archive {
                 signed_at: signed_at.clone(),
                 document: draft.document,
                 http: draft.http,
+                warc: draft.warc,
                 labels: draft.labels,
                 change: draft.change,
                 tool: Tool::this(),
@@ -849,6 +850,7 @@ pub fn key_draft(scratch: &Scratch, st: &crate::trust::Statement) -> Result<Draf
             text_fingerprint: None,
         },
         http: None,
+        warc: None,
         labels: Labels {
             note: st.reason.clone(),
             ..Default::default()
@@ -867,6 +869,8 @@ pub struct Draft {
     pub captured_at: String,
     pub document: DocumentFacts,
     pub http: Option<HttpExchange>,
+    /// Manifest version 4: what an imported WARC record claimed (method `import-warc`).
+    pub warc: Option<manifest::WarcClaims>,
     pub labels: Labels,
     pub change: Option<manifest::Change>,
 }

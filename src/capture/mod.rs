@@ -500,6 +500,7 @@ pub fn fetch(
                 redact(&mut http, &opts.redact_headers);
                 http
             }),
+            warc: None,
             labels,
             change: None,
             staged: Some(staged),
@@ -944,6 +945,7 @@ pub fn stage_file(
             text_fingerprint,
         },
         http: None,
+        warc: None,
         labels,
         change: None,
         staged: Some(staged),

@@ -2,30 +2,56 @@ use super::Global;
 use anyhow::Result;
 use std::path::PathBuf;
 
-/// Export records as one self-contained evidence bundle (zip) that verifies anywhere, offline
+/// Export records as one self-contained evidence bundle (zip), a WARC or a WACZ
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit export EX-7K2M-9QDR-T4VW --out exhibit-A.zip\n  exhibit verify exhibit-A.zip --trusted-key archive.pub      # on any machine\n\nThe bundle holds each document, its manifest, signature and inclusion proof, the checkpoint, the public keys that signed (for convenience: a verifier pins the publisher's key instead), CITATION.txt and VERIFY.txt (how to check it all with unzip, sha256sum and openssl: the procedure of docs/FORMAT.md section 13.11). The member list SHA256SUMS is sealed with --key. Exporting the same records against the same checkpoint always gives a byte-identical file."
+    after_help = "Examples:\n  exhibit export EX-7K2M-9QDR-T4VW --out exhibit-A.zip\n  exhibit verify exhibit-A.zip --trusted-key archive.pub      # on any machine\n  exhibit export EX-7K2M-9QDR-T4VW --format warc --out exhibit-A.warc.gz   # for web-archive tools\n  exhibit export EX-7K2M-9QDR-T4VW --format wacz --out exhibit-A.wacz      # ReplayWeb.page, pywb\n\nThe bundle holds each document, its manifest, signature and inclusion proof, the checkpoint, the key records of the log, the public keys that signed (for convenience: a verifier pins the publisher's key instead), CITATION.txt and VERIFY.txt (how to check it all with unzip, sha256sum and openssl: the procedure of docs/FORMAT.md section 13.11). The member list SHA256SUMS is sealed with --key. A WARC (WARC 1.1, one gzip member per record) holds each exchange as request and response records with the document byte for byte, and the manifests, signatures, proofs, checkpoint and keys as metadata records; a WACZ (1.1.1) packs that WARC with its CDXJ index, a page list and the same provenance files. `exhibit verify FILE.warc.gz` / `FILE.wacz` checks them. Exporting the same records against the same checkpoint always gives a byte-identical file."
 )]
 pub struct Args {
     /// Record IDs, or SHA-256 (or unique prefix) of their documents
     #[arg(required = true)]
     records: Vec<String>,
-    /// The bundle to write (.zip)
-    #[arg(long, value_name = "FILE.zip")]
+    /// The file to write (.zip, .warc.gz or .wacz)
+    #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// Print the bundle's path, size, SHA-256 and records as one JSON object
+    /// zip: an exhibit evidence bundle; warc: WARC 1.1 (gzip per record); wacz: WACZ 1.1.1
+    #[arg(long, value_enum, default_value = "zip")]
+    format: Format,
     #[arg(long)]
     json: bool,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Zip,
+    Warc,
+    Wacz,
+}
+
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let archive = g.open()?;
-    let key = exhibit::keys::load(&g.key_path())?;
     let mut ids = Vec::new();
     for r in &a.records {
         ids.extend(exhibit::verify::lookup(&archive, r)?.1);
     }
+    if let Format::Warc | Format::Wacz = a.format {
+        // Nothing is signed anew: the WARC carries the records' own signatures.
+        let summary = match a.format {
+            Format::Warc => exhibit::formats::export::export_warc(&archive, &ids, &a.out)?,
+            _ => exhibit::formats::export::export_wacz(&archive, &ids, &a.out)?,
+        };
+        if a.json {
+            super::print_json(&summary)?;
+        } else {
+            println!(
+                "{}  {} record(s) as {} WARC records, {} bytes, SHA-256 {}",
+                summary.path, summary.records, summary.warc_records, summary.bytes, summary.sha256
+            );
+        }
+        return Ok(0);
+    }
+    let key = exhibit::keys::load(&g.key_path())?;
     let summary = exhibit::bundle::export(&archive, &key, &ids, &a.out)?;
     if a.json {
         super::print_json(&summary)?;

@@ -39,7 +39,8 @@ Examples:
 Exit codes:
   0  success: captured, verified, audit clean
   1  verification failed: altered, missing or extra bytes, bad or untrusted signature
-     (also cat, cite, show or diff of a record that does not verify)
+     (also cat, cite, show or diff of a record that does not verify); a WARC
+     or WACZ that import refuses (bad digest, truncated, malformed) or verify rejects
   2  usage error or invalid input (bad URL, a URL with user:password@, mistyped record ID,
      unreadable input file)
   3  no such record or document in the archive

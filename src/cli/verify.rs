@@ -30,10 +30,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     if let Some(file) = &a.file {
         return verify_file(g, file, &a);
     }
-    if a.targets
-        .iter()
-        .all(|t| t.to_ascii_lowercase().ends_with(".zip"))
-    {
+    if a.targets.iter().all(|t| is_package(t)) {
         return verify_bundles(&a);
     }
     let archive = g.open()?;
@@ -120,8 +117,7 @@ fn verify_bundles(a: &Args) -> Result<i32> {
     let mut code = 0;
     let mut all = Vec::new();
     for t in &a.targets {
-        let report = match exhibit::bundle::verify_bundle(std::path::Path::new(t), pinned.as_ref())
-        {
+        let report = match verify_package(t, pinned.as_ref()) {
             Ok(r) => r,
             Err(e) => {
                 if !a.json {
@@ -159,18 +155,25 @@ fn verify_bundles(a: &Args) -> Result<i32> {
 
 fn print_bundle(t: &str, report: &exhibit::bundle::BundleReport) {
     let pinned = report.trust == "pinned";
+    // A WARC or WACZ export is reported in the same words, named as what it is.
+    let what = if t.to_ascii_lowercase().ends_with(".zip") {
+        "bundle"
+    } else {
+        "export"
+    };
+    let t = &*esc(t);
     for p in &report.problems {
-        println!("{} {t}: {p}", super::paint(false, "✗"));
+        println!("{} {t}: {}", super::paint(false, "✗"), esc(p));
     }
     for r in &report.records {
         if r.ok && !pinned {
             // Never a ✓ "verified" when nobody said whose key this is.
             println!(
                 "- {} self-consistent (signer not established): SHA-256 {}, captured {}, {}",
-                r.record_id,
-                r.sha256.as_deref().unwrap_or(""),
+                esc(&r.record_id),
+                esc(r.sha256.as_deref().unwrap_or("")),
                 exhibit::cite::human_time(r.captured_at.as_deref().unwrap_or("")),
-                r.url.as_deref().unwrap_or("")
+                esc(r.url.as_deref().unwrap_or(""))
             );
         } else {
             print_report(r);
@@ -201,15 +204,15 @@ fn print_bundle(t: &str, report: &exhibit::bundle::BundleReport) {
     );
     if report.ok && pinned {
         println!(
-            "{} {t}: bundle verified: {} record(s); {who}, all pinned",
+            "{} {t}: {what} verified: {} record(s); {who}, all pinned",
             super::paint(true, "✓"),
             report.records.len()
         );
     } else if report.ok {
         println!(
             "- {t}: self-consistent; signer not established (pin a key with --trusted-key KEY.pub). \
-             Anyone can make a self-consistent bundle with a key of their own: {who}, all keys \
-             the bundle carries; compare their IDs with the key ID the publisher gives"
+             Anyone can make a self-consistent {what} with a key of their own: {who}, all keys \
+             the {what} carries; compare their IDs with the key ID the publisher gives"
         );
     } else {
         let why = report
@@ -229,9 +232,37 @@ fn print_bundle(t: &str, report: &exhibit::bundle::BundleReport) {
             "the keys it carries".into()
         };
         println!(
-            "{} {t}: bundle FAILED verification against {against}: {why} ({who})",
-            super::paint(false, "✗")
+            "{} {t}: {what} FAILED verification against {against}: {} ({who})",
+            super::paint(false, "✗"),
+            esc(&why)
         );
+    }
+}
+
+fn is_package(t: &str) -> bool {
+    let t = t.to_ascii_lowercase();
+    [".zip", ".warc", ".warc.gz", ".wacz"]
+        .iter()
+        .any(|e| t.ends_with(e))
+}
+
+fn verify_package(
+    t: &str,
+    pinned: Option<&Anchor>,
+) -> exhibit::Result<exhibit::bundle::BundleReport> {
+    let path = std::path::Path::new(t);
+    let lower = t.to_ascii_lowercase();
+    if lower.ends_with(".wacz") {
+        exhibit::formats::wacz::verify(path, pinned)
+    } else if lower.ends_with(".warc") || lower.ends_with(".warc.gz") {
+        let file = std::fs::File::open(path).map_err(|e| {
+            let mut err = exhibit::Error::io("open", path, e);
+            err.kind = exhibit::Kind::Usage;
+            err
+        })?;
+        exhibit::formats::export::verify_warc(std::io::BufReader::new(file), t, pinned)
+    } else {
+        exhibit::bundle::verify_bundle(path, pinned)
     }
 }
 

@@ -3,14 +3,19 @@
 //! schema is a public contract (docs/FORMAT.md). Fields are never removed or given a new meaning;
 //! anything new needs a new format version. Version 2 added `document.text_fingerprint`,
 //! `change` and the methods `check` and `key`; version 3 added `http.proxy` and
-//! `http.redacted_headers` and the rule that no URL carries credentials. Version 1 and 2
-//! manifests (without those) stay valid.
+//! `http.redacted_headers` and the rule that no URL carries credentials; version 4 added the
+//! method `import-warc` and its `warc` object (what an imported WARC record claimed). Version 1,
+//! 2 and 3 manifests (without those) stay valid, and exhibit still writes version 3 for every
+//! record that needs nothing of version 4.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// The version exhibit writes.
+/// The version exhibit writes for every record that needs nothing of version 4.
 pub const FORMAT: &str = "exhibit-manifest/3";
+/// Version 4: version 3 plus the method `import-warc` and the `warc` object. Written only for
+/// records of that method, so that readers of version 3 keep reading every other new record.
+pub const FORMAT_V4: &str = "exhibit-manifest/4";
 /// Still read: the schema without the version-3 additions.
 pub const FORMAT_V2: &str = "exhibit-manifest/2";
 /// The first version, still read: the schema without the version-2 and version-3 additions.
@@ -42,6 +47,9 @@ pub struct Manifest {
     pub document: DocumentFacts,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpExchange>,
+    /// Version 4, method `import-warc` only: what the imported WARC record claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warc: Option<WarcClaims>,
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
     /// For records made by `exhibit check`: how this capture compares with the latest earlier
@@ -63,6 +71,10 @@ pub enum Method {
     Check,
     /// A key status change (keystatus.rs): the document is the signed statement.
     Key,
+    /// Version 4: a record of a WARC file (`exhibit import FILE.warc`): the document is its
+    /// payload, and everything the file said about it is in `warc`, as claimed by the file.
+    #[serde(rename = "import-warc")]
+    ImportWarc,
 }
 
 impl Method {
@@ -72,6 +84,7 @@ impl Method {
             Method::Import => "import",
             Method::Check => "check",
             Method::Key => "key",
+            Method::ImportWarc => "import-warc",
         }
     }
 }
@@ -91,6 +104,52 @@ pub struct DocumentFacts {
     /// for text-like documents. It only classifies changes; the cited hash is always `sha256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_fingerprint: Option<String>,
+}
+
+/// What a WARC record said about itself and the file it came from (manifest version 4). Every
+/// field except `source_sha256` and `source_size` is a claim of the file, copied as written:
+/// exhibit observed none of it. exhibit checked only that the record's own digests match its
+/// bytes, and computed the document from its payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarcClaims {
+    /// SHA-256 (hex) and size of the file given to `exhibit import` (the .warc, .warc.gz or
+    /// .wacz), as exhibit read it.
+    pub source_sha256: String,
+    pub source_size: u64,
+    /// For a WACZ: the path of the WARC inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_member: Option<String>,
+    /// `response`, `resource` or `revisit`.
+    pub record_type: String,
+    /// WARC-Record-ID, as written (with its angle brackets).
+    pub record_id: String,
+    /// WARC-Target-URI, as written.
+    pub target_uri: String,
+    /// WARC-Date, as written.
+    pub date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_digest: Option<String>,
+    /// A revisit's WARC-Refers-To.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refers_to: Option<String>,
+    /// The HTTP head of a response or revisit record, as recorded: its status line and every
+    /// header in order, names as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<ClaimedHttp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimedHttp {
+    pub status_line: String,
+    pub headers: Vec<Header>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,11 +349,26 @@ impl Manifest {
     /// path component or a hash.
     pub fn check(&self) -> Result<()> {
         let bad = |why: String| Err(Error::verification(format!("malformed manifest: {why}")));
-        if ![FORMAT_V1, FORMAT_V2, FORMAT].contains(&self.format.as_str()) {
+        let version = match self.format.as_str() {
+            FORMAT_V1 => 1,
+            FORMAT_V2 => 2,
+            FORMAT => 3,
+            FORMAT_V4 => 4,
+            _ => {
+                return bad(format!(
+                    "format is {:?}, this exhibit reads {FORMAT_V1:?}, {FORMAT_V2:?}, {FORMAT:?} and {FORMAT_V4:?}",
+                    self.format
+                ))
+            }
+        };
+        if version < 4 && (self.method == Method::ImportWarc || self.warc.is_some()) {
             return bad(format!(
-                "format is {:?}, this exhibit reads {FORMAT_V1:?}, {FORMAT_V2:?} and {FORMAT:?}",
+                "a {} manifest cannot hold version-4 fields (method import-warc, warc)",
                 self.format
             ));
+        }
+        if version == 4 {
+            self.check_v4().or_else(bad)?;
         }
         if self.format == FORMAT_V1
             && (self.change.is_some()
@@ -303,7 +377,7 @@ impl Manifest {
         {
             return bad("a version-1 manifest cannot hold version-2 fields (change, text_fingerprint, method check)".into());
         }
-        if self.format != FORMAT {
+        if version < 3 {
             if self
                 .http
                 .as_ref()
@@ -376,7 +450,11 @@ impl Manifest {
                 ));
             }
         }
-        for h in self.http.iter().flat_map(all_headers) {
+        let warc_headers = self
+            .warc
+            .iter()
+            .flat_map(|w| w.http.iter().flat_map(|h| h.headers.iter()));
+        for h in self.http.iter().flat_map(all_headers).chain(warc_headers) {
             if h.value.is_some() == h.value_base64.is_some() {
                 return bad(format!(
                     "header {:?} must have exactly one of value and value_base64",
@@ -473,6 +551,42 @@ impl Manifest {
         Ok(())
     }
 
+    /// Version-4 rules: `warc` is present exactly on `import-warc` records, which have no `http`
+    /// (exhibit observed no HTTP exchange), and its URL carries no credentials.
+    fn check_v4(&self) -> std::result::Result<(), String> {
+        match (self.warc.is_some(), self.method == Method::ImportWarc) {
+            (true, true) | (false, false) => {}
+            (false, true) => return Err("an import-warc record must have a warc object".into()),
+            (true, false) => return Err("only import-warc records have a warc object".into()),
+        }
+        let Some(w) = &self.warc else { return Ok(()) };
+        if self.http.is_some() {
+            return Err(
+                "an import-warc record has no http object (exhibit fetched nothing)".into(),
+            );
+        }
+        if !is_sha256_hex(&w.source_sha256) {
+            return Err("warc.source_sha256 is not 64 lowercase hex digits".into());
+        }
+        if !["response", "resource", "revisit"].contains(&w.record_type.as_str()) {
+            return Err("warc.record_type is not response, resource or revisit".into());
+        }
+        if url_has_userinfo(&w.target_uri, None) {
+            return Err(
+                "warc.target_uri carries a user name or password, which a manifest never records"
+                    .into(),
+            );
+        }
+        if let Some(h) = &w.http {
+            for hd in &h.headers {
+                if !is_header_name(&hd.name) {
+                    return Err(format!("warc.http: {:?} is not a header name", hd.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The name a reader knows the document by: its label, else its HTML title, else its URL.
     pub fn display_title(&self) -> &str {
         self.labels
@@ -529,6 +643,16 @@ pub fn is_header_name(s: &str) -> bool {
                         | b'~'
                 )
         })
+}
+
+/// The manifest version exhibit writes for a new record of `method`: version 4 for
+/// `import-warc`, which only it can hold, version 3 for everything else.
+pub fn format_for(method: Method) -> &'static str {
+    if method == Method::ImportWarc {
+        FORMAT_V4
+    } else {
+        FORMAT
+    }
 }
 
 pub fn is_sha256_hex(s: &str) -> bool {
@@ -715,5 +839,69 @@ mod tests {
             v.as_object_mut().unwrap().remove("http");
         })
         .unwrap();
+    }
+
+    #[test]
+    fn version_4_import_warc() {
+        let v4 = |v: &mut serde_json::Value| {
+            v["format"] = FORMAT_V4.into();
+            v["method"] = "import-warc".into();
+            v.as_object_mut().unwrap().remove("http");
+            v["warc"] = serde_json::json!({
+                "source_sha256": "7b026fd61526c14f244a3f1268080a6b8b5b887061582e49016752ba6c3cd141",
+                "source_size": 1234,
+                "record_type": "response",
+                "record_id": "<urn:uuid:1>",
+                "target_uri": "<http://example.org/b>",
+                "date": "2026-05-21T05:07:28.5Z",
+                "payload_digest": "sha1:VGMT4NSHA2AWVOR6EVYXQUGCNSONBWE5",
+                "http": {"status_line": "HTTP/1.1 200 OK", "headers": [{"name": "Content-Type", "value": "text/html"}]}
+            });
+        };
+        let m = parse_edited(v4).unwrap();
+        assert_eq!(m.method, Method::ImportWarc);
+        assert_eq!(format_for(m.method), FORMAT_V4);
+        assert_eq!(format_for(Method::Capture), FORMAT);
+        let s = String::from_utf8(m.to_bytes()).unwrap();
+        assert!(s.contains(r#""method":"import-warc""#), "{s}");
+        for old in [FORMAT_V1, FORMAT_V2, FORMAT] {
+            rejected(
+                |v| {
+                    v4(v);
+                    v["format"] = old.into();
+                },
+                "cannot hold version-4 fields",
+            );
+        }
+        rejected(
+            |v| {
+                v4(v);
+                v.as_object_mut().unwrap().remove("warc");
+            },
+            "must have a warc object",
+        );
+        rejected(
+            |v| {
+                v4(v);
+                v["method"] = "import".into();
+            },
+            "only import-warc records",
+        );
+        rejected(
+            |v| {
+                v4(v);
+                v["warc"]["target_uri"] = "<http://u:pw@example.org/b>".into();
+            },
+            "warc.target_uri carries",
+        );
+        rejected(
+            |v| {
+                v4(v);
+                v["warc"]["record_type"] = "request".into();
+            },
+            "warc.record_type",
+        );
+        // A version-4 capture (no v4 field) is valid: version 4 is version 3 plus additions.
+        parse_edited(|v| v["format"] = FORMAT_V4.into()).unwrap();
     }
 }

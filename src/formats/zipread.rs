@@ -763,6 +763,42 @@ pub fn read_entry<R: Read + Seek>(r: &mut R, e: &Entry) -> io::Result<Vec<u8>> {
     Ok(v)
 }
 
+/// For zips from other tools (WACZ import), read with a lenient reader: the number of
+/// central-directory entries the end record declares (zip64 aware), so that a name that
+/// appears twice, which a reader indexing by name would shadow, is noticed.
+/// The number of central-directory entries the zip's end record declares (zip64 aware).
+pub fn central_directory_entries(path: &std::path::Path) -> std::result::Result<u64, String> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    let tail_len = len.min(22 + 65_535 + 20);
+    let mut tail = vec![0u8; tail_len as usize];
+    f.seek(SeekFrom::Start(len - tail_len))
+        .map_err(|e| e.to_string())?;
+    f.read_exact(&mut tail).map_err(|e| e.to_string())?;
+    let eocd = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| tail[i..i + 4] == *b"PK\x05\x06")
+        .ok_or("no end of central directory record; the file may be truncated")?;
+    let total = u16::from_le_bytes([tail[eocd + 10], tail[eocd + 11]]) as u64;
+    if total != 0xFFFF {
+        return Ok(total);
+    }
+    // Zip64: the locator just before the end record gives the zip64 end record's offset.
+    let loc = eocd
+        .checked_sub(20)
+        .filter(|&l| tail[l..l + 4] == *b"PK\x06\x07")
+        .ok_or("bad zip64 locator")?;
+    let off = u64::from_le_bytes(tail[loc + 8..loc + 16].try_into().expect("8 bytes"));
+    let mut rec = [0u8; 40];
+    f.seek(SeekFrom::Start(off)).map_err(|e| e.to_string())?;
+    f.read_exact(&mut rec).map_err(|e| e.to_string())?;
+    if rec[..4] != *b"PK\x06\x06" {
+        return Err("bad zip64 end record".into());
+    }
+    Ok(u64::from_le_bytes(rec[32..40].try_into().expect("8 bytes")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -427,6 +427,7 @@ mod tests {
                 text_fingerprint: None,
             },
             http: None,
+            warc: None,
             labels: Labels::default(),
             change: None,
             tool: Tool::this(),

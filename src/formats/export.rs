@@ -1,0 +1,1379 @@
+//! exhibit records as WARC 1.1 and WACZ 1.1.1 (docs/FORMAT.md section 15).
+//!
+//! An exhibit record becomes a [`Capture`]: the HTTP exchanges it observed (each a request and
+//! a response whose body is a document of the store) and the resources it holds (an imported
+//! file; later a browser capture's screenshot, PDF or DOM). [`plan`] turns captures into WARC
+//! records, deterministically; [`write_warc`] streams them out, one gzip member each; and
+//! [`verify_warc`] reads a WARC back and checks that it is exactly what [`plan`] gives for the
+//! signed manifests it carries, so a changed byte anywhere is caught.
+//!
+//! A browser capture plugs in by building its [`Capture`] with several exchanges (one per
+//! resource the page loaded) and resource parts (screenshot, PDF, DOM): nothing else changes.
+
+use super::cdxj;
+use super::warc::writer::{Placed, WarcWriter, GZIP_HEADER};
+use super::warc::{self, Fields};
+use crate::archive::Archive;
+use crate::error::{Error, IoContext, Kind, Result};
+use crate::keys::{self, PublicKey};
+use crate::log::merkle;
+use crate::manifest::{Header, Manifest, Method};
+use crate::note::{self, Checkpoint};
+use crate::record_id::RecordId;
+use crate::trust::{Anchor, Trust};
+use crate::verify::{Check, RecordReport};
+use sha2::Digest as _;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+/// The identifier of exhibit's WARC mapping, in every warcinfo record it writes.
+pub const WARC_FORMAT: &str = "exhibit-warc/1";
+/// Prefix of the headers whose original values a rebuilt head keeps under another name.
+pub const ORIG: &str = "x-exhibit-orig-";
+/// The name of the WARC inside a WACZ, and in its index.
+pub const WACZ_WARC: &str = "data.warc.gz";
+
+/// A body carried in a WARC block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Nothing: a response whose body exhibit did not keep (a redirect hop) or that was empty.
+    Empty,
+    /// A document of the store, by its SHA-256 and size.
+    Document { sha256: String, size: u64 },
+}
+
+/// One HTTP exchange: request and response heads as rebuilt, and the body.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub target_uri: String,
+    pub date: String,
+    pub ip: Option<String>,
+    pub request: Option<Vec<u8>>,
+    pub response_head: Vec<u8>,
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    pub body: Body,
+    /// The response had a body that the WARC does not carry (WARC-Truncated: unspecified).
+    pub truncated: bool,
+}
+
+/// A resource part: a document that is not an HTTP response (an imported file; a screenshot).
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub target_uri: String,
+    pub date: String,
+    pub content_type: String,
+    pub body: Body,
+}
+
+/// One exhibit record in WARC terms, with its provenance.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub manifest: Manifest,
+    pub manifest_bytes: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub proof: Vec<u8>,
+    pub exchanges: Vec<Exchange>,
+    pub resources: Vec<Resource>,
+}
+
+/// Everything a WARC export holds besides the captures.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    pub software: String,
+    pub origin: String,
+    pub checkpoint_text: String,
+    pub checkpoint: Checkpoint,
+    /// Public keys in key-ID order: (ID, PEM).
+    pub keys: Vec<(String, String)>,
+}
+
+/// A WARC record to write: its header fields without WARC-Block-Digest and Content-Length
+/// (they depend on the block), the block's bytes before the document, and the document.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub fields: Fields,
+    pub prefix: Vec<u8>,
+    pub document: Option<(String, u64)>,
+    /// The index entry this record gets (None for warcinfo and request records).
+    pub index: Option<IndexInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IndexInfo {
+    pub url: String,
+    pub date: String,
+    pub mime: Option<String>,
+    pub status: Option<u16>,
+    pub digest: String,
+}
+
+impl Planned {
+    pub fn block_len(&self) -> u64 {
+        self.prefix.len() as u64 + self.document.as_ref().map_or(0, |d| d.1)
+    }
+
+    pub fn header(&self, block_sha256: &[u8], block_len: u64) -> Vec<u8> {
+        let mut f = self.fields.clone();
+        f.push(
+            "WARC-Block-Digest",
+            warc::sha256_label(&hex::encode(block_sha256)),
+        );
+        f.push("Content-Length", block_len.to_string());
+        f.render_header()
+    }
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+fn header_bytes(h: &Header) -> Vec<u8> {
+    match (&h.value, &h.value_base64) {
+        (Some(v), _) => v.as_bytes().to_vec(),
+        (None, Some(b)) => crate::b64::decode(b).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Rebuild a response head for the body the WARC carries (docs/FORMAT.md 15.4): the status
+/// line and the headers in the order recorded, except that `transfer-encoding`, a removed
+/// `content-encoding` and a `content-length` that does not describe the carried body keep
+/// their values under `x-exhibit-orig-<name>`, and a `content-length` for the carried body is
+/// added after them when one was renamed.
+pub fn rebuild_response(
+    status_line: &str,
+    headers: &[(String, Vec<u8>)],
+    carried: u64,
+    decoded: bool,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(status_line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut renamed_length = false;
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        let rename = match lower.as_str() {
+            "transfer-encoding" => true,
+            "content-encoding" => decoded,
+            "content-length" => {
+                let ok = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    == Some(carried);
+                if !ok {
+                    renamed_length = true;
+                }
+                !ok
+            }
+            _ => false,
+        };
+        if rename {
+            out.extend_from_slice(ORIG.as_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if renamed_length {
+        out.extend_from_slice(format!("content-length: {carried}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Rebuild a request head: `METHOD origin-form-target VERSION` and the headers recorded.
+pub fn rebuild_request(method: &str, url: &str, version: &str, headers: &[Header]) -> Vec<u8> {
+    let target = url::Url::parse(url)
+        .map(|u| {
+            let mut t = u.path().to_string();
+            if let Some(q) = u.query() {
+                t.push('?');
+                t.push_str(q);
+            }
+            t
+        })
+        .unwrap_or_else(|_| "/".into());
+    let mut out = format!("{method} {target} {version}\r\n").into_bytes();
+    for h in headers {
+        out.extend_from_slice(h.name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&header_bytes(h));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn first_header(headers: &[(String, Vec<u8>)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| String::from_utf8_lossy(v).trim().to_string())
+}
+
+/// The IP address of `remote_addr` (`1.2.3.4:443`, `[2001:db8::1]:443`).
+fn ip_of(addr: &str) -> Option<String> {
+    addr.parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|a| a.ip().to_string())
+}
+
+/// The WARC view of one record.
+pub fn capture_of(
+    manifest: Manifest,
+    manifest_bytes: Vec<u8>,
+    signature: Vec<u8>,
+    proof: Vec<u8>,
+) -> Capture {
+    let m = &manifest;
+    let doc = Body::Document {
+        sha256: m.document.sha256.clone(),
+        size: m.document.size,
+    };
+    let mut exchanges = Vec::new();
+    let mut resources = Vec::new();
+    if let Some(http) = &m.http {
+        let version = match http.response.version.as_str() {
+            v @ ("HTTP/1.0" | "HTTP/1.1") => v,
+            _ => "HTTP/1.1",
+        };
+        let ip = if http.proxy.is_none() {
+            http.remote_addr.as_deref().and_then(ip_of)
+        } else {
+            None
+        };
+        let pairs = |hs: &[Header]| -> Vec<(String, Vec<u8>)> {
+            hs.iter()
+                .map(|h| (h.name.clone(), header_bytes(h)))
+                .collect()
+        };
+        for hop in &http.redirects {
+            let headers = pairs(&hop.response.headers);
+            let empty = first_header(&headers, "content-length").as_deref() == Some("0");
+            let line = format!(
+                "{} {} {}",
+                hop.response.version, hop.response.status, hop.response.reason
+            );
+            exchanges.push(Exchange {
+                target_uri: hop.request.url.clone(),
+                date: m.captured_at.clone(),
+                ip: None,
+                request: Some(rebuild_request(
+                    &hop.request.method,
+                    &hop.request.url,
+                    version,
+                    &hop.request.headers,
+                )),
+                response_head: rebuild_response(line.trim_end(), &headers, 0, false),
+                status: Some(hop.response.status),
+                content_type: first_header(&headers, "content-type"),
+                body: Body::Empty,
+                truncated: !empty,
+            });
+        }
+        let headers = pairs(&http.response.headers);
+        let line = format!(
+            "{} {} {}",
+            http.response.version, http.response.status, http.response.reason
+        );
+        exchanges.push(Exchange {
+            target_uri: http.request.url.clone(),
+            date: m.captured_at.clone(),
+            ip,
+            request: Some(rebuild_request(
+                &http.request.method,
+                &http.request.url,
+                version,
+                &http.request.headers,
+            )),
+            response_head: rebuild_response(
+                line.trim_end(),
+                &headers,
+                m.document.size,
+                http.content_encoding.is_some(),
+            ),
+            status: Some(http.response.status),
+            content_type: first_header(&headers, "content-type"),
+            body: doc,
+            truncated: false,
+        });
+    } else if let Some(w) = m.warc.as_ref().filter(|w| w.http.is_some()) {
+        let h = w.http.as_ref().expect("filtered");
+        let headers: Vec<(String, Vec<u8>)> = h
+            .headers
+            .iter()
+            .map(|x| (x.name.clone(), header_bytes(x)))
+            .collect();
+        let decoded = first_header(&headers, "content-encoding")
+            .is_some_and(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
+        let status = super::warc::http::HttpHead {
+            raw: Vec::new(),
+            first_line: h.status_line.as_bytes().to_vec(),
+            headers: Vec::new(),
+        }
+        .status();
+        exchanges.push(Exchange {
+            target_uri: m.requested_url.clone(),
+            date: m.captured_at.clone(),
+            ip: w.ip_address.clone(),
+            request: None,
+            response_head: rebuild_response(&h.status_line, &headers, m.document.size, decoded),
+            status,
+            content_type: first_header(&headers, "content-type"),
+            body: doc,
+            truncated: false,
+        });
+    } else {
+        let content_type = m
+            .warc
+            .as_ref()
+            .and_then(|w| w.content_type.clone())
+            .or_else(|| m.document.content_type.clone())
+            .unwrap_or_else(|| {
+                if m.method == Method::Key {
+                    "application/json".into()
+                } else {
+                    "application/octet-stream".into()
+                }
+            });
+        resources.push(Resource {
+            target_uri: m.requested_url.clone(),
+            date: m.captured_at.clone(),
+            content_type,
+            body: doc,
+        });
+    }
+    Capture {
+        manifest,
+        manifest_bytes,
+        signature,
+        proof,
+        exchanges,
+        resources,
+    }
+}
+
+/// The date of an export: the latest `signed_at` of its records, so that the same records give
+/// the same file.
+pub fn export_date(captures: &[Capture]) -> String {
+    captures
+        .iter()
+        .map(|c| c.manifest.signed_at.clone())
+        .max()
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+/// The warcinfo block: who wrote the file, and what its rebuilt HTTP heads can and cannot say.
+pub fn warcinfo_block(p: &Provenance, records: usize) -> Vec<u8> {
+    let fields = [
+        ("software", p.software.clone()),
+        ("format", "WARC File Format 1.1".into()),
+        (
+            "conformsTo",
+            "http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/".into(),
+        ),
+        ("exhibit-format", WARC_FORMAT.into()),
+        ("exhibit-origin", p.origin.clone()),
+        ("exhibit-tree-size", p.checkpoint.size.to_string()),
+        ("exhibit-records", records.to_string()),
+        (
+            "description",
+            "Records of an exhibit archive. Each record's signed manifest, signature and \
+             inclusion proof are metadata records that refer to its response or resource \
+             record; the log checkpoint and public keys follow this record."
+                .into(),
+        ),
+        (
+            "http-header-block",
+            "Response bodies are the documents exhibit stored, byte for byte (content-encoding \
+             and transfer-encoding removed). HTTP heads are rebuilt from the signed manifests, \
+             not copied from the wire: header names are lower-case and same-name fields grouped \
+             where exhibit captured them, the reason phrase is the standard one for the status, \
+             request heads list only the headers exhibit set; transfer-encoding, a removed \
+             content-encoding and a content-length that does not match the carried body are \
+             kept as x-exhibit-orig-<name>. Redirect bodies were not kept \
+             (WARC-Truncated)."
+                .into(),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (n, v) in fields {
+        out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+    }
+    out
+}
+
+fn url_of_key(id: &str) -> String {
+    format!("urn:exhibit:key/{id}.pem")
+}
+
+/// The WARC records of an export, in order: warcinfo, checkpoint, keys, then for each capture
+/// its exchanges (request, response or revisit), resources, and its manifest, signature and
+/// proof. A response whose document was already carried by an earlier response of the file
+/// becomes a revisit record (identical-payload-digest profile).
+pub fn plan(p: &Provenance, captures: &[Capture], warcinfo: Vec<u8>) -> Vec<Planned> {
+    let date = export_date(captures);
+    let ids: Vec<&str> = captures
+        .iter()
+        .map(|c| c.manifest.record_id.as_str())
+        .collect();
+    let cp_name = format!(
+        "checkpoint {} {} {}",
+        p.origin,
+        p.checkpoint.size,
+        hex::encode(p.checkpoint.root)
+    );
+    let info_id = warc::record_uuid(&format!("warcinfo {cp_name} {}", ids.join(",")));
+    let mut out = Vec::new();
+    let mut f = Fields::default();
+    f.push("WARC-Type", "warcinfo");
+    f.push("WARC-Record-ID", info_id.clone());
+    f.push("WARC-Date", date.clone());
+    f.push("Content-Type", "application/warc-fields");
+    out.push(Planned {
+        fields: f,
+        prefix: warcinfo,
+        document: None,
+        index: None,
+    });
+    let meta =
+        |name: &str, url: String, date: &str, refers: Option<&str>, ctype: &str, bytes: Vec<u8>| {
+            let digest = warc::sha256_label(&sha256_hex(&bytes));
+            let mut f = Fields::default();
+            f.push("WARC-Type", "metadata");
+            f.push("WARC-Record-ID", warc::record_uuid(name));
+            f.push("WARC-Date", date.to_string());
+            f.push("WARC-Target-URI", url.clone());
+            if let Some(r) = refers {
+                f.push("WARC-Refers-To", r.to_string());
+            }
+            f.push("WARC-Warcinfo-ID", info_id.clone());
+            f.push("Content-Type", ctype.to_string());
+            f.push("WARC-Payload-Digest", digest.clone());
+            Planned {
+                fields: f,
+                prefix: bytes,
+                document: None,
+                index: Some(IndexInfo {
+                    url,
+                    date: date.to_string(),
+                    mime: cdxj::short_mime(ctype),
+                    status: None,
+                    digest,
+                }),
+            }
+        };
+    out.push(meta(
+        &cp_name,
+        "urn:exhibit:checkpoint".into(),
+        &date,
+        None,
+        "text/plain; charset=utf-8",
+        p.checkpoint_text.clone().into_bytes(),
+    ));
+    for (id, pem) in &p.keys {
+        out.push(meta(
+            &format!("key {id}"),
+            url_of_key(id),
+            &date,
+            None,
+            "application/x-pem-file",
+            pem.clone().into_bytes(),
+        ));
+    }
+    // Documents already carried by a response: (record ID, URI, date).
+    let mut carried: HashMap<String, (String, String, String)> = HashMap::new();
+    for c in captures {
+        let rid = &c.manifest.record_id;
+        let mut main: Option<String> = None;
+        for (i, x) in c.exchanges.iter().enumerate() {
+            let resp_id = warc::record_uuid(&format!("{rid} response {i}"));
+            if let Some(req) = &x.request {
+                let mut f = Fields::default();
+                f.push("WARC-Type", "request");
+                f.push(
+                    "WARC-Record-ID",
+                    warc::record_uuid(&format!("{rid} request {i}")),
+                );
+                f.push("WARC-Date", x.date.clone());
+                f.push("WARC-Target-URI", x.target_uri.clone());
+                f.push("WARC-Concurrent-To", resp_id.clone());
+                f.push("WARC-Warcinfo-ID", info_id.clone());
+                f.push("Content-Type", warc::HTTP_REQUEST);
+                out.push(Planned {
+                    fields: f,
+                    prefix: req.clone(),
+                    document: None,
+                    index: None,
+                });
+            }
+            let (doc, payload) = match &x.body {
+                Body::Empty => (None, sha256_hex(b"")),
+                Body::Document { sha256, size } => (Some((sha256.clone(), *size)), sha256.clone()),
+            };
+            let digest = warc::sha256_label(&payload);
+            let earlier = doc.as_ref().and_then(|(s, _)| carried.get(s).cloned());
+            let mut f = Fields::default();
+            if let Some((ref_id, ref_uri, ref_date)) = &earlier {
+                f.push("WARC-Type", "revisit");
+                f.push("WARC-Record-ID", resp_id.clone());
+                f.push("WARC-Date", x.date.clone());
+                f.push("WARC-Target-URI", x.target_uri.clone());
+                if let Some(ip) = &x.ip {
+                    f.push("WARC-IP-Address", ip.clone());
+                }
+                f.push("WARC-Warcinfo-ID", info_id.clone());
+                f.push("WARC-Profile", warc::PROFILE_IDENTICAL_PAYLOAD);
+                f.push("WARC-Refers-To", ref_id.clone());
+                f.push("WARC-Refers-To-Target-URI", ref_uri.clone());
+                f.push("WARC-Refers-To-Date", ref_date.clone());
+                f.push("Content-Type", warc::HTTP_RESPONSE);
+                f.push("WARC-Payload-Digest", digest.clone());
+                out.push(Planned {
+                    fields: f,
+                    prefix: x.response_head.clone(),
+                    document: None,
+                    index: Some(IndexInfo {
+                        url: x.target_uri.clone(),
+                        date: x.date.clone(),
+                        mime: Some("warc/revisit".into()),
+                        status: x.status,
+                        digest,
+                    }),
+                });
+            } else {
+                f.push("WARC-Type", "response");
+                f.push("WARC-Record-ID", resp_id.clone());
+                f.push("WARC-Date", x.date.clone());
+                f.push("WARC-Target-URI", x.target_uri.clone());
+                if let Some(ip) = &x.ip {
+                    f.push("WARC-IP-Address", ip.clone());
+                }
+                f.push("WARC-Warcinfo-ID", info_id.clone());
+                f.push("Content-Type", warc::HTTP_RESPONSE);
+                if x.truncated {
+                    f.push("WARC-Truncated", "unspecified");
+                }
+                f.push("WARC-Payload-Digest", digest.clone());
+                if let Some((s, _)) = &doc {
+                    carried.insert(
+                        s.clone(),
+                        (resp_id.clone(), x.target_uri.clone(), x.date.clone()),
+                    );
+                }
+                out.push(Planned {
+                    fields: f,
+                    prefix: x.response_head.clone(),
+                    document: doc.clone(),
+                    index: Some(IndexInfo {
+                        url: x.target_uri.clone(),
+                        date: x.date.clone(),
+                        mime: x.content_type.as_deref().and_then(cdxj::short_mime),
+                        status: x.status,
+                        digest,
+                    }),
+                });
+            }
+            if doc.is_some() {
+                main = Some(resp_id);
+            }
+        }
+        for (i, r) in c.resources.iter().enumerate() {
+            let id = warc::record_uuid(&format!("{rid} resource {i}"));
+            let (doc, payload) = match &r.body {
+                Body::Empty => (None, sha256_hex(b"")),
+                Body::Document { sha256, size } => (Some((sha256.clone(), *size)), sha256.clone()),
+            };
+            let digest = warc::sha256_label(&payload);
+            let mut f = Fields::default();
+            f.push("WARC-Type", "resource");
+            f.push("WARC-Record-ID", id.clone());
+            f.push("WARC-Date", r.date.clone());
+            f.push("WARC-Target-URI", r.target_uri.clone());
+            f.push("WARC-Warcinfo-ID", info_id.clone());
+            f.push("Content-Type", r.content_type.clone());
+            f.push("WARC-Payload-Digest", digest.clone());
+            out.push(Planned {
+                fields: f,
+                prefix: Vec::new(),
+                document: doc,
+                index: Some(IndexInfo {
+                    url: r.target_uri.clone(),
+                    date: r.date.clone(),
+                    mime: cdxj::short_mime(&r.content_type),
+                    status: None,
+                    digest,
+                }),
+            });
+            main.get_or_insert(id);
+        }
+        let signed = c.manifest.signed_at.clone();
+        let tree = p.checkpoint.size;
+        for (part, file, ctype, bytes) in [
+            (
+                "manifest",
+                "manifest.json",
+                "application/json",
+                &c.manifest_bytes,
+            ),
+            (
+                "signature",
+                "manifest.sig",
+                "application/octet-stream",
+                &c.signature,
+            ),
+            ("proof", "proof.json", "application/json", &c.proof),
+        ] {
+            let name = if part == "proof" {
+                format!("{rid} proof {tree}")
+            } else {
+                format!("{rid} {part}")
+            };
+            out.push(meta(
+                &name,
+                format!("urn:exhibit:{rid}/{file}"),
+                &signed,
+                main.as_deref(),
+                ctype,
+                bytes.clone(),
+            ));
+        }
+    }
+    out
+}
+
+/// The last record of an export: a `metadata` record `urn:exhibit:members` listing, one line
+/// each, `<offset> <length> sha256:<hex>` of every gzip member before it. It is itself written
+/// in stored blocks ([`super::warc::writer::stored_member`]).
+pub fn members_record(planned: &[Planned], placed: &[Placed]) -> Planned {
+    let mut list = String::new();
+    for p in placed {
+        list.push_str(&format!(
+            "{} {} sha256:{}\n",
+            p.offset,
+            p.length,
+            hex::encode(p.sha256)
+        ));
+    }
+    let info = planned[0]
+        .fields
+        .0
+        .iter()
+        .find(|(n, _)| n == "WARC-Record-ID")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let date = planned[0]
+        .fields
+        .0
+        .iter()
+        .find(|(n, _)| n == "WARC-Date")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let bytes = list.into_bytes();
+    let digest = warc::sha256_label(&sha256_hex(&bytes));
+    let url = "urn:exhibit:members".to_string();
+    let ctype = "text/plain; charset=utf-8";
+    let mut f = Fields::default();
+    f.push("WARC-Type", "metadata");
+    f.push(
+        "WARC-Record-ID",
+        warc::record_uuid(&format!("members {info}")),
+    );
+    f.push("WARC-Date", date.clone());
+    f.push("WARC-Target-URI", url.clone());
+    f.push("WARC-Warcinfo-ID", info);
+    f.push("Content-Type", ctype);
+    f.push("WARC-Payload-Digest", digest.clone());
+    Planned {
+        fields: f,
+        prefix: bytes,
+        document: None,
+        index: Some(IndexInfo {
+            url,
+            date,
+            mime: cdxj::short_mime(ctype),
+            status: None,
+            digest,
+        }),
+    }
+}
+
+/// Where the records of a written WARC are, for the index.
+pub struct Written {
+    pub entries: Vec<cdxj::Entry>,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+struct HashCount<W: Write> {
+    inner: W,
+    hasher: sha2::Sha256,
+    count: u64,
+}
+
+impl<W: Write> Write for HashCount<W> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.hasher.update(&b[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Stream the planned records into `out`. Each document is read from the store twice: once for
+/// the block digest, which the record header names before the block, and once to write it.
+pub fn write_warc(
+    archive: &Archive,
+    planned: &[Planned],
+    out: impl Write,
+    filename: &str,
+) -> Result<Written> {
+    let mut w = WarcWriter::new(HashCount {
+        inner: out,
+        hasher: sha2::Sha256::new(),
+        count: 0,
+    });
+    let mut entries = Vec::new();
+    let mut placements = Vec::new();
+    let write_err = |e: io::Error| Error::archive(format!("cannot write the WARC: {e}"));
+    for p in planned {
+        let block_sha = match &p.document {
+            None => sha2::Sha256::digest(&p.prefix).to_vec(),
+            Some((sha, _)) => {
+                let mut h = crate::store::DigestWriter::new(io::sink());
+                h.write_all(&p.prefix).expect("sink");
+                archive.read_document(sha, &mut h)?;
+                h.hasher.finalize().to_vec()
+            }
+        };
+        let header = p.header(&block_sha, p.block_len());
+        let mut doc_err = None;
+        let placed: Placed = w
+            .write_record(&header, |o| {
+                o.write_all(&p.prefix)?;
+                if let Some((sha, _)) = &p.document {
+                    if let Err(e) = archive.read_document(sha, o) {
+                        doc_err = Some(e);
+                        return Err(io::Error::other("document"));
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| match doc_err.take() {
+                Some(d) => Error::from(d),
+                None => write_err(e),
+            })?;
+        placements.push(placed);
+        if let Some(i) = &p.index {
+            entries.push(cdxj::Entry {
+                url: i.url.clone(),
+                date: i.date.clone(),
+                mime: i.mime.clone(),
+                status: i.status,
+                digest: Some(i.digest.clone()),
+                length: placed.length,
+                offset: placed.offset,
+                filename: filename.to_string(),
+            });
+        }
+    }
+    // The list of members: the raw bytes of every member before it, by SHA-256, so that no
+    // byte of the file can change unnoticed (docs/FORMAT.md 15.5).
+    let last = members_record(planned, &placements);
+    let placed = w
+        .write_record_stored(
+            &last.header(&sha2::Sha256::digest(&last.prefix), last.block_len()),
+            &last.prefix,
+        )
+        .map_err(write_err)?;
+    let i = last.index.as_ref().expect("indexed");
+    entries.push(cdxj::Entry {
+        url: i.url.clone(),
+        date: i.date.clone(),
+        mime: i.mime.clone(),
+        status: i.status,
+        digest: Some(i.digest.clone()),
+        length: placed.length,
+        offset: placed.offset,
+        filename: filename.to_string(),
+    });
+    let mut inner = w.into_inner();
+    inner.flush().map_err(write_err)?;
+    Ok(Written {
+        entries,
+        bytes: inner.count,
+        sha256: hex::encode(inner.hasher.finalize()),
+    })
+}
+
+/// The records of `ids` (deduplicated, in log order), each verified in the archive and proven
+/// in its log, as captures; and the provenance that goes with them.
+pub fn load(archive: &Archive, ids: &[RecordId]) -> Result<(Provenance, Vec<Capture>)> {
+    let (cp_text, cp) = archive.checkpoint()?.ok_or_else(|| {
+        Error::not_found("the archive has no records, so nothing to export")
+            .hint("capture something first")
+    })?;
+    let trust = crate::verify::LogState::load(archive, &Anchor::Archive);
+    let book = trust.book().ok_or_else(|| {
+        Error::verification(format!(
+            "the archive's key records cannot be relied on ({}); nothing is exported",
+            trust.problem.clone().unwrap_or_default()
+        ))
+        .hint("run `exhibit audit`")
+    })?;
+    let trusted: Vec<(String, PublicKey)> = book.keys().map(|k| (k.id.clone(), k.key)).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut captures = Vec::new();
+    let mut key_ids: Vec<String> = Vec::new();
+    for id in ids.iter().filter(|i| seen.insert(**i)) {
+        let (bytes, sig) = archive
+            .load_record(id)?
+            .ok_or_else(|| crate::archive::no_such_record(id, archive.root()))?;
+        let (_, verdict) = crate::verify::check_signed(&bytes, &sig, &trust);
+        if let Err(why) = verdict {
+            return Err(Error::verification(format!(
+                "record {id} does not verify in this archive ({why}); it is not exported"
+            ))
+            .hint("run `exhibit verify` on it; export only records that verify"));
+        }
+        let m = Manifest::parse(&bytes)?;
+        if m.log_index >= cp.size {
+            return Err(Error::verification(format!(
+                "record {id} is not covered by the log's checkpoint"
+            ))
+            .hint("run `exhibit audit`"));
+        }
+        let path = archive.inclusion_proof(m.log_index, cp.size)?;
+        let leaf = merkle::leaf_hash(&bytes);
+        merkle::check_inclusion(&path, cp.size, &cp.root, m.log_index, &leaf).map_err(|e| {
+            Error::verification(format!("record {id} is not proven in the log: {e}"))
+                .hint("run `exhibit audit`")
+        })?;
+        let proof = crate::bundle::Proof {
+            record_id: m.record_id.clone(),
+            leaf_index: m.log_index,
+            tree_size: cp.size,
+            leaf_hash: hex::encode(leaf),
+            audit_path: path.iter().map(hex::encode).collect(),
+            root_hash: hex::encode(cp.root),
+        };
+        let mut proof = serde_json::to_vec_pretty(&proof).expect("proof serializes");
+        proof.push(b'\n');
+        if !key_ids.contains(&m.signer) {
+            key_ids.push(m.signer.clone());
+        }
+        captures.push(capture_of(m, bytes, sig, proof));
+    }
+    captures.sort_by_key(|c| c.manifest.log_index);
+    // The keys that signed the checkpoint come too.
+    let note_keys: Vec<(String, PublicKey)> = trusted
+        .iter()
+        .map(|(_, k)| (cp.origin.clone(), *k))
+        .collect();
+    if let Ok(n) = note::verify_note(&cp_text, &note_keys) {
+        for s in n.signatures {
+            if let Some((id, _)) = trusted
+                .iter()
+                .find(|(_, k)| note::key_hash(&cp.origin, k) == s.key_hash)
+            {
+                if !key_ids.contains(id) {
+                    key_ids.push(id.clone());
+                }
+            }
+        }
+    }
+    key_ids.sort();
+    let mut keys_out = Vec::new();
+    for id in key_ids {
+        let (_, k) = trusted.iter().find(|(i, _)| *i == id).ok_or_else(|| {
+            Error::key(format!(
+                "the archive does not hold public key {id}, which signed an exported record"
+            ))
+            .hint("run `exhibit audit`")
+        })?;
+        keys_out.push((id, keys::public_pem(k)));
+    }
+    Ok((
+        Provenance {
+            software: format!("exhibit {}", env!("CARGO_PKG_VERSION")),
+            origin: cp.origin.clone(),
+            checkpoint_text: cp_text,
+            checkpoint: cp,
+            keys: keys_out,
+        },
+        captures,
+    ))
+}
+
+/// The keys a WARC export carries, as the roots of a trust with no key records.
+struct CarriedKeys(Vec<PublicKey>);
+
+impl crate::trust::Source for CarriedKeys {
+    fn key_event_lines(&self, _size: u64) -> Result<String> {
+        Ok(String::new())
+    }
+    fn key_record(&self, _id: &RecordId) -> Result<Option<crate::trust::KeyRecordBytes>> {
+        Ok(None)
+    }
+    fn stored_keys(&self) -> Result<Vec<PublicKey>> {
+        Ok(self.0.clone())
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportSummary {
+    pub path: String,
+    pub format: &'static str,
+    pub records: usize,
+    pub warc_records: usize,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+fn scratch_beside(out: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    tempfile::Builder::new()
+        .prefix(".exhibit-export-")
+        .tempfile_in(dir)
+        .ctx("create a scratch file in", dir)
+}
+
+/// `exhibit export --format warc`: the WARC at `out` (written beside it, then renamed).
+pub fn export_warc(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<ExportSummary> {
+    let (prov, captures) = load(archive, ids)?;
+    let planned = plan(&prov, &captures, warcinfo_block(&prov, captures.len()));
+    let tmp = scratch_beside(out)?;
+    let file = tmp.reopen().ctx("open", tmp.path())?;
+    let written = write_warc(
+        archive,
+        &planned,
+        io::BufWriter::with_capacity(256 * 1024, file),
+        WACZ_WARC,
+    )?;
+    tmp.as_file().sync_all().ctx("flush", tmp.path())?;
+    tmp.persist(out)
+        .map_err(|e| e.error)
+        .ctx("move the WARC to", out)?;
+    Ok(ExportSummary {
+        path: out.display().to_string(),
+        format: "warc",
+        records: captures.len(),
+        warc_records: planned.len() + 1,
+        bytes: written.bytes,
+        sha256: written.sha256,
+    })
+}
+
+/// `exhibit export --format wacz`: a WACZ 1.1.1 package (see [`super::wacz`]).
+pub fn export_wacz(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<ExportSummary> {
+    let (prov, captures) = load(archive, ids)?;
+    let planned = plan(&prov, &captures, warcinfo_block(&prov, captures.len()));
+    let warc_tmp = scratch_beside(out)?;
+    let file = warc_tmp.reopen().ctx("open", warc_tmp.path())?;
+    let written = write_warc(
+        archive,
+        &planned,
+        io::BufWriter::with_capacity(256 * 1024, file),
+        WACZ_WARC,
+    )?;
+    let tmp = scratch_beside(out)?;
+    super::wacz::write(
+        &prov,
+        &captures,
+        warc_tmp.path(),
+        &written,
+        tmp.reopen().ctx("open", tmp.path())?,
+    )?;
+    tmp.persist(out)
+        .map_err(|e| e.error)
+        .ctx("move the WACZ to", out)?;
+    let (sha256, bytes) = crate::verify::sha256_file(out)?;
+    Ok(ExportSummary {
+        path: out.display().to_string(),
+        format: "wacz",
+        records: captures.len(),
+        warc_records: planned.len() + 1,
+        bytes,
+        sha256,
+    })
+}
+
+// ----- verification ----------------------------------------------------------------------
+
+/// A record as read back, for the comparison with the plan.
+struct ReadBack {
+    head: warc::reader::RecordHead,
+    summary: warc::reader::Summary,
+    /// The block of a metadata or warcinfo record (small).
+    block: Option<Vec<u8>>,
+}
+
+/// The largest metadata block verification keeps in memory (manifests, proofs, keys).
+const MAX_META: u64 = 16 << 20;
+
+/// Check a WARC that `exhibit export` wrote: every record's digests; that the file is exactly
+/// the records [`plan`] gives for the manifests it carries (headers byte for byte, gzip members
+/// one per record with exhibit's fixed header, rebuilt HTTP heads, documents by their SHA-256);
+/// the manifests' signatures, inclusion proofs and checkpoint under the trust root (`pinned`,
+/// else the keys the file carries).
+pub fn verify_warc(
+    input: impl Read,
+    name: &str,
+    pinned: Option<&Anchor>,
+) -> Result<crate::bundle::BundleReport> {
+    Ok(verify_warc_parts(input, name, pinned)?.report)
+}
+
+/// What verifying a WARC yields besides the report: the provenance and captures it carries and
+/// its index entries, from which the other members of a WACZ follow.
+pub struct Verified {
+    pub report: crate::bundle::BundleReport,
+    pub provenance: Provenance,
+    pub captures: Vec<Capture>,
+    pub entries: Vec<cdxj::Entry>,
+}
+
+pub fn verify_warc_parts(
+    input: impl Read,
+    name: &str,
+    pinned: Option<&Anchor>,
+) -> Result<Verified> {
+    let bad = |why: String| {
+        Error::new(
+            Kind::Verification,
+            format!("{name} is not a valid exhibit WARC export: {why}"),
+        )
+        .hint("the file is damaged or was not written by `exhibit export --format warc`")
+    };
+    let mut reader = warc::reader::WarcReader::new(input).map_err(|e| bad(e.to_string()))?;
+    reader.want_sha256 = true;
+    let mut records: Vec<ReadBack> = Vec::new();
+    loop {
+        let mut head = None;
+        let mut block = None;
+        let got = reader
+            .next(|r| {
+                let keep = (r.head.warc_type() == "metadata" || r.head.warc_type() == "warcinfo")
+                    && r.head.content_length <= MAX_META;
+                head = Some(r.head.clone());
+                if keep {
+                    let mut b = Vec::new();
+                    r.payload
+                        .read_to_end(&mut b)
+                        .map_err(|e| Error::verification(e.to_string()))?;
+                    block = Some(b);
+                }
+                Ok(())
+            })
+            .map_err(|e| bad(e.what.clone()))?;
+        let Some(summary) = got else { break };
+        records.push(ReadBack {
+            head: head.expect("visited"),
+            summary,
+            block,
+        });
+    }
+    let gzip = reader.gzip;
+    let members = reader.members().to_vec();
+    let end = reader.file_position();
+    if !gzip {
+        return Err(bad(
+            "it is not gzip-compressed, one member per record".into()
+        ));
+    }
+    if members.len() != records.len()
+        || records
+            .iter()
+            .zip(&members)
+            .any(|(r, m)| r.summary.member != Some(m.offset))
+    {
+        return Err(bad("its gzip members are not one per record".into()));
+    }
+    if let Some(m) = members.iter().find(|m| m.header != GZIP_HEADER) {
+        return Err(bad(format!(
+            "the gzip member at byte {} does not have the header exhibit writes",
+            m.offset
+        )));
+    }
+    // The last member lists every other member's bytes, and is itself in stored blocks.
+    let last_raw = reader.last_member_raw().map(<[u8]>::to_vec);
+    if last_raw
+        .as_deref()
+        .and_then(super::warc::writer::parse_stored_member)
+        .is_none()
+    {
+        return Err(bad(
+            "its last gzip member is not the stored member list exhibit writes".into(),
+        ));
+    }
+    let mut placements = Vec::new();
+    for (i, m) in members
+        .iter()
+        .enumerate()
+        .take(members.len().saturating_sub(1))
+    {
+        let next = members[i + 1].offset;
+        placements.push(Placed {
+            offset: m.offset,
+            length: next - m.offset,
+            sha256: m.sha256.unwrap_or_default(),
+        });
+    }
+    // The provenance the file carries.
+    let meta = |url: &str| {
+        records
+            .iter()
+            .find(|r| {
+                r.head.warc_type() == "metadata" && r.head.get("WARC-Target-URI") == Some(url)
+            })
+            .and_then(|r| r.block.clone())
+    };
+    let info = records
+        .first()
+        .filter(|r| r.head.warc_type() == "warcinfo")
+        .and_then(|r| r.block.clone())
+        .ok_or_else(|| bad("it does not start with a warcinfo record".into()))?;
+    let info_text = String::from_utf8_lossy(&info).into_owned();
+    let field = |n: &str| {
+        info_text
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix(&format!("{n}: ")).map(str::to_string))
+    };
+    if field("exhibit-format").as_deref() != Some(WARC_FORMAT) {
+        return Err(bad(format!(
+            "its warcinfo does not say exhibit-format: {WARC_FORMAT}"
+        )));
+    }
+    let cp_text = meta("urn:exhibit:checkpoint")
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| bad("it carries no checkpoint".into()))?;
+    let cp = note::parse_note(&cp_text)
+        .and_then(|n| Checkpoint::parse(&n.text))
+        .map_err(|e| bad(format!("its checkpoint: {e}")))?;
+    let mut carried = Vec::new();
+    let mut keys_pem = Vec::new();
+    for r in &records {
+        let Some(id) = r
+            .head
+            .get("WARC-Target-URI")
+            .and_then(|u| u.strip_prefix("urn:exhibit:key/"))
+            .and_then(|u| u.strip_suffix(".pem"))
+        else {
+            continue;
+        };
+        let pem = r
+            .block
+            .as_deref()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("");
+        match keys::parse_public_pem(pem, Path::new(id)) {
+            Ok(k) if keys::key_id(&k) == id => {
+                carried.push(k);
+                keys_pem.push((id.to_string(), pem.to_string()));
+            }
+            _ => return Err(bad(format!("key record {id} is not that public key"))),
+        }
+    }
+    // A WARC export carries no key records: its trust root is the pinned keys, or else the
+    // keys it carries (self-consistent), with no rotation to follow.
+    let anchor = pinned.cloned().unwrap_or(Anchor::SelfConsistent);
+    let trust = Trust::load(&CarriedKeys(carried), &anchor, cp.size)?;
+    let pinned_trust = trust.kind == crate::trust::TrustKind::Pinned;
+    let mut problems = Vec::new();
+    let note_keys: Vec<(String, PublicKey)> = trust
+        .book
+        .checkpoint_keys(cp.size)
+        .iter()
+        .map(|k| (cp.origin.clone(), k.key))
+        .collect();
+    let cp_ok = match note::verify_note(&cp_text, &note_keys) {
+        Ok(_) => true,
+        Err(e) => {
+            problems.push(format!("checkpoint: signature: {e}"));
+            false
+        }
+    };
+    // The captures, from the manifests in file order.
+    let mut captures = Vec::new();
+    let mut reports = Vec::new();
+    for r in &records {
+        let Some(rid) = r
+            .head
+            .get("WARC-Target-URI")
+            .and_then(|u| u.strip_prefix("urn:exhibit:"))
+            .and_then(|u| u.strip_suffix("/manifest.json"))
+        else {
+            continue;
+        };
+        let bytes = r.block.clone().unwrap_or_default();
+        let sig = meta(&format!("urn:exhibit:{rid}/manifest.sig")).unwrap_or_default();
+        let proof_bytes = meta(&format!("urn:exhibit:{rid}/proof.json")).unwrap_or_default();
+        let Ok(m) = Manifest::parse(&bytes) else {
+            return Err(bad(format!("the manifest of {rid} is malformed")));
+        };
+        let verdict = trust.check(&m, &bytes, &sig).map_err(|e| e.to_string());
+        let mut checks = vec![Check {
+            check: "signature",
+            ok: verdict.is_ok(),
+            detail: verdict
+                .err()
+                .unwrap_or_else(|| format!("signed by {}", m.signer)),
+        }];
+        let proof: Option<crate::bundle::Proof> = serde_json::from_slice(&proof_bytes).ok();
+        let log =
+            match (&proof, cp_ok) {
+                (Some(p), true) => {
+                    let path: Option<Vec<merkle::Hash>> = p
+                        .audit_path
+                        .iter()
+                        .map(|h| hex::decode(h).ok().and_then(|v| v.try_into().ok()))
+                        .collect();
+                    let leaf = merkle::leaf_hash(&bytes);
+                    match path {
+                        Some(path)
+                            if p.leaf_index == m.log_index
+                                && p.tree_size == cp.size
+                                && merkle::check_inclusion(
+                                    &path,
+                                    cp.size,
+                                    &cp.root,
+                                    m.log_index,
+                                    &leaf,
+                                )
+                                .is_ok() =>
+                        {
+                            Ok(format!("leaf {} of {}", m.log_index, cp.size))
+                        }
+                        _ => Err("the inclusion proof does not lead to the checkpoint's root"
+                            .to_string()),
+                    }
+                }
+                (None, _) => Err("no inclusion proof".into()),
+                (_, false) => Err("the checkpoint does not verify".into()),
+            };
+        checks.push(Check {
+            check: "log",
+            ok: log.is_ok(),
+            detail: log.unwrap_or_else(|e| e),
+        });
+        let ok = checks.iter().all(|c| c.ok);
+        reports.push(RecordReport {
+            record_id: m.record_id.clone(),
+            ok,
+            sha256: Some(m.document.sha256.clone()),
+            url: Some(m.requested_url.clone()),
+            captured_at: Some(m.captured_at.clone()),
+            signer: Some(m.signer.clone()),
+            trust: if pinned_trust {
+                "pinned"
+            } else {
+                "self-consistent"
+            },
+            checks,
+        });
+        captures.push(capture_of(m, bytes, sig, proof_bytes));
+    }
+    if captures.is_empty() {
+        return Err(bad("it carries no exhibit record".into()));
+    }
+    // The file must be exactly what exhibit writes for these records.
+    let prov = Provenance {
+        software: field("software").unwrap_or_default(),
+        origin: cp.origin.clone(),
+        checkpoint_text: cp_text.clone(),
+        checkpoint: cp.clone(),
+        keys: keys_pem,
+    };
+    let mut planned = plan(&prov, &captures, info.clone());
+    planned.push(members_record(&planned, &placements));
+    let mut layout = |why: String| {
+        if problems.len() < 20 {
+            problems.push(why);
+        }
+    };
+    if planned.len() != records.len() {
+        layout(format!(
+            "it holds {} records where exhibit writes {} for these manifests",
+            records.len(),
+            planned.len()
+        ));
+    }
+    for (i, (p, r)) in planned.iter().zip(&records).enumerate() {
+        let s = &r.summary;
+        let block_sha = s.block_sha256.unwrap_or_default();
+        let what = format!("record {} ({})", i + 1, r.head.record_id());
+        if p.header(&block_sha, s.block_len) != r.head.raw {
+            layout(format!("{what}: its header is not the one exhibit writes"));
+            continue;
+        }
+        if i == 0 {
+            continue; // warcinfo: its free text is covered by its block digest only
+        }
+        match &p.document {
+            None => {
+                if block_sha.as_slice() != sha2::Sha256::digest(&p.prefix).as_slice() {
+                    layout(format!("{what}: its block is not the one exhibit writes"));
+                }
+            }
+            Some((sha, size)) => {
+                let doc_ok = s.payload_sha256.map(hex::encode).as_deref() == Some(sha.as_str())
+                    && s.block_len == p.prefix.len() as u64 + size;
+                let head_ok = if p.prefix.is_empty() {
+                    true
+                } else {
+                    s.http_head.as_deref() == Some(p.prefix.as_slice())
+                };
+                if !doc_ok {
+                    layout(format!("{what}: its payload is not the document {sha}"));
+                } else if !head_ok {
+                    layout(format!(
+                        "{what}: its HTTP head is not the one exhibit rebuilds"
+                    ));
+                }
+            }
+        }
+    }
+    let mut entries = Vec::new();
+    for (i, p) in planned.iter().enumerate() {
+        let (Some(info), Some(m)) = (&p.index, members.get(i)) else {
+            continue;
+        };
+        let next = members.get(i + 1).map_or(end, |n| n.offset);
+        entries.push(cdxj::Entry {
+            url: info.url.clone(),
+            date: info.date.clone(),
+            mime: info.mime.clone(),
+            status: info.status,
+            digest: Some(info.digest.clone()),
+            length: next - m.offset,
+            offset: m.offset,
+            filename: WACZ_WARC.into(),
+        });
+    }
+    let ok = problems.is_empty() && !reports.is_empty() && reports.iter().all(|r| r.ok);
+    Ok(Verified {
+        report: {
+            let mut r = crate::bundle::BundleReport::refused(name, pinned_trust, String::new());
+            r.problems = problems;
+            r.ok = ok;
+            r.format = Some(WARC_FORMAT.into());
+            r.origin = Some(cp.origin.clone());
+            r.tree_size = Some(cp.size);
+            r.trusted_keys = trust.book.keys().map(|k| k.id.clone()).collect();
+            r.records = reports;
+            r
+        },
+        provenance: prov,
+        captures,
+        entries,
+    })
+}
