@@ -18,6 +18,7 @@ pub struct Args {
     /// zip: an exhibit evidence bundle; warc: WARC 1.1 (gzip per record); wacz: WACZ 1.1.1
     #[arg(long, value_enum, default_value = "zip")]
     format: Format,
+    /// Print the file's path, format, size, SHA-256 and records as one JSON object
     #[arg(long)]
     json: bool,
 }
