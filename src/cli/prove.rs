@@ -75,7 +75,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     }
     let proof = archive.inclusion_proof(m.log_index, cp.size)?;
     let leaf = merkle::leaf_hash(&bytes);
-    merkle::check_inclusion(&proof, cp.size, &cp.root, m.log_index, &leaf).map_err(|e| {
+    exhibit::verify::record::check_inclusion(&proof, &cp, m.log_index, &leaf).map_err(|e| {
         Error::verification(format!("record {id} is not proven in the log: {e}"))
             .hint("run `exhibit audit`")
     })?;

@@ -22,6 +22,14 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
     (encode(&bytes) == text).then_some(bytes)
 }
 
+/// A 32-byte hash from its 64 lowercase hex digits, the only spelling exhibit writes.
+pub fn hex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    hex::decode(text).ok()?.try_into().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

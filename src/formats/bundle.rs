@@ -33,7 +33,7 @@ use crate::note::{self, Checkpoint};
 use crate::record_id::RecordId;
 use crate::store::DigestWriter;
 use crate::trust::{Anchor, Trust};
-use crate::verify::{Check, RecordReport};
+use crate::verify::RecordReport;
 use crate::zipread;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -257,6 +257,24 @@ impl<W: Write + io::Seek> Writer<W> {
     }
 }
 
+/// Export only what verifies in the archive (signature, documents, inclusion in the signed log):
+/// one exhibit never vouches for what it would not verify itself.
+pub(crate) fn refuse_unverified(
+    archive: &Archive,
+    log: &crate::verify::LogState,
+    id: &RecordId,
+) -> Result<()> {
+    let r = crate::verify::verify_record(archive, log, id)?;
+    match r.first_failure() {
+        None => Ok(()),
+        Some(c) => Err(Error::verification(format!(
+            "record {id} does not verify in this archive ({}: {}); it is not exported",
+            c.check, c.detail
+        ))
+        .hint("run `exhibit verify` on it; export only records that verify")),
+    }
+}
+
 /// Key IDs whose signature on the checkpoint verifies, among `keys`.
 fn checkpoint_signers(text: &str, origin: &str, keys: &[(String, PublicKey)]) -> Vec<String> {
     keys.iter()
@@ -322,29 +340,14 @@ pub fn export(
     let mut items: Vec<Item> = Vec::new();
     let mut key_ids = vec![signer_id.clone()];
     for id in &ids {
+        // A bundle vouches for what it carries: the one judgement of a record, here.
+        refuse_unverified(archive, &archive_trust, id)?;
         let (bytes, sig) = archive
             .load_record(id)?
             .ok_or_else(|| crate::archive::no_such_record(id, archive.root()))?;
-        let (_, verdict) = crate::verify::check_signed(&bytes, &sig, &archive_trust);
-        if let Err(why) = verdict {
-            return Err(Error::verification(format!(
-                "record {id} does not verify in this archive ({why}); it is not exported"
-            ))
-            .hint("run `exhibit verify` on it; export only records that verify"));
-        }
         let m = Manifest::parse(&bytes)?;
-        if m.log_index >= cp.size {
-            return Err(Error::verification(format!(
-                "record {id} is not covered by the log's checkpoint"
-            ))
-            .hint("run `exhibit audit`"));
-        }
         let path = archive.inclusion_proof(m.log_index, cp.size)?;
         let leaf = merkle::leaf_hash(&bytes);
-        merkle::check_inclusion(&path, cp.size, &cp.root, m.log_index, &leaf).map_err(|e| {
-            Error::verification(format!("record {id} is not proven in the log: {e}"))
-                .hint("run `exhibit audit`")
-        })?;
         if !key_ids.contains(&m.signer) {
             key_ids.push(m.signer.clone());
         }
@@ -940,13 +943,13 @@ enum CpState {
     Malformed,
     /// Parsed, but no key of the trust root signed it (or a trusted key's line fails).
     Untrusted(Checkpoint, String),
-    Trusted(Checkpoint, Vec<String>),
+    Trusted(Checkpoint),
 }
 
 impl CpState {
     fn parsed(&self) -> Option<&Checkpoint> {
         match self {
-            CpState::Untrusted(cp, _) | CpState::Trusted(cp, _) => Some(cp),
+            CpState::Untrusted(cp, _) | CpState::Trusted(cp) => Some(cp),
             _ => None,
         }
     }
@@ -963,7 +966,7 @@ impl CpState {
             CpState::Untrusted(_, why) => Some(format!(
                 "the checkpoint cannot be relied on ({why}), so no inclusion proof can count"
             )),
-            CpState::Trusted(..) => None,
+            CpState::Trusted(_) => None,
         }
     }
 }
@@ -1029,15 +1032,7 @@ fn check_checkpoint(
     // Which keys, trusted or only carried, actually signed it: said in every failure.
     report.checkpoint_signed_by = checkpoint_signers(text, &cp.origin, known);
     match trust.check_checkpoint(text, cp, &cp.origin) {
-        Ok(()) => {
-            let by = report
-                .checkpoint_signed_by
-                .iter()
-                .filter(|id| trust.book.get(id).is_some())
-                .cloned()
-                .collect();
-            CpState::Trusted(cp.clone(), by)
-        }
+        Ok(()) => CpState::Trusted(cp.clone()),
         Err(e) => {
             let others: Vec<&String> = report
                 .checkpoint_signed_by
@@ -1219,11 +1214,24 @@ pub fn verify_bundle(path: &Path, pinned: Option<&Anchor>) -> Result<BundleRepor
     );
 
     // 8. Each record, in log order.
+    let log = crate::verify::LogState {
+        kind: trust.kind,
+        checkpoint: cp.parsed().cloned(),
+        text: None,
+        problem: cp.log_failure(),
+        notes: Vec::new(),
+        trust: Ok(trust.clone()),
+    };
+    let all = BundleRecords {
+        members: &members,
+        layout: &l,
+        known: &known,
+    };
     let mut checked: Vec<(RecordReport, Option<(Manifest, String)>)> = l
         .records
-        .iter()
-        .map(|(id, rm)| check_record(id, rm, &members, &trust, &known, &cp))
-        .collect();
+        .keys()
+        .map(|id| check_record(id, &all, &log))
+        .collect::<Result<_>>()?;
     checked.sort_by_key(|(_, m)| m.as_ref().map_or(u64::MAX, |(m, _)| m.log_index));
     let all_parsed = checked.iter().all(|(_, m)| m.is_some());
     let expected: Vec<(Manifest, String)> = checked.iter().filter_map(|(_, m)| m.clone()).collect();
@@ -1287,200 +1295,142 @@ fn parse_sums(text: &str, problems: &mut Vec<String>) -> BTreeMap<String, String
     listed
 }
 
-fn check_record(
-    id: &str,
-    rm: &RecordMembers,
-    members: &Members,
-    trust: &Trust,
-    known: &[(String, PublicKey)],
-    cp: &CpState,
-) -> (RecordReport, Option<(Manifest, String)>) {
-    let pinned = trust.kind == crate::trust::TrustKind::Pinned;
-    let mut report = RecordReport {
-        record_id: id.to_string(),
-        ok: false,
-        sha256: None,
-        url: None,
-        captured_at: None,
-        signer: None,
-        trust: trust_name(pinned),
-        checks: Vec::new(),
-    };
-    let push = |report: &mut RecordReport, check: &'static str, ok: bool, detail: String| {
-        report.checks.push(Check { check, ok, detail })
-    };
-    let dir = format!("records/{id}");
-    let bytes = members
-        .get(&format!("{dir}/manifest.json"))
-        .unwrap_or_default();
-    let sig = members
-        .get(&format!("{dir}/manifest.sig"))
-        .unwrap_or_default();
-    let manifest = Manifest::parse(bytes).ok();
-    let verdict: std::result::Result<(), String> = match &manifest {
-        None => Err(Manifest::parse(bytes)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()),
-        Some(m) => trust.check(m, bytes, sig).map_err(|e| e.to_string()),
-    };
-    let whose = if pinned { "pinned" } else { "carried" };
-    match (&manifest, &verdict) {
-        (Some(m), Ok(())) => push(
-            &mut report,
-            "signature",
-            true,
-            format!("valid Ed25519 signature by {whose} key {}", m.signer),
-        ),
-        (m, Err(why)) => {
-            // Name the key that did make the signature, when the bundle carries it.
-            let actual = known
-                .iter()
-                .find(|(_, k)| keys::verify(k, bytes, sig))
-                .map(|(id, _)| id)
-                .filter(|id| m.as_ref().is_some_and(|m| m.signer != **id));
-            let why = match actual {
-                Some(id) => format!("{why}; it is a signature by key {id}"),
-                None => why.clone(),
-            };
-            push(&mut report, "signature", false, why)
-        }
-        (None, Ok(())) => unreachable!("a verified manifest parsed"),
+/// A bundle as a record source: manifests, signatures and proofs from the record's members,
+/// documents by the hashes of their members.
+struct BundleRecords<'a> {
+    members: &'a Members,
+    layout: &'a Layout,
+    known: &'a [(String, PublicKey)],
+}
+
+impl BundleRecords<'_> {
+    fn record(&self, id: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+        let dir = format!("records/{id}");
+        let get = |f: &str| {
+            self.members
+                .get(&format!("{dir}/{f}"))
+                .unwrap_or_default()
+                .to_vec()
+        };
+        Some((get("manifest.json"), get("manifest.sig")))
     }
-    let Some(m) = manifest else {
-        return (report, None);
-    };
-    report.signer = Some(m.signer.clone());
-    report.sha256 = Some(m.document.sha256.clone());
-    report.url = Some(m.final_url.clone());
-    report.captured_at = Some(m.captured_at.clone());
-    let names_itself = m.record_id == id;
-    push(
-        &mut report,
-        "record_id",
-        names_itself,
-        if names_itself {
-            "the manifest names this record".into()
-        } else {
-            format!("the manifest names record {:?}, not {id}", m.record_id)
-        },
-    );
-    let doc = match rm.documents.as_slice() {
-        [one] => {
-            let name = format!("{dir}/{one}");
-            match members.hashes.get(&name) {
-                Some((sha, size)) if *sha == m.document.sha256 && *size == m.document.size => push(
-                    &mut report,
-                    "document",
-                    true,
-                    format!("{name} has SHA-256 {sha} and {size} bytes as cited"),
-                ),
-                Some((sha, size)) => push(
-                    &mut report,
-                    "document",
-                    false,
-                    format!(
-                        "{name} has SHA-256 {sha} and {size} bytes, the manifest says {} and {}",
-                        m.document.sha256, m.document.size
-                    ),
-                ),
-                None => push(&mut report, "document", false, format!("{name} is missing")),
-            }
-            Some(one.clone())
-        }
-        [] => {
-            push(
-                &mut report,
-                "document",
-                false,
-                format!("{dir}/ holds no document"),
-            );
-            None
-        }
-        _ => {
-            push(
-                &mut report,
-                "document",
-                false,
-                format!("{dir}/ holds several documents"),
-            );
-            None
-        }
-    };
-    let proof_name = format!("{dir}/proof.json");
-    let proof: Option<Proof> = members
-        .get(&proof_name)
-        .and_then(|b| serde_json::from_slice(b).ok());
-    let (ok, detail) = match (proof, cp) {
-        (None, _) => (false, format!("{proof_name}: missing or malformed")),
-        (Some(p), CpState::Trusted(cp, by)) => {
-            let leaf = merkle::leaf_hash(bytes);
-            let mut wrong = Vec::new();
-            for (differs, field) in [
-                (p.record_id != m.record_id, "record_id"),
-                (p.leaf_index != m.log_index, "leaf_index"),
-                (p.tree_size != cp.size, "tree_size"),
-                (p.leaf_hash != hex::encode(leaf), "leaf_hash"),
-                (p.root_hash != hex::encode(cp.root), "root_hash"),
-            ] {
-                if differs {
-                    wrong.push(field);
+
+    /// Name the key that did make a failed signature, when the bundle carries it.
+    fn signature_hint(&self, m: &Manifest, bytes: &[u8], sig: &[u8]) -> Option<String> {
+        self.known
+            .iter()
+            .find(|(_, k)| keys::verify(k, bytes, sig))
+            .map(|(id, _)| id)
+            .filter(|id| m.signer != **id)
+            .map(|id| format!("it is a signature by key {id}"))
+    }
+}
+
+/// One record of a bundle: its documents and proof are members of its own directory.
+struct BundleRecord<'a> {
+    all: &'a BundleRecords<'a>,
+    id: &'a str,
+}
+
+impl crate::verify::record::RecordSource for BundleRecord<'_> {
+    fn record(&self, id: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        Ok(self.all.record(id))
+    }
+
+    fn document(
+        &self,
+        sha256: &str,
+        _out: &mut dyn Write,
+    ) -> Result<crate::verify::record::DocumentFound> {
+        let dir = format!("records/{}", self.id);
+        let rm = self.all.layout.records.get(self.id);
+        Ok(match rm.map(|r| r.documents.as_slice()) {
+            Some([one]) => {
+                let name = format!("{dir}/{one}");
+                match self.all.members.hashes.get(&name) {
+                    Some((sha, size)) => Ok((sha.clone(), *size)),
+                    None => Err(format!("{name} is missing")),
                 }
             }
-            let path: Option<Vec<merkle::Hash>> = p
-                .audit_path
-                .iter()
-                .map(|h| {
-                    hex::decode(h)
-                        .ok()
-                        .and_then(|v| <[u8; 32]>::try_from(v).ok())
-                })
-                .collect();
-            let canonical = {
-                let mut v = serde_json::to_vec_pretty(&p).expect("proof serializes");
-                v.push(b'\n');
-                v
-            };
-            if !wrong.is_empty() {
-                (
-                    false,
-                    format!(
-                        "{proof_name}: {} differ from the manifest and the checkpoint",
-                        wrong.join(", ")
-                    ),
-                )
-            } else if members.get(&proof_name) != Some(canonical.as_slice()) {
-                (
-                    false,
-                    format!("{proof_name}: not in its one canonical form (section 13.4)"),
-                )
-            } else if path.is_some_and(|path| {
-                merkle::check_inclusion(&path, cp.size, &cp.root, m.log_index, &leaf).is_ok()
-            }) {
-                (
-                    true,
-                    format!(
-                        "leaf {} of {}, inclusion proof verified against the checkpoint signed \
-                         by {whose} key {}",
-                        m.log_index,
-                        cp.size,
-                        by.join(", ")
-                    ),
-                )
-            } else {
-                (
-                    false,
-                    format!(
-                        "{proof_name}: the inclusion proof does not lead to the checkpoint's root"
-                    ),
-                )
+            Some([]) | None => Err(format!("{dir}/ holds no document")),
+            Some(_) => Err(format!(
+                "{dir}/ holds several documents (looking for {sha256})"
+            )),
+        })
+    }
+
+    fn inclusion_proof(
+        &self,
+        m: &Manifest,
+        bytes: &[u8],
+        cp: &Checkpoint,
+    ) -> std::result::Result<Vec<merkle::Hash>, String> {
+        let proof_name = format!("records/{}/proof.json", self.id);
+        let raw = self.all.members.get(&proof_name);
+        let p: Proof = raw
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .ok_or_else(|| format!("{proof_name}: missing or malformed"))?;
+        let leaf = merkle::leaf_hash(bytes);
+        let mut wrong = Vec::new();
+        for (differs, field) in [
+            (p.record_id != m.record_id, "record_id"),
+            (p.leaf_index != m.log_index, "leaf_index"),
+            (p.tree_size != cp.size, "tree_size"),
+            (p.leaf_hash != hex::encode(leaf), "leaf_hash"),
+            (p.root_hash != hex::encode(cp.root), "root_hash"),
+        ] {
+            if differs {
+                wrong.push(field);
             }
         }
-        (Some(_), other) => (false, other.log_failure().unwrap_or_default()),
+        if !wrong.is_empty() {
+            return Err(format!(
+                "{proof_name}: {} differ from the manifest and the checkpoint",
+                wrong.join(", ")
+            ));
+        }
+        let mut canonical = serde_json::to_vec_pretty(&p).expect("proof serializes");
+        canonical.push(b'\n');
+        if raw != Some(canonical.as_slice()) {
+            return Err(format!(
+                "{proof_name}: not in its one canonical form (section 13.4)"
+            ));
+        }
+        p.audit_path
+            .iter()
+            .map(|h| {
+                crate::core::b64::hex32(h).ok_or_else(|| {
+                    format!(
+                        "{proof_name}: the inclusion proof does not lead to the checkpoint's root"
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn signature_hint(&self, m: &Manifest, bytes: &[u8], sig: &[u8]) -> Option<String> {
+        self.all.signature_hint(m, bytes, sig)
+    }
+}
+
+fn check_record(
+    id: &str,
+    all: &BundleRecords,
+    log: &crate::verify::LogState,
+) -> Result<(RecordReport, Option<(Manifest, String)>)> {
+    let source = BundleRecord { all, id };
+    let report = crate::verify::record::check_record(&source, log, id, &mut io::sink())?
+        .expect("a bundle record always has members to check");
+    let dir = format!("records/{id}");
+    let m = all
+        .members
+        .get(&format!("{dir}/manifest.json"))
+        .and_then(|b| Manifest::parse(b).ok());
+    let doc = match all.layout.records.get(id).map(|r| r.documents.as_slice()) {
+        Some([one]) => Some(one.clone()),
+        _ => None,
     };
-    push(&mut report, "log", ok, detail);
-    report.ok = report.checks.iter().all(|c| c.ok);
-    (report, doc.map(|d| (m, d)))
+    Ok((report, m.zip(doc)))
 }
 
 /// The index against what it is derived from: the checkpoint, the manifests, the members.

@@ -21,7 +21,7 @@ use crate::manifest::{Header, Manifest, Method};
 use crate::note::{self, Checkpoint};
 use crate::record_id::RecordId;
 use crate::trust::{Anchor, Trust};
-use crate::verify::{Check, RecordReport};
+
 use sha2::Digest as _;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -87,6 +87,11 @@ pub struct Provenance {
     pub checkpoint: Checkpoint,
     /// Public keys in key-ID order: (ID, PEM).
     pub keys: Vec<(String, String)>,
+    /// The log's key records (docs/FORMAT.md 7.1): the committed `log/keys` bytes, which the
+    /// checkpoint commits to, and each key record, so that a verifier who pins one key can
+    /// follow what that key signed.
+    pub keylog: String,
+    pub key_records: Vec<(String, crate::trust::KeyRecordBytes)>,
 }
 
 /// A WARC record to write: its header fields without WARC-Block-Digest and Content-Length
@@ -406,6 +411,11 @@ pub fn warcinfo_block(p: &Provenance, records: usize) -> Vec<u8> {
     out
 }
 
+/// Where the key records travel in a WARC export.
+pub const KEYLOG_URL: &str = "urn:exhibit-keylog:log";
+/// The prefix of a key record's parts: `urn:exhibit-keylog:<ID>/manifest.json` and so on.
+pub const KEY_RECORD_URL: &str = "urn:exhibit-keylog:";
+
 fn url_of_key(id: &str) -> String {
     format!("urn:exhibit:key/{id}.pem")
 }
@@ -483,6 +493,32 @@ pub fn plan(p: &Provenance, captures: &[Capture], warcinfo: Vec<u8>) -> Vec<Plan
             "application/x-pem-file",
             pem.clone().into_bytes(),
         ));
+    }
+    if !p.keylog.is_empty() {
+        out.push(meta(
+            &format!("keylog {cp_name}"),
+            KEYLOG_URL.into(),
+            &date,
+            None,
+            "text/plain; charset=utf-8",
+            p.keylog.clone().into_bytes(),
+        ));
+    }
+    for (id, r) in &p.key_records {
+        for (part, ctype, bytes) in [
+            ("manifest.json", "application/json", &r.manifest),
+            ("manifest.sig", "application/octet-stream", &r.signature),
+            ("statement.json", "application/json", &r.document),
+        ] {
+            out.push(meta(
+                &format!("key record {id} {part}"),
+                format!("{KEY_RECORD_URL}{id}/{part}"),
+                &date,
+                None,
+                ctype,
+                bytes.clone(),
+            ));
+        }
     }
     // Documents already carried by a response: (record ID, URI, date).
     let mut carried: HashMap<String, (String, String, String)> = HashMap::new();
@@ -832,29 +868,13 @@ pub fn load(archive: &Archive, ids: &[RecordId]) -> Result<(Provenance, Vec<Capt
     let mut captures = Vec::new();
     let mut key_ids: Vec<String> = Vec::new();
     for id in ids.iter().filter(|i| seen.insert(**i)) {
+        crate::formats::bundle::refuse_unverified(archive, &trust, id)?;
         let (bytes, sig) = archive
             .load_record(id)?
             .ok_or_else(|| crate::archive::no_such_record(id, archive.root()))?;
-        let (_, verdict) = crate::verify::check_signed(&bytes, &sig, &trust);
-        if let Err(why) = verdict {
-            return Err(Error::verification(format!(
-                "record {id} does not verify in this archive ({why}); it is not exported"
-            ))
-            .hint("run `exhibit verify` on it; export only records that verify"));
-        }
         let m = Manifest::parse(&bytes)?;
-        if m.log_index >= cp.size {
-            return Err(Error::verification(format!(
-                "record {id} is not covered by the log's checkpoint"
-            ))
-            .hint("run `exhibit audit`"));
-        }
         let path = archive.inclusion_proof(m.log_index, cp.size)?;
         let leaf = merkle::leaf_hash(&bytes);
-        merkle::check_inclusion(&path, cp.size, &cp.root, m.log_index, &leaf).map_err(|e| {
-            Error::verification(format!("record {id} is not proven in the log: {e}"))
-                .hint("run `exhibit audit`")
-        })?;
         let proof = crate::bundle::Proof {
             record_id: m.record_id.clone(),
             leaf_index: m.log_index,
@@ -899,6 +919,25 @@ pub fn load(archive: &Archive, ids: &[RecordId]) -> Result<(Provenance, Vec<Capt
         })?;
         keys_out.push((id, keys::public_pem(k)));
     }
+    let (keylog, key_records) = match &trust.trust {
+        Ok(t) => (
+            t.lines.clone(),
+            t.events
+                .iter()
+                .map(|e| {
+                    (
+                        e.manifest.record_id.clone(),
+                        crate::trust::KeyRecordBytes {
+                            manifest: e.bytes.clone(),
+                            signature: e.signature.clone(),
+                            document: e.statement.to_bytes(),
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        Err(_) => (String::new(), Vec::new()),
+    };
     Ok((
         Provenance {
             software: format!("exhibit {}", env!("CARGO_PKG_VERSION")),
@@ -906,23 +945,107 @@ pub fn load(archive: &Archive, ids: &[RecordId]) -> Result<(Provenance, Vec<Capt
             checkpoint_text: cp_text,
             checkpoint: cp,
             keys: keys_out,
+            keylog,
+            key_records,
         },
         captures,
     ))
 }
 
-/// The keys a WARC export carries, as the roots of a trust with no key records.
-struct CarriedKeys(Vec<PublicKey>);
+/// One exhibit record of a WARC export, as a source for the one judgement: its manifest and
+/// signature from its metadata records, its document from the payload of the record the
+/// manifest's metadata refers to, its proof from its `proof.json` metadata record.
+struct WarcRecord<'a> {
+    records: &'a [ReadBack],
+    manifest_record: &'a ReadBack,
+    bytes: &'a [u8],
+    sig: &'a [u8],
+    proof: &'a [u8],
+}
+
+impl crate::verify::record::RecordSource for WarcRecord<'_> {
+    fn record(&self, _id: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        Ok(Some((self.bytes.to_vec(), self.sig.to_vec())))
+    }
+
+    fn document(
+        &self,
+        _sha256: &str,
+        _out: &mut dyn Write,
+    ) -> Result<crate::verify::record::DocumentFound> {
+        // Follow WARC-Refers-To from the manifest's metadata record to the record that bears
+        // the document (through a revisit to its original).
+        let mut target = self.manifest_record.head.get("WARC-Refers-To");
+        for _ in 0..3 {
+            let Some(t) = target else { break };
+            let Some(r) = self.records.iter().find(|r| r.head.record_id() == t) else {
+                break;
+            };
+            if r.head.warc_type() == "revisit" {
+                target = r.head.get("WARC-Refers-To");
+                continue;
+            }
+            let head = r.summary.http_head.as_ref().map_or(0, |h| h.len() as u64);
+            return Ok(match r.summary.payload_sha256 {
+                Some(sha) => Ok((hex::encode(sha), r.summary.block_len - head)),
+                None => Err(format!("{} carries no payload digest", r.head.record_id())),
+            });
+        }
+        Ok(Err("no record of the file bears the document".into()))
+    }
+
+    fn inclusion_proof(
+        &self,
+        m: &Manifest,
+        bytes: &[u8],
+        cp: &Checkpoint,
+    ) -> std::result::Result<Vec<merkle::Hash>, String> {
+        let p: crate::bundle::Proof =
+            serde_json::from_slice(self.proof).map_err(|_| "no inclusion proof".to_string())?;
+        if p.leaf_index != m.log_index
+            || p.tree_size != cp.size
+            || p.leaf_hash != hex::encode(merkle::leaf_hash(bytes))
+        {
+            return Err("the inclusion proof is not for this record and checkpoint".into());
+        }
+        p.audit_path
+            .iter()
+            .map(|h| {
+                crate::core::b64::hex32(h)
+                    .ok_or_else(|| "the inclusion proof is malformed".to_string())
+            })
+            .collect()
+    }
+}
+
+/// What a WARC export carries for trust: its keys (the roots when nothing is pinned and the log
+/// does not add its own keys) and the log's key records.
+struct CarriedKeys {
+    keys: Vec<PublicKey>,
+    keylog: String,
+    records: Vec<(String, crate::trust::KeyRecordBytes)>,
+}
 
 impl crate::trust::Source for CarriedKeys {
     fn key_event_lines(&self, _size: u64) -> Result<String> {
-        Ok(String::new())
+        Ok(self.keylog.clone())
     }
-    fn key_record(&self, _id: &RecordId) -> Result<Option<crate::trust::KeyRecordBytes>> {
-        Ok(None)
+    fn key_record(&self, id: &RecordId) -> Result<Option<crate::trust::KeyRecordBytes>> {
+        let id = id.to_string();
+        let Some((_, r)) = self.records.iter().find(|(i, _)| *i == id) else {
+            return Ok(None);
+        };
+        // The statement must be the document the signed manifest cites.
+        let cited = Manifest::parse(&r.manifest)?;
+        if sha256_hex(&r.document) != cited.document.sha256 {
+            return Err(Error::verification(format!(
+                "key record {id}: its statement is not the document its manifest cites"
+            )));
+        }
+        Ok(Some(r.clone()))
     }
     fn stored_keys(&self) -> Result<Vec<PublicKey>> {
-        Ok(self.0.clone())
+        Ok(self.keys.clone())
     }
 }
 
@@ -1186,21 +1309,52 @@ pub fn verify_warc_parts(
     // A WARC export carries no key records: its trust root is the pinned keys, or else the
     // keys it carries (self-consistent), with no rotation to follow.
     let anchor = pinned.cloned().unwrap_or(Anchor::SelfConsistent);
-    let trust = Trust::load(&CarriedKeys(carried), &anchor, cp.size)?;
+    let keylog = meta(KEYLOG_URL)
+        .map(|b| String::from_utf8(b).map_err(|_| bad("its key-record list is not text".into())))
+        .transpose()?
+        .unwrap_or_default();
+    let mut key_records = Vec::new();
+    for r in &records {
+        let Some(id) = r
+            .head
+            .get("WARC-Target-URI")
+            .and_then(|u| u.strip_prefix(KEY_RECORD_URL))
+            .and_then(|u| u.strip_suffix("/manifest.json"))
+        else {
+            continue;
+        };
+        let part = |p: &str| meta(&format!("{KEY_RECORD_URL}{id}/{p}")).unwrap_or_default();
+        key_records.push((
+            id.to_string(),
+            crate::trust::KeyRecordBytes {
+                manifest: r.block.clone().unwrap_or_default(),
+                signature: part("manifest.sig"),
+                document: part("statement.json"),
+            },
+        ));
+    }
+    let source = CarriedKeys {
+        keys: carried,
+        keylog: keylog.clone(),
+        records: key_records.clone(),
+    };
+    let trust = Trust::load(&source, &anchor, cp.size)?;
     let pinned_trust = trust.kind == crate::trust::TrustKind::Pinned;
     let mut problems = Vec::new();
-    let note_keys: Vec<(String, PublicKey)> = trust
-        .book
-        .checkpoint_keys(cp.size)
-        .iter()
-        .map(|k| (cp.origin.clone(), k.key))
-        .collect();
-    let cp_ok = match note::verify_note(&cp_text, &note_keys) {
-        Ok(_) => true,
-        Err(e) => {
-            problems.push(format!("checkpoint: signature: {e}"));
-            false
-        }
+    let cp_problem = trust
+        .check_checkpoint(&cp_text, &cp, &cp.origin)
+        .err()
+        .map(|e| {
+            problems.push(format!("checkpoint: {e}"));
+            format!("the checkpoint cannot be relied on ({e}), so no inclusion proof can count")
+        });
+    let log = crate::verify::LogState {
+        kind: trust.kind,
+        checkpoint: Some(cp.clone()),
+        text: Some(cp_text.clone()),
+        problem: cp_problem,
+        notes: Vec::new(),
+        trust: Ok(trust.clone()),
     };
     // The captures, from the manifests in file order.
     let mut captures = Vec::new();
@@ -1220,66 +1374,16 @@ pub fn verify_warc_parts(
         let Ok(m) = Manifest::parse(&bytes) else {
             return Err(bad(format!("the manifest of {rid} is malformed")));
         };
-        let verdict = trust.check(&m, &bytes, &sig).map_err(|e| e.to_string());
-        let mut checks = vec![Check {
-            check: "signature",
-            ok: verdict.is_ok(),
-            detail: verdict
-                .err()
-                .unwrap_or_else(|| format!("signed by {}", m.signer)),
-        }];
-        let proof: Option<crate::bundle::Proof> = serde_json::from_slice(&proof_bytes).ok();
-        let log =
-            match (&proof, cp_ok) {
-                (Some(p), true) => {
-                    let path: Option<Vec<merkle::Hash>> = p
-                        .audit_path
-                        .iter()
-                        .map(|h| hex::decode(h).ok().and_then(|v| v.try_into().ok()))
-                        .collect();
-                    let leaf = merkle::leaf_hash(&bytes);
-                    match path {
-                        Some(path)
-                            if p.leaf_index == m.log_index
-                                && p.tree_size == cp.size
-                                && merkle::check_inclusion(
-                                    &path,
-                                    cp.size,
-                                    &cp.root,
-                                    m.log_index,
-                                    &leaf,
-                                )
-                                .is_ok() =>
-                        {
-                            Ok(format!("leaf {} of {}", m.log_index, cp.size))
-                        }
-                        _ => Err("the inclusion proof does not lead to the checkpoint's root"
-                            .to_string()),
-                    }
-                }
-                (None, _) => Err("no inclusion proof".into()),
-                (_, false) => Err("the checkpoint does not verify".into()),
-            };
-        checks.push(Check {
-            check: "log",
-            ok: log.is_ok(),
-            detail: log.unwrap_or_else(|e| e),
-        });
-        let ok = checks.iter().all(|c| c.ok);
-        reports.push(RecordReport {
-            record_id: m.record_id.clone(),
-            ok,
-            sha256: Some(m.document.sha256.clone()),
-            url: Some(m.requested_url.clone()),
-            captured_at: Some(m.captured_at.clone()),
-            signer: Some(m.signer.clone()),
-            trust: if pinned_trust {
-                "pinned"
-            } else {
-                "self-consistent"
-            },
-            checks,
-        });
+        let source = WarcRecord {
+            records: &records,
+            manifest_record: r,
+            bytes: &bytes,
+            sig: &sig,
+            proof: &proof_bytes,
+        };
+        let report = crate::verify::record::check_record(&source, &log, rid, &mut io::sink())?
+            .expect("the manifest is there");
+        reports.push(report);
         captures.push(capture_of(m, bytes, sig, proof_bytes));
     }
     if captures.is_empty() {
@@ -1292,6 +1396,8 @@ pub fn verify_warc_parts(
         checkpoint_text: cp_text.clone(),
         checkpoint: cp.clone(),
         keys: keys_pem,
+        keylog,
+        key_records,
     };
     let mut planned = plan(&prov, &captures, info.clone());
     planned.push(members_record(&planned, &placements));

@@ -123,6 +123,23 @@ pub fn exhibit_files(p: &Provenance, captures: &[Capture]) -> Vec<(String, Vec<u
     for (id, pem) in &p.keys {
         v.push((format!("exhibit/{id}.pem"), pem.clone().into_bytes()));
     }
+    if !p.keylog.is_empty() {
+        v.push(("exhibit/keylog.txt".into(), p.keylog.clone().into_bytes()));
+    }
+    for (id, r) in &p.key_records {
+        v.push((
+            format!("exhibit/keylog-{id}.manifest.json"),
+            r.manifest.clone(),
+        ));
+        v.push((
+            format!("exhibit/keylog-{id}.manifest.sig"),
+            r.signature.clone(),
+        ));
+        v.push((
+            format!("exhibit/keylog-{id}.statement.json"),
+            r.document.clone(),
+        ));
+    }
     for c in captures {
         let id = &c.manifest.record_id;
         v.push((
@@ -139,7 +156,7 @@ pub fn exhibit_files(p: &Provenance, captures: &[Capture]) -> Vec<(String, Vec<u
 /// `^[a-z0-9._-]+$`-like names; WACZ tools use the file name).
 fn resource_name(path: &str) -> String {
     let base = match path.strip_prefix("exhibit/") {
-        Some(rest) => format!("exhibit-{rest}"),
+        Some(rest) => format!("exhibit-{}", rest.replace('/', "-")),
         None => path.rsplit('/').next().unwrap_or(path).to_string(),
     };
     base.to_ascii_lowercase()

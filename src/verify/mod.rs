@@ -6,6 +6,7 @@
 //! checkpoint signed by a trusted key.
 
 pub mod audit;
+pub mod record;
 
 use crate::archive::Archive;
 use crate::error::{Error, Kind, Result};
@@ -339,153 +340,62 @@ pub fn verify_record_to(
     id: &RecordId,
     out: &mut dyn std::io::Write,
 ) -> Result<RecordReport> {
-    let mut report = RecordReport {
-        record_id: id.to_string(),
-        ok: false,
-        sha256: None,
-        url: None,
-        captured_at: None,
-        signer: None,
-        trust: log.kind.as_str(),
-        checks: Vec::new(),
-    };
-    let (bytes, signature) = archive
-        .load_record(id)?
-        .ok_or_else(|| crate::archive::no_such_record(id, archive.root()))?;
-    let push = |r: &mut RecordReport, check, ok, detail: String| {
-        r.checks.push(Check { check, ok, detail });
-        ok
-    };
-    let manifest = match check_signed(&bytes, &signature, log) {
-        (m, Ok(())) => {
-            let m = m.expect("a verified manifest parsed");
-            push(
-                &mut report,
-                "signature",
-                true,
-                format!(
-                    "valid Ed25519 signature by {} key {}",
-                    match log.kind {
-                        TrustKind::Pinned => "pinned (or pinned-key-added)",
-                        _ => "trusted",
-                    },
-                    m.signer
-                ),
-            );
-            m
-        }
-        (Some(m), Err(why)) => {
-            push(&mut report, "signature", false, why);
-            m
-        }
-        (None, Err(why)) => {
-            push(&mut report, "signature", false, why);
-            return Ok(report);
-        }
-    };
-    report.sha256 = Some(manifest.document.sha256.clone());
-    report.url = Some(manifest.final_url.clone());
-    report.captured_at = Some(manifest.captured_at.clone());
-    report.signer = Some(manifest.signer.clone());
-    let names_itself = manifest.record_id == id.to_string();
-    push(
-        &mut report,
-        "record_id",
-        names_itself,
-        if names_itself {
-            "manifest names this record".into()
-        } else {
-            format!("manifest names record {}, not {id}", manifest.record_id)
-        },
-    );
-
-    let doc = archive.read_document(&manifest.document.sha256, out);
-    match doc {
-        Ok(c) if c.size == manifest.document.size => push(
-            &mut report,
-            "document",
-            true,
-            format!(
-                "present, SHA-256 {} and {} bytes as cited",
-                c.sha256, c.size
-            ),
-        ),
-        Ok(c) => push(
-            &mut report,
-            "document",
-            false,
-            format!(
-                "document has {} bytes, the manifest says {}",
-                c.size, manifest.document.size
-            ),
-        ),
-        // Writing the copy failed (a full temporary disk): not a fact about the record.
-        Err(crate::store::BlobError::Output(e)) => {
-            return Err(Error::archive(format!("cannot write the document: {e}"))
-                .hint("check the free space of the temporary directory (TMPDIR)"))
-        }
-        Err(e) => push(&mut report, "document", false, e.to_string()),
-    };
-
-    let (ok, detail) = check_inclusion(archive, log, &manifest, &bytes);
-    push(&mut report, "log", ok, detail);
-    report.ok = report.checks.iter().all(|c| c.ok);
-    Ok(report)
+    record::check_record(archive, log, &id.to_string(), out)?
+        .ok_or_else(|| crate::archive::no_such_record(id, archive.root()))
 }
 
-fn check_inclusion(
-    archive: &Archive,
-    log: &LogState,
-    m: &Manifest,
-    bytes: &[u8],
-) -> (bool, String) {
-    let Some(cp) = &log.checkpoint else {
-        return (false, log.problem.clone().unwrap_or_default());
-    };
-    if let Some(p) = &log.problem {
-        return (false, p.clone());
+/// An archive as a record source: records and documents from its files, proofs from its
+/// stored hashes, after checking that the log's line for the leaf names this record.
+impl record::RecordSource for Archive {
+    fn record(&self, id: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let Ok(id) = id.parse::<RecordId>() else {
+            return Ok(None);
+        };
+        self.load_record(&id)
     }
-    if m.log_index >= cp.size {
-        return (
-            false,
-            format!(
+
+    fn document(
+        &self,
+        sha256: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<record::DocumentFound> {
+        match self.read_document(sha256, out) {
+            Ok(c) => Ok(Ok((c.sha256, c.size))),
+            // Writing the copy failed (a full temporary disk): not a fact about the record.
+            Err(crate::store::BlobError::Output(e)) => {
+                Err(Error::archive(format!("cannot write the document: {e}"))
+                    .hint("check the free space of the temporary directory (TMPDIR)"))
+            }
+            Err(e) => Ok(Err(e.to_string())),
+        }
+    }
+
+    fn inclusion_proof(
+        &self,
+        m: &Manifest,
+        _bytes: &[u8],
+        cp: &Checkpoint,
+    ) -> std::result::Result<Vec<merkle::Hash>, String> {
+        if m.log_index >= cp.size {
+            return Err(format!(
                 "log index {} is not covered by the checkpoint (tree size {})",
                 m.log_index, cp.size
-            ),
-        );
-    }
-    match archive.leaf(m.log_index) {
-        Ok(e) if e.record_id.to_string() == m.record_id && e.sha256 == m.document.sha256 => {}
-        Ok(e) => {
-            return (
-                false,
-                format!(
+            ));
+        }
+        match self.leaf(m.log_index) {
+            Ok(e) if e.record_id.to_string() == m.record_id && e.sha256 == m.document.sha256 => {}
+            Ok(e) => {
+                return Err(format!(
                     "log leaf {} is record {} / {}, not this record",
                     m.log_index,
                     e.record_id,
                     &e.sha256[..16]
-                ),
-            )
+                ))
+            }
+            Err(e) => return Err(e.to_string()),
         }
-        Err(e) => return (false, e.to_string()),
-    }
-    let leaf = merkle::leaf_hash(bytes);
-    let proof = match archive.inclusion_proof(m.log_index, cp.size) {
-        Ok(p) => p,
-        Err(e) => return (false, format!("cannot build the inclusion proof: {e}")),
-    };
-    match merkle::check_inclusion(&proof, cp.size, &cp.root, m.log_index, &leaf) {
-        Ok(()) => (
-            true,
-            format!(
-                "leaf {} of {}, inclusion proof verified against the signed checkpoint",
-                m.log_index, cp.size
-            ),
-        ),
-        Err(e) => (
-            false,
-            format!("inclusion proof against the checkpoint failed: {e}"),
-        ),
+        self.inclusion_proof(m.log_index, cp.size)
+            .map_err(|e| format!("cannot build the inclusion proof: {e}"))
     }
 }
 
