@@ -280,8 +280,8 @@ impl State<'_> {
             )));
         }
         let mut staged = writer.finish()?;
-        let title = crate::capture::html_title(content_type.as_deref(), &staged.head);
-        let text_fingerprint = crate::capture::text_fingerprint(content_type.as_deref(), &staged);
+        let title = crate::text::html_title(content_type.as_deref(), &staged.head);
+        let text_fingerprint = crate::text::text_fingerprint(content_type.as_deref(), &staged);
         // The first bytes were kept for sniffing only; a large file has many records.
         staged.head = Vec::new();
         let document = DocumentFacts {

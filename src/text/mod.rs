@@ -1039,6 +1039,87 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// Documents larger than this get no text fingerprint: extracting text from them would cost
+/// more memory than a capture should.
+pub const TEXT_LIMIT: u64 = 32 << 20;
+
+/// Worth extracting text from: text/*, HTML, XML, JSON, or untyped bytes that look like HTML.
+fn worth_extracting(content_type: Option<&str>, head: &[u8]) -> bool {
+    let t = content_type
+        .map(|t| t.to_ascii_lowercase())
+        .unwrap_or_default();
+    let textual = [
+        "text/",
+        "html",
+        "xml",
+        "json",
+        "javascript",
+        "ecmascript",
+        "yaml",
+        "csv",
+        "markdown",
+    ];
+    if textual.iter().any(|k| t.contains(k)) {
+        return true;
+    }
+    // Untyped or generic bytes: worth a look when the first bytes have no NUL (binary formats
+    // almost always do); text.rs decides for certain.
+    (t.trim().is_empty() || t.starts_with("application/octet-stream"))
+        && !head.iter().take(4096).any(|&b| b == 0)
+}
+
+/// The readable-text fingerprint of a staged document, when it is text-like and not huge. The
+/// staged blob is read back (decompressed) rather than kept in memory while it streams in.
+pub fn text_fingerprint(
+    content_type: Option<&str>,
+    staged: &crate::store::Staged,
+) -> Option<String> {
+    if staged.size > TEXT_LIMIT || !worth_extracting(content_type, &staged.head) {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(staged.size as usize);
+    staged.read(&mut bytes).ok()?;
+    crate::text::extract(content_type, &bytes).map(|t| crate::text::fingerprint(&t))
+}
+
+/// The text of an HTML document's `<title>`, from its first bytes; entities decoded for the
+/// common cases, whitespace folded, length bounded. Only for labelling: never part of a check.
+pub fn html_title(content_type: Option<&str>, head: &[u8]) -> Option<String> {
+    let looks_html = content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"))
+        || head
+            .iter()
+            .take(512)
+            .map(|b| b.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .windows(5)
+            .any(|w| w == b"<html");
+    if !looks_html {
+        return None;
+    }
+    let text = String::from_utf8_lossy(head);
+    let lower = text.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let start = open + lower[open..].find('>')? + 1;
+    let end = start + lower[start..].find("</title")?;
+    let raw = &text[start..end];
+    let decoded = raw
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    let folded: String = decoded.split_whitespace().collect::<Vec<_>>().join(" ");
+    let title: String = folded
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
+    let title = title.trim().to_string();
+    (!title.is_empty()).then_some(title)
+}
+
 #[cfg(test)]
 mod tests {
 
