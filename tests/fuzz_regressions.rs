@@ -109,6 +109,11 @@ fn cdp_message_inputs() {
 }
 
 #[test]
+fn key_statement_inputs() {
+    check_target("key_statement");
+}
+
+#[test]
 fn warc_inputs() {
     check_target("warc");
 }

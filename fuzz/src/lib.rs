@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("zip", zip),
     ("cdp_message", cdp_message),
     ("warc", warc),
+    ("key_statement", key_statement),
 ];
 
 /// `Manifest::parse`: it accepts only the canonical byte form (FORMAT.md 5.1, 5.6), so whatever
@@ -621,4 +622,45 @@ pub fn warc(data: &[u8]) {
 /// out its last member.
 fn stored_gzip(body: &[u8]) -> Vec<u8> {
     exhibit::formats::warc::writer::stored_member(body)
+}
+
+/// Key statements and `log/keys` (trust/statement.rs): a statement is accepted only in its
+/// canonical byte form, an `added` one only with the public key its key ID names; `log/keys`
+/// is accepted only with canonical lines in strictly increasing log order, and the commitment
+/// line the checkpoint carries changes with any byte of it. The first byte picks which.
+pub fn key_statement(data: &[u8]) {
+    use exhibit::trust::statement::{commitment_line, KeyEventLine, Statement, StatusKind};
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    if pick & 1 == 0 {
+        let Ok(st) = Statement::parse(rest) else {
+            return;
+        };
+        assert_eq!(st.to_bytes(), rest, "an accepted statement is its canonical bytes");
+        if st.status == StatusKind::Added {
+            let key = st.public_key().expect("an added statement carries a key");
+            assert_eq!(exhibit::keys::key_id(&key), st.key);
+        } else {
+            assert!(st.public_key.is_none());
+        }
+    } else {
+        let Ok(text) = std::str::from_utf8(rest) else {
+            return;
+        };
+        let Ok(lines) = KeyEventLine::parse_file(text) else {
+            return;
+        };
+        let again: String = lines.iter().map(|l| l.to_line()).collect();
+        assert_eq!(again, text, "accepted log/keys is its canonical lines");
+        assert!(lines.windows(2).all(|w| w[0].index < w[1].index));
+        if !text.is_empty() {
+            let mut other = text.as_bytes().to_vec();
+            let i = other.len() / 2;
+            other[i] ^= 1;
+            if let Ok(o) = std::str::from_utf8(&other) {
+                assert_ne!(commitment_line(text), commitment_line(o));
+            }
+        }
+    }
 }

@@ -58,7 +58,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             "  {}  {}  {:<13} {:<7}  {}  text {}",
             esc(&v.captured_at),
             esc(&v.record_id),
-            v.change,
+            v.change.as_str(),
             v.method,
             esc(v.sha256.get(..16).unwrap_or(&v.sha256)),
             v.text_fingerprint

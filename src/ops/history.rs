@@ -73,6 +73,16 @@ pub enum Outcome {
     Changed,
 }
 
+impl From<crate::manifest::ChangeKind> for Outcome {
+    fn from(k: crate::manifest::ChangeKind) -> Self {
+        match k {
+            crate::manifest::ChangeKind::Unchanged => Outcome::Unchanged,
+            crate::manifest::ChangeKind::BytesChanged => Outcome::BytesChanged,
+            crate::manifest::ChangeKind::Changed => Outcome::Changed,
+        }
+    }
+}
+
 impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -196,9 +206,9 @@ pub struct Version {
     pub method: &'static str,
     pub sha256: String,
     pub text_fingerprint: Option<String>,
-    /// "new" for the first record, else unchanged / bytes-changed / changed against the previous
+    /// New for the first record, else unchanged / bytes-changed / changed against the previous
     /// record of the URL (computed from hashes when the record itself does not say).
-    pub change: &'static str,
+    pub change: Outcome,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -217,16 +227,16 @@ pub fn history(index: &UrlIndex, url: &str, now: jiff::Timestamp) -> History {
     let mut prev: Option<&Manifest> = None;
     for m in &records {
         let change = match (&m.change, prev) {
-            (Some(c), _) => c.kind.as_str(),
-            (None, None) => "new",
-            (None, Some(p)) if p.document.sha256 == m.document.sha256 => "unchanged",
+            (Some(c), _) => c.kind.into(),
+            (None, None) => Outcome::New,
+            (None, Some(p)) if p.document.sha256 == m.document.sha256 => Outcome::Unchanged,
             (None, Some(p))
                 if m.document.text_fingerprint.is_some()
                     && m.document.text_fingerprint == p.document.text_fingerprint =>
             {
-                "bytes-changed"
+                Outcome::BytesChanged
             }
-            (None, Some(_)) => "changed",
+            (None, Some(_)) => Outcome::Changed,
         };
         versions.push(Version {
             record_id: m.record_id.clone(),
@@ -242,7 +252,7 @@ pub fn history(index: &UrlIndex, url: &str, now: jiff::Timestamp) -> History {
     let month_ago = now - jiff::SignedDuration::from_hours(24 * 30);
     let changes_last_30_days = versions
         .iter()
-        .filter(|v| v.change == "changed")
+        .filter(|v| v.change == Outcome::Changed)
         .filter(|v| {
             v.captured_at
                 .parse::<jiff::Timestamp>()
@@ -253,7 +263,7 @@ pub fn history(index: &UrlIndex, url: &str, now: jiff::Timestamp) -> History {
         url: normalize(url),
         first_tracked: versions.first().map(|v| v.captured_at.clone()),
         last_verified: versions.last().map(|v| v.captured_at.clone()),
-        versions_count: versions.iter().filter(|v| v.change != "unchanged").count(),
+        versions_count: versions.iter().filter(|v| v.change != Outcome::Unchanged).count(),
         changes_last_30_days,
         versions,
     }
