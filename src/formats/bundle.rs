@@ -317,26 +317,10 @@ pub fn export(
     // A bundle vouches for what it carries: refuse records that do not verify here (bad
     // signature, key retired or compromised), a checkpoint no usable key signed, and a sealing
     // key that may no longer sign.
-    let archive_trust = crate::verify::LogState::load(archive, &Anchor::Archive);
-    let book = archive_trust.book().ok_or_else(|| {
-        Error::verification(format!(
-            "the archive's key records cannot be relied on ({}); nothing is exported",
-            archive_trust.problem.clone().unwrap_or_default()
-        ))
-        .hint("run `exhibit audit`")
-    })?;
+    let archive_trust = crate::verify::LogState::for_export(archive)?;
+    let book = archive_trust.book().expect("checked by for_export");
     book.may_sign(&signer_id)
         .map_err(|why| crate::trust::not_usable(&signer_id, &why))?;
-    archive_trust
-        .problem
-        .clone()
-        .map_or(Ok(()), Err)
-        .map_err(|why| {
-            Error::verification(format!(
-                "the archive's checkpoint does not verify ({why}); nothing is exported"
-            ))
-            .hint("run `exhibit audit`")
-        })?;
     let mut items: Vec<Item> = Vec::new();
     let mut key_ids = vec![signer_id.clone()];
     for id in &ids {

@@ -855,14 +855,8 @@ pub fn load(archive: &Archive, ids: &[RecordId]) -> Result<(Provenance, Vec<Capt
         Error::not_found("the archive has no records, so nothing to export")
             .hint("capture something first")
     })?;
-    let trust = crate::verify::LogState::load(archive, &Anchor::Archive);
-    let book = trust.book().ok_or_else(|| {
-        Error::verification(format!(
-            "the archive's key records cannot be relied on ({}); nothing is exported",
-            trust.problem.clone().unwrap_or_default()
-        ))
-        .hint("run `exhibit audit`")
-    })?;
+    let trust = crate::verify::LogState::for_export(archive)?;
+    let book = trust.book().expect("checked by for_export");
     let trusted: Vec<(String, PublicKey)> = book.keys().map(|k| (k.id.clone(), k.key)).collect();
     let mut seen = std::collections::HashSet::new();
     let mut captures = Vec::new();

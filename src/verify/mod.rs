@@ -269,6 +269,25 @@ impl LogState {
         st
     }
 
+    /// The archive's own log state for an export: an exporter vouches for what it writes, so an
+    /// archive whose key records or checkpoint cannot be relied on exports nothing.
+    pub fn for_export(archive: &Archive) -> Result<LogState> {
+        let st = LogState::load(archive, &Anchor::Archive);
+        if let Err(why) = &st.trust {
+            return Err(Error::verification(format!(
+                "the archive's key records cannot be relied on ({why}); nothing is exported"
+            ))
+            .hint("run `exhibit audit`"));
+        }
+        if let Some(why) = &st.problem {
+            return Err(Error::verification(format!(
+                "the archive's checkpoint does not verify ({why}); nothing is exported"
+            ))
+            .hint("run `exhibit audit`"));
+        }
+        Ok(st)
+    }
+
     /// The key book, when the key records could be read.
     pub fn book(&self) -> Option<&crate::trust::Book> {
         self.trust.as_ref().ok().map(|t| &t.book)
