@@ -637,7 +637,11 @@ pub fn key_statement(data: &[u8]) {
         let Ok(st) = Statement::parse(rest) else {
             return;
         };
-        assert_eq!(st.to_bytes(), rest, "an accepted statement is its canonical bytes");
+        assert_eq!(
+            st.to_bytes(),
+            rest,
+            "an accepted statement is its canonical bytes"
+        );
         if st.status == StatusKind::Added {
             let key = st.public_key().expect("an added statement carries a key");
             assert_eq!(exhibit::keys::key_id(&key), st.key);

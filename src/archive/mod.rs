@@ -17,6 +17,7 @@
 //! that the next writer rolls back; a crash after 5 leaves a complete record. Nothing printed to
 //! the user refers to a record before its checkpoint is durable.
 
+pub mod backend;
 pub mod dir;
 pub mod local;
 pub mod store;

@@ -263,7 +263,10 @@ pub fn history(index: &UrlIndex, url: &str, now: jiff::Timestamp) -> History {
         url: normalize(url),
         first_tracked: versions.first().map(|v| v.captured_at.clone()),
         last_verified: versions.last().map(|v| v.captured_at.clone()),
-        versions_count: versions.iter().filter(|v| v.change != Outcome::Unchanged).count(),
+        versions_count: versions
+            .iter()
+            .filter(|v| v.change != Outcome::Unchanged)
+            .count(),
         changes_last_30_days,
         versions,
     }
