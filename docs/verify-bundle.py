@@ -15,9 +15,12 @@ its SHA-256 against the one in that repository's README.md (docs/FORMAT.md secti
 
 It checks exhibit-bundle/2 and exhibit-bundle/1 bundles (docs/FORMAT.md section 13): the zip
 structure, strictly (13.7); that the bundle holds exactly the files SHA256SUMS lists, intact;
-the seal on SHA256SUMS, the checkpoint, and every manifest, each signed by a trusted key; each
-document's SHA-256 and size; each inclusion proof against the signed checkpoint; and every
-value of exhibit-bundle.json and proof.json against the signed data.
+the key records (section 7.1), followed from the keys you trust: a key one of them added
+counts from then on, a retired or compromised one stops counting, and the checkpoint commits
+to the list of key records; the seal on SHA256SUMS, the checkpoint, and every manifest, each
+signed by a key that counts; each document's SHA-256 and size; each inclusion proof against
+the signed checkpoint; and every value of exhibit-bundle.json and proof.json against the
+signed data.
 """
 
 import base64
@@ -39,7 +42,7 @@ except ImportError:  # pragma: no cover - environment problem, not a bundle prob
 
 FORMATS = ("exhibit-bundle/2", "exhibit-bundle/1")
 # The VERIFY.txt of every exhibit-bundle/2: the text of docs/FORMAT.md section 13.11.
-VERIFY_TXT_SHA256 = "30499b429914f2fab3bac9a7a22d1d4586ad746448903175ec232c6121ecf5f9"
+VERIFY_TXT_SHA256 = "f44bb66410b26a318002eb02b9568ab2d95681c36b3a69ed32baa8d223b4fa80"
 MAX_ENTRIES = 100_000
 MAX_CENTRAL_DIRECTORY = 64 << 20
 MAX_SMALL_MEMBER = 64 << 20
@@ -390,8 +393,8 @@ def expect_keys(obj, keys, what):
         raise Refused(f"{what}: not the fields the format defines, in its order")
 
 
-def checkpoint(text, trusted):
-    """Origin, tree size, root and the trusted keys that signed it (section 9.5)."""
+def checkpoint_text(text):
+    """Origin, tree size, root, extension lines, signed text and signature lines (9.5)."""
     if any(ord(c) < 32 and c != "\n" for c in text):
         raise Refused("checkpoint.txt: contains a control character")
     cut = text.rfind("\n\n")
@@ -410,7 +413,12 @@ def checkpoint(text, trusted):
         raise Refused("checkpoint.txt: malformed root hash")
     if len(root) != 32 or base64.b64encode(root).decode() != head[2]:
         raise Refused("checkpoint.txt: malformed root hash")
-    by_hash = {sha256(origin.encode() + b"\n\x01" + raw_of(k))[:4]: i for i, k in trusted.items()}
+    return origin, int(size), root, head[3:], body, lines
+
+
+def checkpoint_signers(origin, body, lines, counting):
+    """The keys that count for this checkpoint and signed it; every line of theirs verifies."""
+    by_hash = {sha256(origin.encode() + b"\n\x01" + raw_of(k))[:4]: i for i, k in counting.items()}
     signers = []
     for line in lines:
         parts = line.split(" ")
@@ -421,14 +429,177 @@ def checkpoint(text, trusted):
         except Exception:
             raise Refused("checkpoint.txt: malformed signature line")
         if parts[1] != origin or sig[:4] not in by_hash:
-            continue  # by a key you do not trust, e.g. a witness: ignored
+            continue  # by a key that does not count here, e.g. a witness: ignored
         kid = by_hash[sig[:4]]
-        if not verifies(trusted[kid], sig[4:], body.encode()):
+        if not verifies(counting[kid], sig[4:], body.encode()):
             raise Refused(f"checkpoint.txt: the signature line of trusted key {kid} does not verify")
         signers.append(kid)
     if not signers:
-        raise Refused("checkpoint.txt: no signature by a key you trust")
-    return origin, int(size), root, signers
+        raise Refused("checkpoint.txt: no signature by a key you trust (or one they added)")
+    return signers
+
+
+# ---------------------------------------------------------------------------------------------
+# The key records (docs/FORMAT.md section 7.1): which keys count, from where in the log.
+
+TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
+KEY_ID = re.compile(r"[0-9a-f]{16}\Z")
+MANIFESTS = ("exhibit-manifest/1", "exhibit-manifest/2", "exhibit-manifest/3",
+             "exhibit-manifest/4")
+
+
+class Book:
+    """The keys that count: the ones you trust, and the ones the key records they signed added,
+    with the statuses (retired, compromised) those records gave them."""
+
+    def __init__(self, trusted):
+        self.keys = dict(trusted)          # key ID -> Ed25519PublicKey
+        self.added = {}                    # key ID -> log index of the record that added it
+        self.statuses = {}                 # key ID -> [(log index, status, since)]
+
+    def allows(self, signer, index, signed_at):
+        """Whether a signature by `signer` on the record at `index`, signed at `signed_at`,
+        counts (section 7.1.3). Times are canonical UTC text, so they compare as strings."""
+        if signer not in self.keys:
+            return f"key {signer} is not one you trust, nor one they added"
+        if signer in self.added and index <= self.added[signer]:
+            return f"key {signer} was added only at log index {self.added[signer]}"
+        if not isinstance(signed_at, str) or not TIME.match(signed_at):
+            return "its signed_at is not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ"
+        for e, status, since in self.statuses.get(signer, []):
+            if index == e:
+                continue
+            if status == "retired" and index > e:
+                return f"key {signer} was retired at log index {e}"
+            if status == "compromised" and (index > e or signed_at >= since):
+                return f"key {signer} is compromised since {since} (log index {e})"
+        return None
+
+    def checkpoint_keys(self, size):
+        """The keys whose signature on a checkpoint of `size` records counts."""
+        return {i: k for i, k in self.keys.items()
+                if (i not in self.added or size > self.added[i])
+                and all(s == "retired" and size <= e + 1 for e, s, _ in self.statuses.get(i, []))}
+
+
+def statement(b, what):
+    """A key statement (section 7.1.1), in its one canonical form."""
+    st = parse_json(b, what)
+    fields = ["format", "key", "status", "since"]
+    if isinstance(st, dict) and "public_key" in st:
+        fields.append("public_key")
+    if isinstance(st, dict) and "reason" in st:
+        fields.append("reason")
+    expect_keys(st, fields, what)
+    ok = (st["format"] in ("exhibit-key-status/1", "exhibit-key-status/2")
+          and isinstance(st["key"], str) and KEY_ID.match(st["key"])
+          and st["status"] in ("added", "retired", "compromised")
+          and isinstance(st["since"], str) and TIME.match(st["since"])
+          and isinstance(st.get("reason", ""), str)
+          and (st["status"] == "added") == ("public_key" in st)
+          and (st["status"] != "added" or st["format"] == "exhibit-key-status/2"))
+    if not ok:
+        raise Refused(f"{what}: not a key statement")
+    if (json.dumps(st, ensure_ascii=False, separators=(",", ":")) + "\n").encode() != b:
+        raise Refused(f"{what}: not in its one canonical form")
+    if st["status"] == "added":
+        try:
+            raw = base64.b64decode(st["public_key"], validate=True)
+        except Exception:
+            raw = b""
+        if (len(raw) != 32 or base64.b64encode(raw).decode() != st["public_key"]
+                or sha256(raw)[:8].hex() != st["key"]):
+            raise Refused(f"{what}: public_key is not the key {st['key']} it names")
+        st["raw"] = raw
+    return st
+
+
+def follow_key_records(trusted, keylog, records, member, hashes, size, extensions):
+    """Fold the key records over the keys you trust. Every key record the bundle carries must
+    count: one that does not (signed by a key nobody you trust added, malformed, or voided by a
+    later compromise) leaves it unclear which keys count, so the bundle is refused."""
+    book, facts, counted, founded = Book(trusted), [], [], False
+    if keylog is None:
+        lines = []
+    else:
+        try:
+            text = keylog.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused("keylog.txt: not text")
+        if not text or not text.endswith("\n"):
+            raise Refused("keylog.txt: empty, or its last line has no newline")
+        lines = text[:-1].split("\n")
+    parsed, last = [], -1
+    for line in lines:
+        m = re.fullmatch(r"(0|[1-9][0-9]*) (EX-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}) ([0-9a-f]{16})",
+                         line)
+        if not m or int(m.group(1)) <= last or int(m.group(1)) >= size:
+            raise Refused(f"keylog.txt: malformed, out of log order or uncommitted line {line!r}")
+        last = int(m.group(1))
+        parsed.append((last, m.group(2), m.group(3)))
+    if sorted(r for _, r, _ in parsed) != sorted(records):
+        raise Refused("keylog/: does not hold exactly the key records keylog.txt lists")
+    for e, rid, kid in parsed:
+        d = f"keylog/{rid}/"
+        for f in ("manifest.json", "manifest.sig", "statement.json"):
+            if f not in records[rid]:
+                raise Refused(f"{d}{f}: missing")
+        mbytes = member(d + "manifest.json")
+        km = parse_json(mbytes, d + "manifest.json")
+        if not isinstance(km, dict) or km.get("format") not in MANIFESTS:
+            raise Refused(f"{d}manifest.json: not an exhibit manifest")
+        signer = km.get("signer")
+        if not isinstance(signer, str) or signer not in book.keys:
+            raise Refused(f"key record {rid} (log index {e}) is signed by key {signer}, which is "
+                          "not a key you trust nor one they added: it cannot be followed")
+        if not verifies(book.keys[signer], member(d + "manifest.sig"), mbytes):
+            raise Refused(f"key record {rid}: the manifest's signature does not verify")
+        why = book.allows(signer, km["log_index"], km["signed_at"])
+        if why:
+            raise Refused(f"key record {rid}: its signature does not count: {why}")
+        if (km["record_id"], km["log_index"], km["method"], km["requested_url"]) != (
+                rid, e, "key", "exhibit:key/" + kid):
+            raise Refused(f"key record {rid}: its manifest is not the key record keylog.txt lists")
+        doc = km["document"]
+        if hashes[d + "statement.json"] != (doc["sha256"], doc["size"]):
+            raise Refused(f"{d}statement.json: not the document its manifest cites")
+        st = statement(member(d + "statement.json"), d + "statement.json")
+        if st["key"] != kid:
+            raise Refused(f"key record {rid}: its statement is about another key")
+        if st["status"] == "added":
+            key = Ed25519PublicKey.from_public_bytes(st["raw"])
+            if kid in book.keys:
+                if raw_of(book.keys[kid]) != st["raw"]:
+                    raise Refused(f"key record {rid}: key ID {kid} is taken by another key")
+            else:
+                book.keys[kid], book.added[kid] = key, e
+            if e == 0 and signer == kid:
+                founded = True
+        else:
+            if st["status"] == "compromised" and signer == kid:
+                raise Refused(f"key record {rid}: a key cannot mark itself compromised")
+            if kid not in book.keys:
+                raise Refused(f"key record {rid}: about key {kid}, which is not one that counts")
+            book.statuses.setdefault(kid, []).append((e, st["status"], st["since"]))
+        counted.append((rid, km))
+        facts.append(f"ok  key record {rid} (log index {e}) by key {signer}: key {kid} "
+                     f"{st['status']}" + (f" since {st['since']}" if st["status"] ==
+                                          "compromised" else ""))
+    # A compromise reaches back to `since`: a key record made by that key since then no longer
+    # counts, and what it did is unclear; exhibit refuses such a bundle too.
+    for rid, km in counted:
+        why = book.allows(km["signer"], km["log_index"], km["signed_at"])
+        if why:
+            raise Refused(f"key record {rid}: a later key record voids it: {why}")
+    # The checkpoint commits to exactly these key records (section 9.5).
+    want = None
+    if keylog is not None:
+        want = f"exhibit-key-events {len(parsed)} {hashlib.sha256(keylog).hexdigest()}"
+    said = [x for x in extensions if x.startswith("exhibit-key-events ")]
+    if said != ([want] if want else []) and not (want and not said and not founded):
+        raise Refused("checkpoint.txt: its exhibit-key-events line does not commit to keylog.txt "
+                      "(a key record was removed, altered or added)")
+    return book, facts, [km["signer"] for _, km in counted]
 
 
 def inclusion(index, size, leaf, path, root):
@@ -504,12 +675,7 @@ def verify(path, trusted):
     for name, h in listed.items():
         if hashes[name][0] != h:
             raise Refused(f"{name}: altered (its SHA-256 is not the one SHA256SUMS lists)")
-    seal = member("SHA256SUMS.sig")
-    sealers = [i for i, k in trusted.items() if verifies(k, seal, member("SHA256SUMS"))]
-    if not sealers:
-        raise Refused("SHA256SUMS.sig: not a signature by a key you trust")
-    facts.append(f"ok  SHA256SUMS lists exactly the {len(listed)} files, intact, sealed by "
-                 f"trusted key {sealers[0]}")
+    facts.append(f"ok  SHA256SUMS lists exactly the {len(listed)} files, intact")
 
     index = parse_json(member("exhibit-bundle.json"), "exhibit-bundle.json")
     fmt = index.get("format") if isinstance(index, dict) else None
@@ -520,10 +686,14 @@ def verify(path, trusted):
     # Every file is one the format defines.
     fixed = {"SHA256SUMS", "SHA256SUMS.sig", "exhibit-bundle.json", "CITATION.txt",
              "VERIFY.txt", "checkpoint.txt"} | ({"verify.py"} if v1 else set())
-    records, key_files = {}, set()
+    records, key_files, key_records = {}, set(), {}
     for name in hashes:
         parts = name.split("/")
-        if name in fixed:
+        if name in fixed or (name == "keylog.txt" and not v1):
+            continue
+        if (len(parts) == 3 and parts[0] == "keylog" and RECORD_ID.match(parts[1]) and not v1
+                and parts[2] in ("manifest.json", "manifest.sig", "statement.json")):
+            key_records.setdefault(parts[1], set()).add(parts[2])
             continue
         if len(parts) == 2 and parts[0] == "keys" and re.fullmatch(
                 r"[0-9a-f]{16}\.(pem|ed25519)" if v1 else r"[0-9a-f]{16}\.pem", parts[1]):
@@ -539,10 +709,24 @@ def verify(path, trusted):
     if not records:
         raise Refused("the bundle holds no record")
 
-    origin, tree_size, root, cp_signers = checkpoint(
-        member("checkpoint.txt").decode("utf-8", errors="strict"), trusted)
-    facts.append(f"ok  checkpoint of {tree_size} records of log {origin}, signed by trusted "
-                 f"key {', '.join(cp_signers)}")
+    origin, tree_size, root, extensions, cp_body, cp_lines = checkpoint_text(
+        member("checkpoint.txt").decode("utf-8", errors="strict"))
+    if v1:
+        book, kfacts, ksigners = Book(trusted), [], []
+    else:
+        book, kfacts, ksigners = follow_key_records(
+            trusted, small.get("keylog.txt"), key_records, member, hashes, tree_size, extensions)
+    facts += kfacts
+    counting = book.checkpoint_keys(tree_size)
+    cp_signers = checkpoint_signers(origin, cp_body, cp_lines, counting)
+    facts.append(f"ok  checkpoint of {tree_size} records of log {origin}, signed by key "
+                 f"{', '.join(cp_signers)}")
+    # The seal: by a key whose checkpoint of this size counts.
+    seal = member("SHA256SUMS.sig")
+    sealers = [i for i, k in counting.items() if verifies(k, seal, member("SHA256SUMS"))]
+    if not sealers:
+        raise Refused("SHA256SUMS.sig: not a signature by a key you trust (or one they added)")
+    facts.append(f"ok  SHA256SUMS sealed by key {sealers[0]}")
 
     # The carried keys: each what its name says. Never trusted; they only have to be the keys
     # that signed here (checked below).
@@ -562,7 +746,7 @@ def verify(path, trusted):
         elif f"keys/{kid}.pem" not in key_files:
             raise Refused(f"{name}: has no keys/{kid}.pem")
 
-    rebuilt, used = [], set(sealers[:1]) | set(cp_signers)
+    rebuilt, used = [], set(sealers[:1]) | set(cp_signers) | set(ksigners)
     for rid in sorted(records):
         files = records[rid]
         docs = sorted(files - {"manifest.json", "manifest.sig", "proof.json"})
@@ -571,16 +755,18 @@ def verify(path, trusted):
         d = f"records/{rid}/"
         mbytes = member(d + "manifest.json")
         m = parse_json(mbytes, d + "manifest.json")
-        if not isinstance(m, dict) or m.get("format") not in ("exhibit-manifest/1",
-                                                               "exhibit-manifest/2",
-                                                               "exhibit-manifest/3"):
+        if not isinstance(m, dict) or m.get("format") not in MANIFESTS:
             raise Refused(f"{d}manifest.json: not an exhibit manifest")
         signer = m.get("signer")
         used.add(signer)
-        if signer not in trusted:
-            raise Refused(f"{rid}: signed by key {signer!r}, which you do not trust")
-        if not verifies(trusted[signer], member(d + "manifest.sig"), mbytes):
+        if signer not in book.keys:
+            raise Refused(f"{rid}: signed by key {signer!r}, which you do not trust "
+                          "(nor does a key record of yours add it)")
+        if not verifies(book.keys[signer], member(d + "manifest.sig"), mbytes):
             raise Refused(f"{rid}: the manifest's signature does not verify")
+        why = book.allows(signer, m["log_index"], m["signed_at"])
+        if why:
+            raise Refused(f"{rid}: its signature does not count: {why}")
         # Signed by a trusted key from here on; its fields are as exhibit writes them.
         doc = m["document"]
         if m["record_id"] != rid:
@@ -603,7 +789,7 @@ def verify(path, trusted):
             raise Refused(f"{rid}: the inclusion proof does not lead to the signed root")
         if (json.dumps(p, indent=2) + "\n").encode() != member(d + "proof.json"):
             raise Refused(f"{rid}: proof.json is not in its one canonical form")
-        facts.append(f"ok  {rid} signed by trusted key {signer}: {m['requested_url']} captured "
+        facts.append(f"ok  {rid} signed by key {signer}: {m['requested_url']} captured "
                      f"{m['captured_at']}, SHA-256 {doc['sha256']}, leaf {m['log_index']} of "
                      f"{tree_size}")
         rebuilt.append((m["log_index"], {

@@ -324,7 +324,22 @@ elif mode in ("key-swap", "key-swap-consistent"):
     recs = sorted(index["records"], key=lambda r: json.loads(m[r["manifest"]])["log_index"])
     cp_lines = m["checkpoint.txt"].decode().split("\n")
     origin, size = cp_lines[0], int(cp_lines[1])
-    assert size == len(recs), "the test archive holds exactly the exported records"
+    # The log: the founding key record (leaf 0, the forger's key adding itself), then the
+    # exported records. The genuine archive holds exactly these.
+    assert size == len(recs) + 1, "the test archive holds the founding record and the exports"
+    krid = m["keylog.txt"].decode().split(" ")[1]
+    kd = "keylog/%s/" % krid
+    st = json.loads(m[kd + "statement.json"])
+    st["key"], st["public_key"] = kid, base64.b64encode(raw).decode()
+    m[kd + "statement.json"] = (json.dumps(st, separators=(",", ":")) + "\n").encode()
+    km = json.loads(m[kd + "manifest.json"])
+    km["requested_url"] = km["final_url"] = "exhibit:key/" + kid
+    km["document"]["sha256"] = hashlib.sha256(m[kd + "statement.json"]).hexdigest()
+    km["document"]["size"] = len(m[kd + "statement.json"])
+    km["signer"] = kid
+    m[kd + "manifest.json"] = (json.dumps(km, separators=(",", ":")) + "\n").encode()
+    m[kd + "manifest.sig"] = evil.sign(m[kd + "manifest.json"])
+    m["keylog.txt"] = ("0 %s %s\n" % (krid, kid)).encode()
     for r in recs:
         b = m[r["manifest"]].decode().replace('"signer":"%s"' % genuine, '"signer":"%s"' % kid)
         if r is recs[0]:
@@ -332,7 +347,7 @@ elif mode in ("key-swap", "key-swap-consistent"):
             r["url"] = "https://example.org/fees-corrected.html"
         m[r["manifest"]] = b.encode()
         m[r["signature"]] = evil.sign(m[r["manifest"]])
-    leaves = [H(b"\x00" + m[r["manifest"]]) for r in recs]
+    leaves = [H(b"\x00" + m[kd + "manifest.json"])] + [H(b"\x00" + m[r["manifest"]]) for r in recs]
     node = lambda l, r: H(b"\x01" + l + r)
     split = lambda n: 1 << (n - 1).bit_length() - 1
     def mth(h):
@@ -342,11 +357,12 @@ elif mode in ("key-swap", "key-swap-consistent"):
         k = split(len(h))
         return path(i, h[:k]) + [mth(h[k:])] if i < k else path(i - k, h[k:]) + [mth(h[:k])]
     root = mth(leaves)
-    text = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+    keylog_sum = hashlib.sha256(m["keylog.txt"]).hexdigest()
+    text = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\nexhibit-key-events 1 {keylog_sum}\n"
     keyhash = H(origin.encode() + b"\n\x01" + raw)[:4]
     sig = base64.b64encode(keyhash + evil.sign(text.encode())).decode()
     m["checkpoint.txt"] = f"{text}\n\u2014 {origin} {sig}\n".encode()
-    for i, r in enumerate(recs):
+    for i, r in enumerate(recs, 1):
         m[r["proof"]] = pretty({"record_id": r["record_id"], "leaf_index": i, "tree_size": size,
                                 "leaf_hash": leaves[i].hex(),
                                 "audit_path": [h.hex() for h in path(i, leaves)],
@@ -503,8 +519,9 @@ open(path, "w", encoding="utf-8").write(note + lines)
 }
 
 /// After `exhibit keys add` of a second key: records by both keys, sealed by the new one.
-/// Pinned to both keys, every procedure passes; pinned to the old one only, each fails and
-/// exhibit names the key that sealed.
+/// Pinned to both keys, or to the old key alone (whose signed key record added the new one),
+/// every procedure passes. Pinned to the new key alone, the key records the old key signed
+/// cannot be followed, so each fails, and exhibit names that record's signer.
 #[test]
 fn a_bundle_signed_by_two_keys_passes_pinned_to_both() {
     let (env, mut ids) = archive_with_records();
@@ -521,22 +538,23 @@ fn a_bundle_signed_by_two_keys_passes_pinned_to_both() {
     let bundle = export(&env, &new, &ids, "rotated.zip");
     let (old_pin, new_pin) = (public(&env.key), public(&new));
     assert_genuine("two keys", &bundle, &[&old_pin, &new_pin]);
-    assert_forged("old key only", &bundle, &[&old_pin]);
-    let (_, out) = run_exhibit(&bundle, &[&old_pin]);
-    let new_id = {
+    assert_genuine("old key only", &bundle, &[&old_pin]);
+    assert_forged("new key only", &bundle, &[&new_pin]);
+    let old_id = {
         let v: serde_json::Value = serde_json::from_str(
             env.ok(&["keys", "--json"])
                 .lines()
-                .find(|l| l.contains(&std::fs::read_to_string(&new_pin).unwrap()[27..60]))
+                .find(|l| l.contains(&std::fs::read_to_string(&old_pin).unwrap()[27..60]))
                 .unwrap(),
         )
         .unwrap();
         v["id"].as_str().unwrap().to_string()
     };
+    let (_, out) = run_exhibit(&bundle, &[&new_pin]);
+    assert!(out.contains(&format!("signed by key {old_id}")), "{out}");
+    let (_, out) = run_published_py(&bundle, &[&new_pin]);
     assert!(
-        out.contains(&format!(
-            "SHA256SUMS.sig: sealed by key {new_id}, which is not a pinned key"
-        )),
+        out.contains(&format!("is signed by key {old_id}, which is not a key you trust")),
         "{out}"
     );
 }
