@@ -13,7 +13,7 @@ Needs Python 3.8+ and the `cryptography` package. This is exhibit's docs/verify-
 obtain it from exhibit's source repository, not from anyone who sends you a bundle, and check
 its SHA-256 against the one in that repository's README.md (docs/FORMAT.md section 13.11).
 
-It checks exhibit-bundle/2 and exhibit-bundle/1 bundles (docs/FORMAT.md section 13): the zip
+It checks exhibit-bundle/3, /2 and /1 bundles (docs/FORMAT.md section 13): the zip
 structure, strictly (13.7); that the bundle holds exactly the files SHA256SUMS lists, intact;
 the key records (section 7.1), followed from the keys you trust: a key one of them added
 counts from then on, a retired or compromised one stops counting, and the checkpoint commits
@@ -40,9 +40,11 @@ except ImportError:  # pragma: no cover - environment problem, not a bundle prob
     print("error: this script needs the Python package 'cryptography' (pip install cryptography)")
     sys.exit(2)
 
-FORMATS = ("exhibit-bundle/2", "exhibit-bundle/1")
-# The VERIFY.txt of every exhibit-bundle/2: the text of docs/FORMAT.md section 13.11.
-VERIFY_TXT_SHA256 = "f44bb66410b26a318002eb02b9568ab2d95681c36b3a69ed32baa8d223b4fa80"
+FORMATS = ("exhibit-bundle/3", "exhibit-bundle/2", "exhibit-bundle/1")
+# The VERIFY.txt of every exhibit-bundle/2 (docs/FORMAT.md section 13.12).
+VERIFY_TXT_V2_SHA256 = "30499b429914f2fab3bac9a7a22d1d4586ad746448903175ec232c6121ecf5f9"
+# The VERIFY.txt of every exhibit-bundle/3: the text of docs/FORMAT.md section 13.11.
+VERIFY_TXT_SHA256 = "09de29203c2567e070600ba77c70f2acd888377b040fecbd27984572da2e57cd"
 MAX_ENTRIES = 100_000
 MAX_CENTRAL_DIRECTORY = 64 << 20
 MAX_SMALL_MEMBER = 64 << 20
@@ -681,7 +683,7 @@ def verify(path, trusted):
     fmt = index.get("format") if isinstance(index, dict) else None
     if fmt not in FORMATS:
         raise Refused(f"exhibit-bundle.json: format {fmt!r} is not one of {FORMATS}")
-    v1 = fmt == "exhibit-bundle/1"
+    v1, v3 = fmt == "exhibit-bundle/1", fmt == "exhibit-bundle/3"
 
     # Every file is one the format defines.
     fixed = {"SHA256SUMS", "SHA256SUMS.sig", "exhibit-bundle.json", "CITATION.txt",
@@ -689,9 +691,9 @@ def verify(path, trusted):
     records, key_files, key_records = {}, set(), {}
     for name in hashes:
         parts = name.split("/")
-        if name in fixed or (name == "keylog.txt" and not v1):
+        if name in fixed or (name == "keylog.txt" and v3):
             continue
-        if (len(parts) == 3 and parts[0] == "keylog" and RECORD_ID.match(parts[1]) and not v1
+        if (len(parts) == 3 and parts[0] == "keylog" and RECORD_ID.match(parts[1]) and v3
                 and parts[2] in ("manifest.json", "manifest.sig", "statement.json")):
             key_records.setdefault(parts[1], set()).add(parts[2])
             continue
@@ -711,7 +713,7 @@ def verify(path, trusted):
 
     origin, tree_size, root, extensions, cp_body, cp_lines = checkpoint_text(
         member("checkpoint.txt").decode("utf-8", errors="strict"))
-    if v1:
+    if not v3:   # before version 3, bundles carried no key records: your keys alone count
         book, kfacts, ksigners = Book(trusted), [], []
     else:
         book, kfacts, ksigners = follow_key_records(
@@ -842,8 +844,9 @@ def verify(path, trusted):
         text = json.dumps(canonical, indent=2, ensure_ascii=False) + "\n"
         if text.encode("utf-8") != member("exhibit-bundle.json"):
             raise Refused("exhibit-bundle.json: not in its one canonical form (section 13.3)")
-    if not v1 and hashlib.sha256(member("VERIFY.txt")).hexdigest() != VERIFY_TXT_SHA256:
-        raise Refused("VERIFY.txt: not the procedure of exhibit-bundle/2 (FORMAT.md 13.11)")
+    want = {"exhibit-bundle/3": VERIFY_TXT_SHA256, "exhibit-bundle/2": VERIFY_TXT_V2_SHA256}
+    if not v1 and hashlib.sha256(member("VERIFY.txt")).hexdigest() != want[fmt]:
+        raise Refused(f"VERIFY.txt: not the procedure of {fmt} (FORMAT.md 13.11, 13.12)")
     facts.append("ok  exhibit-bundle.json and every proof.json agree with the signed data")
     return facts, len(records), origin
 

@@ -320,6 +320,52 @@ fn version_1_bundles_still_verify() {
     }
 }
 
+/// Bundles in the second format, as exhibit wrote them before key records travelled in
+/// bundles (no keylog/, the procedure of FORMAT.md 13.12 as VERIFY.txt), keep verifying with
+/// exhibit and with the published verifier; tampering with them is still caught.
+#[test]
+fn version_2_bundles_still_verify() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bundle-v2");
+    let bundle = dir.join("bundle.zip");
+    let key = dir.join("signing.key.pub");
+    let key = key.to_str().unwrap();
+    let (code, out) = verify_elsewhere(&bundle, &["--trusted-key", key]);
+    assert_eq!(code, 0, "{out}");
+    let (code, json) = verify_elsewhere(&bundle, &["--trusted-key", key, "--json"]);
+    assert_eq!(code, 0);
+    assert!(json.contains("\"format\":\"exhibit-bundle/2\""), "{json}");
+    let published = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/verify-bundle.py");
+    let py = std::process::Command::new("python3")
+        .arg(&published)
+        .arg(&bundle)
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{py:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    for member in ["exhibit-bundle.json", "VERIFY.txt", "checkpoint.txt"] {
+        let forged = tmp.path().join("forged.zip");
+        python(
+            REWRITE,
+            &[
+                bundle.to_str().unwrap(),
+                forged.to_str().unwrap(),
+                member,
+                "20",
+            ],
+        );
+        let (code, out) = verify_elsewhere(&forged, &["--trusted-key", key]);
+        assert_eq!(code, 1, "{member}: {out}");
+        let py = std::process::Command::new("python3")
+            .arg(&published)
+            .arg(&forged)
+            .arg(key)
+            .output()
+            .unwrap();
+        assert_eq!(py.status.code(), Some(1), "{member}: {py:?}");
+    }
+}
+
 /// Rewrite member `name` of the zip at `src` with one byte flipped at `pos`, as a careful forger
 /// would (valid zip, correct CRC), into `dst`.
 const REWRITE: &str = r#"

@@ -554,7 +554,9 @@ fn a_bundle_signed_by_two_keys_passes_pinned_to_both() {
     assert!(out.contains(&format!("signed by key {old_id}")), "{out}");
     let (_, out) = run_published_py(&bundle, &[&new_pin]);
     assert!(
-        out.contains(&format!("is signed by key {old_id}, which is not a key you trust")),
+        out.contains(&format!(
+            "is signed by key {old_id}, which is not a key you trust"
+        )),
         "{out}"
     );
 }

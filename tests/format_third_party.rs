@@ -402,8 +402,22 @@ fn q(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
 }
 
+/// Signatures verified for the record itself: after the shell steps name the signer (step 4),
+/// so the key records' signatures checked before (step 3) are not counted.
 fn verified_count(o: &Output) -> usize {
-    text(o).matches("Signature Verified Successfully").count()
+    let t = text(o);
+    let after = t
+        .lines()
+        .position(|l| {
+            l.strip_prefix("key ")
+                .is_some_and(|k| k.len() == 16 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .map_or(0, |i| i + 1);
+    t.lines()
+        .skip(after)
+        .filter(|l| *l == "Signature Verified Successfully")
+        .count()
+        * usize::from(after > 0)
 }
 
 #[test]
@@ -416,11 +430,11 @@ fn format_md_procedure_verifies_every_record_with_outside_tools() {
     let script = fenced("verify.sh", "bash");
     for needle in [
         "zstd -dc \"$BLOB\" | sha256sum",
-        "openssl pkeyutl -verify -pubin -inkey \"$KEY\" -rawin -in \"$M\" -sigfile \"$S\"",
+        "openssl pkeyutl -verify -pubin -inkey \"$T/book/$SIGNER.pem\" -rawin -in \"$M\" -sigfile \"$S\"",
         "tail -c 48 \"$BLOB\" | head -c 16 | od -An -tx1",
         "tail -c 32 \"$BLOB\" | od -An -tx1",
         "printf '\\000' | cat - \"$M\" | sha256sum",
-        "openssl pkeyutl -verify -pubin -inkey \"$CPKEY\" -rawin -in \"$T/cp.txt\"",
+        "openssl pkeyutl -verify -pubin -inkey \"$K\" -rawin -in \"$T/cp.txt\"",
     ] {
         assert!(
             script.contains(needle),
@@ -443,7 +457,8 @@ fn format_md_procedure_verifies_every_record_with_outside_tools() {
             text(&o)
         );
         assert!(
-            stdout(&o).contains(&format!("log line {i}")),
+            // Leaf 0 is the archive's founding key record.
+            stdout(&o).contains(&format!("log line {}", i + 1)),
             "{}",
             text(&o)
         );
@@ -455,9 +470,9 @@ fn format_md_procedure_verifies_every_record_with_outside_tools() {
             text(&o)
         );
         assert!(stdout(&o).contains(&format!("OK {id}: ")), "{}", text(&o));
-        let n = fx.records.len();
+        let n = fx.records.len() + 1;
         assert!(
-            stdout(&o).contains(&format!("leaf {i} of {n} ")),
+            stdout(&o).contains(&format!("leaf {} of {n} ", i + 1)),
             "{}",
             text(&o)
         );
@@ -486,13 +501,15 @@ fn format_md_procedure_verifies_every_record_with_outside_tools() {
         "key ID = first 16 hex of SHA-256 of the raw public key"
     );
     let stored_hashes = fs::read(archive.join("log/hashes")).unwrap();
-    for (i, id) in fx.records.iter().enumerate() {
+    // Leaf 0 is the founding key record; the fixture's records follow it.
+    for (i, id) in (1..).zip(fx.records.iter()) {
         let m = fx.manifest(id);
         let sha = m["document"]["sha256"].as_str().unwrap().to_string();
         let m_path = fx.manifest_path(archive, id);
         let blob = fx.blob_path(archive, &sha);
         assert_eq!(m["signer"], key_id.as_str());
         assert_eq!(m["log_index"], i as u64);
+        let i: usize = i;
 
         let got = bash_ok(&format!("zstd -dc {} | sha256sum | cut -c1-64", q(&blob)));
         assert_eq!(
@@ -554,7 +571,7 @@ fn format_md_procedure_verifies_every_record_with_outside_tools() {
         let bytes = fs::read(&m_path).unwrap();
         assert!(bytes.ends_with(b"}\n") && bytes.iter().filter(|&&b| b == b'\n').count() == 1);
     }
-    let n = fx.records.len();
+    let n = fx.records.len() + 1;
     assert_eq!(fs::read(archive.join("log/leaves")).unwrap().len(), 83 * n);
     assert_eq!(stored_hashes.len(), 32 * (2 * n - n.count_ones() as usize));
 
@@ -577,7 +594,7 @@ fn format_md_procedure_verifies_every_record_with_outside_tools() {
     assert_eq!(
         blobs,
         (n - 1).to_string(),
-        "{n} records, {} distinct documents",
+        "{n} records (the founding key record's statement among them), {} distinct documents",
         n - 1
     );
 
@@ -825,7 +842,7 @@ fn format_md_procedure_rejects_tampering() {
         "verify.py accepted the wrong key:\n{}",
         text(&o)
     );
-    assert!(text(&o).contains("not a trusted key"), "{}", text(&o));
+    assert!(text(&o).contains("not a key that counts"), "{}", text(&o));
     // ... while pinning the right key works.
     let own = fx
         .archive
@@ -877,37 +894,41 @@ fn format_md_procedure_checks_each_signature_line() {
     require_tools();
     let fx = Fixture::build();
     let target = fx.records[3].clone();
+    // A second archive key, made by openssl, and added to the archive by a key record signed
+    // by the archive's key (`exhibit keys add`), as a rotation would; a third key nobody added.
+    let openssl_key = |name: &str| {
+        let secret = fx.dir.path().join(format!("{name}.key"));
+        bash_ok(&format!(
+            "openssl genpkey -algorithm ed25519 -out {}",
+            q(&secret)
+        ));
+        let public = fx.dir.path().join(format!("{name}.pem"));
+        bash_ok(&format!(
+            "openssl pkey -in {} -pubout -out {}",
+            q(&secret),
+            q(&public)
+        ));
+        (secret, public)
+    };
+    let (k2, k2_pub) = openssl_key("second");
+    let (k3, _) = openssl_key("third");
+    let o = fx.exhibit(&["keys", "add", k2_pub.to_str().unwrap()]);
+    assert!(o.status.success(), "keys add:\n{}", text(&o));
+
     let cp_path = fx.archive.join("log/checkpoint");
     let cp = fs::read_to_string(&cp_path).unwrap();
     let origin = cp.lines().next().unwrap().to_string();
     let cp_txt = fx.dir.path().join("cp.txt");
     fs::write(&cp_txt, &cp[..cp.find("\n\n").unwrap() + 1]).unwrap();
     let own_line = cp[cp.find("\n\n").unwrap() + 2..].to_string();
-
-    // A second archive key, made and used by openssl only, trusted by the archive like one that
-    // `exhibit keys add` added (its canonical PEM under its key ID).
-    let k2 = fx.dir.path().join("second.key");
-    bash_ok(&format!(
-        "openssl genpkey -algorithm ed25519 -out {}",
-        q(&k2)
-    ));
-    let k2_pub = fx.dir.path().join("second.pem");
-    bash_ok(&format!(
-        "openssl pkey -in {} -pubout -out {}",
-        q(&k2),
-        q(&k2_pub)
-    ));
-    let k2_id = bash_ok(&format!(
-        "openssl pkey -pubin -in {} -outform DER | tail -c 32 | sha256sum | cut -c1-16",
-        q(&k2_pub)
-    ));
     let second = openssl_sig_line(&cp_txt, &origin, &k2);
+    let third = openssl_sig_line(&cp_txt, &origin, &k3);
     // A witness cosignature: another name, a payload of another length (timestamp + signature).
     let witness = format!(
         "— witness.example/w1 {}",
         bash_ok("head -c 76 /dev/urandom | base64 -w0")
     );
-    let with_lines = |name: &str, lines: &[&str], add_k2: bool| {
+    let with_lines = |name: &str, lines: &[&str]| {
         fx.tampered(name, |a| {
             let mut text = cp.clone();
             for l in lines {
@@ -915,16 +936,13 @@ fn format_md_procedure_checks_each_signature_line() {
                 text.push('\n');
             }
             fs::write(a.join("log/checkpoint"), text).unwrap();
-            if add_k2 {
-                fs::copy(&k2_pub, a.join("keys").join(format!("{k2_id}.pem"))).unwrap();
-            }
         })
     };
     let exhibit_audit =
         |archive: &Path| fx.exhibit(&["--archive", archive.to_str().unwrap(), "audit"]);
 
     // Genuine: signed by both archive keys, plus a witness line.
-    let genuine = with_lines("two-keys", &[&second, &witness], true);
+    let genuine = with_lines("two-keys", &[&second, &witness]);
     let cp_now = fs::read_to_string(genuine.join("log/checkpoint")).unwrap();
     assert_eq!(
         cp_now
@@ -940,19 +958,15 @@ fn format_md_procedure_checks_each_signature_line() {
         "shell steps rejected a checkpoint signed by two archive keys:\n{}",
         text(&o)
     );
-    assert_eq!(verified_count(&o), 2, "{}", text(&o));
-    // The same steps with the second key as the checkpoint key check its line instead.
-    let o = fx.verify_sh(&genuine, &target, &[("CPKEY", &k2_pub)]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(verified_count(&o), 2, "{}", text(&o));
+    // The manifest's signature, then both archive keys' lines.
+    assert_eq!(verified_count(&o), 3, "{}", text(&o));
     let o = fx.verify_py(&genuine, &target, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let o = exhibit_audit(&genuine);
     assert!(o.status.success(), "exhibit audit:\n{}", text(&o));
 
-    // The second key's line when that key is not trusted by the archive: an unknown key's line,
-    // ignored by exhibit; the shell checks only CPKEY's lines.
-    let unknown = with_lines("unknown-key", &[&second], false);
+    // A line by a key nobody added, under the archive's name: ignored by every reader.
+    let unknown = with_lines("unknown-key", &[&third]);
     assert!(fx.verify_sh(&unknown, &target, &[]).status.success());
     assert!(fx.verify_py(&unknown, &target, &[]).status.success());
     assert!(exhibit_audit(&unknown).status.success());
@@ -969,7 +983,7 @@ fn format_md_procedure_checks_each_signature_line() {
         second.trim_end().rsplit(' ').next().unwrap()
     ));
     let forged_line = format!("— {origin} {forged}");
-    let forged_archive = with_lines("forged-line", &[&forged_line], true);
+    let forged_archive = with_lines("forged-line", &[&forged_line]);
     let o = fx.verify_sh(&forged_archive, &target, &[]);
     assert_refused(
         &o,
@@ -999,7 +1013,7 @@ fn format_md_procedure_checks_each_signature_line() {
         "— witness.example/w1 {}",
         set_padding_bit(&bash_ok("head -c 76 /dev/urandom | base64 -w0"))
     );
-    let malformed = with_lines("loose-base64", &[&loose], false);
+    let malformed = with_lines("loose-base64", &[&loose]);
     let o = fx.verify_sh(&malformed, &target, &[]);
     assert!(
         !o.status.success(),
@@ -1022,10 +1036,10 @@ fn format_md_procedure_checks_each_signature_line() {
 /// that `exhibit prove` prints is the stored hashes at positions 4, 2 and 7, in that order.
 #[test]
 fn format_md_worked_proof_example_matches_log_hashes() {
-    // A log of exactly five records, as in the example.
+    // A log of exactly five records, as in the example: the founding key record, then four.
     let env = common::Env::new();
     let mut records = Vec::new();
-    for i in 0..5 {
+    for i in 0..4 {
         let f = env.dir.path().join(format!("doc{i}.txt"));
         fs::write(&f, format!("document {i}")).unwrap();
         let out = env.ok(&[
@@ -1040,8 +1054,9 @@ fn format_md_worked_proof_example_matches_log_hashes() {
         FORMAT_MD.contains("0         [3, 4)   (0, 3)"),
         "the example is in FORMAT.md"
     );
-    let out = env.ok(&["prove", &records[2], "--json"]);
+    let out = env.ok(&["prove", &records[1], "--json"]);
     let proof: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(proof["leaf_index"], 2, "{proof:#}");
     let stored = fs::read(env.archive.join("log/hashes")).unwrap();
     assert_eq!(stored.len(), 8 * 32);
     let at = |pos: usize| -> String {
@@ -1098,4 +1113,214 @@ fn format_md_blob_layout_check_refuses_smuggled_bytes() {
         "a blob with a smuggled skippable frame",
         "a skippable frame besides the exhibit trailer",
     );
+}
+
+/// Section 12 after key changes, run literally: a rotation (the old key adds the new one and
+/// retires itself), then a compromise. The shell steps and verify.py follow the key records from
+/// the founding key or from a pinned key, as exhibit does; a log/keys edited to hide a key
+/// record, or a record of a key compromised before it signed, fails both.
+#[test]
+fn format_md_procedure_follows_rotation_and_compromise() {
+    require_tools();
+    let fx = Fixture::build();
+    let old_pub = fx.dir.path().join("old.pem");
+    fs::copy(format!("{}.pub", fx.key.display()), &old_pub).unwrap();
+    let before = fx.records[0].clone();
+    let o = fx.exhibit(&["keys", "rotate", "--reason", "yearly"]);
+    assert!(o.status.success(), "keys rotate:\n{}", text(&o));
+    let new_pub = PathBuf::from(format!("{}.pub", fx.key.display()));
+    let f = fx.dir.path().join("after.txt");
+    fs::write(&f, b"signed by the new key\n").unwrap();
+    let o = fx.exhibit(&[
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        "https://example.org/after",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = stdout(&o).split_whitespace().next().unwrap().to_string();
+
+    // Self-consistent (from the founding key), pinned to the old key, pinned to the new one.
+    for id in [&before, &after] {
+        let o = fx.verify_sh(&fx.archive, id, &[]);
+        assert!(o.status.success(), "shell, {id}:\n{}", text(&o));
+        assert!(stdout(&o).contains("3 key records applied"), "{}", text(&o));
+        let o = fx.verify_py(&fx.archive, id, &[]);
+        assert!(o.status.success(), "verify.py, {id}:\n{}", text(&o));
+        let o = fx.verify_sh(&fx.archive, id, &[("KEY", &old_pub)]);
+        assert!(
+            o.status.success(),
+            "shell pinned to the old key, {id}:\n{}",
+            text(&o)
+        );
+        let o = fx.verify_py(&fx.archive, id, &[&old_pub]);
+        assert!(
+            o.status.success(),
+            "verify.py pinned to the old key, {id}:\n{}",
+            text(&o)
+        );
+    }
+    // Pinned to the new key alone, the old key's records cannot be followed to it.
+    let o = fx.verify_sh(&fx.archive, &after, &[("KEY", &new_pub)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = fx.verify_sh(&fx.archive, &before, &[("KEY", &new_pub)]);
+    assert_refused(&o, "shell steps", "an unpinned signer", "does not count");
+    let o = fx.verify_py(&fx.archive, &before, &[&new_pub]);
+    assert_refused(
+        &o,
+        "verify.py",
+        "an unpinned signer",
+        "not a key that counts",
+    );
+
+    // log/keys without its last line (the retirement): the checkpoint's commitment fails.
+    let edited = fx.tampered("log-keys", |a| {
+        let path = a.join("log/keys");
+        let text = fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.pop();
+        fs::write(
+            &path,
+            lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        )
+        .unwrap();
+    });
+    let o = fx.verify_sh(&edited, &after, &[]);
+    assert_refused(
+        &o,
+        "shell steps",
+        "an edited log/keys",
+        "does not commit to log/keys",
+    );
+    let o = fx.verify_py(&edited, &after, &[]);
+    assert_refused(&o, "verify.py", "an edited log/keys", "log/keys");
+
+    // The new key compromised since a record it signed: a third key, added by the new key,
+    // says so. That record fails; what the new key signed before it, and the third key's own
+    // addition, still verify.
+    let third = fx.dir.path().join("third.key");
+    let o = fx.exhibit(&["--key", third.to_str().unwrap(), "keygen"]);
+    assert!(o.status.success(), "keygen:\n{}", text(&o));
+    let o = fx.exhibit(&["keys", "add", &format!("{}.pub", third.display())]);
+    assert!(o.status.success(), "keys add:\n{}", text(&o));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let o = fx.exhibit(&[
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        "https://example.org/stolen",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stolen = stdout(&o).split_whitespace().next().unwrap().to_string();
+    let since = fx.manifest(&stolen)["signed_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let new_id = bash_ok(&format!(
+        "openssl pkey -pubin -in {} -outform DER | tail -c 32 | sha256sum | cut -c1-16",
+        q(&new_pub)
+    ));
+    let o = fx.exhibit(&[
+        "--key",
+        third.to_str().unwrap(),
+        "keys",
+        "compromised",
+        &new_id,
+        "--since",
+        &since,
+        "--reason",
+        "laptop stolen",
+    ]);
+    assert!(o.status.success(), "keys compromised:\n{}", text(&o));
+    let o = fx.verify_sh(&fx.archive, &stolen, &[]);
+    assert_refused(&o, "shell steps", "a compromised signer", "does not count");
+    let o = fx.verify_py(&fx.archive, &stolen, &[]);
+    assert_refused(
+        &o,
+        "verify.py",
+        "a compromised signer",
+        "rejects this record",
+    );
+    let o = fx.exhibit(&["verify", &stolen]);
+    assert!(!o.status.success(), "{}", text(&o));
+    for id in [&before, &after] {
+        let o = fx.verify_sh(&fx.archive, id, &[]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(stdout(&o).contains("5 key records applied"), "{}", text(&o));
+        let o = fx.verify_py(&fx.archive, id, &[]);
+        assert!(o.status.success(), "{}", text(&o));
+        let o = fx.exhibit(&["verify", id]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}
+
+/// An archive written before key records could add keys (its roots are its keys/ files, its
+/// retirement statement is exhibit-key-status/1, its checkpoint has no key-record line), as an
+/// exhibit of that time made it: it keeps verifying with exhibit, the shell steps and verify.py,
+/// from its own keys or pinned to its first key, whose retirement is followed.
+#[test]
+fn format_md_procedure_verifies_an_archive_from_before_key_additions() {
+    require_tools();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/archive-v1-retired");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    copy_dir(&src.join("archive"), &archive);
+    // Git keeps no empty directories; the archive's scratch directory is one.
+    fs::create_dir_all(archive.join("tmp")).unwrap();
+    let fx = Fixture {
+        archive: archive.clone(),
+        key: dir.path().join("no.key"),
+        records: fs::read_to_string(src.join("records.txt"))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect(),
+        dir,
+    };
+    let first = src.join("first.pem");
+    assert_eq!(fx.records.len(), 2);
+    for id in &fx.records {
+        let o = fx.verify_sh(&archive, id, &[]);
+        assert!(o.status.success(), "shell, {id}:\n{}", text(&o));
+        assert!(stdout(&o).contains("1 key records applied"), "{}", text(&o));
+        let o = fx.verify_py(&archive, id, &[]);
+        assert!(o.status.success(), "verify.py, {id}:\n{}", text(&o));
+        let o = fx.exhibit(&["verify", id]);
+        assert!(o.status.success(), "exhibit verify, {id}:\n{}", text(&o));
+    }
+    // Pinned to the first key alone, nothing verifies: the first key never added the second
+    // (a keys/ file trusted it then), and the second signed the checkpoint. Pinned to both,
+    // everything does.
+    let o = fx.verify_sh(&archive, &fx.records[0], &[("KEY", &first)]);
+    assert_refused(
+        &o,
+        "shell steps",
+        "an unpinned checkpoint key",
+        "no signature on the checkpoint",
+    );
+    let o = fx.verify_py(&archive, &fx.records[0], &[&first]);
+    assert_refused(
+        &o,
+        "verify.py",
+        "an unpinned checkpoint key",
+        "no signature by a key that counts",
+    );
+    let second = archive.join("keys/fd335a6d898dbdb4.pem");
+    let both = format!("{} {}", first.display(), second.display());
+    for id in &fx.records {
+        let o = fx.verify_sh(&archive, id, &[("KEY", Path::new(&both))]);
+        assert!(
+            o.status.success(),
+            "shell pinned to both, {id}:\n{}",
+            text(&o)
+        );
+        let o = fx.verify_py(&archive, id, &[&first, &second]);
+        assert!(
+            o.status.success(),
+            "verify.py pinned to both, {id}:\n{}",
+            text(&o)
+        );
+    }
+    let o = fx.exhibit(&["audit"]);
+    assert!(o.status.success(), "exhibit audit:\n{}", text(&o));
 }

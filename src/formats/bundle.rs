@@ -1,7 +1,7 @@
 //! Evidence bundles: one zip file that carries everything needed to check some records on a
 //! machine that has never seen the archive, ideally without exhibit (docs/FORMAT.md section 13).
 //!
-//! Members of an `exhibit-bundle/2` (all stored uncompressed, fixed timestamps and order, so the
+//! Members of an `exhibit-bundle/3` (all stored uncompressed, fixed timestamps and order, so the
 //! same records and checkpoint always give byte-identical bundles):
 //! ```text
 //! SHA256SUMS            `sha256sum -c` list of every member below
@@ -16,6 +16,7 @@
 //! ```
 //! The key records let a verifier who pins one key follow what that key signed: a key it added
 //! (a rotation) becomes trusted, a key it retired stops counting (trust/ decides).
+//! `exhibit-bundle/2` bundles (the same without key records, so only the pinned keys count) and
 //! `exhibit-bundle/1` bundles (which also carried `verify.py` and `keys/<id>.ed25519`, and listed
 //! the keys in the index) are still read and verified.
 //!
@@ -42,9 +43,11 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-/// The format exhibit writes.
-pub const FORMAT: &str = "exhibit-bundle/2";
-/// The first format, still read and verified.
+/// The format exhibit writes: version 2 plus the log's key records (`keylog.txt`, `keylog/`),
+/// so a verifier who pinned one key can follow what that key signed (FORMAT.md section 13).
+pub const FORMAT: &str = "exhibit-bundle/3";
+/// Earlier formats, still read and verified.
+pub const FORMAT_V2: &str = "exhibit-bundle/2";
 pub const FORMAT_V1: &str = "exhibit-bundle/1";
 /// Records per bundle: each is four members, plus the fixed ones, within zipread::MAX_ENTRIES.
 const MAX_RECORDS: usize = 20_000;
@@ -59,8 +62,11 @@ const MAX_DOCUMENT: u64 = 16 << 30;
 /// section 13.11 (a test holds them together), so a reader can check it against a copy they
 /// obtained independently.
 pub const VERIFY_TXT: &str = include_str!("bundle_verify.txt");
+/// The procedure every `exhibit-bundle/2` carries (FORMAT.md section 13.12), kept so those
+/// bundles keep verifying.
+const VERIFY_TXT_V2: &str = include_str!("bundle_verify_v2.txt");
 
-/// `exhibit-bundle.json` of an `exhibit-bundle/2`. Every value is derived from the signed
+/// `exhibit-bundle.json` of an `exhibit-bundle/2` or `/3`. Every value is derived from the signed
 /// checkpoint, the signed manifests and the member names, so a verifier rebuilds it and
 /// compares bytes: nothing in it can state what the signed data does not.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -128,11 +134,11 @@ impl IndexRecord {
 }
 
 impl Index {
-    /// The index of an `exhibit-bundle/2` holding these records (in log order) under this
+    /// The index of a version-2 or version-3 bundle holding these records (in log order) under this
     /// checkpoint.
-    fn of(cp: &Checkpoint, records: &[(&Manifest, &str)]) -> Index {
+    fn of(cp: &Checkpoint, records: &[(&Manifest, &str)], format: &str) -> Index {
         Index {
-            format: FORMAT.into(),
+            format: format.into(),
             origin: cp.origin.clone(),
             tree_size: cp.size,
             root_hash: hex::encode(cp.root),
@@ -395,7 +401,7 @@ pub fn export(
         .iter()
         .map(|it| (&it.manifest, it.doc_name.as_str()))
         .collect();
-    let index_bytes = Index::of(&cp, &listed).to_bytes();
+    let index_bytes = Index::of(&cp, &listed, FORMAT).to_bytes();
     let manifests: Vec<&Manifest> = items.iter().map(|it| &it.manifest).collect();
     let citation = citation_text(&manifests, &carried);
 
@@ -715,7 +721,10 @@ fn is_canonical_record_id(s: &str) -> bool {
     s.parse::<RecordId>().is_ok_and(|id| id.to_string() == s)
 }
 
-fn layout(members: &Members, v1: bool, problems: &mut Vec<String>) -> Layout {
+fn layout(members: &Members, format: &str, problems: &mut Vec<String>) -> Layout {
+    let v1 = format == FORMAT_V1;
+    // Key records travel only in version 3.
+    let keylog = format == FORMAT;
     let mut fixed = vec![
         SUMS,
         SUMS_SIG,
@@ -727,7 +736,6 @@ fn layout(members: &Members, v1: bool, problems: &mut Vec<String>) -> Layout {
     if v1 {
         fixed.push("verify.py");
     }
-    let format = if v1 { FORMAT_V1 } else { FORMAT };
     let mut l = Layout {
         key_pems: BTreeSet::new(),
         key_raws: BTreeSet::new(),
@@ -751,13 +759,13 @@ fn layout(members: &Members, v1: bool, problems: &mut Vec<String>) -> Layout {
                 continue;
             }
         }
-        if !v1 && name == KEYLOG {
+        if keylog && name == KEYLOG {
             continue;
         }
         if let Some((id, file)) = name
             .strip_prefix("keylog/")
             .and_then(|r| r.split_once('/'))
-            .filter(|_| !v1)
+            .filter(|_| keylog)
         {
             if is_canonical_record_id(id)
                 && matches!(file, "manifest.json" | "manifest.sig" | "statement.json")
@@ -1089,32 +1097,35 @@ pub fn verify_bundle(path: &Path, pinned: Option<&Anchor>) -> Result<BundleRepor
     let format = index_bytes
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
         .and_then(|v| v.get("format")?.as_str().map(String::from));
-    let v1 = match format.as_deref() {
-        Some(FORMAT) => false,
-        Some(FORMAT_V1) => true,
+    let (version, verify_txt) = match format.as_deref() {
+        Some(FORMAT) => (FORMAT, Some(VERIFY_TXT)),
+        Some(FORMAT_V2) => (FORMAT_V2, Some(VERIFY_TXT_V2)),
+        Some(FORMAT_V1) => (FORMAT_V1, None),
         _ => {
             report.problems.push(format!(
-                "{INDEX}: missing, malformed, or of a format other than {FORMAT} or {FORMAT_V1}"
+                "{INDEX}: missing, malformed, or of a format other than {FORMAT}, {FORMAT_V2} or {FORMAT_V1}"
             ));
             return Ok(report.finish());
         }
     };
+    let v1 = version == FORMAT_V1;
     report.format = format;
     let index_bytes = index_bytes.unwrap_or_default();
 
     // 4, 5. Every member is one the format defines; the carried keys are what they say.
-    let l = layout(&members, v1, &mut report.problems);
+    let l = layout(&members, version, &mut report.problems);
     let (carried, found) = carried_keys(&l, &members, v1, &mut report.problems);
-    // Instructions are not informational enough to be left to whoever sealed the bundle: in
-    // version 2, VERIFY.txt is the published procedure, byte for byte.
-    if !v1
-        && members
+    // Instructions are not informational enough to be left to whoever sealed the bundle: from
+    // version 2 on, VERIFY.txt is the published procedure of its version, byte for byte.
+    if let Some(want) = verify_txt {
+        if members
             .get("VERIFY.txt")
-            .is_some_and(|t| t != VERIFY_TXT.as_bytes())
-    {
-        report.problems.push(format!(
-            "VERIFY.txt: not the procedure of {FORMAT} (FORMAT.md section 13.11), byte for byte"
-        ));
+            .is_some_and(|t| t != want.as_bytes())
+        {
+            report.problems.push(format!(
+                "VERIFY.txt: not the procedure of {version} (FORMAT.md section 13.11 or 13.12), byte for byte"
+            ));
+        }
     }
 
     // The trust root: the pinned keys, or else the carried ones (13.9), each with the key
@@ -1245,7 +1256,7 @@ pub fn verify_bundle(path: &Path, pinned: Option<&Anchor>) -> Result<BundleRepor
     // 9. Every value of the index agrees with the signed data it is derived from.
     check_index(
         index_bytes,
-        v1,
+        version,
         cp.parsed(),
         &expected,
         all_parsed,
@@ -1420,7 +1431,7 @@ fn check_record(
 /// The index against what it is derived from: the checkpoint, the manifests, the members.
 fn check_index(
     bytes: &[u8],
-    v1: bool,
+    version: &str,
     cp: Option<&Checkpoint>,
     expected: &[(Manifest, String)],
     all_parsed: bool,
@@ -1428,6 +1439,7 @@ fn check_index(
     problems: &mut Vec<String>,
 ) {
     let before = problems.len();
+    let v1 = version == FORMAT_V1;
     let (origin, tree_size, root_hash, checkpoint, records, keys) = if v1 {
         match serde_json::from_slice::<IndexV1>(bytes) {
             Ok(i) => (
@@ -1544,7 +1556,7 @@ fn check_index(
         if let Some(cp) = cp {
             let listed: Vec<(&Manifest, &str)> =
                 expected.iter().map(|(m, d)| (m, d.as_str())).collect();
-            if Index::of(cp, &listed).to_bytes() != bytes {
+            if Index::of(cp, &listed, version).to_bytes() != bytes {
                 problems.push(format!(
                     "{INDEX}: not in its one canonical form (records in log order, section 13.3)"
                 ));
