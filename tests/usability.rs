@@ -565,3 +565,47 @@ fn plurals_are_right() {
         }
     }
 }
+
+/// `--archive` is a location, not a path: an object-store URL is refused with one line, never
+/// made into a local directory named `s3:` (issue 17).
+#[test]
+fn an_archive_url_is_refused_not_made_a_directory() {
+    let env = Env::new();
+    for loc in ["s3://bucket/prefix", "https://example.org/archive"] {
+        for args in [
+            vec!["init"],
+            vec!["list"],
+            vec!["verify", "EX-7K2M-9QDR-T4VW"],
+        ] {
+            let out = std::process::Command::new(common::bin())
+                .args(["--archive", loc])
+                .args(&args)
+                .current_dir(env.dir.path())
+                .env_remove("EXHIBIT_ARCHIVE")
+                .env("EXHIBIT_KEY", &env.key)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{loc} {args:?}: {err}");
+            assert!(err.contains("local directory"), "{err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+        let out = std::process::Command::new(common::bin())
+            .arg("list")
+            .current_dir(env.dir.path())
+            .env("EXHIBIT_ARCHIVE", loc)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+    }
+    for name in ["s3:", "https:"] {
+        assert!(!env.dir.path().join(name).exists(), "{name} was created");
+    }
+    // file:// names a local directory.
+    let url = format!("file://{}", env.archive.display());
+    let out = std::process::Command::new(common::bin())
+        .args(["--archive", &url, "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}

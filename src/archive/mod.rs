@@ -20,6 +20,7 @@
 pub mod backend;
 pub mod dir;
 pub mod local;
+pub mod location;
 pub mod store;
 
 use crate::error::{Error, IoContext, Kind, Result};

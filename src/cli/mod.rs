@@ -69,13 +69,14 @@ any of it later. docs/FORMAT.md explains how to check a record with sha256sum, z
     after_help = ROOT_AFTER_HELP,
 )]
 pub struct Cli {
-    /// Archive directory
+    /// Archive directory (a path, or file:///path)
     #[arg(
         long,
         global = true,
         env = "EXHIBIT_ARCHIVE",
         default_value = "archive",
-        value_name = "DIR"
+        value_name = "DIR",
+        value_parser = exhibit::archive::location::parse
     )]
     pub archive: PathBuf,
     /// Signing key (PKCS#8 PEM, mode 0600) [default: ~/.config/exhibit/signing.key]
