@@ -44,7 +44,7 @@ FORMATS = ("exhibit-bundle/3", "exhibit-bundle/2", "exhibit-bundle/1")
 # The VERIFY.txt of every exhibit-bundle/2 (docs/FORMAT.md section 13.12).
 VERIFY_TXT_V2_SHA256 = "30499b429914f2fab3bac9a7a22d1d4586ad746448903175ec232c6121ecf5f9"
 # The VERIFY.txt of every exhibit-bundle/3: the text of docs/FORMAT.md section 13.11.
-VERIFY_TXT_SHA256 = "09de29203c2567e070600ba77c70f2acd888377b040fecbd27984572da2e57cd"
+VERIFY_TXT_SHA256 = "0288f366e09f49b18b8100af3f854545776f966488b56d63a549b51dce6f1a5b"
 MAX_ENTRIES = 100_000
 MAX_CENTRAL_DIRECTORY = 64 << 20
 MAX_SMALL_MEMBER = 64 << 20
@@ -714,6 +714,11 @@ def verify(path, trusted):
     origin, tree_size, root, extensions, cp_body, cp_lines = checkpoint_text(
         member("checkpoint.txt").decode("utf-8", errors="strict"))
     if not v3:   # before version 3, bundles carried no key records: your keys alone count
+        if any(x.startswith("exhibit-key-events ") for x in extensions):
+            # Its log has key records, which a bundle of this version cannot carry: a version-3
+            # bundle with its key records taken out (a downgrade), refused as exhibit does.
+            raise Refused(f"checkpoint.txt: its log has key records, which an {fmt} bundle cannot "
+                          "carry (a version-3 bundle with its key records removed?)")
         book, kfacts, ksigners = Book(trusted), [], []
     else:
         book, kfacts, ksigners = follow_key_records(

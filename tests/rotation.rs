@@ -223,3 +223,193 @@ fn only_trusted_keys_change_trust() {
     assert_one_line_error(&r.stderr, "not one of this archive's keys");
     env.ok(&["verify", &id, "--trusted-key", &pin]);
 }
+
+fn manifest_path(env: &Env, id: &str) -> std::path::PathBuf {
+    env.archive
+        .join("records")
+        .join(&id[3..5])
+        .join(format!("{id}.json"))
+}
+
+fn key_id_of(public: &std::path::Path) -> String {
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "openssl pkey -pubin -in '{}' -outform DER | tail -c 32 | sha256sum | cut -c1-16",
+            public.display()
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// An outside review (found after key records could add keys): with no key at all, flipping one
+/// bit of a compromise record's signature, or editing its signer, made the record "not count",
+/// which revived the compromised key for verify and let its holder sign again. A key record
+/// must be the leaf the signed log holds, and one that a key which counts signed but whose
+/// signature fails is damage: verify, every writer and audit stop.
+#[test]
+fn a_damaged_key_record_is_damage_not_a_record_to_pass_over() {
+    let env = Env::new();
+    let a_pub = std::path::PathBuf::from(format!("{}.pub", env.key.display()));
+    let b = env.dir.path().join("b.key");
+    env.ok(&["--key", b.to_str().unwrap(), "keygen"]);
+    env.ok(&["keys", "add", &format!("{}.pub", b.display())]);
+    // The compromise must not reach back to B's own addition (a second later is enough).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let stolen = import(&env, "stolen");
+    let since = {
+        let m: serde_json::Value =
+            serde_json::from_slice(&fs::read(manifest_path(&env, &stolen)).unwrap()).unwrap();
+        m["signed_at"].as_str().unwrap().to_string()
+    };
+    let a_id = key_id_of(&a_pub);
+    let out = env.ok(&[
+        "--key",
+        b.to_str().unwrap(),
+        "keys",
+        "compromised",
+        &a_id,
+        "--since",
+        &since,
+    ]);
+    let comp_id = out.split_whitespace().next().unwrap().to_string();
+    assert!(comp_id.starts_with("EX-"), "{out}");
+    env.fails(
+        &["verify", &stolen, "--trusted-key", a_pub.to_str().unwrap()],
+        1,
+    );
+    // Audit names the one record the compromise withdrew, and nothing else.
+    let (_, v) = env.audit(&[]);
+    assert_eq!(v["errors"], 1, "{v:#}");
+
+    let genuine = env.dir.path().join("genuine");
+    common::copy_dir(&env.archive, &genuine);
+    for tamper in ["signature", "signer"] {
+        fs::remove_dir_all(&env.archive).unwrap();
+        common::copy_dir(&genuine, &env.archive);
+        let m = manifest_path(&env, &comp_id);
+        if tamper == "signature" {
+            let sig = m.with_extension("sig");
+            let mut bytes = fs::read(&sig).unwrap();
+            bytes[10] ^= 0x01;
+            fs::write(&sig, bytes).unwrap();
+        } else {
+            let text = fs::read_to_string(&m).unwrap();
+            let b_id = key_id_of(std::path::Path::new(&format!("{}.pub", b.display())));
+            fs::write(
+                &m,
+                text.replace(
+                    &format!("\"signer\":\"{b_id}\""),
+                    "\"signer\":\"0123456789abcdef\"",
+                ),
+            )
+            .unwrap();
+        }
+        // The stolen key's record stays refused, pinned or not.
+        let r = env.run(&["verify", &stolen, "--trusted-key", a_pub.to_str().unwrap()]);
+        assert_ne!(r.code, 0, "{tamper}: {}{}", r.stdout, r.stderr);
+        let r = env.run(&["verify", &stolen]);
+        assert_ne!(r.code, 0, "{tamper}: {}{}", r.stdout, r.stderr);
+        // The thief cannot sign with the real binary.
+        let f = env.dir.path().join("forged.txt");
+        fs::write(&f, "forged").unwrap();
+        let r = env.run(&[
+            "import",
+            f.to_str().unwrap(),
+            "--url",
+            "https://example.org/forged",
+        ]);
+        assert_ne!(
+            r.code, 0,
+            "{tamper}: the compromised key signed again: {}",
+            r.stdout
+        );
+        assert!(r.stderr.contains("key record"), "{tamper}: {}", r.stderr);
+        let (code, v) = env.audit(&[]);
+        assert_eq!(code, 1, "{tamper}");
+        assert!(v["errors"].as_u64().unwrap() >= 2, "{tamper}: {v:#}");
+    }
+}
+
+/// The same review: `keys rotate` followed by marking the old key compromised since the
+/// rotation reported success, but the compromise reached back to the old key's hand-over,
+/// voiding the new key and so the compromise record itself. A key change that would not count,
+/// or would void key records that count, is refused before anything is written.
+#[test]
+fn a_key_change_that_would_void_itself_is_refused() {
+    let env = Env::new();
+    let old_pub = env.dir.path().join("old.pub");
+    fs::copy(format!("{}.pub", env.key.display()), &old_pub).unwrap();
+    let old_id = key_id_of(&old_pub);
+    env.ok(&["keys", "rotate"]);
+    let before = env.counts();
+    let r = env.fails(
+        &[
+            "keys",
+            "compromised",
+            &old_id,
+            "--since",
+            "2000-01-01T00:00:00Z",
+        ],
+        6,
+    );
+    assert!(r.stderr.contains("refusing the key change"), "{}", r.stderr);
+    assert!(r.stderr.contains("would"), "{}", r.stderr);
+    assert_eq!(env.counts(), before, "nothing was written");
+    let keys = env.ok(&["keys"]);
+    assert!(keys.contains("active"), "{keys}");
+    env.assert_audit_clean();
+    // A compromise from after the hand-over is fine.
+    let now = env.ok(&[
+        "keys",
+        "compromised",
+        &old_id,
+        "--since",
+        "2100-01-01T00:00:00Z",
+    ]);
+    assert!(now.contains("compromised"), "{now}");
+    env.assert_audit_clean();
+}
+
+/// The same review: editing the founding record's signer and planting a key in keys/ (no key
+/// needed) must not make the planted key a root: the founding record is checked against the
+/// signed log, so verify and writers stop.
+#[test]
+fn an_edited_founding_record_does_not_hand_the_archive_to_a_planted_key() {
+    let env = Env::new();
+    let r0 = import(&env, "first");
+    let (founding, _) = env.founding().unwrap();
+    let m = manifest_path(&env, &founding);
+    let text = fs::read_to_string(&m).unwrap();
+    let edited = {
+        let at = text.find("\"signer\":\"").unwrap() + 10;
+        format!("{}0000000000000000{}", &text[..at], &text[at + 16..])
+    };
+    fs::write(&m, edited).unwrap();
+    let z = env.dir.path().join("z.key");
+    env.ok(&["--key", z.to_str().unwrap(), "keygen"]);
+    let z_pub = std::path::PathBuf::from(format!("{}.pub", z.display()));
+    fs::copy(
+        &z_pub,
+        env.archive
+            .join("keys")
+            .join(format!("{}.pem", key_id_of(&z_pub))),
+    )
+    .unwrap();
+    let f = env.dir.path().join("forged.txt");
+    fs::write(&f, "forged").unwrap();
+    let r = env.run(&[
+        "--key",
+        z.to_str().unwrap(),
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        "https://example.org/forged",
+    ]);
+    assert_ne!(r.code, 0, "a planted key signed: {}", r.stdout);
+    let r = env.run(&["verify", &r0]);
+    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let (code, _) = env.audit(&[]);
+    assert_eq!(code, 1);
+}

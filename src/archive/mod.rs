@@ -692,6 +692,7 @@ impl crate::trust::Source for Archive {
             return Ok(None);
         };
         let m = Manifest::parse(&bytes)?;
+        self.key_record_in_log(id, &m, &bytes)?;
         // Opening first surfaces an unsafe archive (a link in place of a directory) as the
         // archive problem it is, not as a bad record.
         self.local.open_document(&m.document.sha256)?;
@@ -706,6 +707,40 @@ impl crate::trust::Source for Archive {
 
     fn stored_keys(&self) -> Result<Vec<PublicKey>> {
         Ok(self.stored_keys()?.into_iter().map(|k| k.key).collect())
+    }
+}
+
+impl Archive {
+    /// A key record decides which keys count, so its bytes must be the ones the signed log
+    /// holds: its manifest's leaf hash is in the tree of the checkpoint at its index (its
+    /// document is checked against the manifest when it is read). Without this, a flipped bit in a compromise
+    /// record's signature (no key needed) would make the record not count, and revive the key.
+    fn key_record_in_log(&self, id: &RecordId, m: &Manifest, bytes: &[u8]) -> Result<()> {
+        let damaged = |why: String| {
+            Error::verification(format!(
+                "key record {id} (log index {}) {why}: the key records cannot be relied on",
+                m.log_index
+            ))
+            .hint("run `exhibit audit`; restore the archive from a copy you trust")
+        };
+        let Some((_, cp)) = self.checkpoint()? else {
+            return Err(damaged("has no checkpoint over it".into()));
+        };
+        if m.log_index >= cp.size {
+            return Err(damaged(format!(
+                "is beyond the checkpoint's {} records",
+                cp.size
+            )));
+        }
+        let proof = self.inclusion_proof(m.log_index, cp.size)?;
+        merkle::check_inclusion(
+            &proof,
+            cp.size,
+            &cp.root,
+            m.log_index,
+            &merkle::leaf_hash(bytes),
+        )
+        .map_err(|e| damaged(format!("is not in the log the checkpoint signs ({e})")))
     }
 }
 

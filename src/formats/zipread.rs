@@ -1229,14 +1229,27 @@ mod tests {
             1..8,
         )
         .prop_map(|mut v| {
-            // Unique names, none a directory of another.
+            // Unique names, none a directory of another, and one spelling per directory: the
+            // reader refuses names (directory entries too) that differ only in case.
+            let dirs_of = |n: &str| -> Vec<String> {
+                let parts: Vec<&str> = n.split('/').collect();
+                (1..parts.len()).map(|i| parts[..i].join("/")).collect()
+            };
             let mut kept: Vec<(String, Vec<u8>, bool, bool)> = Vec::new();
             for m in v.drain(..) {
                 let l = m.0.to_ascii_lowercase();
-                if !kept.iter().any(|k| {
+                let clash = kept.iter().any(|k| {
                     let kl = k.0.to_ascii_lowercase();
-                    kl == l || l.starts_with(&format!("{kl}/")) || kl.starts_with(&format!("{l}/"))
-                }) {
+                    kl == l
+                        || l.starts_with(&format!("{kl}/"))
+                        || kl.starts_with(&format!("{l}/"))
+                        || dirs_of(&m.0).iter().any(|dm| {
+                            dirs_of(&k.0)
+                                .iter()
+                                .any(|dk| dk.eq_ignore_ascii_case(dm) && dk != dm)
+                        })
+                });
+                if !clash {
                     kept.push(m);
                 }
             }

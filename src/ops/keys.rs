@@ -5,7 +5,65 @@ use crate::archive::{key_draft, Archive};
 use crate::error::{Error, Result};
 use crate::keys::{self, PublicKey, SecretKey};
 use crate::manifest::{self, Manifest};
-use crate::trust::{Anchor, Statement, StatusKind};
+use crate::trust::{Anchor, Prospective, Statement, StatusKind, Trust};
+
+/// Refuse a key change whose records would not count once appended, or would void key records
+/// that count now (FORMAT.md 7.1.2): checked before anything is written, with the records
+/// signed provisionally at the log indexes they would get.
+fn check_prospective(
+    archive: &Archive,
+    trust: &Trust,
+    signer: &SecretKey,
+    statements: &[&Statement],
+) -> Result<()> {
+    let size = archive.checkpoint()?.map_or(0, |(_, cp)| cp.size);
+    let signed_at = manifest::now();
+    let signer_id = keys::key_id(&signer.verifying_key());
+    let prospective: Vec<Prospective> = statements
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let doc = st.to_bytes();
+            let url = format!("{}{}", crate::trust::statement::URL_PREFIX, st.key);
+            let m = Manifest {
+                format: manifest::format_for(manifest::Method::Key).into(),
+                record_id: crate::record_id::RecordId::random().to_string(),
+                log_index: size + i as u64,
+                method: manifest::Method::Key,
+                requested_url: url.clone(),
+                final_url: url,
+                captured_at: st.since.clone(),
+                signed_at: signed_at.clone(),
+                document: manifest::DocumentFacts {
+                    sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&doc)),
+                    size: doc.len() as u64,
+                    content_type: Some("application/json".into()),
+                    title: None,
+                    text_fingerprint: None,
+                },
+                http: None,
+                warc: None,
+                labels: Default::default(),
+                change: None,
+                tool: manifest::Tool::this(),
+                signer: signer_id.clone(),
+            };
+            let bytes = m.to_bytes();
+            let signature = keys::sign(signer, &bytes).to_vec();
+            Prospective {
+                manifest: m,
+                bytes,
+                signature,
+                statement: (*st).clone(),
+            }
+        })
+        .collect();
+    trust.would_count(&prospective).map_err(|why| {
+        Error::key(format!("refusing the key change: {why}; nothing was written")).hint(
+            "for a compromise, give --since no earlier than the signing key's own addition, or sign with a key added before that time",
+        )
+    })
+}
 
 /// Add `new` as a key of the archive, signed by `signer` (a key of the archive that may sign).
 pub fn add(
@@ -22,9 +80,11 @@ pub fn add(
                 .hint("nothing to do; `exhibit keys` lists the keys"),
         );
     }
+    let st = Statement::added(new, &manifest::now(), reason);
+    check_prospective(archive, &trust, signer, &[&st])?;
     archive.store_public_key(new)?;
     let scratch = archive.scratch()?;
-    let draft = key_draft(&scratch, &Statement::added(new, &manifest::now(), reason))?;
+    let draft = key_draft(&scratch, &st)?;
     let mut done = archive.commit(signer, &scratch, vec![draft])?;
     Ok(done.remove(0).manifest)
 }
@@ -73,6 +133,7 @@ pub fn set_status(
         None => jiff::Timestamp::now(),
     };
     let st = Statement::status(key_id, kind, &manifest::format_time(since), reason);
+    check_prospective(archive, &trust, signer, &[&st])?;
     let scratch = archive.scratch()?;
     let draft = key_draft(&scratch, &st)?;
     let mut done = archive.commit(signer, &scratch, vec![draft])?;
@@ -94,20 +155,14 @@ pub fn rotate(
         .may_sign(&old_id)
         .map_err(|why| crate::trust::not_usable(&old_id, &why))?;
     let now = manifest::now();
-    archive.store_public_key(&new.verifying_key())?;
-    let scratch = archive.scratch()?;
     let why =
         reason.unwrap_or_else(|| format!("rotated to key {}", keys::key_id(&new.verifying_key())));
-    let drafts = vec![
-        key_draft(
-            &scratch,
-            &Statement::added(&new.verifying_key(), &now, Some(why.clone())),
-        )?,
-        key_draft(
-            &scratch,
-            &Statement::status(&old_id, StatusKind::Retired, &now, Some(why)),
-        )?,
-    ];
+    let added = Statement::added(&new.verifying_key(), &now, Some(why.clone()));
+    let retired = Statement::status(&old_id, StatusKind::Retired, &now, Some(why));
+    check_prospective(archive, &trust, old, &[&added, &retired])?;
+    archive.store_public_key(&new.verifying_key())?;
+    let scratch = archive.scratch()?;
+    let drafts = vec![key_draft(&scratch, &added)?, key_draft(&scratch, &retired)?];
     let mut done = archive.commit(old, &scratch, drafts)?;
     let retired = done.remove(1).manifest;
     let added = done.remove(0).manifest;

@@ -168,6 +168,16 @@ pub struct Trust {
     pub events: Vec<LoadedEvent>,
     /// The archive's first record adds its own key (else its roots are its stored keys).
     pub founded: bool,
+    /// The keys the book was folded from.
+    pub roots: Vec<PublicKey>,
+}
+
+/// A key record about to be committed, signed provisionally, for [`Trust::would_count`].
+pub struct Prospective {
+    pub manifest: Manifest,
+    pub bytes: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub statement: Statement,
 }
 
 /// How a checkpoint's key-record commitment compares with `log/keys`.
@@ -248,13 +258,77 @@ impl Trust {
                 .collect();
             book::fold(&roots, kind == TrustKind::Pinned, &evs)
         };
+        // A key record that a key which counts signed, but whose signature or statement is
+        // broken, is damage, not a record to pass over: passing over a compromise record would
+        // revive the key it withdrew. (Records by keys that do not count are passed over: they
+        // cannot add or remove trust.)
+        if let Some(r) = book.rejected.iter().find(|r| {
+            matches!(
+                r.problem,
+                EventProblem::Malformed(_)
+                    | EventProblem::Signature(Rejection::BadSignature(_))
+                    | EventProblem::Signature(Rejection::SignatureLength(_))
+            )
+        }) {
+            return Err(TrustError::BadEvent {
+                index: r.index,
+                record: r.record.clone(),
+                why: r.problem.to_string(),
+            }
+            .into());
+        }
         Ok(Trust {
             kind,
             book,
             lines,
             events,
             founded: founder.is_some(),
+            roots,
         })
+    }
+
+    /// Would these key records, appended after the log, count, and leave every key record
+    /// that counts now counting? A compromise whose `since` reaches back before its own
+    /// signer's addition voids that addition, and with it the compromise record itself: the
+    /// command would report success while the log said the opposite. Writers ask first.
+    pub fn would_count(&self, new: &[Prospective]) -> std::result::Result<(), String> {
+        let mut evs: Vec<book::Event> = self
+            .events
+            .iter()
+            .map(|e| book::Event {
+                index: e.line.index,
+                manifest: &e.manifest,
+                bytes: &e.bytes,
+                signature: &e.signature,
+                statement: &e.statement,
+            })
+            .collect();
+        evs.extend(new.iter().map(|p| book::Event {
+            index: p.manifest.log_index,
+            manifest: &p.manifest,
+            bytes: &p.bytes,
+            signature: &p.signature,
+            statement: &p.statement,
+        }));
+        let after = book::fold(&self.roots, self.kind == TrustKind::Pinned, &evs);
+        if let Some(r) = after
+            .rejected
+            .iter()
+            .find(|r| new.iter().any(|p| p.manifest.log_index == r.index))
+        {
+            return Err(format!("the new key record would not count: {}", r.problem));
+        }
+        if let Some(r) = after
+            .rejected
+            .iter()
+            .find(|r| self.book.counted.contains(&r.index))
+        {
+            return Err(format!(
+                "it would void key record {} (log index {}): {}",
+                r.record, r.index, r.problem
+            ));
+        }
+        Ok(())
     }
 
     /// Does the checkpoint commit to the key records the book was folded from?
