@@ -44,7 +44,7 @@ FORMATS = ("exhibit-bundle/3", "exhibit-bundle/2", "exhibit-bundle/1")
 # The VERIFY.txt of every exhibit-bundle/2 (docs/FORMAT.md section 13.12).
 VERIFY_TXT_V2_SHA256 = "30499b429914f2fab3bac9a7a22d1d4586ad746448903175ec232c6121ecf5f9"
 # The VERIFY.txt of every exhibit-bundle/3: the text of docs/FORMAT.md section 13.11.
-VERIFY_TXT_SHA256 = "0288f366e09f49b18b8100af3f854545776f966488b56d63a549b51dce6f1a5b"
+VERIFY_TXT_SHA256 = "bd4e36d23c2efeb2d8298c5e691a92b1033e2f4d0a2880ca29436c44bf673dc7"
 MAX_ENTRIES = 100_000
 MAX_CENTRAL_DIRECTORY = 64 << 20
 MAX_SMALL_MEMBER = 64 << 20
