@@ -1,0 +1,131 @@
+//! The HTTP side of the viewer: headers every response carries, ETags, errors as status codes,
+//! and documents streamed from the store.
+
+use crate::error::{Error, Kind};
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+/// The viewer's own pages: no script at all, styles only from its stylesheet, frames only from
+/// the documents' origin, and no page may frame the viewer (clickjacking).
+pub fn viewer_csp(documents_origin: &str) -> String {
+    format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+         frame-src {documents_origin}; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// An archived document: `sandbox` without `allow-scripts` and `allow-same-origin` gives it an
+/// opaque origin with scripts, forms, popups and top navigation disabled; `default-src 'none'`
+/// keeps it from loading anything, so nothing is ever fetched from the live web for it.
+pub const DOCUMENT_CSP: &str = "sandbox; default-src 'none'; img-src data:; \
+    style-src 'unsafe-inline'; font-src data:; media-src data:; base-uri 'none'; form-action 'none'";
+
+pub fn common_headers(h: &mut HeaderMap) {
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
+/// A response that must be revalidated on every use: a verdict is only as old as the request.
+pub fn no_cache(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// `body` with a strong ETag (its SHA-256); 304 without a body when the client has it already.
+pub fn with_etag(req: &HeaderMap, content_type: &'static str, body: Vec<u8>) -> Response {
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
+    etag_response(req, &etag, content_type, Body::from(body))
+}
+
+pub fn etag_response(req: &HeaderMap, etag: &str, content_type: &str, body: Body) -> Response {
+    let tag = HeaderValue::from_str(etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    let mut r = if if_none_match(req, etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = body.into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(content_type)
+                .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
+        );
+        r
+    };
+    r.headers_mut().insert(header::ETAG, tag);
+    no_cache(r)
+}
+
+/// RFC 9110 13.1.2: a list of entity tags or `*`, compared weakly.
+fn if_none_match(req: &HeaderMap, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    req.get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*" || bare(t) == bare(etag))
+}
+
+/// The status code of a library error met while answering a request.
+pub fn status_of(e: &Error) -> StatusCode {
+    match e.kind {
+        Kind::Usage | Kind::Ambiguous => StatusCode::BAD_REQUEST,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// What a web client is told about an error: the message and hint of a bad request (they echo
+/// only the input), but never a server path; anything else is logged and named in general.
+pub fn public_message(e: &Error, input: &str) -> (String, Option<String>) {
+    match e.kind {
+        Kind::Usage | Kind::Ambiguous => (e.what.clone(), e.hint.clone()),
+        Kind::NotFound => (
+            format!(
+                "Nothing in this archive matches {}.",
+                crate::terminal::shown(input)
+            ),
+            Some("Check the record ID or hash against the citation.".into()),
+        ),
+        _ => {
+            eprintln!("exhibit serve: {}", e.what);
+            (
+                "The archive could not be read for this request.".into(),
+                Some("The server's log says why; `exhibit audit` checks the archive.".into()),
+            )
+        }
+    }
+}
+
+/// A writer that hands what it is given to an async body, chunk by chunk, with backpressure: a
+/// document is read from the store only as fast as the client takes it.
+pub struct ChannelWriter {
+    pub tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A body fed by a [`ChannelWriter`]: an `Err` ends the response early, so a client never takes
+/// a truncated or altered document for a whole one.
+pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>) -> Body {
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
