@@ -175,18 +175,7 @@ fn a_record_page_shows_both_checks_live_and_a_cross_once_a_byte_is_flipped() {
         .starts_with("attachment"));
 
     // One byte of the stored document flipped on disk: the same page, served again, says so.
-    let blob = env
-        .archive
-        .join("documents")
-        .join(&sha[..2])
-        .join(format!("{sha}.zst"));
-    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&blob, perms).unwrap();
-    let mut b = std::fs::read(&blob).unwrap();
-    b[12] ^= 0x20;
-    std::fs::write(&blob, b).unwrap();
+    flip_one_byte(&env, &sha);
     let (status, _, page) = get(&server.url(&format!("/r/{id}")));
     assert_eq!(status, 200);
     assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✗");
@@ -434,6 +423,96 @@ fn slow_clients_are_cut_off_and_do_not_starve_others() {
         );
     }
     assert!(server.alive());
+}
+
+fn flip_one_byte(env: &Env, sha: &str) {
+    let blob = env
+        .archive
+        .join("documents")
+        .join(&sha[..2])
+        .join(format!("{sha}.zst"));
+    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&blob, perms).unwrap();
+    let mut b = std::fs::read(&blob).unwrap();
+    b[12] ^= 0x20;
+    std::fs::write(&blob, b).unwrap();
+}
+
+#[test]
+fn pages_stay_consistent_while_another_process_commits() {
+    let env = Env::new();
+    let (id, _) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let server = Server::start(&env, &[]);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            for i in 0..12 {
+                import(
+                    &env,
+                    &format!("p{i}.html"),
+                    &format!("<p>page {i}</p>"),
+                    &format!("https://example.org/p{i}"),
+                );
+            }
+        });
+        let mut served = 0;
+        while !writer.is_finished() || served < 10 {
+            let (status, _, page) = get(&server.url(&format!("/r/{id}")));
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✓", "{page}");
+            let (status, _, page) = get(&server.url("/"));
+            assert_eq!(status, 200);
+            assert!(
+                page.contains("Checkpoint signature <span class=\"ok\""),
+                "{page}"
+            );
+            let (status, _, body) = get(&server.url("/api/verify/EX-0000-0000-0000"));
+            assert_eq!(status, 404, "{body}");
+            served += 1;
+        }
+        writer.join().unwrap();
+    });
+    // Every record written meanwhile verifies on its page too.
+    let leaves = std::fs::read_to_string(env.archive.join("log").join("leaves")).unwrap();
+    for line in leaves.lines().skip(1) {
+        let rid = line.split(' ').next().unwrap();
+        let (status, _, page) = get(&server.url(&format!("/r/{rid}")));
+        assert_eq!(status, 200);
+        assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✓", "{rid}");
+    }
+}
+
+#[test]
+fn a_large_document_is_verified_once_per_checkpoint_and_the_page_says_so() {
+    let env = Env::new();
+    let (id, sha) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let server = Server::start(&env, &["--reverify-above", "100"]);
+    let (_, _, first) = get(&server.url(&format!("/r/{id}")));
+    assert!(first.contains("Verified just now"), "{first}");
+    let (_, _, second) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(marks(&second), "Snapshot stored ✓Hash verified ✓");
+    assert!(
+        second.contains("read in full once each time the archive changes"),
+        "{second}"
+    );
+    flip_one_byte(&env, &sha);
+    // Same checkpoint: the kept verdict stands, but the document itself is checked as it is
+    // served and never arrives whole.
+    let (_, _, page) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✓");
+    let r = client()
+        .get(server.doc_url(&format!("/d/{id}")))
+        .send()
+        .unwrap();
+    assert!(
+        r.bytes().map_or(true, |b| b != TERMS.as_bytes()),
+        "a damaged document was served whole"
+    );
+    // The archive changes: the document is read again, and fails.
+    import(&env, "two.html", "<p>two</p>", "https://example.org/two");
+    let (_, _, page) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✗", "{page}");
 }
 
 // ---------------------------------------------------------------------------------------------

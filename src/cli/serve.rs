@@ -27,6 +27,10 @@ pub struct Args {
     /// Print one line per request on stderr
     #[arg(long)]
     access_log: bool,
+    /// Documents larger than this (bytes) are verified in full once per checkpoint change
+    /// instead of on every visit; the record page says when
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    reverify_above: u64,
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
@@ -46,6 +50,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         max_connections: a.max_connections,
         header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
         access_log: a.access_log,
+        reverify_above: a.reverify_above,
     };
     exhibit::serve::run(archive, opts, |b| {
         // Scripts (and the tests) read the first line for the address.

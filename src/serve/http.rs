@@ -105,16 +105,44 @@ pub fn public_message(e: &Error, input: &str) -> (String, Option<String>) {
 }
 
 /// A writer that hands what it is given to an async body, chunk by chunk, with backpressure: a
-/// document is read from the store only as fast as the client takes it.
+/// document is read from the store only as fast as the client takes it. The last chunk is held
+/// back until [`ChannelWriter::finish`]: the store checks a document's hash only at its end, and
+/// a client must never receive every byte of a document that then fails that check.
 pub struct ChannelWriter {
-    pub tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    held: Option<bytes::Bytes>,
+}
+
+impl ChannelWriter {
+    pub fn new(tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>) -> Self {
+        ChannelWriter { tx, held: None }
+    }
+
+    fn send(&self, item: Result<bytes::Bytes, std::io::Error>) -> std::io::Result<()> {
+        self.tx
+            .blocking_send(item)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+
+    /// The whole document was read and checked: release the last chunk.
+    pub fn finish(mut self) {
+        if let Some(b) = self.held.take() {
+            let _ = self.send(Ok(b));
+        }
+    }
+
+    /// Reading failed: the response ends without its last chunk.
+    pub fn fail(mut self, why: String) {
+        self.held = None;
+        let _ = self.send(Err(std::io::Error::other(why)));
+    }
 }
 
 impl std::io::Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx
-            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        if let Some(prev) = self.held.replace(bytes::Bytes::copy_from_slice(buf)) {
+            self.send(Ok(prev))?;
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {

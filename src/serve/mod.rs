@@ -36,6 +36,8 @@ pub struct Options {
     pub header_timeout: Duration,
     /// One line per request on stderr.
     pub access_log: bool,
+    /// Documents larger than this are read in full once per checkpoint, not on every visit.
+    pub reverify_above: u64,
 }
 
 /// Where the server listens, once bound.
@@ -58,11 +60,16 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// requests queues instead of starting hundreds of threads that all read the disk at once.
 const BLOCKING_THREADS: usize = 8;
 
+/// A record's verdict, the checkpoint text it was reached against, and when.
+type KeptVerdict = (String, crate::verify::RecordReport, jiff::Timestamp);
+
 pub(crate) struct App {
     pub archive: Archive,
     pub anchor: Anchor,
     pub bound: Bound,
     pub access_log: bool,
+    pub reverify_above: u64,
+    pub verdicts: std::sync::Mutex<std::collections::HashMap<String, KeptVerdict>>,
 }
 
 /// Bind both listeners, call `ready` with their addresses, then serve until the process ends.
@@ -102,6 +109,8 @@ pub fn run(archive: Archive, opts: Options, ready: impl FnOnce(&Bound)) -> Resul
             anchor: opts.anchor,
             bound,
             access_log: opts.access_log,
+            reverify_above: opts.reverify_above,
+            verdicts: Default::default(),
         });
         ready(&bound);
         let limit = Arc::new(tokio::sync::Semaphore::new(opts.max_connections.max(1)));

@@ -115,6 +115,8 @@ pub struct RecordView<'a> {
     pub document_url: String,
     pub tree_size: u64,
     pub checked_at: String,
+    /// The verdict was reached by an earlier visit against the same checkpoint (large document).
+    pub reused: bool,
     /// Check details with server paths taken out.
     pub details: Vec<String>,
     pub others: Vec<String>,
@@ -144,7 +146,13 @@ pub fn record(v: &RecordView) -> Markup {
                     span { "Snapshot stored " (mark(stored_ok)) }
                     span { "Hash verified " (mark(hash_ok)) }
                 }
-                @if r.ok {
+                @if r.ok && v.reused {
+                    p.muted {
+                        "Verified at " (v.checked_at) " against the archive's current signed checkpoint of "
+                        (v.tree_size) " records. This document is large, so it is read in full once "
+                        "each time the archive changes, not on every visit; downloading it checks every byte again."
+                    }
+                } @else if r.ok {
                     p.muted {
                         "Verified just now (" (v.checked_at) ") against the archive's signed checkpoint of "
                         (v.tree_size) " records."

@@ -322,29 +322,68 @@ async fn search(State(app): State<Shared>, RawQuery(q): RawQuery) -> Response {
 }
 
 /// Resolve and check a record; `Err` is the response to give instead.
+/// A verdict of `check_record`, and when it was reached.
+struct Verdict {
+    report: RecordReport,
+    checked_at: jiff::Timestamp,
+    /// Reached by an earlier request against the same checkpoint (a large document).
+    reused: bool,
+}
+
+/// The verdict on record `id` in this snapshot. A record whose document is larger than
+/// `App::reverify_above` is read in full once per checkpoint, not on every visit: its verdict is
+/// kept with the checkpoint text it was reached against and reused while that is unchanged.
+/// (Serving its document still checks every byte again.)
+fn verdict(app: &App, snap: &Snapshot, id: &RecordId) -> Result<Verdict, Error> {
+    let key = id.to_string();
+    let large = app
+        .archive
+        .manifest(id)
+        .is_ok_and(|m| m.document.size > app.reverify_above);
+    let checkpoint = snap.log.text.clone().unwrap_or_default();
+    if large {
+        let kept = app.verdicts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cp, report, at)) = kept.get(&key) {
+            if *cp == checkpoint {
+                return Ok(Verdict {
+                    report: report.clone(),
+                    checked_at: *at,
+                    reused: true,
+                });
+            }
+        }
+    }
+    let report = check_record(&app.archive, &snap.log, &key, &mut std::io::sink())?
+        .ok_or_else(|| crate::archive::no_such_record(id, app.archive.root()))?;
+    let checked_at = jiff::Timestamp::now();
+    if large {
+        let mut kept = app.verdicts.lock().unwrap_or_else(|e| e.into_inner());
+        // Verdicts of an older checkpoint are worthless: drop them all rather than grow.
+        kept.retain(|_, (cp, _, _)| *cp == checkpoint);
+        kept.insert(key, (checkpoint, report.clone(), checked_at));
+    }
+    Ok(Verdict {
+        report,
+        checked_at,
+        reused: false,
+    })
+}
+
+/// Resolve and check a record; `Err` is the response to give instead.
 fn checked(
     app: &App,
     snap: &Snapshot,
     input: &str,
     canonical: impl Fn(&RecordId) -> String,
-) -> Result<(RecordId, Vec<RecordId>, RecordReport), Box<Response>> {
+) -> Result<(RecordId, Vec<RecordId>, Verdict), Box<Response>> {
     let (id, others) = resolve(app, snap, input).map_err(|e| Box::new(error_page(&e, input)))?;
     let path = canonical(&id);
     if id.to_string() != input {
         // A hash, a prefix or an ID typed in lower case: one address per record.
         return Err(Box::new(Redirect::to(&path).into_response()));
     }
-    match check_record(
-        &app.archive,
-        &snap.log,
-        &id.to_string(),
-        &mut std::io::sink(),
-    ) {
-        Ok(Some(r)) => Ok((id, others, r)),
-        Ok(None) => Err(Box::new(error_page(
-            &crate::archive::no_such_record(&id, app.archive.root()),
-            input,
-        ))),
+    match verdict(app, snap, &id) {
+        Ok(v) => Ok((id, others, v)),
         Err(e) => Err(Box::new(error_page(&e, input))),
     }
 }
@@ -356,17 +395,20 @@ async fn record(
 ) -> Response {
     blocking(move || {
         let snap = snapshot(&app);
-        let (id, others, report) = match checked(&app, &snap, &input, |id| format!("/r/{id}")) {
+        let (id, others, verdict) = match checked(&app, &snap, &input, |id| format!("/r/{id}")) {
             Ok(x) => x,
             Err(r) => return *r,
         };
+        let report = verdict.report;
         let manifest = app.archive.manifest(&id).ok();
         let v = pages::RecordView {
             report: &report,
             manifest: manifest.as_ref(),
             document_url: format!("{}/d/{id}", documents_origin(&app, &headers)),
             tree_size: snap.size,
-            checked_at: jiff::Timestamp::now()
+            reused: verdict.reused,
+            checked_at: verdict
+                .checked_at
                 .to_zoned(jiff::tz::TimeZone::UTC)
                 .strftime("%Y-%m-%d %H:%M:%S UTC")
                 .to_string(),
@@ -399,10 +441,10 @@ fn stream_document(
     let mut r = etag_response(headers, &etag, &content_type, channel_body(rx));
     if r.status() == StatusCode::OK {
         tokio::task::spawn_blocking(move || {
-            let mut w = ChannelWriter { tx };
-            if let Err(e) = app.archive.read_document(&sha, &mut w) {
-                let _ =
-                    w.tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            let mut w = ChannelWriter::new(tx);
+            match app.archive.read_document(&sha, &mut w) {
+                Ok(_) => w.finish(),
+                Err(e) => w.fail(e.to_string()),
             }
         });
         if let Ok(v) = HeaderValue::from_str(&m.document.size.to_string()) {
@@ -462,6 +504,7 @@ async fn download(
             Ok(x) => x,
             Err(r) => return *r,
         };
+        let report = report.report;
         if !report.ok {
             return refuse_unverified(&report, &app);
         }
@@ -491,6 +534,7 @@ async fn archived(
             Ok(x) => x,
             Err(r) => return *r,
         };
+        let report = report.report;
         if !report.ok {
             return refuse_unverified(&report, &app);
         }
@@ -510,6 +554,7 @@ async fn wacz(State(app): State<Shared>, Path(input): Path<String>) -> Response 
                 Ok(x) => x,
                 Err(r) => return *r,
             };
+        let report = report.report;
         if !report.ok {
             return refuse_unverified(&report, &app);
         }
@@ -530,9 +575,10 @@ async fn wacz(State(app): State<Shared>, Path(input): Path<String>) -> Response 
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         tokio::task::spawn_blocking(move || {
-            let mut w = ChannelWriter { tx };
-            if let Err(e) = std::io::copy(&mut file, &mut w) {
-                let _ = w.tx.blocking_send(Err(e));
+            let mut w = ChannelWriter::new(tx);
+            match std::io::copy(&mut file, &mut w) {
+                Ok(_) => w.finish(),
+                Err(e) => w.fail(e.to_string()),
             }
         });
         let mut r = channel_body(rx).into_response();
