@@ -63,14 +63,49 @@ pub fn etag_response(req: &HeaderMap, etag: &str, content_type: &str, body: Body
     no_cache(r)
 }
 
-/// RFC 9110 13.1.2: a list of entity tags or `*`, compared weakly.
 fn if_none_match(req: &HeaderMap, etag: &str) -> bool {
+    etag_listed(
+        req.get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        etag,
+    )
+}
+
+/// Whether `If-None-Match` header values name `etag` (RFC 9110 13.1.2: a list of entity tags or
+/// `*`, compared weakly).
+pub fn etag_listed<'a>(values: impl Iterator<Item = &'a str>, etag: &str) -> bool {
     let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    req.get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    values
         .flat_map(|v| v.split(','))
         .any(|t| t.trim() == "*" || bare(t) == bare(etag))
+}
+
+/// The host name or address of a `Host` header, without its port, when it is a plain name or
+/// address (letters, digits, `-`, `.`, or an IPv6 literal in brackets); `None` otherwise. The
+/// viewer builds the documents' origin from it, so nothing else may pass.
+pub fn host_of(h: &str) -> Option<String> {
+    let host = if h.starts_with('[') {
+        let inner = &h[..=h.find(']')?];
+        if inner.len() < 3
+            || !inner[1..inner.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return None;
+        }
+        inner
+    } else {
+        let name = h.split(':').next()?;
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            return None;
+        }
+        name
+    };
+    (!host.is_empty() && host.len() <= 253).then(|| host.to_ascii_lowercase())
 }
 
 /// The status code of a library error met while answering a request.
@@ -156,4 +191,42 @@ pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io
     Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_keeps_only_bare_names_and_addresses() {
+        assert_eq!(host_of("127.0.0.1:8080").as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            host_of("Archive.Example").as_deref(),
+            Some("archive.example")
+        );
+        assert_eq!(host_of("[::1]:8080").as_deref(), Some("[::1]"));
+        for bad in [
+            "",
+            "[]",
+            "[::1",
+            "evil.example/x",
+            "a@b",
+            "a b",
+            "x\"y",
+            "[::1\"]",
+            "é.example",
+        ] {
+            assert_eq!(host_of(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn if_none_match_lists_are_compared_weakly() {
+        let e = "\"abc\"";
+        assert!(etag_listed(["\"abc\""].into_iter(), e));
+        assert!(etag_listed(["\"x\", W/\"abc\""].into_iter(), e));
+        assert!(etag_listed(["*"].into_iter(), e));
+        assert!(!etag_listed(["\"abcd\""].into_iter(), e));
+        assert!(!etag_listed(std::iter::empty(), e));
+    }
 }

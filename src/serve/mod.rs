@@ -14,6 +14,8 @@ mod http;
 mod pages;
 mod routes;
 
+pub use http::{etag_listed, host_of};
+
 use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::trust::Anchor;

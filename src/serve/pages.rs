@@ -409,14 +409,20 @@ pub struct Side<'a> {
 /// A diff as a two-column table: the old text on the left, the new on the right, each
 /// paragraph beside its counterpart.
 pub fn side_by_side(d: &Diff, old: &Side, new: &Side) -> Markup {
+    // Each side shows its own words only, so the runs it skips leave no double space.
     let words = |ops: &[WordOp], left: bool| {
+        let shown = ops.iter().filter(move |op| match op {
+            WordOp::Equal { .. } => true,
+            WordOp::Delete { .. } => left,
+            WordOp::Insert { .. } => !left,
+        });
         html! {
-            @for (k, op) in ops.iter().enumerate() {
+            @for (k, op) in shown.enumerate() {
                 @if k > 0 { " " }
                 @match op {
                     WordOp::Equal { text } => (text),
-                    WordOp::Delete { text } => @if left { del { (text) } },
-                    WordOp::Insert { text } => @if !left { ins { (text) } },
+                    WordOp::Delete { text } => del { (text) },
+                    WordOp::Insert { text } => ins { (text) },
                 }
             }
         }

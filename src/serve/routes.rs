@@ -161,23 +161,9 @@ fn documents_origin(app: &App, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .and_then(host_part)
+        .and_then(http::host_of)
         .unwrap_or(fallback);
     format!("http://{host}:{}", bound.port())
-}
-
-fn host_part(h: &str) -> Option<String> {
-    let host = if h.starts_with('[') {
-        &h[..=h.find(']')?]
-    } else {
-        h.split(':').next()?
-    };
-    let ok = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
-    ok.then(|| host.to_ascii_lowercase())
 }
 
 async fn viewer_headers(State(app): State<Shared>, req: Request, next: Next) -> Response {
