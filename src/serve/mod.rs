@@ -72,6 +72,16 @@ pub(crate) struct App {
     pub access_log: bool,
     pub reverify_above: u64,
     pub verdicts: std::sync::Mutex<std::collections::HashMap<String, KeptVerdict>>,
+    pub urls: std::sync::Mutex<UrlMap>,
+}
+
+/// Which records are of which URL (requested or final), for the first `size` leaves. The log
+/// only grows, so a later checkpoint costs only the manifests of its new records: a URL's
+/// history reads its own manifests, not the whole archive's.
+#[derive(Default)]
+pub(crate) struct UrlMap {
+    pub size: u64,
+    pub by_url: std::collections::HashMap<String, Vec<crate::record_id::RecordId>>,
 }
 
 /// Bind both listeners, call `ready` with their addresses, then serve until the process ends.
@@ -113,6 +123,7 @@ pub fn run(archive: Archive, opts: Options, ready: impl FnOnce(&Bound)) -> Resul
             access_log: opts.access_log,
             reverify_above: opts.reverify_above,
             verdicts: Default::default(),
+            urls: Default::default(),
         });
         ready(&bound);
         let limit = Arc::new(tokio::sync::Semaphore::new(opts.max_connections.max(1)));

@@ -602,13 +602,11 @@ async fn history(State(app): State<Shared>, RawQuery(q): RawQuery) -> Response {
             Ok(u) => u,
             Err(e) => return error_page(&e, &url),
         };
-        let index = match crate::history::UrlIndex::build(&app.archive) {
+        let index = match url_index(&app, &snap, &url) {
             Ok(i) => i,
             Err(e) => return error_page(&e, &url),
         };
-        let mut h = crate::history::history(&index, &url, jiff::Timestamp::now());
-        // The index reads the log as it is now; the page shows the snapshot's records only.
-        h.versions.retain(|v| v.log_index < snap.size);
+        let h = crate::history::history(&index, &url, jiff::Timestamp::now());
         if h.versions.is_empty() {
             return html_error(
                 StatusCode::NOT_FOUND,
@@ -653,6 +651,38 @@ async fn history(State(app): State<Shared>, RawQuery(q): RawQuery) -> Response {
         html(StatusCode::OK, pages::history(&h, &changes, &inline))
     })
     .await
+}
+
+/// The index of one URL's records within the snapshot: the URL map brought up to the snapshot's
+/// size (reading only manifests it has not seen), then that URL's manifests.
+fn url_index(app: &App, snap: &Snapshot, url: &str) -> Result<crate::history::UrlIndex, Error> {
+    let ids = {
+        let mut map = app.urls.lock().unwrap_or_else(|e| e.into_inner());
+        if map.size < snap.size {
+            let mut added: Vec<(String, RecordId)> = Vec::new();
+            for leaf in app.archive.read_leaves(map.size, snap.size)? {
+                let m = app.archive.manifest(&leaf.record_id)?;
+                added.push((m.requested_url.clone(), leaf.record_id));
+                if m.final_url != m.requested_url {
+                    added.push((m.final_url, leaf.record_id));
+                }
+            }
+            for (u, id) in added {
+                map.by_url.entry(u).or_default().push(id);
+            }
+            map.size = snap.size;
+        }
+        map.by_url.get(url).cloned().unwrap_or_default()
+    };
+    let mut manifests = Vec::with_capacity(ids.len());
+    for id in ids {
+        let m = app.archive.manifest(&id)?;
+        // Another request may have brought the map past this request's checkpoint.
+        if m.log_index < snap.size {
+            manifests.push(m);
+        }
+    }
+    Ok(crate::history::UrlIndex::from_manifests(manifests))
 }
 
 type DiffOf = (crate::diff::Diff, Manifest, Manifest);
