@@ -250,6 +250,10 @@ fn bad_input_gets_a_clean_4xx_and_the_server_stays_up() {
         ("/u?url=https%3A%2F%2Fnever.example%2F".into(), 404, None),
         ("/c?old=x&new=y".into(), 400, None),
         ("/nothing/here".into(), 404, None),
+        ("/r/%FF%FE".into(), 400, None),
+        (format!("/r/{}", "A".repeat(8000)), 400, None),
+        ("/u?url=%FF%FE".into(), 400, None),
+        ("/search?q=%E2%80%AE".into(), 400, None),
     ];
     for (path, want, needle) in &cases {
         let (status, _, body) = get(&server.url(path));
@@ -273,6 +277,12 @@ fn bad_input_gets_a_clean_4xx_and_the_server_stays_up() {
         let s = raw_status(server.documents, raw.as_bytes()).unwrap();
         assert!((400..500).contains(&s), "{raw:?} (documents): {s}");
     }
+    // Only reading is routed.
+    let r = client()
+        .post(server.url(&format!("/r/{id}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 405);
     // A 1 MB query string.
     let mut huge = b"GET /u?url=".to_vec();
     huge.extend(std::iter::repeat_n(b'a', 1 << 20));
