@@ -429,11 +429,11 @@ fn slow_clients_are_cut_off_and_do_not_starve_others() {
     for s in &mut slow {
         s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
         let mut buf = Vec::new();
-        let r = s.read_to_end(&mut buf);
-        assert!(
-            r.is_ok() || buf.is_empty(),
-            "a slow client's connection stayed open: {r:?}"
-        );
+        match s.read_to_end(&mut buf) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("a slow client's connection stayed open: {e}"),
+        }
     }
     assert!(server.alive());
 }
