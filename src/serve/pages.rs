@@ -22,11 +22,12 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 link rel="stylesheet" href="/style.css";
             }
             body {
+                a.skip href="#main" { "Skip to content" }
                 header.site {
                     a href="/" { "exhibit" } " "
                     span.muted { "read-only archive viewer" }
                 }
-                main { (body) }
+                main #main { (body) }
                 footer.site.muted {
                     "Every ✓ on this site was computed when the page was served. "
                     "Check any record yourself with " code { "exhibit verify RECORD-ID" } "."
