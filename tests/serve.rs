@@ -442,6 +442,31 @@ fn slow_clients_are_cut_off_and_do_not_starve_others() {
     assert!(server.alive());
 }
 
+#[test]
+fn two_thousand_idle_connections_are_shed_and_the_server_stays_up() {
+    let env = Env::new();
+    let (id, _) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let mut server = Server::start(
+        &env,
+        &["--max-connections", "1024", "--header-timeout", "2"],
+    );
+    let idle: Vec<TcpStream> = (0..2000)
+        .map(|_| TcpStream::connect(server.viewer).unwrap())
+        .collect();
+    let t = Instant::now();
+    let (status, _, page) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(status, 200);
+    assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✓");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "a real request waited {:?} behind 2,000 idle connections",
+        t.elapsed()
+    );
+    drop(idle);
+    assert!(server.alive());
+    assert_eq!(get(&server.url("/")).0, 200);
+}
+
 fn flip_one_byte(env: &Env, sha: &str) {
     let blob = env
         .archive
