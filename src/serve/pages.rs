@@ -120,7 +120,6 @@ pub struct RecordView<'a> {
     pub reused: bool,
     /// Check details with server paths taken out.
     pub details: Vec<String>,
-    pub others: Vec<String>,
 }
 
 pub fn record(v: &RecordView) -> Markup {
@@ -192,14 +191,6 @@ pub fn record(v: &RecordView) -> Markup {
                         dt { "Signed" } dd { (human_time(&m.signed_at)) }
                         dt { "Log index" } dd { (m.log_index) }
                         @if let Some(c) = &m.change { dt { "Change" } dd { (c.kind.as_str()) " since " a href={"/r/" (c.previous)} { (c.previous) } } }
-                    }
-                    @if !v.others.is_empty() {
-                        p.muted { "Other records of the same document: "
-                            @for (i, o) in v.others.iter().enumerate() {
-                                @if i > 0 { ", " }
-                                a href={"/r/" (o)} { (o) }
-                            }
-                        }
                     }
                     p { a href={"/u?url=" (query_value(&m.requested_url))} { "History of this URL →" } }
                 }

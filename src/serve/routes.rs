@@ -60,8 +60,9 @@ fn snapshot(app: &App) -> Snapshot {
 }
 
 /// The record an input names within the snapshot (a record file written by a commit that has
-/// not reached its checkpoint yet is not there), and the other records of the same document.
-fn resolve(app: &App, snap: &Snapshot, input: &str) -> Result<(RecordId, Vec<RecordId>), Error> {
+/// not reached its checkpoint yet is not there). A document cited by several records stands for
+/// the first of them, its original capture, as on the command line.
+fn resolve(app: &App, snap: &Snapshot, input: &str) -> Result<RecordId, Error> {
     let (target, ids) = verify::lookup_at(&app.archive, input, Some(snap.size))?;
     let id = ids[0];
     if let Target::Record(_) = target {
@@ -75,7 +76,7 @@ fn resolve(app: &App, snap: &Snapshot, input: &str) -> Result<(RecordId, Vec<Rec
             )));
         }
     }
-    Ok((id, ids[1..].to_vec()))
+    Ok(id)
 }
 
 async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
@@ -300,7 +301,7 @@ async fn search(State(app): State<Shared>, RawQuery(q): RawQuery) -> Response {
     blocking(move || {
         let snap = snapshot(&app);
         match resolve(&app, &snap, &q) {
-            Ok((id, _)) => Redirect::to(&format!("/r/{id}")).into_response(),
+            Ok(id) => Redirect::to(&format!("/r/{id}")).into_response(),
             Err(e) => error_page(&e, &q),
         }
     })
@@ -361,15 +362,15 @@ fn checked(
     snap: &Snapshot,
     input: &str,
     canonical: impl Fn(&RecordId) -> String,
-) -> Result<(RecordId, Vec<RecordId>, Verdict), Box<Response>> {
-    let (id, others) = resolve(app, snap, input).map_err(|e| Box::new(error_page(&e, input)))?;
+) -> Result<(RecordId, Verdict), Box<Response>> {
+    let id = resolve(app, snap, input).map_err(|e| Box::new(error_page(&e, input)))?;
     let path = canonical(&id);
     if id.to_string() != input {
         // A hash, a prefix or an ID typed in lower case: one address per record.
         return Err(Box::new(Redirect::to(&path).into_response()));
     }
     match verdict(app, snap, &id) {
-        Ok(v) => Ok((id, others, v)),
+        Ok(v) => Ok((id, v)),
         Err(e) => Err(Box::new(error_page(&e, input))),
     }
 }
@@ -381,7 +382,7 @@ async fn record(
 ) -> Response {
     blocking(move || {
         let snap = snapshot(&app);
-        let (id, others, verdict) = match checked(&app, &snap, &input, |id| format!("/r/{id}")) {
+        let (id, verdict) = match checked(&app, &snap, &input, |id| format!("/r/{id}")) {
             Ok(x) => x,
             Err(r) => return *r,
         };
@@ -399,7 +400,6 @@ async fn record(
                 .strftime("%Y-%m-%d %H:%M:%S UTC")
                 .to_string(),
             details: public_details(&app, &report),
-            others: others.iter().map(|i| i.to_string()).collect(),
         };
         html(StatusCode::OK, pages::record(&v))
     })
@@ -486,7 +486,7 @@ async fn download(
 ) -> Response {
     blocking(move || {
         let snap = snapshot(&app);
-        let (id, _, report) = match checked(&app, &snap, &input, |id| format!("/r/{id}/document")) {
+        let (id, report) = match checked(&app, &snap, &input, |id| format!("/r/{id}/document")) {
             Ok(x) => x,
             Err(r) => return *r,
         };
@@ -516,7 +516,7 @@ async fn archived(
 ) -> Response {
     blocking(move || {
         let snap = snapshot(&app);
-        let (id, _, report) = match checked(&app, &snap, &input, |id| format!("/d/{id}")) {
+        let (id, report) = match checked(&app, &snap, &input, |id| format!("/d/{id}")) {
             Ok(x) => x,
             Err(r) => return *r,
         };
@@ -535,11 +535,10 @@ async fn archived(
 async fn wacz(State(app): State<Shared>, Path(input): Path<String>) -> Response {
     blocking(move || {
         let snap = snapshot(&app);
-        let (id, _, report) =
-            match checked(&app, &snap, &input, |id| format!("/r/{id}/export.wacz")) {
-                Ok(x) => x,
-                Err(r) => return *r,
-            };
+        let (id, report) = match checked(&app, &snap, &input, |id| format!("/r/{id}/export.wacz")) {
+            Ok(x) => x,
+            Err(r) => return *r,
+        };
         let report = report.report;
         if !report.ok {
             return refuse_unverified(&report, &app);
@@ -696,7 +695,7 @@ fn diff_of(
     new: &str,
 ) -> Result<DiffOf, (StatusCode, String)> {
     let text = |input: &str| -> Result<(Manifest, String), (StatusCode, String)> {
-        let (id, _) = resolve(app, snap, input).map_err(|e| {
+        let id = resolve(app, snap, input).map_err(|e| {
             let (m, _) = http::public_message(&e, input);
             (http::status_of(&e), m)
         })?;
@@ -710,8 +709,9 @@ fn diff_of(
                 format!("record {id} is too large to compare"),
             ));
         }
+        // The bytes count only once the report says the record verifies.
         let mut bytes = Vec::new();
-        let report = check_record(&app.archive, &snap.log, &id.to_string(), &mut bytes)
+        check_record(&app.archive, &snap.log, &id.to_string(), &mut bytes)
             .ok()
             .flatten()
             .filter(|r| r.ok)
@@ -721,7 +721,6 @@ fn diff_of(
                     format!("record {id} does not verify, so it is not compared"),
                 )
             })?;
-        drop(report);
         let t =
             crate::text::extract(m.document.content_type.as_deref(), &bytes).ok_or_else(|| {
                 (
@@ -768,7 +767,7 @@ async fn api_record(
 ) -> Response {
     blocking(move || {
         let snap = snapshot(&app);
-        let (id, _) = match resolve(&app, &snap, &input) {
+        let id = match resolve(&app, &snap, &input) {
             Ok(x) => x,
             Err(e) => return json_error(&e, &input),
         };
@@ -835,7 +834,7 @@ async fn api_proof(
 ) -> Response {
     blocking(move || {
         let snap = snapshot(&app);
-        let (id, _) = match resolve(&app, &snap, &input) {
+        let id = match resolve(&app, &snap, &input) {
             Ok(x) => x,
             Err(e) => return json_error(&e, &input),
         };
