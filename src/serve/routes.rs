@@ -658,16 +658,22 @@ fn url_index(app: &App, snap: &Snapshot, url: &str) -> Result<crate::history::Ur
     let ids = {
         let mut map = app.urls.lock().unwrap_or_else(|e| e.into_inner());
         if map.size < snap.size {
-            let mut added: Vec<(String, RecordId)> = Vec::new();
-            for leaf in app.archive.read_leaves(map.size, snap.size)? {
-                let m = app.archive.manifest(&leaf.record_id)?;
-                added.push((m.requested_url.clone(), leaf.record_id));
-                if m.final_url != m.requested_url {
-                    added.push((m.final_url, leaf.record_id));
+            use rayon::prelude::*;
+            // The first visit reads every manifest once (in parallel, as `history` does).
+            let leaves = app.archive.read_leaves(map.size, snap.size)?;
+            let added: Vec<(String, Option<String>, RecordId)> = leaves
+                .par_iter()
+                .map(|leaf| {
+                    let m = app.archive.manifest(&leaf.record_id)?;
+                    let other = (m.final_url != m.requested_url).then_some(m.final_url);
+                    Ok((m.requested_url, other, leaf.record_id))
+                })
+                .collect::<Result<_, Error>>()?;
+            for (requested, other, id) in added {
+                map.by_url.entry(requested).or_default().push(id);
+                if let Some(u) = other {
+                    map.by_url.entry(u).or_default().push(id);
                 }
-            }
-            for (u, id) in added {
-                map.by_url.entry(u).or_default().push(id);
             }
             map.size = snap.size;
         }
