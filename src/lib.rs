@@ -18,6 +18,7 @@ pub mod core;
 pub mod formats;
 pub mod log;
 pub mod ops;
+pub mod serve;
 pub mod text;
 pub mod trust;
 pub mod verify;

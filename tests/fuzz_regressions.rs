@@ -147,3 +147,8 @@ fn every_target_is_wired() {
         }
     }
 }
+
+#[test]
+fn serve_request_inputs() {
+    check_target("serve_request");
+}

@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("cdp_message", cdp_message),
     ("warc", warc),
     ("key_statement", key_statement),
+    ("serve_request", serve_request),
 ];
 
 /// `Manifest::parse`: it accepts only the canonical byte form (FORMAT.md 5.1, 5.6), so whatever
@@ -667,4 +668,42 @@ pub fn key_statement(data: &[u8]) {
             }
         }
     }
+}
+
+/// What the web viewer reads of a request besides hyper's own parsing: a `Host` header (it
+/// builds the documents' origin from it, so whatever passes must be a bare host name or address
+/// that cannot change the URL or a header it is put in), `If-None-Match` lists, and the record
+/// ID or hash in a path (the CLI's parser, which must never panic on a web client's bytes).
+/// Input: the Host value, a newline, the If-None-Match value, a newline, a path segment.
+pub fn serve_request(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut parts = s.splitn(3, '\n');
+    let host = parts.next().unwrap_or("");
+    let inm = parts.next().unwrap_or("");
+    let segment = parts.next().unwrap_or("");
+    if let Some(h) = exhibit::serve::host_of(host) {
+        assert!(!h.is_empty() && h.len() <= 253, "{host:?} -> {h:?}");
+        assert!(
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b)),
+            "{host:?} -> {h:?}"
+        );
+        assert!(
+            !h.contains(':') || (h.starts_with('[') && h.ends_with(']')),
+            "{host:?} -> {h:?}: a port or stray colon passed"
+        );
+        assert_eq!(h, h.to_ascii_lowercase());
+    }
+    let tag = format!("\"{}\"", segment.len());
+    let listed = exhibit::serve::etag_listed(std::iter::once(inm), &tag);
+    if inm.split(',').any(|t| t.trim() == "*") {
+        assert!(listed, "{inm:?}: * matches everything");
+    }
+    assert!(exhibit::serve::etag_listed(
+        std::iter::once(tag.as_str()),
+        &tag
+    ));
+    let _ = exhibit::verify::parse_target(segment);
 }

@@ -15,6 +15,7 @@ mod keygen;
 mod keys;
 mod list;
 mod prove;
+mod serve;
 mod show;
 mod verify;
 
@@ -105,6 +106,7 @@ pub enum Command {
     Export(export::Args),
     Checkpoint(checkpoint::Args),
     Prove(prove::Args),
+    Serve(serve::Args),
 }
 
 pub fn run(cli: Cli) -> Result<i32> {
@@ -130,6 +132,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Export(a) => export::run(&g, a),
         Command::Checkpoint(a) => checkpoint::run(&g, a),
         Command::Prove(a) => prove::run(&g, a),
+        Command::Serve(a) => serve::run(&g, a),
     }
 }
 

@@ -61,40 +61,19 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         return Ok(0);
     }
     let id = super::resolve_one(&archive, a.record.as_deref().unwrap_or_default())?;
-    let (bytes, _) = archive
-        .load_record(&id)?
-        .ok_or_else(|| exhibit::archive::no_such_record(&id, archive.root()))?;
-    let m = exhibit::manifest::Manifest::parse(&bytes)?;
-    if m.log_index >= cp.size {
-        return Err(Error::verification(format!(
-            "record {id} has log index {} beyond the checkpoint's {} records",
-            m.log_index, cp.size
-        ))
-        .hint("run `exhibit audit`")
-        .into());
-    }
-    let proof = archive.inclusion_proof(m.log_index, cp.size)?;
-    let leaf = merkle::leaf_hash(&bytes);
-    exhibit::verify::record::check_inclusion(&proof, &cp, m.log_index, &leaf).map_err(|e| {
-        Error::verification(format!("record {id} is not proven in the log: {e}"))
-            .hint("run `exhibit audit`")
-    })?;
+    let p = exhibit::verify::inclusion_proof(&archive, &id, &text, &cp)?;
     if a.json {
-        super::print_json(&serde_json::json!({
-            "record_id": m.record_id, "leaf_index": m.log_index, "tree_size": cp.size,
-            "leaf_hash": hex::encode(leaf), "audit_path": hexes(&proof),
-            "root_hash": hex::encode(cp.root), "checkpoint": text,
-        }))?;
+        super::print_json(&p)?;
     } else {
         println!(
             "record {} is leaf {} of {}",
-            super::esc(&m.record_id),
-            m.log_index,
-            cp.size
+            super::esc(&p.record_id),
+            p.leaf_index,
+            p.tree_size
         );
-        println!("leaf hash: {}", hex::encode(leaf));
+        println!("leaf hash: {}", p.leaf_hash);
         println!("audit path:");
-        for h in hexes(&proof) {
+        for h in &p.audit_path {
             println!("  {h}");
         }
         print!("{}", super::esc_lines(&text));

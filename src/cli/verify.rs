@@ -39,17 +39,17 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     for n in &log.notes {
         eprintln!("note: {}", super::esc(n));
     }
+    if a.json {
+        let (code, v) = verify::verify_json(&archive, &log, &a.targets)?;
+        super::print_json(&v)?;
+        return Ok(code);
+    }
     let mut code = 0;
-    let mut reports = Vec::new();
-    let mut errors = Vec::new();
     for t in &a.targets {
         let ids = match verify::lookup(&archive, t) {
             Ok((_, ids)) => ids,
             Err(e) => {
-                if !a.json {
-                    eprintln!("error: {}", super::lib_error_line(&e));
-                }
-                errors.push(serde_json::json!({"target": t, "error": e.to_string(), "exit_code": e.kind.exit_code()}));
+                eprintln!("error: {}", super::lib_error_line(&e));
                 if code == 0 {
                     code = e.kind.exit_code();
                 }
@@ -61,16 +61,8 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             if !r.ok && code == 0 {
                 code = 1;
             }
-            if !a.json {
-                print_report(&r);
-            }
-            reports.push(r);
+            print_report(&r);
         }
-    }
-    if a.json {
-        super::print_json(
-            &serde_json::json!({"ok": code == 0, "records": reports, "errors": errors}),
-        )?;
     }
     Ok(code)
 }

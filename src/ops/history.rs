@@ -32,6 +32,12 @@ impl UrlIndex {
             .par_iter()
             .map(|e| archive.manifest(&e.record_id))
             .collect::<Result<_>>()?;
+        Ok(UrlIndex::from_manifests(manifests))
+    }
+
+    /// An index of these manifests only (in log order), for a caller that already knows which
+    /// records can be of a URL (the web viewer keeps that map and reads only those).
+    pub fn from_manifests(manifests: Vec<Manifest>) -> UrlIndex {
         let mut by_url: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, m) in manifests.iter().enumerate() {
             by_url.entry(m.requested_url.clone()).or_default().push(i);
@@ -39,7 +45,7 @@ impl UrlIndex {
                 by_url.entry(m.final_url.clone()).or_default().push(i);
             }
         }
-        Ok(UrlIndex { by_url, manifests })
+        UrlIndex { by_url, manifests }
     }
 
     /// Records of a URL, oldest first.

@@ -465,7 +465,7 @@ impl Diff {
         c
     }
 
-    fn summary(&self) -> String {
+    pub fn summary(&self) -> String {
         let (a, r, c, m) = self.paragraph_counts();
         format!(
             "{} added, {} removed, {} unchanged; paragraphs: {a} added, {r} removed, {c} changed, {m} moved",

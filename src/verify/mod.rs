@@ -122,8 +122,18 @@ fn compact_hex(s: &str) -> Option<String> {
 /// [`parse_target`] then [`resolve`]: the records an input names. When a record ID made only of
 /// hex digits is not in the archive, the hint says how to ask for a hash prefix instead.
 pub fn lookup(archive: &Archive, input: &str) -> Result<(Target, Vec<RecordId>)> {
+    lookup_at(archive, input, None)
+}
+
+/// [`lookup`] within the first `size` leaves of the log (a reader that holds one checkpoint
+/// must not resolve a hash to a record a later commit added); `None` is the current size.
+pub fn lookup_at(
+    archive: &Archive,
+    input: &str,
+    size: Option<u64>,
+) -> Result<(Target, Vec<RecordId>)> {
     let target = parse_target(input)?;
-    match resolve(archive, &target) {
+    match resolve_at(archive, &target, size) {
         Ok(ids) => Ok((target, ids)),
         Err(mut e) => {
             let s = record_id::trim_pasted(input);
@@ -141,6 +151,11 @@ pub fn lookup(archive: &Archive, input: &str) -> Result<(Target, Vec<RecordId>)>
 /// The records a target names. Errors distinguish "nothing matches" from "more than one
 /// document matches" so a user knows whether to check the value or type more of it.
 pub fn resolve(archive: &Archive, target: &Target) -> Result<Vec<RecordId>> {
+    resolve_at(archive, target, None)
+}
+
+/// [`resolve`] within the first `size` leaves of the log (`None`: the current checkpoint's).
+pub fn resolve_at(archive: &Archive, target: &Target, size: Option<u64>) -> Result<Vec<RecordId>> {
     match target {
         Target::Record(id) => {
             if archive.record_exists(id)? {
@@ -150,7 +165,10 @@ pub fn resolve(archive: &Archive, target: &Target) -> Result<Vec<RecordId>> {
             }
         }
         Target::Sha256(h) | Target::Prefix(h) => {
-            let size = archive.log_size()?;
+            let size = match size {
+                Some(s) => s,
+                None => archive.log_size()?,
+            };
             let mut docs: Vec<String> = Vec::new();
             let mut ids = Vec::new();
             for e in archive.leaves(size)? {
@@ -204,6 +222,91 @@ pub struct RecordReport {
     pub signer: Option<String>,
     pub trust: &'static str,
     pub checks: Vec<Check>,
+}
+
+/// `exhibit verify --json` of record targets: every record each target names, checked against
+/// one log state, and the targets that name none. The exit code is the CLI's (0 all verify, 1 a
+/// record failed, else the first lookup error's); the web viewer's API returns the same value.
+pub fn verify_json(
+    archive: &Archive,
+    log: &LogState,
+    targets: &[String],
+) -> Result<(i32, serde_json::Value)> {
+    let size = log.checkpoint.as_ref().map(|c| c.size);
+    let mut code = 0;
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for t in targets {
+        let ids = match lookup_at(archive, t, size) {
+            Ok((_, ids)) => ids,
+            Err(e) => {
+                errors.push(serde_json::json!({"target": t, "error": e.to_string(), "exit_code": e.kind.exit_code()}));
+                if code == 0 {
+                    code = e.kind.exit_code();
+                }
+                continue;
+            }
+        };
+        for id in ids {
+            let r = verify_record(archive, log, &id)?;
+            if !r.ok && code == 0 {
+                code = 1;
+            }
+            reports.push(r);
+        }
+    }
+    Ok((
+        code,
+        serde_json::json!({"ok": code == 0, "records": reports, "errors": errors}),
+    ))
+}
+
+/// A record's inclusion proof against a checkpoint, checked before it is handed out: what
+/// `exhibit prove --json` prints and the viewer's `/api/proof/ID` returns.
+#[derive(Debug, Clone, Serialize)]
+// Fields in alphabetical order: the JSON `prove` printed before this type existed.
+pub struct InclusionProof {
+    pub audit_path: Vec<String>,
+    pub checkpoint: String,
+    pub leaf_hash: String,
+    pub leaf_index: u64,
+    pub record_id: String,
+    pub root_hash: String,
+    pub tree_size: u64,
+}
+
+pub fn inclusion_proof(
+    archive: &Archive,
+    id: &RecordId,
+    text: &str,
+    cp: &Checkpoint,
+) -> Result<InclusionProof> {
+    let (bytes, _) = archive
+        .load_record(id)?
+        .ok_or_else(|| crate::archive::no_such_record(id, archive.root()))?;
+    let m = Manifest::parse(&bytes)?;
+    if m.log_index >= cp.size {
+        return Err(Error::verification(format!(
+            "record {id} has log index {} beyond the checkpoint's {} records",
+            m.log_index, cp.size
+        ))
+        .hint("run `exhibit audit`"));
+    }
+    let proof = archive.inclusion_proof(m.log_index, cp.size)?;
+    let leaf = merkle::leaf_hash(&bytes);
+    record::check_inclusion(&proof, cp, m.log_index, &leaf).map_err(|e| {
+        Error::verification(format!("record {id} is not proven in the log: {e}"))
+            .hint("run `exhibit audit`")
+    })?;
+    Ok(InclusionProof {
+        audit_path: proof.iter().map(hex::encode).collect(),
+        checkpoint: text.to_string(),
+        leaf_hash: hex::encode(leaf),
+        leaf_index: m.log_index,
+        record_id: m.record_id,
+        root_hash: hex::encode(cp.root),
+        tree_size: cp.size,
+    })
 }
 
 impl RecordReport {

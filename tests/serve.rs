@@ -1,0 +1,722 @@
+//! `exhibit serve` through the real binary on loopback: pages verified live, the JSON API equal
+//! to the command line's, caching headers, bad input answered with a clean 4xx, slow clients
+//! bounded, and archived script kept away from the viewer (in a real headless Chromium; with
+//! `EXHIBIT_SKIP_BROWSER=1` those tests are skipped with a loud message, as in browser.rs).
+
+mod common;
+
+use common::Env;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `exhibit serve`, killed on drop; its stderr (the access log) is collected.
+struct Server {
+    child: Child,
+    viewer: SocketAddr,
+    documents: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(env: &Env, extra: &[&str]) -> Server {
+        let mut args = vec!["--bind", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Server::start_with(env, &args)
+    }
+
+    fn start_with(env: &Env, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--access-log"];
+        args.extend_from_slice(extra);
+        let mut child = env
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // "exhibit serve: viewer at http://A/ (archived documents at http://B/)"
+        let addrs: Vec<SocketAddr> = first
+            .split("http://")
+            .skip(1)
+            .map(|s| s.split('/').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(addrs.len(), 2, "first line: {first:?}");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Server {
+            child,
+            viewer: addrs[0],
+            documents: addrs[1],
+            log,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.viewer)
+    }
+
+    fn doc_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.documents)
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn get(url: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let r = client().get(url).send().unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().unwrap())
+}
+
+/// Import `html` as a record of `url`; returns (record ID, SHA-256).
+fn import(env: &Env, name: &str, html: &str, url: &str) -> (String, String) {
+    let path = env.dir.path().join(name);
+    std::fs::write(&path, html).unwrap();
+    let out = env.ok(&[
+        "import",
+        path.to_str().unwrap(),
+        "--url",
+        url,
+        "--entity",
+        "Coursera",
+        "--document",
+        "Terms of Service",
+        "--content-type",
+        "text/html; charset=utf-8",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    (
+        v["record_id"].as_str().unwrap().to_string(),
+        v["sha256"].as_str().unwrap().to_string(),
+    )
+}
+
+const TERMS: &str = "<!DOCTYPE html><html><head><title>Terms</title></head><body>\
+    <h1>Terms of Service</h1><p>You may use the platform for learning.</p>\
+    <p>Managed service providers may not sublicense content.</p></body></html>";
+
+/// The "Snapshot stored ✓ Hash verified ✓" line of a record page, tags removed.
+fn marks(page: &str) -> String {
+    let start = page.find("class=\"marks\"").expect("a status line");
+    let end = start + page[start..].find("</p>").unwrap();
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in page[start..end].chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim_start_matches(|c| c != 'S').to_string()
+}
+
+#[test]
+fn a_record_page_shows_both_checks_live_and_a_cross_once_a_byte_is_flipped() {
+    let env = Env::new();
+    let (id, sha) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let server = Server::start(&env, &[]);
+    let (status, headers, page) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✓");
+    assert!(page.contains(&sha), "the SHA-256 is on the page");
+    assert!(page.contains("Coursera") && page.contains("Terms of Service"));
+    assert!(page.contains("Record ID") && page.contains("Log index"));
+    assert!(page.contains("@misc{"), "BibTeX citation");
+    assert!(page.contains("\"type\": \"webpage\"") || page.contains("&quot;type&quot;"));
+    assert!(!page.contains("<script"), "the viewer has no script");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    // The document, from the documents' origin, sandboxed.
+    let (status, headers, body) = get(&server.doc_url(&format!("/d/{id}")));
+    assert_eq!(status, 200);
+    assert_eq!(body, TERMS);
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("sandbox;"), "{csp}");
+    assert!(!csp.contains("allow-same-origin") && !csp.contains("allow-scripts"));
+    // Each origin answers only its own addresses.
+    assert_eq!(get(&server.doc_url(&format!("/api/records/{id}"))).0, 404);
+    assert_eq!(get(&server.doc_url(&format!("/r/{id}"))).0, 404);
+    assert_eq!(get(&server.url(&format!("/d/{id}"))).0, 404);
+    let (status, headers, body) = get(&server.url(&format!("/r/{id}/document")));
+    assert_eq!(status, 200);
+    assert_eq!(body, TERMS);
+    assert!(headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+
+    // One byte of the stored document flipped on disk: the same page, served again, says so.
+    flip_one_byte(&env, &sha);
+    let (status, _, page) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(status, 200);
+    assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✗");
+    assert!(page.contains("This record does NOT verify"), "{page}");
+    assert!(
+        page.contains("no longer match the SHA-256 fingerprint"),
+        "the reason in plain words: {page}"
+    );
+    assert!(
+        !page.contains("@misc{"),
+        "a failing record is not offered for citation"
+    );
+    assert!(
+        !page.contains(env.archive.to_str().unwrap()),
+        "no server path on the page"
+    );
+    // Its document is no longer served, from either origin.
+    assert_eq!(get(&server.doc_url(&format!("/d/{id}"))).0, 409);
+    assert_eq!(get(&server.url(&format!("/r/{id}/document"))).0, 409);
+}
+
+/// Send raw bytes, read the status code of the answer (None: the connection closed first).
+fn raw_status(addr: SocketAddr, request: &[u8]) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // A server may answer before it has read everything and close: ignore a broken pipe.
+    let _ = s.write_all(request);
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    while got.len() < 12 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&got);
+    line.split(' ').nth(1).and_then(|c| c.parse().ok())
+}
+
+#[test]
+fn bad_input_gets_a_clean_4xx_and_the_server_stays_up() {
+    let env = Env::new();
+    let (id, _) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let mut server = Server::start(&env, &[]);
+    // The last symbol is the check character: change it.
+    let last = id.chars().last().unwrap();
+    let mistyped = format!(
+        "{}{}",
+        &id[..id.len() - 1],
+        if last == 'A' { 'B' } else { 'A' }
+    );
+    let cases: Vec<(String, u16, Option<&str>)> = vec![
+        (
+            "/r/EX-0000-0000-0000".into(),
+            404,
+            Some("Nothing in this archive"),
+        ),
+        (format!("/r/{mistyped}"), 400, Some("check character")),
+        (
+            format!("/api/records/{mistyped}"),
+            400,
+            Some("check character"),
+        ),
+        (
+            format!("/api/verify/{mistyped}"),
+            400,
+            Some("check character"),
+        ),
+        ("/api/proof/EX-0000-0000-0000".into(), 404, None),
+        ("/r/..%2F..%2Fetc%2Fpasswd".into(), 400, None),
+        ("/u?url=file%3A%2F%2F%2Fetc%2Fpasswd".into(), 400, None),
+        ("/u?url=https%3A%2F%2Fnever.example%2F".into(), 404, None),
+        ("/c?old=x&new=y".into(), 400, None),
+        ("/nothing/here".into(), 404, None),
+        ("/r/%FF%FE".into(), 400, None),
+        (format!("/r/{}", "A".repeat(8000)), 400, None),
+        ("/u?url=%FF%FE".into(), 400, None),
+        ("/search?q=%E2%80%AE".into(), 400, None),
+    ];
+    for (path, want, needle) in &cases {
+        let (status, _, body) = get(&server.url(path));
+        assert_eq!(status, *want, "{path}: {body}");
+        if let Some(n) = needle {
+            assert!(body.contains(n), "{path}: {body}");
+        }
+        assert!(
+            !body.contains(env.archive.to_str().unwrap()),
+            "{path}: {body}"
+        );
+    }
+    // Paths that a client library would normalise, sent as they are.
+    for raw in [
+        "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /r/../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        let s = raw_status(server.viewer, raw.as_bytes()).unwrap();
+        assert!((400..500).contains(&s), "{raw:?}: {s}");
+        let s = raw_status(server.documents, raw.as_bytes()).unwrap();
+        assert!((400..500).contains(&s), "{raw:?} (documents): {s}");
+    }
+    // Only reading is routed.
+    let r = client()
+        .post(server.url(&format!("/r/{id}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    // A 1 MB query string.
+    let mut huge = b"GET /u?url=".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 1 << 20));
+    huge.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+    let s = raw_status(server.viewer, &huge).expect("an answer, not a dropped connection");
+    assert!((400..500).contains(&s), "1 MB query: {s}");
+    // Not HTTP at all.
+    let s = raw_status(
+        server.viewer,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n",
+    );
+    assert!(s.is_none_or(|s| (400..500).contains(&s)), "{s:?}");
+    assert!(server.alive());
+    assert_eq!(get(&server.url(&format!("/r/{id}"))).0, 200);
+}
+
+#[test]
+fn the_api_answers_what_the_command_line_does_with_etags() {
+    let env = Env::new();
+    let (id, sha) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let server = Server::start(&env, &[]);
+    let json = |s: &str| -> serde_json::Value { serde_json::from_str(s).unwrap() };
+    // /api/verify is `exhibit verify --json`, for an ID and for a hash prefix.
+    for target in [id.as_str(), &sha[..16]] {
+        let (status, _, body) = get(&server.url(&format!("/api/verify/{target}")));
+        assert_eq!(status, 200);
+        assert_eq!(json(&body), json(&env.ok(&["verify", target, "--json"])));
+    }
+    let (status, _, body) = get(&server.url(&format!("/api/proof/{id}")));
+    assert_eq!(status, 200);
+    assert_eq!(json(&body), json(&env.ok(&["prove", &id, "--json"])));
+    let (status, _, body) = get(&server.url(&format!("/api/records/{id}")));
+    assert_eq!(status, 200);
+    let v = json(&body);
+    assert_eq!(v["verification"]["ok"], true);
+    assert_eq!(v["document"]["sha256"], sha.as_str());
+
+    for path in ["/checkpoint".to_string(), format!("/api/records/{id}")] {
+        let r = client().get(server.url(&path)).send().unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-cache", "{path}");
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        if path == "/checkpoint" {
+            assert!(r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain"));
+            let text = r.text().unwrap();
+            assert_eq!(
+                text,
+                std::fs::read_to_string(env.archive.join("log").join("checkpoint")).unwrap()
+            );
+        }
+        let again = client()
+            .get(server.url(&path))
+            .header("If-None-Match", &etag)
+            .send()
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+        assert!(again.bytes().unwrap().is_empty());
+        let other = client()
+            .get(server.url(&path))
+            .header("If-None-Match", "\"something-else\"")
+            .send()
+            .unwrap();
+        assert_eq!(other.status(), 200, "{path}");
+    }
+    // A new record changes the checkpoint, so its old ETag no longer matches.
+    let r = client().get(server.url("/checkpoint")).send().unwrap();
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    import(&env, "two.html", "<p>two</p>", "https://example.org/two");
+    let again = client()
+        .get(server.url("/checkpoint"))
+        .header("If-None-Match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(again.status(), 200);
+}
+
+#[test]
+fn history_lists_versions_and_shows_the_change_side_by_side() {
+    let env = Env::new();
+    let url = "https://example.org/terms";
+    let (old, _) = import(&env, "v1.html", TERMS, url);
+    let changed = TERMS.replace("may not sublicense", "may never sublicense or resell");
+    let (new, _) = import(&env, "v2.html", &changed, url);
+    let server = Server::start(&env, &[]);
+    let (status, _, page) = get(&server.url("/u?url=https%3A%2F%2Fexample.org%2Fterms"));
+    assert_eq!(status, 200, "{page}");
+    for needle in [
+        "First tracked",
+        "Last verified",
+        &old,
+        &new,
+        "View change record",
+    ] {
+        assert!(page.contains(needle), "{needle}: {page}");
+    }
+    assert!(
+        page.contains("<del>not</del>") && page.contains("<ins>never</ins>"),
+        "{page}"
+    );
+    let (status, _, page) = get(&server.url(&format!("/c?old={old}&new={new}")));
+    assert_eq!(status, 200);
+    assert!(page.contains("class=\"diff\""));
+    // The overview finds both, and its search goes to the record.
+    let (status, _, page) = get(&server.url("/"));
+    assert_eq!(status, 200);
+    assert!(page.contains(&old) && page.contains(&new));
+    let r = client()
+        .get(server.url(&format!("/search?q={}", new.to_lowercase())))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], format!("/r/{new}").as_str());
+}
+
+#[test]
+fn slow_clients_are_cut_off_and_do_not_starve_others() {
+    let env = Env::new();
+    let (id, _) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let mut server = Server::start(&env, &["--max-connections", "16", "--header-timeout", "1"]);
+    // A hundred clients that connect and never finish a request head (slowloris): half send
+    // part of one, half nothing at all.
+    let mut slow: Vec<TcpStream> = (0..100)
+        .map(|i| {
+            let mut s = TcpStream::connect(server.viewer).unwrap();
+            if i % 2 == 0 {
+                let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+            }
+            s
+        })
+        .collect();
+    let t = Instant::now();
+    let (status, _, _) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(status, 200);
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "a real request waited {:?} behind slow clients",
+        t.elapsed()
+    );
+    // Each slow client was answered (408) or dropped within its bound.
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut buf = Vec::new();
+        match s.read_to_end(&mut buf) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("a slow client's connection stayed open: {e}"),
+        }
+    }
+    assert!(server.alive());
+}
+
+#[test]
+fn two_thousand_idle_connections_are_shed_and_the_server_stays_up() {
+    let env = Env::new();
+    let (id, _) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let mut server = Server::start(
+        &env,
+        &["--max-connections", "1024", "--header-timeout", "2"],
+    );
+    let idle: Vec<TcpStream> = (0..2000)
+        .map(|_| TcpStream::connect(server.viewer).unwrap())
+        .collect();
+    let t = Instant::now();
+    let (status, _, page) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(status, 200);
+    assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✓");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "a real request waited {:?} behind 2,000 idle connections",
+        t.elapsed()
+    );
+    drop(idle);
+    assert!(server.alive());
+    assert_eq!(get(&server.url("/")).0, 200);
+}
+
+fn flip_one_byte(env: &Env, sha: &str) {
+    let blob = env
+        .archive
+        .join("documents")
+        .join(&sha[..2])
+        .join(format!("{sha}.zst"));
+    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&blob, perms).unwrap();
+    let mut b = std::fs::read(&blob).unwrap();
+    b[12] ^= 0x20;
+    std::fs::write(&blob, b).unwrap();
+}
+
+#[test]
+fn pages_stay_consistent_while_another_process_commits() {
+    let env = Env::new();
+    let (id, _) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let server = Server::start(&env, &[]);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            for i in 0..12 {
+                import(
+                    &env,
+                    &format!("p{i}.html"),
+                    &format!("<p>page {i}</p>"),
+                    &format!("https://example.org/p{i}"),
+                );
+            }
+        });
+        let mut served = 0;
+        while !writer.is_finished() || served < 10 {
+            let (status, _, page) = get(&server.url(&format!("/r/{id}")));
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✓", "{page}");
+            let (status, _, page) = get(&server.url("/"));
+            assert_eq!(status, 200);
+            assert!(
+                page.contains("Checkpoint signature <span class=\"ok\""),
+                "{page}"
+            );
+            let (status, _, body) = get(&server.url("/api/verify/EX-0000-0000-0000"));
+            assert_eq!(status, 404, "{body}");
+            served += 1;
+        }
+        writer.join().unwrap();
+    });
+    // Every record written meanwhile verifies on its page too.
+    let leaves = std::fs::read_to_string(env.archive.join("log").join("leaves")).unwrap();
+    for line in leaves.lines().skip(1) {
+        let rid = line.split(' ').next().unwrap();
+        let (status, _, page) = get(&server.url(&format!("/r/{rid}")));
+        assert_eq!(status, 200);
+        assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✓", "{rid}");
+    }
+}
+
+#[test]
+fn a_large_document_is_verified_once_per_checkpoint_and_the_page_says_so() {
+    let env = Env::new();
+    let (id, sha) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let server = Server::start(&env, &["--reverify-above", "100"]);
+    let (_, _, first) = get(&server.url(&format!("/r/{id}")));
+    assert!(first.contains("Verified just now"), "{first}");
+    let (_, _, second) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(marks(&second), "Snapshot stored ✓Hash verified ✓");
+    assert!(
+        second.contains("read in full once each time the archive changes"),
+        "{second}"
+    );
+    flip_one_byte(&env, &sha);
+    // Same checkpoint: the kept verdict stands, but the document itself is checked as it is
+    // served and never arrives whole.
+    let (_, _, page) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✓");
+    // (The damage may be found before the response head is written, or after: either way the
+    // connection ends without a whole body.)
+    let whole = client()
+        .get(server.doc_url(&format!("/d/{id}")))
+        .send()
+        .and_then(|r| r.bytes());
+    assert!(
+        whole.map_or(true, |b| b != TERMS.as_bytes()),
+        "a damaged document was served whole"
+    );
+    // The archive changes: the document is read again, and fails.
+    import(&env, "two.html", "<p>two</p>", "https://example.org/two");
+    let (_, _, page) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(marks(&page), "Snapshot stored ✓Hash verified ✗", "{page}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// In a real browser.
+
+fn skip_browser() -> bool {
+    if std::env::var_os("EXHIBIT_SKIP_BROWSER").is_some_and(|v| v == "1") {
+        let _ = std::io::stderr().write_all(
+            b"\n!!! SKIPPED: EXHIBIT_SKIP_BROWSER=1, the viewer was NOT tested in a browser !!!\n\n",
+        );
+        return true;
+    }
+    false
+}
+
+fn chromium() -> String {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| {
+            panic!(
+                "no Chromium found (apt-get install --no-install-recommends chromium, \
+                 or set EXHIBIT_SKIP_BROWSER=1 to skip the browser tests knowingly)"
+            )
+        })
+}
+
+/// Run headless Chromium with `args` and a URL, bounded in time; returns stdout.
+fn headless(profile: &std::path::Path, args: &[&str], url: &str) -> String {
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--virtual-time-budget=3000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("chromium did not finish within 90 s on {url}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    reader.join().unwrap()
+}
+
+const HOSTILE: &str = r#"<!DOCTYPE html><html><head><title>Hostile</title></head><body>
+<p id="status">script did not run</p>
+<script>
+var s = document.getElementById('status');
+s.textContent = 'script ran';
+try { s.textContent += ' cookie=' + document.cookie; } catch (e) { s.textContent += ' cookie-blocked'; }
+fetch('VIEWER/api/records/EXFILTRATE-FETCH').then(function (r) { return r.text(); })
+  .then(function (t) { s.textContent += ' fetched=' + t.length; }, function () { s.textContent += ' fetch-blocked'; });
+fetch('/api/records/EXFILTRATE-RELATIVE');
+try { top.location = 'VIEWER/api/records/EXFILTRATE-TOP'; } catch (e) {}
+</script></body></html>"#;
+
+#[test]
+fn archived_script_cannot_reach_the_viewer_in_a_real_browser() {
+    if skip_browser() {
+        return;
+    }
+    let env = Env::new();
+    let (terms, _) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    // The hostile page must name the viewer's address, which is only known once it runs: start
+    // a first server to learn nothing but a free port pair, then serve on fixed ports.
+    let probe = Server::start(&env, &[]);
+    let (viewer, documents) = (probe.viewer, probe.documents);
+    drop(probe);
+    let hostile = HOSTILE.replace("VIEWER", &format!("http://{viewer}"));
+    let (id, _) = import(&env, "hostile.html", &hostile, "https://evil.example/");
+    let server = Server::start_with(
+        &env,
+        &[
+            "--bind",
+            &viewer.to_string(),
+            "--documents-bind",
+            &documents.to_string(),
+        ],
+    );
+    let profile = tempfile::tempdir().unwrap();
+
+    // The archived page itself, opened directly on the documents' origin: its script never runs.
+    let dom = headless(
+        profile.path(),
+        &["--dump-dom"],
+        &server.doc_url(&format!("/d/{id}")),
+    );
+    // (The script's own text is in the DOM too: look at the element it would have changed.)
+    assert!(
+        dom.contains("<p id=\"status\">script did not run</p>"),
+        "{dom}"
+    );
+
+    // The record page that frames it: still the record page afterwards (no top navigation).
+    let dom = headless(
+        profile.path(),
+        &["--dump-dom"],
+        &server.url(&format!("/r/{id}")),
+    );
+    assert!(
+        dom.contains("Snapshot stored"),
+        "the record page was navigated away: {dom}"
+    );
+    assert!(dom.contains(&format!("/d/{id}")), "{dom}");
+
+    // Nothing reached the viewer on the hostile page's behalf, while the frame was loaded.
+    std::thread::sleep(Duration::from_millis(300));
+    let log = server.log.lock().unwrap().clone();
+    assert!(
+        log.iter().any(|l| l.starts_with("documents GET /d/")),
+        "the frame was loaded: {log:?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("EXFILTRATE")),
+        "archived script reached the viewer: {log:?}"
+    );
+
+    // A screenshot of a record page, as a person sees it.
+    let shot = profile.path().join("record.png");
+    headless(
+        profile.path(),
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1100,1500",
+            "--hide-scrollbars",
+        ],
+        &server.url(&format!("/r/{terms}")),
+    );
+    let png = std::fs::read(&shot).expect("chromium wrote a screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    assert!(
+        png.len() > 20_000 && png.len() < 5_000_000,
+        "a PNG of {} bytes is not a rendered page",
+        png.len()
+    );
+    if let Some(out) = std::env::var_os("EXHIBIT_SCREENSHOT_OUT") {
+        std::fs::copy(&shot, out).unwrap();
+    }
+}
