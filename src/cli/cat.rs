@@ -18,6 +18,10 @@ pub struct Args {
     /// Trust only this public key (PEM); repeatable. Default: the archive's keys/
     #[arg(long, value_name = "FILE")]
     trusted_key: Vec<PathBuf>,
+    /// Of a browser capture, write this part instead: screenshot, pdf, dom, or the URL of an
+    /// exchange (its response body)
+    #[arg(long, value_name = "PART")]
+    part: Option<String>,
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
@@ -30,10 +34,56 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     if !report.ok {
         return Err(super::not_verified(&report, "so its document is not written").into());
     }
+    let mut spool = match &a.part {
+        None => spool,
+        Some(name) => {
+            let m = archive.manifest(&id)?;
+            let sha = part_sha256(&m, name)?;
+            // The record verified, parts included (check_record), so this blob is the part.
+            let mut part = tempfile::spooled_tempfile(IN_MEMORY);
+            archive
+                .read_document(&sha, &mut part)
+                .map_err(exhibit::Error::from)?;
+            part
+        }
+    };
     spool.rewind()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     std::io::copy(&mut spool, &mut out)?;
     out.flush()?;
     Ok(0)
+}
+
+/// The SHA-256 of the part `name` of a browser record: an attachment role, or the URL of an
+/// exchange that got a response (the first, when several did).
+fn part_sha256(m: &exhibit::manifest::Manifest, name: &str) -> Result<String> {
+    let Some(b) = &m.browser else {
+        return Err(exhibit::Error::usage(format!(
+            "record {} is not a browser capture; it has no parts",
+            m.record_id
+        ))
+        .hint("drop --part to write its document")
+        .into());
+    };
+    let found = b
+        .attachments
+        .iter()
+        .find(|a| a.role == name)
+        .map(|a| a.sha256.clone())
+        .or_else(|| {
+            b.exchanges
+                .iter()
+                .filter(|e| e.url == name)
+                .find_map(|e| e.response.as_ref().map(|r| r.body.sha256.clone()))
+        });
+    found.ok_or_else(|| {
+        exhibit::Error::usage(format!(
+            "record {} has no part {}",
+            m.record_id,
+            exhibit::terminal::shown(name)
+        ))
+        .hint("give screenshot, pdf, dom or the URL of an exchange with a response; `exhibit show ID` lists them")
+        .into()
+    })
 }

@@ -1249,4 +1249,111 @@ mod tests {
         // A version-4 capture (no v4 field) is valid: version 4 is version 3 plus additions.
         parse_edited(|v| v["format"] = FORMAT_V4.into()).unwrap();
     }
+    #[test]
+    fn version_5_browser() {
+        let h = |c: char| c.to_string().repeat(64);
+        let v5 = move |v: &mut serde_json::Value| {
+            v["format"] = FORMAT_V5.into();
+            v.as_object_mut().unwrap().remove("http");
+            let doc = v["document"]["sha256"].clone();
+            v["browser"] = serde_json::json!({
+                "software": {"name": "Chromium", "version": "156.0.1.2", "product": "Chrome/156.0.1.2",
+                    "revision": "@x", "protocol_version": "1.3", "js_version": "15", "executable": "/usr/bin/chromium",
+                    "sandbox": false, "flags": ["--headless"]},
+                "user_agent": "UA",
+                "viewport": {"width": 1280, "height": 800, "device_scale_milli": 1000},
+                "limits": {"deadline_ms": 1, "snapshot_reserve_ms": 1, "settle_quiet_ms": 1, "settle_max_ms": 1,
+                    "max_resources": 1, "max_total_bytes": 1, "max_navigations": 1, "max_screenshot_height": 1,
+                    "max_pdf_pages": 1, "max_pdf_bytes": 1, "max_dom_bytes": 1},
+                "timings": {"started_at": "2026-05-21T05:07:28Z", "navigation_start_ms": 1, "settled_ms": 2,
+                    "settle": "quiet", "total_ms": 3},
+                "title": "T",
+                "final_url": "http://example.org/b",
+                "screenshot": {"width": 1280, "height": 800, "page_height": 800, "truncated": false},
+                "exchanges": [
+                    {"url": "http://example.org/b", "method": "GET", "resource_type": "Document",
+                     "main_frame_navigation": true, "request_headers": [], "started_ms": 0, "duration_ms": 1,
+                     "failed": false, "response": {"status": 200, "headers": [{"name": "Content-Type", "value": "text/html"}],
+                     "body": {"sha256": doc, "size": 1}}},
+                    {"url": "http://example.org/a.css", "method": "GET", "resource_type": "Stylesheet",
+                     "main_frame_navigation": false, "request_headers": [], "started_ms": 0, "duration_ms": 1,
+                     "failed": true, "error": {"kind": "timeout", "message": "slow"}},
+                    {"url": "http://example.org/x.png", "method": "GET", "resource_type": "Image",
+                     "main_frame_navigation": false, "request_headers": [], "started_ms": 0, "duration_ms": 1,
+                     "failed": true, "response": {"status": 404, "headers": [], "body": {"sha256": h('c'), "size": 9}}}
+                ],
+                "attachments": [
+                    {"role": "screenshot", "media_type": "image/png", "sha256": h('a'), "size": 5},
+                    {"role": "pdf", "media_type": "application/pdf", "sha256": h('b'), "size": 6},
+                    {"role": "dom", "media_type": "text/html; charset=utf-8", "sha256": h('a'), "size": 5}
+                ]
+            });
+        };
+        let m = parse_edited(v5).unwrap();
+        assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
+        let parts: Vec<(String, String)> =
+            m.parts().into_iter().map(|p| (p.name, p.sha256)).collect();
+        // The document and repeated bytes are listed once, under their first name.
+        assert_eq!(
+            parts,
+            vec![
+                ("screenshot".to_string(), h('a')),
+                ("pdf".to_string(), h('b')),
+                ("http://example.org/x.png".to_string(), h('c')),
+            ]
+        );
+        for old in [FORMAT_V1, FORMAT_V2, FORMAT, FORMAT_V4] {
+            rejected(
+                |v| {
+                    v5(v);
+                    v["format"] = old.into();
+                },
+                "cannot hold version-5 fields",
+            );
+        }
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["exchanges"][0]["response"]["body"]["sha256"] = h('d').into();
+            },
+            "not the body of any main-frame exchange",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["exchanges"][1]["failed"] = false.into();
+            },
+            "not failed",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["exchanges"][2]["failed"] = false.into();
+            },
+            "failed must say",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["attachments"][2]["role"] = "pdf".into();
+            },
+            "screenshot, pdf and dom",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["exchanges"][1]["url"] = "http://u:pw@example.org/".into();
+            },
+            "carries a user name",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["method"] = "import".into();
+            },
+            "only capture records",
+        );
+        // Plain records keep their version; a v5 capture without browser is version 4 plus nothing.
+        parse_edited(|v| v["format"] = FORMAT_V5.into()).unwrap();
+    }
 }
