@@ -413,6 +413,68 @@ fn fixture_page_becomes_one_record_with_every_part() {
         std::fs::write(&path, &original).unwrap();
     }
     env.assert_audit_clean();
+
+    // WARC and WACZ: a request and a response (or revisit) per answered exchange, the views as
+    // resources; warcio and wacz accept them and exhibit verifies every part from them.
+    let warc = env.dir.path().join("page.warc.gz");
+    env.ok(&[
+        "export",
+        &id,
+        "--format",
+        "warc",
+        "--out",
+        warc.to_str().unwrap(),
+    ]);
+    let out = std::process::Command::new("warcio")
+        .args(["check", "-v", warc.to_str().unwrap()])
+        .output()
+        .expect("warcio (pip install warcio)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    let count = |t: &str| listing.matches(&format!("> {t}\n")).count();
+    let answered = m["browser"]["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("response").is_some())
+        .count();
+    assert_eq!(count("request"), answered, "{listing}");
+    assert_eq!(count("response") + count("revisit"), answered, "{listing}");
+    assert_eq!(count("resource"), 3, "{listing}");
+    assert!(!listing.contains("fail"), "{listing}");
+    let pubkey = format!("{}.pub", env.key.display());
+    let r = env.run(&[
+        "verify",
+        "--json",
+        warc.to_str().unwrap(),
+        "--trusted-key",
+        &pubkey,
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("parts present"), "{}", r.stdout);
+    let wacz = env.dir.path().join("page.wacz");
+    env.ok(&[
+        "export",
+        &id,
+        "--format",
+        "wacz",
+        "--out",
+        wacz.to_str().unwrap(),
+    ]);
+    let out = std::process::Command::new("wacz")
+        .args(["validate", "-f", wacz.to_str().unwrap()])
+        .output()
+        .expect("wacz (pip install wacz)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    env.ok(&["verify", wacz.to_str().unwrap(), "--trusted-key", &pubkey]);
 }
 
 /// An interrupted commit of a browser record (everything in place, the checkpoint not yet
