@@ -536,7 +536,16 @@ fn batch_and_hostile_page() {
     let _one = serial();
     let main = TestServer::start(vec![
         ("/a", Route::html("<!DOCTYPE html><title>A</title><p>a")),
-        ("/b", Route::html("<!DOCTYPE html><title>B</title><p>b")),
+        (
+            "/b",
+            Route::Status {
+                status: 200,
+                reason: "OK",
+                content_type: "text/html",
+                body: b"<!DOCTYPE html><title>B</title><p>b".to_vec(),
+                headers: vec![("Set-Cookie".into(), b"session=secret-value".to_vec())],
+            },
+        ),
         (
             "/loop1",
             Route::Redirect {
@@ -568,6 +577,9 @@ fn batch_and_hostile_page() {
         list.to_str().unwrap(),
         "--jobs",
         "2",
+        "--redact-header",
+        "set-cookie",
+        "--ordered",
     ]);
     let ids: Vec<&str> = out
         .lines()
@@ -577,6 +589,33 @@ fn batch_and_hostile_page() {
     for id in &ids {
         assert_eq!(manifest(&env, id)["format"], "exhibit-manifest/5");
     }
+    // The cookie value is never signed; the record says what was redacted. The browser sends
+    // the cookie back, so the Cookie header is redacted with Set-Cookie.
+    let b = manifest(&env, ids[1]);
+    assert_eq!(
+        b["browser"]["redacted_headers"],
+        serde_json::json!(["cookie", "set-cookie"])
+    );
+    let text = b.to_string();
+    assert!(!text.contains("secret-value"), "{text}");
+    assert!(
+        text.contains(r#"{"name":"set-cookie","value":"[redacted]"}"#),
+        "{text}"
+    );
+
+    // An evidence bundle carries the main document; its parts are reported as not carried.
+    let zip = env.dir.path().join("a.zip");
+    env.ok(&["export", ids[0], "--out", zip.to_str().unwrap()]);
+    let pubkey = format!("{}.pub", env.key.display());
+    let r = env.run(&[
+        "verify",
+        "--json",
+        zip.to_str().unwrap(),
+        "--trusted-key",
+        &pubkey,
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("not carried here"), "{}", r.stdout);
     let counts = env.counts();
 
     for (path, says) in [

@@ -259,7 +259,15 @@ fn draft_of(
         exchanges: cap.exchanges.len(),
         failed: Vec::new(),
     };
-    let redact = &opts.redact_headers;
+    // The browser keeps a cookie jar: what a redacted Set-Cookie set comes back in the Cookie
+    // request header of later requests, so that is redacted with it.
+    let mut redact = opts.redact_headers.clone();
+    if redact.iter().any(|n| n == "set-cookie") {
+        redact.push("cookie".into());
+        redact.sort();
+        redact.dedup();
+    }
+    let redact = &redact;
     for e in &cap.exchanges {
         let (response, error) = match &e.outcome {
             Outcome::Response {
@@ -389,6 +397,7 @@ fn draft_of(
             .collect(),
         exchanges,
         attachments,
+        proxy: opts.proxy.as_ref().map(|p| p.to_string()),
         redacted_headers: redact.clone(),
     };
     let content_type = main_headers
@@ -430,7 +439,8 @@ fn draft_of(
 }
 
 /// `exhibit capture --browser`: one headless Chromium for the batch, `jobs` pages at once, each
-/// page committed as one record as soon as it is done.
+/// page committed as one record as soon as it is done. A browser that stops answering (or dies)
+/// is replaced once the page that found out has failed, so one bad page does not fail the rest.
 #[allow(clippy::too_many_arguments)]
 pub fn capture_many(
     archive: &Archive,
@@ -443,13 +453,28 @@ pub fn capture_many(
     report: impl FnMut(BatchItem<BrowserSummary>),
 ) -> Result<()> {
     let client = super::client(opts)?;
-    let browser = Browser::launch(&BrowserConfig::default())?;
+    let config = BrowserConfig::default();
+    let current = Mutex::new(Arc::new(Browser::launch(&config)?));
+    let browser = || current.lock().unwrap_or_else(|p| p.into_inner()).clone();
     super::pipeline(
         archive,
         key,
         urls,
         jobs,
-        |url, scratch| capture_page(&browser, &client, url, opts, page, scratch, labels.clone()),
+        |url, scratch| {
+            let b = browser();
+            let result = capture_page(&b, &client, url, opts, page, scratch, labels.clone());
+            if result.is_err() && !b.responsive(std::time::Duration::from_secs(5)) {
+                let mut slot = current.lock().unwrap_or_else(|p| p.into_inner());
+                // Another worker may have replaced it already.
+                if Arc::ptr_eq(&slot, &b) {
+                    if let Ok(fresh) = Browser::launch(&config) {
+                        *slot = Arc::new(fresh);
+                    }
+                }
+            }
+            result
+        },
         report,
     )
 }

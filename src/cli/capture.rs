@@ -43,7 +43,8 @@ With --browser, the page is rendered by headless Chromium (Debian's `chromium`, 
 EXHIBIT_CHROMIUM) whose only network is exhibit, under the same rules. The record cites the main \
 document's bytes and lists every exchange (failed ones too) and the screenshot, PDF and DOM, each \
 stored as a document; `exhibit show` lists them and `exhibit cat ID --part NAME` writes one. \
-Subresources that failed do not fail the capture: a warning names them.";
+Subresources that failed do not fail the capture: a warning names them. --timeout and \
+--max-size bound each request of the page; the page as a whole has 60 s (docs/BROWSER.md).";
 
 /// Fetch URLs, store their exact bytes and sign a record of each
 #[derive(clap::Args)]

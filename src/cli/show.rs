@@ -42,14 +42,20 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         );
     } else {
         if report.ok {
+            let parts = m.parts().len();
             println!(
-                "Verified:     yes (signed by {} key {}; document present as cited; in the signed log)",
+                "Verified:     yes (signed by {} key {}; document {}present as cited; in the signed log)",
                 if report.trust == "pinned" {
                     "the pinned"
                 } else {
                     "the archive's trusted"
                 },
-                esc(report.signer.as_deref().unwrap_or(""))
+                esc(report.signer.as_deref().unwrap_or("")),
+                if parts > 0 {
+                    format!("and its {parts} parts ")
+                } else {
+                    String::new()
+                }
             );
         } else {
             for c in report.checks.iter().filter(|c| !c.ok) {

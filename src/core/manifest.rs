@@ -184,6 +184,9 @@ pub struct BrowserFacts {
     pub exchanges: Vec<BrowserExchange>,
     /// The rendered views: roles `screenshot`, `pdf` and `dom`, each once, in that order.
     pub attachments: Vec<Attachment>,
+    /// The proxy every request of the page went through (`--proxy`), as `http.proxy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
     /// Lower-cased header names, sorted, whose values were replaced by [`REDACTED`] in every
     /// exchange before signing (`--redact-header`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -815,6 +818,48 @@ impl Manifest {
         if url_has_userinfo(&b.final_url, None) {
             return Err("browser.final_url carries a user name or password".into());
         }
+        if let Some(p) = &b.proxy {
+            let ok = url::Url::parse(p).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.has_host() && !url_has_userinfo(p, None)
+            });
+            if !ok {
+                return Err(
+                    "browser.proxy is not an http or https URL without user name or password"
+                        .into(),
+                );
+            }
+        }
+        let names = &b.redacted_headers;
+        for (i, n) in names.iter().enumerate() {
+            if !is_header_name(n) || n.bytes().any(|c| c.is_ascii_uppercase()) {
+                return Err(format!(
+                    "browser.redacted_headers: {n:?} is not a lower-case header name"
+                ));
+            }
+            if i > 0 && names[i - 1] >= *n {
+                return Err("browser.redacted_headers is not sorted and free of duplicates".into());
+            }
+            if UNREDACTABLE.contains(&n.as_str()) {
+                return Err(format!(
+                    "browser.redacted_headers names {n:?}, whose value the manifest records elsewhere"
+                ));
+            }
+        }
+        let headers = b.exchanges.iter().flat_map(|e| {
+            e.request_headers
+                .iter()
+                .chain(e.response.iter().flat_map(|r| r.headers.iter()))
+        });
+        for hd in headers {
+            if names.contains(&hd.name.to_ascii_lowercase())
+                && hd.value.as_deref() != Some(REDACTED)
+            {
+                return Err(format!(
+                    "header {:?} is listed in browser.redacted_headers but its value is not {REDACTED:?}",
+                    hd.name
+                ));
+            }
+        }
         let roles: Vec<&str> = b.attachments.iter().map(|a| a.role.as_str()).collect();
         let want: Vec<&str> = ATTACHMENT_ROLES.iter().map(|r| r.0).collect();
         if roles != want {
@@ -1353,6 +1398,44 @@ mod tests {
             },
             "only capture records",
         );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["proxy"] = "socks5://proxy:1/".into();
+            },
+            "browser.proxy",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["redacted_headers"] = serde_json::json!(["set-cookie", "cookie"]);
+            },
+            "not sorted",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["redacted_headers"] = serde_json::json!(["content-type"]);
+            },
+            "records elsewhere",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["exchanges"][0]["request_headers"] =
+                    serde_json::json!([{"name": "Cookie", "value": "a=b"}]);
+                v["browser"]["redacted_headers"] = serde_json::json!(["cookie"]);
+            },
+            "its value is not",
+        );
+        parse_edited(|v| {
+            v5(v);
+            v["browser"]["proxy"] = "http://127.0.0.1:3128/".into();
+            v["browser"]["exchanges"][0]["request_headers"] =
+                serde_json::json!([{"name": "Cookie", "value": REDACTED}]);
+            v["browser"]["redacted_headers"] = serde_json::json!(["cookie", "set-cookie"]);
+        })
+        .unwrap();
         // Plain records keep their version; a v5 capture without browser is version 4 plus nothing.
         parse_edited(|v| v["format"] = FORMAT_V5.into()).unwrap();
     }
