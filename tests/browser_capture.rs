@@ -265,6 +265,7 @@ fn fixture_page_becomes_one_record_with_every_part() {
     let env = Env::new();
     let (line, stderr) = browser_capture(&env, &fx.main.url("/"));
     let id = line["record_id"].as_str().unwrap().to_string();
+    assert_eq!(line["status"], 200, "{line:#}");
 
     // The capture succeeded and says which resources failed.
     let failed: Vec<&str> = line["browser"]["failed"]
@@ -525,6 +526,28 @@ fn interrupted_commit_of_a_browser_record_audits_clean_and_rolls_back() {
     assert_eq!(env.run(&["verify", &id]).code, 3);
     let (docs, records) = env.counts();
     assert_eq!((docs, records), (1, 1));
+
+    // A crash in the middle of moving into place: the record and some parts are there, the
+    // document and the PDF not yet.
+    let before = std::fs::read(&checkpoint).unwrap();
+    let (line, _) = browser_capture(&env, &main.url("/"));
+    let id = line["record_id"].as_str().unwrap().to_string();
+    let m = manifest(&env, &id);
+    std::fs::write(&checkpoint, &before).unwrap();
+    let doc = m["document"]["sha256"].as_str().unwrap();
+    let pdf = m["browser"]["attachments"][1]["sha256"].as_str().unwrap();
+    std::fs::remove_file(blob_path(&env, doc)).unwrap();
+    std::fs::remove_file(blob_path(&env, pdf)).unwrap();
+    assert!(css_blob.is_file());
+    let (code, v) = env.audit(&[]);
+    assert_eq!((code, &v["errors"]), (0, &serde_json::json!(0)), "{v:#}");
+    env.capture(&main.url("/plain"), &[]);
+    env.assert_audit_clean();
+    assert!(
+        !css_blob.exists(),
+        "a part of the rolled-back record is left"
+    );
+    assert_eq!(env.counts(), (1, 2));
 }
 
 /// A batch with --jobs, and a hostile page (a redirect loop) that leaves nothing stored.
@@ -559,6 +582,13 @@ fn batch_and_hostile_page() {
                 status: 302,
                 location: "/loop1".into(),
             },
+        ),
+        (
+            "/noisy",
+            Route::html(
+                "<!DOCTYPE html><title>Noisy</title><p>noisy<script>alert('hello');\
+                 window.open('/popup');</script>",
+            ),
         ),
         (
             "/js-loop",
@@ -616,6 +646,19 @@ fn batch_and_hostile_page() {
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("not carried here"), "{}", r.stdout);
+    // A page that opens dialogs and popups loads: a complete record that lists them.
+    let (line, _) = browser_capture(&env, &main.url("/noisy"));
+    let noisy = manifest(&env, line["record_id"].as_str().unwrap());
+    let kinds: Vec<&str> = noisy["browser"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"dialog") && kinds.contains(&"popup"),
+        "{kinds:?}"
+    );
     let counts = env.counts();
 
     for (path, says) in [

@@ -204,7 +204,17 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                 ok += 1;
                 let m = &c.manifest;
                 if a.json {
-                    let status = m.http.as_ref().map(|h| h.response.status);
+                    let status = m.http.as_ref().map(|h| h.response.status).or_else(|| {
+                        // A browser capture: the exchange that delivered the document.
+                        m.browser.as_ref().and_then(|b| {
+                            b.exchanges
+                                .iter()
+                                .filter(|e| e.main_frame_navigation)
+                                .filter_map(|e| e.response.as_ref())
+                                .find(|r| r.body.sha256 == m.document.sha256)
+                                .map(|r| r.status)
+                        })
+                    });
                     let line = serde_json::json!({
                         "record_id": m.record_id,
                         "sha256": m.document.sha256,
