@@ -5,7 +5,7 @@
 //! the environment, limits), and every body it hands the browser is staged as a document while
 //! it streams in. When the page is done, the screenshot, PDF and DOM are staged too and the
 //! whole capture becomes one [`Draft`]: the cited document is the main document's body, and
-//! the `browser` object names every other body and view by SHA-256 (docs/FORMAT.md 1.4, 5.8).
+//! the `browser` object names every other body and view by SHA-256 (docs/FORMAT.md 1.4, 5.10).
 //! If anything fails before the draft exists, every staged blob is dropped with it: nothing of a
 //! half capture reaches the store.
 
