@@ -57,9 +57,9 @@ pub struct Args {
     /// Read URLs from FILE, one per line ('-' for stdin; blank lines and # comments skipped)
     #[arg(long, value_name = "FILE")]
     from: Option<PathBuf>,
-    /// How many URLs to fetch at once
-    #[arg(long, default_value_t = 8)]
-    jobs: usize,
+    /// How many URLs to fetch at once [default: 8; with --browser, 2 pages at once]
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Label: who publishes the document (e.g. "Coursera")
     #[arg(long)]
     entity: Option<String>,
@@ -287,6 +287,8 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     };
     if a.browser {
         let page = exhibit::capture::browser::PageOptions::default();
+        // Every page at once is a renderer, a screenshot and a PDF: far more work per URL than
+        // a plain fetch, so fewer at a time unless asked.
         browse::capture_many(
             &archive,
             &key,
@@ -294,7 +296,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             &labels,
             &opts,
             &page,
-            a.jobs.max(1),
+            a.jobs.unwrap_or(2).max(1),
             |item| {
                 handle(capture::BatchItem {
                     index: item.index,
@@ -310,7 +312,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             &urls,
             &labels,
             &opts,
-            a.jobs.max(1),
+            a.jobs.unwrap_or(8).max(1),
             |item| {
                 handle(capture::BatchItem {
                     index: item.index,
