@@ -10,7 +10,7 @@ const IN_MEMORY: usize = 16 * 1024 * 1024;
 /// Write a record's exact document bytes to stdout, only after the record verifies
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit cat EX-7K2M-9QDR-T4VW > page.html\n  exhibit cat EX-7K2M-9QDR-T4VW | sha256sum     # prints the cited hash\n\nThe record is verified first (signature, document hash and size, log), holding the document aside meanwhile (in memory, or an unnamed temporary file for large documents). Nothing reaches stdout unless it verifies; otherwise the command exits 1 with the failed checks."
+    after_help = "Examples:\n  exhibit cat EX-7K2M-9QDR-T4VW > page.html\n  exhibit cat EX-7K2M-9QDR-T4VW | sha256sum     # prints the cited hash\n  exhibit cat EX-7K2M-9QDR-T4VW --part screenshot > page.png   # a browser capture's screenshot (or pdf, dom, a URL)\n\nThe record is verified first (signature, document hash and size, every part of a browser capture, log), holding the document aside meanwhile (in memory, or an unnamed temporary file for large documents). Nothing reaches stdout unless it verifies; otherwise the command exits 1 with the failed checks."
 )]
 pub struct Args {
     /// Record ID, or SHA-256 (or unique prefix) of the document
