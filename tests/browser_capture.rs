@@ -684,3 +684,107 @@ fn batch_and_hostile_page() {
         .collect();
     assert!(tmp.is_empty(), "left in tmp: {tmp:?}");
 }
+
+/// `capture --browser --from` killed with SIGKILL at random instants: after every kill the
+/// archive audits clean (an interrupted write is only a warning), every record whose line was
+/// printed stays, and the next writer leaves no warning behind.
+#[test]
+fn sigkill_during_browser_batches_never_damages_the_archive() {
+    if skip() {
+        return;
+    }
+    let _one = serial();
+    let seed = std::env::var("EXHIBIT_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    println!("browser crash test seed {seed} (EXHIBIT_CRASH_SEED to replay)");
+    let mut state = seed;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut routes: Vec<(String, Route)> = (0..40)
+        .map(|i| {
+            (
+                format!("/p{i}"),
+                Route::html(format!(
+                    "<!DOCTYPE html><title>p{i}</title><link rel=stylesheet href=/s.css>\
+                     <img src=/i{i}.png><p>page {i}"
+                )),
+            )
+        })
+        .collect();
+    routes.push((
+        "/s.css".into(),
+        Route::Ok {
+            content_type: "text/css",
+            body: b"p { color: rgb(0, 99, 0); }".to_vec(),
+        },
+    ));
+    for i in 0..40 {
+        routes.push((
+            format!("/i{i}.png"),
+            Route::Ok {
+                content_type: "image/png",
+                body: tiny_png([i as u8, 7, 7]),
+            },
+        ));
+    }
+    let srv = common::serve_owned(routes);
+    let env = Env::new();
+    let mut printed = std::collections::HashSet::new();
+    for round in 0..6 {
+        let start = (next() % 36) as usize;
+        let list = env.dir.path().join("urls.txt");
+        let urls: Vec<String> = (start..start + 4)
+            .map(|i| srv.url(&format!("/p{i}")))
+            .collect();
+        std::fs::write(&list, urls.join("\n")).unwrap();
+        let mut child = env
+            .command(&["capture", "--browser", "--from", list.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .map(|l| l.split("  ").next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        });
+        let wait = std::time::Duration::from_millis(300 + next() % 3000);
+        std::thread::sleep(wait);
+        let _ = child.kill();
+        child.wait().unwrap();
+        printed.extend(reader.join().unwrap());
+        let (code, report) = env.audit(&[]);
+        assert_eq!(
+            (code, &report["errors"]),
+            (0, &serde_json::json!(0)),
+            "round {round} (seed {seed}, killed after {wait:?}): {report:#}"
+        );
+    }
+    env.capture(&srv.url("/s.css"), &[]);
+    let (code, report) = env.audit(&[]);
+    assert_eq!(
+        (code, report["warnings"].as_u64()),
+        (0, Some(0)),
+        "{report:#}"
+    );
+    for id in &printed {
+        env.ok(&["verify", id]);
+    }
+    println!("{} browser records printed and intact", printed.len());
+}
