@@ -565,7 +565,7 @@ fn batch_and_hostile_page() {
                 status: 200,
                 reason: "OK",
                 content_type: "text/html",
-                body: b"<!DOCTYPE html><title>B</title><p>b".to_vec(),
+                body: b"<!DOCTYPE html><title>B</title><p>b<img src=/pix.png>".to_vec(),
                 headers: vec![("Set-Cookie".into(), b"session=secret-value".to_vec())],
             },
         ),
@@ -628,6 +628,10 @@ fn batch_and_hostile_page() {
     );
     let text = b.to_string();
     assert!(!text.contains("secret-value"), "{text}");
+    assert!(
+        text.contains(r#"{"name":"Cookie","value":"[redacted]"}"#),
+        "the browser sent no cookie back: {text}"
+    );
     assert!(
         text.contains(r#"{"name":"set-cookie","value":"[redacted]"}"#),
         "{text}"
