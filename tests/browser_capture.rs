@@ -650,6 +650,26 @@ fn batch_and_hostile_page() {
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("not carried here"), "{}", r.stdout);
+    // --user-agent is what the page and its servers see.
+    let r = env.run(&[
+        "capture",
+        "--browser",
+        "--json",
+        "--user-agent",
+        "Reader/1.0",
+        &main.url("/a"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line: Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    let ua = manifest(&env, line["record_id"].as_str().unwrap());
+    assert_eq!(ua["browser"]["user_agent"], "Reader/1.0");
+    let sent = main.last_request_headers("/a");
+    assert!(
+        sent.iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("user-agent") && v == "Reader/1.0"),
+        "{sent:?}"
+    );
+
     // A page that opens dialogs and popups loads: a complete record that lists them.
     let (line, _) = browser_capture(&env, &main.url("/noisy"));
     let noisy = manifest(&env, line["record_id"].as_str().unwrap());

@@ -81,9 +81,10 @@ pub struct Args {
     /// Archive non-2xx answers (error pages) instead of refusing them
     #[arg(long)]
     allow_status: bool,
-    /// User-Agent header to send (recorded in the manifest)
-    #[arg(long, default_value = capture::DEFAULT_USER_AGENT)]
-    user_agent: String,
+    /// User-Agent header to send (recorded in the manifest) [default: exhibit's own; with
+    /// --browser, Chromium's]
+    #[arg(long)]
+    user_agent: Option<String>,
     #[command(flatten)]
     policy: PolicyArgs,
     /// One JSON object per line instead of text
@@ -184,7 +185,10 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         timeout: seconds(a.timeout, "--timeout")?,
         connect_timeout: seconds(a.connect_timeout, "--connect-timeout")?,
         allow_status: a.allow_status,
-        user_agent: a.user_agent,
+        user_agent: a
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| capture::DEFAULT_USER_AGENT.into()),
         ..CaptureOptions::default()
     };
     a.policy.apply(&mut opts)?;
@@ -286,7 +290,12 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         emitter.emit(item.index, lines);
     };
     if a.browser {
-        let page = exhibit::capture::browser::PageOptions::default();
+        // The page sees the user agent asked for, else Chromium's own: a browser that calls
+        // itself exhibit would be served something else than readers get.
+        let page = exhibit::capture::browser::PageOptions {
+            user_agent: a.user_agent.clone(),
+            ..Default::default()
+        };
         // Every page at once is a renderer, a screenshot and a PDF: far more work per URL than
         // a plain fetch, so fewer at a time unless asked.
         browse::capture_many(
