@@ -44,7 +44,8 @@ EXHIBIT_CHROMIUM) whose only network is exhibit, under the same rules. The recor
 document's bytes and lists every exchange (failed ones too) and the screenshot, PDF and DOM, each \
 stored as a document; `exhibit show` lists them and `exhibit cat ID --part NAME` writes one. \
 Subresources that failed do not fail the capture: a warning names them. --timeout and \
---max-size bound each request of the page; the page as a whole has 60 s (docs/BROWSER.md).";
+--max-size bound each request of the page; the page as a whole has 60 s, or --timeout plus 15 s \
+when that is longer (docs/BROWSER.md).";
 
 /// Fetch URLs, store their exact bytes and sign a record of each
 #[derive(clap::Args)]
@@ -292,10 +293,13 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     if a.browser {
         // The page sees the user agent asked for, else Chromium's own: a browser that calls
         // itself exhibit would be served something else than readers get.
-        let page = exhibit::capture::browser::PageOptions {
+        let mut page = exhibit::capture::browser::PageOptions {
             user_agent: a.user_agent.clone(),
             ..Default::default()
         };
+        // A slow server that --timeout allows for must not be cut off by the page's deadline.
+        let l = &mut page.limits;
+        l.deadline = l.deadline.max(opts.timeout + l.snapshot_reserve);
         // Every page at once is a renderer, a screenshot and a PDF: far more work per URL than
         // a plain fetch, so fewer at a time unless asked.
         browse::capture_many(
