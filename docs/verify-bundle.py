@@ -44,7 +44,7 @@ FORMATS = ("exhibit-bundle/3", "exhibit-bundle/2", "exhibit-bundle/1")
 # The VERIFY.txt of every exhibit-bundle/2 (docs/FORMAT.md section 13.12).
 VERIFY_TXT_V2_SHA256 = "30499b429914f2fab3bac9a7a22d1d4586ad746448903175ec232c6121ecf5f9"
 # The VERIFY.txt of every exhibit-bundle/3: the text of docs/FORMAT.md section 13.11.
-VERIFY_TXT_SHA256 = "bd4e36d23c2efeb2d8298c5e691a92b1033e2f4d0a2880ca29436c44bf673dc7"
+VERIFY_TXT_SHA256 = "6a89da6eb7b1c44be85ebd4cc66388a671a2b5a9b30d6a40d976288d603fdd63"
 MAX_ENTRIES = 100_000
 MAX_CENTRAL_DIRECTORY = 64 << 20
 MAX_SMALL_MEMBER = 64 << 20
@@ -447,7 +447,7 @@ def checkpoint_signers(origin, body, lines, counting):
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
 KEY_ID = re.compile(r"[0-9a-f]{16}\Z")
 MANIFESTS = ("exhibit-manifest/1", "exhibit-manifest/2", "exhibit-manifest/3",
-             "exhibit-manifest/4")
+             "exhibit-manifest/4", "exhibit-manifest/5")
 
 
 class Book:

@@ -655,7 +655,8 @@ fn infinite_scroll_and_huge_canvas_are_cut_at_the_screenshot_cap() {
     .unwrap();
     assert!(cap.screenshot.truncated);
     assert_eq!(cap.screenshot.height, 6000);
-    assert!(cap.screenshot.page_height > 30000, "{:?}", cap.screenshot);
+    // At least the canvas; how far the page grew by the snapshot depends on the machine's load.
+    assert!(cap.screenshot.page_height >= 30000, "{:?}", cap.screenshot);
     let shot = decode_png(&cap.screenshot.png);
     assert_eq!((shot.0, shot.1), (1280, 6000));
     assert_eq!(pixel(&shot, 640, 5999), [0, 0, 255]);

@@ -1337,3 +1337,93 @@ fn format_md_procedure_verifies_an_archive_from_before_key_additions() {
     let o = fx.exhibit(&["audit"]);
     assert!(o.status.success(), "exhibit audit:\n{}", text(&o));
 }
+
+/// FORMAT.md 5.10: every part of a browser capture checked with bash, `zstd`, `sha256sum` and
+/// Python's standard library, by the procedure printed between the `browser-parts.sh` markers;
+/// a flipped byte in one part's blob makes it fail naming that part. Needs Chromium, like
+/// tests/browser_capture.rs; skipped loudly with EXHIBIT_SKIP_BROWSER=1.
+#[test]
+fn format_md_browser_parts_procedure_checks_every_part() {
+    if std::env::var_os("EXHIBIT_SKIP_BROWSER").is_some_and(|v| v == "1") {
+        use std::io::Write;
+        let _ = std::io::stderr()
+            .write_all(b"\n!!! SKIPPED: EXHIBIT_SKIP_BROWSER=1, browser parts NOT checked !!!\n\n");
+        return;
+    }
+    let script = fenced("browser-parts.sh", "sh");
+    let server = TestServer::start(vec![
+        (
+            "/",
+            Route::html(
+                "<!DOCTYPE html><title>Parts</title><link rel=stylesheet href=/p.css>\
+                 <img src=/none.png><p>parts",
+            ),
+        ),
+        (
+            "/p.css",
+            Route::Ok {
+                content_type: "text/css",
+                body: b"p { color: rgb(9, 9, 9); }".to_vec(),
+            },
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let run = |args: &[&str]| {
+        let o = Command::new(exhibit_bin())
+            .args(args)
+            .env("EXHIBIT_ARCHIVE", &archive)
+            .env("EXHIBIT_KEY", dir.path().join("signing.key"))
+            .env("EXHIBIT_ALLOW_PRIVATE", "1")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "exhibit {args:?}: {}", text(&o));
+        stdout(&o)
+    };
+    let line = run(&["capture", "--init", "--browser", &server.url("/")]);
+    let id = line.split_whitespace().next().unwrap().to_string();
+    let manifest = archive
+        .join("records")
+        .join(&id[3..5])
+        .join(format!("{id}.json"));
+    let check = || {
+        Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("ARCHIVE", &archive)
+            .env("MANIFEST", &manifest)
+            .output()
+            .unwrap()
+    };
+    let o = check();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = stdout(&o);
+    for name in [
+        "screenshot",
+        "pdf",
+        "dom",
+        &server.url("/p.css"),
+        &server.url("/"),
+    ] {
+        assert!(out.contains(&format!("ok {name}\n")), "{name}: {out}");
+    }
+    assert!(!out.contains("FAILED"), "{out}");
+
+    // One flipped byte in the compressed frame of the stylesheet's blob (not in its trailer,
+    // which section 12 checks and `zstd -dc` skips).
+    let css_sha = common::sha256_hex(b"p { color: rgb(9, 9, 9); }");
+    let blob = archive
+        .join("documents")
+        .join(&css_sha[..2])
+        .join(format!("{css_sha}.zst"));
+    let mut bytes = fs::read(&blob).unwrap();
+    bytes[12] ^= 0x01;
+    fs::write(&blob, &bytes).unwrap();
+    let o = check();
+    assert!(!o.status.success(), "a flipped byte passed: {}", text(&o));
+    assert!(
+        stdout(&o).contains(&format!("FAILED {}", server.url("/p.css"))),
+        "{}",
+        text(&o)
+    );
+}

@@ -347,12 +347,39 @@ impl Archive {
                 committed_ids.insert(e.record_id);
                 committed_docs.insert(e.sha256);
             }
+            // A browser record's parts are published after its record file (commit step 4), so
+            // the parts an interrupted commit may have placed are named by a record still there.
+            let mut tail_parts = Vec::new();
+            for e in &tail {
+                if committed_ids.contains(&e.record_id) {
+                    continue;
+                }
+                if let Ok(Some((bytes, _))) = self.local.read_record(&e.record_id) {
+                    if let Ok(m) = Manifest::parse(&bytes) {
+                        tail_parts.extend(m.parts().into_iter().map(|p| p.sha256));
+                    }
+                }
+            }
+            // Only after a crash, so reading every committed manifest is affordable: a part a
+            // committed browser record cites must never go, whichever tail line names it.
+            for e in self.leaves(size)? {
+                if let Ok(Some((bytes, _))) = self.local.read_record(&e.record_id) {
+                    if let Ok(m) = Manifest::parse(&bytes) {
+                        committed_docs.extend(m.parts().into_iter().map(|p| p.sha256));
+                    }
+                }
+            }
             for e in &tail {
                 if !committed_ids.contains(&e.record_id) {
                     self.local.remove_record(&e.record_id)?;
                 }
                 if !committed_docs.contains(&e.sha256) {
                     self.local.remove_document(&e.sha256)?;
+                }
+            }
+            for sha in &tail_parts {
+                if !committed_docs.contains(sha) {
+                    self.local.remove_document(sha)?;
                 }
             }
         }
@@ -446,7 +473,7 @@ impl Archive {
                 }
             };
             let manifest = Manifest {
-                format: manifest::format_for(draft.method).into(),
+                format: manifest::format_for(draft.method, draft.browser.is_some()).into(),
                 record_id: record_id.to_string(),
                 log_index: index,
                 method: draft.method,
@@ -457,6 +484,7 @@ impl Archive {
                 document: draft.document,
                 http: draft.http,
                 warc: draft.warc,
+                browser: draft.browser,
                 labels: draft.labels,
                 change: draft.change,
                 tool: Tool::this(),
@@ -513,7 +541,7 @@ impl Archive {
                 }
                 .to_line(),
             );
-            prepared.push((manifest, draft.staged));
+            prepared.push((manifest, draft.staged, draft.parts));
         }
         self.local.sync()?;
 
@@ -528,7 +556,17 @@ impl Archive {
 
         // Step 4: move into place.
         let mut committed = Vec::with_capacity(prepared.len());
-        for (manifest, staged) in prepared {
+        for (manifest, staged, parts) in prepared {
+            let id: RecordId = manifest.record_id.parse().expect("we made it");
+            if manifest.browser.is_some() {
+                // The record goes first, so that recovery (and audit) can read from it which
+                // parts an interrupted commit may have published.
+                self.local.place_record(scratch, &id)?;
+                for part in parts {
+                    let (dir, name) = part.location();
+                    self.local.publish_document(dir, name, &part.sha256)?;
+                }
+            }
             let stored = match staged {
                 Some(staged) => {
                     let (dir, name) = staged.location();
@@ -541,8 +579,9 @@ impl Archive {
                 }
                 None => Published::AlreadyPresent,
             };
-            let id: RecordId = manifest.record_id.parse().expect("we made it");
-            self.local.place_record(scratch, &id)?;
+            if manifest.browser.is_none() {
+                self.local.place_record(scratch, &id)?;
+            }
             committed.push(Committed { manifest, stored });
         }
         self.local.sync()?;
@@ -888,6 +927,8 @@ pub fn key_draft(scratch: &Scratch, st: &crate::trust::Statement) -> Result<Draf
         },
         http: None,
         warc: None,
+        browser: None,
+        parts: Vec::new(),
         labels: Labels {
             note: st.reason.clone(),
             ..Default::default()
@@ -908,6 +949,11 @@ pub struct Draft {
     pub http: Option<HttpExchange>,
     /// Manifest version 4: what an imported WARC record claimed (method `import-warc`).
     pub warc: Option<manifest::WarcClaims>,
+    /// Manifest version 5: a browser capture's provenance and parts.
+    pub browser: Option<Box<manifest::BrowserFacts>>,
+    /// The documents the browser object names besides `staged` (bodies and attachments),
+    /// published with the record. A part already stored needs no staged copy.
+    pub parts: Vec<Staged>,
     pub labels: Labels,
     pub change: Option<manifest::Change>,
 }

@@ -12,6 +12,7 @@
 //! ignored and a proxy is used only when given, and then recorded; named headers are redacted
 //! before anything is signed.
 
+pub mod browse;
 pub mod browser;
 pub mod policy;
 
@@ -42,7 +43,7 @@ pub const MAX_REDIRECTS: usize = 10;
 pub const DEFAULT_USER_AGENT: &str =
     concat!("exhibit/", env!("CARGO_PKG_VERSION"), " (citation archive)");
 const ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
+pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
 
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
@@ -249,7 +250,11 @@ fn redact(http: &mut HttpExchange, names: &[String]) {
 
 /// The address-policy check of one hop's host before any connection: IP literals here (the
 /// HTTP library does not resolve them), names in [`PolicyResolver`].
-fn check_hop(url: &url::Url, from: Option<&url::Url>, opts: &CaptureOptions) -> Result<()> {
+pub(crate) fn check_hop(
+    url: &url::Url,
+    from: Option<&url::Url>,
+    opts: &CaptureOptions,
+) -> Result<()> {
     let Some(host) = url.host() else {
         return Ok(());
     };
@@ -504,6 +509,8 @@ pub fn fetch(
                 http
             }),
             warc: None,
+            browser: None,
+            parts: Vec::new(),
             labels,
             change: None,
             staged: Some(staged),
@@ -583,7 +590,7 @@ fn find_in_chain<'a, T: std::error::Error + 'static>(
     None
 }
 
-fn request_error(
+pub(crate) fn request_error(
     e: &reqwest::Error,
     url: &url::Url,
     from: Option<&url::Url>,
@@ -732,7 +739,7 @@ impl<'a> Decoder<'a> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn read_body(
+pub(crate) fn read_body(
     mut response: Response,
     encoding: Option<&str>,
     writer: &mut DocumentWriter,
@@ -868,6 +875,8 @@ pub fn stage_file(
         },
         http: None,
         warc: None,
+        browser: None,
+        parts: Vec::new(),
         labels,
         change: None,
         staged: Some(staged),

@@ -1,5 +1,6 @@
 use super::{esc, Global};
 use anyhow::Result;
+use exhibit::capture::browse::{self, BrowserSummary};
 use exhibit::capture::{self, CaptureOptions};
 use exhibit::manifest::Labels;
 use exhibit::store::Published;
@@ -17,6 +18,8 @@ Examples:
   exhibit capture https://example.org/account --redact-header set-cookie
   exhibit capture https://example.org/terms --proxy http://proxy.internal:3128
   exhibit capture http://localhost:8000/draft --allow-private
+  exhibit capture --browser https://example.org/terms
+  exhibit capture --browser --from urls.txt --jobs 2
 
 Prints one line per capture: record ID, SHA-256, URL (as each URL finishes; --ordered keeps the \
 input order). Without an archive, capture fails unless --init is given (it then creates one, with \
@@ -34,7 +37,15 @@ What is recorded and what is refused:
   private, link-local, unique-local or other non-public address is refused (exit 5) unless
   --allow-private (or EXHIBIT_ALLOW_PRIVATE=1) is given.
   Proxy environment variables (http_proxy, https_proxy, ALL_PROXY) are ignored; --proxy URL
-  sends every request through that proxy and records it.";
+  sends every request through that proxy and records it.
+
+With --browser, the page is rendered by headless Chromium (Debian's `chromium`, or \
+EXHIBIT_CHROMIUM) whose only network is exhibit, under the same rules. The record cites the main \
+document's bytes and lists every exchange (failed ones too) and the screenshot, PDF and DOM, each \
+stored as a document; `exhibit show` lists them and `exhibit cat ID --part NAME` writes one. \
+Subresources that failed do not fail the capture: a warning names them. --timeout and \
+--max-size bound each request of the page; the page as a whole has 60 s, or --timeout plus 15 s \
+when that is longer (docs/BROWSER.md).";
 
 /// Fetch URLs, store their exact bytes and sign a record of each
 #[derive(clap::Args)]
@@ -47,9 +58,9 @@ pub struct Args {
     /// Read URLs from FILE, one per line ('-' for stdin; blank lines and # comments skipped)
     #[arg(long, value_name = "FILE")]
     from: Option<PathBuf>,
-    /// How many URLs to fetch at once
-    #[arg(long, default_value_t = 8)]
-    jobs: usize,
+    /// How many URLs to fetch at once [default: 8; with --browser, 2 pages at once]
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Label: who publishes the document (e.g. "Coursera")
     #[arg(long)]
     entity: Option<String>,
@@ -71,9 +82,10 @@ pub struct Args {
     /// Archive non-2xx answers (error pages) instead of refusing them
     #[arg(long)]
     allow_status: bool,
-    /// User-Agent header to send (recorded in the manifest)
-    #[arg(long, default_value = capture::DEFAULT_USER_AGENT)]
-    user_agent: String,
+    /// User-Agent header to send (recorded in the manifest) [default: exhibit's own; with
+    /// --browser, Chromium's]
+    #[arg(long)]
+    user_agent: Option<String>,
     #[command(flatten)]
     policy: PolicyArgs,
     /// One JSON object per line instead of text
@@ -85,6 +97,10 @@ pub struct Args {
     /// Print results in the order of the input, not as each URL finishes
     #[arg(long)]
     ordered: bool,
+    /// Load each page in headless Chromium and sign one record of everything it rendered:
+    /// every exchange, a full-page screenshot, a PDF and the rendered DOM (docs/BROWSER.md)
+    #[arg(long)]
+    browser: bool,
 }
 
 /// The capture-policy options shared by capture and check.
@@ -170,7 +186,10 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         timeout: seconds(a.timeout, "--timeout")?,
         connect_timeout: seconds(a.connect_timeout, "--connect-timeout")?,
         allow_status: a.allow_status,
-        user_agent: a.user_agent,
+        user_agent: a
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| capture::DEFAULT_USER_AGENT.into()),
         ..CaptureOptions::default()
     };
     a.policy.apply(&mut opts)?;
@@ -183,63 +202,139 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let mut emitter = super::Emitter::new(a.ordered, super::progress(urls.len() as u64, "capture"));
     let mut failures: Vec<(usize, String, exhibit::Error)> = Vec::new();
     let mut ok = 0usize;
-    capture::capture_many(
-        &archive,
-        &key,
-        &urls,
-        &labels,
-        &opts,
-        a.jobs.max(1),
-        |item| {
-            let mut lines = super::Lines::default();
-            match item.result {
-                Ok((c, ())) => {
-                    ok += 1;
-                    let m = &c.manifest;
-                    if a.json {
-                        let status = m.http.as_ref().map(|h| h.response.status);
-                        let line = serde_json::json!({
-                            "record_id": m.record_id,
-                            "sha256": m.document.sha256,
-                            "size": m.document.size,
-                            "url": m.requested_url,
-                            "final_url": m.final_url,
-                            "status": status,
-                            "content_type": m.document.content_type,
-                            "title": m.document.title,
-                            "text_fingerprint": m.document.text_fingerprint,
-                            "captured_at": m.captured_at,
-                            "log_index": m.log_index,
-                            "stored": if c.stored == Published::Stored { "new" } else { "deduplicated" },
+    let mut handle = |item: capture::BatchItem<Option<BrowserSummary>>| {
+        let mut lines = super::Lines::default();
+        match item.result {
+            Ok((c, summary)) => {
+                ok += 1;
+                let m = &c.manifest;
+                if a.json {
+                    let status = m.http.as_ref().map(|h| h.response.status).or_else(|| {
+                        // A browser capture: the exchange that delivered the document.
+                        m.browser.as_ref().and_then(|b| {
+                            b.exchanges
+                                .iter()
+                                .filter(|e| e.main_frame_navigation)
+                                .filter_map(|e| e.response.as_ref())
+                                .find(|r| r.body.sha256 == m.document.sha256)
+                                .map(|r| r.status)
+                        })
+                    });
+                    let line = serde_json::json!({
+                        "record_id": m.record_id,
+                        "sha256": m.document.sha256,
+                        "size": m.document.size,
+                        "url": m.requested_url,
+                        "final_url": m.final_url,
+                        "status": status,
+                        "content_type": m.document.content_type,
+                        "title": m.document.title,
+                        "text_fingerprint": m.document.text_fingerprint,
+                        "captured_at": m.captured_at,
+                        "log_index": m.log_index,
+                        "stored": if c.stored == Published::Stored { "new" } else { "deduplicated" },
+                    });
+                    let mut line = line;
+                    if let Some(b) = &summary {
+                        line["browser"] = serde_json::json!({
+                            "exchanges": b.exchanges,
+                            "parts": m.parts().len(),
+                            "failed": b.failed.iter().map(|(u, w)| serde_json::json!({"url": u, "error": w})).collect::<Vec<_>>(),
                         });
-                        lines.out.extend(super::json_line(&line).ok());
-                    } else {
-                        lines.out.push(format!(
-                            "{}  {}  {}",
-                            esc(&m.record_id),
-                            esc(&m.document.sha256),
-                            esc(&m.requested_url)
-                        ));
                     }
+                    lines.out.extend(super::json_line(&line).ok());
+                } else {
+                    lines.out.push(format!(
+                        "{}  {}  {}",
+                        esc(&m.record_id),
+                        esc(&m.document.sha256),
+                        esc(&m.requested_url)
+                    ));
                 }
-                Err(e) => {
-                    if a.json {
-                        lines.out.extend(
-                            super::json_line(&serde_json::json!({
-                                "url": item.url, "error": e.to_string(), "exit_code": e.kind.exit_code()
-                            }))
-                            .ok(),
-                        );
-                    }
-                    lines
-                        .err
-                        .push(format!("error: {}", super::lib_error_line(&e)));
-                    failures.push((item.index, item.url, e));
+                if let Some(b) = summary.filter(|b| !b.failed.is_empty()) {
+                    let shown: Vec<String> = b
+                        .failed
+                        .iter()
+                        .take(5)
+                        .map(|(u, w)| format!("{} ({})", esc(u), esc(w)))
+                        .collect();
+                    let more = b.failed.len().saturating_sub(shown.len());
+                    lines.err.push(format!(
+                        "warning: {}: captured with {} of {} resources failed: {}{}",
+                        esc(&m.record_id),
+                        b.failed.len(),
+                        b.exchanges,
+                        shown.join(", "),
+                        if more > 0 {
+                            format!(" and {more} more (--json lists all)")
+                        } else {
+                            String::new()
+                        }
+                    ));
                 }
             }
-            emitter.emit(item.index, lines);
-        },
-    )?;
+            Err(e) => {
+                if a.json {
+                    lines.out.extend(
+                        super::json_line(&serde_json::json!({
+                            "url": item.url, "error": e.to_string(), "exit_code": e.kind.exit_code()
+                        }))
+                        .ok(),
+                    );
+                }
+                lines
+                    .err
+                    .push(format!("error: {}", super::lib_error_line(&e)));
+                failures.push((item.index, item.url, e));
+            }
+        }
+        emitter.emit(item.index, lines);
+    };
+    if a.browser {
+        // The page sees the user agent asked for, else Chromium's own: a browser that calls
+        // itself exhibit would be served something else than readers get.
+        let mut page = exhibit::capture::browser::PageOptions {
+            user_agent: a.user_agent.clone(),
+            ..Default::default()
+        };
+        // A slow server that --timeout allows for must not be cut off by the page's deadline.
+        let l = &mut page.limits;
+        l.deadline = l.deadline.max(opts.timeout + l.snapshot_reserve);
+        // Every page at once is a renderer, a screenshot and a PDF: far more work per URL than
+        // a plain fetch, so fewer at a time unless asked.
+        browse::capture_many(
+            &archive,
+            &key,
+            &urls,
+            &labels,
+            &opts,
+            &page,
+            a.jobs.unwrap_or(2).max(1),
+            |item| {
+                handle(capture::BatchItem {
+                    index: item.index,
+                    url: item.url,
+                    result: item.result.map(|(c, s)| (c, Some(s))),
+                })
+            },
+        )?;
+    } else {
+        capture::capture_many(
+            &archive,
+            &key,
+            &urls,
+            &labels,
+            &opts,
+            a.jobs.unwrap_or(8).max(1),
+            |item| {
+                handle(capture::BatchItem {
+                    index: item.index,
+                    url: item.url,
+                    result: item.result.map(|(c, ())| (c, None)),
+                })
+            },
+        )?;
+    }
     emitter.finish();
     let captured = format!(
         "captured {ok} of {}",

@@ -10,7 +10,7 @@ const IN_MEMORY: usize = 16 * 1024 * 1024;
 /// Write a record's exact document bytes to stdout, only after the record verifies
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit cat EX-7K2M-9QDR-T4VW > page.html\n  exhibit cat EX-7K2M-9QDR-T4VW | sha256sum     # prints the cited hash\n\nThe record is verified first (signature, document hash and size, log), holding the document aside meanwhile (in memory, or an unnamed temporary file for large documents). Nothing reaches stdout unless it verifies; otherwise the command exits 1 with the failed checks."
+    after_help = "Examples:\n  exhibit cat EX-7K2M-9QDR-T4VW > page.html\n  exhibit cat EX-7K2M-9QDR-T4VW | sha256sum     # prints the cited hash\n  exhibit cat EX-7K2M-9QDR-T4VW --part screenshot > page.png   # a browser capture's screenshot (or pdf, dom, a URL)\n\nThe record is verified first (signature, document hash and size, every part of a browser capture, log), holding the document aside meanwhile (in memory, or an unnamed temporary file for large documents). Nothing reaches stdout unless it verifies; otherwise the command exits 1 with the failed checks."
 )]
 pub struct Args {
     /// Record ID, or SHA-256 (or unique prefix) of the document
@@ -18,6 +18,10 @@ pub struct Args {
     /// Trust only this public key (PEM); repeatable. Default: the archive's keys/
     #[arg(long, value_name = "FILE")]
     trusted_key: Vec<PathBuf>,
+    /// Of a browser capture, write this part instead: screenshot, pdf, dom, or the URL of an
+    /// exchange (its response body)
+    #[arg(long, value_name = "PART")]
+    part: Option<String>,
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
@@ -30,10 +34,56 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     if !report.ok {
         return Err(super::not_verified(&report, "so its document is not written").into());
     }
+    let mut spool = match &a.part {
+        None => spool,
+        Some(name) => {
+            let m = archive.manifest(&id)?;
+            let sha = part_sha256(&m, name)?;
+            // The record verified, parts included (check_record), so this blob is the part.
+            let mut part = tempfile::spooled_tempfile(IN_MEMORY);
+            archive
+                .read_document(&sha, &mut part)
+                .map_err(exhibit::Error::from)?;
+            part
+        }
+    };
     spool.rewind()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     std::io::copy(&mut spool, &mut out)?;
     out.flush()?;
     Ok(0)
+}
+
+/// The SHA-256 of the part `name` of a browser record: an attachment role, or the URL of an
+/// exchange that got a response (the first, when several did).
+fn part_sha256(m: &exhibit::manifest::Manifest, name: &str) -> Result<String> {
+    let Some(b) = &m.browser else {
+        return Err(exhibit::Error::usage(format!(
+            "record {} is not a browser capture; it has no parts",
+            m.record_id
+        ))
+        .hint("drop --part to write its document")
+        .into());
+    };
+    let found = b
+        .attachments
+        .iter()
+        .find(|a| a.role == name)
+        .map(|a| a.sha256.clone())
+        .or_else(|| {
+            b.exchanges
+                .iter()
+                .filter(|e| e.url == name)
+                .find_map(|e| e.response.as_ref().map(|r| r.body.sha256.clone()))
+        });
+    found.ok_or_else(|| {
+        exhibit::Error::usage(format!(
+            "record {} has no part {}",
+            m.record_id,
+            exhibit::terminal::shown(name)
+        ))
+        .hint("give screenshot, pdf, dom or the URL of an exchange with a response; `exhibit show ID` lists them")
+        .into()
+    })
 }

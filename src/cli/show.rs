@@ -42,14 +42,20 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         );
     } else {
         if report.ok {
+            let parts = m.parts().len();
             println!(
-                "Verified:     yes (signed by {} key {}; document present as cited; in the signed log)",
+                "Verified:     yes (signed by {} key {}; document {}present as cited; in the signed log)",
                 if report.trust == "pinned" {
                     "the pinned"
                 } else {
                     "the archive's trusted"
                 },
-                esc(report.signer.as_deref().unwrap_or(""))
+                esc(report.signer.as_deref().unwrap_or("")),
+                if parts > 0 {
+                    format!("and its {parts} parts ")
+                } else {
+                    String::new()
+                }
             );
         } else {
             for c in report.checks.iter().filter(|c| !c.ok) {
@@ -142,10 +148,75 @@ fn print_fields(m: &exhibit::manifest::Manifest) {
             println!("Redacted:     {}", h.redacted_headers.join(", "));
         }
     }
+    if let Some(b) = &m.browser {
+        print_browser(m, b);
+    }
     println!("Log index:    {}", m.log_index);
     println!(
         "Signed by:    {} at {}",
         esc(&m.signer),
         esc(&exhibit::cite::human_time(&m.signed_at))
     );
+}
+
+fn print_browser(m: &exhibit::manifest::Manifest, b: &exhibit::manifest::BrowserFacts) {
+    let sw = &b.software;
+    println!(
+        "Browser:      {} {} ({}x{}, sandbox {})",
+        esc(&sw.name),
+        esc(&sw.version),
+        b.viewport.width,
+        b.viewport.height,
+        if sw.sandbox { "on" } else { "off" }
+    );
+    if !b.title.is_empty() {
+        println!("Page title:   {}", esc(&b.title));
+    }
+    if b.final_url != m.final_url {
+        println!("Page URL:     {}", esc(&b.final_url));
+    }
+    let failed = b.exchanges.iter().filter(|e| e.failed).count();
+    println!("Exchanges:    {} ({failed} failed)", b.exchanges.len());
+    for e in &b.exchanges {
+        let outcome = match (&e.response, &e.error) {
+            (_, Some(err)) => format!("FAILED {}: {}", esc(&err.kind), esc(&err.message)),
+            (Some(r), None) if e.failed => format!("FAILED {}", r.status),
+            (Some(r), None) => r.status.to_string(),
+            (None, None) => "FAILED".into(),
+        };
+        let body = e
+            .response
+            .as_ref()
+            .map(|r| {
+                format!(
+                    "  {}  {}",
+                    esc(&r.body.sha256),
+                    super::count(r.body.size, "byte", "bytes")
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "  {} {} {}  {outcome}{body}",
+            esc(&e.method),
+            esc(&e.url),
+            esc(&e.resource_type)
+        );
+    }
+    for a in &b.attachments {
+        println!(
+            "Part:         {:<10}  {}  {}  {}",
+            esc(&a.role),
+            esc(&a.sha256),
+            super::count(a.size, "byte", "bytes"),
+            esc(&a.media_type)
+        );
+    }
+    for ev in &b.events {
+        println!(
+            "Event:        {} {} {}",
+            esc(&ev.kind),
+            esc(&ev.url),
+            esc(&ev.detail)
+        );
+    }
 }

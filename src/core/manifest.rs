@@ -4,9 +4,10 @@
 //! anything new needs a new format version. Version 2 added `document.text_fingerprint`,
 //! `change` and the methods `check` and `key`; version 3 added `http.proxy` and
 //! `http.redacted_headers` and the rule that no URL carries credentials; version 4 added the
-//! method `import-warc` and its `warc` object (what an imported WARC record claimed). Version 1,
-//! 2 and 3 manifests (without those) stay valid, and exhibit still writes version 3 for every
-//! record that needs nothing of version 4.
+//! method `import-warc` and its `warc` object (what an imported WARC record claimed); version 5
+//! added the `browser` object of a browser capture (its provenance and every part: exchanges and
+//! attachments). Version 1 to 4 manifests (without those) stay valid, and exhibit still writes
+//! version 3 for every record that needs nothing of version 4 or 5.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,9 @@ pub const FORMAT: &str = "exhibit-manifest/3";
 /// Version 4: version 3 plus the method `import-warc` and the `warc` object. Written only for
 /// records of that method, so that readers of version 3 keep reading every other new record.
 pub const FORMAT_V4: &str = "exhibit-manifest/4";
+/// Version 5: version 4 plus the `browser` object. Written only for browser captures, so that
+/// readers of older versions keep reading every other new record.
+pub const FORMAT_V5: &str = "exhibit-manifest/5";
 /// Still read: the schema without the version-3 additions.
 pub const FORMAT_V2: &str = "exhibit-manifest/2";
 /// The first version, still read: the schema without the version-2 and version-3 additions.
@@ -50,6 +54,9 @@ pub struct Manifest {
     /// Version 4, method `import-warc` only: what the imported WARC record claimed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warc: Option<WarcClaims>,
+    /// Version 5, browser captures only: how the page was rendered and every part of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<Box<BrowserFacts>>,
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
     /// For records made by `exhibit check`: how this capture compares with the latest earlier
@@ -150,6 +157,183 @@ pub struct WarcClaims {
 pub struct ClaimedHttp {
     pub status_line: String,
     pub headers: Vec<Header>,
+}
+
+/// A browser capture (manifest version 5): how the page was rendered, every network exchange
+/// the page made, and the rendered views. Every body and attachment is a document of its own in
+/// the store, named by its SHA-256 like the cited document; the cited document is the body of
+/// the exchange that delivered the final main-frame document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserFacts {
+    pub software: BrowserSoftware,
+    /// The user agent the page saw.
+    pub user_agent: String,
+    pub viewport: Viewport,
+    pub limits: BrowserLimits,
+    pub timings: BrowserTimings,
+    /// `document.title` when the views were taken (empty when the page has none).
+    pub title: String,
+    /// The main frame's URL when the views were taken, after HTTP and client-side redirects.
+    pub final_url: String,
+    pub screenshot: ScreenshotFacts,
+    /// Dialogs, popups, downloads, WebSockets, service workers, limits reached, ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<BrowserEvent>,
+    /// Every request, in the order the browser made them.
+    pub exchanges: Vec<BrowserExchange>,
+    /// The rendered views: roles `screenshot`, `pdf` and `dom`, each once, in that order.
+    pub attachments: Vec<Attachment>,
+    /// The proxy every request of the page went through (`--proxy`), as `http.proxy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Lower-cased header names, sorted, whose values were replaced by [`REDACTED`] in every
+    /// exchange before signing (`--redact-header`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted_headers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserSoftware {
+    pub name: String,
+    pub version: String,
+    pub product: String,
+    pub revision: String,
+    pub protocol_version: String,
+    pub js_version: String,
+    pub executable: String,
+    pub sandbox: bool,
+    /// The browser's command line as it ran, without the program name.
+    pub flags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Viewport {
+    pub width: u32,
+    pub height: u32,
+    /// Device pixels per CSS pixel, in thousandths (1000 = 1.0), so that the signed bytes hold
+    /// no floating-point number, whose spelling would be a second canonical form to agree on.
+    pub device_scale_milli: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserLimits {
+    pub deadline_ms: u64,
+    pub snapshot_reserve_ms: u64,
+    pub settle_quiet_ms: u64,
+    pub settle_max_ms: u64,
+    pub max_resources: u64,
+    pub max_total_bytes: u64,
+    pub max_navigations: u64,
+    pub max_screenshot_height: u32,
+    pub max_pdf_pages: u32,
+    pub max_pdf_bytes: u64,
+    pub max_dom_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserTimings {
+    pub started_at: String,
+    pub navigation_start_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dom_content_loaded_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_ms: Option<u64>,
+    pub settled_ms: u64,
+    /// How waiting ended: `quiet`, `settle_cap` or `deadline`.
+    pub settle: String,
+    pub total_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenshotFacts {
+    pub width: u32,
+    pub height: u32,
+    pub page_height: u32,
+    /// The page was taller than the cap: the screenshot shows its top.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserEvent {
+    pub kind: String,
+    pub url: String,
+    pub detail: String,
+    pub at_ms: u64,
+}
+
+/// One request of the page and what came of it: a response (whose body is a stored document)
+/// or an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserExchange {
+    pub url: String,
+    pub method: String,
+    pub resource_type: String,
+    pub main_frame_navigation: bool,
+    pub request_headers: Vec<Header>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body_sha256: Option<String>,
+    pub started_ms: u64,
+    pub duration_ms: u64,
+    /// No response, an error status (400 and above), or a response the browser refused.
+    pub failed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<BrowserResponseFacts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ExchangeError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserResponseFacts {
+    pub status: u16,
+    /// As the server sent them, in order, names as received.
+    pub headers: Vec<Header>,
+    /// SHA-256 and size of the body the browser was given (content-coding removed): a stored
+    /// document.
+    pub body: Payload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeError {
+    /// `timeout`, `refused`, `not_resolved`, `too_large`, `blocked`, `limit_reached`,
+    /// `still_pending`, `other`, or `browser` (the browser refused the response it was given).
+    pub kind: String,
+    pub message: String,
+}
+
+/// A rendered view of the page, stored as a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    pub role: String,
+    pub media_type: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// The roles of attachments, in the order a manifest lists them, with their media types.
+pub const ATTACHMENT_ROLES: [(&str, &str); 3] = [
+    ("screenshot", "image/png"),
+    ("pdf", "application/pdf"),
+    ("dom", "text/html; charset=utf-8"),
+];
+
+/// A stored document a record cites besides its main document: an attachment (named by its
+/// role) or an exchange's response body (named by its URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -354,9 +538,10 @@ impl Manifest {
             FORMAT_V2 => 2,
             FORMAT => 3,
             FORMAT_V4 => 4,
+            FORMAT_V5 => 5,
             _ => {
                 return bad(format!(
-                    "format is {:?}, this exhibit reads {FORMAT_V1:?}, {FORMAT_V2:?}, {FORMAT:?} and {FORMAT_V4:?}",
+                    "format is {:?}, this exhibit reads {FORMAT_V1:?}, {FORMAT_V2:?}, {FORMAT:?}, {FORMAT_V4:?} and {FORMAT_V5:?}",
                     self.format
                 ))
             }
@@ -367,8 +552,17 @@ impl Manifest {
                 self.format
             ));
         }
-        if version == 4 {
+        if version >= 4 {
             self.check_v4().or_else(bad)?;
+        }
+        if version < 5 && self.browser.is_some() {
+            return bad(format!(
+                "a {} manifest cannot hold version-5 fields (browser)",
+                self.format
+            ));
+        }
+        if version == 5 {
+            self.check_v5().or_else(bad)?;
         }
         if self.format == FORMAT_V1
             && (self.change.is_some()
@@ -454,7 +648,20 @@ impl Manifest {
             .warc
             .iter()
             .flat_map(|w| w.http.iter().flat_map(|h| h.headers.iter()));
-        for h in self.http.iter().flat_map(all_headers).chain(warc_headers) {
+        let browser_headers = self.browser.iter().flat_map(|b| {
+            b.exchanges.iter().flat_map(|e| {
+                e.request_headers
+                    .iter()
+                    .chain(e.response.iter().flat_map(|r| r.headers.iter()))
+            })
+        });
+        for h in self
+            .http
+            .iter()
+            .flat_map(all_headers)
+            .chain(warc_headers)
+            .chain(browser_headers)
+        {
             if h.value.is_some() == h.value_base64.is_some() {
                 return bad(format!(
                     "header {:?} must have exactly one of value and value_base64",
@@ -587,6 +794,185 @@ impl Manifest {
         Ok(())
     }
 
+    /// Version-5 rules: a browser object only on captures, whose cited document is the body of
+    /// a main-frame exchange; every part named by a valid hash; no URL with credentials; the
+    /// attachments are the three views, once each, in order.
+    fn check_v5(&self) -> std::result::Result<(), String> {
+        let Some(b) = &self.browser else {
+            return Ok(());
+        };
+        if self.method != Method::Capture {
+            return Err("only capture records have a browser object".into());
+        }
+        if self.http.is_some() {
+            return Err(
+                "a browser capture has no http object (its exchanges are in browser)".into(),
+            );
+        }
+        if !is_canonical_time(&b.timings.started_at) {
+            return Err(
+                "browser.timings.started_at is not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ"
+                    .into(),
+            );
+        }
+        if url_has_userinfo(&b.final_url, None) {
+            return Err("browser.final_url carries a user name or password".into());
+        }
+        if let Some(p) = &b.proxy {
+            let ok = url::Url::parse(p).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.has_host() && !url_has_userinfo(p, None)
+            });
+            if !ok {
+                return Err(
+                    "browser.proxy is not an http or https URL without user name or password"
+                        .into(),
+                );
+            }
+        }
+        let names = &b.redacted_headers;
+        for (i, n) in names.iter().enumerate() {
+            if !is_header_name(n) || n.bytes().any(|c| c.is_ascii_uppercase()) {
+                return Err(format!(
+                    "browser.redacted_headers: {n:?} is not a lower-case header name"
+                ));
+            }
+            if i > 0 && names[i - 1] >= *n {
+                return Err("browser.redacted_headers is not sorted and free of duplicates".into());
+            }
+            if UNREDACTABLE.contains(&n.as_str()) {
+                return Err(format!(
+                    "browser.redacted_headers names {n:?}, whose value the manifest records elsewhere"
+                ));
+            }
+        }
+        let headers = b.exchanges.iter().flat_map(|e| {
+            e.request_headers
+                .iter()
+                .chain(e.response.iter().flat_map(|r| r.headers.iter()))
+        });
+        for hd in headers {
+            if names.contains(&hd.name.to_ascii_lowercase())
+                && hd.value.as_deref() != Some(REDACTED)
+            {
+                return Err(format!(
+                    "header {:?} is listed in browser.redacted_headers but its value is not {REDACTED:?}",
+                    hd.name
+                ));
+            }
+        }
+        let roles: Vec<&str> = b.attachments.iter().map(|a| a.role.as_str()).collect();
+        let want: Vec<&str> = ATTACHMENT_ROLES.iter().map(|r| r.0).collect();
+        if roles != want {
+            return Err(
+                "browser.attachments are not screenshot, pdf and dom, in that order".into(),
+            );
+        }
+        for (a, (_, media_type)) in b.attachments.iter().zip(ATTACHMENT_ROLES) {
+            if a.media_type != media_type || !is_sha256_hex(&a.sha256) {
+                return Err(format!(
+                    "browser attachment {}: media type is not {media_type:?} or sha256 is not 64 lowercase hex digits",
+                    a.role
+                ));
+            }
+        }
+        let mut cites_document = false;
+        for (i, e) in b.exchanges.iter().enumerate() {
+            if url_has_userinfo(&e.url, None) {
+                return Err(format!(
+                    "browser exchange {i}: its URL carries a user name or password"
+                ));
+            }
+            // An error beside a response is the browser's refusal of the response it was given.
+            let refused = e.error.as_ref().is_some_and(|x| x.kind == "browser");
+            if e.response.is_none() && (e.error.is_none() || refused) {
+                return Err(format!(
+                    "browser exchange {i} has neither a response nor a fetch error"
+                ));
+            }
+            if e.response.is_some() && e.error.is_some() && !refused {
+                return Err(format!(
+                    "browser exchange {i} has a response and an error of kind other than browser"
+                ));
+            }
+            if let Some(r) = &e.response {
+                if !is_sha256_hex(&r.body.sha256) {
+                    return Err(format!(
+                        "browser exchange {i}: body.sha256 is not 64 lowercase hex digits"
+                    ));
+                }
+                if (r.status >= 400 || refused) != e.failed {
+                    return Err(format!(
+                        "browser exchange {i}: failed must say whether the status is 400 or above or the browser refused it"
+                    ));
+                }
+            } else if !e.failed {
+                return Err(format!(
+                    "browser exchange {i} has an error but is not failed"
+                ));
+            }
+            if let Some(r) = &e.response {
+                cites_document |= e.main_frame_navigation
+                    && r.body.sha256 == self.document.sha256
+                    && r.body.size == self.document.size;
+            }
+            if let Some(h) = &e.request_body_sha256 {
+                if !is_sha256_hex(h) {
+                    return Err(format!(
+                        "browser exchange {i}: request_body_sha256 is not 64 lowercase hex digits"
+                    ));
+                }
+            }
+            let headers = e
+                .request_headers
+                .iter()
+                .chain(e.response.iter().flat_map(|r| r.headers.iter()));
+            for hd in headers {
+                if !is_header_name(&hd.name) {
+                    return Err(format!(
+                        "browser exchange {i}: {:?} is not a header name",
+                        hd.name
+                    ));
+                }
+            }
+        }
+        if !cites_document {
+            return Err(
+                "the document is not the body of any main-frame exchange of the browser object"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The stored documents this record cites besides its document: the attachments (named by
+    /// role), then every distinct response body (named by the first URL that delivered it),
+    /// leaving out the document itself.
+    pub fn parts(&self) -> Vec<Part> {
+        let Some(b) = &self.browser else {
+            return Vec::new();
+        };
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(self.document.sha256.as_str());
+        let attachments = b
+            .attachments
+            .iter()
+            .map(|a| (a.role.as_str(), a.sha256.as_str(), a.size));
+        let bodies = b.exchanges.iter().filter_map(|e| {
+            e.response
+                .as_ref()
+                .map(|r| (e.url.as_str(), r.body.sha256.as_str(), r.body.size))
+        });
+        attachments
+            .chain(bodies)
+            .filter(|(_, sha, _)| seen.insert(sha))
+            .map(|(name, sha, size)| Part {
+                name: name.to_string(),
+                sha256: sha.to_string(),
+                size,
+            })
+            .collect()
+    }
+
     /// The name a reader knows the document by: its label, else its HTML title, else its URL.
     pub fn display_title(&self) -> &str {
         self.labels
@@ -645,10 +1031,13 @@ pub fn is_header_name(s: &str) -> bool {
         })
 }
 
-/// The manifest version exhibit writes for a new record of `method`: version 4 for
-/// `import-warc`, which only it can hold, version 3 for everything else.
-pub fn format_for(method: Method) -> &'static str {
-    if method == Method::ImportWarc {
+/// The manifest version exhibit writes for a new record of `method`: version 5 for a browser
+/// capture, version 4 for `import-warc`, which only they can hold, version 3 for everything
+/// else.
+pub fn format_for(method: Method, browser: bool) -> &'static str {
+    if browser {
+        FORMAT_V5
+    } else if method == Method::ImportWarc {
         FORMAT_V4
     } else {
         FORMAT
@@ -860,8 +1249,9 @@ mod tests {
         };
         let m = parse_edited(v4).unwrap();
         assert_eq!(m.method, Method::ImportWarc);
-        assert_eq!(format_for(m.method), FORMAT_V4);
-        assert_eq!(format_for(Method::Capture), FORMAT);
+        assert_eq!(format_for(m.method, false), FORMAT_V4);
+        assert_eq!(format_for(Method::Capture, false), FORMAT);
+        assert_eq!(format_for(Method::Capture, true), FORMAT_V5);
         let s = String::from_utf8(m.to_bytes()).unwrap();
         assert!(s.contains(r#""method":"import-warc""#), "{s}");
         for old in [FORMAT_V1, FORMAT_V2, FORMAT] {
@@ -903,5 +1293,150 @@ mod tests {
         );
         // A version-4 capture (no v4 field) is valid: version 4 is version 3 plus additions.
         parse_edited(|v| v["format"] = FORMAT_V4.into()).unwrap();
+    }
+    #[test]
+    fn version_5_browser() {
+        let h = |c: char| c.to_string().repeat(64);
+        let v5 = move |v: &mut serde_json::Value| {
+            v["format"] = FORMAT_V5.into();
+            v.as_object_mut().unwrap().remove("http");
+            let doc = v["document"]["sha256"].clone();
+            v["browser"] = serde_json::json!({
+                "software": {"name": "Chromium", "version": "156.0.1.2", "product": "Chrome/156.0.1.2",
+                    "revision": "@x", "protocol_version": "1.3", "js_version": "15", "executable": "/usr/bin/chromium",
+                    "sandbox": false, "flags": ["--headless"]},
+                "user_agent": "UA",
+                "viewport": {"width": 1280, "height": 800, "device_scale_milli": 1000},
+                "limits": {"deadline_ms": 1, "snapshot_reserve_ms": 1, "settle_quiet_ms": 1, "settle_max_ms": 1,
+                    "max_resources": 1, "max_total_bytes": 1, "max_navigations": 1, "max_screenshot_height": 1,
+                    "max_pdf_pages": 1, "max_pdf_bytes": 1, "max_dom_bytes": 1},
+                "timings": {"started_at": "2026-05-21T05:07:28Z", "navigation_start_ms": 1, "settled_ms": 2,
+                    "settle": "quiet", "total_ms": 3},
+                "title": "T",
+                "final_url": "http://example.org/b",
+                "screenshot": {"width": 1280, "height": 800, "page_height": 800, "truncated": false},
+                "exchanges": [
+                    {"url": "http://example.org/b", "method": "GET", "resource_type": "Document",
+                     "main_frame_navigation": true, "request_headers": [], "started_ms": 0, "duration_ms": 1,
+                     "failed": false, "response": {"status": 200, "headers": [{"name": "Content-Type", "value": "text/html"}],
+                     "body": {"sha256": doc, "size": 1}}},
+                    {"url": "http://example.org/a.css", "method": "GET", "resource_type": "Stylesheet",
+                     "main_frame_navigation": false, "request_headers": [], "started_ms": 0, "duration_ms": 1,
+                     "failed": true, "error": {"kind": "timeout", "message": "slow"}},
+                    {"url": "http://example.org/x.png", "method": "GET", "resource_type": "Image",
+                     "main_frame_navigation": false, "request_headers": [], "started_ms": 0, "duration_ms": 1,
+                     "failed": true, "response": {"status": 404, "headers": [], "body": {"sha256": h('c'), "size": 9}}}
+                ],
+                "attachments": [
+                    {"role": "screenshot", "media_type": "image/png", "sha256": h('a'), "size": 5},
+                    {"role": "pdf", "media_type": "application/pdf", "sha256": h('b'), "size": 6},
+                    {"role": "dom", "media_type": "text/html; charset=utf-8", "sha256": h('a'), "size": 5}
+                ]
+            });
+        };
+        let m = parse_edited(v5).unwrap();
+        assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
+        let parts: Vec<(String, String)> =
+            m.parts().into_iter().map(|p| (p.name, p.sha256)).collect();
+        // The document and repeated bytes are listed once, under their first name.
+        assert_eq!(
+            parts,
+            vec![
+                ("screenshot".to_string(), h('a')),
+                ("pdf".to_string(), h('b')),
+                ("http://example.org/x.png".to_string(), h('c')),
+            ]
+        );
+        for old in [FORMAT_V1, FORMAT_V2, FORMAT, FORMAT_V4] {
+            rejected(
+                |v| {
+                    v5(v);
+                    v["format"] = old.into();
+                },
+                "cannot hold version-5 fields",
+            );
+        }
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["exchanges"][0]["response"]["body"]["sha256"] = h('d').into();
+            },
+            "not the body of any main-frame exchange",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["exchanges"][1]["failed"] = false.into();
+            },
+            "not failed",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["exchanges"][2]["failed"] = false.into();
+            },
+            "failed must say",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["attachments"][2]["role"] = "pdf".into();
+            },
+            "screenshot, pdf and dom",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["exchanges"][1]["url"] = "http://u:pw@example.org/".into();
+            },
+            "carries a user name",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["method"] = "import".into();
+            },
+            "only capture records",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["proxy"] = "socks5://proxy:1/".into();
+            },
+            "browser.proxy",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["redacted_headers"] = serde_json::json!(["set-cookie", "cookie"]);
+            },
+            "not sorted",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["redacted_headers"] = serde_json::json!(["content-type"]);
+            },
+            "records elsewhere",
+        );
+        rejected(
+            |v| {
+                v5(v);
+                v["browser"]["exchanges"][0]["request_headers"] =
+                    serde_json::json!([{"name": "Cookie", "value": "a=b"}]);
+                v["browser"]["redacted_headers"] = serde_json::json!(["cookie"]);
+            },
+            "its value is not",
+        );
+        parse_edited(|v| {
+            v5(v);
+            v["browser"]["proxy"] = "http://127.0.0.1:3128/".into();
+            v["browser"]["exchanges"][0]["request_headers"] =
+                serde_json::json!([{"name": "Cookie", "value": REDACTED}]);
+            v["browser"]["redacted_headers"] = serde_json::json!(["cookie", "set-cookie"]);
+        })
+        .unwrap();
+        // Plain records keep their version; a v5 capture without browser is version 4 plus nothing.
+        parse_edited(|v| v["format"] = FORMAT_V5.into()).unwrap();
     }
 }

@@ -2,13 +2,13 @@
 //!
 //! An exhibit record becomes a [`Capture`]: the HTTP exchanges it observed (each a request and
 //! a response whose body is a document of the store) and the resources it holds (an imported
-//! file; later a browser capture's screenshot, PDF or DOM). [`plan`] turns captures into WARC
+//! file; a browser capture's screenshot, PDF and DOM). [`plan`] turns captures into WARC
 //! records, deterministically; [`write_warc`] streams them out, one gzip member each; and
 //! [`verify_warc`] reads a WARC back and checks that it is exactly what [`plan`] gives for the
 //! signed manifests it carries, so a changed byte anywhere is caught.
 //!
-//! A browser capture plugs in by building its [`Capture`] with several exchanges (one per
-//! resource the page loaded) and resource parts (screenshot, PDF, DOM): nothing else changes.
+//! A browser capture is a [`Capture`] with several exchanges (one per answered request of the
+//! page) and resource parts (screenshot, PDF, DOM), built from its manifest alone.
 
 use super::cdxj;
 use super::warc::writer::{Placed, WarcWriter, GZIP_HEADER};
@@ -240,7 +240,9 @@ pub fn capture_of(
     };
     let mut exchanges = Vec::new();
     let mut resources = Vec::new();
-    if let Some(http) = &m.http {
+    if let Some(b) = &m.browser {
+        browser_parts(m, b, &mut exchanges, &mut resources);
+    } else if let Some(http) = &m.http {
         let version = match http.response.version.as_str() {
             v @ ("HTTP/1.0" | "HTTP/1.1") => v,
             _ => "HTTP/1.1",
@@ -358,6 +360,62 @@ pub fn capture_of(
         proof,
         exchanges,
         resources,
+    }
+}
+
+/// A browser capture (FORMAT.md 5.10) in WARC terms: a request and a response (or revisit) per
+/// exchange that got one, in the browser's order, and the screenshot, PDF and DOM as resources.
+/// A browser exchange records no HTTP version, so heads are rebuilt as HTTP/1.1.
+fn browser_parts(
+    m: &Manifest,
+    b: &crate::manifest::BrowserFacts,
+    exchanges: &mut Vec<Exchange>,
+    resources: &mut Vec<Resource>,
+) {
+    for e in &b.exchanges {
+        let Some(r) = &e.response else { continue };
+        let headers: Vec<(String, Vec<u8>)> = r
+            .headers
+            .iter()
+            .map(|h| (h.name.clone(), header_bytes(h)))
+            .collect();
+        let decoded = first_header(&headers, "content-encoding")
+            .is_some_and(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"));
+        let reason = reqwest::StatusCode::from_u16(r.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let line = format!("HTTP/1.1 {} {reason}", r.status);
+        exchanges.push(Exchange {
+            target_uri: e.url.clone(),
+            date: m.captured_at.clone(),
+            ip: None,
+            request: Some(rebuild_request(
+                &e.method,
+                &e.url,
+                "HTTP/1.1",
+                &e.request_headers,
+            )),
+            response_head: rebuild_response(line.trim_end(), &headers, r.body.size, decoded),
+            status: Some(r.status),
+            content_type: first_header(&headers, "content-type"),
+            body: Body::Document {
+                sha256: r.body.sha256.clone(),
+                size: r.body.size,
+            },
+            truncated: false,
+        });
+    }
+    for a in &b.attachments {
+        resources.push(Resource {
+            target_uri: format!("urn:exhibit:{}/{}", m.record_id, a.role),
+            date: m.captured_at.clone(),
+            content_type: a.media_type.clone(),
+            body: Body::Document {
+                sha256: a.sha256.clone(),
+                size: a.size,
+            },
+        });
     }
 }
 
@@ -613,7 +671,13 @@ pub fn plan(p: &Provenance, captures: &[Capture], warcinfo: Vec<u8>) -> Vec<Plan
                     }),
                 });
             }
-            if doc.is_some() {
+            // The manifest's metadata refers to the record bearing its document: the first
+            // that does (a browser capture has many bodies; a plain one has one).
+            if main.is_none()
+                && doc
+                    .as_ref()
+                    .is_some_and(|(s, _)| *s == c.manifest.document.sha256)
+            {
                 main = Some(resp_id);
             }
         }
@@ -962,11 +1026,33 @@ impl crate::verify::record::RecordSource for WarcRecord<'_> {
         Ok(Some((self.bytes.to_vec(), self.sig.to_vec())))
     }
 
+    fn carries_parts(&self) -> bool {
+        true
+    }
+
     fn document(
         &self,
-        _sha256: &str,
+        sha256: &str,
         _out: &mut dyn Write,
     ) -> Result<crate::verify::record::DocumentFound> {
+        let cited = Manifest::parse(self.bytes).map(|m| m.document.sha256);
+        if cited.is_ok_and(|c| c != sha256) {
+            // A part of a browser capture: the response or resource record whose payload it is
+            // (the file was checked to be exactly what its manifests call for).
+            let found = self.records.iter().find(|r| {
+                matches!(r.head.warc_type(), "response" | "resource")
+                    && r.summary
+                        .payload_sha256
+                        .is_some_and(|p| hex::encode(p) == sha256)
+            });
+            return Ok(match found {
+                Some(r) => {
+                    let head = r.summary.http_head.as_ref().map_or(0, |h| h.len() as u64);
+                    Ok((sha256.to_string(), r.summary.block_len - head))
+                }
+                None => Err(format!("no record of the file bears part {sha256}")),
+            });
+        }
         // Follow WARC-Refers-To from the manifest's metadata record to the record that bears
         // the document (through a revisit to its original).
         let mut target = self.manifest_record.head.get("WARC-Refers-To");

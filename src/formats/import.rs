@@ -320,6 +320,8 @@ impl State<'_> {
                 document,
                 http: None,
                 warc: Some(claims),
+                browser: None,
+                parts: Vec::new(),
                 labels: self.labels.clone(),
                 change: None,
             },

@@ -26,7 +26,7 @@ fn check_prospective(
             let doc = st.to_bytes();
             let url = format!("{}{}", crate::trust::statement::URL_PREFIX, st.key);
             let m = Manifest {
-                format: manifest::format_for(manifest::Method::Key).into(),
+                format: manifest::format_for(manifest::Method::Key, false).into(),
                 record_id: crate::record_id::RecordId::random().to_string(),
                 log_index: size + i as u64,
                 method: manifest::Method::Key,
@@ -43,6 +43,7 @@ fn check_prospective(
                 },
                 http: None,
                 warc: None,
+                browser: None,
                 labels: Default::default(),
                 change: None,
                 tool: manifest::Tool::this(),

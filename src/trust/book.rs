@@ -428,6 +428,7 @@ mod tests {
             },
             http: None,
             warc: None,
+            browser: None,
             labels: Labels::default(),
             change: None,
             tool: Tool::this(),

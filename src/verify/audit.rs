@@ -110,6 +110,9 @@ pub struct AuditReport {
 pub struct Citation {
     pub record_id: String,
     pub url: String,
+    /// When the document is a part of a browser capture (FORMAT.md 5.10): its role or URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
 }
 
 /// What `--state FILE` found and did.
@@ -607,7 +610,16 @@ fn run(
         });
     }
     let tail_ids: HashSet<RecordId> = tail.iter().map(|e| e.record_id).collect();
-    let tail_docs: HashSet<&str> = tail.iter().map(|e| e.sha256.as_str()).collect();
+    // An interrupted commit places a browser record's file before its parts (FORMAT.md 10), so
+    // the parts it may have left are named by a tail record still there.
+    let tail_parts: Vec<String> = tail
+        .iter()
+        .filter_map(|e| archive.load_record(&e.record_id).ok().flatten())
+        .filter_map(|(bytes, _)| crate::manifest::Manifest::parse(&bytes).ok())
+        .flat_map(|m| m.parts().into_iter().map(|p| p.sha256))
+        .collect();
+    let mut tail_docs: HashSet<&str> = tail.iter().map(|e| e.sha256.as_str()).collect();
+    tail_docs.extend(tail_parts.iter().map(String::as_str));
 
     // Records, in parallel. Each yields its leaf hash (if its bytes exist) and its problems.
     progress.total.store(
@@ -711,10 +723,23 @@ fn run(
                     f.final_url.clone(),
                 ),
             );
+            // A browser capture's parts are its documents too: referenced, checked and named.
+            for p in f.parts {
+                cited_by
+                    .entry(p.sha256.clone())
+                    .or_default()
+                    .push(Citation {
+                        record_id: f.record_id.clone(),
+                        url: f.requested_url.clone(),
+                        part: Some(p.name),
+                    });
+                referenced.entry(p.sha256).or_insert(p.size);
+            }
             let (sha, size) = (f.sha256, f.size);
             cited_by.entry(sha.clone()).or_default().push(Citation {
                 record_id: f.record_id,
                 url: f.requested_url,
+                part: None,
             });
             referenced.entry(sha).or_insert(size);
         }
@@ -908,7 +933,15 @@ fn run(
         let mut named: Vec<String> = cites
             .iter()
             .take(SHOWN)
-            .map(|c| format!("{} ({})", c.record_id, printable(&c.url)))
+            .map(|c| match &c.part {
+                Some(part) => format!(
+                    "{} ({}) as part {}",
+                    c.record_id,
+                    printable(&c.url),
+                    printable(part)
+                ),
+                None => format!("{} ({})", c.record_id, printable(&c.url)),
+            })
             .collect();
         if cites.len() > SHOWN {
             named.push(format!(
@@ -1154,6 +1187,7 @@ struct Facts {
     requested_url: String,
     final_url: String,
     change: Option<crate::manifest::Change>,
+    parts: Vec<crate::manifest::Part>,
 }
 
 fn check_record(
@@ -1254,6 +1288,7 @@ fn check_record(
             ),
         );
     }
+    let parts = m.parts();
     (
         Some(leaf),
         Some(Facts {
@@ -1268,6 +1303,7 @@ fn check_record(
             record_id: m.record_id,
             requested_url: m.requested_url,
             final_url: m.final_url,
+            parts,
             change: m.change,
         }),
         problems,

@@ -492,6 +492,10 @@ impl record::RecordSource for Archive {
         }
     }
 
+    fn carries_parts(&self) -> bool {
+        true
+    }
+
     fn inclusion_proof(
         &self,
         m: &Manifest,

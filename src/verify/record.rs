@@ -36,6 +36,12 @@ pub trait RecordSource {
         bytes: &[u8],
         cp: &Checkpoint,
     ) -> std::result::Result<Vec<Hash>, String>;
+    /// Whether this source holds a browser record's parts (FORMAT.md 5.10) besides its
+    /// document. A source that carries only the document (a bundle, a WARC export) says no,
+    /// and the parts are reported as not carried instead of being looked up as the document.
+    fn carries_parts(&self) -> bool {
+        false
+    }
     /// A source-specific word on a failed signature (say, which carried key did sign).
     fn signature_hint(&self, _m: &Manifest, _bytes: &[u8], _sig: &[u8]) -> Option<String> {
         None
@@ -166,6 +172,56 @@ pub fn check_record(
             ),
         ),
         Err(why) => push(&mut report, "document", false, why),
+    }
+    // 3b. Every part of a browser capture, each named in what fails.
+    let parts = m.parts();
+    if !parts.is_empty() && !source.carries_parts() {
+        push(
+            &mut report,
+            "parts",
+            true,
+            format!(
+                "{} parts of this browser capture are not carried here; only the document was checked",
+                parts.len()
+            ),
+        );
+    } else if !parts.is_empty() {
+        let mut bad = 0;
+        for p in &parts {
+            let why = match source.document(&p.sha256, &mut std::io::sink())? {
+                Ok((sha, size)) if sha == p.sha256 && size == p.size => continue,
+                Ok((sha, size)) if sha == p.sha256 => {
+                    format!("has {size} bytes, the manifest says {}", p.size)
+                }
+                Ok((sha, size)) => format!(
+                    "has SHA-256 {sha} and {size} bytes, the manifest says {} and {}",
+                    p.sha256, p.size
+                ),
+                Err(why) => why,
+            };
+            bad += 1;
+            push(
+                &mut report,
+                "part",
+                false,
+                format!(
+                    "part {} ({}): {why}",
+                    crate::terminal::shown(&p.name),
+                    p.sha256
+                ),
+            );
+        }
+        if bad == 0 {
+            push(
+                &mut report,
+                "parts",
+                true,
+                format!(
+                    "all {} parts present with the SHA-256 and size the manifest states",
+                    parts.len()
+                ),
+            );
+        }
     }
     // 4. The log.
     let (ok, detail) = match (&log.checkpoint, &log.problem) {
