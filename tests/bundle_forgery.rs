@@ -821,3 +821,71 @@ fn the_published_verifier_is_the_one_the_readme_names() {
         "docs/verify-bundle.py must know the SHA-256 of FORMAT.md's VERIFY.txt, {expected}"
     );
 }
+
+/// Forgeries by a holder of the pinned key itself (a thief of it, say), from the outside review
+/// after key records travelled in bundles: a keylog.txt whose last line lost its LF (a shell
+/// `while read` would skip that key record), and a version-3 bundle downgraded to version 2
+/// with its key records taken out. Each is refused, the first by every procedure; the second by
+/// exhibit and verify-bundle.py (the version-2 VERIFY.txt predates key records and cannot tell,
+/// as FORMAT.md 13.12 says).
+#[test]
+fn a_key_holder_cannot_hide_key_records_from_a_bundle() {
+    let (env, ids) = archive_with_records();
+    let genuine = export(&env, &env.key, &ids, "genuine.zip");
+    let pin = public(&env.key);
+    let v2_text = repo().join("src/formats/bundle_verify_v2.txt");
+    let forge = |mode: &str| -> PathBuf {
+        let out = env.dir.path().join(format!("{mode}.zip"));
+        python(
+            r#"
+import base64, hashlib, json, sys, zipfile
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
+mode, src, dst, keyfile, v2 = sys.argv[1:6]
+sk = load_pem_private_key(open(keyfile, "rb").read(), None)
+raw = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+z = zipfile.ZipFile(src)
+m = {n: z.read(n) for n in z.namelist()}
+origin, size, root = m["checkpoint.txt"].decode().split("\n")[:3]
+if mode == "nolf":
+    m["keylog.txt"] = m["keylog.txt"].rstrip(b"\n")
+    kl = m["keylog.txt"]
+    count = kl.count(b"\n")
+    text = f"{origin}\n{size}\n{root}\nexhibit-key-events {count} {hashlib.sha256(kl).hexdigest()}\n"
+else:
+    for n in [n for n in m if n == "keylog.txt" or n.startswith("keylog/")]:
+        del m[n]
+    idx = json.loads(m["exhibit-bundle.json"])
+    idx["format"] = "exhibit-bundle/2"
+    m["exhibit-bundle.json"] = (json.dumps(idx, indent=2, ensure_ascii=False) + "\n").encode()
+    m["VERIFY.txt"] = open(v2, "rb").read()
+    text = m["checkpoint.txt"].decode()
+    text = text[: text.index("\n\n") + 1]
+kh = hashlib.sha256(origin.encode() + b"\n\x01" + raw).digest()[:4]
+m["checkpoint.txt"] = (text + "\n\u2014 " + origin + " " + base64.b64encode(kh + sk.sign(text.encode())).decode() + "\n").encode()
+del m["SHA256SUMS"], m["SHA256SUMS.sig"]
+sums = "".join(f"{hashlib.sha256(m[n]).hexdigest()}  {n}\n" for n in sorted(m)).encode()
+with zipfile.ZipFile(dst, "w") as out:
+    out.writestr("SHA256SUMS", sums)
+    out.writestr("SHA256SUMS.sig", sk.sign(sums))
+    for n in sorted(m):
+        out.writestr(n, m[n])
+"#,
+            &[
+                mode,
+                genuine.to_str().unwrap(),
+                out.to_str().unwrap(),
+                env.key.to_str().unwrap(),
+                v2_text.to_str().unwrap(),
+            ],
+        );
+        out
+    };
+    let nolf = forge("nolf");
+    assert_forged("keylog.txt without its last LF", &nolf, &[&pin]);
+    let downgraded = forge("downgrade");
+    let (code, out) = run_published_py(&downgraded, &[&pin]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("key records"), "{out}");
+    let (code, out) = run_exhibit(&downgraded, &[&pin]);
+    assert_eq!(code, 1, "{out}");
+}

@@ -413,3 +413,94 @@ fn an_edited_founding_record_does_not_hand_the_archive_to_a_planted_key() {
     let (code, _) = env.audit(&[]);
     assert_eq!(code, 1);
 }
+
+/// The same review: whoever holds a key that was later marked compromised can sign a
+/// checkpoint over the very same tree whose key-record line leaves the compromise out; a
+/// verifier of the archive alone cannot tell. A checkpoint kept from after the compromise
+/// (`audit --since`, `--state`) shows it: the key records must be those it committed to.
+#[test]
+fn a_kept_checkpoint_reveals_a_compromise_left_out_of_the_list() {
+    let env = Env::new();
+    let a_pub = std::path::PathBuf::from(format!("{}.pub", env.key.display()));
+    let b = env.dir.path().join("b.key");
+    env.ok(&["--key", b.to_str().unwrap(), "keygen"]);
+    env.ok(&["keys", "add", &format!("{}.pub", b.display())]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let stolen = import(&env, "stolen");
+    let since = {
+        let m: serde_json::Value =
+            serde_json::from_slice(&fs::read(manifest_path(&env, &stolen)).unwrap()).unwrap();
+        m["signed_at"].as_str().unwrap().to_string()
+    };
+    env.ok(&[
+        "--key",
+        b.to_str().unwrap(),
+        "keys",
+        "compromised",
+        &key_id_of(&a_pub),
+        "--since",
+        &since,
+    ]);
+    let kept = env.dir.path().join("kept.checkpoint");
+    fs::write(&kept, env.ok(&["checkpoint"])).unwrap();
+    // Genuine: only the stolen record is an error; the log extends the kept checkpoint.
+    let (_, v) = env.audit(&["--since", kept.to_str().unwrap()]);
+    assert_eq!(v["errors"], 1, "{v:#}");
+
+    // The thief (holding A) drops the compromise from log/keys and signs a checkpoint of the
+    // same tree that commits to the shorter list.
+    let keys_file = env.archive.join("log/keys");
+    let lines = fs::read_to_string(&keys_file).unwrap();
+    let shorter: String = lines
+        .lines()
+        .take(lines.lines().count() - 1)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&keys_file, &shorter).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            r#"
+import base64, hashlib, sys
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
+cp, keys, secret = sys.argv[1:4]
+note = open(cp, encoding="utf-8").read()
+origin, size, root = note.split("\n")[:3]
+lines = open(keys, "rb").read()
+count = lines.count(b"\n")
+text = f"{origin}\n{size}\n{root}\nexhibit-key-events {count} {hashlib.sha256(lines).hexdigest()}\n"
+sk = load_pem_private_key(open(secret, "rb").read(), None)
+raw = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+kh = hashlib.sha256(origin.encode() + b"\n\x01" + raw).digest()[:4]
+sig = base64.b64encode(kh + sk.sign(text.encode())).decode()
+open(cp, "w", encoding="utf-8").write(f"{text}\n\u2014 {origin} {sig}\n")
+"#,
+        )
+        .arg(env.archive.join("log/checkpoint"))
+        .arg(&keys_file)
+        .arg(&env.key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // Alone, the forged state looks sound to a verifier pinned to A: the stolen record passes.
+    let r = env.run(&["verify", &stolen, "--trusted-key", a_pub.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // Audit, which recomputes the key records from the manifests, says otherwise, and still
+    // judges the stolen record by the compromise.
+    let (code, v) = env.audit(&["--trusted-key", a_pub.to_str().unwrap()]);
+    assert_eq!(code, 1, "{v:#}");
+    let text = v.to_string();
+    assert!(
+        text.contains("does not list exactly the log's key records"),
+        "{v:#}"
+    );
+    assert!(text.contains("compromised since"), "{v:#}");
+    // And with the kept checkpoint as well.
+    let (code, v) = env.audit(&[
+        "--since",
+        kept.to_str().unwrap(),
+        "--trusted-key",
+        a_pub.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{v:#}");
+}

@@ -720,3 +720,89 @@ fn archived_script_cannot_reach_the_viewer_in_a_real_browser() {
         std::fs::copy(&shot, out).unwrap();
     }
 }
+
+/// A browser capture's record page shows what the reader saw (the screenshot, from the
+/// documents' origin) and every part; each part is served from the archive, byte for byte what
+/// the record cites, and none once the record no longer verifies.
+#[test]
+fn a_browser_capture_shows_its_screenshot_and_serves_every_part() {
+    if skip_browser() {
+        return;
+    }
+    let env = Env::new();
+    let srv = common::server::TestServer::start(vec![
+        (
+            "/",
+            common::server::Route::html(
+                b"<!doctype html><title>Seen</title><link rel=stylesheet href=/s.css><p>policy text"
+                    .to_vec(),
+            ),
+        ),
+        (
+            "/s.css",
+            common::server::Route::Status {
+                status: 200,
+                reason: "OK",
+                content_type: "text/css",
+                body: b"p { color: rgb(1, 2, 3) }".to_vec(),
+                headers: vec![],
+            },
+        ),
+    ]);
+    let r = env.run(&[
+        "capture",
+        "--browser",
+        "--json",
+        "--timeout",
+        "8",
+        &srv.url("/"),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let line: serde_json::Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    let id = line["record_id"].as_str().unwrap().to_string();
+    let m: serde_json::Value = serde_json::from_str(&env.ok(&["show", &id, "--json"])).unwrap();
+    let server = Server::start(&env, &[]);
+    let (status, _, page) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(status, 200);
+    assert!(page.contains("What the reader saw"), "{page}");
+    assert!(page.contains("Parts"), "{page}");
+    assert!(page.contains(&srv.url("/s.css")), "{page}");
+    // Every part link points at the documents' origin and serves the cited bytes.
+    let prefix = format!("http://{}/d/{id}/part/", server.documents);
+    let links: Vec<String> = page
+        .match_indices(&prefix)
+        .map(|(at, _)| {
+            let rest = &page[at..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect();
+    assert!(
+        links.len() >= 4,
+        "screenshot, pdf, dom and the stylesheet: {links:?}"
+    );
+    let mut hashes = Vec::new();
+    for link in &links {
+        let r = client().get(link).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{link}");
+        hashes.push(common::sha256_hex(&r.bytes().unwrap()));
+    }
+    let shown = m.to_string();
+    for h in &hashes {
+        assert!(
+            shown.contains(h.as_str()),
+            "{h} is not a hash the record cites"
+        );
+    }
+    let screenshot = m["browser"]["attachments"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(hashes.contains(&screenshot), "the screenshot is served");
+    // Once a part is damaged, the record does not verify and no part is served.
+    flip_one_byte(&env, &screenshot);
+    let (status, _, page) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(status, 200);
+    assert!(page.contains("does NOT verify"), "{page}");
+    let r = client().get(&links[0]).send().unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+}

@@ -779,7 +779,11 @@ impl Archive {
             m.log_index,
             &merkle::leaf_hash(bytes),
         )
-        .map_err(|e| damaged(format!("is not in the log the checkpoint signs ({e})")))
+        .map_err(|e| {
+            damaged(format!(
+                "is not in the log the checkpoint signs: its inclusion proof fails ({e})"
+            ))
+        })
     }
 }
 

@@ -217,6 +217,9 @@ pub fn record(v: &RecordView) -> Markup {
                         iframe.archived src=(v.document_url) sandbox="" referrerpolicy="no-referrer"
                             title={"Archived copy of " (m.display_title())} loading="lazy" {}
                     }
+                    @if let Some(b) = &m.browser {
+                        (browser_parts(m, b, &v.document_url))
+                    }
                     section aria-labelledby="dl-h" {
                         h2 #dl-h { "Downloads" }
                         ul {
@@ -234,6 +237,67 @@ pub fn record(v: &RecordView) -> Markup {
             }
         },
     )
+}
+
+/// A browser capture: what the reader saw (the screenshot) and every part, each verified with
+/// the record and served from the documents' origin.
+fn browser_parts(m: &Manifest, b: &crate::manifest::BrowserFacts, doc_url: &str) -> Markup {
+    let parts = m.parts();
+    let link = |sha: &str| {
+        parts
+            .iter()
+            .position(|p| p.sha256 == sha)
+            .map(|n| format!("{doc_url}/part/{n}"))
+    };
+    let screenshot = b.attachments.iter().find(|a| a.role == "screenshot");
+    html! {
+        section aria-labelledby="seen-h" {
+            h2 #seen-h { "What the reader saw" }
+            p.muted { "Rendered by " (b.software.name) " " (b.software.version) " at "
+                (b.viewport.width) "×" (b.viewport.height) "; final URL " span.wrap { (b.final_url) } "." }
+            @if let Some(s) = screenshot {
+                @if let Some(u) = link(&s.sha256) {
+                    p { a href=(u) rel="noopener noreferrer" {
+                        img.screenshot src=(u) alt={"Screenshot of " (m.display_title()) " as captured"}
+                            loading="lazy" width=(b.screenshot.width) height=(b.screenshot.height) {}
+                    } }
+                    @if b.screenshot.truncated {
+                        p.muted { "The page was " (b.screenshot.page_height) " pixels tall; the screenshot shows its top "
+                            (b.screenshot.height) " pixels." }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="parts-h" {
+            h2 #parts-h { "Parts" }
+            p.muted { "Every part below was checked against its SHA-256 when this page was served." }
+            table.checks {
+                thead { tr { th scope="col" { "Part" } th scope="col" { "Status" } th scope="col" { "SHA-256" } th scope="col" { "Size" } } }
+                tbody {
+                    @for a in &b.attachments {
+                        tr {
+                            td { @if let Some(u) = link(&a.sha256) { a href=(u) { (a.role) } } @else { (a.role) } }
+                            td { (a.media_type) }
+                            td { code { (short(&a.sha256)) "…" } }
+                            td { (crate::terminal::count(a.size, "byte", "bytes")) }
+                        }
+                    }
+                    @for e in &b.exchanges {
+                        tr {
+                            td.wrap {
+                                @if let Some(r) = &e.response {
+                                    @if let Some(u) = link(&r.body.sha256) { a href=(u) { (e.url) } } @else { (e.url) }
+                                } @else { (e.url) }
+                            }
+                            td { @if let Some(r) = &e.response { (r.status) } @if e.failed { " failed" } }
+                            td { @if let Some(r) = &e.response { code { (short(&r.body.sha256)) "…" } } }
+                            td { @if let Some(r) = &e.response { (crate::terminal::count(r.body.size, "byte", "bytes")) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn short(h: &str) -> &str {

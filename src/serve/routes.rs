@@ -39,6 +39,7 @@ pub fn viewer(app: Shared) -> Router {
 pub fn documents(app: Shared) -> Router {
     Router::new()
         .route("/d/{id}", get(archived))
+        .route("/d/{id}/part/{n}", get(archived_part))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(middleware::from_fn_with_state(
             app.clone(),
@@ -415,15 +416,37 @@ fn stream_document(
     headers: &HeaderMap,
     disposition: Option<String>,
 ) -> Response {
-    let etag = format!("\"sha256:{}\"", m.document.sha256);
     let content_type = m
         .document
         .content_type
         .clone()
+        .unwrap_or_else(|| "application/octet-stream".into());
+    stream_blob(
+        app,
+        &m.document.sha256,
+        m.document.size,
+        &content_type,
+        headers,
+        disposition,
+    )
+}
+
+/// Stream a stored document by its SHA-256: the store checks the bytes as they go, and the last
+/// chunk is held until the hash is checked.
+fn stream_blob(
+    app: Arc<App>,
+    sha: &str,
+    size: u64,
+    content_type: &str,
+    headers: &HeaderMap,
+    disposition: Option<String>,
+) -> Response {
+    let etag = format!("\"sha256:{sha}\"");
+    let content_type = Some(content_type.to_string())
         .filter(|t| HeaderValue::from_str(t).is_ok())
         .unwrap_or_else(|| "application/octet-stream".into());
     let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let sha = m.document.sha256.clone();
+    let sha = sha.to_string();
     let mut r = etag_response(headers, &etag, &content_type, channel_body(rx));
     if r.status() == StatusCode::OK {
         tokio::task::spawn_blocking(move || {
@@ -433,7 +456,7 @@ fn stream_document(
                 Err(e) => w.fail(e.to_string()),
             }
         });
-        if let Ok(v) = HeaderValue::from_str(&m.document.size.to_string()) {
+        if let Ok(v) = HeaderValue::from_str(&size.to_string()) {
             r.headers_mut().insert(header::CONTENT_LENGTH, v);
         }
     }
@@ -528,6 +551,46 @@ async fn archived(
             Ok(m) => stream_document(app.clone(), &m, &headers, None),
             Err(e) => error_page(&e, &input),
         }
+    })
+    .await
+}
+
+/// One part of a browser capture (its screenshot, PDF, DOM or a subresource body), by its
+/// position in the record's parts list, served like the document: only once the record, every
+/// part included, verifies, and only from the documents' origin.
+async fn archived_part(
+    State(app): State<Shared>,
+    Path((input, n)): Path<(String, usize)>,
+    headers: HeaderMap,
+) -> Response {
+    blocking(move || {
+        let snap = snapshot(&app);
+        let (id, report) = match checked(&app, &snap, &input, |id| format!("/d/{id}/part/{n}")) {
+            Ok(x) => x,
+            Err(r) => return *r,
+        };
+        let report = report.report;
+        if !report.ok {
+            return refuse_unverified(&report, &app);
+        }
+        let m = match app.archive.manifest(&id) {
+            Ok(m) => m,
+            Err(e) => return error_page(&e, &input),
+        };
+        let Some(part) = m.parts().into_iter().nth(n) else {
+            return html_error(
+                StatusCode::NOT_FOUND,
+                &format!("record {id} has no part {n}"),
+                Some("the record page lists its parts"),
+            );
+        };
+        let media = m
+            .browser
+            .as_ref()
+            .and_then(|b| b.attachments.iter().find(|a| a.sha256 == part.sha256))
+            .map_or("application/octet-stream", |a| a.media_type.as_str())
+            .to_string();
+        stream_blob(app.clone(), &part.sha256, part.size, &media, &headers, None)
     })
     .await
 }

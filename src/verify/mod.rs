@@ -556,8 +556,8 @@ pub fn check_extends(
         .map_err(|e| format!("the old checkpoint is malformed: {e}"))?;
     let trust = log.trust.as_ref().map_err(|e| e.clone())?;
     // The old checkpoint is judged by the current book: it counts if its signer's checkpoints
-    // of that size count. (Its key-record line committed to a prefix of today's log/keys; the
-    // consistency proof below covers the records themselves.)
+    // of that size count. Its key-record line committed to a prefix of today's log/keys, which
+    // is checked below, after the consistency proof that covers the records themselves.
     if old.origin != archive.config.origin {
         return Err(format!(
             "the old checkpoint is not trustworthy: its origin {:?} is not this archive's {:?}",
@@ -587,5 +587,22 @@ pub fn check_extends(
             current.size, old.size
         )
     })?;
+    // The tree extends; so must the list of key records. A holder of a key that was later
+    // marked compromised can sign a checkpoint over the same tree whose key-record line leaves
+    // the compromise out: the kept checkpoint's line shows what the list was.
+    let kept: Vec<&String> = old
+        .extensions
+        .iter()
+        .filter(|l| l.starts_with(crate::trust::statement::COMMITMENT_PREFIX))
+        .collect();
+    if let [kept] = kept.as_slice() {
+        let now = crate::trust::statement::committed_lines(&trust.lines, old.size);
+        if crate::trust::statement::commitment_line(&now).as_ref() != Some(*kept) {
+            return Err(format!(
+                "the key records of the first {} records are not those the old checkpoint committed to: a key record was removed, altered or added since (history was rewritten)",
+                old.size
+            ));
+        }
+    }
     Ok(old)
 }
