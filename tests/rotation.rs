@@ -243,6 +243,38 @@ fn key_id_of(public: &std::path::Path) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Key A founds the archive and adds key B; A then signs record `stolen`; B marks A
+/// compromised since `stolen` was signed. Returns A's public key file, B's secret key file,
+/// `stolen` and the compromise record's ID.
+fn compromised_after_a_theft(
+    env: &Env,
+) -> (std::path::PathBuf, std::path::PathBuf, String, String) {
+    let a_pub = std::path::PathBuf::from(format!("{}.pub", env.key.display()));
+    let b = env.dir.path().join("b.key");
+    env.ok(&["--key", b.to_str().unwrap(), "keygen"]);
+    env.ok(&["keys", "add", &format!("{}.pub", b.display())]);
+    // The compromise must not reach back to B's own addition (a second later is enough).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let stolen = import(env, "stolen");
+    let since = {
+        let m: serde_json::Value =
+            serde_json::from_slice(&fs::read(manifest_path(env, &stolen)).unwrap()).unwrap();
+        m["signed_at"].as_str().unwrap().to_string()
+    };
+    let out = env.ok(&[
+        "--key",
+        b.to_str().unwrap(),
+        "keys",
+        "compromised",
+        &key_id_of(&a_pub),
+        "--since",
+        &since,
+    ]);
+    let comp_id = out.split_whitespace().next().unwrap().to_string();
+    assert!(comp_id.starts_with("EX-"), "{out}");
+    (a_pub, b, stolen, comp_id)
+}
+
 /// An outside review (found after key records could add keys): with no key at all, flipping one
 /// bit of a compromise record's signature, or editing its signer, made the record "not count",
 /// which revived the compromised key for verify and let its holder sign again. A key record
@@ -251,30 +283,7 @@ fn key_id_of(public: &std::path::Path) -> String {
 #[test]
 fn a_damaged_key_record_is_damage_not_a_record_to_pass_over() {
     let env = Env::new();
-    let a_pub = std::path::PathBuf::from(format!("{}.pub", env.key.display()));
-    let b = env.dir.path().join("b.key");
-    env.ok(&["--key", b.to_str().unwrap(), "keygen"]);
-    env.ok(&["keys", "add", &format!("{}.pub", b.display())]);
-    // The compromise must not reach back to B's own addition (a second later is enough).
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let stolen = import(&env, "stolen");
-    let since = {
-        let m: serde_json::Value =
-            serde_json::from_slice(&fs::read(manifest_path(&env, &stolen)).unwrap()).unwrap();
-        m["signed_at"].as_str().unwrap().to_string()
-    };
-    let a_id = key_id_of(&a_pub);
-    let out = env.ok(&[
-        "--key",
-        b.to_str().unwrap(),
-        "keys",
-        "compromised",
-        &a_id,
-        "--since",
-        &since,
-    ]);
-    let comp_id = out.split_whitespace().next().unwrap().to_string();
-    assert!(comp_id.starts_with("EX-"), "{out}");
+    let (a_pub, b, stolen, comp_id) = compromised_after_a_theft(&env);
     env.fails(
         &["verify", &stolen, "--trusted-key", a_pub.to_str().unwrap()],
         1,
@@ -421,26 +430,7 @@ fn an_edited_founding_record_does_not_hand_the_archive_to_a_planted_key() {
 #[test]
 fn a_kept_checkpoint_reveals_a_compromise_left_out_of_the_list() {
     let env = Env::new();
-    let a_pub = std::path::PathBuf::from(format!("{}.pub", env.key.display()));
-    let b = env.dir.path().join("b.key");
-    env.ok(&["--key", b.to_str().unwrap(), "keygen"]);
-    env.ok(&["keys", "add", &format!("{}.pub", b.display())]);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let stolen = import(&env, "stolen");
-    let since = {
-        let m: serde_json::Value =
-            serde_json::from_slice(&fs::read(manifest_path(&env, &stolen)).unwrap()).unwrap();
-        m["signed_at"].as_str().unwrap().to_string()
-    };
-    env.ok(&[
-        "--key",
-        b.to_str().unwrap(),
-        "keys",
-        "compromised",
-        &key_id_of(&a_pub),
-        "--since",
-        &since,
-    ]);
+    let (a_pub, _, stolen, _) = compromised_after_a_theft(&env);
     let kept = env.dir.path().join("kept.checkpoint");
     fs::write(&kept, env.ok(&["checkpoint"])).unwrap();
     // Genuine: only the stolen record is an error; the log extends the kept checkpoint.

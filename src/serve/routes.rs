@@ -466,6 +466,22 @@ fn stream_blob(
     r
 }
 
+/// The record `input` names, once it verifies against one snapshot of the archive; else the
+/// response to send instead (a redirect to its canonical address, not found, mistyped, or a
+/// refusal): nothing of a record that does not verify is served.
+fn verified(
+    app: &App,
+    input: &str,
+    canonical: impl Fn(&RecordId) -> String,
+) -> Result<RecordId, Box<Response>> {
+    let snap = snapshot(app);
+    let (id, verdict) = checked(app, &snap, input, canonical)?;
+    if !verdict.report.ok {
+        return Err(Box::new(refuse_unverified(&verdict.report, app)));
+    }
+    Ok(id)
+}
+
 fn refuse_unverified(report: &RecordReport, app: &App) -> Response {
     let why = public_details(app, report)
         .into_iter()
@@ -508,15 +524,10 @@ async fn download(
     headers: HeaderMap,
 ) -> Response {
     blocking(move || {
-        let snap = snapshot(&app);
-        let (id, report) = match checked(&app, &snap, &input, |id| format!("/r/{id}/document")) {
-            Ok(x) => x,
+        let id = match verified(&app, &input, |id| format!("/r/{id}/document")) {
+            Ok(id) => id,
             Err(r) => return *r,
         };
-        let report = report.report;
-        if !report.ok {
-            return refuse_unverified(&report, &app);
-        }
         let m = match app.archive.manifest(&id) {
             Ok(m) => m,
             Err(e) => return error_page(&e, &input),
@@ -538,15 +549,10 @@ async fn archived(
     headers: HeaderMap,
 ) -> Response {
     blocking(move || {
-        let snap = snapshot(&app);
-        let (id, report) = match checked(&app, &snap, &input, |id| format!("/d/{id}")) {
-            Ok(x) => x,
+        let id = match verified(&app, &input, |id| format!("/d/{id}")) {
+            Ok(id) => id,
             Err(r) => return *r,
         };
-        let report = report.report;
-        if !report.ok {
-            return refuse_unverified(&report, &app);
-        }
         match app.archive.manifest(&id) {
             Ok(m) => stream_document(app.clone(), &m, &headers, None),
             Err(e) => error_page(&e, &input),
@@ -564,15 +570,10 @@ async fn archived_part(
     headers: HeaderMap,
 ) -> Response {
     blocking(move || {
-        let snap = snapshot(&app);
-        let (id, report) = match checked(&app, &snap, &input, |id| format!("/d/{id}/part/{n}")) {
-            Ok(x) => x,
+        let id = match verified(&app, &input, |id| format!("/d/{id}/part/{n}")) {
+            Ok(id) => id,
             Err(r) => return *r,
         };
-        let report = report.report;
-        if !report.ok {
-            return refuse_unverified(&report, &app);
-        }
         let m = match app.archive.manifest(&id) {
             Ok(m) => m,
             Err(e) => return error_page(&e, &input),
@@ -597,15 +598,10 @@ async fn archived_part(
 
 async fn wacz(State(app): State<Shared>, Path(input): Path<String>) -> Response {
     blocking(move || {
-        let snap = snapshot(&app);
-        let (id, report) = match checked(&app, &snap, &input, |id| format!("/r/{id}/export.wacz")) {
-            Ok(x) => x,
+        let id = match verified(&app, &input, |id| format!("/r/{id}/export.wacz")) {
+            Ok(id) => id,
             Err(r) => return *r,
         };
-        let report = report.report;
-        if !report.ok {
-            return refuse_unverified(&report, &app);
-        }
         // The export is written to a private temporary file and unlinked once open, so nothing
         // of it stays behind whatever the client does.
         let file = tempfile::tempdir()

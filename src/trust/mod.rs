@@ -138,6 +138,18 @@ pub struct LoadedEvent {
     pub statement: Statement,
 }
 
+impl LoadedEvent {
+    fn event(&self) -> book::Event<'_> {
+        book::Event {
+            index: self.line.index,
+            manifest: &self.manifest,
+            bytes: &self.bytes,
+            signature: &self.signature,
+            statement: &self.statement,
+        }
+    }
+}
+
 /// Why the key records cannot be read as a whole: verification cannot rely on them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrustError {
@@ -245,19 +257,11 @@ impl Trust {
                 None => (source.stored_keys()?, anchor.kind()),
             },
         };
-        let book = {
-            let evs: Vec<book::Event> = events
-                .iter()
-                .map(|e| book::Event {
-                    index: e.line.index,
-                    manifest: &e.manifest,
-                    bytes: &e.bytes,
-                    signature: &e.signature,
-                    statement: &e.statement,
-                })
-                .collect();
-            book::fold(&roots, kind == TrustKind::Pinned, &evs)
-        };
+        let book = book::fold(
+            &roots,
+            kind == TrustKind::Pinned,
+            &events.iter().map(LoadedEvent::event).collect::<Vec<_>>(),
+        );
         // A key record that a key which counts signed, but whose signature or statement is
         // broken, is damage, not a record to pass over: passing over a compromise record would
         // revive the key it withdrew. (Records by keys that do not count are passed over: they
@@ -292,17 +296,7 @@ impl Trust {
     /// signer's addition voids that addition, and with it the compromise record itself: the
     /// command would report success while the log said the opposite. Writers ask first.
     pub fn would_count(&self, new: &[Prospective]) -> std::result::Result<(), String> {
-        let mut evs: Vec<book::Event> = self
-            .events
-            .iter()
-            .map(|e| book::Event {
-                index: e.line.index,
-                manifest: &e.manifest,
-                bytes: &e.bytes,
-                signature: &e.signature,
-                statement: &e.statement,
-            })
-            .collect();
+        let mut evs: Vec<book::Event> = self.events.iter().map(LoadedEvent::event).collect();
         evs.extend(new.iter().map(|p| book::Event {
             index: p.manifest.log_index,
             manifest: &p.manifest,
