@@ -473,7 +473,12 @@ impl Archive {
                 }
             };
             let manifest = Manifest {
-                format: manifest::format_for(draft.method, draft.browser.is_some()).into(),
+                format: manifest::format_for(
+                    draft.method,
+                    draft.browser.is_some()
+                        || draft.http.as_ref().is_some_and(|h| !h.tls.is_empty()),
+                )
+                .into(),
                 record_id: record_id.to_string(),
                 log_index: index,
                 method: draft.method,
@@ -558,7 +563,8 @@ impl Archive {
         let mut committed = Vec::with_capacity(prepared.len());
         for (manifest, staged, parts) in prepared {
             let id: RecordId = manifest.record_id.parse().expect("we made it");
-            if manifest.browser.is_some() {
+            let has_parts = !parts.is_empty();
+            if has_parts {
                 // The record goes first, so that recovery (and audit) can read from it which
                 // parts an interrupted commit may have published.
                 self.local.place_record(scratch, &id)?;
@@ -579,7 +585,7 @@ impl Archive {
                 }
                 None => Published::AlreadyPresent,
             };
-            if manifest.browser.is_none() {
+            if !has_parts {
                 self.local.place_record(scratch, &id)?;
             }
             committed.push(Committed { manifest, stored });

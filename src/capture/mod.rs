@@ -15,6 +15,7 @@
 pub mod browse;
 pub mod browser;
 pub mod policy;
+pub mod tls;
 
 // Labels and fingerprints are about the text of documents; they live in text/.
 pub use crate::text::{html_title, text_fingerprint, TEXT_LIMIT};
@@ -24,7 +25,7 @@ use crate::archive::{Archive, Committed, Draft, Scratch};
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{self, DocumentFacts, Header, Hop, HttpExchange, Labels, Method, Payload};
 use crate::netpolicy;
-use crate::store::{DigestWriter, DocumentWriter, SizeLimitExceeded};
+use crate::store::{DigestWriter, DocumentWriter, SizeLimitExceeded, Staged};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use sha2::Digest;
@@ -62,6 +63,10 @@ pub struct CaptureOptions {
     /// Header names whose values are replaced in every hop before signing, from
     /// [`parse_redact_headers`]: lower-cased, sorted, without duplicates.
     pub redact_headers: Vec<String>,
+    /// Certification authorities trusted besides the public WebPKI roots (`--ca-cert`), DER.
+    pub ca_certs: Vec<Vec<u8>>,
+    /// The TLS chains the client built from these options has verified (capture/tls.rs).
+    pub tls: Arc<tls::Recorder>,
 }
 
 impl Default for CaptureOptions {
@@ -76,12 +81,18 @@ impl Default for CaptureOptions {
             allow_private: false,
             proxy: None,
             redact_headers: Vec::new(),
+            ca_certs: Vec::new(),
+            tls: Arc::default(),
         }
     }
 }
 
 pub fn client(opts: &CaptureOptions) -> Result<Client> {
     let builder = Client::builder()
+        // exhibit's own rustls configuration, so that each server's certificate chain is
+        // recorded as it is verified; tls_info gives each response's leaf, which names it.
+        .use_preconfigured_tls(tls::client_config(&opts.ca_certs, opts.tls.clone())?)
+        .tls_info(true)
         // Redirects are followed by hand so that every hop's request and response are recorded.
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(opts.connect_timeout)
@@ -385,6 +396,8 @@ pub fn fetch(
     let mut redirects = Vec::new();
     let mut visited = vec![url.to_string()];
     let mut from: Option<url::Url> = None;
+    let mut connections: Vec<manifest::TlsConnection> = Vec::new();
+    let mut certs: std::collections::HashMap<String, Staged> = std::collections::HashMap::new();
     loop {
         check_hop(&url, from.as_ref(), opts)?;
         let request_headers = request_headers(&url, &opts.user_agent);
@@ -396,6 +409,9 @@ pub fn fetch(
         let response = builder
             .send()
             .map_err(|e| request_error(&e, &url, from.as_ref(), opts))?;
+        if url.scheme() == "https" {
+            connections.push(tls_connection(&response, &url, opts, scratch, &mut certs)?);
+        }
         let captured_at = manifest::now();
         let head = response_head(&response);
         let request = manifest::Request {
@@ -504,18 +520,58 @@ pub fn fetch(
                     remote_addr,
                     proxy: opts.proxy.as_ref().map(|p| p.to_string()),
                     redacted_headers: Vec::new(),
+                    tls: connections,
                 };
                 redact(&mut http, &opts.redact_headers);
                 http
             }),
             warc: None,
             browser: None,
-            parts: Vec::new(),
+            parts: certs.into_values().collect(),
             labels,
             change: None,
             staged: Some(staged),
         });
     }
+}
+
+/// The TLS connection a response came over: its version and the chain the server sent, each
+/// certificate staged as a document (once per capture) to be stored with the record.
+fn tls_connection(
+    response: &Response,
+    url: &url::Url,
+    opts: &CaptureOptions,
+    scratch: &Arc<Dir>,
+    certs: &mut std::collections::HashMap<String, Staged>,
+) -> Result<manifest::TlsConnection> {
+    let seen = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|i| i.peer_certificate())
+        .and_then(|leaf| opts.tls.lookup(leaf))
+        .ok_or_else(|| {
+            Error::fetch(format!(
+                "{url}: the TLS connection's certificate chain was not recorded; nothing was stored"
+            ))
+            .hint("this is a bug in exhibit; please report it")
+        })?;
+    let mut chain = Vec::with_capacity(seen.chain.len());
+    for der in &seen.chain {
+        let mut w = DocumentWriter::create(scratch, u64::MAX)?;
+        w.write_all(der)
+            .map_err(|e| Error::archive(format!("cannot stage a certificate: {e}")))?;
+        let staged = w.finish()?;
+        chain.push(manifest::Payload {
+            sha256: staged.sha256.clone(),
+            size: staged.size,
+        });
+        certs.entry(staged.sha256.clone()).or_insert(staged);
+    }
+    Ok(manifest::TlsConnection {
+        url: url.to_string(),
+        version: seen.version.unwrap_or("unknown").to_string(),
+        chain,
+    })
 }
 
 fn remaining(deadline: Instant, opts: &CaptureOptions, url: &url::Url) -> Result<Duration> {

@@ -119,6 +119,10 @@ pub struct PolicyArgs {
     /// Replace this header's value in every request and response before signing (repeatable; e.g. set-cookie)
     #[arg(long = "redact-header", value_name = "NAME")]
     redact_header: Vec<String>,
+    /// Also trust this certification authority (PEM) for https, besides the public roots
+    /// (repeatable); certificates are always verified
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_cert: Vec<PathBuf>,
 }
 
 impl PolicyArgs {
@@ -131,6 +135,9 @@ impl PolicyArgs {
             .map(capture::parse_proxy)
             .transpose()?;
         opts.redact_headers = capture::parse_redact_headers(&self.redact_header)?;
+        for path in &self.ca_cert {
+            opts.ca_certs.extend(capture::tls::read_ca_certs(path)?);
+        }
         Ok(())
     }
 }

@@ -55,27 +55,39 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     Ok(0)
 }
 
-/// The SHA-256 of the part `name` of a browser record: an attachment role, or the URL of an
-/// exchange that got a response (the first, when several did).
+/// The SHA-256 of the part `name` of a record: of a browser capture, an attachment role or the
+/// URL of an exchange that got a response (the first, when several did); of any capture over
+/// TLS, a certificate `tls:<url>#<n>` (0 is the leaf).
 fn part_sha256(m: &exhibit::manifest::Manifest, name: &str) -> Result<String> {
-    let Some(b) = &m.browser else {
+    let parts = m.parts();
+    if parts.is_empty() {
         return Err(exhibit::Error::usage(format!(
-            "record {} is not a browser capture; it has no parts",
+            "record {} has no parts (it is neither a browser capture nor a capture over TLS)",
             m.record_id
         ))
         .hint("drop --part to write its document")
         .into());
-    };
-    let found = b
-        .attachments
-        .iter()
-        .find(|a| a.role == name)
-        .map(|a| a.sha256.clone())
-        .or_else(|| {
-            b.exchanges
+    }
+    let found = m
+        .browser
+        .as_ref()
+        .and_then(|b| {
+            b.attachments
                 .iter()
-                .filter(|e| e.url == name)
-                .find_map(|e| e.response.as_ref().map(|r| r.body.sha256.clone()))
+                .find(|a| a.role == name)
+                .map(|a| a.sha256.clone())
+                .or_else(|| {
+                    b.exchanges
+                        .iter()
+                        .filter(|e| e.url == name)
+                        .find_map(|e| e.response.as_ref().map(|r| r.body.sha256.clone()))
+                })
+        })
+        .or_else(|| {
+            parts
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.sha256.clone())
         });
     found.ok_or_else(|| {
         exhibit::Error::usage(format!(
@@ -83,7 +95,7 @@ fn part_sha256(m: &exhibit::manifest::Manifest, name: &str) -> Result<String> {
             m.record_id,
             exhibit::terminal::shown(name)
         ))
-        .hint("give screenshot, pdf, dom or the URL of an exchange with a response; `exhibit show ID` lists them")
+        .hint("give screenshot, pdf, dom, the URL of an exchange with a response, or tls:URL#N; `exhibit show ID` lists them")
         .into()
     })
 }

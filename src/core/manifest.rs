@@ -429,6 +429,23 @@ pub struct HttpExchange {
     /// in every request and response of this exchange before signing (`--redact-header`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redacted_headers: Vec<String>,
+    /// Version 5: for each https request of the exchange (redirect hops first, in order), the
+    /// TLS connection it went over: the protocol version and the certificates the server sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls: Vec<TlsConnection>,
+}
+
+/// A TLS connection as exhibit verified it (FORMAT.md 5.11). Each certificate is a document of
+/// its own in the store (its DER bytes, content-addressed), leaf first, exactly as the server
+/// sent the chain; the record cites them as parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConnection {
+    /// The request URL this connection carried.
+    pub url: String,
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub version: String,
+    pub chain: Vec<Payload>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -554,6 +571,12 @@ impl Manifest {
         }
         if version >= 4 {
             self.check_v4().or_else(bad)?;
+        }
+        if version < 5 && self.http.as_ref().is_some_and(|h| !h.tls.is_empty()) {
+            return bad(format!(
+                "a {} manifest cannot hold version-5 fields (http.tls)",
+                self.format
+            ));
         }
         if version < 5 && self.browser.is_some() {
             return bad(format!(
@@ -948,25 +971,38 @@ impl Manifest {
     /// role), then every distinct response body (named by the first URL that delivered it),
     /// leaving out the document itself.
     pub fn parts(&self) -> Vec<Part> {
-        let Some(b) = &self.browser else {
-            return Vec::new();
-        };
         let mut seen = std::collections::HashSet::new();
         seen.insert(self.document.sha256.as_str());
-        let attachments = b
-            .attachments
-            .iter()
-            .map(|a| (a.role.as_str(), a.sha256.as_str(), a.size));
-        let bodies = b.exchanges.iter().filter_map(|e| {
-            e.response
-                .as_ref()
-                .map(|r| (e.url.as_str(), r.body.sha256.as_str(), r.body.size))
-        });
-        attachments
-            .chain(bodies)
+        let mut named: Vec<(String, &str, u64)> = Vec::new();
+        if let Some(b) = &self.browser {
+            named.extend(
+                b.attachments
+                    .iter()
+                    .map(|a| (a.role.clone(), a.sha256.as_str(), a.size)),
+            );
+            named.extend(b.exchanges.iter().filter_map(|e| {
+                e.response
+                    .as_ref()
+                    .map(|r| (e.url.clone(), r.body.sha256.as_str(), r.body.size))
+            }));
+        }
+        // Then the certificates of every TLS connection (version 5), named after the request
+        // and their place in its chain: `tls:<url>#0` is the leaf.
+        if let Some(h) = &self.http {
+            for c in &h.tls {
+                named.extend(
+                    c.chain
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| (format!("tls:{}#{i}", c.url), p.sha256.as_str(), p.size)),
+                );
+            }
+        }
+        named
+            .into_iter()
             .filter(|(_, sha, _)| seen.insert(sha))
             .map(|(name, sha, size)| Part {
-                name: name.to_string(),
+                name,
                 sha256: sha.to_string(),
                 size,
             })
@@ -1032,9 +1068,10 @@ pub fn is_header_name(s: &str) -> bool {
 }
 
 /// The manifest version exhibit writes for a new record of `method`: version 5 for a browser
-/// capture, version 4 for `import-warc`, which only they can hold, version 3 for everything
-/// else.
-pub fn format_for(method: Method, browser: bool) -> &'static str {
+/// capture or one that went over TLS (`v5`: it holds a version-5 field), version 4 for
+/// `import-warc`, which only they can hold, version 3 for everything else.
+pub fn format_for(method: Method, v5: bool) -> &'static str {
+    let browser = v5;
     if browser {
         FORMAT_V5
     } else if method == Method::ImportWarc {

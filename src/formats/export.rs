@@ -307,6 +307,7 @@ pub fn capture_of(
             body: doc,
             truncated: false,
         });
+        tls_certificates(m, &mut resources);
     } else if let Some(w) = m.warc.as_ref().filter(|w| w.http.is_some()) {
         let h = w.http.as_ref().expect("filtered");
         let headers: Vec<(String, Vec<u8>)> = h
@@ -416,6 +417,28 @@ fn browser_parts(
                 size: a.size,
             },
         });
+    }
+}
+
+/// The certificates of a capture's TLS connections (manifest version 5), each once, as
+/// `resource` records: they are parts of the record, so the export carries them.
+fn tls_certificates(m: &Manifest, resources: &mut Vec<Resource>) {
+    let Some(http) = &m.http else { return };
+    let mut seen = std::collections::HashSet::new();
+    for c in &http.tls {
+        for (i, p) in c.chain.iter().enumerate() {
+            if p.sha256 != m.document.sha256 && seen.insert(p.sha256.clone()) {
+                resources.push(Resource {
+                    target_uri: format!("urn:exhibit:{}/tls/{}/{i}", m.record_id, c.url),
+                    date: m.captured_at.clone(),
+                    content_type: "application/pkix-cert".into(),
+                    body: Body::Document {
+                        sha256: p.sha256.clone(),
+                        size: p.size,
+                    },
+                });
+            }
+        }
     }
 }
 

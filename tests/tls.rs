@@ -1,0 +1,202 @@
+//! TLS facts of a capture, through the real binary against `openssl s_server` on loopback with
+//! a local PKI (root -> intermediate -> leaf): the chain the server sent is recorded leaf first,
+//! byte for byte what `openssl s_client -showcerts` shows, each certificate stored as a part of
+//! the record and checked by verify and audit; an untrusted certificate is refused with one
+//! clear line and nothing is stored.
+
+mod common;
+
+use common::Env;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// root -> intermediate -> leaf (for 127.0.0.1 and localhost), in `dir`.
+fn pki(dir: &Path) {
+    sh(
+        dir,
+        r#"set -e
+ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+openssl req -x509 $ec -keyout root.key -out root.pem -days 2 -subj "/CN=exhibit test root" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+openssl req $ec -keyout inter.key -out inter.csr -subj "/CN=exhibit test intermediate" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' > inter.ext
+openssl x509 -req -in inter.csr -CA root.pem -CAkey root.key -CAcreateserial -out inter.pem -days 2 -extfile inter.ext 2>/dev/null
+openssl req $ec -keyout leaf.key -out leaf.csr -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' > leaf.ext
+openssl x509 -req -in leaf.csr -CA inter.pem -CAkey inter.key -CAcreateserial -out leaf.pem -days 2 -extfile leaf.ext 2>/dev/null
+"#,
+    );
+}
+
+struct SServer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for SServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn s_server(dir: &Path) -> SServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args([
+            "-cert",
+            "leaf.pem",
+            "-key",
+            "leaf.key",
+            "-cert_chain",
+            "inter.pem",
+        ])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "s_server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    SServer { child, port }
+}
+
+fn der_sha256(dir: &Path, pem: &str) -> String {
+    sh(
+        dir,
+        &format!("openssl x509 -in {pem} -outform DER | sha256sum | cut -c1-64"),
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn the_chain_the_server_sent_is_recorded_and_verified() {
+    let env = Env::new();
+    let pki_dir = env.dir.path().join("pki");
+    std::fs::create_dir_all(&pki_dir).unwrap();
+    pki(&pki_dir);
+    let server = s_server(&pki_dir);
+    let url = format!("https://127.0.0.1:{}/", server.port);
+    let root = pki_dir.join("root.pem");
+
+    // Untrusted: one clear line, nothing stored.
+    let before = env.counts();
+    let r = env.fails(&["capture", &url], 5);
+    common::assert_one_line_error(&r.stderr, "certificate");
+    assert_eq!(env.counts(), before, "nothing was stored");
+
+    // Trusted through --ca-cert.
+    let out = env.ok(&[
+        "capture",
+        &url,
+        "--ca-cert",
+        root.to_str().unwrap(),
+        "--json",
+    ]);
+    let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let id = line["record_id"].as_str().unwrap().to_string();
+    let m: serde_json::Value = serde_json::from_str(&env.ok(&["show", &id, "--json"])).unwrap();
+    assert_eq!(m["format"], "exhibit-manifest/5", "{m:#}");
+    let tls = &m["http"]["tls"][0];
+    assert_eq!(tls["url"], url.as_str());
+    assert!(
+        tls["version"] == "TLSv1.3" || tls["version"] == "TLSv1.2",
+        "{tls}"
+    );
+    let chain: Vec<String> = tls["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sha256"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        chain,
+        vec![
+            der_sha256(&pki_dir, "leaf.pem"),
+            der_sha256(&pki_dir, "inter.pem")
+        ],
+        "leaf first, as sent (the root is not sent)"
+    );
+    // What openssl's own client sees.
+    let shown = sh(
+        &pki_dir,
+        &format!(
+            "openssl s_client -connect 127.0.0.1:{} -showcerts </dev/null 2>/dev/null \
+             | awk '/BEGIN CERTIFICATE/,/END CERTIFICATE/' > shown.pem
+             csplit -s -z -f cert- shown.pem '/BEGIN CERTIFICATE/' '{{*}}'
+             for c in cert-*; do openssl x509 -in $c -outform DER | sha256sum | cut -c1-64; done",
+            server.port
+        ),
+    );
+    assert_eq!(shown.lines().collect::<Vec<_>>(), chain);
+    // Each certificate is a part of the record: cat writes its DER bytes.
+    let leaf = env
+        .command(&["cat", &id, "--part", &format!("tls:{url}#0")])
+        .output()
+        .unwrap();
+    assert!(
+        leaf.status.success(),
+        "{}",
+        String::from_utf8_lossy(&leaf.stderr)
+    );
+    assert_eq!(common::sha256_hex(&leaf.stdout), chain[0]);
+    env.ok(&["verify", &id]);
+    env.assert_audit_clean();
+    // Exports carry the chain too: a WARC (certificates as resource records) verifies with
+    // every part, a bundle with its document (the parts are said to be not carried).
+    let warc = env.dir.path().join("tls.warc.gz");
+    env.ok(&[
+        "export",
+        &id,
+        "--format",
+        "warc",
+        "--out",
+        warc.to_str().unwrap(),
+    ]);
+    let pinned = format!("{}.pub", env.key.display());
+    env.ok(&["verify", warc.to_str().unwrap(), "--trusted-key", &pinned]);
+    let zip = env.dir.path().join("tls.zip");
+    env.ok(&["export", &id, "--out", zip.to_str().unwrap()]);
+    env.ok(&["verify", zip.to_str().unwrap(), "--trusted-key", &pinned]);
+
+    // A flipped byte in the stored leaf certificate fails verify and audit, naming the part.
+    let blob = env
+        .archive
+        .join("documents")
+        .join(&chain[0][..2])
+        .join(format!("{}.zst", chain[0]));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let r = env.fails(&["verify", &id], 1);
+    assert!(r.stdout.contains("tls:"), "{}", r.stdout);
+    let (code, _) = env.audit(&[]);
+    assert_eq!(code, 1);
+}
