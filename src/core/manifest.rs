@@ -821,6 +821,17 @@ impl Manifest {
     /// a main-frame exchange; every part named by a valid hash; no URL with credentials; the
     /// attachments are the three views, once each, in order.
     fn check_v5(&self) -> std::result::Result<(), String> {
+        for c in self.http.iter().flat_map(|h| &h.tls) {
+            if !matches!(c.version.as_str(), "TLSv1.2" | "TLSv1.3" | "unknown") {
+                return Err(format!("http.tls: unknown version {:?}", c.version));
+            }
+            if !c.url.starts_with("https://") {
+                return Err("http.tls: a connection's url is not an https URL".into());
+            }
+            if c.chain.is_empty() || c.chain.iter().any(|p| !is_sha256_hex(&p.sha256)) {
+                return Err("http.tls: a chain is empty or names a malformed SHA-256".into());
+            }
+        }
         let Some(b) = &self.browser else {
             return Ok(());
         };
