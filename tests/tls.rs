@@ -200,3 +200,65 @@ fn the_chain_the_server_sent_is_recorded_and_verified() {
     let (code, _) = env.audit(&[]);
     assert_eq!(code, 1);
 }
+
+/// A browser capture over https: exhibit is the page's network, so each https exchange records
+/// its connection too, and the certificates are parts of the record.
+#[test]
+fn a_browser_capture_records_the_chain_of_each_https_exchange() {
+    if std::env::var_os("EXHIBIT_SKIP_BROWSER").is_some_and(|v| v == "1") {
+        eprintln!("\n!!! SKIPPED: EXHIBIT_SKIP_BROWSER=1, browser TLS was NOT tested !!!\n");
+        return;
+    }
+    let env = Env::new();
+    let pki_dir = env.dir.path().join("pki");
+    std::fs::create_dir_all(&pki_dir).unwrap();
+    pki(&pki_dir);
+    let server = s_server(&pki_dir);
+    let url = format!("https://127.0.0.1:{}/", server.port);
+    let root = pki_dir.join("root.pem");
+    let out = env.ok(&[
+        "capture",
+        "--browser",
+        &url,
+        "--ca-cert",
+        root.to_str().unwrap(),
+        "--timeout",
+        "8",
+        "--json",
+    ]);
+    let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let id = line["record_id"].as_str().unwrap().to_string();
+    let m: serde_json::Value = serde_json::from_str(&env.ok(&["show", &id, "--json"])).unwrap();
+    let first = m["browser"]["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["url"] == url.as_str())
+        .unwrap_or_else(|| panic!("no exchange for {url}: {m:#}"));
+    let chain: Vec<&str> = first["response"]["tls"]["chain"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{first:#}"))
+        .iter()
+        .map(|c| c["sha256"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        chain,
+        vec![
+            der_sha256(&pki_dir, "leaf.pem"),
+            der_sha256(&pki_dir, "inter.pem")
+        ]
+    );
+    env.ok(&["verify", &id]);
+    env.assert_audit_clean();
+    let warc = env.dir.path().join("b.warc.gz");
+    env.ok(&[
+        "export",
+        &id,
+        "--format",
+        "warc",
+        "--out",
+        warc.to_str().unwrap(),
+    ]);
+    let pinned = format!("{}.pub", env.key.display());
+    env.ok(&["verify", warc.to_str().unwrap(), "--trusted-key", &pinned]);
+}

@@ -43,6 +43,8 @@ struct PageNetwork {
     /// Bodies by SHA-256. A fetch that outlives its page (the engine allows that, up to the
     /// fetch's own deadline) adds to a map nobody takes any more: dropped with the network.
     staged: Mutex<HashMap<String, Staged>>,
+    /// The TLS connection of each https request, by URL (its certificates are in `staged`).
+    tls: Mutex<HashMap<String, manifest::TlsConnection>>,
 }
 
 fn failed(kind: FailureKind, what: impl Into<String>) -> FetchFailure {
@@ -93,6 +95,25 @@ impl Network for PageNetwork {
             };
             failed(kind, what)
         })?;
+        if url.scheme() == "https" {
+            let mut certs = HashMap::new();
+            let c = crate::capture::tls_connection(
+                &response,
+                &url,
+                &self.opts,
+                &self.scratch,
+                &mut certs,
+            )
+            .map_err(|e| failed(FailureKind::Other, e.what))?;
+            self.staged
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(certs);
+            self.tls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(req.url.clone(), c);
+        }
         let status = response.status().as_u16();
         let headers: Vec<(String, Vec<u8>)> = response
             .headers()
@@ -194,15 +215,18 @@ pub fn capture_page(
         opts: opts.clone(),
         scratch: scratch.clone(),
         staged: Mutex::default(),
+        tls: Mutex::default(),
     });
     let cap = browser.capture(requested.as_str(), net.clone(), page)?;
     let bodies = std::mem::take(&mut *net.staged.lock().unwrap_or_else(|p| p.into_inner()));
-    draft_of(&cap, bodies, opts, scratch, labels)
+    let tls = std::mem::take(&mut *net.tls.lock().unwrap_or_else(|p| p.into_inner()));
+    draft_of(&cap, bodies, tls, opts, scratch, labels)
 }
 
 fn draft_of(
     cap: &PageCapture,
     mut bodies: HashMap<String, Staged>,
+    tls: HashMap<String, manifest::TlsConnection>,
     opts: &CaptureOptions,
     scratch: &Arc<Dir>,
     labels: Labels,
@@ -280,6 +304,13 @@ fn draft_of(
                     let s = bodies.remove(sha256).ok_or_else(|| not_kept(&e.url))?;
                     parts.insert(sha256.clone(), s);
                 }
+                let conn = tls.get(&e.url).cloned();
+                for p in conn.iter().flat_map(|c| &c.chain) {
+                    if p.sha256 != main_sha && !parts.contains_key(&p.sha256) {
+                        let s = bodies.remove(&p.sha256).ok_or_else(|| not_kept(&e.url))?;
+                        parts.insert(p.sha256.clone(), s);
+                    }
+                }
                 let r = manifest::BrowserResponseFacts {
                     status: *status,
                     headers: headers_of(headers, redact),
@@ -287,6 +318,7 @@ fn draft_of(
                         sha256: sha256.clone(),
                         size: *body_size,
                     },
+                    tls: conn,
                 };
                 let error = e.browser_error.as_ref().map(|b| manifest::ExchangeError {
                     kind: "browser".into(),

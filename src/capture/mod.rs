@@ -537,7 +537,7 @@ pub fn fetch(
 
 /// The TLS connection a response came over: its version and the chain the server sent, each
 /// certificate staged as a document (once per capture) to be stored with the record.
-fn tls_connection(
+pub(crate) fn tls_connection(
     response: &Response,
     url: &url::Url,
     opts: &CaptureOptions,

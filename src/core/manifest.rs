@@ -299,6 +299,9 @@ pub struct BrowserResponseFacts {
     /// SHA-256 and size of the body the browser was given (content-coding removed): a stored
     /// document.
     pub body: Payload,
+    /// The TLS connection an https response came over, as for `http.tls` (5.11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConnection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -821,7 +824,12 @@ impl Manifest {
     /// a main-frame exchange; every part named by a valid hash; no URL with credentials; the
     /// attachments are the three views, once each, in order.
     fn check_v5(&self) -> std::result::Result<(), String> {
-        for c in self.http.iter().flat_map(|h| &h.tls) {
+        let browser_tls = self
+            .browser
+            .iter()
+            .flat_map(|b| &b.exchanges)
+            .filter_map(|e| e.response.as_ref()?.tls.as_ref());
+        for c in self.http.iter().flat_map(|h| &h.tls).chain(browser_tls) {
             if !matches!(c.version.as_str(), "TLSv1.2" | "TLSv1.3" | "unknown") {
                 return Err(format!("http.tls: unknown version {:?}", c.version));
             }
@@ -999,8 +1007,14 @@ impl Manifest {
         }
         // Then the certificates of every TLS connection (version 5), named after the request
         // and their place in its chain: `tls:<url>#0` is the leaf.
-        if let Some(h) = &self.http {
-            for c in &h.tls {
+        let browser_tls = self
+            .browser
+            .iter()
+            .flat_map(|b| &b.exchanges)
+            .filter_map(|e| e.response.as_ref()?.tls.as_ref());
+        let http_tls = self.http.iter().flat_map(|h| &h.tls);
+        {
+            for c in http_tls.chain(browser_tls) {
                 named.extend(
                     c.chain
                         .iter()

@@ -242,6 +242,7 @@ pub fn capture_of(
     let mut resources = Vec::new();
     if let Some(b) = &m.browser {
         browser_parts(m, b, &mut exchanges, &mut resources);
+        tls_certificates(m, &mut resources);
     } else if let Some(http) = &m.http {
         let version = match http.response.version.as_str() {
             v @ ("HTTP/1.0" | "HTTP/1.1") => v,
@@ -423,9 +424,13 @@ fn browser_parts(
 /// The certificates of a capture's TLS connections (manifest version 5), each once, as
 /// `resource` records: they are parts of the record, so the export carries them.
 fn tls_certificates(m: &Manifest, resources: &mut Vec<Resource>) {
-    let Some(http) = &m.http else { return };
+    let browser_tls = m
+        .browser
+        .iter()
+        .flat_map(|b| &b.exchanges)
+        .filter_map(|e| e.response.as_ref()?.tls.as_ref());
     let mut seen = std::collections::HashSet::new();
-    for c in &http.tls {
+    for c in m.http.iter().flat_map(|h| &h.tls).chain(browser_tls) {
         for (i, p) in c.chain.iter().enumerate() {
             if p.sha256 != m.document.sha256 && seen.insert(p.sha256.clone()) {
                 resources.push(Resource {
