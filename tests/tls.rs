@@ -112,6 +112,14 @@ fn the_chain_the_server_sent_is_recorded_and_verified() {
     common::assert_one_line_error(&r.stderr, "certificate");
     assert_eq!(env.counts(), before, "nothing was stored");
 
+    // A --ca-cert that is not a certificate file: a usage error, before anything is fetched.
+    let junk = pki_dir.join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let r = env.fails(&["capture", &url, "--ca-cert", junk.to_str().unwrap()], 2);
+    common::assert_one_line_error(&r.stderr, "no CERTIFICATE block");
+    let r = env.fails(&["capture", &url, "--ca-cert", "/nonexistent/root.pem"], 2);
+    common::assert_one_line_error(&r.stderr, "cannot read it");
+
     // Trusted through --ca-cert.
     let out = env.ok(&[
         "capture",
