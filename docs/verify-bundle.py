@@ -18,7 +18,8 @@ structure, strictly (13.7); that the bundle holds exactly the files SHA256SUMS l
 the key records (section 7.1), followed from the keys you trust: a key one of them added
 counts from then on, a retired or compromised one stops counting, and the checkpoint commits
 to the list of key records; the seal on SHA256SUMS, the checkpoint, and every manifest, each
-signed by a key that counts; each document's SHA-256 and size; each inclusion proof against
+signed by a key that counts; each document's SHA-256 and size, and each part a record cites
+(version 3: a browser capture's bodies and views, TLS certificates); each inclusion proof against
 the signed checkpoint; and every value of exhibit-bundle.json and proof.json against the
 signed data.
 """
@@ -44,7 +45,7 @@ FORMATS = ("exhibit-bundle/3", "exhibit-bundle/2", "exhibit-bundle/1")
 # The VERIFY.txt of every exhibit-bundle/2 (docs/FORMAT.md section 13.12).
 VERIFY_TXT_V2_SHA256 = "30499b429914f2fab3bac9a7a22d1d4586ad746448903175ec232c6121ecf5f9"
 # The VERIFY.txt of every exhibit-bundle/3: the text of docs/FORMAT.md section 13.11.
-VERIFY_TXT_SHA256 = "6a89da6eb7b1c44be85ebd4cc66388a671a2b5a9b30d6a40d976288d603fdd63"
+VERIFY_TXT_SHA256 = "7a81ab1ba9e9e52370f46a864f14ac5683e6fc76997b5a0097a756e3c96dc297"
 MAX_ENTRIES = 100_000
 MAX_CENTRAL_DIRECTORY = 64 << 20
 MAX_SMALL_MEMBER = 64 << 20
@@ -604,6 +605,22 @@ def follow_key_records(trusted, keylog, records, member, hashes, size, extension
     return book, facts, [km["signer"] for _, km in counted]
 
 
+def parts_of(m):
+    """SHA-256 -> size of every part a manifest cites besides its document (FORMAT.md 1.5):
+    a browser capture's attachments and response bodies, and every TLS certificate."""
+    out, doc = {}, m["document"]["sha256"]
+    b = m.get("browser") or {}
+    found = [(a["sha256"], a["size"]) for a in b.get("attachments", [])]
+    answered = [e["response"] for e in b.get("exchanges", []) if e.get("response")]
+    found += [(r["body"]["sha256"], r["body"]["size"]) for r in answered]
+    tls = (m.get("http") or {}).get("tls", []) + [r["tls"] for r in answered if r.get("tls")]
+    found += [(p["sha256"], p["size"]) for c in tls for p in c["chain"]]
+    for sha, size in found:
+        if sha != doc:
+            out.setdefault(sha, size)
+    return out
+
+
 def inclusion(index, size, leaf, path, root):
     """RFC 9162 section 2.1.3.2."""
     if index >= size:
@@ -688,7 +705,7 @@ def verify(path, trusted):
     # Every file is one the format defines.
     fixed = {"SHA256SUMS", "SHA256SUMS.sig", "exhibit-bundle.json", "CITATION.txt",
              "VERIFY.txt", "checkpoint.txt"} | ({"verify.py"} if v1 else set())
-    records, key_files, key_records = {}, set(), {}
+    records, key_files, key_records, carried_parts = {}, set(), {}, {}
     for name in hashes:
         parts = name.split("/")
         if name in fixed or (name == "keylog.txt" and v3):
@@ -703,6 +720,10 @@ def verify(path, trusted):
             continue
         if len(parts) == 3 and parts[0] == "records" and RECORD_ID.match(parts[1]):
             records.setdefault(parts[1], set()).add(parts[2])
+            continue
+        if (len(parts) == 4 and parts[0] == "records" and RECORD_ID.match(parts[1]) and v3
+                and parts[2] == "parts" and HEX64.match(parts[3])):
+            carried_parts.setdefault(parts[1], set()).add(parts[3])
             continue
         raise Refused(f"{name}: not a file an {fmt} bundle has")
     missing = sorted(fixed - set(hashes))
@@ -780,6 +801,15 @@ def verify(path, trusted):
             raise Refused(f"{rid}: its manifest names record {m['record_id']!r}")
         if hashes[d + docs[0]] != (doc["sha256"], doc["size"]):
             raise Refused(f"{rid}: {docs[0]} is not the document its manifest cites")
+        # Its parts (version 3): exactly those the manifest cites, each intact.
+        cited = parts_of(m)
+        have = carried_parts.get(rid, set())
+        if v3 and have != set(cited):
+            raise Refused(f"{rid}: parts/ does not hold exactly the parts its manifest cites "
+                          f"(missing: {sorted(set(cited) - have)}, extra: {sorted(have - set(cited))})")
+        for h in have:
+            if hashes[f"{d}parts/{h}"] != (h, cited[h]):
+                raise Refused(f"{rid}: parts/{h} is not the part its manifest cites")
         leaf = sha256(b"\x00" + mbytes)
         p = parse_json(member(d + "proof.json"), d + "proof.json")
         expect_keys(p, ("record_id", "leaf_index", "tree_size", "leaf_hash", "audit_path",

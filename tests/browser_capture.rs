@@ -637,7 +637,7 @@ fn batch_and_hostile_page() {
         "{text}"
     );
 
-    // An evidence bundle carries the main document; its parts are reported as not carried.
+    // An evidence bundle carries the main document and every part, each checked.
     let zip = env.dir.path().join("a.zip");
     env.ok(&["export", ids[0], "--out", zip.to_str().unwrap()]);
     let pubkey = format!("{}.pub", env.key.display());
@@ -649,7 +649,8 @@ fn batch_and_hostile_page() {
         &pubkey,
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("not carried here"), "{}", r.stdout);
+    assert!(!r.stdout.contains("not carried here"), "{}", r.stdout);
+    assert!(r.stdout.contains("parts present with the SHA-256"), "{}", r.stdout);
     // --user-agent is what the page and its servers see.
     let r = env.run(&[
         "capture",

@@ -6,95 +6,8 @@
 
 mod common;
 
+use common::pki::{der_sha256, pki, s_server, sh};
 use common::Env;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .expect("bash");
-    assert!(
-        out.status.success(),
-        "{script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// root -> intermediate -> leaf (for 127.0.0.1 and localhost), in `dir`.
-fn pki(dir: &Path) {
-    sh(
-        dir,
-        r#"set -e
-ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-openssl req -x509 $ec -keyout root.key -out root.pem -days 2 -subj "/CN=exhibit test root" \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-openssl req $ec -keyout inter.key -out inter.csr -subj "/CN=exhibit test intermediate" 2>/dev/null
-printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' > inter.ext
-openssl x509 -req -in inter.csr -CA root.pem -CAkey root.key -CAcreateserial -out inter.pem -days 2 -extfile inter.ext 2>/dev/null
-openssl req $ec -keyout leaf.key -out leaf.csr -subj "/CN=localhost" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' > leaf.ext
-openssl x509 -req -in leaf.csr -CA inter.pem -CAkey inter.key -CAcreateserial -out leaf.pem -days 2 -extfile leaf.ext 2>/dev/null
-"#,
-    );
-}
-
-struct SServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for SServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn s_server(dir: &Path) -> SServer {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("openssl")
-        .args(["s_server", "-quiet", "-www", "-accept"])
-        .arg(format!("127.0.0.1:{port}"))
-        .args([
-            "-cert",
-            "leaf.pem",
-            "-key",
-            "leaf.key",
-            "-cert_chain",
-            "inter.pem",
-        ])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl s_server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "s_server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    SServer { child, port }
-}
-
-fn der_sha256(dir: &Path, pem: &str) -> String {
-    sh(
-        dir,
-        &format!("openssl x509 -in {pem} -outform DER | sha256sum | cut -c1-64"),
-    )
-    .trim()
-    .to_string()
-}
 
 #[test]
 fn the_chain_the_server_sent_is_recorded_and_verified() {
@@ -178,7 +91,7 @@ fn the_chain_the_server_sent_is_recorded_and_verified() {
     env.ok(&["verify", &id]);
     env.assert_audit_clean();
     // Exports carry the chain too: a WARC (certificates as resource records) verifies with
-    // every part, a bundle with its document (the parts are said to be not carried).
+    // every part, and so does a bundle (parts/ in the record's directory).
     let warc = env.dir.path().join("tls.warc.gz");
     env.ok(&[
         "export",

@@ -448,10 +448,23 @@ pub fn export(
             it.manifest.document.sha256.clone(),
         ));
     }
+    // The parts of each record (a browser capture's bodies and views, TLS certificates), named
+    // by their SHA-256, after all documents: streamed from the store like the documents.
+    let mut part_sums: Vec<(String, String, u64)> = Vec::new();
+    for it in &items {
+        for p in it.manifest.parts() {
+            part_sums.push((
+                format!("records/{}/parts/{}", it.manifest.record_id, p.sha256),
+                p.sha256,
+                p.size,
+            ));
+        }
+    }
     let mut sums: Vec<(String, String)> = plan
         .iter()
         .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
         .chain(doc_sums.iter().cloned())
+        .chain(part_sums.iter().map(|(n, h, _)| (n.clone(), h.clone())))
         .collect();
     sums.sort();
     let sums_text: String = sums.iter().map(|(n, h)| format!("{h}  {n}\n")).collect();
@@ -469,6 +482,15 @@ pub fn export(
             )
             .map_err(|e| Error::archive(format!("cannot write bundle member {name}: {e}")))?;
         archive.read_document(&it.manifest.document.sha256, &mut w.zip)?;
+    }
+    for (name, sha, size) in &part_sums {
+        w.zip
+            .start_file(
+                name.as_str(),
+                Writer::<io::BufWriter<File>>::options(*size >= 1 << 32),
+            )
+            .map_err(|e| Error::archive(format!("cannot write bundle member {name}: {e}")))?;
+        archive.read_document(sha, &mut w.zip)?;
     }
     let mut inner = w
         .zip
@@ -702,6 +724,8 @@ struct RecordMembers {
     signature: bool,
     proof: bool,
     documents: Vec<String>,
+    /// Version 3: `parts/<sha256>` members, the record's parts carried with it.
+    parts: BTreeSet<String>,
 }
 
 /// Which member is which; anything the format does not define is a problem.
@@ -711,6 +735,8 @@ struct Layout {
     /// Key records carried under keylog/<ID>/, each with its three members.
     key_records: BTreeMap<String, BTreeSet<String>>,
     records: BTreeMap<String, RecordMembers>,
+    /// A version-3 bundle: key records and parts may travel in it.
+    v3: bool,
 }
 
 fn is_key_id(s: &str) -> bool {
@@ -741,6 +767,7 @@ fn layout(members: &Members, format: &str, problems: &mut Vec<String>) -> Layout
         key_raws: BTreeSet::new(),
         key_records: BTreeMap::new(),
         records: BTreeMap::new(),
+        v3: keylog,
     };
     for name in members.hashes.keys() {
         if fixed.contains(&name.as_str()) {
@@ -781,6 +808,18 @@ fn layout(members: &Members, format: &str, problems: &mut Vec<String>) -> Layout
             .strip_prefix("records/")
             .and_then(|r| r.split_once('/'))
         {
+            if let Some(sha) = file
+                .strip_prefix("parts/")
+                .filter(|h| keylog && crate::manifest::is_sha256_hex(h))
+                .filter(|_| is_canonical_record_id(id))
+            {
+                l.records
+                    .entry(id.to_string())
+                    .or_default()
+                    .parts
+                    .insert(sha.to_string());
+                continue;
+            }
             if is_canonical_record_id(id) && !file.contains('/') {
                 let r = l.records.entry(id.to_string()).or_default();
                 match file {
@@ -1332,6 +1371,10 @@ impl crate::verify::record::RecordSource for BundleRecord<'_> {
         Ok(self.all.record(id))
     }
 
+    fn carries_parts(&self) -> bool {
+        self.all.layout.v3
+    }
+
     fn document(
         &self,
         sha256: &str,
@@ -1339,6 +1382,19 @@ impl crate::verify::record::RecordSource for BundleRecord<'_> {
     ) -> Result<crate::verify::record::DocumentFound> {
         let dir = format!("records/{}", self.id);
         let rm = self.all.layout.records.get(self.id);
+        let cited = self
+            .all
+            .record(self.id)
+            .and_then(|(b, _)| Manifest::parse(&b).ok())
+            .map(|m| m.document.sha256);
+        if cited.is_some_and(|c| c != sha256) {
+            // A part: carried as parts/<its SHA-256>, and its bytes must have that hash.
+            let name = format!("{dir}/parts/{sha256}");
+            return Ok(match self.all.members.hashes.get(&name) {
+                Some((sha, size)) => Ok((sha.clone(), *size)),
+                None => Err(format!("{name} is missing")),
+            });
+        }
         Ok(match rm.map(|r| r.documents.as_slice()) {
             Some([one]) => {
                 let name = format!("{dir}/{one}");
@@ -1425,6 +1481,19 @@ fn check_record(
         Some([one]) => Some(one.clone()),
         _ => None,
     };
+    let mut report = report;
+    // No part the record does not cite: a bundle carries nothing unexplained.
+    if let (Some(m), Some(r)) = (&m, all.layout.records.get(id)) {
+        let cited: BTreeSet<String> = m.parts().into_iter().map(|p| p.sha256).collect();
+        for extra in r.parts.difference(&cited) {
+            report.ok = false;
+            report.checks.push(crate::verify::Check {
+                check: "parts",
+                ok: false,
+                detail: format!("{dir}/parts/{extra}: not a part this record cites"),
+            });
+        }
+    }
     Ok((report, m.zip(doc)))
 }
 

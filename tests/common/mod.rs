@@ -2,6 +2,7 @@
 //! one `Env` per test, commands run with EXHIBIT_ARCHIVE / EXHIBIT_KEY pointing into it.
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod server;
 
 use server::{Route, TestServer};
