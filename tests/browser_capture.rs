@@ -650,7 +650,11 @@ fn batch_and_hostile_page() {
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(!r.stdout.contains("not carried here"), "{}", r.stdout);
-    assert!(r.stdout.contains("parts present with the SHA-256"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("parts present with the SHA-256"),
+        "{}",
+        r.stdout
+    );
     // --user-agent is what the page and its servers see.
     let r = env.run(&[
         "capture",

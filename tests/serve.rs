@@ -156,9 +156,24 @@ fn a_record_page_shows_both_checks_live_and_a_cross_once_a_byte_is_flipped() {
     assert!(page.contains("Record ID") && page.contains("Log index"));
     assert!(page.contains("@misc{"), "BibTeX citation");
     assert!(page.contains("\"type\": \"webpage\"") || page.contains("&quot;type&quot;"));
-    assert!(!page.contains("<script"), "the viewer has no script");
+    // The viewer's one script is its own file, which only shows the citations' copy buttons
+    // (hidden without it); no inline script runs.
+    assert_eq!(page.matches("<script").count(), 1, "{page}");
+    assert!(page.contains(r#"<script src="/copy.js" defer>"#), "{page}");
+    assert!(page.contains("data-copy=\"cite-0\" hidden"), "{page}");
     let csp = headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let (status, headers_js, js) = get(&server.url("/copy.js"));
+    assert_eq!(status, 200);
+    assert!(headers_js["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(js.contains("navigator.clipboard.writeText"), "{js}");
     // The document, from the documents' origin, sandboxed.
     let (status, headers, body) = get(&server.doc_url(&format!("/d/{id}")));
     assert_eq!(status, 200);
@@ -805,4 +820,103 @@ fn a_browser_capture_shows_its_screenshot_and_serves_every_part() {
     assert!(page.contains("does NOT verify"), "{page}");
     let r = client().get(&links[0]).send().unwrap();
     assert_eq!(r.status().as_u16(), 409);
+}
+
+/// A browser capture replays from the archive alone: on its own origin its scripts run (the
+/// text a script fetched and inserted is there), and the page's original server sees no request
+/// at all while it replays, even though it is still up.
+#[test]
+fn a_browser_capture_replays_from_the_archive_alone() {
+    if skip_browser() {
+        return;
+    }
+    let env = Env::new();
+    let srv = common::server::TestServer::start(vec![
+        (
+            "/",
+            common::server::Route::html(
+                b"<!doctype html><title>Replay</title><link rel=stylesheet href=/s.css>\
+                  <div id=out></div><script>fetch('/data.json').then(r => r.json()).then(d => {\
+                  const e = document.createElement('p'); e.id = 'inserted'; e.textContent = d.text;\
+                  document.getElementById('out').append(e); });</script>"
+                    .to_vec(),
+            ),
+        ),
+        (
+            "/s.css",
+            common::server::Route::Status {
+                status: 200,
+                reason: "OK",
+                content_type: "text/css",
+                body: b"p { color: rgb(1, 2, 3) }".to_vec(),
+                headers: vec![],
+            },
+        ),
+        (
+            "/data.json",
+            common::server::Route::Status {
+                status: 200,
+                reason: "OK",
+                content_type: "application/json",
+                body: br#"{"text": "inserted by a script from JSON"}"#.to_vec(),
+                headers: vec![],
+            },
+        ),
+    ]);
+    let r = env.run(&[
+        "capture",
+        "--browser",
+        "--json",
+        "--timeout",
+        "8",
+        &srv.url("/"),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let line: serde_json::Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    let id = line["record_id"].as_str().unwrap().to_string();
+    let server = Server::start(&env, &[]);
+    let (_, _, page) = get(&server.url(&format!("/r/{id}")));
+    let replay = format!(
+        "http://r-{}.localhost:{}/",
+        id.to_ascii_lowercase(),
+        server.documents.port()
+    );
+    assert!(
+        page.contains(&replay),
+        "the record page links the replay: {page}"
+    );
+    let before = srv.hits("/") + srv.hits("/s.css") + srv.hits("/data.json");
+    let profile = tempfile::tempdir().unwrap();
+    let dom = headless(
+        profile.path(),
+        &["--virtual-time-budget=10000", "--dump-dom"],
+        &replay,
+    );
+    assert!(dom.contains("inserted by a script from JSON"), "{dom}");
+    let after = srv.hits("/") + srv.hits("/s.css") + srv.hits("/data.json");
+    assert_eq!(
+        after, before,
+        "the original server was asked during the replay"
+    );
+    // Served with the replay policy, from the record: the stylesheet and the JSON.
+    let r = client()
+        .get(format!("http://{}/s.css", server.documents))
+        .header("host", format!("r-{}.localhost", id.to_ascii_lowercase()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    assert_eq!(r.text().unwrap(), "p { color: rgb(1, 2, 3) }");
+    // A path the record does not hold is a 404, never a live fetch.
+    let r = client()
+        .get(format!("http://{}/other.js", server.documents))
+        .header("host", format!("r-{}.localhost", id.to_ascii_lowercase()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(srv.hits("/other.js"), 0);
 }

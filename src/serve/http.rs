@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 /// the documents' origin, and no page may frame the viewer (clickjacking).
 pub fn viewer_csp(documents_origin: &str) -> String {
     format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-         frame-src {documents_origin}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'self'; img-src 'self' {documents_origin}; \
+         script-src 'self'; form-action 'self'; frame-src {documents_origin}; \
+         frame-ancestors 'none'; base-uri 'none'"
     )
 }
 
@@ -21,6 +22,27 @@ pub fn viewer_csp(documents_origin: &str) -> String {
 /// keeps it from loading anything, so nothing is ever fetched from the live web for it.
 pub const DOCUMENT_CSP: &str = "sandbox; default-src 'none'; img-src data:; \
     style-src 'unsafe-inline'; font-src data:; media-src data:; base-uri 'none'; form-action 'none'";
+
+/// A replayed page (a browser capture, served from its own origin `r-<id>.localhost`): its
+/// scripts run, but everything it loads or connects to must come from that origin, which serves
+/// only what the record holds, so nothing is fetched from the live web.
+pub const REPLAY_CSP: &str = "default-src 'self' data: blob:; script-src 'self' 'unsafe-inline' \
+    'unsafe-eval'; style-src 'self' 'unsafe-inline'; connect-src 'self'; base-uri 'self'; \
+    form-action 'none'; frame-ancestors *";
+
+/// The record a replay host names: `r-ex-xxxx-xxxx-xxxx.localhost[:port]`.
+pub fn replay_record(host: &str) -> Option<String> {
+    let name = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let label = name.strip_suffix(".localhost")?.strip_prefix("r-")?;
+    let id = label.to_ascii_uppercase();
+    (id.len() == 17 && id.starts_with("EX-")).then_some(id)
+}
 
 pub fn common_headers(h: &mut HeaderMap) {
     h.insert(

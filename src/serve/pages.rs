@@ -1,5 +1,6 @@
 //! The viewer's HTML, as maud templates: every value is HTML-escaped by the template language
-//! itself (`PreEscaped` is used only for the constant stylesheet link), and no page has a script.
+//! itself (`PreEscaped` is used only for the constant stylesheet link). The one script,
+//! /copy.js, only adds copy buttons to citations; every page reads the same without it.
 
 use crate::cite::{human_time, Citation, Format};
 use crate::diff::{Diff, ParagraphChange, WordOp};
@@ -9,6 +10,15 @@ use crate::verify::{Check, RecordReport};
 use maud::{html, Markup, DOCTYPE};
 
 pub const STYLE: &str = include_str!("style.css");
+
+/// Copy buttons for the citation blocks: shown only where the script runs.
+pub const COPY_JS: &str = "document.querySelectorAll('button[data-copy]').forEach(function (b) {\n\
+  b.hidden = false;\n\
+  b.addEventListener('click', function () {\n\
+    var t = document.getElementById(b.dataset.copy).textContent;\n\
+    navigator.clipboard.writeText(t).then(function () { b.textContent = 'Copied'; });\n\
+  });\n\
+});\n";
 
 pub fn layout(title: &str, body: Markup) -> Markup {
     html! {
@@ -255,6 +265,10 @@ fn browser_parts(m: &Manifest, b: &crate::manifest::BrowserFacts, doc_url: &str)
             h2 #seen-h { "What the reader saw" }
             p.muted { "Rendered by " (b.software.name) " " (b.software.version) " at "
                 (b.viewport.width) "×" (b.viewport.height) "; final URL " span.wrap { (b.final_url) } "." }
+            @if let Some(u) = replay_url(m, b, doc_url) {
+                p { a href=(u) rel="noopener noreferrer" { "Replay the page" }
+                    " — from this archive only, on an origin of its own: its scripts run, nothing is fetched from the live web." }
+            }
             @if let Some(s) = screenshot {
                 @if let Some(u) = link(&s.sha256) {
                     p { a href=(u) rel="noopener noreferrer" {
@@ -300,6 +314,18 @@ fn browser_parts(m: &Manifest, b: &crate::manifest::BrowserFacts, doc_url: &str)
     }
 }
 
+/// Where the page replays: `http://r-<id>.localhost:<documents port>` and the page's own path
+/// (browsers resolve every `*.localhost` name to loopback).
+fn replay_url(m: &Manifest, b: &crate::manifest::BrowserFacts, doc_url: &str) -> Option<String> {
+    let port = url::Url::parse(doc_url).ok()?.port_or_known_default()?;
+    let page = url::Url::parse(&b.final_url).ok()?;
+    let path = &page[url::Position::BeforePath..url::Position::AfterQuery];
+    Some(format!(
+        "http://r-{}.localhost:{port}{path}",
+        m.record_id.to_ascii_lowercase()
+    ))
+}
+
 fn short(h: &str) -> &str {
     h.get(..16).unwrap_or(h)
 }
@@ -315,11 +341,14 @@ fn citations(m: &Manifest) -> Markup {
     html! {
         section aria-labelledby="cite-h" {
             h2 #cite-h { "Cite this record" }
-            p.muted { "Select the text of a block to copy it." }
-            @for (name, f) in blocks {
-                h3 { (name) }
-                pre.cite tabindex="0" aria-label={(name) " citation"} { (c.render(f)) }
+            p.muted { "Copy a block with its button, or select its text." }
+            @for (i, (name, f)) in blocks.into_iter().enumerate() {
+                h3 { (name) " " button.copy type="button" data-copy={"cite-" (i)} hidden { "Copy" } }
+                pre.cite #{"cite-" (i)} tabindex="0" aria-label={(name) " citation"} { (c.render(f)) }
             }
+            // The only script of the viewer, from its own origin: it shows the copy buttons
+            // (hidden without it, so reading never depends on it).
+            script src="/copy.js" defer {}
         }
     }
 }

@@ -22,6 +22,7 @@ pub fn viewer(app: Shared) -> Router {
         .route("/", get(overview))
         .route("/search", get(search))
         .route("/style.css", get(style))
+        .route("/copy.js", get(copy_js))
         .route("/r/{id}", get(record))
         .route("/r/{id}/document", get(download))
         .route("/r/{id}/export.wacz", get(wacz))
@@ -40,7 +41,7 @@ pub fn documents(app: Shared) -> Router {
     Router::new()
         .route("/d/{id}", get(archived))
         .route("/d/{id}/part/{n}", get(archived_part))
-        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .fallback(replay)
         .layer(middleware::from_fn_with_state(
             app.clone(),
             document_headers,
@@ -137,6 +138,20 @@ async fn not_found() -> Response {
     )
 }
 
+async fn copy_js() -> Response {
+    let mut r = pages::COPY_JS.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
+
 async fn style() -> Response {
     let mut r = pages::STYLE.into_response();
     let h = r.headers_mut();
@@ -193,10 +208,13 @@ async fn document_headers(State(app): State<Shared>, req: Request, next: Next) -
     let mut r = next.run(req).await;
     let h = r.headers_mut();
     http::common_headers(h);
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(http::DOCUMENT_CSP),
-    );
+    // A replayed page sets its own policy (http::REPLAY_CSP); everything else is sandboxed.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(http::DOCUMENT_CSP),
+        );
+    }
     if let Some(l) = line {
         eprintln!("{l} {}", r.status().as_u16());
     }
@@ -592,6 +610,100 @@ async fn archived_part(
             .map_or("application/octet-stream", |a| a.media_type.as_str())
             .to_string();
         stream_blob(app.clone(), &part.sha256, part.size, &media, &headers, None)
+    })
+    .await
+}
+
+/// A browser capture replayed from the archive alone, on an origin of its own
+/// (`http://r-<id>.localhost:<documents port>/`, which browsers resolve to loopback): each path
+/// is the page's own, mapped to the exchange the record holds for it and answered with its
+/// recorded body; anything the record does not hold is a 404, never a live fetch, and the
+/// policy (http::REPLAY_CSP) keeps the page from reaching any other origin. The record, every
+/// part included, must verify first.
+async fn replay(State(app): State<Shared>, req: Request) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let Some(input) = http::replay_record(&host) else {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or("/".to_string(), |p| p.as_str().to_string());
+    let headers = req.headers().clone();
+    blocking(move || {
+        let id = match verified(&app, &input, |id| format!("/{id}")) {
+            Ok(id) => id,
+            Err(r) => return *r,
+        };
+        let m = match app.archive.manifest(&id) {
+            Ok(m) => m,
+            Err(e) => return error_page(&e, &input),
+        };
+        let Some(b) = &m.browser else {
+            return html_error(
+                StatusCode::NOT_FOUND,
+                &format!("record {id} is not a browser capture; its document is at /d/{id}"),
+                None,
+            );
+        };
+        let Some(want) = url::Url::parse(&b.final_url)
+            .ok()
+            .and_then(|u| u.join(&target).ok())
+        else {
+            return (StatusCode::NOT_FOUND, "not found\n").into_response();
+        };
+        let same_path = |u: &str| {
+            url::Url::parse(u).is_ok_and(|u| u.path() == want.path() && u.query() == want.query())
+        };
+        // The exchange for this URL on the page's own origin, else for this path on another
+        // origin the page loaded from (a replay has one origin for all of them).
+        let found = b
+            .exchanges
+            .iter()
+            .filter(|e| e.response.is_some())
+            .find(|e| e.url == want.as_str())
+            .or_else(|| {
+                b.exchanges
+                    .iter()
+                    .filter(|e| e.response.is_some())
+                    .find(|e| same_path(&e.url))
+            });
+        let Some(r) = found.and_then(|e| e.response.as_ref()) else {
+            return (
+                StatusCode::NOT_FOUND,
+                "not in this record (a replay never fetches from the live web)\n",
+            )
+                .into_response();
+        };
+        let content_type = r
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+            .and_then(|h| h.value.clone())
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let mut resp = stream_blob(
+            app.clone(),
+            &r.body.sha256,
+            r.body.size,
+            &content_type,
+            &headers,
+            None,
+        );
+        if let Ok(status) = StatusCode::from_u16(r.status) {
+            if resp.status() == StatusCode::OK {
+                *resp.status_mut() = status;
+            }
+        }
+        resp.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(http::REPLAY_CSP),
+        );
+        resp
     })
     .await
 }
