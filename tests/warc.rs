@@ -3,8 +3,8 @@
 //! and replay in pywb; `wget --warc-file` output must import; damage must be refused.
 //!
 //! The tools are pinned and installed by .ci/test. A missing tool fails the test with what to
-//! install; it never skips. ReplayWeb.page needs a browser capture (scripts and subresources);
-//! that test belongs with the browser capture work.
+//! install; it never skips. ReplayWeb.page, which needs a browser capture (scripts and
+//! subresources), judges in tests/replayweb.rs.
 
 mod common;
 
