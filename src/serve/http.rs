@@ -28,7 +28,7 @@ pub const DOCUMENT_CSP: &str = "sandbox; default-src 'none'; img-src data:; \
 /// only what the record holds, so nothing is fetched from the live web.
 pub const REPLAY_CSP: &str = "default-src 'self' data: blob:; script-src 'self' 'unsafe-inline' \
     'unsafe-eval'; style-src 'self' 'unsafe-inline'; connect-src 'self'; base-uri 'self'; \
-    form-action 'none'; frame-ancestors *";
+    form-action 'none'; frame-ancestors 'none'";
 
 /// The record a replay host names: `r-ex-xxxx-xxxx-xxxx.localhost[:port]`.
 pub fn replay_record(host: &str) -> Option<String> {
