@@ -45,7 +45,7 @@ FORMATS = ("exhibit-bundle/3", "exhibit-bundle/2", "exhibit-bundle/1")
 # The VERIFY.txt of every exhibit-bundle/2 (docs/FORMAT.md section 13.12).
 VERIFY_TXT_V2_SHA256 = "30499b429914f2fab3bac9a7a22d1d4586ad746448903175ec232c6121ecf5f9"
 # The VERIFY.txt of every exhibit-bundle/3: the text of docs/FORMAT.md section 13.11.
-VERIFY_TXT_SHA256 = "7a81ab1ba9e9e52370f46a864f14ac5683e6fc76997b5a0097a756e3c96dc297"
+VERIFY_TXT_SHA256 = "c7f2f5527b946f6c8855d92ea594453b835ddcf0ea6dda9803608a0f2d3e021a"
 MAX_ENTRIES = 100_000
 MAX_CENTRAL_DIRECTORY = 64 << 20
 MAX_SMALL_MEMBER = 64 << 20
@@ -729,6 +729,9 @@ def verify(path, trusted):
     missing = sorted(fixed - set(hashes))
     if missing:
         raise Refused(f"missing: {missing}")
+    orphans = sorted(set(carried_parts) - set(records))
+    if orphans:
+        raise Refused(f"records/{orphans[0]}/parts/: parts of a record the bundle does not hold")
     if not records:
         raise Refused("the bundle holds no record")
 

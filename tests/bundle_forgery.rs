@@ -965,3 +965,56 @@ with zipfile.ZipFile(dst, "w") as out:
         }
     }
 }
+
+/// Members the format does not define, added and re-sealed by the key holder (a second review):
+/// parts of a record the bundle does not hold, a hidden file among a record's parts, an extra
+/// file in a key record's folder. Every procedure refuses each.
+#[test]
+fn members_the_format_does_not_define_are_refused_by_every_procedure() {
+    let (env, ids) = archive_with_records();
+    let genuine = export(&env, &env.key, &ids, "genuine.zip");
+    let pin = public(&env.key);
+    for (label, extra) in [
+        (
+            "orphan part",
+            format!("records/EX-RPYA-G3CB-BHTF/parts/{}", "ab".repeat(32)),
+        ),
+        ("hidden part", format!("records/{}/parts/.note", ids[0])),
+        (
+            "extra key record file",
+            "keylog/KEYLOG_ID/notes.txt".to_string(),
+        ),
+    ] {
+        let forged = env
+            .dir
+            .path()
+            .join(format!("{}.zip", label.replace(' ', "-")));
+        python(
+            r#"
+import hashlib, sys, zipfile
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+src, dst, keyfile, name = sys.argv[1:5]
+sk = load_pem_private_key(open(keyfile, "rb").read(), None)
+z = zipfile.ZipFile(src)
+m = {n: z.read(n) for n in z.namelist()}
+if "KEYLOG_ID" in name:
+    name = name.replace("KEYLOG_ID", m["keylog.txt"].decode().split(" ")[1])
+m[name] = b"<p>fees corrected</p>"
+del m["SHA256SUMS"], m["SHA256SUMS.sig"]
+sums = "".join(f"{hashlib.sha256(m[n]).hexdigest()}  {n}\n" for n in sorted(m)).encode()
+with zipfile.ZipFile(dst, "w") as out:
+    out.writestr("SHA256SUMS", sums)
+    out.writestr("SHA256SUMS.sig", sk.sign(sums))
+    for n in sorted(m):
+        out.writestr(n, m[n])
+"#,
+            &[
+                genuine.to_str().unwrap(),
+                forged.to_str().unwrap(),
+                env.key.to_str().unwrap(),
+                &extra,
+            ],
+        );
+        assert_forged(label, &forged, &[&pin]);
+    }
+}

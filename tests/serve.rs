@@ -911,6 +911,24 @@ fn a_browser_capture_replays_from_the_archive_alone() {
         .to_string();
     assert!(csp.contains("connect-src 'self'"), "{csp}");
     assert_eq!(r.text().unwrap(), "p { color: rgb(1, 2, 3) }");
+    // On a replay origin, the documents' own paths are not served: a replayed script cannot
+    // read any record's document or parts (its own or another's) as same-origin data.
+    for path in [format!("/d/{id}"), format!("/d/{id}/part/0")] {
+        let r = client()
+            .get(format!("http://{}{path}", server.documents))
+            .header("host", format!("r-{}.localhost", id.to_ascii_lowercase()))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+    }
+    // A mistyped record ID in the host is not found, not redirected (which would loop).
+    let typo = format!("r-{}x.localhost", &id.to_ascii_lowercase()[..16]);
+    let r = client()
+        .get(format!("http://{}/", server.documents))
+        .header("host", typo)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
     // A path the record does not hold is a 404, never a live fetch.
     let r = client()
         .get(format!("http://{}/other.js", server.documents))

@@ -183,3 +183,83 @@ fn a_browser_capture_records_the_chain_of_each_https_exchange() {
     let pinned = format!("{}.pub", env.key.display());
     env.ok(&["verify", warc.to_str().unwrap(), "--trusted-key", &pinned]);
 }
+
+/// A response names its TLS connection only by its leaf certificate. When one leaf comes with
+/// different chains or versions in one run (here two servers share it, one over TLS 1.2 with the
+/// true chain, one over TLS 1.3 adding an unrelated certificate), exhibit cannot tell which
+/// connection a response came over, so it refuses that capture rather than sign another
+/// connection's facts; what it could tell stays right.
+#[test]
+fn a_leaf_seen_with_two_chains_is_not_guessed() {
+    let env = Env::new();
+    let pki_dir = env.dir.path().join("pki");
+    std::fs::create_dir_all(&pki_dir).unwrap();
+    pki(&pki_dir);
+    sh(
+        &pki_dir,
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout junk.key \
+         -out junk.pem -days 2 -subj '/CN=unrelated' 2>/dev/null && cat inter.pem junk.pem > both.pem",
+    );
+    let a = common::pki::s_server_with(&pki_dir, &["-cert_chain", "inter.pem", "-tls1_2"]);
+    let b = common::pki::s_server_with(&pki_dir, &["-cert_chain", "both.pem", "-tls1_3"]);
+    let root = pki_dir.join("root.pem");
+    let list = env.dir.path().join("urls.txt");
+    let urls = [
+        format!("https://127.0.0.1:{}/one", a.port),
+        format!("https://127.0.0.1:{}/", b.port),
+        format!("https://127.0.0.1:{}/two", a.port),
+    ];
+    std::fs::write(&list, urls.join("\n")).unwrap();
+    let r = env.run(&[
+        "capture",
+        "--from",
+        list.to_str().unwrap(),
+        "--jobs",
+        "1",
+        "--ordered",
+        "--ca-cert",
+        root.to_str().unwrap(),
+        "--json",
+    ]);
+    let lines: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (leaf, inter) = (
+        der_sha256(&pki_dir, "leaf.pem"),
+        der_sha256(&pki_dir, "inter.pem"),
+    );
+    for l in &lines {
+        let Some(id) = l["record_id"].as_str() else {
+            continue;
+        };
+        // Whatever was recorded is the truth of its connection.
+        let m: serde_json::Value = serde_json::from_str(&env.ok(&["show", id, "--json"])).unwrap();
+        let tls = &m["http"]["tls"][0];
+        let chain: Vec<&str> = tls["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["sha256"].as_str().unwrap())
+            .collect();
+        if tls["url"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(":{}/", a.port))
+        {
+            assert_eq!(tls["version"], "TLSv1.2", "{m:#}");
+            assert_eq!(chain, vec![leaf.as_str(), inter.as_str()], "{m:#}");
+        } else {
+            assert_eq!(tls["version"], "TLSv1.3", "{m:#}");
+            assert_eq!(chain.len(), 3, "{m:#}");
+        }
+    }
+    // The ambiguous ones are refused, each with its reason.
+    assert!(
+        r.stderr.contains("cannot tell which certificate chain"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+}

@@ -544,17 +544,22 @@ pub(crate) fn tls_connection(
     scratch: &Arc<Dir>,
     certs: &mut std::collections::HashMap<String, Staged>,
 ) -> Result<manifest::TlsConnection> {
-    let seen = response
+    let leaf = response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
         .and_then(|i| i.peer_certificate())
-        .and_then(|leaf| opts.tls.lookup(leaf))
         .ok_or_else(|| {
             Error::fetch(format!(
-                "{url}: the TLS connection's certificate chain was not recorded; nothing was stored"
+                "{url}: the TLS connection's certificate was not available; nothing was stored"
             ))
             .hint("this is a bug in exhibit; please report it")
         })?;
+    let seen = opts.tls.lookup(leaf).map_err(|why| {
+        Error::fetch(format!(
+            "{url}: cannot tell which certificate chain this response came over ({why}); nothing was stored"
+        ))
+        .hint("capture this URL again on its own (without --jobs, and apart from other URLs of the same servers)")
+    })?;
     let mut chain = Vec::with_capacity(seen.chain.len());
     for der in &seen.chain {
         let mut w = DocumentWriter::create(scratch, u64::MAX)?;
@@ -569,7 +574,7 @@ pub(crate) fn tls_connection(
     }
     Ok(manifest::TlsConnection {
         url: url.to_string(),
-        version: seen.version.unwrap_or("unknown").to_string(),
+        version: seen.version.to_string(),
         chain,
     })
 }

@@ -21,25 +21,57 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// The chain and version seen for one leaf certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Seen {
     /// DER certificates as the server sent them, leaf first.
     pub chain: Vec<Vec<u8>>,
-    /// `TLSv1.2` or `TLSv1.3`, once the handshake's signature was verified.
-    pub version: Option<&'static str>,
+    /// `TLSv1.2` or `TLSv1.3`: the handshake whose signature was verified.
+    pub version: &'static str,
 }
 
 /// Chains seen by the HTTP clients of one set of capture options, by the SHA-256 of their leaf.
+///
+/// A response names its connection only by its leaf, and connections are pooled and run
+/// concurrently, so a leaf names a chain only when every connection that presented it this run
+/// presented the same chain at the same version. Otherwise the facts are ambiguous and nothing
+/// is recorded for that leaf: exhibit never signs another connection's chain.
 #[derive(Debug, Default)]
 pub struct Recorder {
-    seen: Mutex<HashMap<[u8; 32], Seen>>,
+    inner: Mutex<Book>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    /// Chains that verified, by leaf, whose handshake signature is not checked yet.
+    pending: HashMap<[u8; 32], Vec<Vec<Vec<u8>>>>,
+    /// Completed handshakes, by leaf: every distinct (chain, version) seen.
+    seen: HashMap<[u8; 32], std::collections::BTreeSet<Seen>>,
+    /// Leaves for which concurrent handshakes left it unclear which chain went with which.
+    ambiguous: std::collections::HashSet<[u8; 32]>,
 }
 
 impl Recorder {
-    /// What was seen for this leaf certificate (DER).
-    pub fn lookup(&self, leaf: &[u8]) -> Option<Seen> {
+    /// The chain and version of the connection this leaf certificate (DER) came over, or why
+    /// that cannot be told.
+    pub fn lookup(&self, leaf: &[u8]) -> std::result::Result<Seen, String> {
         let key: [u8; 32] = Sha256::digest(leaf).into();
-        self.seen.lock().ok()?.get(&key).cloned()
+        let book = self
+            .inner
+            .lock()
+            .map_err(|_| "the TLS record is unusable".to_string())?;
+        if book.ambiguous.contains(&key) {
+            return Err(
+                "its certificate was presented with different chains by concurrent connections"
+                    .into(),
+            );
+        }
+        match book.seen.get(&key).map(|s| s.iter().collect::<Vec<_>>()).as_deref() {
+            Some([one]) => Ok((*one).clone()),
+            Some([_, _, ..]) => Err(
+                "its certificate was presented with different chains or TLS versions during this run".into(),
+            ),
+            _ => Err("no completed handshake presented its certificate".into()),
+        }
     }
 
     fn chain(&self, end_entity: &CertificateDer, intermediates: &[CertificateDer]) {
@@ -48,17 +80,31 @@ impl Recorder {
             .chain(intermediates)
             .map(|c| c.as_ref().to_vec())
             .collect();
-        if let Ok(mut m) = self.seen.lock() {
-            let version = m.get(&key).and_then(|s| s.version);
-            m.insert(key, Seen { chain, version });
+        if let Ok(mut b) = self.inner.lock() {
+            b.pending.entry(key).or_default().push(chain);
         }
     }
 
+    /// The handshake that presented `leaf` proved its key: its chain is now a fact.
     fn version(&self, leaf: &CertificateDer, version: &'static str) {
         let key: [u8; 32] = Sha256::digest(leaf.as_ref()).into();
-        if let Ok(mut m) = self.seen.lock() {
-            if let Some(s) = m.get_mut(&key) {
-                s.version = Some(version);
+        if let Ok(mut b) = self.inner.lock() {
+            let Some(mut chains) = b.pending.remove(&key) else {
+                return;
+            };
+            chains.sort();
+            chains.dedup();
+            match chains.as_slice() {
+                [one] => {
+                    let seen = Seen {
+                        chain: one.clone(),
+                        version,
+                    };
+                    b.seen.entry(key).or_default().insert(seen);
+                }
+                _ => {
+                    b.ambiguous.insert(key);
+                }
             }
         }
     }

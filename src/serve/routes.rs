@@ -41,12 +41,37 @@ pub fn documents(app: Shared) -> Router {
     Router::new()
         .route("/d/{id}", get(archived))
         .route("/d/{id}/part/{n}", get(archived_part))
-        .fallback(replay)
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        // Outermost: a replay host is answered by the replay alone, whatever the path: a
+        // replayed page's script must not reach /d/ (other records) on its own origin.
         .layer(middleware::from_fn_with_state(
             app.clone(),
             document_headers,
         ))
+        .layer(middleware::from_fn_with_state(app.clone(), replay_hosts))
         .with_state(app)
+}
+
+async fn replay_hosts(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match http::replay_record(host) {
+        Some(input) => {
+            let mut r = replay(app, input, req).await;
+            http::common_headers(r.headers_mut());
+            if !r.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+                r.headers_mut().insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(http::DOCUMENT_CSP),
+                );
+            }
+            r
+        }
+        None => next.run(req).await,
+    }
 }
 
 /// One state of the archive for one request: the checkpoint and key book as read once.
@@ -620,16 +645,12 @@ async fn archived_part(
 /// recorded body; anything the record does not hold is a 404, never a live fetch, and the
 /// policy (http::REPLAY_CSP) keeps the page from reaching any other origin. The record, every
 /// part included, must verify first.
-async fn replay(State(app): State<Shared>, req: Request) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let Some(input) = http::replay_record(&host) else {
-        return (StatusCode::NOT_FOUND, "not found\n").into_response();
-    };
+async fn replay(app: Shared, input: String, req: Request) -> Response {
+    // The host names the record exactly: a mistyped ID is not resolved (a redirect would keep
+    // the mistyped host and loop), it is not found.
+    if input.parse::<RecordId>().map(|id| id.to_string()) != Ok(input.clone()) {
+        return (StatusCode::NOT_FOUND, "no such record\n").into_response();
+    }
     let target = req
         .uri()
         .path_and_query()

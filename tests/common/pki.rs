@@ -52,6 +52,11 @@ impl Drop for SServer {
 }
 
 pub fn s_server(dir: &Path) -> SServer {
+    s_server_with(dir, &["-cert_chain", "inter.pem"])
+}
+
+/// `openssl s_server` with the leaf and these further options (say, another chain or version).
+pub fn s_server_with(dir: &Path, extra: &[&str]) -> SServer {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -60,14 +65,8 @@ pub fn s_server(dir: &Path) -> SServer {
     let child = Command::new("openssl")
         .args(["s_server", "-quiet", "-www", "-accept"])
         .arg(format!("127.0.0.1:{port}"))
-        .args([
-            "-cert",
-            "leaf.pem",
-            "-key",
-            "leaf.key",
-            "-cert_chain",
-            "inter.pem",
-        ])
+        .args(["-cert", "leaf.pem", "-key", "leaf.key"])
+        .args(extra)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
