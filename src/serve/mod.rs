@@ -14,7 +14,7 @@ mod http;
 mod pages;
 mod routes;
 
-pub use http::{etag_listed, host_of};
+pub use http::{etag_listed, host_of, replay_record};
 
 use crate::archive::Archive;
 use crate::error::{Error, Result};
