@@ -23,7 +23,6 @@ use crate::store::{DocumentWriter, Staged};
 use reqwest::blocking::Client;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -172,13 +171,6 @@ impl Network for PageNetwork {
 }
 
 /// Stage bytes the engine produced (screenshot, PDF, DOM) as a document.
-fn stage_bytes(scratch: &Arc<Dir>, bytes: &[u8]) -> Result<Staged> {
-    let mut w = DocumentWriter::create(scratch, u64::MAX)?;
-    w.write_all(bytes)
-        .map_err(|e| Error::archive(format!("cannot stage a browser view: {e}")))?;
-    w.finish()
-}
-
 fn headers_of(h: &[(String, Vec<u8>)], redact: &[String]) -> Vec<Header> {
     h.iter()
         .map(|(n, v)| {
@@ -267,7 +259,7 @@ fn draft_of(
     let mut attachments = Vec::new();
     let views: [&[u8]; 3] = [&cap.screenshot.png, &cap.pdf, cap.dom.as_bytes()];
     for ((role, media_type), bytes) in manifest::ATTACHMENT_ROLES.into_iter().zip(views) {
-        let s = stage_bytes(scratch, bytes)?;
+        let s = crate::capture::stage_bytes(scratch, bytes, "a browser view")?;
         attachments.push(Attachment {
             role: role.into(),
             media_type: media_type.into(),

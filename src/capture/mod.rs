@@ -535,6 +535,15 @@ pub fn fetch(
     }
 }
 
+/// Stage bytes already in memory (a browser view, a certificate) as a document of the record
+/// being built; `what` names them in an error.
+pub(crate) fn stage_bytes(scratch: &Arc<Dir>, bytes: &[u8], what: &str) -> Result<Staged> {
+    let mut w = DocumentWriter::create(scratch, u64::MAX)?;
+    w.write_all(bytes)
+        .map_err(|e| Error::archive(format!("cannot stage {what}: {e}")))?;
+    w.finish()
+}
+
 /// The TLS connection a response came over: its version and the chain the server sent, each
 /// certificate staged as a document (once per capture) to be stored with the record.
 pub(crate) fn tls_connection(
@@ -562,10 +571,7 @@ pub(crate) fn tls_connection(
     })?;
     let mut chain = Vec::with_capacity(seen.chain.len());
     for der in &seen.chain {
-        let mut w = DocumentWriter::create(scratch, u64::MAX)?;
-        w.write_all(der)
-            .map_err(|e| Error::archive(format!("cannot stage a certificate: {e}")))?;
-        let staged = w.finish()?;
+        let staged = stage_bytes(scratch, der, "a certificate")?;
         chain.push(manifest::Payload {
             sha256: staged.sha256.clone(),
             size: staged.size,

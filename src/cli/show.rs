@@ -32,10 +32,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     };
     let code = if report.ok { 0 } else { 1 };
     if a.json {
-        let mut v = serde_json::to_value(&m)?;
-        v["verification"] = serde_json::json!({
-            "ok": report.ok, "trust": report.trust, "checks": report.checks,
-        });
+        let v = exhibit::verify::record_json(Some(&m), &m.record_id, &report);
         println!(
             "{}",
             exhibit::terminal::escape_json(&serde_json::to_string_pretty(&v)?)

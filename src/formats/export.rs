@@ -1178,8 +1178,17 @@ fn scratch_beside(out: &Path) -> Result<tempfile::NamedTempFile> {
         .ctx("create a scratch file in", dir)
 }
 
-/// `exhibit export --format warc`: the WARC at `out` (written beside it, then renamed).
-pub fn export_warc(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<ExportSummary> {
+/// The records of `ids` as one WARC, written to a scratch file beside `out`: what both export
+/// formats start from.
+struct StagedWarc {
+    prov: Provenance,
+    captures: Vec<Capture>,
+    planned: usize,
+    tmp: tempfile::NamedTempFile,
+    written: Written,
+}
+
+fn stage_warc(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<StagedWarc> {
     let (prov, captures) = load(archive, ids)?;
     let planned = plan(&prov, &captures, warcinfo_block(&prov, captures.len()));
     let tmp = scratch_beside(out)?;
@@ -1190,38 +1199,42 @@ pub fn export_warc(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<Ex
         io::BufWriter::with_capacity(256 * 1024, file),
         WACZ_WARC,
     )?;
-    tmp.as_file().sync_all().ctx("flush", tmp.path())?;
-    tmp.persist(out)
+    Ok(StagedWarc {
+        prov,
+        captures,
+        planned: planned.len(),
+        tmp,
+        written,
+    })
+}
+
+/// `exhibit export --format warc`: the WARC at `out` (written beside it, then renamed).
+pub fn export_warc(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<ExportSummary> {
+    let st = stage_warc(archive, ids, out)?;
+    st.tmp.as_file().sync_all().ctx("flush", st.tmp.path())?;
+    st.tmp
+        .persist(out)
         .map_err(|e| e.error)
         .ctx("move the WARC to", out)?;
     Ok(ExportSummary {
         path: out.display().to_string(),
         format: "warc",
-        records: captures.len(),
-        warc_records: planned.len() + 1,
-        bytes: written.bytes,
-        sha256: written.sha256,
+        records: st.captures.len(),
+        warc_records: st.planned + 1,
+        bytes: st.written.bytes,
+        sha256: st.written.sha256,
     })
 }
 
 /// `exhibit export --format wacz`: a WACZ 1.1.1 package (see [`super::wacz`]).
 pub fn export_wacz(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<ExportSummary> {
-    let (prov, captures) = load(archive, ids)?;
-    let planned = plan(&prov, &captures, warcinfo_block(&prov, captures.len()));
-    let warc_tmp = scratch_beside(out)?;
-    let file = warc_tmp.reopen().ctx("open", warc_tmp.path())?;
-    let written = write_warc(
-        archive,
-        &planned,
-        io::BufWriter::with_capacity(256 * 1024, file),
-        WACZ_WARC,
-    )?;
+    let st = stage_warc(archive, ids, out)?;
     let tmp = scratch_beside(out)?;
     super::wacz::write(
-        &prov,
-        &captures,
-        warc_tmp.path(),
-        &written,
+        &st.prov,
+        &st.captures,
+        st.tmp.path(),
+        &st.written,
         tmp.reopen().ctx("open", tmp.path())?,
     )?;
     tmp.persist(out)
@@ -1231,8 +1244,8 @@ pub fn export_wacz(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<Ex
     Ok(ExportSummary {
         path: out.display().to_string(),
         format: "wacz",
-        records: captures.len(),
-        warc_records: planned.len() + 1,
+        records: st.captures.len(),
+        warc_records: st.planned + 1,
         bytes,
         sha256,
     })

@@ -979,14 +979,9 @@ async fn api_record(
             Ok(None) => return json_error(&Error::not_found("no such record"), &input),
             Err(e) => return json_error(&e, &input),
         };
-        // The same object as `exhibit show --json`: the manifest and a "verification" object.
-        let mut v = match app.archive.manifest(&id) {
-            Ok(m) => serde_json::to_value(&m).unwrap_or_default(),
-            Err(_) => serde_json::json!({"record_id": id.to_string()}),
-        };
-        v["verification"] = serde_json::json!({
-            "ok": report.ok, "trust": report.trust, "checks": report.checks,
-        });
+        // The same object as `exhibit show --json`.
+        let m = app.archive.manifest(&id).ok();
+        let v = verify::record_json(m.as_ref(), &id.to_string(), &report);
         with_etag(&headers, "application/json", json_body(&v))
     })
     .await

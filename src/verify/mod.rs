@@ -606,3 +606,15 @@ pub fn check_extends(
     }
     Ok(old)
 }
+
+/// A record as `exhibit show --json` prints it and the viewer's `/api/records/ID` serves it:
+/// the manifest's fields and a `verification` object (ok, trust, checks).
+pub fn record_json(m: Option<&Manifest>, id: &str, report: &RecordReport) -> serde_json::Value {
+    let mut v = m
+        .and_then(|m| serde_json::to_value(m).ok())
+        .unwrap_or_else(|| serde_json::json!({ "record_id": id }));
+    v["verification"] = serde_json::json!({
+        "ok": report.ok, "trust": report.trust, "checks": report.checks,
+    });
+    v
+}
