@@ -6,6 +6,7 @@
 //! Nothing above it builds a path into the archive.
 
 use super::dir::{self, Dir, EntryKind, Unsafe};
+use crate::core::digest::Sha256;
 use crate::error::{Error, Kind, Result};
 use crate::record_id::RecordId;
 use std::fs::File;
@@ -281,23 +282,23 @@ impl Local {
 
     // ----- documents ------------------------------------------------------------------------
 
-    pub fn document_path(&self, sha256: &str) -> PathBuf {
+    pub fn document_path(&self, sha256: &Sha256) -> PathBuf {
         self.root
             .join("documents")
-            .join(&sha256[..2])
+            .join(&sha256.shard())
             .join(format!("{sha256}.zst"))
     }
 
-    pub fn open_document(&self, sha256: &str) -> Result<Option<File>> {
-        let Some(d) = self.walk(&["documents", &sha256[..2]])? else {
+    pub fn open_document(&self, sha256: &Sha256) -> Result<Option<File>> {
+        let Some(d) = self.walk(&["documents", &sha256.shard()])? else {
             return Ok(None);
         };
         d.open_file(&format!("{sha256}.zst"))
             .at("open", &self.document_path(sha256))
     }
 
-    pub fn document_exists(&self, sha256: &str) -> Result<bool> {
-        let Some(d) = self.walk(&["documents", &sha256[..2]])? else {
+    pub fn document_exists(&self, sha256: &Sha256) -> Result<bool> {
+        let Some(d) = self.walk(&["documents", &sha256.shard()])? else {
             return Ok(false);
         };
         Ok(d.meta(&format!("{sha256}.zst"))
@@ -311,9 +312,9 @@ impl Local {
         &self,
         scratch: &Dir,
         staged_name: &str,
-        sha256: &str,
+        sha256: &Sha256,
     ) -> Result<(bool, PathBuf)> {
-        let d = self.walk_create(&["documents", &sha256[..2]])?;
+        let d = self.walk_create(&["documents", &sha256.shard()])?;
         let name = format!("{sha256}.zst");
         let new = scratch
             .rename_noreplace(staged_name, &d, &name)
@@ -321,28 +322,12 @@ impl Local {
         Ok((new, d.path().to_path_buf()))
     }
 
-    pub fn remove_document(&self, sha256: &str) -> Result<()> {
-        if let Some(d) = self.walk(&["documents", &sha256[..2]])? {
+    pub fn remove_document(&self, sha256: &Sha256) -> Result<()> {
+        if let Some(d) = self.walk(&["documents", &sha256.shard()])? {
             d.remove_file(&format!("{sha256}.zst"))
                 .at("remove", &self.document_path(sha256))?;
         }
         Ok(())
-    }
-
-    /// Hashes of stored documents starting with a hex prefix (at least two digits).
-    pub fn find_documents(&self, prefix: &str) -> Result<Vec<String>> {
-        let Some(d) = self.walk(&["documents", &prefix[..2]])? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for e in d.entries().at("list", d.path())? {
-            if let Some(sha) = e.name.to_str().and_then(|n| n.strip_suffix(".zst")) {
-                if sha.starts_with(prefix) && crate::manifest::is_sha256_hex(sha) {
-                    out.push(sha.to_string());
-                }
-            }
-        }
-        Ok(out)
     }
 
     // ----- the log --------------------------------------------------------------------------

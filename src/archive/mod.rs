@@ -23,6 +23,7 @@ pub mod local;
 pub mod location;
 pub mod store;
 
+use crate::core::digest::Sha256;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::keys::{self, PublicKey, SecretKey};
 use crate::log::{self, merkle, LeafEntry, StoredHashes, LEAF_LINE};
@@ -356,7 +357,8 @@ impl Archive {
                 }
                 if let Ok(Some((bytes, _))) = self.local.read_record(&e.record_id) {
                     if let Ok(m) = Manifest::parse(&bytes) {
-                        tail_parts.extend(m.parts().into_iter().map(|p| p.sha256));
+                        tail_parts
+                            .extend(m.parts().iter().filter_map(|p| Sha256::parse(&p.sha256)));
                     }
                 }
             }
@@ -365,7 +367,8 @@ impl Archive {
             for e in self.leaves(size)? {
                 if let Ok(Some((bytes, _))) = self.local.read_record(&e.record_id) {
                     if let Ok(m) = Manifest::parse(&bytes) {
-                        committed_docs.extend(m.parts().into_iter().map(|p| p.sha256));
+                        committed_docs
+                            .extend(m.parts().iter().filter_map(|p| Sha256::parse(&p.sha256)));
                     }
                 }
             }
@@ -542,7 +545,7 @@ impl Archive {
             lines.push_str(
                 &LeafEntry {
                     record_id,
-                    sha256: manifest.document.sha256.clone(),
+                    sha256: Sha256::checked(&manifest.document.sha256)?,
                 }
                 .to_line(),
             );
@@ -678,18 +681,14 @@ impl Archive {
     // ----- documents ------------------------------------------------------------------------
 
     /// Where a document is stored, for messages.
-    pub fn document_path(&self, sha256: &str) -> PathBuf {
+    pub fn document_path(&self, sha256: &Sha256) -> PathBuf {
         self.local.document_path(sha256)
-    }
-
-    pub fn contains_document(&self, sha256: &str) -> bool {
-        self.local.document_exists(sha256).unwrap_or(false)
     }
 
     /// Decompress a document into `out`, checking every stored byte and the content hash.
     pub fn read_document(
         &self,
-        sha256: &str,
+        sha256: &Sha256,
         out: &mut dyn Write,
     ) -> Result<DocumentCheck, BlobError> {
         let path = self.local.document_path(sha256);
@@ -699,21 +698,14 @@ impl Archive {
             Err(e) => return Err(BlobError::Malformed { path, why: e.what }),
         };
         let check = crate::store::read_blob_file(file, &path, out)?;
-        if check.sha256 != sha256 {
+        if check.sha256 != *sha256 {
             return Err(BlobError::WrongContent {
                 path,
-                expected: sha256.into(),
-                actual: check.sha256,
+                expected: sha256.to_string(),
+                actual: check.sha256.to_string(),
             });
         }
         Ok(check)
-    }
-
-    /// Hashes of stored documents starting with a hex prefix (at least two digits).
-    pub fn find_documents(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut v = self.local.find_documents(prefix)?;
-        v.sort();
-        Ok(v)
     }
 }
 
@@ -740,9 +732,10 @@ impl crate::trust::Source for Archive {
         self.key_record_in_log(id, &m, &bytes)?;
         // Opening first surfaces an unsafe archive (a link in place of a directory) as the
         // archive problem it is, not as a bad record.
-        self.local.open_document(&m.document.sha256)?;
+        let sha256 = Sha256::checked(&m.document.sha256)?;
+        self.local.open_document(&sha256)?;
         let mut doc = Vec::new();
-        self.read_document(&m.document.sha256, &mut doc)?;
+        self.read_document(&sha256, &mut doc)?;
         Ok(Some(crate::trust::KeyRecordBytes {
             manifest: bytes,
             signature: sig,
@@ -929,7 +922,7 @@ pub fn key_draft(scratch: &Scratch, st: &crate::trust::Statement) -> Result<Draf
         final_url: url,
         captured_at: st.since.clone(),
         document: DocumentFacts {
-            sha256: staged.sha256.clone(),
+            sha256: staged.sha256.to_string(),
             size: staged.size,
             content_type: Some("application/json".into()),
             title: None,

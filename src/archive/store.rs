@@ -10,8 +10,9 @@
 //! archive cannot hide extra bytes in a blob that audits clean.
 
 use crate::archive::dir::Dir;
+use crate::core::digest::Sha256;
 use crate::error::{Error, IoContext, Result};
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -33,7 +34,7 @@ pub enum Published {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentCheck {
-    pub sha256: String,
+    pub sha256: Sha256,
     pub size: u64,
 }
 
@@ -76,7 +77,7 @@ impl From<BlobError> for Error {
 /// A document fully written to scratch space, not yet part of the store. Dropping it deletes the
 /// scratch file (after publishing, there is nothing left to delete).
 pub struct Staged {
-    pub sha256: String,
+    pub sha256: Sha256,
     pub size: u64,
     pub stored_size: u64,
     /// The first bytes of the document, for sniffing.
@@ -105,7 +106,7 @@ impl Staged {
                 path: path.clone(),
                 err,
             })?
-            .ok_or_else(|| BlobError::Missing(self.sha256.clone()))?;
+            .ok_or_else(|| BlobError::Missing(self.sha256.to_string()))?;
         read_blob_file(file, &path, out)
     }
 }
@@ -127,7 +128,7 @@ pub struct SizeLimitExceeded {
 /// whatever the document's size.
 pub struct DocumentWriter {
     encoder: Option<zstd::stream::write::Encoder<'static, HashingWriter<BufWriter<File>>>>,
-    hasher: Sha256,
+    hasher: sha2::Sha256,
     size: u64,
     max_size: u64,
     head: Vec<u8>,
@@ -148,7 +149,7 @@ impl DocumentWriter {
             .map_err(|e| crate::archive::local::io_error("create", &path, e))?;
         let sink = HashingWriter {
             inner: BufWriter::with_capacity(256 * 1024, file),
-            hasher: Sha256::new(),
+            hasher: sha2::Sha256::new(),
             count: 0,
         };
         let mut encoder =
@@ -158,7 +159,7 @@ impl DocumentWriter {
             .ctx("configure compression for", &path)?;
         Ok(DocumentWriter {
             encoder: Some(encoder),
-            hasher: Sha256::new(),
+            hasher: sha2::Sha256::new(),
             size: 0,
             max_size,
             head: Vec::new(),
@@ -182,7 +183,7 @@ impl DocumentWriter {
         let path = self.dir.join(&self.name);
         // From here on the staged file is owned by `Staged`, whose drop removes it.
         let mut staged = Staged {
-            sha256: String::new(),
+            sha256: Sha256::from_bytes([0; 32]),
             size: self.size,
             stored_size: 0,
             head: std::mem::take(&mut self.head),
@@ -199,7 +200,7 @@ impl DocumentWriter {
         trailer.extend_from_slice(&frame_hash);
         sink.inner.write_all(&trailer).ctx("write", &path)?;
         sink.inner.flush().ctx("write", &path)?;
-        staged.sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        staged.sha256 = Sha256::from_bytes(std::mem::take(&mut self.hasher).finalize().into());
         staged.stored_size = sink.count + TRAILER_LEN;
         Ok(staged)
     }
@@ -243,7 +244,7 @@ impl Write for DocumentWriter {
 
 struct HashingWriter<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: sha2::Sha256,
     count: u64,
 }
 
@@ -261,7 +262,7 @@ impl<W: Write> Write for HashingWriter<W> {
 
 struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: sha2::Sha256,
 }
 
 impl<R: Read> Read for HashingReader<R> {
@@ -275,7 +276,7 @@ impl<R: Read> Read for HashingReader<R> {
 /// A writer that hashes and counts what passes through to `inner`.
 pub struct DigestWriter<W> {
     pub inner: W,
-    pub hasher: Sha256,
+    pub hasher: sha2::Sha256,
     pub count: u64,
 }
 
@@ -283,7 +284,7 @@ impl<W: Write> DigestWriter<W> {
     pub fn new(inner: W) -> Self {
         DigestWriter {
             inner,
-            hasher: Sha256::new(),
+            hasher: sha2::Sha256::new(),
             count: 0,
         }
     }
@@ -350,7 +351,7 @@ pub fn read_blob_file(
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let mut hashing = HashingReader {
         inner: BufReader::with_capacity(256 * 1024, (&mut file).take(body_len)),
-        hasher: Sha256::new(),
+        hasher: sha2::Sha256::new(),
     };
     let layout = check_layout(&mut hashing).map_err(io_err)?;
     // The rest (all of it when the layout is wrong) is hashed too, so damage is reported as
@@ -384,7 +385,7 @@ pub fn read_blob_file(
         Err(Copy::Write(e)) => return Err(BlobError::Output(e)),
     }
     Ok(DocumentCheck {
-        sha256: hex::encode(sha256),
+        sha256: Sha256::from_bytes(sha256),
         size,
     })
 }
@@ -503,7 +504,7 @@ fn decode_pipelined(
     }
     std::thread::scope(|s| {
         let hasher = s.spawn(move || {
-            let mut h = Sha256::new();
+            let mut h = sha2::Sha256::new();
             let mut count = 0u64;
             for (buf, n) in full_rx {
                 h.update(&buf[..n]);
@@ -595,7 +596,7 @@ mod tests {
             let check = read_blob(&staged.path(), &mut out).unwrap();
             assert_eq!(out, doc);
             assert_eq!(check.size, len as u64);
-            assert_eq!(check.sha256, hex::encode(Sha256::digest(&doc)));
+            assert_eq!(check.sha256, hex::encode(sha2::Sha256::digest(&doc)));
             assert_eq!(check.sha256, staged.sha256);
         }
     }
@@ -607,7 +608,7 @@ mod tests {
         file.extend_from_slice(&TRAILER_MAGIC);
         file.extend_from_slice(&40u32.to_le_bytes());
         file.extend_from_slice(TRAILER_TAG);
-        file.extend_from_slice(&Sha256::digest(body));
+        file.extend_from_slice(&sha2::Sha256::digest(body));
         let path = dir.join(name);
         std::fs::write(&path, file).unwrap();
         path

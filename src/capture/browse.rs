@@ -161,7 +161,7 @@ impl Network for PageNetwork {
             .read(&mut body)
             .map_err(|e| failed(FailureKind::Other, e.to_string()))?;
         let mut map = self.staged.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(staged.sha256.clone()).or_insert(staged);
+        map.entry(staged.sha256.to_string()).or_insert(staged);
         Ok(BrowserResponse {
             status,
             headers,
@@ -263,11 +263,11 @@ fn draft_of(
         attachments.push(Attachment {
             role: role.into(),
             media_type: media_type.into(),
-            sha256: s.sha256.clone(),
+            sha256: s.sha256.to_string(),
             size: s.size,
         });
         if s.sha256 != main_sha {
-            parts.entry(s.sha256.clone()).or_insert(s);
+            parts.entry(s.sha256.to_string()).or_insert(s);
         }
     }
     let mut exchanges = Vec::with_capacity(cap.exchanges.len());
@@ -444,7 +444,7 @@ fn draft_of(
             final_url: main.url.clone(),
             captured_at,
             document: DocumentFacts {
-                sha256: document.sha256.clone(),
+                sha256: document.sha256.to_string(),
                 size: document.size,
                 content_type,
                 title,

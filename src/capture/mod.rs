@@ -504,7 +504,7 @@ pub fn fetch(
             final_url: url.to_string(),
             captured_at,
             document: DocumentFacts {
-                sha256: staged.sha256.clone(),
+                sha256: staged.sha256.to_string(),
                 size: staged.size,
                 content_type,
                 title,
@@ -573,10 +573,10 @@ pub(crate) fn tls_connection(
     for der in &seen.chain {
         let staged = stage_bytes(scratch, der, "a certificate")?;
         chain.push(manifest::Payload {
-            sha256: staged.sha256.clone(),
+            sha256: staged.sha256.to_string(),
             size: staged.size,
         });
-        certs.entry(staged.sha256.clone()).or_insert(staged);
+        certs.entry(staged.sha256.to_string()).or_insert(staged);
     }
     Ok(manifest::TlsConnection {
         url: url.to_string(),
@@ -934,7 +934,7 @@ pub fn stage_file(
         final_url: url.to_string(),
         captured_at,
         document: DocumentFacts {
-            sha256: staged.sha256.clone(),
+            sha256: staged.sha256.to_string(),
             size: staged.size,
             content_type,
             title,

@@ -42,7 +42,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             // The record verified, parts included (check_record), so this blob is the part.
             let mut part = tempfile::spooled_tempfile(IN_MEMORY);
             archive
-                .read_document(&sha, &mut part)
+                .read_document(&exhibit::core::digest::Sha256::checked(&sha)?, &mut part)
                 .map_err(exhibit::Error::from)?;
             part
         }

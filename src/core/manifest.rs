@@ -1107,7 +1107,7 @@ pub fn format_for(method: Method, v5: bool) -> &'static str {
 }
 
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    crate::core::digest::Sha256::parse(s).is_some()
 }
 
 /// Whether `s` is a time exactly as exhibit writes it (`format_time`): a valid instant spelled

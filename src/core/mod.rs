@@ -6,6 +6,7 @@
 //! May import: error. Nothing else of the crate.
 
 pub mod b64;
+pub mod digest;
 pub mod fsutil;
 pub mod keys;
 pub mod manifest;

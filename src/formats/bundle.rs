@@ -26,6 +26,7 @@
 
 use crate::archive::Archive;
 use crate::cite::{Citation, Format};
+use crate::core::digest::Sha256;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::keys::{self, PublicKey, SecretKey};
 use crate::log::merkle;
@@ -481,7 +482,7 @@ pub fn export(
                 Writer::<io::BufWriter<File>>::options(it.manifest.document.size >= 1 << 32),
             )
             .map_err(|e| Error::archive(format!("cannot write bundle member {name}: {e}")))?;
-        archive.read_document(&it.manifest.document.sha256, &mut w.zip)?;
+        archive.read_document(&Sha256::checked(&it.manifest.document.sha256)?, &mut w.zip)?;
     }
     for (name, sha, size) in &part_sums {
         w.zip
@@ -490,7 +491,7 @@ pub fn export(
                 Writer::<io::BufWriter<File>>::options(*size >= 1 << 32),
             )
             .map_err(|e| Error::archive(format!("cannot write bundle member {name}: {e}")))?;
-        archive.read_document(sha, &mut w.zip)?;
+        archive.read_document(&Sha256::checked(sha)?, &mut w.zip)?;
     }
     let mut inner = w
         .zip
@@ -1312,11 +1313,9 @@ fn parse_sums(text: &str, problems: &mut Vec<String>) -> BTreeMap<String, String
         problems.push(format!("{SUMS}: the last line does not end with a newline"));
     }
     for line in text.lines() {
-        let parsed = line.split_once("  ").filter(|(h, name)| {
-            h.len() == 64
-                && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-                && zipread::safe_name(name)
-        });
+        let parsed = line
+            .split_once("  ")
+            .filter(|(h, name)| Sha256::parse(h).is_some() && zipread::safe_name(name));
         match parsed {
             None => problems.push(format!("{SUMS}: malformed line {line:?}")),
             Some((h, name)) => {

@@ -14,6 +14,7 @@ use super::cdxj;
 use super::warc::writer::{Placed, WarcWriter, GZIP_HEADER};
 use super::warc::{self, Fields};
 use crate::archive::Archive;
+use crate::core::digest::Sha256;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::keys::{self, PublicKey};
 use crate::log::merkle;
@@ -871,9 +872,13 @@ pub fn write_warc(
     let mut placements = Vec::new();
     let write_err = |e: io::Error| Error::archive(format!("cannot write the WARC: {e}"));
     for p in planned {
-        let block_sha = match &p.document {
+        let digest = match &p.document {
+            Some((sha, _)) => Some(Sha256::checked(sha)?),
+            None => None,
+        };
+        let block_sha = match &digest {
             None => sha2::Sha256::digest(&p.prefix).to_vec(),
-            Some((sha, _)) => {
+            Some(sha) => {
                 let mut h = crate::store::DigestWriter::new(io::sink());
                 h.write_all(&p.prefix).expect("sink");
                 archive.read_document(sha, &mut h)?;
@@ -885,7 +890,7 @@ pub fn write_warc(
         let placed: Placed = w
             .write_record(&header, |o| {
                 o.write_all(&p.prefix)?;
-                if let Some((sha, _)) = &p.document {
+                if let Some(sha) = &digest {
                     if let Err(e) = archive.read_document(sha, o) {
                         doc_err = Some(e);
                         return Err(io::Error::other("document"));

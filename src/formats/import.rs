@@ -285,14 +285,17 @@ impl State<'_> {
         // The first bytes were kept for sniffing only; a large file has many records.
         staged.head = Vec::new();
         let document = DocumentFacts {
-            sha256: staged.sha256.clone(),
+            sha256: staged.sha256.to_string(),
             size: staged.size,
             content_type,
             title,
             text_fingerprint,
         };
         // The same document twice in one file is staged once.
-        let staged = self.staged.insert(staged.sha256.clone()).then_some(staged);
+        let staged = self
+            .staged
+            .insert(staged.sha256.to_string())
+            .then_some(staged);
         self.push(url.to_string(), captured_at, document, staged, claims);
         Ok(())
     }

@@ -11,6 +11,7 @@
 
 pub mod merkle;
 
+use crate::core::digest::Sha256;
 use crate::error::{Error, IoContext, Result};
 use crate::record_id::RecordId;
 use merkle::{Hash, HashReader, ProofError};
@@ -22,7 +23,7 @@ pub const LEAF_LINE: u64 = 83;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeafEntry {
     pub record_id: RecordId,
-    pub sha256: String,
+    pub sha256: Sha256,
 }
 
 impl LeafEntry {
@@ -40,11 +41,8 @@ impl LeafEntry {
         if record_id.to_string() != id_text {
             return None;
         }
-        let sha = std::str::from_utf8(&line[18..82]).ok()?;
-        crate::manifest::is_sha256_hex(sha).then(|| LeafEntry {
-            record_id,
-            sha256: sha.to_string(),
-        })
+        let sha256 = Sha256::parse(std::str::from_utf8(&line[18..82]).ok()?)?;
+        Some(LeafEntry { record_id, sha256 })
     }
 }
 

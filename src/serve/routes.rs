@@ -3,6 +3,7 @@
 
 use super::http::{self, channel_body, etag_response, no_cache, with_etag, ChannelWriter};
 use super::{pages, App};
+use crate::core::digest::Sha256;
 use crate::error::{Error, Kind};
 use crate::manifest::Manifest;
 use crate::record_id::RecordId;
@@ -282,7 +283,7 @@ async fn overview(State(app): State<Shared>) -> Response {
             Ok(l) => l,
             Err(e) => return error_page(&e, ""),
         };
-        let mut docs: Vec<&str> = leaves.iter().map(|l| l.sha256.as_str()).collect();
+        let mut docs: Vec<Sha256> = leaves.iter().map(|l| l.sha256).collect();
         docs.sort_unstable();
         docs.dedup();
         let keys = snap
@@ -316,7 +317,7 @@ async fn overview(State(app): State<Shared>) -> Response {
             .iter()
             .rev()
             .take(20)
-            .map(|l| (l.record_id.to_string(), l.sha256.clone()))
+            .map(|l| (l.record_id.to_string(), l.sha256.to_string()))
             .collect();
         let o = pages::Overview {
             records: snap.size,
@@ -488,8 +489,11 @@ fn stream_blob(
     let content_type = Some(content_type.to_string())
         .filter(|t| HeaderValue::from_str(t).is_ok())
         .unwrap_or_else(|| "application/octet-stream".into());
+    let sha = match Sha256::checked(sha) {
+        Ok(d) => d,
+        Err(e) => return error_page(&e, ""),
+    };
     let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let sha = sha.to_string();
     let mut r = etag_response(headers, &etag, &content_type, channel_body(rx));
     if r.status() == StatusCode::OK {
         tokio::task::spawn_blocking(move || {

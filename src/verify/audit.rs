@@ -20,6 +20,7 @@
 use crate::archive::dir::EntryKind;
 use crate::archive::local::LogFile;
 use crate::archive::{self, Archive, ArchiveConfig};
+use crate::core::digest::Sha256;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::log::{merkle, LeafEntry, LEAF_LINE};
@@ -29,7 +30,7 @@ use crate::trust::{Anchor, Trust};
 use crate::verify::{self, LogState};
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -295,7 +296,7 @@ impl Selection {
             Selection::All => true,
             Selection::Sample { percent, .. } if *percent >= 100.0 => true,
             Selection::Sample { percent, seed } => {
-                let mut h = Sha256::new();
+                let mut h = sha2::Sha256::new();
                 h.update(seed.as_bytes());
                 h.update(b"\n");
                 h.update(sha256.as_bytes());
@@ -618,8 +619,8 @@ fn run(
         .filter_map(|(bytes, _)| crate::manifest::Manifest::parse(&bytes).ok())
         .flat_map(|m| m.parts().into_iter().map(|p| p.sha256))
         .collect();
-    let mut tail_docs: HashSet<&str> = tail.iter().map(|e| e.sha256.as_str()).collect();
-    tail_docs.extend(tail_parts.iter().map(String::as_str));
+    let mut tail_docs: HashSet<String> = tail.iter().map(|e| e.sha256.to_string()).collect();
+    tail_docs.extend(tail_parts);
 
     // Records, in parallel. Each yields its leaf hash (if its bytes exist) and its problems.
     progress.total.store(
@@ -869,7 +870,9 @@ fn run(
                 return out;
             }
             checked_docs.fetch_add(1, Ordering::Relaxed);
-            match archive.read_document(sha, &mut std::io::sink()) {
+            // `walk` keeps only names that are SHA-256 digests.
+            let digest = Sha256::parse(sha).expect("a stored document's name is its SHA-256");
+            match archive.read_document(&digest, &mut std::io::sink()) {
                 Ok(c) => {
                     doc_bytes.fetch_add(c.size, Ordering::Relaxed);
                     match referenced.get(sha) {
@@ -909,7 +912,10 @@ fn run(
         if !present.contains(sha.as_str()) {
             error(
                 &mut problems,
-                rel(&archive.document_path(sha)),
+                Sha256::parse(sha).map_or_else(
+                    || format!("documents/{}", sha.escape_debug()),
+                    |d| rel(&archive.document_path(&d)),
+                ),
                 "missing document".into(),
             );
         }
@@ -1079,7 +1085,7 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
                 found.keys.push((rel.clone(), name.to_string()))
             }
             ["documents", shard, name] => match name.strip_suffix(".zst") {
-                Some(sha) if crate::manifest::is_sha256_hex(sha) && &sha[..2] == *shard => found
+                Some(sha) if Sha256::parse(sha).is_some_and(|d| d.shard() == *shard) => found
                     .documents
                     .push((sha.to_string(), rel.clone(), item.len)),
                 _ => unexpected(problems),

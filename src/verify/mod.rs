@@ -9,6 +9,7 @@ pub mod audit;
 pub mod record;
 
 use crate::archive::Archive;
+use crate::core::digest::Sha256;
 use crate::error::{Error, Kind, Result};
 use crate::log::merkle;
 use crate::manifest::Manifest;
@@ -172,9 +173,10 @@ pub fn resolve_at(archive: &Archive, target: &Target, size: Option<u64>) -> Resu
             let mut docs: Vec<String> = Vec::new();
             let mut ids = Vec::new();
             for e in archive.leaves(size)? {
-                if e.sha256.starts_with(h.as_str()) {
-                    if !docs.contains(&e.sha256) {
-                        docs.push(e.sha256.clone());
+                let sha = e.sha256.to_string();
+                if sha.starts_with(h.as_str()) {
+                    if !docs.contains(&sha) {
+                        docs.push(sha);
                     }
                     ids.push(e.record_id);
                 }
@@ -481,8 +483,11 @@ impl record::RecordSource for Archive {
         sha256: &str,
         out: &mut dyn std::io::Write,
     ) -> Result<record::DocumentFound> {
-        match self.read_document(sha256, out) {
-            Ok(c) => Ok(Ok((c.sha256, c.size))),
+        let Some(digest) = Sha256::parse(sha256) else {
+            return Ok(Err(format!("{sha256:?} is not a SHA-256 digest")));
+        };
+        match self.read_document(&digest, out) {
+            Ok(c) => Ok(Ok((c.sha256.to_string(), c.size))),
             // Writing the copy failed (a full temporary disk): not a fact about the record.
             Err(crate::store::BlobError::Output(e)) => {
                 Err(Error::archive(format!("cannot write the document: {e}"))
@@ -515,7 +520,7 @@ impl record::RecordSource for Archive {
                     "log leaf {} is record {} / {}, not this record",
                     m.log_index,
                     e.record_id,
-                    &e.sha256[..16]
+                    &e.sha256.to_string()[..16]
                 ))
             }
             Err(e) => return Err(e.to_string()),
