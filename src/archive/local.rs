@@ -285,7 +285,7 @@ impl Local {
     pub fn document_path(&self, sha256: &Sha256) -> PathBuf {
         self.root
             .join("documents")
-            .join(&sha256.shard())
+            .join(sha256.shard())
             .join(format!("{sha256}.zst"))
     }
 

@@ -436,7 +436,7 @@ fn draft_of(
         manifest::now()
     };
     let mut parts: Vec<Staged> = parts.into_values().collect();
-    parts.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    parts.sort_by_key(|a| a.sha256);
     Ok((
         Draft {
             method: Method::Capture,
