@@ -8,6 +8,7 @@ mod common;
 use common::Env;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -940,4 +941,226 @@ fn a_browser_capture_replays_from_the_archive_alone() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
     assert_eq!(srv.hits("/other.js"), 0);
+}
+
+/// Go's own tlog client (`golang.org/x/mod/sumdb/tlog`, tests/tiles/verify.go), built here
+/// from the Debian packages `.ci/test` installs.
+fn go_tlog_client() -> PathBuf {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tlog-verify");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tiles/verify.go");
+    let st = Command::new("go")
+        .args(["build", "-o", out.to_str().unwrap(), src])
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env(
+            "GOCACHE",
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gocache"),
+        )
+        .status()
+        .expect("`go` (Debian golang-go and golang-golang-x-mod-dev; .ci/test installs them)");
+    assert!(st.success(), "go build of tests/tiles/verify.go failed");
+    out
+}
+
+/// The manifests of the log's leaves, in log order, from `log/leaves` and `records/`.
+fn manifests_in_log_order(env: &Env, to: &std::path::Path) -> Vec<PathBuf> {
+    let leaves = std::fs::read(env.archive.join("log/leaves")).unwrap();
+    let files = common::files_under(&env.archive.join("records"));
+    let paths: Vec<PathBuf> = leaves
+        .chunks(83)
+        .map(|line| {
+            let id = std::str::from_utf8(&line[..17]).unwrap();
+            files
+                .iter()
+                .find(|p| p.file_name().unwrap().to_str() == Some(&format!("{id}.json")))
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    let list: Vec<&str> = paths.iter().map(|p| p.to_str().unwrap()).collect();
+    std::fs::write(to, list.join("\n") + "\n").unwrap();
+    paths
+}
+
+#[test]
+fn the_log_is_published_as_tlog_tiles_that_gos_own_client_verifies() {
+    let env = Env::new();
+    let pages: Vec<(String, common::server::Route)> = (0..300)
+        .map(|i| {
+            (
+                format!("/p{i}"),
+                common::server::Route::html(format!("<title>Page {i}</title><p>{i}</p>")),
+            )
+        })
+        .collect();
+    let site = common::serve_owned(pages);
+    let urls =
+        |r: std::ops::Range<usize>| r.map(|i| site.url(&format!("/p{i}"))).collect::<Vec<_>>();
+    // 261 leaves: a full leaf tile, a partial one, and a partial tile one level up.
+    let c = env
+        .spawn_capture("first.txt", &urls(0..260))
+        .wait_with_output()
+        .unwrap();
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    let old = env.dir.path().join("old.checkpoint");
+    std::fs::write(&old, env.ok(&["checkpoint"])).unwrap();
+    let c = env
+        .spawn_capture("second.txt", &urls(260..300))
+        .wait_with_output()
+        .unwrap();
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    let keys: serde_json::Value =
+        serde_json::from_str(env.ok(&["keys", "--json"]).lines().next().unwrap()).unwrap();
+    let vkey = keys["verifier_key"].as_str().unwrap().to_string();
+
+    let server = Server::start(&env, &[]);
+    let base = format!("http://{}", server.viewer);
+    let list = env.dir.path().join("manifests.txt");
+    let manifests = manifests_in_log_order(&env, &list);
+    // The founding key record is leaf 0.
+    assert_eq!(manifests.len(), 301);
+    let go = go_tlog_client();
+    let run = |list: &std::path::Path| {
+        Command::new(&go)
+            .args([&base, &vkey, list.to_str().unwrap(), old.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let o = run(&list);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok 301\n");
+
+    // The same log published as static files (`checkpoint --tiles`), served by a plain static
+    // web server, verifies the same way.
+    let site_dir = env.dir.path().join("site");
+    env.ok(&["checkpoint", "--tiles", site_dir.to_str().unwrap()]);
+    assert!(site_dir.join("tile/1/000.p/1").is_file());
+    let mut static_server = Command::new("python3")
+        .args([
+            "-u",
+            "-m",
+            "http.server",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(&site_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(static_server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split(" port ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let o = Command::new(&go)
+        .args([
+            &format!("http://127.0.0.1:{port}"),
+            &vkey,
+            list.to_str().unwrap(),
+            old.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let _ = static_server.kill();
+    let _ = static_server.wait();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok 301\n");
+
+    // FORMAT.md 9.9's check of one record by hand, run literally on the published files.
+    let format =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/FORMAT.md")).unwrap();
+    let section = &format[format.find("**Checking one record by hand.**").unwrap()..];
+    let start = section.find("```sh\n").unwrap() + 6;
+    let script = &section[start..start + section[start..].find("```").unwrap()];
+    let by_hand = |manifest: &std::path::Path| {
+        let o = Command::new("bash")
+            .args([
+                "-c",
+                &script.replace("EX-….json", manifest.to_str().unwrap()),
+            ])
+            .current_dir(&site_dir)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let lines: Vec<String> = out.lines().map(String::from).collect();
+        assert!(o.status.success() && lines.len() == 2, "{out}");
+        assert_eq!(lines[0].len(), 64);
+        lines[0] == lines[1]
+    };
+    assert!(by_hand(&manifests[7]));
+    let altered = env.dir.path().join("altered.json");
+    let mut bytes = std::fs::read(&manifests[7]).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&altered, bytes).unwrap();
+    assert!(!by_hand(&altered));
+
+    // Tiles are immutable; what the signed tree does not hold, or is not a tile path, is a 404.
+    let (status, headers, _) = get(&format!("{base}/tile/0/000"));
+    assert_eq!(status, 200);
+    assert!(headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert_eq!(get(&format!("{base}/tile/0/001.p/44")).0, 200);
+    assert_eq!(get(&format!("{base}/tile/0/001.p/45")).0, 200);
+    assert_eq!(get(&format!("{base}/tile/1/000.p/1")).0, 200);
+    for missing in [
+        "/tile/0/001",
+        "/tile/0/001.p/46",
+        "/tile/1/000.p/2",
+        "/tile/0/002.p/1",
+        "/tile/0/1",
+        "/tile/x",
+    ] {
+        assert_eq!(get(&format!("{base}{missing}")).0, 404, "{missing}");
+    }
+
+    // A manifest that is not the logged one does not prove.
+    let forged = env.dir.path().join("forged.json");
+    let mut bytes = std::fs::read(&manifests[7]).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(&forged, bytes).unwrap();
+    let text = std::fs::read_to_string(&list)
+        .unwrap()
+        .replace(manifests[7].to_str().unwrap(), forged.to_str().unwrap());
+    let forged_list = env.dir.path().join("forged.txt");
+    std::fs::write(&forged_list, text).unwrap();
+    let o = run(&forged_list);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("leaf 7"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A flipped byte in the stored hashes (leaf 5's hash, stored hash 8) makes the served tile
+    // disagree with the signed root, and the client says so.
+    let hashes = env.archive.join("log/hashes");
+    let mut h = std::fs::read(&hashes).unwrap();
+    h[8 * 32] ^= 1;
+    std::fs::write(&hashes, h).unwrap();
+    let o = run(&list);
+    assert!(!o.status.success(), "a tampered tile was accepted");
+    let why = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        why.contains("invalid transparency proof") || why.contains("inconsistent"),
+        "{why}"
+    );
+    // Nor does exhibit publish tiles that do not give the checkpoint's root.
+    let r = env.fails(&["checkpoint", "--tiles", site_dir.to_str().unwrap()], 1);
+    common::assert_one_line_error(
+        &r.stderr,
+        "stored hash 9 (completed by leaf 5) is not the hash of the hashes below it",
+    );
+    drop(server);
 }

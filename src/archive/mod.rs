@@ -26,6 +26,7 @@ pub mod store;
 use crate::core::digest::Sha256;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::keys::{self, PublicKey, SecretKey};
+use crate::log::merkle::HashReader;
 use crate::log::{self, merkle, LeafEntry, StoredHashes, LEAF_LINE};
 use crate::manifest::{self, DocumentFacts, HttpExchange, Labels, Manifest, Method, Tool};
 use crate::note::{self, Checkpoint};
@@ -638,6 +639,30 @@ impl Archive {
         };
         f(&reader).map_err(|e| {
             Error::verification(format!("{}: {e}", path.display()))
+                .hint("run `exhibit audit` to find what is damaged")
+        })
+    }
+
+    /// The bytes of a C2SP tlog tile of the tree of `size` leaves (FORMAT.md 9.5): its hashes
+    /// read from `log/hashes`; `None` if that tree does not hold the whole tile.
+    pub fn tile(&self, tile: &crate::log::tiles::Tile, size: u64) -> Result<Option<Vec<u8>>> {
+        if !tile.within(size) {
+            return Ok(None);
+        }
+        let hashes = self.with_hashes(size, |r| r.read_hashes(&tile.stored_indexes()))?;
+        Ok(Some(hashes.concat()))
+    }
+
+    /// Whether `log/hashes` up to the tree of `size` leaves hashes up to `root` (tiles published
+    /// from it then prove what the checkpoint signs); `Err` says where it does not.
+    pub fn check_stored_hashes(&self, size: u64, root: &merkle::Hash) -> Result<()> {
+        let path = self.local.log_path(LogFile::Hashes);
+        let file = self.local.open_log(LogFile::Hashes)?.ok_or_else(|| {
+            Error::verification(format!("{} is missing", path.display()))
+                .hint("run `exhibit audit` to find what is damaged")
+        })?;
+        crate::log::tiles::check_stored(std::io::BufReader::new(file), size, root).map_err(|why| {
+            Error::verification(format!("{}: {why}", path.display()))
                 .hint("run `exhibit audit` to find what is damaged")
         })
     }

@@ -10,6 +10,7 @@
 //!   `hashes` beyond what it covers are the remains of an interrupted write.
 
 pub mod merkle;
+pub mod tiles;
 
 use crate::core::digest::Sha256;
 use crate::error::{Error, IoContext, Result};

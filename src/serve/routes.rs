@@ -33,6 +33,7 @@ pub fn viewer(app: Shared) -> Router {
         .route("/api/verify/{target}", get(api_verify))
         .route("/api/proof/{id}", get(api_proof))
         .route("/checkpoint", get(checkpoint))
+        .route("/tile/{*path}", get(tile))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), viewer_headers))
         .with_state(app)
@@ -1041,6 +1042,35 @@ async fn api_proof(
         match verify::inclusion_proof(&app.archive, &id, text, cp) {
             Ok(p) => with_etag(&headers, "application/json", json_body(&p)),
             Err(e) => json_error(&e, &input),
+        }
+    })
+    .await
+}
+
+/// The log as C2SP tlog-tiles next to `/checkpoint`, so any tlog client proves inclusion and
+/// consistency against the signed checkpoint without exhibit. Only tiles of the tree the
+/// checkpoint signs are served; a tile never changes, so it is cached for good.
+async fn tile(State(app): State<Shared>, Path(path): Path<String>, headers: HeaderMap) -> Response {
+    blocking(move || {
+        let Some(tile) = crate::log::tiles::Tile::parse(&format!("tile/{path}")) else {
+            return (StatusCode::NOT_FOUND, "not a tile of this log\n").into_response();
+        };
+        let size = snapshot(&app).size;
+        match app.archive.tile(&tile, size) {
+            Ok(Some(bytes)) => {
+                let mut r = with_etag(&headers, "application/octet-stream", bytes);
+                r.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=31536000, immutable"),
+                );
+                r
+            }
+            Ok(None) => (
+                StatusCode::NOT_FOUND,
+                "the signed tree does not hold this tile yet\n",
+            )
+                .into_response(),
+            Err(e) => error_page(&e, ""),
         }
     })
     .await
