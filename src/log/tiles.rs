@@ -107,7 +107,7 @@ pub fn tiles_for(size: u64) -> Vec<Tile> {
                 width: WIDTH as u16,
             });
         }
-        if nodes % WIDTH != 0 {
+        if !nodes.is_multiple_of(WIDTH) {
             out.push(Tile {
                 level,
                 index: nodes / WIDTH,
