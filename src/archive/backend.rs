@@ -24,6 +24,7 @@ pub struct ObjectMeta {
     pub name: String,
     pub size: u64,
     /// A version tag: changes whenever the content does (an S3 ETag; locally the SHA-256).
+    /// Empty in a local listing, which does not read every file to list it: ask `head`.
     pub etag: String,
     /// Seconds since the epoch, when the backend knows.
     pub modified: Option<i64>,
@@ -71,6 +72,8 @@ pub trait Backend: Send + Sync {
 }
 
 /// A name is relative plain components: never empty, `.` or `..`, no NUL, no leading `/`.
+/// A name is never also the folder of another (`a` and `a/b`): object stores allow it, a
+/// directory does not, and the archive's layout never needs it.
 pub fn check_name(name: &str) -> Result<Vec<&str>> {
     let parts: Vec<&str> = name.split('/').collect();
     if parts

@@ -21,6 +21,7 @@ pub mod backend;
 pub mod dir;
 pub mod local;
 pub mod location;
+pub mod s3;
 pub mod store;
 
 use crate::core::digest::Sha256;
