@@ -12,6 +12,7 @@ use exhibit::archive::s3::S3Backend;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Barrier;
 
 type Case = fn(&dyn Backend);
@@ -442,9 +443,9 @@ fn invalid_names(b: &dyn Backend) {
     }
 }
 
-/// A server restarted (killed, as a crash) while a writer is busy: the writer's calls either
-/// succeed or fail with an error (the client retries through the outage), nothing acknowledged
-/// before or during is lost, and everything works afterwards.
+/// A server killed (a crash) and started again while a writer is busy: the writer's calls
+/// either succeed or fail with an error (the client retries through the outage), nothing
+/// acknowledged before, during or after is lost, and everything works afterwards.
 #[test]
 fn s3_backend_survives_a_server_restart() {
     let mut sw = Seaweed::start();
@@ -456,26 +457,50 @@ fn s3_backend_survives_a_server_restart() {
         acknowledged.push(name);
     }
     let cas = written(b.put("checkpoint", b"1", PutMode::Create).unwrap());
-    let during: Vec<String> = std::thread::scope(|s| {
-        let b = &b;
+    // The writer runs from before the kill until it has written 10 objects after the restart,
+    // so its calls span the outage whatever the timing.
+    let writes = AtomicUsize::new(0);
+    let restarted = AtomicBool::new(false);
+    let (during, failed) = std::thread::scope(|s| {
+        let (b, writes, restarted) = (&b, &writes, &restarted);
         let writer = s.spawn(move || {
-            let mut ok = Vec::new();
-            for i in 0..30 {
-                let name = format!("during/{i:03}");
+            let (mut ok, mut failed, mut after) = (Vec::new(), 0, 0);
+            for i in 0.. {
+                let was_restarted = restarted.load(Ordering::SeqCst);
+                let name = format!("during/{i:05}");
                 match b.put(&name, name.as_bytes(), PutMode::Create) {
                     Ok(PutOutcome::Written { .. }) => ok.push(name),
                     // A retried create whose first attempt landed.
                     Ok(PutOutcome::Exists) => {}
                     Ok(other) => panic!("{other:?}"),
-                    Err(e) => eprintln!("during the restart: {e}"),
+                    Err(e) => {
+                        eprintln!("during the restart: {e}");
+                        failed += 1;
+                    }
+                }
+                writes.fetch_add(1, Ordering::SeqCst);
+                if was_restarted {
+                    after += 1;
+                    if after == 10 {
+                        break;
+                    }
                 }
             }
-            ok
+            (ok, failed)
         });
+        while writes.load(Ordering::SeqCst) < 5 {
+            std::thread::yield_now();
+        }
         sw.kill();
         sw.start_again();
+        restarted.store(true, Ordering::SeqCst);
         writer.join().unwrap()
     });
+    eprintln!(
+        "{} writes acknowledged around the restart, {failed} failed",
+        during.len()
+    );
+    assert!(!during.is_empty());
     acknowledged.extend(during);
     for name in &acknowledged {
         assert_eq!(

@@ -8,10 +8,10 @@
 //!
 //! Conditional writes are S3's own: `Create` sends `If-None-Match: *`, `Update` sends
 //! `If-Match: ETAG`; the store decides, so writers on many machines get one answer. Throttling
-//! (503 SlowDown), 5xx and dropped connections are retried with exponential backoff by
-//! object_store (up to 10 times within 3 minutes). A conditional write whose response was lost
-//! and that is then retried may report `Exists` or `Conflict` for a write that took effect: the
-//! caller re-reads, as it does after any lost race.
+//! (503 SlowDown), 5xx and dropped connections are retried with jittered exponential backoff
+//! by object_store (see `retry_config`: about 40 s, at most 2 minutes). A conditional write
+//! whose response was lost and that is then retried may report `Exists` or `Conflict` for a
+//! write that took effect: the caller re-reads, as it does after any lost race.
 //!
 //! Sync over async: the trait is blocking and object_store is async, so each backend owns a
 //! small tokio runtime and every call spawns its future there and waits on a channel. Calling
@@ -118,8 +118,7 @@ impl S3Backend {
         }
         let store = builder
             .with_bucket_name(&location.bucket)
-            // The defaults, stated: object_store's backoff (100 ms doubling to 15 s, jittered).
-            .with_retry(object_store::RetryConfig::default())
+            .with_retry(retry_config())
             .build()
             .map_err(|e| {
                 Error::usage(format!(
@@ -196,7 +195,7 @@ impl S3Backend {
             E::NotFound { .. } => "check the bucket name in the s3:// location and that the bucket exists",
             _ => "check AWS_ENDPOINT_URL, AWS_REGION, the network and that the bucket exists; throttling and server errors were already retried",
         };
-        let text = self.scrub(&e.to_string());
+        let text = self.scrub(&said(&e.to_string()));
         Error::archive(format!("cannot {action} {}: {text}", self.shown(name))).hint(hint)
     }
 
@@ -228,6 +227,44 @@ impl S3Backend {
             ) => refused.ok_or_else(|| self.error("write", name, e)),
             Err(e) => Err(self.error("write", name, e)),
         }
+    }
+}
+
+/// object_store's default (10 retries from 100 ms, jittered so that it grows slowly) gives up
+/// after about 2 s, less than a store's restart takes (SeaweedFS: ~15 s). These settings wait
+/// about 40 s on average over 12 retries (each draw between 200 ms and 3x the last, capped at
+/// 10 s), and never longer than 2 minutes, before a write is reported as failed.
+fn retry_config() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(200),
+            max_backoff: std::time::Duration::from_secs(10),
+            base: 3.0,
+        },
+        max_retries: 12,
+        retry_timeout: std::time::Duration::from_secs(120),
+    }
+}
+
+/// The store's own words when it sent an S3 error document (`<Code>` and `<Message>`, plus the
+/// HTTP status object_store names), instead of the whole request and XML.
+fn said(text: &str) -> String {
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let len = text[start..].find(&format!("</{name}>"))?;
+        Some(&text[start..start + len])
+    };
+    let status = text
+        .find("status code: ")
+        .map(|i| &text[i + "status code: ".len()..])
+        .and_then(|t| t.split(':').next());
+    match (tag("Code"), tag("Message")) {
+        (Some(code), Some(msg)) => match status {
+            Some(st) => format!("the store answered {st}, {code}: {msg}"),
+            None => format!("the store answered {code}: {msg}"),
+        },
+        _ => text.to_string(),
     }
 }
 
@@ -453,6 +490,10 @@ mod tests {
             "scrubbing"
         );
         assert!(b.key("../x").is_err());
+        assert_eq!(
+            said("Error performing GET http://h/b/k in 2ms - Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Access Denied.</Message><Key>k</Key></Error>"),
+            "the store answered 403 Forbidden, AccessDenied: Access Denied."
+        );
         assert_eq!(b.key("log/0").unwrap().as_ref(), "a/b/log/0");
     }
 
