@@ -63,6 +63,14 @@ fn s3_backend_conforms() {
     let sw = Seaweed::start();
     let b = S3Backend::with_settings(&sw.location("conformance/archive"), &sw.settings()).unwrap();
     conforms(&b);
+    // Called from inside a runtime, as an async caller (serve) might: blocking, never a panic.
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            written(b.put("in-runtime", b"x", PutMode::Overwrite).unwrap());
+            assert_eq!(b.get("in-runtime").unwrap().unwrap().0, b"x");
+        });
     // The prefix is the archive's: nothing was written outside it.
     let whole = S3Backend::with_settings(&sw.location(""), &sw.settings()).unwrap();
     let outside: Vec<String> = whole
@@ -199,7 +207,16 @@ fn create_refuses_existing(b: &dyn Backend) {
     written(b.put("cr/y", b"y", PutMode::Create).unwrap());
 }
 
+/// Several rounds: one lucky interleaving must not pass for atomicity.
+const ROUNDS: usize = 5;
+
 fn concurrent_creators(b: &dyn Backend) {
+    for round in 0..ROUNDS {
+        one_creator_wins(b, &format!("race/create-{round}"));
+    }
+}
+
+fn one_creator_wins(b: &dyn Backend, name: &str) {
     const N: usize = 8;
     let start = Barrier::new(N);
     let outcomes: Vec<(usize, PutOutcome)> = std::thread::scope(|s| {
@@ -209,11 +226,7 @@ fn concurrent_creators(b: &dyn Backend) {
                 s.spawn(move || {
                     start.wait();
                     let o = b
-                        .put(
-                            "race/create",
-                            format!("writer {i}").as_bytes(),
-                            PutMode::Create,
-                        )
+                        .put(name, format!("writer {i}").as_bytes(), PutMode::Create)
                         .unwrap();
                     (i, o)
                 })
@@ -231,7 +244,7 @@ fn concurrent_creators(b: &dyn Backend) {
         .iter()
         .all(|(_, o)| matches!(o, PutOutcome::Written { .. } | PutOutcome::Exists)));
     assert_eq!(
-        b.get("race/create").unwrap().unwrap().0,
+        b.get(name).unwrap().unwrap().0,
         format!("writer {}", winners[0]).as_bytes()
     );
 }
@@ -265,20 +278,26 @@ fn update_needs_current_version(b: &dyn Backend) {
 }
 
 fn concurrent_updaters(b: &dyn Backend) {
+    for round in 0..ROUNDS {
+        one_updater_wins(b, &format!("race/cas-{round}"));
+    }
+}
+
+fn one_updater_wins(b: &dyn Backend, name: &str) {
     const N: usize = 8;
-    written(b.put("race/cas", b"start", PutMode::Overwrite).unwrap());
+    written(b.put(name, b"start", PutMode::Overwrite).unwrap());
     let start = Barrier::new(N);
     let outcomes: Vec<(usize, PutOutcome)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..N)
             .map(|i| {
                 let start = &start;
                 s.spawn(move || {
-                    let (_, etag) = b.get("race/cas").unwrap().unwrap();
+                    let (_, etag) = b.get(name).unwrap().unwrap();
                     // Everyone has read the same version before anyone writes.
                     start.wait();
                     let o = b
                         .put(
-                            "race/cas",
+                            name,
                             format!("updater {i}").as_bytes(),
                             PutMode::Update(etag),
                         )
@@ -296,7 +315,7 @@ fn concurrent_updaters(b: &dyn Backend) {
         .collect();
     assert_eq!(winners.len(), 1, "{outcomes:?}");
     assert_eq!(
-        b.get("race/cas").unwrap().unwrap().0,
+        b.get(name).unwrap().unwrap().0,
         format!("updater {}", winners[0]).as_bytes()
     );
 }

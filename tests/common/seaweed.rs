@@ -243,6 +243,7 @@ impl Seaweed {
         let Some(mut child) = self.child.take() else {
             return;
         };
+        // SAFETY: a plain syscall on our own child's PID, which is not reaped yet (so not reused).
         unsafe {
             libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
         }
