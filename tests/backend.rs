@@ -593,3 +593,31 @@ fn s3_credentials_never_appear_in_messages() {
         assert!(!t.contains('\n'), "one line: {t}");
     }
 }
+
+/// A mistyped bucket must not read as an empty archive. (HEAD cannot tell a missing bucket from
+/// a missing object: S3 sends no body with it.)
+#[test]
+fn s3_missing_bucket_is_an_error_not_an_empty_archive() {
+    let sw = Seaweed::start();
+    let b = S3Backend::with_settings(
+        &exhibit::archive::location::S3Location {
+            bucket: "no-such-bucket".into(),
+            prefix: "p".into(),
+        },
+        &sw.settings(),
+    )
+    .unwrap();
+    let errors = [
+        b.get("x").unwrap_err(),
+        b.list("").unwrap_err(),
+        b.list("log/").unwrap_err(),
+        b.get_range("x", 0, 1).unwrap_err(),
+    ];
+    for e in errors {
+        let text = e.to_string();
+        assert!(
+            text.contains("NoSuchBucket") && text.contains("no such bucket: check the bucket name"),
+            "{text}"
+        );
+    }
+}

@@ -189,6 +189,9 @@ impl S3Backend {
     fn error(&self, action: &str, name: &str, e: object_store::Error) -> Error {
         use object_store::Error as E;
         let hint = match &e {
+            _ if no_bucket(&e) => {
+                "no such bucket: check the bucket name in the s3:// location, or create the bucket"
+            }
             E::Unauthenticated { .. } | E::PermissionDenied { .. } => {
                 "the store refused the credentials: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) and the bucket's policy"
             }
@@ -326,6 +329,7 @@ impl Backend for S3Backend {
         let range = start..start.saturating_add(len);
         match self.run(async move { store.get_range(&key, range).await })? {
             Ok(b) => Ok(b.to_vec()),
+            Err(e) if no_bucket(&e) => Err(self.error("read", name, e)),
             Err(object_store::Error::NotFound { .. }) => Err(missing()),
             // A range that starts at or past the end is refused (416), and some stores refuse
             // one that ends far past it: the trait's answer is what a file read there gives,
