@@ -98,11 +98,11 @@ impl S3Backend {
                 .map(|(_, v)| v.as_str())
         };
         let allow_http = get("AWS_ALLOW_HTTP").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let endpoint = get("AWS_ENDPOINT_URL").or(get("AWS_ENDPOINT"));
-        if let Some(e) = endpoint {
+        for var in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT", "AWS_ENDPOINT_URL_S3"] {
+            let Some(e) = get(var) else { continue };
             if e.to_ascii_lowercase().starts_with("http://") && !allow_http {
                 return Err(Error::usage(format!(
-                    "AWS_ENDPOINT_URL {} is plain http, which would send the archive unencrypted",
+                    "{var} {} is plain http, which would send the archive unencrypted",
                     crate::terminal::shown(e)
                 ))
                 .hint("use https, or set AWS_ALLOW_HTTP=true if the store is on a network you trust (e.g. loopback)"));
