@@ -71,6 +71,17 @@ fn s3_backend_conforms() {
             written(b.put("in-runtime", b"x", PutMode::Overwrite).unwrap());
             assert_eq!(b.get("in-runtime").unwrap().unwrap().0, b"x");
         });
+    // Objects are plain keys PREFIX/NAME, as any other S3 tool (or a static server of a tiled
+    // log) would look for them.
+    assert_eq!(
+        sw.read_via_filer("conformance/archive/rt/a").as_deref(),
+        Some(&b"replaced"[..])
+    );
+    assert_eq!(
+        sw.read_via_filer("conformance/archive/race/counter")
+            .as_deref(),
+        Some(&b"20"[..])
+    );
     // The prefix is the archive's: nothing was written outside it.
     let whole = S3Backend::with_settings(&sw.location(""), &sw.settings()).unwrap();
     let outside: Vec<String> = whole

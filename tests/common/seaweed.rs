@@ -297,6 +297,19 @@ impl Seaweed {
         }
     }
 
+    /// An object's bytes read through the filer's own HTTP interface, not through S3: what
+    /// another tool sees at `BUCKET/KEY`.
+    pub fn read_via_filer(&self, key: &str) -> Option<Vec<u8>> {
+        let r = http()
+            .get(format!(
+                "http://127.0.0.1:{}/buckets/{BUCKET}/{key}",
+                self.ports.filer
+            ))
+            .send()
+            .unwrap();
+        r.status().is_success().then(|| r.bytes().unwrap().to_vec())
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.s3)
     }
