@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// Print the log's latest signed checkpoint (C2SP tlog-checkpoint signed note), verbatim
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit checkpoint > today.checkpoint     # keep it; tomorrow: exhibit audit --since today.checkpoint\n  exhibit checkpoint --json\n  exhibit checkpoint --tiles site/log       # publish: site/log/checkpoint and site/log/tile/...\n\nThe note verifies with any signed-note implementation, using the verifier key from `exhibit keys`.\nWith --tiles, any static web server publishes the log as C2SP tlog-tiles (FORMAT.md 9.5): a tlog\nclient then proves inclusion and consistency against the checkpoint without exhibit."
+    after_help = "Examples:\n  exhibit checkpoint > today.checkpoint     # keep it; tomorrow: exhibit audit --since today.checkpoint\n  exhibit checkpoint --json\n  exhibit checkpoint --tiles site/log       # publish: site/log/checkpoint and site/log/tile/...\n\nThe note verifies with any signed-note implementation, using the verifier key from `exhibit keys`.\n\nWith --tiles, any static web server publishes the log as C2SP tlog-tiles (FORMAT.md 9.9): a tlog client then proves inclusion and consistency against the checkpoint without exhibit."
 )]
 pub struct Args {
     /// Print origin, tree size, root hash and the note itself as one JSON object
