@@ -714,4 +714,15 @@ pub fn serve_request(data: &[u8]) {
         &tag
     ));
     let _ = exhibit::verify::parse_target(segment);
+    // A tile path (GET /tile/...) parses only in the one spelling it is written in, and names
+    // stored hashes only within a tree that holds it.
+    if let Some(t) = exhibit::log::tiles::Tile::parse(segment) {
+        assert_eq!(t.path(), segment);
+        assert!(t.width >= 1 && t.width <= 256);
+        if t.index < 1 << 20 && t.level < 3 {
+            let idx = t.stored_indexes();
+            assert_eq!(idx.len(), usize::from(t.width));
+            assert!(idx.windows(2).all(|w| w[0] < w[1]), "{segment:?}");
+        }
+    }
 }
