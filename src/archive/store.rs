@@ -127,7 +127,11 @@ pub struct SizeLimitExceeded {
 /// Hashes, counts and compresses document bytes as they arrive, so memory stays bounded
 /// whatever the document's size.
 pub struct DocumentWriter {
-    encoder: Option<zstd::stream::write::Encoder<'static, HashingWriter<BufWriter<File>>>>,
+    /// Borrowed from [`CCTX_POOL`] and given back when the writer is done.
+    cctx: Option<zstd::zstd_safe::CCtx<'static>>,
+    sink: HashingWriter<BufWriter<File>>,
+    /// Compressed output on its way to `sink`.
+    out: Vec<u8>,
     hasher: sha2::Sha256,
     size: u64,
     max_size: u64,
@@ -137,6 +141,52 @@ pub struct DocumentWriter {
     name: String,
 }
 
+/// Compression contexts of finished writers. A fresh context allocates and clears about 3 MiB of
+/// tables sized for level 3, which for a page of 20 KB cost more than compressing it (a fifth of
+/// batch capture's CPU in the profile of BENCHMARKS.md); a reused one keeps its tables, and zstd
+/// makes the previous frame's data unreachable without clearing them. The frames it writes have
+/// the same layout (FORMAT.md 4.2): same level, same parameters, same header.
+static CCTX_POOL: std::sync::Mutex<Vec<zstd::zstd_safe::CCtx<'static>>> =
+    std::sync::Mutex::new(Vec::new());
+/// More contexts than concurrent writers would only hold memory.
+const CCTX_POOL_MAX: usize = 32;
+
+fn zstd_error(code: usize) -> io::Error {
+    io::Error::other(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
+}
+
+fn take_cctx() -> io::Result<zstd::zstd_safe::CCtx<'static>> {
+    use zstd::zstd_safe::{CCtx, CParameter, ResetDirective};
+    let pooled = CCTX_POOL.lock().ok().and_then(|mut p| p.pop());
+    let mut cctx = match pooled {
+        // Whatever an abandoned writer left in it is dropped; level and checksum are kept.
+        Some(mut c) => {
+            c.reset(ResetDirective::SessionOnly).map_err(zstd_error)?;
+            c
+        }
+        None => {
+            let mut c = CCtx::create();
+            c.set_parameter(CParameter::CompressionLevel(ZSTD_LEVEL))
+                .map_err(zstd_error)?;
+            c.set_parameter(CParameter::ChecksumFlag(true))
+                .map_err(zstd_error)?;
+            c
+        }
+    };
+    // A context must never carry a pledged size or an unfinished frame into a new document.
+    cctx.reset(ResetDirective::SessionOnly)
+        .map_err(zstd_error)?;
+    Ok(cctx)
+}
+
+fn give_back_cctx(cctx: zstd::zstd_safe::CCtx<'static>) {
+    if let Ok(mut p) = CCTX_POOL.lock() {
+        if p.len() < CCTX_POOL_MAX {
+            p.push(cctx);
+        }
+    }
+}
+
 impl DocumentWriter {
     /// Begin a new document in a scratch directory; nothing is visible in the store until it is
     /// published. Documents are evidence for others to read (verifiers, backups, a web server),
@@ -144,6 +194,7 @@ impl DocumentWriter {
     pub fn create(dir: &Arc<Dir>, max_size: u64) -> Result<Self> {
         let name = format!("{}.zst", crate::archive::dir::unique_name("doc-"));
         let path = dir.join(&name);
+        let cctx = take_cctx().ctx("start compressing", &path)?;
         let file = dir
             .create_new(&name, 0o644)
             .map_err(|e| crate::archive::local::io_error("create", &path, e))?;
@@ -152,13 +203,10 @@ impl DocumentWriter {
             hasher: sha2::Sha256::new(),
             count: 0,
         };
-        let mut encoder =
-            zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL).ctx("start compressing", &path)?;
-        encoder
-            .include_checksum(true)
-            .ctx("configure compression for", &path)?;
         Ok(DocumentWriter {
-            encoder: Some(encoder),
+            cctx: Some(cctx),
+            sink,
+            out: Vec::with_capacity(zstd::zstd_safe::CCtx::out_size()),
             hasher: sha2::Sha256::new(),
             size: 0,
             max_size,
@@ -179,6 +227,38 @@ impl DocumentWriter {
         self.limit_hit
     }
 
+    /// Run the compressor over `input` with `op` until it has taken all of it and, for a flush
+    /// or the end of the frame, written out everything it holds.
+    fn compress(
+        &mut self,
+        input: &[u8],
+        op: zstd::zstd_safe::zstd_sys::ZSTD_EndDirective,
+    ) -> io::Result<()> {
+        use zstd::zstd_safe::{zstd_sys::ZSTD_EndDirective, InBuffer, OutBuffer};
+        let cctx = self
+            .cctx
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the document was already finished"))?;
+        let mut input = InBuffer::around(input);
+        loop {
+            self.out.clear();
+            let remaining = {
+                let mut output = OutBuffer::around(&mut self.out);
+                cctx.compress_stream2(&mut output, &mut input, op)
+                    .map_err(zstd_error)?
+            };
+            self.sink.write_all(&self.out)?;
+            let consumed = input.pos() == input.src.len();
+            let done = match op {
+                ZSTD_EndDirective::ZSTD_e_continue => consumed,
+                _ => consumed && remaining == 0,
+            };
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
     pub fn finish(mut self) -> Result<Staged> {
         let path = self.dir.join(&self.name);
         // From here on the staged file is owned by `Staged`, whose drop removes it.
@@ -190,8 +270,15 @@ impl DocumentWriter {
             dir: self.dir.clone(),
             name: std::mem::take(&mut self.name),
         };
-        let encoder = self.encoder.take().expect("finish is called once");
-        let mut sink = encoder.finish().ctx("finish compressing", &path)?;
+        self.compress(
+            &[],
+            zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end,
+        )
+        .ctx("finish compressing", &path)?;
+        if let Some(cctx) = self.cctx.take() {
+            give_back_cctx(cctx);
+        }
+        let sink = &mut self.sink;
         let frame_hash: [u8; 32] = sink.hasher.finalize_reset().into();
         let mut trailer = Vec::with_capacity(TRAILER_LEN as usize);
         trailer.extend_from_slice(&TRAILER_MAGIC);
@@ -213,6 +300,10 @@ impl Drop for DocumentWriter {
         if !self.name.is_empty() {
             let _ = self.dir.remove_file(&self.name);
         }
+        // Its unfinished frame is discarded when the context is next taken.
+        if let Some(cctx) = self.cctx.take() {
+            give_back_cctx(cctx);
+        }
     }
 }
 
@@ -224,21 +315,28 @@ impl Write for DocumentWriter {
                 limit: self.max_size,
             }));
         }
-        let n = self.encoder.as_mut().expect("not finished").write(buf)?;
-        self.hasher.update(&buf[..n]);
+        self.compress(
+            buf,
+            zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
+        )?;
+        self.hasher.update(buf);
         if self.head.len() < HEAD_KEEP {
-            let take = n.min(HEAD_KEEP - self.head.len());
+            let take = buf.len().min(HEAD_KEEP - self.head.len());
             self.head.extend_from_slice(&buf[..take]);
         }
-        self.size += n as u64;
-        Ok(n)
+        self.size += buf.len() as u64;
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self.encoder.as_mut() {
-            Some(e) => e.flush(),
-            None => Ok(()),
+        if self.cctx.is_none() {
+            return Ok(());
         }
+        self.compress(
+            &[],
+            zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_flush,
+        )?;
+        self.sink.flush()
     }
 }
 
@@ -367,18 +465,25 @@ pub fn read_blob_file(
         return Err(malformed(&why));
     }
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-    let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(
-        256 * 1024,
-        file.take(body_len),
-    ))
-    .map_err(io_err)?;
-    let (decoded, sha256, size) = if body_len >= PIPELINE_FROM {
-        decode_pipelined(&mut decoder, out)
-    } else {
-        let mut sink = DigestWriter::new(out);
-        let r = copy_distinguishing(&mut decoder, &mut sink);
-        (r, sink.hasher.finalize().into(), sink.count)
+    // A fresh decompression context costs more than decoding a typical page (ZSTD_createDCtx
+    // was 7% of an audit's CPU), so each thread keeps one; `with_context` resets it.
+    let mut dctx = DCTX
+        .with(|c| c.borrow_mut().take())
+        .unwrap_or_else(zstd::zstd_safe::DCtx::create);
+    let (decoded, sha256, size) = {
+        let mut decoder = zstd::stream::read::Decoder::with_context(
+            BufReader::with_capacity(256 * 1024, file.take(body_len)),
+            &mut dctx,
+        );
+        if body_len >= PIPELINE_FROM {
+            decode_pipelined(&mut decoder, out)
+        } else {
+            let mut sink = DigestWriter::new(out);
+            let r = copy_distinguishing(&mut decoder, &mut sink);
+            (r, sink.hasher.finalize().into(), sink.count)
+        }
     };
+    DCTX.with(|c| *c.borrow_mut() = Some(dctx));
     match decoded {
         Ok(()) => {}
         Err(Copy::Read(e)) => return Err(malformed(&format!("zstd: {e}"))),
@@ -388,6 +493,11 @@ pub fn read_blob_file(
         sha256: Sha256::from_bytes(sha256),
         size,
     })
+}
+
+thread_local! {
+    static DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// zstd frame magic 0xFD2FB528, little endian.
@@ -617,6 +727,27 @@ mod tests {
     fn body_of(path: &Path) -> Vec<u8> {
         let bytes = std::fs::read(path).unwrap();
         bytes[..bytes.len() - TRAILER_LEN as usize].to_vec()
+    }
+
+    #[test]
+    fn reused_compression_contexts_start_every_document_afresh() {
+        // Writers share pooled contexts: one abandoned mid-frame (a failed fetch) or finished
+        // must leave nothing in the next document's frame, whose header stays `04 58`.
+        let dir = tempfile::tempdir().unwrap();
+        let d = Arc::new(Dir::open(dir.path()).unwrap());
+        for round in 0..4u8 {
+            let mut abandoned = DocumentWriter::create(&d, u64::MAX).unwrap();
+            abandoned.write_all(&noise(200_000)).unwrap();
+            drop(abandoned);
+            let doc: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8 ^ round).collect();
+            let staged = stage(dir.path(), &doc);
+            let bytes = std::fs::read(staged.path()).unwrap();
+            assert_eq!(bytes[4..6], [0x04, 0x58], "round {round}");
+            let mut back = Vec::new();
+            let check = read_blob(&staged.path(), &mut back).unwrap();
+            assert_eq!(back, doc, "round {round}");
+            assert_eq!(check.sha256, staged.sha256);
+        }
     }
 
     #[test]
