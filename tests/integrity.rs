@@ -602,3 +602,42 @@ fn interrupted_first_commit_is_a_warning_but_a_deleted_checkpoint_is_an_error() 
     assert_eq!(code, 1, "{report:#}");
     assert!(report.to_string().contains("missing"), "{report:#}");
 }
+
+/// A second encoding of a valid signature (s + L, equal modulo the group order) is what a
+/// lenient verifier accepts and OpenSSL refuses: audit refuses it and names the signature file.
+#[test]
+fn a_malleated_signature_fails_audit() {
+    let (env, ids) = small_archive();
+    env.assert_audit_clean();
+    let sig_path = files_under(&env.archive)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(&format!("{}.sig", ids[0])))
+        .expect("the record's signature file");
+    let sig = std::fs::read(&sig_path).unwrap();
+    assert_eq!(sig.len(), 64);
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut malleated = sig.clone();
+    let mut carry = 0u16;
+    for (i, l) in L.iter().enumerate() {
+        let sum = u16::from(sig[32 + i]) + u16::from(*l) + carry;
+        malleated[32 + i] = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0, "s + L fits in 32 bytes");
+    std::fs::write(&sig_path, &malleated).unwrap();
+    let (code, v) = env.audit(&[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(v["errors"].as_u64().unwrap() >= 1, "{v:#}");
+    let named = rel(&env, &sig_path);
+    assert!(
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["path"] == named.as_str() && p["severity"] == "error"),
+        "{v:#}"
+    );
+}

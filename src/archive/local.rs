@@ -290,11 +290,34 @@ impl Local {
     }
 
     pub fn open_document(&self, sha256: &Sha256) -> Result<Option<File>> {
-        let Some(d) = self.walk(&["documents", &sha256.shard()])? else {
+        self.open_document_in(&mut ShardCache::default(), sha256)
+    }
+
+    /// [`Local::open_document`] through a worker's [`ShardCache`].
+    pub fn open_document_in(&self, cache: &mut ShardCache, sha256: &Sha256) -> Result<Option<File>> {
+        let Some(d) = self.shard_dir(cache, "documents", &sha256.shard())? else {
             return Ok(None);
         };
         d.open_file(&format!("{sha256}.zst"))
             .at("open", &self.document_path(sha256))
+    }
+
+    /// `top/shard`, opened without following links, or the one the cache holds.
+    fn shard_dir<'c>(
+        &self,
+        cache: &'c mut ShardCache,
+        top: &'static str,
+        shard: &str,
+    ) -> Result<Option<&'c Dir>> {
+        let hit = matches!(&cache.last, Some((t, s, _)) if *t == top && s == shard);
+        if !hit {
+            cache.last = None;
+            let Some(d) = self.walk(&[top, shard])? else {
+                return Ok(None);
+            };
+            cache.last = Some((top, shard.to_string(), d));
+        }
+        Ok(cache.last.as_ref().map(|(_, _, d)| d))
     }
 
     pub fn document_exists(&self, sha256: &Sha256) -> Result<bool> {
@@ -492,6 +515,14 @@ pub fn make_layout(root: &Dir) -> Result<()> {
 /// The bytes of a file that may be missing (`None`) or unreadable (`Err`).
 pub type MaybeBytes = Result<Option<Vec<u8>>>;
 
+/// The shard directory a worker opened last. A pass over many files in shard order (audit reads
+/// documents sorted by hash, and records sorted by shard) then opens each shard once instead of
+/// walking from the root for every file: two opens fewer per file.
+#[derive(Default)]
+pub struct ShardCache {
+    last: Option<(&'static str, String, Dir)>,
+}
+
 /// One entry found by [`Local::inventory`].
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -524,15 +555,24 @@ impl Local {
                 return (items, errors);
             }
         };
-        walk_into(&root, &mut Vec::new(), &mut items, &mut errors);
+        walk_into(&root, &[], &mut items, &mut errors);
         (items, errors)
     }
 
     /// The manifest and the signature of a record, each read on its own, for audit to report
     /// which one is missing.
     pub fn read_record_parts(&self, id: &RecordId) -> (MaybeBytes, MaybeBytes) {
+        self.read_record_parts_in(&mut ShardCache::default(), id)
+    }
+
+    /// [`Local::read_record_parts`] through a worker's [`ShardCache`].
+    pub fn read_record_parts_in(
+        &self,
+        cache: &mut ShardCache,
+        id: &RecordId,
+    ) -> (MaybeBytes, MaybeBytes) {
         let (jp, sp) = self.record_paths(id);
-        let d = match self.walk(&["records", &id.shard()]) {
+        let d = match self.shard_dir(cache, "records", &id.shard()) {
             Ok(Some(d)) => d,
             Ok(None) => return (Ok(None), Ok(None)),
             Err(e) => return (Err(e.clone_error()), Err(e)),
@@ -544,12 +584,16 @@ impl Local {
     }
 }
 
+/// What a walk found below one directory entry: files, and directories it could not list.
+type Walked = (Vec<Item>, Vec<(String, String)>);
+
 fn walk_into(
     d: &Dir,
-    prefix: &mut Vec<String>,
+    prefix: &[String],
     items: &mut Vec<Item>,
     errors: &mut Vec<(String, String)>,
 ) {
+    use rayon::prelude::*;
     let entries = match d.entries() {
         Ok(e) => e,
         Err(e) => {
@@ -557,38 +601,51 @@ fn walk_into(
             return;
         }
     };
-    for e in entries {
-        let utf8 = e.name.to_str().is_some();
-        let name = e.name.to_string_lossy().into_owned();
-        if e.kind == EntryKind::Dir && utf8 {
-            match d.sub(&name) {
-                Ok(Some(sub)) => {
-                    prefix.push(name);
-                    walk_into(&sub, prefix, items, errors);
-                    prefix.pop();
+    // Audit starts with this walk over every file (a tenth of its CPU, a stat per file), so
+    // entries are looked at in parallel; results are put back in name order, so the inventory
+    // is the same as a sequential walk's.
+    let walked: Vec<Walked> = entries
+        .par_iter()
+        .map(|e| {
+            let mut items = Vec::new();
+            let mut errors = Vec::new();
+            let utf8 = e.name.to_str().is_some();
+            let name = e.name.to_string_lossy().into_owned();
+            if e.kind == EntryKind::Dir && utf8 {
+                match d.sub(&name) {
+                    Ok(Some(sub)) => {
+                        let mut prefix = prefix.to_vec();
+                        prefix.push(name);
+                        walk_into(&sub, &prefix, &mut items, &mut errors);
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        let mut parts = prefix.to_vec();
+                        parts.push(name);
+                        errors.push((parts.join("/"), format!("cannot open: {err}")));
+                    }
                 }
-                Ok(None) => {}
-                Err(err) => {
-                    let mut parts = prefix.clone();
-                    parts.push(name);
-                    errors.push((parts.join("/"), format!("cannot open: {err}")));
-                }
+                return (items, errors);
             }
-            continue;
-        }
-        let meta = if utf8 {
-            d.meta(&name).ok().flatten()
-        } else {
-            None
-        };
-        let mut parts = prefix.clone();
-        parts.push(name);
-        items.push(Item {
-            parts,
-            kind: e.kind,
-            len: meta.map_or(0, |m| m.len),
-            nlink: meta.map_or(1, |m| m.nlink),
-            utf8,
-        });
+            let meta = if utf8 {
+                d.meta(&name).ok().flatten()
+            } else {
+                None
+            };
+            let mut parts = prefix.to_vec();
+            parts.push(name);
+            items.push(Item {
+                parts,
+                kind: e.kind,
+                len: meta.map_or(0, |m| m.len),
+                nlink: meta.map_or(1, |m| m.nlink),
+                utf8,
+            });
+            (items, errors)
+        })
+        .collect();
+    for (mut i, mut e) in walked {
+        items.append(&mut i);
+        errors.append(&mut e);
     }
 }

@@ -722,8 +722,18 @@ impl Archive {
         sha256: &Sha256,
         out: &mut dyn Write,
     ) -> Result<DocumentCheck, BlobError> {
+        self.read_document_in(&mut local::ShardCache::default(), sha256, out)
+    }
+
+    /// [`Archive::read_document`] through a worker's [`local::ShardCache`].
+    pub fn read_document_in(
+        &self,
+        cache: &mut local::ShardCache,
+        sha256: &Sha256,
+        out: &mut dyn Write,
+    ) -> Result<DocumentCheck, BlobError> {
         let path = self.local.document_path(sha256);
-        let file = match self.local.open_document(sha256) {
+        let file = match self.local.open_document_in(cache, sha256) {
             Ok(Some(f)) => f,
             Ok(None) => return Err(BlobError::Missing(sha256.to_string())),
             Err(e) => return Err(BlobError::Malformed { path, why: e.what }),

@@ -197,6 +197,14 @@ pub fn sign(key: &SigningKey, message: &[u8]) -> [u8; 64] {
 }
 
 /// Strict verification (no malleable or small-order signatures), matching what OpenSSL accepts.
+///
+/// One signature at a time, never ed25519-dalek's `verify_batch`: a batch checks
+/// `sum z_i (s_i B - k_i A_i - R_i) = 0` for coefficients derived from the batch itself, without
+/// the small-order and canonical-encoding checks and without the cofactor. A signer can put an
+/// order-2 point into R (or A); OpenSSL and `verify_strict` refuse that signature, but the batch
+/// sum loses the torsion whenever its z is even, and the signer can retry until it is. Making
+/// the batch exact would take a prime-order check of every R, which costs about what batching
+/// saves (see the tests below and BENCHMARKS.md).
 pub fn verify(public: &VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
     let Ok(sig) = <[u8; 64]>::try_from(signature) else {
         return false;
@@ -204,4 +212,94 @@ pub fn verify(public: &VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
     let sig = Signature::from_bytes(&sig);
     // verify_strict accepts a subset of what verify accepts; one check is enough.
     public.verify_strict(message, &sig).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::edwards::EdwardsPoint;
+    use curve25519_dalek::scalar::Scalar;
+    use curve25519_dalek::traits::IsIdentity;
+    use sha2::{Digest, Sha512};
+
+    /// A signature made by hand: `R = rB + T`, `s = r + H(R || A || M) a`, as a signer holding
+    /// the key could make one. Returns it with `s B - k A - R`, the residue any verification
+    /// equation looks at.
+    fn signed_with_nonce_point(
+        key: &SigningKey,
+        msg: &[u8],
+        torsion: EdwardsPoint,
+    ) -> ([u8; 64], EdwardsPoint) {
+        let a = key.to_scalar();
+        let big_a = EdwardsPoint::mul_base(&a);
+        assert_eq!(big_a.compress().to_bytes(), key.verifying_key().to_bytes());
+        let r = Scalar::from(0x5eed_u64);
+        let big_r = EdwardsPoint::mul_base(&r) + torsion;
+        let r_bytes = big_r.compress().to_bytes();
+        let k = Scalar::from_bytes_mod_order_wide(
+            &Sha512::new()
+                .chain_update(r_bytes)
+                .chain_update(key.verifying_key().as_bytes())
+                .chain_update(msg)
+                .finalize()
+                .into(),
+        );
+        let s = r + k * a;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r_bytes);
+        sig[32..].copy_from_slice(&s.to_bytes());
+        (sig, EdwardsPoint::mul_base(&s) - k * big_a - big_r)
+    }
+
+    #[test]
+    fn a_mixed_order_nonce_is_refused_though_a_cofactorless_batch_could_accept_it() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let msg = b"a manifest";
+        // The construction is right: without torsion it is an ordinary valid signature.
+        let (honest, residue) = signed_with_nonce_point(&key, msg, EdwardsPoint::default());
+        assert!(residue.is_identity());
+        assert!(verify(&key.verifying_key(), msg, &honest));
+        // With a point of order 2 in R, strict (and OpenSSL's) verification fails...
+        let (forged, residue) = signed_with_nonce_point(&key, msg, EIGHT_TORSION[4]);
+        assert!(!verify(&key.verifying_key(), msg, &forged));
+        assert!(!residue.is_identity());
+        // ...while a batch equation weighting it by an even coefficient sums to the identity,
+        // which is why audit does not use batch verification.
+        assert!((Scalar::from(2u64) * residue).is_identity());
+    }
+
+    #[test]
+    fn a_malleated_signature_is_refused() {
+        let key = SigningKey::from_bytes(&[9u8; 32]);
+        let msg = b"a manifest";
+        let sig = sign(&key, msg);
+        assert!(verify(&key.verifying_key(), msg, &sig));
+        // s + L: the same scalar modulo the group order, a second encoding of one signature.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut malleated = sig;
+        let mut carry = 0u16;
+        for (i, l) in L.iter().enumerate() {
+            let sum = u16::from(sig[32 + i]) + u16::from(*l) + carry;
+            malleated[32 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0);
+        let s: [u8; 32] = sig[32..].try_into().unwrap();
+        let s_plus_l: [u8; 32] = malleated[32..].try_into().unwrap();
+        assert_eq!(
+            Scalar::from_bytes_mod_order(s_plus_l),
+            Scalar::from_bytes_mod_order(s)
+        );
+        assert!(!verify(&key.verifying_key(), msg, &malleated));
+        // And any other change to either half.
+        for i in [0, 31, 32, 63] {
+            let mut bad = sig;
+            bad[i] ^= 1;
+            assert!(!verify(&key.verifying_key(), msg, &bad), "byte {i}");
+        }
+    }
 }

@@ -627,16 +627,30 @@ fn run(
         leaves.len() as u64 + found.documents.len() as u64,
         Ordering::Relaxed,
     );
+    // Records are read in shard order, so each worker opens a shard directory once for a run of
+    // records instead of twice per record; the outcomes are put back in log order.
+    let mut shard_order: Vec<(String, usize)> = leaves
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            (
+                e.as_ref().map(|e| e.record_id.shard()).unwrap_or_default(),
+                i,
+            )
+        })
+        .collect();
+    shard_order.sort_unstable();
     let pass = |state: &LogState| -> Vec<RecordOutcome> {
-        leaves
+        let mut outcomes: Vec<(usize, RecordOutcome)> = shard_order
             .par_iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                let r = check_record(archive, state, i as u64, entry.as_ref());
+            .map_init(archive::local::ShardCache::default, |cache, &(_, i)| {
+                let r = check_record(archive, state, i as u64, leaves[i].as_ref(), cache);
                 progress.done.fetch_add(1, Ordering::Relaxed);
-                r
+                (i, r)
             })
-            .collect()
+            .collect();
+        outcomes.sort_unstable_by_key(|(i, _)| *i);
+        outcomes.into_iter().map(|(_, r)| r).collect()
     };
     let mut results = pass(&log_state);
     // The key records the manifests themselves say there are. If log/keys says otherwise (a line
@@ -849,33 +863,36 @@ fn run(
     let stored_bytes = AtomicU64::new(0);
     let checked_docs = AtomicU64::new(0);
     let doc_bytes = AtomicU64::new(0);
+    // In hash order, which is shard order: see the records above.
     let doc_problems: Vec<Problem> = found
         .documents
         .par_iter()
-        .flat_map_iter(|(sha, path, len)| {
-            let rel = |p: &String| p.clone();
-            let mut out = Vec::new();
-            stored_bytes.fetch_add(*len, Ordering::Relaxed);
-            if !opts.selection.includes(sha) {
-                // Not in this run's selection: its presence and references are checked below,
-                // its content in another run.
-                if !referenced.contains_key(sha) && !tail_docs.contains(sha.as_str()) {
-                    out.push(Problem {
-                        severity: Severity::Error,
-                        path: rel(path),
-                        what: "extra document: no record refers to it".into(),
-                    });
+        .map_init(
+            archive::local::ShardCache::default,
+            |cache, (sha, path, len)| {
+                let rel = |p: &String| p.clone();
+                let mut out = Vec::new();
+                stored_bytes.fetch_add(*len, Ordering::Relaxed);
+                if !opts.selection.includes(sha) {
+                    // Not in this run's selection: its presence and references are checked below,
+                    // its content in another run.
+                    if !referenced.contains_key(sha) && !tail_docs.contains(sha.as_str()) {
+                        out.push(Problem {
+                            severity: Severity::Error,
+                            path: rel(path),
+                            what: "extra document: no record refers to it".into(),
+                        });
+                    }
+                    progress.done.fetch_add(1, Ordering::Relaxed);
+                    return out;
                 }
-                progress.done.fetch_add(1, Ordering::Relaxed);
-                return out;
-            }
-            checked_docs.fetch_add(1, Ordering::Relaxed);
-            // `walk` keeps only names that are SHA-256 digests.
-            let digest = Sha256::parse(sha).expect("a stored document's name is its SHA-256");
-            match archive.read_document(&digest, &mut std::io::sink()) {
-                Ok(c) => {
-                    doc_bytes.fetch_add(c.size, Ordering::Relaxed);
-                    match referenced.get(sha) {
+                checked_docs.fetch_add(1, Ordering::Relaxed);
+                // `walk` keeps only names that are SHA-256 digests.
+                let digest = Sha256::parse(sha).expect("a stored document's name is its SHA-256");
+                match archive.read_document_in(cache, &digest, &mut std::io::sink()) {
+                    Ok(c) => {
+                        doc_bytes.fetch_add(c.size, Ordering::Relaxed);
+                        match referenced.get(sha) {
                         Some(&size) if size != c.size => out.push(Problem {
                             severity: Severity::Error,
                             path: rel(path),
@@ -895,16 +912,18 @@ fn run(
                             what: "extra document: no record refers to it".into(),
                         }),
                     }
+                    }
+                    Err(e) => out.push(Problem {
+                        severity: Severity::Error,
+                        path: rel(path),
+                        what: e.to_string(),
+                    }),
                 }
-                Err(e) => out.push(Problem {
-                    severity: Severity::Error,
-                    path: rel(path),
-                    what: e.to_string(),
-                }),
-            }
-            progress.done.fetch_add(1, Ordering::Relaxed);
-            out
-        })
+                progress.done.fetch_add(1, Ordering::Relaxed);
+                out
+            },
+        )
+        .flatten_iter()
         .collect();
     problems.extend(doc_problems);
     let present: HashSet<&str> = found.documents.iter().map(|(s, _, _)| s.as_str()).collect();
@@ -1201,6 +1220,7 @@ fn check_record(
     trust: &LogState,
     index: u64,
     entry: Option<&LeafEntry>,
+    cache: &mut archive::local::ShardCache,
 ) -> RecordOutcome {
     let mut problems = Vec::new();
     let Some(entry) = entry else {
@@ -1220,7 +1240,9 @@ fn check_record(
             what: format!("leaf {index}: {what}"),
         })
     };
-    let (json_bytes, sig_bytes) = archive.local().read_record_parts(&entry.record_id);
+    let (json_bytes, sig_bytes) = archive
+        .local()
+        .read_record_parts_in(cache, &entry.record_id);
     let bytes = match json_bytes
         .and_then(|b| b.ok_or_else(|| crate::error::Error::archive("No such file or directory")))
     {
