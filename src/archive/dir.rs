@@ -191,6 +191,11 @@ impl Dir {
     /// Open a subdirectory, creating it if needed.
     pub fn sub_create(&self, name: &str) -> io::Result<Dir> {
         check_name(name)?;
+        // Usually it exists: a commit opens four shard-path components per record, and a mkdir
+        // that fails with EEXIST first costs a syscall each.
+        if let Some(d) = self.sub(name)? {
+            return Ok(d);
+        }
         match rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(e.into()),

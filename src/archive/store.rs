@@ -332,11 +332,12 @@ impl Write for DocumentWriter {
         if self.cctx.is_none() {
             return Ok(());
         }
+        // The compressed bytes so far go into the file's buffer; `finish` writes the buffer out
+        // with the rest, so a scratch file costs one write, not one more per flush.
         self.compress(
             &[],
             zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_flush,
-        )?;
-        self.sink.flush()
+        )
     }
 }
 
