@@ -294,7 +294,11 @@ impl Local {
     }
 
     /// [`Local::open_document`] through a worker's [`ShardCache`].
-    pub fn open_document_in(&self, cache: &mut ShardCache, sha256: &Sha256) -> Result<Option<File>> {
+    pub fn open_document_in(
+        &self,
+        cache: &mut ShardCache,
+        sha256: &Sha256,
+    ) -> Result<Option<File>> {
         let Some(d) = self.shard_dir(cache, "documents", &sha256.shard())? else {
             return Ok(None);
         };
