@@ -26,6 +26,7 @@ pub mod backend;
 pub mod dir;
 pub mod local;
 pub mod location;
+pub mod objects;
 pub mod s3;
 pub mod store;
 

@@ -14,6 +14,7 @@ mod init;
 mod keygen;
 mod keys;
 mod list;
+mod mirror;
 mod prove;
 mod serve;
 mod show;
@@ -106,6 +107,7 @@ pub enum Command {
     Diff(diff::Args),
     Export(export::Args),
     Checkpoint(checkpoint::Args),
+    Mirror(mirror::Args),
     Prove(prove::Args),
     Serve(serve::Args),
 }
@@ -113,8 +115,11 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<i32> {
     let archive = match cli.archive {
         Location::Local(path) => path,
-        // Keygen never opens an archive, so where one would be does not matter to it.
-        Location::S3(_) if matches!(cli.command, Command::Keygen(_)) => PathBuf::new(),
+        // Keygen never opens an archive, and mirror names its own two (either may be s3://),
+        // so where --archive points does not matter to them.
+        Location::S3(_) if matches!(cli.command, Command::Keygen(_) | Command::Mirror(_)) => {
+            PathBuf::new()
+        }
         // The S3 backend exists (archive/s3.rs) but the archive is not built on the backend
         // trait yet, so no command can keep its guarantees there: refuse rather than half-work.
         Location::S3(s3) => {
@@ -147,6 +152,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Diff(a) => diff::run(&g, a),
         Command::Export(a) => export::run(&g, a),
         Command::Checkpoint(a) => checkpoint::run(&g, a),
+        Command::Mirror(a) => mirror::run(&g, a),
         Command::Prove(a) => prove::run(&g, a),
         Command::Serve(a) => serve::run(&g, a),
     }
@@ -171,6 +177,7 @@ impl Command {
             Command::Diff(_) => "diff",
             Command::Export(_) => "export",
             Command::Checkpoint(_) => "checkpoint",
+            Command::Mirror(_) => "mirror",
             Command::Prove(_) => "prove",
             Command::Serve(_) => "serve",
         }

@@ -5,3 +5,4 @@
 
 pub mod history;
 pub mod keys;
+pub mod mirror;

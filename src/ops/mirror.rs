@@ -1,0 +1,463 @@
+//! Copying an archive between backends (`exhibit mirror SRC DST`): local directory or
+//! S3-compatible object storage at either end, through the [`Backend`] trait for both.
+//!
+//! What is copied is exactly the archive's content (archive/objects.rs): never the lock, the
+//! scratch space or file-manager clutter.
+//!
+//! The destination is never left naming what it does not hold. Its checkpoint (the commit point
+//! of an archive) is written last, after every other object was written, read back and found to
+//! have the source's SHA-256, and after a durability barrier. An interrupted mirror therefore
+//! leaves the destination with no checkpoint or with its old one; the log files may then be
+//! longer than that checkpoint, which is exactly what an interrupted commit leaves (a tail that
+//! audit warns about and the next writer rolls back).
+//!
+//! A local source is read under its writers' lock, for the whole copy. The alternative, copying
+//! log files only up to the length the checkpoint commits, would still copy the records and
+//! documents of a commit in progress (they are placed before its checkpoint), which audit of the
+//! copy would then call extra files; under the lock the copy is the source as of one instant,
+//! byte for byte, and audits exactly as the source does. Writers wait meanwhile (a mirror is a
+//! backup, not a hot path). An S3 source has no writers yet (commands refuse s3://), so it is
+//! read as it is.
+//!
+//! Resuming is comparing: an object the destination already holds with the source's size and
+//! SHA-256 (read back and hashed; an S3 ETag is not a SHA-256, and sizes alone would keep a
+//! damaged copy) is skipped; anything else is written again.
+
+use crate::archive::backend::{Backend, LocalBackend, PutMode};
+use crate::archive::local::{self, Local};
+use crate::archive::location::Location;
+use crate::archive::objects::{self, ObjectKind};
+use crate::archive::s3::S3Backend;
+use crate::archive::{dir::Dir, store, CONFIG_FILE};
+use crate::core::digest::Sha256;
+use crate::error::{Error, Kind};
+use crate::log::merkle::{self, Hash, HASH_SIZE};
+use crate::note::{self, Checkpoint};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Seek, Write};
+
+/// What a mirror did.
+#[derive(Debug, Clone, Serialize)]
+pub struct MirrorReport {
+    pub source: String,
+    pub destination: String,
+    /// The source's archive objects, every one of which the destination now holds.
+    pub objects: u64,
+    /// Written to the destination (missing there, or different).
+    pub copied: u64,
+    /// Already in the destination with the same SHA-256.
+    pub skipped: u64,
+    pub bytes_copied: u64,
+    /// The tree size of the checkpoint the destination has now.
+    pub tree_size: u64,
+    /// The destination's tree size before, if it had a checkpoint.
+    pub previous_tree_size: Option<u64>,
+}
+
+/// How far a mirror is, for a progress display.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// The number of objects to go through.
+    Listed(u64),
+    /// One more object is in place (copied or found there already).
+    Object,
+}
+
+/// Why a mirror stopped. Nothing after the object it names was written, and in particular not
+/// the destination's checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error("no exhibit archive at {0} (no {CONFIG_FILE})")]
+    NoSource(String),
+    #[error("the source {0} has no log/checkpoint, so which records are committed is unknown")]
+    NoSourceCheckpoint(String),
+    #[error("the source's {name} is damaged: {why}")]
+    SourceLog { name: String, why: String },
+    #[error("source object {name} does not match its name: {why}")]
+    BadSourceObject { name: String, why: String },
+    #[error("source object {name} disappeared while it was being copied")]
+    SourceChanged { name: String },
+    #[error("{destination} holds {name}, which is not part of an exhibit archive")]
+    Foreign { destination: String, name: String },
+    #[error("{destination} holds a different archive ({what} differs from the source's)")]
+    DifferentArchive { destination: String, what: String },
+    #[error(
+        "{destination} has a checkpoint of tree size {destination_size}, larger than the source's {source_size}: mirroring would roll it back"
+    )]
+    DestinationAhead {
+        destination: String,
+        destination_size: u64,
+        source_size: u64,
+    },
+    #[error(
+        "{destination} has a checkpoint of tree size {size} whose root hash is not the source's tree of that size: the two logs have diverged"
+    )]
+    Diverged { destination: String, size: u64 },
+    #[error(
+        "{name} in {destination} reads back with SHA-256 {actual} after writing, not the source's {expected}"
+    )]
+    CopyMismatch {
+        destination: String,
+        name: String,
+        expected: String,
+        actual: String,
+    },
+    #[error(transparent)]
+    Storage(#[from] Error),
+}
+
+impl From<MirrorError> for Error {
+    fn from(e: MirrorError) -> Error {
+        let (kind, hint) = match &e {
+            MirrorError::Storage(_) => {
+                let MirrorError::Storage(inner) = e else {
+                    unreachable!()
+                };
+                return inner;
+            }
+            MirrorError::NoSource(_) => (
+                Kind::Archive,
+                "name the archive's directory or s3://BUCKET/PREFIX as SRC".to_string(),
+            ),
+            MirrorError::NoSourceCheckpoint(_) | MirrorError::SourceLog { .. } => (
+                Kind::Verification,
+                "run `exhibit audit` on the source and restore it from a backup; nothing was written".into(),
+            ),
+            MirrorError::BadSourceObject { .. } => (
+                Kind::Verification,
+                "run `exhibit audit` on the source and restore that object from a backup; the destination got no checkpoint".into(),
+            ),
+            MirrorError::SourceChanged { .. } => (
+                Kind::Archive,
+                "something else is changing the source; run the mirror again when it is done".into(),
+            ),
+            MirrorError::Foreign { .. } => (
+                Kind::Usage,
+                "mirror into an empty directory or prefix, or into a copy of this archive".into(),
+            ),
+            MirrorError::DifferentArchive { .. } | MirrorError::Diverged { .. } => (
+                Kind::Usage,
+                "mirror into an empty directory or prefix; the destination was left as it was".into(),
+            ),
+            MirrorError::DestinationAhead { .. } => (
+                Kind::Usage,
+                "the destination is newer: mirror in the other direction, or choose an empty destination; nothing was written".into(),
+            ),
+            MirrorError::CopyMismatch { .. } => (
+                Kind::Archive,
+                "the destination did not keep what was written; check the storage and run the mirror again (it resumes)".into(),
+            ),
+        };
+        Error::new(kind, e.to_string()).hint(hint)
+    }
+}
+
+/// One end of a mirror: its backend, and for a local archive the writers' lock, held until the
+/// mirror is done.
+struct End {
+    backend: Box<dyn Backend>,
+    _lock: Option<File>,
+}
+
+fn open_source(loc: &Location) -> Result<End, MirrorError> {
+    match loc {
+        Location::Local(path) => {
+            if !crate::archive::Archive::exists(path) {
+                return Err(MirrorError::NoSource(path.display().to_string()));
+            }
+            let lock = Local::open(path)?.lock()?;
+            Ok(End {
+                backend: Box::new(LocalBackend::open(path)?),
+                _lock: Some(lock),
+            })
+        }
+        Location::S3(s3) => {
+            let backend = S3Backend::from_env(s3)?;
+            if backend.head(CONFIG_FILE)?.is_none() {
+                return Err(MirrorError::NoSource(s3.to_string()));
+            }
+            Ok(End {
+                backend: Box::new(backend),
+                _lock: None,
+            })
+        }
+    }
+}
+
+fn open_destination(loc: &Location) -> Result<End, MirrorError> {
+    match loc {
+        Location::Local(path) => {
+            crate::fsutil::create_dir_all(path)?;
+            let backend = LocalBackend::open(path)?;
+            // A directory that is not (a part-copy of) an archive is refused before the layout
+            // is made in it.
+            check_no_foreign(&backend)?;
+            let root = Dir::open(path).map_err(|e| local::io_error("open", path, e))?;
+            local::make_layout(&root)?;
+            let lock = Local::from_dir(root).lock()?;
+            Ok(End {
+                backend: Box::new(backend),
+                _lock: Some(lock),
+            })
+        }
+        Location::S3(s3) => Ok(End {
+            backend: Box::new(S3Backend::from_env(s3)?),
+            _lock: None,
+        }),
+    }
+}
+
+fn check_no_foreign(dst: &dyn Backend) -> Result<(), MirrorError> {
+    for m in dst.list("")? {
+        if objects::classify(&m.name).is_none() && !objects::is_working_file(&m.name) {
+            return Err(MirrorError::Foreign {
+                destination: dst.describe(),
+                name: m.name,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Copy the archive at `src` to `dst`; see the module comment for the guarantees.
+pub fn mirror(
+    src: &Location,
+    dst: &Location,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<MirrorReport, MirrorError> {
+    if same_place(src, dst) {
+        return Err(MirrorError::Storage(
+            Error::usage(format!("SRC and DST are the same archive ({src})"))
+                .hint("name another directory or prefix as DST"),
+        ));
+    }
+    let source = open_source(src)?;
+    let destination = open_destination(dst)?;
+    mirror_between(&*source.backend, &*destination.backend, progress)
+}
+
+fn same_place(a: &Location, b: &Location) -> bool {
+    match (a, b) {
+        (Location::Local(a), Location::Local(b)) => {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+        }
+        (Location::S3(a), Location::S3(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
+    note::parse_note(text)
+        .and_then(|n| Checkpoint::parse(&n.text))
+        .map_err(|e| e.to_string())
+}
+
+/// The root of the tree of `size` leaves from the bytes of `log/hashes`.
+fn root_at(hashes: &[u8], size: u64) -> Result<Hash, String> {
+    if size == 0 {
+        return Ok(merkle::empty_root());
+    }
+    let count = merkle::stored_hash_count(size) as usize;
+    if hashes.len() < count * HASH_SIZE {
+        return Err(format!(
+            "{} bytes, fewer than the {} the tree of {size} leaves needs",
+            hashes.len(),
+            count * HASH_SIZE
+        ));
+    }
+    let stored: Vec<Hash> = hashes[..count * HASH_SIZE]
+        .chunks_exact(HASH_SIZE)
+        .map(|c| c.try_into().expect("chunk of HASH_SIZE"))
+        .collect();
+    merkle::tree_hash(size, &stored).map_err(|e| e.to_string())
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    Sha256::of(bytes).to_string()
+}
+
+/// A document blob must decompress to the SHA-256 its name says. The blob reader wants a file
+/// (it seeks to the trailer first), so the bytes go through an anonymous temporary one.
+fn check_document(name: &str, bytes: &[u8]) -> Result<(), MirrorError> {
+    let bad = |why: String| MirrorError::BadSourceObject {
+        name: name.to_string(),
+        why,
+    };
+    let expected = objects::document_sha256(name).ok_or_else(|| bad("not a document".into()))?;
+    let io = |e: std::io::Error| Error::io("write a temporary file", &std::env::temp_dir(), e);
+    let mut f = tempfile::tempfile().map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.rewind().map_err(io)?;
+    let check = store::read_blob_file(f, std::path::Path::new(name), &mut std::io::sink())
+        .map_err(|e| match e {
+            // The blob reader's messages start with the path, which is the name here.
+            store::BlobError::Io { .. } | store::BlobError::Output(_) => {
+                MirrorError::Storage(e.into())
+            }
+            other => {
+                let text = other.to_string();
+                let prefix = format!("{name}: ");
+                bad(text.strip_prefix(&prefix).unwrap_or(&text).to_string())
+            }
+        })?;
+    if check.sha256 != expected {
+        return Err(bad(format!(
+            "decompressed content has SHA-256 {}",
+            check.sha256
+        )));
+    }
+    Ok(())
+}
+
+/// [`mirror`] between two open backends.
+pub fn mirror_between(
+    src: &dyn Backend,
+    dst: &dyn Backend,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<MirrorReport, MirrorError> {
+    let checkpoint_name = objects::checkpoint_name();
+    let hashes_name = "log/hashes";
+    // The source's checkpoint and the stored hashes it commits to, checked against each other
+    // before anything is written: a copy of a log that does not hash to its checkpoint would
+    // only move the damage.
+    let (src_cp_bytes, _) = src
+        .get(&checkpoint_name)?
+        .ok_or_else(|| MirrorError::NoSourceCheckpoint(src.describe()))?;
+    let src_cp = parse_checkpoint(&src_cp_bytes).map_err(|why| MirrorError::SourceLog {
+        name: checkpoint_name.clone(),
+        why,
+    })?;
+    let src_hashes = src.get(hashes_name)?.map(|(b, _)| b).unwrap_or_default();
+    let root = root_at(&src_hashes, src_cp.size).map_err(|why| MirrorError::SourceLog {
+        name: hashes_name.into(),
+        why,
+    })?;
+    if root != src_cp.root {
+        return Err(MirrorError::SourceLog {
+            name: hashes_name.into(),
+            why: format!(
+                "its tree of {} leaves does not hash to the checkpoint's root",
+                src_cp.size
+            ),
+        });
+    }
+
+    let existing: HashMap<String, u64> = dst
+        .list("")?
+        .into_iter()
+        .map(|m| (m.name, m.size))
+        .collect();
+    for name in existing.keys() {
+        if objects::classify(name).is_none() && !objects::is_working_file(name) {
+            return Err(MirrorError::Foreign {
+                destination: dst.describe(),
+                name: name.clone(),
+            });
+        }
+    }
+    if existing.contains_key(CONFIG_FILE) {
+        let src_config = src.get(CONFIG_FILE)?.map(|(b, _)| b);
+        let dst_config = dst.get(CONFIG_FILE)?.map(|(b, _)| b);
+        if src_config != dst_config {
+            return Err(MirrorError::DifferentArchive {
+                destination: dst.describe(),
+                what: CONFIG_FILE.into(),
+            });
+        }
+    }
+    // A destination checkpoint is replaced only by the source's tree of the same or a larger
+    // size that contains it: never rolled back, never swapped for a fork.
+    let mut previous_tree_size = None;
+    if let Some((bytes, _)) = dst.get(&checkpoint_name)? {
+        let destination = dst.describe();
+        let old = parse_checkpoint(&bytes).map_err(|why| MirrorError::DifferentArchive {
+            destination: destination.clone(),
+            what: format!("log/checkpoint ({why})"),
+        })?;
+        if old.origin != src_cp.origin {
+            return Err(MirrorError::DifferentArchive {
+                destination,
+                what: "the log's origin".into(),
+            });
+        }
+        if old.size > src_cp.size {
+            return Err(MirrorError::DestinationAhead {
+                destination,
+                destination_size: old.size,
+                source_size: src_cp.size,
+            });
+        }
+        if root_at(&src_hashes, old.size).ok() != Some(old.root) {
+            return Err(MirrorError::Diverged {
+                destination,
+                size: old.size,
+            });
+        }
+        previous_tree_size = Some(old.size);
+    }
+
+    let mut names: Vec<(ObjectKind, String, u64)> = src
+        .list("")?
+        .into_iter()
+        .filter_map(|m| objects::classify(&m.name).map(|k| (k, m.name, m.size)))
+        .collect();
+    names.sort();
+    progress(Progress::Listed(names.len() as u64));
+    let mut report = MirrorReport {
+        source: src.describe(),
+        destination: dst.describe(),
+        objects: names.len() as u64,
+        copied: 0,
+        skipped: 0,
+        bytes_copied: 0,
+        tree_size: src_cp.size,
+        previous_tree_size,
+    };
+    for (kind, name, _) in &names {
+        if *kind == ObjectKind::Checkpoint {
+            // Only after every other object is in place and durable.
+            dst.barrier()?;
+        }
+        let bytes = if *kind == ObjectKind::Checkpoint {
+            // The checkpoint read (and checked) at the start, not a newer one: the log files
+            // copied are the ones it was checked against.
+            src_cp_bytes.clone()
+        } else {
+            src.get(name)?
+                .ok_or_else(|| MirrorError::SourceChanged { name: name.clone() })?
+                .0
+        };
+        if *kind == ObjectKind::Document {
+            check_document(name, &bytes)?;
+        }
+        let want = sha_hex(&bytes);
+        let present = match existing.get(name) {
+            Some(&size) if size == bytes.len() as u64 => dst
+                .get(name)?
+                .is_some_and(|(have, _)| sha_hex(&have) == want),
+            _ => false,
+        };
+        if present {
+            report.skipped += 1;
+        } else {
+            dst.put(name, &bytes, PutMode::Overwrite)?;
+            let back = dst.get(name)?.map(|(b, _)| sha_hex(&b));
+            if back.as_deref() != Some(want.as_str()) {
+                return Err(MirrorError::CopyMismatch {
+                    destination: dst.describe(),
+                    name: name.clone(),
+                    expected: want,
+                    actual: back.unwrap_or_else(|| "(missing)".into()),
+                });
+            }
+            report.copied += 1;
+            report.bytes_copied += bytes.len() as u64;
+        }
+        progress(Progress::Object);
+    }
+    dst.barrier()?;
+    Ok(report)
+}
