@@ -239,6 +239,16 @@ fn mirror_refuses_what_is_not_an_archive_copy() {
     let copy = env.dir.path().join("copy");
     env.ok(&["mirror", archive, copy.to_str().unwrap()]);
     assert_eq!(tree(&env.archive), tree(&copy));
+    // What a mirror killed while writing into a directory leaves (a staging file beside the
+    // object) is removed by the next run, which audits clean.
+    let staged = copy.join("log").join(".put-w1-abandoned");
+    fs::write(&staged, "half a file").unwrap();
+    fs::remove_file(copy.join("log").join("checkpoint")).unwrap();
+    let out = env.ok(&["mirror", archive, copy.to_str().unwrap(), "--json"]);
+    let out: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(out["copied"], 1, "{out}");
+    assert!(!staged.exists());
+    assert_eq!(tree(&env.archive), tree(&copy));
     let r = env.fails(&["--archive", "s3://bucket/x", "list"], 2);
     assert_one_line_error(&r.stderr, "not yet supported by list");
 }

@@ -197,6 +197,9 @@ fn open_destination(loc: &Location) -> Result<End, MirrorError> {
             let root = Dir::open(path).map_err(|e| local::io_error("open", path, e))?;
             local::make_layout(&root)?;
             let lock = Local::from_dir(root).lock()?;
+            // Under the lock no write is in progress: what an interrupted mirror was writing
+            // is debris (audit would call it unexpected), and this run writes it again.
+            backend.remove_abandoned_writes()?;
             Ok(End {
                 backend: Box::new(backend),
                 _lock: Some(lock),
