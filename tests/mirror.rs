@@ -249,6 +249,31 @@ fn mirror_refuses_what_is_not_an_archive_copy() {
     assert_eq!(out["copied"], 1, "{out}");
     assert!(!staged.exists());
     assert_eq!(tree(&env.archive), tree(&copy));
+
+    // Another archive, and a fork of this one (same origin, other records), are refused as
+    // destinations and left as they were.
+    let other_archive = Env::new();
+    let r = env.fails(
+        &["mirror", archive, other_archive.archive.to_str().unwrap()],
+        2,
+    );
+    assert_one_line_error(&r.stderr, "a different archive");
+    let fork = env.dir.path().join("fork");
+    copy_dir(&env.archive, &fork);
+    let doc = env.dir.path().join("doc.txt");
+    fs::write(&doc, "a document").unwrap();
+    let import = |at: &Path, url: &str| {
+        let r = on(&env, at, &["import", doc.to_str().unwrap(), "--url", url]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    };
+    import(&fork, "https://example.org/fork");
+    import(&env.archive, "https://example.org/main");
+    import(&env.archive, "https://example.org/main2");
+    let before = tree(&fork);
+    let r = env.fails(&["mirror", archive, fork.to_str().unwrap()], 2);
+    assert_one_line_error(&r.stderr, "diverged");
+    assert_eq!(before, tree(&fork));
+
     let r = env.fails(&["--archive", "s3://bucket/x", "list"], 2);
     assert_one_line_error(&r.stderr, "not yet supported by list");
 }

@@ -111,43 +111,41 @@ pub enum MirrorError {
 impl From<MirrorError> for Error {
     fn from(e: MirrorError) -> Error {
         let (kind, hint) = match &e {
-            MirrorError::Storage(_) => {
-                let MirrorError::Storage(inner) = e else {
-                    unreachable!()
-                };
-                return inner;
-            }
+            MirrorError::Storage(_) => match e {
+                MirrorError::Storage(inner) => return inner,
+                _ => unreachable!("matched above"),
+            },
             MirrorError::NoSource(_) => (
                 Kind::Archive,
-                "name the archive's directory or s3://BUCKET/PREFIX as SRC".to_string(),
+                "name the archive's directory or s3://BUCKET/PREFIX as SRC",
             ),
             MirrorError::NoSourceCheckpoint(_) | MirrorError::SourceLog { .. } => (
                 Kind::Verification,
-                "run `exhibit audit` on the source and restore it from a backup; nothing was written".into(),
+                "run `exhibit audit` on the source and restore it from a backup; nothing was written",
             ),
             MirrorError::BadSourceObject { .. } => (
                 Kind::Verification,
-                "run `exhibit audit` on the source and restore that object from a backup; the destination got no checkpoint".into(),
+                "run `exhibit audit` on the source and restore that object from a backup; the destination got no checkpoint",
             ),
             MirrorError::SourceChanged { .. } => (
                 Kind::Archive,
-                "something else is changing the source; run the mirror again when it is done".into(),
+                "something else is changing the source; run the mirror again when it is done",
             ),
             MirrorError::Foreign { .. } => (
                 Kind::Usage,
-                "mirror into an empty directory or prefix, or into a copy of this archive".into(),
+                "mirror into an empty directory or prefix, or into a copy of this archive",
             ),
             MirrorError::DifferentArchive { .. } | MirrorError::Diverged { .. } => (
                 Kind::Usage,
-                "mirror into an empty directory or prefix; the destination was left as it was".into(),
+                "mirror into an empty directory or prefix; the destination was left as it was",
             ),
             MirrorError::DestinationAhead { .. } => (
                 Kind::Usage,
-                "the destination is newer: mirror in the other direction, or choose an empty destination; nothing was written".into(),
+                "the destination is newer: mirror in the other direction, or choose an empty destination; nothing was written",
             ),
             MirrorError::CopyMismatch { .. } => (
                 Kind::Archive,
-                "the destination did not keep what was written; check the storage and run the mirror again (it resumes)".into(),
+                "the destination did not keep what was written; check the storage and run the mirror again (it resumes)",
             ),
         };
         Error::new(kind, e.to_string()).hint(hint)
