@@ -235,8 +235,10 @@ pub fn mirror(
         ));
     }
     let source = open_source(src)?;
+    // The source is judged before the destination is touched (a local one is created).
+    let state = read_source(&*source.backend)?;
     let destination = open_destination(dst)?;
-    mirror_between(&*source.backend, &*destination.backend, progress)
+    copy(&*source.backend, &state, &*destination.backend, progress)
 }
 
 fn same_place(a: &Location, b: &Location) -> bool {
@@ -319,33 +321,59 @@ pub fn mirror_between(
     dst: &dyn Backend,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<MirrorReport, MirrorError> {
+    let state = read_source(src)?;
+    copy(src, &state, dst, progress)
+}
+
+/// The source's checkpoint and the stored hashes it commits to.
+struct SourceState {
+    checkpoint_bytes: Vec<u8>,
+    checkpoint: Checkpoint,
+    hashes: Vec<u8>,
+}
+
+/// The source's checkpoint and stored hashes, checked against each other before anything is
+/// written: a copy of a log that does not hash to its checkpoint would only move the damage.
+fn read_source(src: &dyn Backend) -> Result<SourceState, MirrorError> {
     let checkpoint_name = objects::checkpoint_name();
     let hashes_name = "log/hashes";
-    // The source's checkpoint and the stored hashes it commits to, checked against each other
-    // before anything is written: a copy of a log that does not hash to its checkpoint would
-    // only move the damage.
-    let (src_cp_bytes, _) = src
+    let (checkpoint_bytes, _) = src
         .get(&checkpoint_name)?
         .ok_or_else(|| MirrorError::NoSourceCheckpoint(src.describe()))?;
-    let src_cp = parse_checkpoint(&src_cp_bytes).map_err(|why| MirrorError::SourceLog {
+    let checkpoint = parse_checkpoint(&checkpoint_bytes).map_err(|why| MirrorError::SourceLog {
         name: checkpoint_name.clone(),
         why,
     })?;
-    let src_hashes = src.get(hashes_name)?.map(|(b, _)| b).unwrap_or_default();
-    let root = root_at(&src_hashes, src_cp.size).map_err(|why| MirrorError::SourceLog {
+    let hashes = src.get(hashes_name)?.map(|(b, _)| b).unwrap_or_default();
+    let root = root_at(&hashes, checkpoint.size).map_err(|why| MirrorError::SourceLog {
         name: hashes_name.into(),
         why,
     })?;
-    if root != src_cp.root {
+    if root != checkpoint.root {
         return Err(MirrorError::SourceLog {
             name: hashes_name.into(),
             why: format!(
                 "its tree of {} leaves does not hash to the checkpoint's root",
-                src_cp.size
+                checkpoint.size
             ),
         });
     }
+    Ok(SourceState {
+        checkpoint_bytes,
+        checkpoint,
+        hashes,
+    })
+}
 
+fn copy(
+    src: &dyn Backend,
+    state: &SourceState,
+    dst: &dyn Backend,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<MirrorReport, MirrorError> {
+    let checkpoint_name = objects::checkpoint_name();
+    let (src_cp_bytes, src_cp, src_hashes) =
+        (&state.checkpoint_bytes, &state.checkpoint, &state.hashes);
     let existing: HashMap<String, u64> = dst
         .list("")?
         .into_iter()
@@ -391,7 +419,7 @@ pub fn mirror_between(
                 source_size: src_cp.size,
             });
         }
-        if root_at(&src_hashes, old.size).ok() != Some(old.root) {
+        if root_at(src_hashes, old.size).ok() != Some(old.root) {
             return Err(MirrorError::Diverged {
                 destination,
                 size: old.size,
