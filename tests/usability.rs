@@ -411,7 +411,7 @@ fn every_read_command_takes_json() {
     assert_one_line_error(&r.stderr, "--json conflicts with --format text");
 }
 
-const COMMANDS: [&str; 21] = [
+const COMMANDS: [&str; 22] = [
     "",
     "keygen",
     "init",
@@ -433,6 +433,7 @@ const COMMANDS: [&str; 21] = [
     "export",
     "checkpoint",
     "prove",
+    "mirror",
 ];
 
 /// Every option and argument of every command has help text, and the help is wrapped cleanly:
