@@ -432,8 +432,15 @@ fn copy(
         .list("")?
         .into_iter()
         .filter_map(|m| objects::classify(&m.name).map(|k| (k, m.name, m.size)))
+        .filter(|(k, _, _)| *k != ObjectKind::Checkpoint)
         .collect();
     names.sort();
+    // The checkpoint copied is the one read and checked above, whatever a listing says.
+    names.push((
+        ObjectKind::Checkpoint,
+        checkpoint_name.clone(),
+        src_cp_bytes.len() as u64,
+    ));
     progress(Progress::Listed(names.len() as u64));
     let mut report = MirrorReport {
         source: src.describe(),
