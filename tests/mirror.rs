@@ -235,10 +235,24 @@ fn mirror_refuses_what_is_not_an_archive_copy() {
     let r = env.fails(&["mirror", archive, other.to_str().unwrap()], 2);
     assert_one_line_error(&r.stderr, "notes.txt");
     assert_eq!(fs::read_dir(&other).unwrap().count(), 1);
-    // local -> local works too, and every other command still refuses s3:// for now.
+    // local -> local works too, with a document too large to hold in memory (copied through a
+    // temporary file in ranges), and every other command still refuses s3:// for now.
+    let large = env.dir.path().join("large.bin");
+    let mut bytes = vec![0u8; 17 * 1024 * 1024];
+    getrandom::getrandom(&mut bytes).unwrap();
+    fs::write(&large, bytes).unwrap();
+    env.ok(&[
+        "import",
+        large.to_str().unwrap(),
+        "--url",
+        "https://example.org/large",
+    ]);
     let copy = env.dir.path().join("copy");
     env.ok(&["mirror", archive, copy.to_str().unwrap()]);
     assert_eq!(tree(&env.archive), tree(&copy));
+    let again = env.ok(&["mirror", archive, copy.to_str().unwrap(), "--json"]);
+    let again: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
+    assert_eq!(again["copied"], 0, "{again}");
     // What a mirror killed while writing into a directory leaves (a staging file beside the
     // object) is removed by the next run, which audits clean.
     let staged = copy.join("log").join(".put-w1-abandoned");

@@ -29,11 +29,11 @@ use crate::archive::location::Location;
 use crate::archive::objects::{self, ObjectKind};
 use crate::archive::s3::S3Backend;
 use crate::archive::{dir::Dir, store, CONFIG_FILE};
-use crate::core::digest::Sha256;
 use crate::error::{Error, Kind};
 use crate::log::merkle::{self, Hash, HASH_SIZE};
 use crate::note::{self, Checkpoint};
 use serde::Serialize;
+use sha2::Digest;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Seek, Write};
@@ -279,27 +279,93 @@ fn root_at(hashes: &[u8], size: u64) -> Result<Hash, String> {
 }
 
 fn sha_hex(bytes: &[u8]) -> String {
-    Sha256::of(bytes).to_string()
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Objects larger than this are copied through a temporary file in ranges of [`CHUNK`], not
+/// held in memory (a document may be gigabytes).
+const IN_MEMORY: u64 = 16 * 1024 * 1024;
+const CHUNK: u64 = 8 * 1024 * 1024;
+
+/// An object's bytes on their way from the source to the destination.
+enum Staged {
+    Memory(Vec<u8>),
+    File(tempfile::NamedTempFile, u64),
+}
+
+impl Staged {
+    fn len(&self) -> u64 {
+        match self {
+            Staged::Memory(b) => b.len() as u64,
+            Staged::File(_, len) => *len,
+        }
+    }
+}
+
+fn temp_error(e: std::io::Error) -> MirrorError {
+    MirrorError::Storage(Error::io(
+        "write a temporary file in",
+        &std::env::temp_dir(),
+        e,
+    ))
+}
+
+/// The SHA-256 of `size` bytes of an object read in ranges, each also written to `out`; `None`
+/// if the object ends early or is gone.
+fn hash_ranges(
+    b: &dyn Backend,
+    name: &str,
+    size: u64,
+    mut out: Option<&mut File>,
+) -> Result<Option<String>, MirrorError> {
+    let mut h = sha2::Sha256::new();
+    let mut at = 0;
+    while at < size {
+        let chunk = b.get_range(name, at, CHUNK.min(size - at))?;
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        h.update(&chunk);
+        if let Some(f) = out.as_mut() {
+            f.write_all(&chunk).map_err(temp_error)?;
+        }
+        at += chunk.len() as u64;
+    }
+    Ok(Some(hex::encode(h.finalize())))
+}
+
+/// The SHA-256 of the destination's object if it has exactly `len` bytes.
+fn destination_hash(
+    dst: &dyn Backend,
+    name: &str,
+    len: u64,
+) -> Result<Option<String>, MirrorError> {
+    if len <= IN_MEMORY {
+        return Ok(dst
+            .get(name)?
+            .filter(|(b, _)| b.len() as u64 == len)
+            .map(|(b, _)| sha_hex(&b)));
+    }
+    if dst.head(name)?.map(|m| m.size) != Some(len) {
+        return Ok(None);
+    }
+    hash_ranges(dst, name, len, None)
 }
 
 /// A document blob must decompress to the SHA-256 its name says. The blob reader wants a file
-/// (it seeks to the trailer first), so the bytes go through an anonymous temporary one.
-fn check_document(name: &str, bytes: &[u8]) -> Result<(), MirrorError> {
+/// (it seeks to the trailer first).
+fn check_document(name: &str, file: File) -> Result<(), MirrorError> {
     let bad = |why: String| MirrorError::BadSourceObject {
         name: name.to_string(),
         why,
     };
     let expected = objects::document_sha256(name).ok_or_else(|| bad("not a document".into()))?;
-    let io = |e: std::io::Error| Error::io("write a temporary file", &std::env::temp_dir(), e);
-    let mut f = tempfile::tempfile().map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.rewind().map_err(io)?;
-    let check = store::read_blob_file(f, std::path::Path::new(name), &mut std::io::sink())
+    let check = store::read_blob_file(file, std::path::Path::new(name), &mut std::io::sink())
         .map_err(|e| match e {
-            // The blob reader's messages start with the path, which is the name here.
             store::BlobError::Io { .. } | store::BlobError::Output(_) => {
                 MirrorError::Storage(e.into())
             }
+            // The blob reader's messages start with the path, which is the name here.
             other => {
                 let text = other.to_string();
                 let prefix = format!("{name}: ");
@@ -313,6 +379,19 @@ fn check_document(name: &str, bytes: &[u8]) -> Result<(), MirrorError> {
         )));
     }
     Ok(())
+}
+
+fn check_staged_document(name: &str, staged: &Staged) -> Result<(), MirrorError> {
+    let file = match staged {
+        Staged::Memory(bytes) => {
+            let mut f = tempfile::tempfile().map_err(temp_error)?;
+            f.write_all(bytes).map_err(temp_error)?;
+            f.rewind().map_err(temp_error)?;
+            f
+        }
+        Staged::File(t, _) => t.reopen().map_err(temp_error)?,
+    };
+    check_document(name, file)
 }
 
 /// [`mirror`] between two open backends.
@@ -452,45 +531,50 @@ fn copy(
         tree_size: src_cp.size,
         previous_tree_size,
     };
-    for (kind, name, _) in &names {
+    for (kind, name, size) in &names {
         if *kind == ObjectKind::Checkpoint {
             // Only after every other object is in place and durable.
             dst.barrier()?;
         }
-        let bytes = if *kind == ObjectKind::Checkpoint {
+        let changed = || MirrorError::SourceChanged { name: name.clone() };
+        let (staged, want) = if *kind == ObjectKind::Checkpoint {
             // The checkpoint read (and checked) at the start, not a newer one: the log files
             // copied are the ones it was checked against.
-            src_cp_bytes.clone()
+            let sha = sha_hex(src_cp_bytes);
+            (Staged::Memory(src_cp_bytes.clone()), sha)
+        } else if *size > IN_MEMORY {
+            let mut t = tempfile::NamedTempFile::new().map_err(temp_error)?;
+            let sha = hash_ranges(src, name, *size, Some(t.as_file_mut()))?.ok_or_else(changed)?;
+            (Staged::File(t, *size), sha)
         } else {
-            src.get(name)?
-                .ok_or_else(|| MirrorError::SourceChanged { name: name.clone() })?
-                .0
+            let bytes = src.get(name)?.ok_or_else(changed)?.0;
+            let sha = sha_hex(&bytes);
+            (Staged::Memory(bytes), sha)
         };
         if *kind == ObjectKind::Document {
-            check_document(name, &bytes)?;
+            check_staged_document(name, &staged)?;
         }
-        let want = sha_hex(&bytes);
-        let present = match existing.get(name) {
-            Some(&size) if size == bytes.len() as u64 => dst
-                .get(name)?
-                .is_some_and(|(have, _)| sha_hex(&have) == want),
-            _ => false,
-        };
+        let len = staged.len();
+        let present = existing.get(name) == Some(&len)
+            && destination_hash(dst, name, len)?.as_deref() == Some(want.as_str());
         if present {
             report.skipped += 1;
         } else {
-            dst.put(name, &bytes, PutMode::Overwrite)?;
-            let back = dst.get(name)?.map(|(b, _)| sha_hex(&b));
+            match &staged {
+                Staged::Memory(bytes) => dst.put(name, bytes, PutMode::Overwrite)?,
+                Staged::File(t, _) => dst.put_file(name, t.path(), PutMode::Overwrite)?,
+            };
+            let back = destination_hash(dst, name, len)?;
             if back.as_deref() != Some(want.as_str()) {
                 return Err(MirrorError::CopyMismatch {
                     destination: dst.describe(),
                     name: name.clone(),
                     expected: want,
-                    actual: back.unwrap_or_else(|| "(missing)".into()),
+                    actual: back.unwrap_or_else(|| "(missing or another size)".into()),
                 });
             }
             report.copied += 1;
-            report.bytes_copied += bytes.len() as u64;
+            report.bytes_copied += len;
         }
         progress(Progress::Object);
     }
