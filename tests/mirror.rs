@@ -104,6 +104,17 @@ fn mirror_between_local_and_object_storage() {
     copy_dir(&env.archive, &older);
     env.ok(&["keys", "rotate", "--reason", "yearly"]);
     let later = capture_all(&env, &srv, 3..5);
+    // A document too large to be held in memory: read, uploaded and read back in ranges.
+    let large = env.dir.path().join("large.bin");
+    let mut bytes = vec![0u8; 17 * 1024 * 1024];
+    getrandom::getrandom(&mut bytes).unwrap();
+    fs::write(&large, bytes).unwrap();
+    env.ok(&[
+        "import",
+        large.to_str().unwrap(),
+        "--url",
+        "https://example.org/large",
+    ]);
     let archive = env.archive.to_str().unwrap().to_string();
 
     // local -> s3 -> local: every file byte-identical, and the copy audits clean pinned to the

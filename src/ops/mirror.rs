@@ -22,6 +22,9 @@
 //! Resuming is comparing: an object the destination already holds with the source's size and
 //! SHA-256 (read back and hashed; an S3 ETag is not a SHA-256, and sizes alone would keep a
 //! damaged copy) is skipped; anything else is written again.
+//!
+//! Objects go one at a time, small ones through memory and large ones (documents can be
+//! gigabytes) through a temporary file in ranges, so memory stays bounded whatever the archive.
 
 use crate::archive::backend::{Backend, LocalBackend, PutMode};
 use crate::archive::local::{self, Local};
