@@ -1081,12 +1081,12 @@ fn the_log_is_published_as_tlog_tiles_that_gos_own_client_verifies() {
     let section = &format[format.find("**Checking one record by hand.**").unwrap()..];
     let start = section.find("```sh\n").unwrap() + 6;
     let script = &section[start..start + section[start..].find("```").unwrap()];
-    let by_hand = |manifest: &std::path::Path| {
+    let by_hand = |i: usize, manifest: &std::path::Path| {
+        let script = script
+            .replace("i=7;", &format!("i={i};"))
+            .replace("EX-….json", manifest.to_str().unwrap());
         let o = Command::new("bash")
-            .args([
-                "-c",
-                &script.replace("EX-….json", manifest.to_str().unwrap()),
-            ])
+            .args(["-c", &script])
             .current_dir(&site_dir)
             .output()
             .unwrap();
@@ -1096,12 +1096,77 @@ fn the_log_is_published_as_tlog_tiles_that_gos_own_client_verifies() {
         assert_eq!(lines[0].len(), 64);
         lines[0] == lines[1]
     };
-    assert!(by_hand(&manifests[7]));
+    assert!(by_hand(7, &manifests[7]));
+    // A leaf in the last, partial tile (301 leaves: tile/0/001.p/45).
+    assert!(by_hand(290, &manifests[290]));
     let altered = env.dir.path().join("altered.json");
     let mut bytes = std::fs::read(&manifests[7]).unwrap();
     bytes[10] ^= 1;
     std::fs::write(&altered, bytes).unwrap();
-    assert!(!by_hand(&altered));
+    assert!(!by_hand(7, &altered));
+
+    // A client that holds the older checkpoint (261 leaves) proves its leaves from the same
+    // directory: the partial tiles of its size are there too.
+    let old_list = env.dir.path().join("old-manifests.txt");
+    let text = std::fs::read_to_string(&list).unwrap();
+    let first: Vec<&str> = text.lines().take(261).collect();
+    std::fs::write(&old_list, first.join("\n") + "\n").unwrap();
+    let mut static_server = Command::new("python3")
+        .args([
+            "-u",
+            "-m",
+            "http.server",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(&site_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(static_server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split(" port ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let o = Command::new(&go)
+        .args([
+            &format!("http://127.0.0.1:{port}"),
+            &vkey,
+            old_list.to_str().unwrap(),
+        ])
+        .env("EXHIBIT_CHECKPOINT", &old)
+        .output()
+        .unwrap();
+    let _ = static_server.kill();
+    let _ = static_server.wait();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok 261\n");
+    assert!(site_dir.join("tile/0/001.p/5").is_file());
+
+    // DIR already publishes this log: another archive's checkpoint may not replace it, and
+    // nothing is written through a link planted in a publishing directory.
+    let other = Env::new();
+    other.capture(&site.url("/p0"), &[]);
+    let r = other.fails(&["checkpoint", "--tiles", site_dir.to_str().unwrap()], 2);
+    common::assert_one_line_error(&r.stderr, "publishes another log");
+    let planted = env.dir.path().join("planted");
+    std::fs::create_dir_all(planted.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(planted.join("elsewhere"), planted.join("tile")).unwrap();
+    let r = env.fails(&["checkpoint", "--tiles", planted.to_str().unwrap()], 2);
+    common::assert_one_line_error(&r.stderr, "is a link or a file, not a directory");
+    assert!(std::fs::read_dir(planted.join("elsewhere"))
+        .unwrap()
+        .next()
+        .is_none());
 
     // Tiles are immutable; what the signed tree does not hold, or is not a tile path, is a 404.
     let (status, headers, _) = get(&format!("{base}/tile/0/000"));
@@ -1156,6 +1221,13 @@ fn the_log_is_published_as_tlog_tiles_that_gos_own_client_verifies() {
         why.contains("invalid transparency proof") || why.contains("inconsistent"),
         "{why}"
     );
+    // A server started on the damaged log withholds its tiles (503, not cached) instead of
+    // sending clients hashes they would keep for good.
+    let fresh = Server::start(&env, &[]);
+    let (status, headers, _) = get(&format!("http://{}/tile/0/000", fresh.viewer));
+    assert_eq!(status, 503);
+    assert_eq!(headers["cache-control"], "no-store");
+    drop(fresh);
     // Nor does exhibit publish tiles that do not give the checkpoint's root.
     let r = env.fails(&["checkpoint", "--tiles", site_dir.to_str().unwrap()], 1);
     common::assert_one_line_error(

@@ -23,7 +23,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let archive = g.open()?;
     let (text, cp) = super::latest_checkpoint(&archive)?;
     if let Some(dir) = &a.tiles {
-        publish(&archive, &text, &cp, dir)?;
+        publish(&archive, dir)?;
     }
     if a.json {
         super::print_json(&serde_json::json!({
@@ -42,36 +42,137 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
 }
 
 /// Tiles first, the checkpoint last (each file by atomic rename), so a reader of the directory
-/// never sees a checkpoint whose tiles are not there yet. Only a log whose stored hashes give
-/// the checkpoint's root is published.
-fn publish(
-    archive: &exhibit::archive::Archive,
-    text: &str,
-    cp: &exhibit::note::Checkpoint,
-    dir: &Path,
-) -> Result<()> {
+/// never sees a checkpoint whose tiles are not there yet. Only a checkpoint that verifies, over
+/// stored hashes that give its root, is published, and never one that would roll back or fork
+/// the checkpoint DIR already publishes.
+fn publish(archive: &exhibit::archive::Archive, dir: &Path) -> Result<()> {
+    let log = exhibit::verify::LogState::for_export(archive)?;
+    let (Some(cp), Some(text)) = (&log.checkpoint, &log.text) else {
+        return Err(super::latest_checkpoint(archive)
+            .err()
+            .unwrap_or_else(|| anyhow::anyhow!("the archive's checkpoint could not be read")));
+    };
     archive.check_stored_hashes(cp.size, &cp.root)?;
-    let scratch = dir.join(".exhibit-scratch");
-    std::fs::create_dir_all(&scratch)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", scratch.display()))?;
-    let all = tiles::tiles_for(cp.size);
-    for tile in &all {
-        let bytes = archive
-            .tile(tile, cp.size)?
-            .expect("tiles_for lists only tiles the tree holds");
-        let path = dir.join(tile.path());
-        let parent = path.parent().expect("a tile path has a parent");
-        std::fs::create_dir_all(parent)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
-        exhibit::fsutil::write_atomic(&scratch, &path, &bytes, 0o644)?;
+    real_dir(dir, true)?;
+    let published = dir.join("checkpoint");
+    if let Ok(old) = std::fs::read_to_string(&published) {
+        refuse_rollback(archive, cp, &old, &published)?;
     }
-    exhibit::fsutil::write_atomic(&scratch, &dir.join("checkpoint"), text.as_bytes(), 0o644)?;
+    let scratch = dir.join(".exhibit-scratch");
+    real_dir(&scratch, true)?;
+    let all = tiles::tiles_for(cp.size);
+    let mut written = 0usize;
+    for tile in &all {
+        // Every width of the rightmost tile of a level, not only the current one: a client
+        // holding an older checkpoint asks for the partial tile of its own tree size (C2SP
+        // tlog-tiles: partial tiles are served for every size a checkpoint was made at).
+        let widths = if u64::from(tile.width) < tiles::WIDTH {
+            1..=tile.width
+        } else {
+            tile.width..=tile.width
+        };
+        for width in widths {
+            let t = tiles::Tile { width, ..*tile };
+            let path = dir.join(t.path());
+            let parent = path.parent().expect("a tile path has a parent");
+            real_dirs_under(dir, parent)?;
+            if t.width as u64 == tiles::WIDTH || width < tile.width {
+                // Full tiles and narrower partial ones never change once written right.
+                if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+                    let want = archive.tile(&t, cp.size)?.expect("within the tree");
+                    if std::fs::read(&path).is_ok_and(|have| have == want) {
+                        continue;
+                    }
+                }
+            }
+            let bytes = archive
+                .tile(&t, cp.size)?
+                .expect("tiles_for lists only tiles the tree holds");
+            exhibit::fsutil::write_atomic(&scratch, &path, &bytes, 0o644)?;
+            written += 1;
+        }
+    }
+    exhibit::fsutil::write_atomic(&scratch, &published, text.as_bytes(), 0o644)?;
     let _ = std::fs::remove_dir(&scratch);
     eprintln!(
-        "exhibit: published the checkpoint (tree size {}) and {} tiles in {}",
+        "exhibit: published the checkpoint (tree size {}) in {} ({} tile files written)",
         cp.size,
-        all.len(),
-        super::esc(&dir.display().to_string())
+        super::esc(&dir.display().to_string()),
+        written
     );
+    Ok(())
+}
+
+/// A checkpoint already published in DIR may only be followed by one of the same log that
+/// contains it: same origin, a tree at least as large, and its root in this archive's tree.
+fn refuse_rollback(
+    archive: &exhibit::archive::Archive,
+    cp: &exhibit::note::Checkpoint,
+    old_text: &str,
+    path: &Path,
+) -> Result<()> {
+    let shown = super::esc(&path.display().to_string()).into_owned();
+    let refuse = |why: String| -> anyhow::Error {
+        exhibit::Error::usage(format!("{shown}: {why}; nothing was published"))
+            .hint("publish into a new directory, or remove the old checkpoint if you mean to replace that log")
+            .into()
+    };
+    let old = exhibit::note::parse_note(old_text)
+        .and_then(|n| exhibit::note::Checkpoint::parse(&n.text))
+        .map_err(|e| refuse(format!("is not a checkpoint ({e})")))?;
+    if old.origin != cp.origin {
+        return Err(refuse(format!(
+            "publishes another log (origin {})",
+            super::esc(&old.origin)
+        )));
+    }
+    if old.size > cp.size {
+        return Err(refuse(format!(
+            "publishes a larger tree ({} leaves) than this archive's checkpoint ({})",
+            old.size, cp.size
+        )));
+    }
+    if old.size > 0 && archive.tree_root(old.size)? != old.root {
+        return Err(refuse(format!(
+            "its tree of {} leaves is not the first {} leaves of this archive's log",
+            old.size, old.size
+        )));
+    }
+    Ok(())
+}
+
+/// `path` is a directory and not a link to one (created if `create`): tiles are written only
+/// where DIR says, never through a link planted inside it.
+fn real_dir(path: &Path, create: bool) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(exhibit::Error::usage(format!(
+            "{} is a link or a file, not a directory; the checkpoint was not published",
+            super::esc(&path.display().to_string())
+        ))
+        .hint("publish into a directory that holds only directories of its own, no links")
+        .into()),
+        Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(path)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create {}: {e}",
+                    super::esc(&path.display().to_string())
+                )
+            }),
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot read {}: {e}",
+            super::esc(&path.display().to_string())
+        )),
+    }
+}
+
+/// Every directory from `root` (exclusive) down to `leaf`, each a real directory.
+fn real_dirs_under(root: &Path, leaf: &Path) -> Result<()> {
+    let rel = leaf.strip_prefix(root).expect("tile paths are under DIR");
+    let mut at = root.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        real_dir(&at, true)?;
+    }
     Ok(())
 }

@@ -73,6 +73,9 @@ pub(crate) struct App {
     pub reverify_above: u64,
     pub verdicts: std::sync::Mutex<std::collections::HashMap<String, KeptVerdict>>,
     pub urls: std::sync::Mutex<UrlMap>,
+    /// The tree size up to which `log/hashes` was recomputed to a verified checkpoint's root:
+    /// tiles are cached by clients for good, so none is served from hashes not checked.
+    pub tiles_checked: std::sync::Mutex<u64>,
 }
 
 /// Which records are of which URL (requested or final), for the first `size` leaves. The log
@@ -124,6 +127,7 @@ pub fn run(archive: Archive, opts: Options, ready: impl FnOnce(&Bound)) -> Resul
             reverify_above: opts.reverify_above,
             verdicts: Default::default(),
             urls: Default::default(),
+            tiles_checked: Default::default(),
         });
         ready(&bound);
         let limit = Arc::new(tokio::sync::Semaphore::new(opts.max_connections.max(1)));

@@ -1047,6 +1047,14 @@ async fn api_proof(
     .await
 }
 
+/// A 503 that no cache keeps: the condition is expected to be repaired.
+fn unavailable(why: &'static str) -> Response {
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 /// The log as C2SP tlog-tiles next to `/checkpoint`, so any tlog client proves inclusion and
 /// consistency against the signed checkpoint without exhibit. Only tiles of the tree the
 /// checkpoint signs are served; a tile never changes, so it is cached for good.
@@ -1055,8 +1063,24 @@ async fn tile(State(app): State<Shared>, Path(path): Path<String>, headers: Head
         let Some(tile) = crate::log::tiles::Tile::parse(&format!("tile/{path}")) else {
             return (StatusCode::NOT_FOUND, "not a tile of this log\n").into_response();
         };
-        let size = snapshot(&app).size;
-        match app.archive.tile(&tile, size) {
+        let snap = snapshot(&app);
+        let (Some(cp), None, Ok(_)) = (&snap.log.checkpoint, &snap.log.problem, &snap.log.trust)
+        else {
+            return unavailable("the archive's checkpoint does not verify; run `exhibit audit`");
+        };
+        {
+            let mut checked = app.tiles_checked.lock().unwrap_or_else(|p| p.into_inner());
+            if *checked < cp.size {
+                if let Err(e) = app.archive.check_stored_hashes(cp.size, &cp.root) {
+                    eprintln!("exhibit serve: tiles withheld: {e}");
+                    return unavailable(
+                        "the log's stored hashes do not give the signed root; run `exhibit audit`",
+                    );
+                }
+                *checked = cp.size;
+            }
+        }
+        match app.archive.tile(&tile, cp.size) {
             Ok(Some(bytes)) => {
                 let mut r = with_etag(&headers, "application/octet-stream", bytes);
                 r.headers_mut().insert(

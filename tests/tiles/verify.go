@@ -1,7 +1,7 @@
 // An independent tlog client: Go's own golang.org/x/mod/sumdb/{note,tlog} (the code the Go
 // checksum database uses) reading exhibit's log as C2SP tlog-tiles over HTTP.
 //
-// Usage: verify BASE_URL VERIFIER_KEY MANIFESTS_FILE [OLD_CHECKPOINT_FILE]
+// Usage: [EXHIBIT_CHECKPOINT=FILE] verify BASE_URL VERIFIER_KEY MANIFESTS_FILE [OLD_CHECKPOINT_FILE]
 //
 // It verifies the checkpoint's signature, then for the i-th manifest listed (one path per line,
 // in log order) proves and checks its inclusion as leaf i through tiles it downloads, and, given
@@ -96,7 +96,15 @@ func main() {
 		fail("usage: verify BASE_URL VERIFIER_KEY MANIFESTS_FILE [OLD_CHECKPOINT_FILE]")
 	}
 	base, vkey := os.Args[1], os.Args[2]
-	cp, err := get(base + "/checkpoint")
+	// A client holding an older checkpoint (EXHIBIT_CHECKPOINT names its file) asks for the
+	// tiles of its own tree size.
+	var cp []byte
+	var err error
+	if held := os.Getenv("EXHIBIT_CHECKPOINT"); held != "" {
+		cp, err = os.ReadFile(held)
+	} else {
+		cp, err = get(base + "/checkpoint")
+	}
 	if err != nil {
 		fail("checkpoint: %v", err)
 	}
