@@ -623,6 +623,7 @@ fn s3_missing_bucket_is_an_error_not_an_empty_archive() {
         b.list("").unwrap_err(),
         b.list("log/").unwrap_err(),
         b.get_range("x", 0, 1).unwrap_err(),
+        b.delete("x").unwrap_err(),
     ];
     for e in errors {
         let text = e.to_string();
@@ -630,5 +631,106 @@ fn s3_missing_bucket_is_an_error_not_an_empty_archive() {
             text.contains("NoSuchBucket") && text.contains("no such bucket: check the bucket name"),
             "{text}"
         );
+    }
+}
+
+/// A stand-in for a store that answers a conditional create racing another write the way AWS
+/// does (409 ConditionalRequestConflict): the first PUT of each name gets that answer, and the
+/// object exists afterwards only if `lands` (the other write succeeded). Loopback, raw HTTP.
+fn racing_store(lands: bool) -> (std::net::SocketAddr, std::sync::Arc<AtomicUsize>) {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let puts = std::sync::Arc::new(AtomicUsize::new(0));
+    let stored = std::sync::Arc::new(AtomicBool::new(false));
+    let counter = puts.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let (puts, stored) = (counter.clone(), stored.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let method = line.split(' ').next().unwrap_or("").to_string();
+                    let mut len = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        if h == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    reader.read_exact(&mut body).unwrap();
+                    let reply = match method.as_str() {
+                        "PUT" if puts.fetch_add(1, Ordering::SeqCst) == 0 => {
+                            if lands {
+                                stored.store(true, Ordering::SeqCst);
+                            }
+                            let xml = "<?xml version=\"1.0\"?><Error><Code>ConditionalRequestConflict</Code><Message>A conflicting conditional operation is in progress</Message></Error>";
+                            format!("HTTP/1.1 409 Conflict\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{xml}", xml.len())
+                        }
+                        "PUT" if stored.load(Ordering::SeqCst) => {
+                            let xml = "<?xml version=\"1.0\"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>";
+                            format!("HTTP/1.1 412 Precondition Failed\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{xml}", xml.len())
+                        }
+                        "PUT" => {
+                            stored.store(true, Ordering::SeqCst);
+                            "HTTP/1.1 200 OK\r\nETag: \"e1\"\r\nContent-Length: 0\r\n\r\n".to_string()
+                        }
+                        "HEAD" if stored.load(Ordering::SeqCst) => "HTTP/1.1 200 OK\r\nETag: \"e1\"\r\nContent-Length: 1\r\nLast-Modified: Wed, 02 Dec 2026 10:00:00 GMT\r\n\r\n".to_string(),
+                        _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string(),
+                    };
+                    if conn.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, puts)
+}
+
+/// AWS answers a create that races another write with 409, and the other write may still fail:
+/// `Exists` must mean the object is there, so a refused create whose object is absent is tried
+/// again, and one whose object appeared is `Exists`.
+#[test]
+fn s3_a_refused_create_is_exists_only_when_the_object_is_there() {
+    for lands in [false, true] {
+        let (addr, puts) = racing_store(lands);
+        let settings: Vec<(String, String)> = [
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ENDPOINT_URL", format!("http://{addr}")),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let b = S3Backend::with_settings(
+            &exhibit::archive::location::S3Location {
+                bucket: "racing".into(),
+                prefix: "p".into(),
+            },
+            &settings,
+        )
+        .unwrap();
+        let got = b.put("doc", b"x", PutMode::Create).unwrap();
+        if lands {
+            assert_eq!(got, PutOutcome::Exists);
+            assert_eq!(puts.load(Ordering::SeqCst), 1);
+        } else {
+            assert!(matches!(got, PutOutcome::Written { .. }), "{got:?}");
+            assert_eq!(puts.load(Ordering::SeqCst), 2);
+        }
     }
 }

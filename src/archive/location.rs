@@ -89,12 +89,25 @@ pub fn parse(s: &str) -> Result<Location, LocationError> {
         return Ok(Location::Local(PathBuf::from(path)));
     }
     if scheme.eq_ignore_ascii_case("s3") {
-        return parse_s3(rest).ok_or_else(|| LocationError::BadS3Url(s.into()));
+        return parse_s3(rest).ok_or_else(|| LocationError::BadS3Url(without_userinfo(s)));
     }
     Err(LocationError::Unsupported {
-        location: s.into(),
+        location: without_userinfo(s),
         scheme: scheme.to_ascii_lowercase(),
     })
+}
+
+/// A URL as it may be shown: `user:password@` in its authority is never repeated back (a
+/// refused `s3://KEY:SECRET@bucket` must not print the secret).
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://[credentials removed]@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
 }
 
 /// The bucket rules are S3's (3-63 characters of lowercase letters, digits, '.' and '-'). The
@@ -129,6 +142,20 @@ fn parse_s3(rest: &str) -> Option<Location> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_urls_never_repeat_credentials() {
+        for url in [
+            "s3://AKID:s3cr3t@bucket/x",
+            "https://u:s3cr3t@host/a",
+            "s3://:s3cr3t@b",
+        ] {
+            let e = parse(url).unwrap_err().to_string();
+            assert!(!e.contains("s3cr3t"), "{e}");
+            assert!(e.contains("[credentials removed]"), "{e}");
+        }
+        assert_eq!(without_userinfo("s3://bucket/a@b"), "s3://bucket/a@b");
+    }
 
     #[test]
     fn paths_stay_paths() {

@@ -11,7 +11,11 @@
 //! (503 SlowDown), 5xx and dropped connections are retried with jittered exponential backoff
 //! by object_store (see `retry_config`: about 40 s, at most 2 minutes). A conditional write
 //! whose response was lost and that is then retried may report `Exists` or `Conflict` for a
-//! write that took effect: the caller re-reads, as it does after any lost race.
+//! write that took effect, and one that timed out is not retried and returns an error although
+//! it may have taken effect: after `Conflict`, `Exists` or an error from `put` the outcome is
+//! unknown, and the caller re-reads and recognises its own bytes, as after any lost race. A
+//! `Create` refused while no object of that name exists (AWS's 409 to racing conditional
+//! writes) is tried again, so `Exists` means the object was there.
 //!
 //! Sync over async: the trait is blocking and object_store is async, so each backend owns a
 //! small tokio runtime and every call spawns its future there and waits on a channel. Calling
@@ -103,7 +107,7 @@ impl S3Backend {
             if e.to_ascii_lowercase().starts_with("http://") && !allow_http {
                 return Err(Error::usage(format!(
                     "{var} {} is plain http, which would send the archive unencrypted",
-                    crate::terminal::shown(e)
+                    crate::terminal::shown(&crate::archive::location::without_userinfo(e))
                 ))
                 .hint("use https, or set AWS_ALLOW_HTTP=true if the store is on a network you trust (e.g. loopback)"));
             }
@@ -124,6 +128,10 @@ impl S3Backend {
                 Error::usage(format!(
                     "cannot configure object storage for {location}: {}",
                     scrub_with(&secrets, &e.to_string())
+                        .split_whitespace()
+                        .map(crate::archive::location::without_userinfo)
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ))
                 .hint("check the AWS_* environment variables (AWS_REGION, AWS_ENDPOINT_URL, ...)")
             })?;
@@ -218,20 +226,40 @@ impl S3Backend {
                 Some(PutOutcome::Conflict),
             ),
         };
-        let opts = PutOptions::from(os_mode);
-        let store = self.store.clone();
-        match self.run(async move { store.put_opts(&key, payload, opts).await })? {
-            Ok(r) => Ok(PutOutcome::Written {
-                etag: r.e_tag.unwrap_or_default(),
-            }),
-            Err(
-                e @ (object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. }),
-            ) => refused.ok_or_else(|| self.error("write", name, e)),
-            Err(e) => Err(self.error("write", name, e)),
+        let create = matches!(os_mode, object_store::PutMode::Create);
+        let mut pause = std::time::Duration::from_millis(100);
+        for attempt in 0.. {
+            let opts = PutOptions::from(os_mode.clone());
+            let (store, key, payload) = (self.store.clone(), key.clone(), payload.clone());
+            let e = match self.run(async move { store.put_opts(&key, payload, opts).await })? {
+                Ok(r) => {
+                    return Ok(PutOutcome::Written {
+                        etag: r.e_tag.unwrap_or_default(),
+                    })
+                }
+                Err(
+                    e @ (object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. }),
+                ) => e,
+                Err(e) => return Err(self.error("write", name, e)),
+            };
+            // AWS answers a Create that races another write of the same name with 409
+            // ConditionalRequestConflict, which object_store reports as AlreadyExists: the other
+            // write may still fail. Only an object that is there makes the answer `Exists`.
+            if create && attempt < CREATE_CONFLICT_RETRIES && self.head(name)?.is_none() {
+                std::thread::sleep(pause);
+                pause *= 2;
+                continue;
+            }
+            return refused.ok_or_else(|| self.error("write", name, e));
         }
+        unreachable!("the loop returns")
     }
 }
+
+/// How often a refused Create whose object is not there is tried again (with doubling pauses
+/// from 100 ms, about 6 s in all) before it is reported as `Exists`.
+const CREATE_CONFLICT_RETRIES: u32 = 6;
 
 /// object_store's default (10 retries from 100 ms, jittered so that it grows slowly) gives up
 /// after about 2 s, less than a store's restart takes (SeaweedFS: ~15 s). These settings wait
@@ -433,7 +461,8 @@ impl Backend for S3Backend {
         let key = self.key(name)?;
         let store = self.store.clone();
         match self.run(async move { store.delete(&key).await })? {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(e @ object_store::Error::NotFound { .. }) if !no_bucket(&e) => Ok(()),
             Err(e) => Err(self.error("remove", name, e)),
         }
     }
