@@ -152,3 +152,8 @@ fn every_target_is_wired() {
 fn serve_request_inputs() {
     check_target("serve_request");
 }
+
+#[test]
+fn object_name_inputs() {
+    check_target("object_name");
+}

@@ -982,6 +982,37 @@ fn manifests_in_log_order(env: &Env, to: &std::path::Path) -> Vec<PathBuf> {
     paths
 }
 
+/// A plain static web server (Python's http.server) over `dir`, and its port.
+fn static_site(dir: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new("python3")
+        .args([
+            "-u",
+            "-m",
+            "http.server",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split(" port ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    (child, port.to_string())
+}
+
 #[test]
 fn the_log_is_published_as_tlog_tiles_that_gos_own_client_verifies() {
     let env = Env::new();
@@ -1035,32 +1066,7 @@ fn the_log_is_published_as_tlog_tiles_that_gos_own_client_verifies() {
     let site_dir = env.dir.path().join("site");
     env.ok(&["checkpoint", "--tiles", site_dir.to_str().unwrap()]);
     assert!(site_dir.join("tile/1/000.p/1").is_file());
-    let mut static_server = Command::new("python3")
-        .args([
-            "-u",
-            "-m",
-            "http.server",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-        ])
-        .arg(&site_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(static_server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split(" port ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap();
+    let (mut static_server, port) = static_site(&site_dir);
     let o = Command::new(&go)
         .args([
             &format!("http://127.0.0.1:{port}"),
@@ -1111,32 +1117,7 @@ fn the_log_is_published_as_tlog_tiles_that_gos_own_client_verifies() {
     let text = std::fs::read_to_string(&list).unwrap();
     let first: Vec<&str> = text.lines().take(261).collect();
     std::fs::write(&old_list, first.join("\n") + "\n").unwrap();
-    let mut static_server = Command::new("python3")
-        .args([
-            "-u",
-            "-m",
-            "http.server",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-        ])
-        .arg(&site_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(static_server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split(" port ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap();
+    let (mut static_server, port) = static_site(&site_dir);
     let o = Command::new(&go)
         .args([
             &format!("http://127.0.0.1:{port}"),

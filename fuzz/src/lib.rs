@@ -36,6 +36,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("warc", warc),
     ("key_statement", key_statement),
     ("serve_request", serve_request),
+    ("object_name", object_name),
 ];
 
 /// `Manifest::parse`: it accepts only the canonical byte form (FORMAT.md 5.1, 5.6), so whatever
@@ -723,6 +724,35 @@ pub fn serve_request(data: &[u8]) {
             let idx = t.stored_indexes();
             assert_eq!(idx.len(), usize::from(t.width));
             assert!(idx.windows(2).all(|w| w[0] < w[1]), "{segment:?}");
+        }
+    }
+}
+
+/// Names listed by an object store (which anyone with write access to the bucket may choose) and
+/// archive locations: an object `mirror` takes for archive content is always a plain relative
+/// name inside the prefix, and a refused location never repeats its credentials.
+pub fn object_name(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    if exhibit::archive::objects::classify(s).is_some() {
+        assert!(
+            exhibit::archive::backend::check_name(s).is_ok(),
+            "{s:?} is content but not a valid object name"
+        );
+        assert!(
+            !s.starts_with('/') && !s.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+        );
+    }
+    if let Err(e) = exhibit::archive::location::parse(s) {
+        if let Some((_, rest)) = s.split_once("://") {
+            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+            if let Some(at) = authority.rfind('@') {
+                let secret = &authority[..at];
+                if secret.len() >= 4 {
+                    assert!(!e.to_string().contains(secret), "{s:?} -> {e}");
+                }
+            }
         }
     }
 }

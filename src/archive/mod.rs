@@ -7,7 +7,8 @@
 //! Beside it, [`backend`] is the storage seam the archive is moving onto: named objects with
 //! create-only and compare-and-swap writes, implemented by `LocalBackend` and by [`s3`]
 //! (S3-compatible object storage), both held to one conformance suite (tests/backend.rs). The
-//! commit protocol below does not use it yet, which is why commands refuse `s3://` locations.
+//! commit protocol below does not use it yet, which is why every command but `mirror` (which
+//! copies objects through it) refuses `s3://` locations.
 //!
 //! Commit protocol, under the lock, for a batch of staged documents:
 //! 1. recover: roll back the remains of any interrupted commit (log tail beyond the checkpoint),

@@ -422,18 +422,35 @@ pub fn read_blob_file(
         path: path.to_path_buf(),
         err,
     };
+    let len = file.metadata().map_err(io_err)?.len();
+    if len <= READ_WHOLE_UP_TO {
+        // One read instead of three seeks and three reads: most blobs are a few KiB, and audit
+        // reads every one of them. The checks below then seek in memory.
+        let mut whole = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut whole).map_err(io_err)?;
+        let len = whole.len() as u64;
+        return check_blob(io::Cursor::new(whole), len, path, out);
+    }
+    check_blob(file, len, path, out)
+}
+
+/// The checks of a blob of `len` bytes, in order: trailer, stored bytes against the trailer's
+/// hash and the frame layout, then the decoded content's SHA-256.
+fn check_blob<R: Read + Seek + Send>(
+    mut file: R,
+    len: u64,
+    path: &Path,
+    out: &mut dyn Write,
+) -> Result<DocumentCheck, BlobError> {
+    let io_err = |err| BlobError::Io {
+        path: path.to_path_buf(),
+        err,
+    };
     let malformed = |why: &str| BlobError::Malformed {
         path: path.to_path_buf(),
         why: why.into(),
     };
-    let len = file.metadata().map_err(io_err)?.len();
-    if len <= READ_WHOLE_UP_TO {
-        // One read instead of three seeks, three reads and two 256 KiB buffers: most blobs are
-        // a few KiB, and audit reads every one of them.
-        let mut whole = Vec::with_capacity(len as usize);
-        file.read_to_end(&mut whole).map_err(io_err)?;
-        return check_blob_bytes(&whole, path, out);
-    }
+    let buffer = (256 * 1024).min(len as usize).max(1);
     if len < TRAILER_LEN + 4 {
         return Err(malformed(
             "too short to hold a zstd frame and the exhibit trailer",
@@ -456,7 +473,7 @@ pub fn read_blob_file(
     // refused before any decompression, so a tampered "bomb" costs nothing.
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let mut hashing = HashingReader {
-        inner: BufReader::with_capacity(256 * 1024, (&mut file).take(body_len)),
+        inner: BufReader::with_capacity(buffer, (&mut file).take(body_len)),
         hasher: sha2::Sha256::new(),
     };
     let layout = check_layout(&mut hashing).map_err(io_err)?;
@@ -480,7 +497,7 @@ pub fn read_blob_file(
         .unwrap_or_else(zstd::zstd_safe::DCtx::create);
     let (decoded, sha256, size) = {
         let mut decoder = zstd::stream::read::Decoder::with_context(
-            BufReader::with_capacity(256 * 1024, file.take(body_len)),
+            BufReader::with_capacity(buffer, file.take(body_len)),
             &mut dctx,
         );
         if body_len >= PIPELINE_FROM {
@@ -505,63 +522,6 @@ pub fn read_blob_file(
 
 /// Blobs up to this size are read into memory at once and checked from there.
 const READ_WHOLE_UP_TO: u64 = 1 << 20;
-
-/// [`read_blob_file`] of a blob already in memory: the same checks in the same order, so the
-/// same blob gets the same verdict whichever way it was read.
-fn check_blob_bytes(
-    blob: &[u8],
-    path: &Path,
-    out: &mut dyn Write,
-) -> Result<DocumentCheck, BlobError> {
-    let malformed = |why: &str| BlobError::Malformed {
-        path: path.to_path_buf(),
-        why: why.into(),
-    };
-    if (blob.len() as u64) < TRAILER_LEN + 4 {
-        return Err(malformed(
-            "too short to hold a zstd frame and the exhibit trailer",
-        ));
-    }
-    let (body, trailer) = blob.split_at(blob.len() - TRAILER_LEN as usize);
-    if trailer[..4] != TRAILER_MAGIC
-        || trailer[4..8] != 40u32.to_le_bytes()
-        || &trailer[8..16] != TRAILER_TAG
-    {
-        return Err(malformed(
-            "the trailing checksum frame is missing or damaged",
-        ));
-    }
-    let layout = check_layout(&mut &body[..]).map_err(|err| BlobError::Io {
-        path: path.to_path_buf(),
-        err,
-    })?;
-    if sha2::Sha256::digest(body)[..] != trailer[16..] {
-        return Err(BlobError::Altered {
-            path: path.to_path_buf(),
-        });
-    }
-    if let Err(why) = layout {
-        return Err(malformed(&why));
-    }
-    let mut dctx = DCTX
-        .with(|c| c.borrow_mut().take())
-        .unwrap_or_else(zstd::zstd_safe::DCtx::create);
-    let mut sink = DigestWriter::new(out);
-    let decoded = {
-        let mut decoder = zstd::stream::read::Decoder::with_context(body, &mut dctx);
-        copy_distinguishing(&mut decoder, &mut sink)
-    };
-    DCTX.with(|c| *c.borrow_mut() = Some(dctx));
-    match decoded {
-        Ok(()) => {}
-        Err(Copy::Read(e)) => return Err(malformed(&format!("zstd: {e}"))),
-        Err(Copy::Write(e)) => return Err(BlobError::Output(e)),
-    }
-    Ok(DocumentCheck {
-        sha256: Sha256::from_bytes(sink.hasher.finalize().into()),
-        size: sink.count,
-    })
-}
 
 thread_local! {
     static DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
