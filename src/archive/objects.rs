@@ -2,9 +2,9 @@
 //!
 //! A copy of an archive (`exhibit mirror`) must carry exactly these and nothing else: not the
 //! writers' `lock`, not the scratch space under `tmp/`, not what a file manager leaves behind.
-//! The names are the layout's relative paths, so they are the same on every backend. The rules
-//! are audit's inventory (verify/audit.rs): a name that audit would call an unexpected file is
-//! not content here either.
+//! The names are the layout's relative paths, so they are the same on every backend. Audit's
+//! inventory (verify/audit.rs) classifies by the same function, so a name audit calls an
+//! unexpected file is never copied, and one it accepts always is.
 
 use crate::archive::local::{is_os_metadata, LogFile, CONFIG_FILE};
 use crate::core::digest::Sha256;

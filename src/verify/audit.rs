@@ -1097,40 +1097,37 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
             unexpected(problems);
             continue;
         }
-        match parts.as_slice() {
-            [archive::CONFIG_FILE] => found.config = true,
-            ["lock"] => found.lock_len = Some(item.len),
-            ["keys", name] if name.ends_with(".pem") => {
-                found.keys.push((rel.clone(), name.to_string()))
-            }
-            ["documents", shard, name] => match name.strip_suffix(".zst") {
-                Some(sha) if Sha256::parse(sha).is_some_and(|d| d.shard() == *shard) => found
+        // Which names are content is decided once, for audit and for `mirror` alike.
+        use crate::archive::objects::{classify, ObjectKind};
+        match (classify(&rel), parts.as_slice()) {
+            (Some(ObjectKind::Config), _) => found.config = true,
+            (Some(ObjectKind::Key), [_, name]) => found.keys.push((rel.clone(), name.to_string())),
+            (Some(ObjectKind::Document), [_, _, name]) => {
+                let sha = name
+                    .strip_suffix(".zst")
+                    .expect("classify checked the name");
+                found
                     .documents
-                    .push((sha.to_string(), rel.clone(), item.len)),
-                _ => unexpected(problems),
-            },
-            ["records", shard, name] => {
-                let (stem, is_sig) = match (name.strip_suffix(".json"), name.strip_suffix(".sig")) {
-                    (Some(s), _) => (s, false),
-                    (_, Some(s)) => (s, true),
-                    _ => {
-                        unexpected(problems);
-                        continue;
-                    }
+                    .push((sha.to_string(), rel.clone(), item.len))
+            }
+            (Some(ObjectKind::Record), [_, _, name]) => {
+                let (stem, is_sig) = match name.strip_suffix(".json") {
+                    Some(stem) => (stem, false),
+                    None => (
+                        name.strip_suffix(".sig")
+                            .expect("classify checked the name"),
+                        true,
+                    ),
                 };
-                match stem.parse::<RecordId>() {
-                    Ok(id) if id.to_string() == stem && id.shard() == *shard => {
-                        let e = found.records.entry(id).or_insert((false, false));
-                        if is_sig {
-                            e.1 = true
-                        } else {
-                            e.0 = true
-                        }
-                    }
-                    _ => unexpected(problems),
+                let id: RecordId = stem.parse().expect("classify checked the name");
+                let e = found.records.entry(id).or_insert((false, false));
+                if is_sig {
+                    e.1 = true
+                } else {
+                    e.0 = true
                 }
             }
-            ["log", name @ ("leaves" | "hashes" | "checkpoint" | "keys")] => {
+            (Some(ObjectKind::Log | ObjectKind::Checkpoint), [_, name]) => {
                 found.log.insert(match *name {
                     "leaves" => "leaves",
                     "hashes" => "hashes",
@@ -1138,14 +1135,16 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
                     _ => "checkpoint",
                 });
             }
-            ["tmp", ..] => problems.push(Problem {
+            (Some(_), _) => unexpected(problems),
+            (None, ["lock"]) => found.lock_len = Some(item.len),
+            (None, ["tmp", ..]) => problems.push(Problem {
                 severity: Severity::Warning,
                 path: rel.clone(),
                 what:
                     "scratch file of an unfinished or interrupted write; removed by the next writer"
                         .into(),
             }),
-            _ => unexpected(problems),
+            (None, _) => unexpected(problems),
         }
     }
     if !found.config {
