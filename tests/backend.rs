@@ -227,19 +227,23 @@ fn concurrent_creators(b: &dyn Backend) {
     }
 }
 
-fn one_creator_wins(b: &dyn Backend, name: &str) {
+/// `N` threads make one conditional write each, all at the same instant (after `before`, which
+/// reads what the write is conditional on); exactly one must be written. Returns every
+/// outcome and the winner.
+fn race<T>(
+    before: impl Fn() -> T + Sync,
+    write: impl Fn(usize, T) -> PutOutcome + Sync,
+) -> (Vec<(usize, PutOutcome)>, usize) {
     const N: usize = 8;
     let start = Barrier::new(N);
     let outcomes: Vec<(usize, PutOutcome)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..N)
             .map(|i| {
-                let start = &start;
+                let (start, before, write) = (&start, &before, &write);
                 s.spawn(move || {
+                    let read = before();
                     start.wait();
-                    let o = b
-                        .put(name, format!("writer {i}").as_bytes(), PutMode::Create)
-                        .unwrap();
-                    (i, o)
+                    (i, write(i, read))
                 })
             })
             .collect();
@@ -251,12 +255,23 @@ fn one_creator_wins(b: &dyn Backend, name: &str) {
         .map(|(i, _)| *i)
         .collect();
     assert_eq!(winners.len(), 1, "{outcomes:?}");
+    (outcomes, winners[0])
+}
+
+fn one_creator_wins(b: &dyn Backend, name: &str) {
+    let (outcomes, winner) = race(
+        || (),
+        |i, ()| {
+            b.put(name, format!("writer {i}").as_bytes(), PutMode::Create)
+                .unwrap()
+        },
+    );
     assert!(outcomes
         .iter()
         .all(|(_, o)| matches!(o, PutOutcome::Written { .. } | PutOutcome::Exists)));
     assert_eq!(
         b.get(name).unwrap().unwrap().0,
-        format!("writer {}", winners[0]).as_bytes()
+        format!("writer {winner}").as_bytes()
     );
 }
 
@@ -295,39 +310,22 @@ fn concurrent_updaters(b: &dyn Backend) {
 }
 
 fn one_updater_wins(b: &dyn Backend, name: &str) {
-    const N: usize = 8;
     written(b.put(name, b"start", PutMode::Overwrite).unwrap());
-    let start = Barrier::new(N);
-    let outcomes: Vec<(usize, PutOutcome)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..N)
-            .map(|i| {
-                let start = &start;
-                s.spawn(move || {
-                    let (_, etag) = b.get(name).unwrap().unwrap();
-                    // Everyone has read the same version before anyone writes.
-                    start.wait();
-                    let o = b
-                        .put(
-                            name,
-                            format!("updater {i}").as_bytes(),
-                            PutMode::Update(etag),
-                        )
-                        .unwrap();
-                    (i, o)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let winners: Vec<usize> = outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, PutOutcome::Written { .. }))
-        .map(|(i, _)| *i)
-        .collect();
-    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    // Everyone has read the same version before anyone writes.
+    let (_, winner) = race(
+        || b.get(name).unwrap().unwrap().1,
+        |i, etag| {
+            b.put(
+                name,
+                format!("updater {i}").as_bytes(),
+                PutMode::Update(etag),
+            )
+            .unwrap()
+        },
+    );
     assert_eq!(
         b.get(name).unwrap().unwrap().0,
-        format!("updater {}", winners[0]).as_bytes()
+        format!("updater {winner}").as_bytes()
     );
 }
 

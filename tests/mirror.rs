@@ -88,6 +88,20 @@ fn capture_all(env: &Env, srv: &TestServer, range: std::ops::Range<usize>) -> Ve
     common::printed_ids(env.spawn_capture("urls.txt", &urls))
 }
 
+/// A random 17 MiB document, too large to be held in memory by mirror: it is read, uploaded and
+/// read back in ranges.
+fn import_large(env: &Env) {
+    let large = env.dir.path().join("large.bin");
+    let mut bytes = vec![0u8; 17 * 1024 * 1024];
+    getrandom::getrandom(&mut bytes).unwrap();
+    fs::write(&large, bytes).unwrap();
+    env.ok(&[
+        "import",
+        large.to_str().unwrap(),
+        "--url",
+        "https://example.org/large",
+    ]);
+}
 #[test]
 fn mirror_between_local_and_object_storage() {
     let sw = Seaweed::start();
@@ -105,16 +119,7 @@ fn mirror_between_local_and_object_storage() {
     env.ok(&["keys", "rotate", "--reason", "yearly"]);
     let later = capture_all(&env, &srv, 3..5);
     // A document too large to be held in memory: read, uploaded and read back in ranges.
-    let large = env.dir.path().join("large.bin");
-    let mut bytes = vec![0u8; 17 * 1024 * 1024];
-    getrandom::getrandom(&mut bytes).unwrap();
-    fs::write(&large, bytes).unwrap();
-    env.ok(&[
-        "import",
-        large.to_str().unwrap(),
-        "--url",
-        "https://example.org/large",
-    ]);
+    import_large(&env);
     let archive = env.archive.to_str().unwrap().to_string();
 
     // local -> s3 -> local: every file byte-identical, and the copy audits clean pinned to the
@@ -248,16 +253,7 @@ fn mirror_refuses_what_is_not_an_archive_copy() {
     assert_eq!(fs::read_dir(&other).unwrap().count(), 1);
     // local -> local works too, with a document too large to hold in memory (copied through a
     // temporary file in ranges), and every other command still refuses s3:// for now.
-    let large = env.dir.path().join("large.bin");
-    let mut bytes = vec![0u8; 17 * 1024 * 1024];
-    getrandom::getrandom(&mut bytes).unwrap();
-    fs::write(&large, bytes).unwrap();
-    env.ok(&[
-        "import",
-        large.to_str().unwrap(),
-        "--url",
-        "https://example.org/large",
-    ]);
+    import_large(&env);
     let copy = env.dir.path().join("copy");
     env.ok(&["mirror", archive, copy.to_str().unwrap()]);
     assert_eq!(tree(&env.archive), tree(&copy));
