@@ -157,3 +157,8 @@ fn serve_request_inputs() {
 fn object_name_inputs() {
     check_target("object_name");
 }
+
+#[test]
+fn pack_inputs() {
+    check_target("pack");
+}

@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("key_statement", key_statement),
     ("serve_request", serve_request),
     ("object_name", object_name),
+    ("pack", pack),
 ];
 
 /// `Manifest::parse`: it accepts only the canonical byte form (FORMAT.md 5.1, 5.6), so whatever
@@ -754,5 +755,35 @@ pub fn object_name(data: &[u8]) {
                 }
             }
         }
+    }
+}
+
+/// `pack::Footer::read` over arbitrary bytes: whatever it accepts is exactly what the writer
+/// would write for those entries (the footer and trailer re-serialize to the input's tail), the
+/// entries tile every byte before the footer, and each is found again by its kind and key.
+pub fn pack(data: &[u8]) {
+    use exhibit::core::pack::{Footer, LINE, TRAILER};
+    let len = data.len() as u64;
+    let Ok(footer) = Footer::read(&mut io::Cursor::new(data), len) else {
+        return;
+    };
+    let mut tail = String::new();
+    for e in &footer.entries {
+        tail.push_str(&e.line());
+    }
+    tail.push_str(&format!(
+        "exhibit-pack/1 {:010} {:016}\n",
+        footer.entries.len(),
+        footer.footer_offset
+    ));
+    assert_eq!(tail.as_bytes(), &data[footer.footer_offset as usize..]);
+    assert_eq!(
+        len,
+        footer.footer_offset + footer.entries.len() as u64 * LINE + TRAILER
+    );
+    let covered: u64 = footer.entries.iter().map(|e| e.len).sum();
+    assert_eq!(covered, footer.footer_offset);
+    for e in &footer.entries {
+        assert_eq!(footer.find(e.kind, &e.key), Some(e));
     }
 }

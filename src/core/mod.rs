@@ -11,4 +11,5 @@ pub mod fsutil;
 pub mod keys;
 pub mod manifest;
 pub mod note;
+pub mod pack;
 pub mod record_id;

@@ -251,6 +251,71 @@ pub fn trim_pasted(s: &str) -> &str {
     }
 }
 
+/// Record IDs that follow from log positions (archive/2, docs/SCALE.md): the ID of the record at
+/// log index `i` is a fixed permutation of `i`, keyed by the archive's origin, so a reader finds
+/// a record from its ID by arithmetic, with no index to keep, on a disk or on object storage.
+/// The IDs still look random (and differ between archives), which keeps them from being
+/// mistaken for counts and keeps two archives' citations apart.
+///
+/// The permutation of 55-bit values, all arithmetic modulo 2^55:
+/// `a = (i + K) * M1`, `b = a XOR (a >> 28)`, `id = b * M2`, where K is the first 8 bytes
+/// (big endian) of SHA-256("exhibit-record-id\n" || origin) modulo 2^55, and M1, M2 are the odd
+/// constants below. Each step is invertible (odd multipliers modulo a power of two; a shift of
+/// at least half the width undoes itself), so every index has exactly one ID and back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdMap {
+    key: u64,
+}
+
+const M1: u64 = 0x5851_F42D_4C95_7F2D & BITS_MASK;
+const M2: u64 = 0x2545_F491_4F6C_DD1D & BITS_MASK;
+const SHIFT: u32 = 28;
+
+/// The inverse of an odd number modulo 2^64 (and so modulo 2^55), by Newton's iteration: each
+/// step doubles the number of correct low bits, and x = m is right in the low 3.
+const fn inverse(m: u64) -> u64 {
+    let mut x = m;
+    let mut i = 0;
+    while i < 6 {
+        x = x.wrapping_mul(2u64.wrapping_sub(m.wrapping_mul(x)));
+        i += 1;
+    }
+    x & BITS_MASK
+}
+const M1_INV: u64 = inverse(M1);
+const M2_INV: u64 = inverse(M2);
+
+impl IdMap {
+    pub fn for_origin(origin: &str) -> IdMap {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"exhibit-record-id\n");
+        h.update(origin.as_bytes());
+        let d: [u8; 32] = h.finalize().into();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&d[..8]);
+        IdMap {
+            key: u64::from_be_bytes(first) & BITS_MASK,
+        }
+    }
+
+    /// The ID of the record at log index `index` (below 2^55).
+    pub fn id(&self, index: u64) -> RecordId {
+        let a = index.wrapping_add(self.key).wrapping_mul(M1) & BITS_MASK;
+        let b = a ^ (a >> SHIFT);
+        RecordId(b.wrapping_mul(M2) & BITS_MASK)
+    }
+
+    /// The log index whose ID this is. Every ID has one; whether that index holds this record
+    /// is for the log to say (an ID from another archive, or of a record made before archive/2,
+    /// maps to some index too).
+    pub fn index(&self, id: RecordId) -> u64 {
+        let b = id.0.wrapping_mul(M2_INV) & BITS_MASK;
+        let a = b ^ (b >> SHIFT);
+        a.wrapping_mul(M1_INV).wrapping_sub(self.key) & BITS_MASK
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -623,6 +688,32 @@ mod tests {
                 prop_assert_eq!(parsed_again, Ok(id));
             }
             let _ = looks_like_record_id(&s);
+        }
+    }
+
+    #[test]
+    fn position_ids_round_trip_and_differ_between_archives() {
+        let a = IdMap::for_origin("archive.example/log");
+        let b = IdMap::for_origin("other.example/log");
+        for i in (0..2_000u64).chain([BITS_MASK - 1, BITS_MASK, 1 << 40]) {
+            assert_eq!(a.index(a.id(i)), i);
+            assert_ne!(a.id(i), b.id(i));
+        }
+        let ids: std::collections::HashSet<RecordId> = (0..10_000).map(|i| a.id(i)).collect();
+        assert_eq!(ids.len(), 10_000);
+        // Neighbours in the log do not share a shard directory or a visible prefix.
+        let shards: std::collections::HashSet<String> = (0..64).map(|i| a.id(i).shard()).collect();
+        assert!(shards.len() > 40, "{}", shards.len());
+        assert_eq!(M1.wrapping_mul(M1_INV) & BITS_MASK, 1);
+        assert_eq!(M2.wrapping_mul(M2_INV) & BITS_MASK, 1);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_id_maps_to_one_index_and_back(bits in 0u64..=BITS_MASK, origin in "[a-z./]{1,20}") {
+            let m = IdMap::for_origin(&origin);
+            let id = RecordId::from_bits(bits);
+            proptest::prop_assert_eq!(m.id(m.index(id)), id);
         }
     }
 }
