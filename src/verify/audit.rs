@@ -480,255 +480,446 @@ pub fn audit(
     pool.install(|| run(archive, anchor, opts, progress))
 }
 
+/// The audit, phase by phase. Each phase adds what it finds to one list and none stops the
+/// others, so a single run names every problem; the order of the phases is the order in which
+/// what one phase establishes is what the next relies on.
 fn run(
     archive: &Archive,
     anchor: &Anchor,
     opts: &AuditOptions,
     progress: &Progress,
 ) -> Result<AuditReport> {
-    let since = opts.since.as_ref();
-    let root = archive.root();
-    let mut problems = Vec::new();
-    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-    let error = |problems: &mut Vec<Problem>, path: String, what: String| {
-        problems.push(Problem {
-            severity: Severity::Error,
-            path,
-            what,
-        })
+    let mut audit = Audit {
+        archive,
+        anchor,
+        opts,
+        progress,
+        problems: Vec::new(),
+        first_bad: None,
     };
-
-    let found = walk(archive, &mut problems)?;
-    if found.config {
-        check_config(archive, &mut problems);
-    }
-    if let Some(len) = found.lock_len {
-        if len != 0 {
-            error(
-                &mut problems,
-                "lock".into(),
-                "the lock file must be empty".into(),
-            );
-        }
-    }
-    for (path, name) in &found.keys {
-        if let Err(why) = check_key_file(archive, name) {
-            error(&mut problems, path.clone(), why);
-        }
-    }
-
-    // The log: the checkpoint fixes how many leaves are committed.
-    let mut log_state = LogState::load(archive, anchor);
-    if let Some(cp) = log_state.checkpoint.clone() {
-        if cp.origin != archive.config.origin {
-            // One of the two files was altered. A checkpoint that a trusted key signed for its
-            // own origin is authentic, so the metadata is the altered one.
-            let own = LogState::load_for_origin(archive, anchor, &cp.origin);
-            if own.problem.is_none() {
-                error(
-                    &mut problems,
-                    archive::CONFIG_FILE.into(),
-                    format!(
-                        "altered: origin {:?} differs from the signed checkpoint's {:?}",
-                        archive.config.origin, cp.origin
-                    ),
-                );
-                log_state = own;
-            }
-        }
-    }
-    let size = log_state.checkpoint.as_ref().map_or(0, |c| c.size);
-    if found.log.contains("checkpoint") {
-        if let Some(p) = &log_state.problem {
-            error(&mut problems, "log/checkpoint".into(), p.clone());
-        }
-    } else {
-        // Every archive has one from its creation on (FORMAT.md 9.1, 9.5), so a missing one is
-        // damage even when the log is empty: it would otherwise let anyone make every record
-        // look like the remains of an interrupted write.
-        error(
-            &mut problems,
-            "log/checkpoint".into(),
-            "missing: the log has no signed checkpoint".into(),
-        );
-    }
-    let leaves_len = archive.log_len(LogFile::Leaves).unwrap_or(0);
-    let mut first_bad: Option<u64> = None;
-    let mut bad = |i: u64| first_bad = Some(first_bad.map_or(i, |f: u64| f.min(i)));
-    let mut leaves: Vec<Option<LeafEntry>> = Vec::new();
-    let mut tail: Vec<LeafEntry> = Vec::new();
-    if leaves_len < size * LEAF_LINE {
-        error(
-            &mut problems,
-            "log/leaves".into(),
-            format!(
-                "holds {} entries but the checkpoint covers {size}: records were removed from the log",
-                leaves_len / LEAF_LINE
-            ),
-        );
-        bad(leaves_len / LEAF_LINE);
-    }
-    if size > 0 && leaves_len > 0 {
-        let mut buf = vec![0u8; (leaves_len.min(size * LEAF_LINE)) as usize];
-        let read = archive
-            .local()
-            .open_log(LogFile::Leaves)
-            .map_err(|e| e.to_string())
-            .and_then(|f| {
-                f.ok_or_else(|| "missing".to_string())?
-                    .read_exact(&mut buf)
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(e) = read {
-            error(
-                &mut problems,
-                "log/leaves".into(),
-                format!("cannot read: {e}"),
-            );
-        }
-        for (i, line) in buf.chunks(LEAF_LINE as usize).enumerate() {
-            let e = LeafEntry::parse(line);
-            if e.is_none() {
-                error(
-                    &mut problems,
-                    "log/leaves".into(),
-                    format!("leaf {i}: not a well-formed entry"),
-                );
-                bad(i as u64);
-            }
-            leaves.push(e);
-        }
-    }
-    if leaves_len > size * LEAF_LINE {
-        tail = archive.uncommitted_tail(size)?;
-        problems.push(Problem {
-            severity: Severity::Warning,
-            path: "log/leaves".into(),
-            what: format!(
-                "{} bytes beyond the checkpoint: an interrupted write, rolled back by the next writer",
-                leaves_len - size * LEAF_LINE
-            ),
-        });
-    }
-    let tail_ids: HashSet<RecordId> = tail.iter().map(|e| e.record_id).collect();
-    // An interrupted commit places a browser record's file before its parts (FORMAT.md 10), so
-    // the parts it may have left are named by a tail record still there.
-    let tail_parts: Vec<String> = tail
-        .iter()
-        .filter_map(|e| archive.load_record(&e.record_id).ok().flatten())
-        .filter_map(|(bytes, _)| crate::manifest::Manifest::parse(&bytes).ok())
-        .flat_map(|m| m.parts().into_iter().map(|p| p.sha256))
-        .collect();
-    let mut tail_docs: HashSet<String> = tail.iter().map(|e| e.sha256.to_string()).collect();
-    tail_docs.extend(tail_parts);
-
-    // Records, in parallel. Each yields its leaf hash (if its bytes exist) and its problems.
+    let found = audit.inventory()?;
+    let mut log = audit.log_state(&found);
+    let size = tree_size(&log);
+    let leaves = audit.read_leaves(size)?;
+    // Reading the records and the documents is what takes time: the progress counts both.
     progress.total.store(
-        leaves.len() as u64 + found.documents.len() as u64,
+        leaves.committed.len() as u64 + found.documents.len() as u64,
         Ordering::Relaxed,
     );
-    // Records are read in shard order, so each worker opens a shard directory once for a run of
-    // records instead of twice per record; the outcomes are put back in log order.
-    let mut shard_order: Vec<(String, usize)> = leaves
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            (
-                e.as_ref().map(|e| e.record_id.shard()).unwrap_or_default(),
-                i,
-            )
-        })
-        .collect();
-    shard_order.sort_unstable();
-    let pass = |state: &LogState| -> Vec<RecordOutcome> {
-        let mut outcomes: Vec<(usize, RecordOutcome)> = shard_order
-            .par_iter()
-            .map_init(archive::local::ShardCache::default, |cache, &(_, i)| {
-                let r = check_record(archive, state, i as u64, leaves[i].as_ref(), cache);
-                progress.done.fetch_add(1, Ordering::Relaxed);
-                (i, r)
-            })
+    let (outcomes, key_lines) = audit.check_records(&mut log, &leaves.committed, size);
+    let ledger = audit.account_records(outcomes, &leaves.committed);
+    audit.check_tail(&leaves.tail, &ledger.committed_ids, size);
+    audit.check_key_events(&log, size, &key_lines);
+    audit.check_tree(size, &ledger.leaf_hashes, &log);
+    let history = audit.check_history(&log);
+    audit.check_record_files(&found, &ledger.committed_ids, &leaves.tail.ids);
+    let read = audit.check_documents(&found, &ledger.referenced, &leaves.tail.documents);
+    audit.check_cited_documents(&found, &ledger.cited_by);
+    let cited_by = audit.name_citers(&ledger.cited_by);
+    Ok(audit.report(
+        &found,
+        &log,
+        leaves.committed.len() as u64,
+        history,
+        read,
+        cited_by,
+    ))
+}
+
+/// One audit run: what every phase reads, and the findings they all add to.
+struct Audit<'a> {
+    archive: &'a Archive,
+    anchor: &'a Anchor,
+    opts: &'a AuditOptions,
+    progress: &'a Progress,
+    problems: Vec<Problem>,
+    /// The lowest leaf index any phase found wrong: where a removed, reordered, altered or
+    /// inserted record is.
+    first_bad: Option<u64>,
+}
+
+/// How many leaves the checkpoint commits; none without a checkpoint.
+fn tree_size(log: &LogState) -> u64 {
+    log.checkpoint.as_ref().map_or(0, |c| c.size)
+}
+
+/// The log's leaves as read: the committed ones (`None` where a line is not a well-formed
+/// entry), and what an interrupted write left beyond the checkpoint.
+struct Leaves {
+    committed: Vec<Option<LeafEntry>>,
+    tail: Tail,
+}
+
+/// The lines beyond the checkpoint, and what they name. What an interrupted write left is a
+/// warning, not an extra file, only because the tail names it.
+struct Tail {
+    entries: Vec<LeafEntry>,
+    ids: HashSet<RecordId>,
+    /// The documents the tail's records cite, their parts included.
+    documents: HashSet<String>,
+}
+
+impl Tail {
+    fn new(archive: &Archive, entries: Vec<LeafEntry>) -> Tail {
+        let ids: HashSet<RecordId> = entries.iter().map(|e| e.record_id).collect();
+        // An interrupted commit places a browser record's file before its parts (FORMAT.md 10),
+        // so the parts it may have left are named by a tail record still there.
+        let parts: Vec<String> = entries
+            .iter()
+            .filter_map(|e| archive.load_record(&e.record_id).ok().flatten())
+            .filter_map(|(bytes, _)| crate::manifest::Manifest::parse(&bytes).ok())
+            .flat_map(|m| m.parts().into_iter().map(|p| p.sha256))
             .collect();
-        outcomes.sort_unstable_by_key(|(i, _)| *i);
-        outcomes.into_iter().map(|(_, r)| r).collect()
-    };
-    let mut results = pass(&log_state);
-    // The key records the manifests themselves say there are. If log/keys says otherwise (a line
-    // removed, say, to revive a compromised key), the book folded from log/keys is wrong:
-    // judge every record again by the book of the recomputed key records, so each leaf that the
-    // true statuses reject is named (and log/keys is reported below).
-    let recomputed = recomputed_key_lines(&results);
-    let from_log_keys = log_state.trust.as_ref().map(|t| t.lines.clone()).ok();
-    if from_log_keys.as_deref() != Some(recomputed.as_str()) {
-        let source = Recomputed {
-            archive,
-            lines: recomputed.clone(),
-        };
-        if let Ok(t) = Trust::load(&source, anchor, size) {
-            let mut state = log_state.clone();
-            state.trust = Ok(t);
-            results = pass(&state);
-            log_state.trust = state.trust;
+        let mut documents: HashSet<String> = entries.iter().map(|e| e.sha256.to_string()).collect();
+        documents.extend(parts);
+        Tail {
+            entries,
+            ids,
+            documents,
         }
     }
-    let mut leaf_hashes = Vec::with_capacity(results.len());
-    let mut referenced: HashMap<String, u64> = HashMap::new();
-    let mut cited_by: HashMap<String, Vec<Citation>> = HashMap::new();
-    let mut committed_ids = HashSet::new();
-    let key_lines = recomputed;
-    let mut by_id: HashMap<String, (String, String, String)> = HashMap::new();
-    // Committed records whose manifest is missing or unreadable: already an error each, so a
-    // change claim pointing at one is not also called "not earlier in the log" (it is).
-    let mut unreadable: HashSet<String> = HashSet::new();
-    for (i, (leaf, doc, mut probs)) in results.into_iter().enumerate() {
-        if !probs.is_empty() {
-            bad(i as u64);
+}
+
+/// What the committed records say, gathered in log order for the phases that check across
+/// records.
+struct Ledger {
+    /// Each leaf's hash, `None` where the record's bytes are missing: what the tree is rebuilt
+    /// from.
+    leaf_hashes: Vec<Option<merkle::Hash>>,
+    /// Every document a record cites (a browser capture's parts too), with the size the first
+    /// record citing it gives.
+    referenced: HashMap<String, u64>,
+    /// For each document, the records that cite it, in log order.
+    cited_by: HashMap<String, Vec<Citation>>,
+    committed_ids: HashSet<RecordId>,
+}
+
+impl Ledger {
+    /// A browser capture's parts are its documents too: referenced, checked and named.
+    fn cite(&mut self, f: Facts) {
+        for p in f.parts {
+            self.cited_by
+                .entry(p.sha256.clone())
+                .or_default()
+                .push(Citation {
+                    record_id: f.record_id.clone(),
+                    url: f.requested_url.clone(),
+                    part: Some(p.name),
+                });
+            self.referenced.entry(p.sha256).or_insert(p.size);
         }
-        problems.append(&mut probs);
-        leaf_hashes.push(leaf);
-        if let Some(Some(e)) = leaves.get(i) {
-            committed_ids.insert(e.record_id);
-            if doc.is_none() {
-                unreadable.insert(e.record_id.to_string());
+        let (sha, size) = (f.sha256, f.size);
+        self.cited_by
+            .entry(sha.clone())
+            .or_default()
+            .push(Citation {
+                record_id: f.record_id,
+                url: f.requested_url,
+                part: None,
+            });
+        self.referenced.entry(sha).or_insert(size);
+    }
+}
+
+/// What `--since` and `--state` showed about the log's past.
+struct History {
+    extends: Option<u64>,
+    verdict: &'static str,
+    state: Option<StateReport>,
+}
+
+/// How much of the documents' content this run read: the report must never claim more.
+struct DocumentsRead {
+    checked: u64,
+    document_bytes: u64,
+    stored_bytes: u64,
+}
+
+/// Why a record's change claim is wrong, if it is. A claim must point back to an earlier record
+/// of the same URL and agree with the documents: "unchanged" cites the same bytes, a change
+/// different ones. `earlier` maps each record ID to its document hash, requested and final URL.
+/// A claim pointing at a committed record that could not be read is not judged: that record is
+/// already an error, and it is earlier in the log.
+fn change_claim_problem(
+    f: &Facts,
+    earlier: &HashMap<String, (String, String, String)>,
+    unreadable: &HashSet<String>,
+) -> Option<String> {
+    let c = f.change.as_ref()?;
+    match earlier.get(&c.previous) {
+        None if unreadable.contains(&c.previous) => None,
+        None => Some(format!(
+            "its previous record {} is not earlier in the log",
+            c.previous
+        )),
+        Some(p) if p.1 != f.requested_url && p.2 != f.requested_url => Some(format!(
+            "its previous record {} is of another URL",
+            c.previous
+        )),
+        Some(p) if (c.kind == crate::manifest::ChangeKind::Unchanged) != (p.0 == f.sha256) => {
+            Some(format!(
+                "it says {} but its document and {}'s disagree",
+                c.kind.as_str(),
+                c.previous
+            ))
+        }
+        _ => None,
+    }
+}
+
+impl Audit<'_> {
+    fn error(&mut self, path: impl Into<String>, what: String) {
+        self.problems.push(Problem {
+            severity: Severity::Error,
+            path: path.into(),
+            what,
+        })
+    }
+
+    fn warning(&mut self, path: impl Into<String>, what: String) {
+        self.problems.push(Problem {
+            severity: Severity::Warning,
+            path: path.into(),
+            what,
+        })
+    }
+
+    /// Leaf `i` is wrong: the report names the lowest such leaf.
+    fn bad(&mut self, i: u64) {
+        self.first_bad = Some(self.first_bad.map_or(i, |f| f.min(i)));
+    }
+
+    /// A path as the report shows it: relative to the archive root.
+    fn rel(&self, p: &Path) -> String {
+        p.strip_prefix(self.archive.root())
+            .unwrap_or(p)
+            .display()
+            .to_string()
+    }
+
+    /// Every file is accounted for before anything in it is believed: a byte no check reads is
+    /// a byte anyone could change unnoticed. The walk sorts the files by kind and names every
+    /// one that is not of the format; the small files whose every byte is fixed (the metadata,
+    /// the lock, the key files) need nothing else and are checked at once.
+    fn inventory(&mut self) -> Result<Found> {
+        let archive = self.archive;
+        let found = walk(archive, &mut self.problems)?;
+        if found.config {
+            check_config(archive, &mut self.problems);
+        }
+        if let Some(len) = found.lock_len {
+            if len != 0 {
+                self.error("lock", "the lock file must be empty".into());
             }
         }
-        if let Some(f) = doc {
-            // A change claim must point back to an earlier record of the same URL, and agree
-            // with the documents: "unchanged" cites the same bytes, a change different ones.
-            if let Some(c) = &f.change {
-                let why = match by_id.get(&c.previous) {
-                    None if unreadable.contains(&c.previous) => None,
-                    None => Some(format!(
-                        "its previous record {} is not earlier in the log",
-                        c.previous
-                    )),
-                    Some(p) if p.1 != f.requested_url && p.2 != f.requested_url => Some(format!(
-                        "its previous record {} is of another URL",
-                        c.previous
-                    )),
-                    Some(p)
-                        if (c.kind == crate::manifest::ChangeKind::Unchanged)
-                            != (p.0 == f.sha256) =>
-                    {
-                        Some(format!(
-                            "it says {} but its document and {}'s disagree",
-                            c.kind.as_str(),
-                            c.previous
-                        ))
-                    }
-                    _ => None,
-                };
-                if let Some(why) = why {
-                    bad(i as u64);
-                    let id: Option<RecordId> = f.record_id.parse().ok();
-                    problems.push(Problem {
-                        severity: Severity::Error,
-                        path: id
-                            .map(|id| rel(&archive.record_paths(&id).0))
-                            .unwrap_or_default(),
-                        what: format!("leaf {i}: change record {}: {why}", f.record_id),
-                    });
+        for (path, name) in &found.keys {
+            if let Err(why) = check_key_file(archive, name) {
+                self.error(path.clone(), why);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The signed checkpoint fixes how many leaves are committed, and so what every later phase
+    /// calls committed and what the remains of an interrupted write. It must exist and verify,
+    /// and its origin must be the archive's; where they disagree, the side a trusted key signed
+    /// is believed.
+    fn log_state(&mut self, found: &Found) -> LogState {
+        let (archive, anchor) = (self.archive, self.anchor);
+        let mut log = LogState::load(archive, anchor);
+        if let Some(cp) = log.checkpoint.clone() {
+            if cp.origin != archive.config.origin {
+                // One of the two files was altered. A checkpoint that a trusted key signed for
+                // its own origin is authentic, so the metadata is the altered one.
+                let own = LogState::load_for_origin(archive, anchor, &cp.origin);
+                if own.problem.is_none() {
+                    self.error(
+                        archive::CONFIG_FILE,
+                        format!(
+                            "altered: origin {:?} differs from the signed checkpoint's {:?}",
+                            archive.config.origin, cp.origin
+                        ),
+                    );
+                    log = own;
                 }
+            }
+        }
+        if found.log.contains("checkpoint") {
+            if let Some(p) = log.problem.clone() {
+                self.error("log/checkpoint", p);
+            }
+        } else {
+            // Every archive has one from its creation on (FORMAT.md 9.1, 9.5), so a missing one
+            // is damage even when the log is empty: it would otherwise let anyone make every
+            // record look like the remains of an interrupted write.
+            self.error(
+                "log/checkpoint",
+                "missing: the log has no signed checkpoint".into(),
+            );
+        }
+        log
+    }
+
+    /// `log/leaves` must hold every leaf the checkpoint commits, each well formed: a short or
+    /// garbled log means records were removed. What lies beyond the checkpoint is read
+    /// separately, as the tail an interrupted write may leave.
+    fn read_leaves(&mut self, size: u64) -> Result<Leaves> {
+        let archive = self.archive;
+        let leaves_len = archive.log_len(LogFile::Leaves).unwrap_or(0);
+        let mut committed: Vec<Option<LeafEntry>> = Vec::new();
+        let mut tail: Vec<LeafEntry> = Vec::new();
+        if leaves_len < size * LEAF_LINE {
+            self.error(
+                "log/leaves",
+                format!(
+                    "holds {} entries but the checkpoint covers {size}: records were removed from the log",
+                    leaves_len / LEAF_LINE
+                ),
+            );
+            self.bad(leaves_len / LEAF_LINE);
+        }
+        if size > 0 && leaves_len > 0 {
+            let mut buf = vec![0u8; (leaves_len.min(size * LEAF_LINE)) as usize];
+            let read = archive
+                .local()
+                .open_log(LogFile::Leaves)
+                .map_err(|e| e.to_string())
+                .and_then(|f| {
+                    f.ok_or_else(|| "missing".to_string())?
+                        .read_exact(&mut buf)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = read {
+                self.error("log/leaves", format!("cannot read: {e}"));
+            }
+            for (i, line) in buf.chunks(LEAF_LINE as usize).enumerate() {
+                let e = LeafEntry::parse(line);
+                if e.is_none() {
+                    self.error("log/leaves", format!("leaf {i}: not a well-formed entry"));
+                    self.bad(i as u64);
+                }
+                committed.push(e);
+            }
+        }
+        if leaves_len > size * LEAF_LINE {
+            tail = archive.uncommitted_tail(size)?;
+            self.warning(
+                "log/leaves",
+                format!(
+                    "{} bytes beyond the checkpoint: an interrupted write, rolled back by the next writer",
+                    leaves_len - size * LEAF_LINE
+                ),
+            );
+        }
+        Ok(Leaves {
+            committed,
+            tail: Tail::new(archive, tail),
+        })
+    }
+
+    /// Every committed record is read and its signature checked, in parallel; each outcome is
+    /// its leaf hash, the facts the checks across records need, and its own problems, in log
+    /// order. Returns them with the `log/keys` lines the manifests themselves call for.
+    ///
+    /// Signatures are judged by the key records the manifests say there are, not by
+    /// `log/keys`: if that file says otherwise (a line removed, say, to revive a compromised
+    /// key), the book folded from it is wrong, so every record is judged again by the book of
+    /// the recomputed key records and each leaf the true statuses reject is named (`log/keys`
+    /// itself is reported by [`Audit::check_key_events`]).
+    fn check_records(
+        &self,
+        log: &mut LogState,
+        leaves: &[Option<LeafEntry>],
+        size: u64,
+    ) -> (Vec<RecordOutcome>, String) {
+        let (archive, anchor, progress) = (self.archive, self.anchor, self.progress);
+        // Records are read in shard order, so each worker opens a shard directory once for a run
+        // of records instead of twice per record; the outcomes are put back in log order.
+        let mut shard_order: Vec<(String, usize)> = leaves
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                (
+                    e.as_ref().map(|e| e.record_id.shard()).unwrap_or_default(),
+                    i,
+                )
+            })
+            .collect();
+        shard_order.sort_unstable();
+        let pass = |state: &LogState| -> Vec<RecordOutcome> {
+            let mut outcomes: Vec<(usize, RecordOutcome)> = shard_order
+                .par_iter()
+                .map_init(archive::local::ShardCache::default, |cache, &(_, i)| {
+                    let r = check_record(archive, state, i as u64, leaves[i].as_ref(), cache);
+                    progress.done.fetch_add(1, Ordering::Relaxed);
+                    (i, r)
+                })
+                .collect();
+            outcomes.sort_unstable_by_key(|(i, _)| *i);
+            outcomes.into_iter().map(|(_, r)| r).collect()
+        };
+        let mut outcomes = pass(log);
+        let recomputed = recomputed_key_lines(&outcomes);
+        let from_log_keys = log.trust.as_ref().map(|t| t.lines.clone()).ok();
+        if from_log_keys.as_deref() != Some(recomputed.as_str()) {
+            let source = Recomputed {
+                archive,
+                lines: recomputed.clone(),
+            };
+            if let Ok(t) = Trust::load(&source, anchor, size) {
+                let mut state = log.clone();
+                state.trust = Ok(t);
+                outcomes = pass(&state);
+                log.trust = state.trust;
+            }
+        }
+        (outcomes, recomputed)
+    }
+
+    /// Each record's own problems join the report in log order, and what no single record can
+    /// show is checked across them: a change claim must point back to an earlier record of the
+    /// same URL and agree with the documents. What the records cite is gathered for the tree,
+    /// tail and document phases.
+    fn account_records(
+        &mut self,
+        outcomes: Vec<RecordOutcome>,
+        leaves: &[Option<LeafEntry>],
+    ) -> Ledger {
+        let mut ledger = Ledger {
+            leaf_hashes: Vec::with_capacity(outcomes.len()),
+            referenced: HashMap::new(),
+            cited_by: HashMap::new(),
+            committed_ids: HashSet::new(),
+        };
+        let mut by_id: HashMap<String, (String, String, String)> = HashMap::new();
+        // Committed records whose manifest is missing or unreadable: already an error each, so a
+        // change claim pointing at one is not also called "not earlier in the log" (it is).
+        let mut unreadable: HashSet<String> = HashSet::new();
+        for (i, (leaf, doc, mut probs)) in outcomes.into_iter().enumerate() {
+            if !probs.is_empty() {
+                self.bad(i as u64);
+            }
+            self.problems.append(&mut probs);
+            ledger.leaf_hashes.push(leaf);
+            if let Some(Some(e)) = leaves.get(i) {
+                ledger.committed_ids.insert(e.record_id);
+                if doc.is_none() {
+                    unreadable.insert(e.record_id.to_string());
+                }
+            }
+            let Some(f) = doc else {
+                continue;
+            };
+            if let Some(why) = change_claim_problem(&f, &by_id, &unreadable) {
+                self.bad(i as u64);
+                let id: Option<RecordId> = f.record_id.parse().ok();
+                let path = id
+                    .map(|id| self.rel(&self.archive.record_paths(&id).0))
+                    .unwrap_or_default();
+                self.error(
+                    path,
+                    format!("leaf {i}: change record {}: {why}", f.record_id),
+                );
             }
             by_id.insert(
                 f.record_id.clone(),
@@ -738,296 +929,325 @@ fn run(
                     f.final_url.clone(),
                 ),
             );
-            // A browser capture's parts are its documents too: referenced, checked and named.
-            for p in f.parts {
-                cited_by
-                    .entry(p.sha256.clone())
-                    .or_default()
-                    .push(Citation {
-                        record_id: f.record_id.clone(),
-                        url: f.requested_url.clone(),
-                        part: Some(p.name),
-                    });
-                referenced.entry(p.sha256).or_insert(p.size);
-            }
-            let (sha, size) = (f.sha256, f.size);
-            cited_by.entry(sha.clone()).or_default().push(Citation {
-                record_id: f.record_id,
-                url: f.requested_url,
-                part: None,
-            });
-            referenced.entry(sha).or_insert(size);
+            ledger.cite(f);
         }
+        ledger
     }
 
-    // An interrupted commit only ever appends fresh record IDs; a line beyond the checkpoint
-    // that names a committed record was put there by someone else. The next writer cuts the
-    // tail off without removing anything it names.
-    for (k, e) in tail.iter().enumerate() {
-        if committed_ids.contains(&e.record_id) {
-            error(
-                &mut problems,
-                "log/leaves".into(),
-                format!(
-                    "line {} beyond the checkpoint names committed record {}: not an interrupted write but damage or tampering (the next writer removes the line, never the record)",
-                    size + k as u64,
-                    e.record_id
-                ),
-            );
-        }
-    }
-
-    // Recompute the tree: stored hashes must equal log/hashes, the root must equal the checkpoint.
-    check_key_events(archive, anchor, &log_state, size, &key_lines, &mut problems);
-    if let Some(i) = check_tree(archive, size, &leaf_hashes, &log_state, &mut problems) {
-        bad(i);
-    }
-
-    // History: the log must extend the older checkpoints kept outside the archive. Nothing
-    // inside the archive can show a rollback to an older genuine state; these can.
-    let extended = |old: &Since| match &log_state.checkpoint {
-        Some(cp) => verify::check_extends(archive, &log_state, cp, &old.text).map(|o| o.size),
-        None => Err("the archive has no valid checkpoint to compare with".into()),
-    };
-    let mut extends = None;
-    let mut history_failed = false;
-    if let Some(since) = since {
-        match extended(since) {
-            Ok(n) => extends = Some(n),
-            Err(why) => {
-                history_failed = true;
-                error(&mut problems, since.path.clone(), why);
-            }
-        }
-    }
-    let mut state = None;
-    if let Some(st) = &opts.state {
-        if let Some(prev) = &st.previous {
-            if let Err(why) = extended(prev) {
-                history_failed = true;
-                let why = if why.contains("history was rewritten") {
+    /// An interrupted commit only ever appends fresh record IDs; a line beyond the checkpoint
+    /// that names a committed record was put there by someone else. The next writer cuts the
+    /// tail off without removing anything it names.
+    fn check_tail(&mut self, tail: &Tail, committed_ids: &HashSet<RecordId>, size: u64) {
+        for (k, e) in tail.entries.iter().enumerate() {
+            if committed_ids.contains(&e.record_id) {
+                self.error(
+                    "log/leaves",
                     format!(
-                        "{why}: the log was rolled back or rewritten since the last passing audit, whose checkpoint this file keeps"
-                    )
-                } else {
-                    format!("the checkpoint kept by the last passing audit: {why}")
-                };
-                error(&mut problems, prev.path.clone(), why);
-            }
-        }
-        state = Some(StateReport {
-            path: st.path.display().to_string(),
-            previous_tree_size: st.previous.as_ref().map(|p| p.tree_size),
-            saved: false,
-        });
-    }
-    let history = if history_failed {
-        "failed"
-    } else if extends.is_some()
-        || state
-            .as_ref()
-            .is_some_and(|s| s.previous_tree_size.is_some())
-    {
-        "extends"
-    } else {
-        "not checked"
-    };
-
-    // Record files that no committed leaf names.
-    for (id, (json, sig)) in &found.records {
-        if committed_ids.contains(id) {
-            continue;
-        }
-        let (jp, sp) = archive.record_paths(id);
-        for (present, p) in [(*json, jp), (*sig, sp)] {
-            if !present {
-                continue;
-            }
-            if tail_ids.contains(id) {
-                problems.push(Problem {
-                    severity: Severity::Warning,
-                    path: rel(&p),
-                    what: "record of an interrupted write, not in the log; rolled back by the next writer".into(),
-                });
-            } else {
-                error(
-                    &mut problems,
-                    rel(&p),
-                    "extra record: not in the log".into(),
+                        "line {} beyond the checkpoint names committed record {}: not an interrupted write but damage or tampering (the next writer removes the line, never the record)",
+                        size + k as u64,
+                        e.record_id
+                    ),
                 );
             }
         }
     }
 
-    // Documents, in parallel: every stored byte checked, every document referenced.
-    let stored_bytes = AtomicU64::new(0);
-    let checked_docs = AtomicU64::new(0);
-    let doc_bytes = AtomicU64::new(0);
-    // In hash order, which is shard order: see the records above.
-    let doc_problems: Vec<Problem> = found
-        .documents
-        .par_iter()
-        .map_init(
-            archive::local::ShardCache::default,
-            |cache, (sha, path, len)| {
-                let rel = |p: &String| p.clone();
-                let mut out = Vec::new();
-                stored_bytes.fetch_add(*len, Ordering::Relaxed);
-                if !opts.selection.includes(sha) {
-                    // Not in this run's selection: its presence and references are checked below,
-                    // its content in another run.
-                    if !referenced.contains_key(sha) && !tail_docs.contains(sha.as_str()) {
-                        out.push(Problem {
+    /// Nothing inside the archive can show a rollback to an older genuine state (anyone who can
+    /// write the archive can make one, no key needed); a checkpoint kept outside it can. The log
+    /// must extend each one given, with `--since` or kept by `--state`.
+    fn check_history(&mut self, log: &LogState) -> History {
+        let (archive, opts) = (self.archive, self.opts);
+        let extended = |old: &Since| match &log.checkpoint {
+            Some(cp) => verify::check_extends(archive, log, cp, &old.text).map(|o| o.size),
+            None => Err("the archive has no valid checkpoint to compare with".into()),
+        };
+        let mut extends = None;
+        let mut history_failed = false;
+        if let Some(since) = &opts.since {
+            match extended(since) {
+                Ok(n) => extends = Some(n),
+                Err(why) => {
+                    history_failed = true;
+                    self.error(since.path.clone(), why);
+                }
+            }
+        }
+        let mut state = None;
+        if let Some(st) = &opts.state {
+            if let Some(prev) = &st.previous {
+                if let Err(why) = extended(prev) {
+                    history_failed = true;
+                    let why = if why.contains("history was rewritten") {
+                        format!(
+                            "{why}: the log was rolled back or rewritten since the last passing audit, whose checkpoint this file keeps"
+                        )
+                    } else {
+                        format!("the checkpoint kept by the last passing audit: {why}")
+                    };
+                    self.error(prev.path.clone(), why);
+                }
+            }
+            state = Some(StateReport {
+                path: st.path.display().to_string(),
+                previous_tree_size: st.previous.as_ref().map(|p| p.tree_size),
+                saved: false,
+            });
+        }
+        let verdict = if history_failed {
+            "failed"
+        } else if extends.is_some()
+            || state
+                .as_ref()
+                .is_some_and(|s| s.previous_tree_size.is_some())
+        {
+            "extends"
+        } else {
+            "not checked"
+        };
+        History {
+            extends,
+            verdict,
+            state,
+        }
+    }
+
+    /// A record file no committed leaf names is not evidence of anything: an error, unless the
+    /// tail names it (the remains of an interrupted write).
+    fn check_record_files(
+        &mut self,
+        found: &Found,
+        committed_ids: &HashSet<RecordId>,
+        tail_ids: &HashSet<RecordId>,
+    ) {
+        for (id, (json, sig)) in &found.records {
+            if committed_ids.contains(id) {
+                continue;
+            }
+            let (jp, sp) = self.archive.record_paths(id);
+            for (present, p) in [(*json, jp), (*sig, sp)] {
+                if !present {
+                    continue;
+                }
+                if tail_ids.contains(id) {
+                    self.warning(
+                        self.rel(&p),
+                        "record of an interrupted write, not in the log; rolled back by the next writer".into(),
+                    );
+                } else {
+                    self.error(self.rel(&p), "extra record: not in the log".into());
+                }
+            }
+        }
+    }
+
+    /// Every stored document must be cited by a record, and those in this run's selection are
+    /// read in full (in parallel, in hash order, which is shard order): every stored byte is
+    /// checked and the content must be what its name and its records say. The counts say how
+    /// much was read, so the report never claims more.
+    fn check_documents(
+        &mut self,
+        found: &Found,
+        referenced: &HashMap<String, u64>,
+        tail_docs: &HashSet<String>,
+    ) -> DocumentsRead {
+        let (archive, opts, progress) = (self.archive, self.opts, self.progress);
+        let stored_bytes = AtomicU64::new(0);
+        let checked_docs = AtomicU64::new(0);
+        let doc_bytes = AtomicU64::new(0);
+        let doc_problems: Vec<Problem> = found
+            .documents
+            .par_iter()
+            .map_init(
+                archive::local::ShardCache::default,
+                |cache, (sha, path, len)| {
+                    let mut out = Vec::new();
+                    stored_bytes.fetch_add(*len, Ordering::Relaxed);
+                    if !opts.selection.includes(sha) {
+                        // Not in this run's selection: its presence and references are checked
+                        // here, its content in another run.
+                        if !referenced.contains_key(sha) && !tail_docs.contains(sha.as_str()) {
+                            out.push(Problem {
+                                severity: Severity::Error,
+                                path: path.clone(),
+                                what: "extra document: no record refers to it".into(),
+                            });
+                        }
+                        progress.done.fetch_add(1, Ordering::Relaxed);
+                        return out;
+                    }
+                    checked_docs.fetch_add(1, Ordering::Relaxed);
+                    // `walk` keeps only names that are SHA-256 digests.
+                    let digest =
+                        Sha256::parse(sha).expect("a stored document's name is its SHA-256");
+                    match archive.read_document_in(cache, &digest, &mut std::io::sink()) {
+                        Ok(c) => {
+                            doc_bytes.fetch_add(c.size, Ordering::Relaxed);
+                            match referenced.get(sha) {
+                                Some(&size) if size != c.size => out.push(Problem {
+                                    severity: Severity::Error,
+                                    path: path.clone(),
+                                    what: format!(
+                                        "document has {} bytes, its records say {size}",
+                                        c.size
+                                    ),
+                                }),
+                                Some(_) => {}
+                                None if tail_docs.contains(sha.as_str()) => out.push(Problem {
+                                    severity: Severity::Warning,
+                                    path: path.clone(),
+                                    what: "document of an interrupted write; rolled back by the next writer".into(),
+                                }),
+                                None => out.push(Problem {
+                                    severity: Severity::Error,
+                                    path: path.clone(),
+                                    what: "extra document: no record refers to it".into(),
+                                }),
+                            }
+                        }
+                        Err(e) => out.push(Problem {
                             severity: Severity::Error,
-                            path: rel(path),
-                            what: "extra document: no record refers to it".into(),
-                        });
+                            path: path.clone(),
+                            what: e.to_string(),
+                        }),
                     }
                     progress.done.fetch_add(1, Ordering::Relaxed);
-                    return out;
-                }
-                checked_docs.fetch_add(1, Ordering::Relaxed);
-                // `walk` keeps only names that are SHA-256 digests.
-                let digest = Sha256::parse(sha).expect("a stored document's name is its SHA-256");
-                match archive.read_document_in(cache, &digest, &mut std::io::sink()) {
-                    Ok(c) => {
-                        doc_bytes.fetch_add(c.size, Ordering::Relaxed);
-                        match referenced.get(sha) {
-                        Some(&size) if size != c.size => out.push(Problem {
-                            severity: Severity::Error,
-                            path: rel(path),
-                            what: format!("document has {} bytes, its records say {size}", c.size),
-                        }),
-                        Some(_) => {}
-                        None if tail_docs.contains(sha.as_str()) => out.push(Problem {
-                            severity: Severity::Warning,
-                            path: rel(path),
-                            what:
-                                "document of an interrupted write; rolled back by the next writer"
-                                    .into(),
-                        }),
-                        None => out.push(Problem {
-                            severity: Severity::Error,
-                            path: rel(path),
-                            what: "extra document: no record refers to it".into(),
-                        }),
-                    }
-                    }
-                    Err(e) => out.push(Problem {
-                        severity: Severity::Error,
-                        path: rel(path),
-                        what: e.to_string(),
-                    }),
-                }
-                progress.done.fetch_add(1, Ordering::Relaxed);
-                out
-            },
-        )
-        .flatten_iter()
-        .collect();
-    problems.extend(doc_problems);
-    let present: HashSet<&str> = found.documents.iter().map(|(s, _, _)| s.as_str()).collect();
-    for sha in cited_by.keys() {
-        if !present.contains(sha.as_str()) {
-            error(
-                &mut problems,
-                Sha256::parse(sha).map_or_else(
-                    || format!("documents/{}", sha.escape_debug()),
-                    |d| rel(&archive.document_path(&d)),
-                ),
-                "missing document".into(),
-            );
-        }
-    }
-
-    // Every error about a document names what cites it: that is what a reader must re-check.
-    let mut cited_problems = BTreeMap::new();
-    for p in problems
-        .iter_mut()
-        .filter(|p| p.severity == Severity::Error)
-    {
-        let sha = p
-            .path
-            .strip_prefix("documents/")
-            .and_then(|r| r.split_once('/'))
-            .and_then(|(_, name)| name.strip_suffix(".zst"));
-        let Some(cites) = sha.and_then(|sha| cited_by.get(sha)) else {
-            continue;
-        };
-        const SHOWN: usize = 5;
-        let mut named: Vec<String> = cites
-            .iter()
-            .take(SHOWN)
-            .map(|c| match &c.part {
-                Some(part) => format!(
-                    "{} ({}) as part {}",
-                    c.record_id,
-                    printable(&c.url),
-                    printable(part)
-                ),
-                None => format!("{} ({})", c.record_id, printable(&c.url)),
-            })
+                    out
+                },
+            )
+            .flatten_iter()
             .collect();
-        if cites.len() > SHOWN {
-            named.push(format!(
-                "and {} more (--json lists all)",
-                cites.len() - SHOWN
-            ));
+        self.problems.extend(doc_problems);
+        DocumentsRead {
+            checked: checked_docs.into_inner(),
+            document_bytes: doc_bytes.into_inner(),
+            stored_bytes: stored_bytes.into_inner(),
         }
-        p.what = format!("{}; cited by {}", p.what, named.join(", "));
-        cited_problems.insert(p.path.clone(), cites.clone());
     }
 
-    problems.sort_by(|a, b| {
-        (a.severity != Severity::Error, &a.path).cmp(&(b.severity != Severity::Error, &b.path))
-    });
-    let errors = problems
-        .iter()
-        .filter(|p| p.severity == Severity::Error)
-        .count();
-    let documents = found.documents.len() as u64;
-    let documents_checked = checked_docs.into_inner();
-    let (subset, sample_percent, seed) = match &opts.selection {
-        Selection::All => (None, None, None),
-        Selection::Subset { part, of } => (Some(format!("{part}/{of}")), None, None),
-        Selection::Sample { percent, seed } => (None, Some(*percent), Some(seed.clone())),
-    };
-    let mut report = AuditReport {
-        ok: errors == 0,
-        complete: documents_checked == documents,
-        summary: String::new(),
-        archive: root.display().to_string(),
-        trust: anchor.kind().as_str(),
-        trusted_keys: match anchor {
-            Anchor::Pinned(keys) => keys.iter().map(|k| k.id.clone()).collect(),
-            _ => log_state
-                .book()
-                .map(|b| b.keys().map(|k| k.id.clone()).collect())
-                .unwrap_or_default(),
-        },
-        tree_size: size,
-        records: leaves.len() as u64,
-        documents,
-        documents_checked,
-        documents_not_read: documents - documents_checked,
-        selection: opts.selection.describe(),
-        subset,
-        sample_percent,
-        seed,
-        document_bytes: doc_bytes.into_inner(),
-        stored_bytes: stored_bytes.into_inner(),
-        warnings: problems.len() - errors,
-        errors,
-        first_bad_leaf: first_bad,
-        extends,
-        history,
-        state,
-        cited_by: cited_problems,
-        problems,
-        checkpoint_text: log_state.text.clone(),
-    };
-    report.summary = report.summary_line();
-    Ok(report)
+    /// A document a record cites must be there, whatever the selection: a record whose
+    /// document is gone proves nothing.
+    fn check_cited_documents(&mut self, found: &Found, cited_by: &HashMap<String, Vec<Citation>>) {
+        let present: HashSet<&str> = found.documents.iter().map(|(s, _, _)| s.as_str()).collect();
+        for sha in cited_by.keys() {
+            if !present.contains(sha.as_str()) {
+                let path = Sha256::parse(sha).map_or_else(
+                    || format!("documents/{}", sha.escape_debug()),
+                    |d| self.rel(&self.archive.document_path(&d)),
+                );
+                self.error(path, "missing document".into());
+            }
+        }
+    }
+
+    /// Every error about a document names what cites it: that is what a reader must re-check.
+    /// Returns, for each such document, every record that cites it (the text shows the first
+    /// few).
+    fn name_citers(
+        &mut self,
+        cited_by: &HashMap<String, Vec<Citation>>,
+    ) -> BTreeMap<String, Vec<Citation>> {
+        let mut cited_problems = BTreeMap::new();
+        for p in self
+            .problems
+            .iter_mut()
+            .filter(|p| p.severity == Severity::Error)
+        {
+            let sha = p
+                .path
+                .strip_prefix("documents/")
+                .and_then(|r| r.split_once('/'))
+                .and_then(|(_, name)| name.strip_suffix(".zst"));
+            let Some(cites) = sha.and_then(|sha| cited_by.get(sha)) else {
+                continue;
+            };
+            const SHOWN: usize = 5;
+            let mut named: Vec<String> = cites
+                .iter()
+                .take(SHOWN)
+                .map(|c| match &c.part {
+                    Some(part) => format!(
+                        "{} ({}) as part {}",
+                        c.record_id,
+                        printable(&c.url),
+                        printable(part)
+                    ),
+                    None => format!("{} ({})", c.record_id, printable(&c.url)),
+                })
+                .collect();
+            if cites.len() > SHOWN {
+                named.push(format!(
+                    "and {} more (--json lists all)",
+                    cites.len() - SHOWN
+                ));
+            }
+            p.what = format!("{}; cited by {}", p.what, named.join(", "));
+            cited_problems.insert(p.path.clone(), cites.clone());
+        }
+        cited_problems
+    }
+
+    /// The verdict, and exactly what was read. Errors come before warnings, each in path order
+    /// (phases keep their own order within a path), so the same archive gives the same report.
+    fn report(
+        mut self,
+        found: &Found,
+        log: &LogState,
+        records: u64,
+        history: History,
+        read: DocumentsRead,
+        cited_by: BTreeMap<String, Vec<Citation>>,
+    ) -> AuditReport {
+        self.problems.sort_by(|a, b| {
+            (a.severity != Severity::Error, &a.path).cmp(&(b.severity != Severity::Error, &b.path))
+        });
+        let problems = self.problems;
+        let errors = problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count();
+        let documents = found.documents.len() as u64;
+        let (subset, sample_percent, seed) = match &self.opts.selection {
+            Selection::All => (None, None, None),
+            Selection::Subset { part, of } => (Some(format!("{part}/{of}")), None, None),
+            Selection::Sample { percent, seed } => (None, Some(*percent), Some(seed.clone())),
+        };
+        let mut report = AuditReport {
+            ok: errors == 0,
+            complete: read.checked == documents,
+            summary: String::new(),
+            archive: self.archive.root().display().to_string(),
+            trust: self.anchor.kind().as_str(),
+            trusted_keys: match self.anchor {
+                Anchor::Pinned(keys) => keys.iter().map(|k| k.id.clone()).collect(),
+                _ => log
+                    .book()
+                    .map(|b| b.keys().map(|k| k.id.clone()).collect())
+                    .unwrap_or_default(),
+            },
+            tree_size: tree_size(log),
+            records,
+            documents,
+            documents_checked: read.checked,
+            documents_not_read: documents - read.checked,
+            selection: self.opts.selection.describe(),
+            subset,
+            sample_percent,
+            seed,
+            document_bytes: read.document_bytes,
+            stored_bytes: read.stored_bytes,
+            warnings: problems.len() - errors,
+            errors,
+            first_bad_leaf: self.first_bad,
+            extends: history.extends,
+            history: history.verdict,
+            state: history.state,
+            cited_by,
+            problems,
+            checkpoint_text: log.text.clone(),
+        };
+        report.summary = report.summary_line();
+        report
+    }
 }
 
 fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
@@ -1375,98 +1595,95 @@ impl crate::trust::Source for Recomputed<'_> {
     }
 }
 
-/// `log/keys` must list exactly the committed key records (lines beyond the checkpoint are an
-/// interrupted write), every key record must count, and every key file must be a key the log
-/// introduced.
-fn check_key_events(
-    archive: &Archive,
-    anchor: &Anchor,
-    log: &LogState,
-    size: u64,
-    want: &str,
-    problems: &mut Vec<Problem>,
-) {
-    let error = |problems: &mut Vec<Problem>, path: &str, what: String| {
-        problems.push(Problem {
-            severity: Severity::Error,
-            path: path.into(),
-            what,
-        })
-    };
-    match archive.local().read_log(LogFile::Keys) {
-        Ok(Some(b)) => {
-            let text = String::from_utf8_lossy(&b).into_owned();
-            let committed = crate::trust::statement::committed_lines(&text, size);
-            if committed != want {
-                error(
+impl Audit<'_> {
+    /// `log/keys` must list exactly the committed key records (lines beyond the checkpoint are an
+    /// interrupted write), every key record must count, and every key file must be a key the log
+    /// introduced.
+    fn check_key_events(&mut self, log: &LogState, size: u64, want: &str) {
+        let (archive, anchor, problems) = (self.archive, self.anchor, &mut self.problems);
+        let error = |problems: &mut Vec<Problem>, path: &str, what: String| {
+            problems.push(Problem {
+                severity: Severity::Error,
+                path: path.into(),
+                what,
+            })
+        };
+        match archive.local().read_log(LogFile::Keys) {
+            Ok(Some(b)) => {
+                let text = String::from_utf8_lossy(&b).into_owned();
+                let committed = crate::trust::statement::committed_lines(&text, size);
+                if committed != want {
+                    error(
                     problems,
                     "log/keys",
                     "does not list exactly the log's key records: a key record was removed, altered or added".into(),
                 );
-            } else if committed.len() < text.len() {
-                problems.push(Problem {
+                } else if committed.len() < text.len() {
+                    problems.push(Problem {
                     severity: Severity::Warning,
                     path: "log/keys".into(),
                     what: "key records beyond the checkpoint: an interrupted write, rolled back by the next writer".into(),
                 });
+                }
             }
-        }
-        Ok(None) if !want.is_empty() => error(
-            problems,
-            "log/keys",
-            "missing, but the log has key records".into(),
-        ),
-        Ok(None) => {}
-        Err(e) => error(problems, "log/keys", format!("unreadable: {e}")),
-    }
-    let Ok(trust) = &log.trust else {
-        if let Err(why) = &log.trust {
-            error(problems, "log/keys", why.clone());
-        }
-        return;
-    };
-    for r in &trust.book.rejected {
-        let id: Option<RecordId> = r.record.parse().ok();
-        let path = id
-            .map(|id| {
-                archive
-                    .record_paths(&id)
-                    .0
-                    .strip_prefix(archive.root())
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            })
-            .unwrap_or_else(|| "log/keys".into());
-        // Under a pinned key, a record by a key of the archive that the pinned keys never
-        // added is simply not counted: the archive may have keys you do not pin.
-        let foreign = matches!(
-            r.problem,
-            crate::trust::EventProblem::Signature(crate::trust::Rejection::UnknownSigner { .. })
-        ) && matches!(anchor, Anchor::Pinned(_));
-        problems.push(Problem {
-            severity: if foreign {
-                Severity::Warning
-            } else {
-                Severity::Error
-            },
-            path,
-            what: format!(
-                "leaf {}: key record {} does not count: {}",
-                r.index, r.record, r.problem
+            Ok(None) if !want.is_empty() => error(
+                problems,
+                "log/keys",
+                "missing, but the log has key records".into(),
             ),
-        });
-    }
-    // Key files: in an archive whose log introduces its keys, every file in keys/ must be a key
-    // the archive's own book holds. (Under a pin the book is the pinned one; judge the files by
-    // the archive's.)
-    let own = match anchor {
-        Anchor::Archive => Some(trust.clone()),
-        _ => archive.trust(&Anchor::Archive).ok(),
-    };
-    if let Some(own) = own.filter(|t| t.founded) {
-        for k in archive.stored_keys_for_audit().unwrap_or_default() {
-            if own.book.get(&k.id).is_none() {
-                error(
+            Ok(None) => {}
+            Err(e) => error(problems, "log/keys", format!("unreadable: {e}")),
+        }
+        let Ok(trust) = &log.trust else {
+            if let Err(why) = &log.trust {
+                error(problems, "log/keys", why.clone());
+            }
+            return;
+        };
+        for r in &trust.book.rejected {
+            let id: Option<RecordId> = r.record.parse().ok();
+            let path = id
+                .map(|id| {
+                    archive
+                        .record_paths(&id)
+                        .0
+                        .strip_prefix(archive.root())
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                })
+                .unwrap_or_else(|| "log/keys".into());
+            // Under a pinned key, a record by a key of the archive that the pinned keys never
+            // added is simply not counted: the archive may have keys you do not pin.
+            let foreign = matches!(
+                r.problem,
+                crate::trust::EventProblem::Signature(
+                    crate::trust::Rejection::UnknownSigner { .. }
+                )
+            ) && matches!(anchor, Anchor::Pinned(_));
+            problems.push(Problem {
+                severity: if foreign {
+                    Severity::Warning
+                } else {
+                    Severity::Error
+                },
+                path,
+                what: format!(
+                    "leaf {}: key record {} does not count: {}",
+                    r.index, r.record, r.problem
+                ),
+            });
+        }
+        // Key files: in an archive whose log introduces its keys, every file in keys/ must be a key
+        // the archive's own book holds. (Under a pin the book is the pinned one; judge the files by
+        // the archive's.)
+        let own = match anchor {
+            Anchor::Archive => Some(trust.clone()),
+            _ => archive.trust(&Anchor::Archive).ok(),
+        };
+        if let Some(own) = own.filter(|t| t.founded) {
+            for k in archive.stored_keys_for_audit().unwrap_or_default() {
+                if own.book.get(&k.id).is_none() {
+                    error(
                     problems,
                     &format!("keys/{}.pem", k.id),
                     format!(
@@ -1474,79 +1691,80 @@ fn check_key_events(
                         k.id
                     ),
                 );
+                }
             }
         }
     }
-}
 
-fn check_tree(
-    archive: &Archive,
-    size: u64,
-    leaf_hashes: &[Option<merkle::Hash>],
-    log: &LogState,
-    problems: &mut Vec<Problem>,
-) -> Option<u64> {
-    let want = merkle::stored_hash_count(size);
-    let len = archive.log_len(LogFile::Hashes).unwrap_or(0);
-    let err = |problems: &mut Vec<Problem>, path: &str, what: String| {
-        problems.push(Problem {
-            severity: Severity::Error,
-            path: path.into(),
-            what,
-        })
-    };
-    if len < want * 32 {
-        err(
-            problems,
-            "log/hashes",
-            format!("holds {} hashes, the checkpoint needs {want}", len / 32),
-        );
-    } else if len > want * 32 {
-        problems.push(Problem {
+    /// The tree is rebuilt from the records themselves: the hashes stored in `log/hashes` must be
+    /// the ones recomputed, and the root the one the checkpoint signs, which is what ties every
+    /// record to the signature on the checkpoint.
+    fn check_tree(&mut self, size: u64, leaf_hashes: &[Option<merkle::Hash>], log: &LogState) {
+        let (archive, problems) = (self.archive, &mut self.problems);
+        let want = merkle::stored_hash_count(size);
+        let len = archive.log_len(LogFile::Hashes).unwrap_or(0);
+        let err = |problems: &mut Vec<Problem>, path: &str, what: String| {
+            problems.push(Problem {
+                severity: Severity::Error,
+                path: path.into(),
+                what,
+            })
+        };
+        if len < want * 32 {
+            err(
+                problems,
+                "log/hashes",
+                format!("holds {} hashes, the checkpoint needs {want}", len / 32),
+            );
+        } else if len > want * 32 {
+            problems.push(Problem {
             severity: Severity::Warning,
             path: "log/hashes".into(),
             what:
                 "hashes beyond the checkpoint: an interrupted write, rolled back by the next writer"
                     .into(),
         });
-    }
-    if leaf_hashes.len() as u64 != size || leaf_hashes.iter().any(|h| h.is_none()) {
-        // Problems above already name the missing leaves; a root without them means nothing.
-        return None;
-    }
-    let mut file = archive.open_hashes().ok().flatten().map(BufReader::new);
-    let mut builder = merkle::TreeBuilder::new();
-    let mut k = 0u64;
-    let mut first_bad: Option<u64> = None;
-    for (i, leaf) in leaf_hashes.iter().enumerate() {
-        for h in builder.push(leaf.expect("checked above")) {
-            let mut stored = [0u8; 32];
-            let same = file
-                .as_mut()
-                .map(|f| f.read_exact(&mut stored).is_ok() && stored == h)
-                .unwrap_or(false);
-            if !same && first_bad.is_none() {
-                first_bad = Some(i as u64);
-                err(
+        }
+        if leaf_hashes.len() as u64 != size || leaf_hashes.iter().any(|h| h.is_none()) {
+            // Problems above already name the missing leaves; a root without them means nothing.
+            return;
+        }
+        let mut file = archive.open_hashes().ok().flatten().map(BufReader::new);
+        let mut builder = merkle::TreeBuilder::new();
+        let mut k = 0u64;
+        let mut first_bad: Option<u64> = None;
+        for (i, leaf) in leaf_hashes.iter().enumerate() {
+            for h in builder.push(leaf.expect("checked above")) {
+                let mut stored = [0u8; 32];
+                let same = file
+                    .as_mut()
+                    .map(|f| f.read_exact(&mut stored).is_ok() && stored == h)
+                    .unwrap_or(false);
+                if !same && first_bad.is_none() {
+                    first_bad = Some(i as u64);
+                    err(
                     problems,
                     "log/hashes",
                     format!("stored hash {k} (leaf {i}) differs from the hash recomputed from the records"),
                 );
+                }
+                k += 1;
             }
-            k += 1;
         }
-    }
-    if let Some(cp) = &log.checkpoint {
-        if builder.root() != cp.root {
-            err(
+        if let Some(cp) = &log.checkpoint {
+            if builder.root() != cp.root {
+                err(
                 problems,
                 "log/checkpoint",
                 "the signed root does not match the records: a record was removed, reordered, altered or inserted"
                     .into(),
             );
+            }
+        }
+        if let Some(i) = first_bad {
+            self.bad(i);
         }
     }
-    first_bad
 }
 
 #[cfg(test)]
