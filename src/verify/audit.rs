@@ -481,8 +481,9 @@ pub fn audit(
 }
 
 /// The audit, phase by phase. Each phase adds what it finds to one list and none stops the
-/// others, so a single run names every problem; the order of the phases is the order in which
-/// what one phase establishes is what the next relies on.
+/// others, so a single run names every problem. A phase may rely on what the ones before it
+/// established, and the report lists the problems of one path in the order they were found: the
+/// order of the phases is part of the output.
 fn run(
     archive: &Archive,
     anchor: &Anchor,
@@ -1600,45 +1601,35 @@ impl Audit<'_> {
     /// interrupted write), every key record must count, and every key file must be a key the log
     /// introduced.
     fn check_key_events(&mut self, log: &LogState, size: u64, want: &str) {
-        let (archive, anchor, problems) = (self.archive, self.anchor, &mut self.problems);
-        let error = |problems: &mut Vec<Problem>, path: &str, what: String| {
-            problems.push(Problem {
-                severity: Severity::Error,
-                path: path.into(),
-                what,
-            })
-        };
+        let (archive, anchor) = (self.archive, self.anchor);
         match archive.local().read_log(LogFile::Keys) {
             Ok(Some(b)) => {
                 let text = String::from_utf8_lossy(&b).into_owned();
                 let committed = crate::trust::statement::committed_lines(&text, size);
                 if committed != want {
-                    error(
-                    problems,
-                    "log/keys",
-                    "does not list exactly the log's key records: a key record was removed, altered or added".into(),
-                );
+                    self.error(
+                        "log/keys",
+                        "does not list exactly the log's key records: a key record was removed, altered or added".into(),
+                    );
                 } else if committed.len() < text.len() {
-                    problems.push(Problem {
-                    severity: Severity::Warning,
-                    path: "log/keys".into(),
-                    what: "key records beyond the checkpoint: an interrupted write, rolled back by the next writer".into(),
-                });
+                    self.warning(
+                        "log/keys",
+                        "key records beyond the checkpoint: an interrupted write, rolled back by the next writer".into(),
+                    );
                 }
             }
-            Ok(None) if !want.is_empty() => error(
-                problems,
-                "log/keys",
-                "missing, but the log has key records".into(),
-            ),
-            Ok(None) => {}
-            Err(e) => error(problems, "log/keys", format!("unreadable: {e}")),
-        }
-        let Ok(trust) = &log.trust else {
-            if let Err(why) = &log.trust {
-                error(problems, "log/keys", why.clone());
+            Ok(None) if !want.is_empty() => {
+                self.error("log/keys", "missing, but the log has key records".into())
             }
-            return;
+            Ok(None) => {}
+            Err(e) => self.error("log/keys", format!("unreadable: {e}")),
+        }
+        let trust = match &log.trust {
+            Ok(trust) => trust,
+            Err(why) => {
+                self.error("log/keys", why.clone());
+                return;
+            }
         };
         for r in &trust.book.rejected {
             let id: Option<RecordId> = r.record.parse().ok();
@@ -1660,18 +1651,15 @@ impl Audit<'_> {
                     crate::trust::Rejection::UnknownSigner { .. }
                 )
             ) && matches!(anchor, Anchor::Pinned(_));
-            problems.push(Problem {
-                severity: if foreign {
-                    Severity::Warning
-                } else {
-                    Severity::Error
-                },
-                path,
-                what: format!(
-                    "leaf {}: key record {} does not count: {}",
-                    r.index, r.record, r.problem
-                ),
-            });
+            let what = format!(
+                "leaf {}: key record {} does not count: {}",
+                r.index, r.record, r.problem
+            );
+            if foreign {
+                self.warning(path, what);
+            } else {
+                self.error(path, what);
+            }
         }
         // Key files: in an archive whose log introduces its keys, every file in keys/ must be a key
         // the archive's own book holds. (Under a pin the book is the pinned one; judge the files by
@@ -1683,14 +1671,13 @@ impl Audit<'_> {
         if let Some(own) = own.filter(|t| t.founded) {
             for k in archive.stored_keys_for_audit().unwrap_or_default() {
                 if own.book.get(&k.id).is_none() {
-                    error(
-                    problems,
-                    &format!("keys/{}.pem", k.id),
-                    format!(
-                        "key {} is not a key of this archive: no key record adds it (a key is added with `exhibit keys add`, signed by a key of the archive)",
-                        k.id
-                    ),
-                );
+                    self.error(
+                        format!("keys/{}.pem", k.id),
+                        format!(
+                            "key {} is not a key of this archive: no key record adds it (a key is added with `exhibit keys add`, signed by a key of the archive)",
+                            k.id
+                        ),
+                    );
                 }
             }
         }
@@ -1700,30 +1687,20 @@ impl Audit<'_> {
     /// the ones recomputed, and the root the one the checkpoint signs, which is what ties every
     /// record to the signature on the checkpoint.
     fn check_tree(&mut self, size: u64, leaf_hashes: &[Option<merkle::Hash>], log: &LogState) {
-        let (archive, problems) = (self.archive, &mut self.problems);
+        let archive = self.archive;
         let want = merkle::stored_hash_count(size);
         let len = archive.log_len(LogFile::Hashes).unwrap_or(0);
-        let err = |problems: &mut Vec<Problem>, path: &str, what: String| {
-            problems.push(Problem {
-                severity: Severity::Error,
-                path: path.into(),
-                what,
-            })
-        };
         if len < want * 32 {
-            err(
-                problems,
+            self.error(
                 "log/hashes",
                 format!("holds {} hashes, the checkpoint needs {want}", len / 32),
             );
         } else if len > want * 32 {
-            problems.push(Problem {
-            severity: Severity::Warning,
-            path: "log/hashes".into(),
-            what:
+            self.warning(
+                "log/hashes",
                 "hashes beyond the checkpoint: an interrupted write, rolled back by the next writer"
                     .into(),
-        });
+            );
         }
         if leaf_hashes.len() as u64 != size || leaf_hashes.iter().any(|h| h.is_none()) {
             // Problems above already name the missing leaves; a root without them means nothing.
@@ -1742,23 +1719,21 @@ impl Audit<'_> {
                     .unwrap_or(false);
                 if !same && first_bad.is_none() {
                     first_bad = Some(i as u64);
-                    err(
-                    problems,
-                    "log/hashes",
-                    format!("stored hash {k} (leaf {i}) differs from the hash recomputed from the records"),
-                );
+                    self.error(
+                        "log/hashes",
+                        format!("stored hash {k} (leaf {i}) differs from the hash recomputed from the records"),
+                    );
                 }
                 k += 1;
             }
         }
         if let Some(cp) = &log.checkpoint {
             if builder.root() != cp.root {
-                err(
-                problems,
-                "log/checkpoint",
-                "the signed root does not match the records: a record was removed, reordered, altered or inserted"
-                    .into(),
-            );
+                self.error(
+                    "log/checkpoint",
+                    "the signed root does not match the records: a record was removed, reordered, altered or inserted"
+                        .into(),
+                );
             }
         }
         if let Some(i) = first_bad {
