@@ -37,6 +37,8 @@ pub enum LogFile {
     Hashes,
     Keys,
     Checkpoint,
+    /// archive/2: for each leaf, the pack that holds its manifest (one line per leaf).
+    Places,
 }
 
 impl LogFile {
@@ -46,6 +48,7 @@ impl LogFile {
             LogFile::Hashes => "hashes",
             LogFile::Keys => "keys",
             LogFile::Checkpoint => "checkpoint",
+            LogFile::Places => "places",
         }
     }
 }
@@ -357,6 +360,77 @@ impl Local {
         Ok(())
     }
 
+    // ----- packs (archive/2) -----------------------------------------------------------------
+
+    pub fn pack_path(&self, sha256: &Sha256) -> PathBuf {
+        self.root
+            .join("packs")
+            .join(sha256.shard())
+            .join(format!("{sha256}.pack"))
+    }
+
+    pub fn open_pack(&self, sha256: &Sha256) -> Result<Option<File>> {
+        let Some(d) = self.walk(&["packs", &sha256.shard()])? else {
+            return Ok(None);
+        };
+        d.open_file(&format!("{sha256}.pack"))
+            .at("open", &self.pack_path(sha256))
+    }
+
+    /// Move a finished pack from scratch into `packs/`. A pack is named by its SHA-256 and holds
+    /// signatures made for fresh log positions, so an existing file of that name is the same
+    /// bytes (a retried move), never another pack.
+    pub fn publish_pack(&self, scratch: &Scratch, staged_name: &str, sha256: &Sha256) -> Result<()> {
+        let d = self.walk_create(&["packs", &sha256.shard()])?;
+        scratch
+            .dir
+            .rename_noreplace(staged_name, &d, &format!("{sha256}.pack"))
+            .at("move pack into", &self.pack_path(sha256))?;
+        Ok(())
+    }
+
+    /// Every pack, by name: the files `packs/<aa>/<sha256>.pack` whose shard is their hash's.
+    /// Anything else there is audit's to report, not a pack.
+    pub fn pack_names(&self) -> Result<Vec<Sha256>> {
+        let Some(packs) = self.sub("packs")? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for shard in packs.entries().at("list", packs.path())? {
+            let Some(shard_name) = shard.name.to_str() else {
+                continue;
+            };
+            if shard.kind != EntryKind::Dir {
+                continue;
+            }
+            let Some(d) = packs.sub(shard_name).at("open", &packs.join(shard_name))? else {
+                continue;
+            };
+            for e in d.entries().at("list", d.path())? {
+                let sha = e
+                    .name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".pack"))
+                    .and_then(Sha256::parse);
+                if let Some(sha) = sha.filter(|s| s.shard() == shard_name) {
+                    if e.kind == EntryKind::File {
+                        out.push(sha);
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn remove_pack(&self, sha256: &Sha256) -> Result<()> {
+        if let Some(d) = self.walk(&["packs", &sha256.shard()])? {
+            d.remove_file(&format!("{sha256}.pack"))
+                .at("remove", &self.pack_path(sha256))?;
+        }
+        Ok(())
+    }
+
     // ----- the log --------------------------------------------------------------------------
 
     pub fn log_path(&self, f: LogFile) -> PathBuf {
@@ -507,9 +581,21 @@ impl Local {
     }
 }
 
+/// The directories of the packed layout (archive/2): records live in packs, not in `records/`.
+pub const DIRS_PACKED: [&str; 5] = ["keys", "documents", "packs", "log", "tmp"];
+
 /// Write a brand-new archive's directories (the layout) into `root`.
 pub fn make_layout(root: &Dir) -> Result<()> {
-    for d in DIRS {
+    make_dirs(root, &DIRS)
+}
+
+/// [`make_layout`] for the packed layout (archive/2).
+pub fn make_packed_layout(root: &Dir) -> Result<()> {
+    make_dirs(root, &DIRS_PACKED)
+}
+
+fn make_dirs(root: &Dir, dirs: &[&str]) -> Result<()> {
+    for d in dirs {
         root.sub_create(d).at("create directory", &root.join(d))?;
     }
     root.open_lock("lock").at("create", &root.join("lock"))?;

@@ -28,6 +28,7 @@ pub mod dir;
 pub mod local;
 pub mod location;
 pub mod objects;
+mod packs;
 pub mod s3;
 pub mod store;
 
@@ -50,6 +51,40 @@ use std::path::{Path, PathBuf};
 pub use local::{is_os_metadata, Scratch, CONFIG_FILE};
 
 pub const ARCHIVE_FORMAT: &str = "exhibit-archive/1";
+/// The packed layout (docs/SCALE.md): a commit's manifests, signatures and small documents in
+/// one pack, record IDs that follow from log positions.
+pub const ARCHIVE_FORMAT_PACKED: &str = "exhibit-archive/2";
+/// One line of `log/places`: the hex SHA-256 of the pack holding the leaf's manifest, and LF.
+pub const PLACE_LINE: u64 = 65;
+/// Blobs smaller than this go into their commit's pack; larger ones stay files of their own,
+/// where `zstd -dc BLOB | sha256sum` checks them and every record citing them shares them.
+pub const PACK_BLOBS_BELOW: u64 = 64 * 1024;
+
+/// How records and small documents are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `exhibit-archive/1`: a manifest, a signature and a blob file per record.
+    Loose,
+    /// `exhibit-archive/2`: packs per commit, `log/places`, positional record IDs.
+    Packed,
+}
+
+impl Layout {
+    fn of(format: &str) -> Option<Layout> {
+        match format {
+            ARCHIVE_FORMAT => Some(Layout::Loose),
+            ARCHIVE_FORMAT_PACKED => Some(Layout::Packed),
+            _ => None,
+        }
+    }
+
+    pub fn format(self) -> &'static str {
+        match self {
+            Layout::Loose => ARCHIVE_FORMAT,
+            Layout::Packed => ARCHIVE_FORMAT_PACKED,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +105,8 @@ impl ArchiveConfig {
 pub struct Archive {
     local: Local,
     pub config: ArchiveConfig,
+    layout: Layout,
+    packs: packs::PackCache,
 }
 
 /// A trusted public key as found in `keys/`.
@@ -81,6 +118,20 @@ pub struct TrustedKey {
 }
 
 impl Archive {
+    fn assemble(local: Local, config: ArchiveConfig, layout: Layout) -> Archive {
+        let packs = packs::PackCache::new(&config.origin);
+        Archive {
+            local,
+            config,
+            layout,
+            packs,
+        }
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
     /// Where the archive is, for messages.
     pub fn root(&self) -> &Path {
         self.local.path()
@@ -106,7 +157,10 @@ impl Archive {
     }
 
     pub fn record_exists(&self, id: &RecordId) -> Result<bool> {
-        self.local.record_exists(id)
+        match self.layout {
+            Layout::Loose => self.local.record_exists(id),
+            Layout::Packed => Ok(self.packed_index(id)?.is_some()),
+        }
     }
 
     pub fn exists(root: &Path) -> bool {
@@ -129,15 +183,15 @@ impl Archive {
             Error::archive(format!("{} is malformed: {e}", path.display()))
                 .hint("restore it from a backup of the archive")
         })?;
-        if config.format != ARCHIVE_FORMAT {
+        let Some(layout) = Layout::of(&config.format) else {
             return Err(Error::archive(format!(
-                "{} has format {:?}; this exhibit reads {ARCHIVE_FORMAT:?}",
+                "{} has format {:?}; this exhibit reads {ARCHIVE_FORMAT:?} and {ARCHIVE_FORMAT_PACKED:?}",
                 path.display(),
                 config.format
             ))
             .hint("use the exhibit version that wrote this archive"));
-        }
-        Ok(Archive { local, config })
+        };
+        Ok(Archive::assemble(local, config, layout))
     }
 
     /// Open an archive whose metadata may be damaged, for audit: audit must report a damaged
@@ -163,13 +217,16 @@ impl Archive {
                 if origin.is_empty() {
                     return Err(e);
                 }
-                Ok(Archive {
-                    local,
-                    config: ArchiveConfig {
-                        format: ARCHIVE_FORMAT.into(),
-                        origin,
-                    },
-                })
+                // The directories say which layout this is when its metadata cannot.
+                let layout = match local.root().meta("packs") {
+                    Ok(Some(m)) if m.kind == dir::EntryKind::Dir => Layout::Packed,
+                    _ => Layout::Loose,
+                };
+                let config = ArchiveConfig {
+                    format: layout.format().into(),
+                    origin,
+                };
+                Ok(Archive::assemble(local, config, layout))
             }
         }
     }
@@ -186,13 +243,23 @@ impl Archive {
     /// A new archive starts with a signed checkpoint of the empty tree, so that from the first
     /// moment a missing checkpoint means damage, never "nothing committed yet".
     pub fn init(root: &Path, origin: Option<&str>, secret: &SecretKey) -> Result<(Archive, bool)> {
+        Archive::init_with(root, origin, secret, Layout::Loose)
+    }
+
+    /// [`Archive::init`] with the layout a new archive gets (an existing one keeps its own).
+    pub fn init_with(
+        root: &Path,
+        origin: Option<&str>,
+        secret: &SecretKey,
+        layout: Layout,
+    ) -> Result<(Archive, bool)> {
         let mut created = false;
         if !Archive::exists(root) {
             let origin = match origin {
                 Some(o) => validate_origin(o)?,
                 None => default_origin()?,
             };
-            created = create(root, &origin, secret)?;
+            created = create(root, &origin, secret, layout)?;
         }
         let archive = Archive::open(root)?;
         if let (false, Some(o)) = (created, origin) {
@@ -345,8 +412,11 @@ impl Archive {
             ))
             .hint("run `exhibit audit` and restore the log from a backup"));
         }
+        let want_places = size * PLACE_LINE;
         if leaves_len == want_leaves && hashes_len == want_hashes {
-            // Only the key-event append of an interrupted commit may have reached the disk.
+            // Only the key-event append (and, packed, the places append) of an interrupted
+            // commit may have reached the disk.
+            self.truncate_places(want_places)?;
             return self.truncate_key_events(size);
         }
         let tail = self.uncommitted_tail(size)?;
@@ -364,7 +434,7 @@ impl Archive {
                 if committed_ids.contains(&e.record_id) {
                     continue;
                 }
-                if let Ok(Some((bytes, _))) = self.local.read_record(&e.record_id) {
+                if let Ok(Some((bytes, _))) = self.load_record(&e.record_id) {
                     if let Ok(m) = Manifest::parse(&bytes) {
                         tail_parts
                             .extend(m.parts().iter().filter_map(|p| Sha256::parse(&p.sha256)));
@@ -374,7 +444,7 @@ impl Archive {
             // Only after a crash, so reading every committed manifest is affordable: a part a
             // committed browser record cites must never go, whichever tail line names it.
             for e in self.leaves(size)? {
-                if let Ok(Some((bytes, _))) = self.local.read_record(&e.record_id) {
+                if let Ok(Some((bytes, _))) = self.load_record(&e.record_id) {
                     if let Ok(m) = Manifest::parse(&bytes) {
                         committed_docs
                             .extend(m.parts().iter().filter_map(|p| Sha256::parse(&p.sha256)));
@@ -395,6 +465,21 @@ impl Archive {
                 }
             }
         }
+        // The packs the tail's places name: each was written for positions beyond the
+        // checkpoint, so no committed record is in one.
+        if self.layout == Layout::Packed {
+            let places = self.local.read_log(LogFile::Places)?.unwrap_or_default();
+            let tail = places.get(want_places as usize..).unwrap_or_default();
+            let mut gone = HashSet::new();
+            for line in tail.chunks_exact(PLACE_LINE as usize) {
+                if let Some(pack) = packs::parse_place(line) {
+                    if gone.insert(pack) {
+                        self.packs.forget(&pack);
+                        self.local.remove_pack(&pack)?;
+                    }
+                }
+            }
+        }
         // Key events beyond the checkpoint go with the rest of the interrupted commit.
         self.truncate_key_events(size)?;
         // The deletions must be durable before the log stops naming them, or a crash here could
@@ -402,6 +487,13 @@ impl Archive {
         self.local.sync()?;
         self.local.truncate_log(LogFile::Leaves, want_leaves)?;
         self.local.truncate_log(LogFile::Hashes, want_hashes)?;
+        self.truncate_places(want_places)
+    }
+
+    fn truncate_places(&self, want: u64) -> Result<()> {
+        if self.layout == Layout::Packed && self.local.log_len(LogFile::Places)? > want {
+            self.local.truncate_log(LogFile::Places, want)?;
+        }
         Ok(())
     }
 
@@ -478,11 +570,16 @@ impl Archive {
 
         for (i, draft) in drafts.into_iter().enumerate() {
             let index = size + i as u64;
-            let record_id = loop {
-                let id = RecordId::random();
-                if !self.local.record_exists(&id)? && batch_ids.insert(id) {
-                    break id;
-                }
+            let record_id = match self.layout {
+                // The position names the record: unique by construction, and found again
+                // from the ID without an index.
+                Layout::Packed => self.packs.ids.id(index),
+                Layout::Loose => loop {
+                    let id = RecordId::random();
+                    if !self.local.record_exists(&id)? && batch_ids.insert(id) {
+                        break id;
+                    }
+                },
             };
             let manifest = Manifest {
                 format: manifest::format_for(
@@ -531,13 +628,15 @@ impl Archive {
                     .to_line(),
                 );
             }
-            for (name, content) in [
-                (format!("{record_id}.json"), &bytes[..]),
-                (format!("{record_id}.sig"), &signature[..]),
-            ] {
-                let path = sdir.join(&name);
-                let mut f = sdir.create_new(&name, 0o644).at("create", &path)?;
-                f.write_all(content).ctx("write", &path)?;
+            if self.layout == Layout::Loose {
+                for (name, content) in [
+                    (format!("{record_id}.json"), &bytes[..]),
+                    (format!("{record_id}.sig"), &signature[..]),
+                ] {
+                    let path = sdir.join(&name);
+                    let mut f = sdir.create_new(&name, 0o644).at("create", &path)?;
+                    f.write_all(content).ctx("write", &path)?;
+                }
             }
 
             let leaf = merkle::leaf_hash(&bytes);
@@ -558,11 +657,20 @@ impl Archive {
                 }
                 .to_line(),
             );
-            prepared.push((manifest, draft.staged, draft.parts));
+            prepared.push((manifest, draft.staged, draft.parts, bytes, signature));
         }
+        // archive/2: the group's manifests, signatures and small documents as one pack.
+        let pack = match self.layout {
+            Layout::Packed => Some(self.write_pack(scratch, &prepared)?),
+            Layout::Loose => None,
+        };
         self.local.sync()?;
 
         // Step 3: the intent record.
+        if let Some(pack) = &pack {
+            let places = packs::place_line(&pack.sha256).repeat(prepared.len());
+            self.local.append_log(LogFile::Places, places.as_bytes())?;
+        }
         self.local.append_log(LogFile::Leaves, lines.as_bytes())?;
         self.local
             .append_log(LogFile::Hashes, new_hashes.concat().as_slice())?;
@@ -571,9 +679,35 @@ impl Archive {
         }
         self.local.sync()?;
 
-        // Step 4: move into place.
+        // Step 4: move into place. A pack goes first, so that recovery (and audit) can read from
+        // its manifests which documents an interrupted commit may have published.
+        if let Some(pack) = &pack {
+            self.local
+                .publish_pack(scratch, &pack.staged_name, &pack.sha256)?;
+        }
         let mut committed = Vec::with_capacity(prepared.len());
-        for (manifest, staged, parts) in prepared {
+        for (manifest, staged, parts, _, _) in prepared {
+            if let Some(pack) = &pack {
+                for part in parts {
+                    if !pack.documents.contains(&part.sha256) {
+                        let (dir, name) = part.location();
+                        self.local.publish_document(dir, name, &part.sha256)?;
+                    }
+                }
+                let stored = match staged {
+                    Some(staged) if pack.documents.contains(&staged.sha256) => Published::Stored,
+                    Some(staged) => {
+                        let (dir, name) = staged.location();
+                        match self.local.publish_document(dir, name, &staged.sha256)?.0 {
+                            true => Published::Stored,
+                            false => Published::AlreadyPresent,
+                        }
+                    }
+                    None => Published::AlreadyPresent,
+                };
+                committed.push(Committed { manifest, stored });
+                continue;
+            }
             let id: RecordId = manifest.record_id.parse().expect("we made it");
             let has_parts = !parts.is_empty();
             if has_parts {
@@ -630,6 +764,49 @@ impl Archive {
         self.local
             .write_log(scratch, LogFile::Checkpoint, signed.as_bytes())?;
         Ok(committed)
+    }
+
+    /// Write the pack of one commit group into scratch: every record's small documents (those
+    /// not already stored as blob files of their own) and its manifest and signature.
+    fn write_pack(&self, scratch: &Scratch, prepared: &[Prepared]) -> Result<StagedPack> {
+        let sdir = scratch.dir();
+        let staged_name = dir::unique_name("pack-");
+        let path = sdir.join(&staged_name);
+        let file = sdir.create_new(&staged_name, 0o644).at("create", &path)?;
+        let mut w = crate::core::pack::PackWriter::new(std::io::BufWriter::new(file));
+        let mut documents = HashSet::new();
+        let pack_err = |e: crate::core::pack::PackError| {
+            Error::archive(format!("{}: {e}", path.display()))
+        };
+        for (manifest, staged, parts, bytes, signature) in prepared {
+            for doc in staged.iter().chain(parts) {
+                if doc.stored_size >= PACK_BLOBS_BELOW
+                    || documents.contains(&doc.sha256)
+                    || self.local.document_exists(&doc.sha256)?
+                {
+                    continue;
+                }
+                let (dir, name) = doc.location();
+                let blob_path = dir.join(name);
+                let mut blob = dir
+                    .open_file(name)
+                    .at("open", &blob_path)?
+                    .ok_or_else(|| Error::archive(format!("{} vanished", blob_path.display())))?;
+                w.add_document(doc.sha256, &mut blob).map_err(pack_err)?;
+                documents.insert(doc.sha256);
+            }
+            let id: RecordId = manifest.record_id.parse().expect("we made it");
+            w.add_record(id, bytes, signature).map_err(pack_err)?;
+        }
+        let (buffered, sha256, _) = w.finish().map_err(pack_err)?;
+        buffered
+            .into_inner()
+            .map_err(|e| Error::io("write", &path, e.into_error()))?;
+        Ok(StagedPack {
+            staged_name,
+            sha256,
+            documents,
+        })
     }
 
     /// The committed stored hashes, for proofs. Reads O(log n) of them per proof.
@@ -700,7 +877,10 @@ impl Archive {
 
     /// Find the manifest bytes and signature of a record.
     pub fn load_record(&self, id: &RecordId) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        self.local.read_record(id)
+        match self.layout {
+            Layout::Loose => self.local.read_record(id),
+            Layout::Packed => self.load_packed_record(id),
+        }
     }
 
     /// The manifest of a committed record, parsed, for display. Verification is verify.rs's job.
@@ -734,6 +914,11 @@ impl Archive {
         sha256: &Sha256,
         out: &mut dyn Write,
     ) -> Result<DocumentCheck, BlobError> {
+        if self.layout == Layout::Packed {
+            if let Some(packed) = self.read_packed_document(sha256, out) {
+                return packed;
+            }
+        }
         let path = self.local.document_path(sha256);
         let file = match self.local.open_document_in(cache, sha256) {
             Ok(Some(f)) => f,
@@ -837,7 +1022,7 @@ fn no_archive(root: &Path) -> Error {
 
 /// Build a new archive beside `root` and rename it into place. Returns false if another
 /// process created the archive first (ours is then thrown away).
-fn create(root: &Path, origin: &str, secret: &SecretKey) -> Result<bool> {
+fn create(root: &Path, origin: &str, secret: &SecretKey, layout: Layout) -> Result<bool> {
     let name = root
         .file_name()
         .and_then(|n| n.to_str())
@@ -885,10 +1070,13 @@ fn create(root: &Path, origin: &str, secret: &SecretKey) -> Result<bool> {
         let _ = parent.remove_tree(&staging_name);
     };
     let built = (|| {
-        local::make_layout(&staging)?;
+        match layout {
+            Layout::Loose => local::make_layout(&staging)?,
+            Layout::Packed => local::make_packed_layout(&staging)?,
+        }
         let local = Local::from_dir(staging.try_clone().at("open", staging.path())?);
         let config = ArchiveConfig {
-            format: ARCHIVE_FORMAT.into(),
+            format: layout.format().into(),
             origin: origin.to_string(),
         };
         let scratch = local.scratch()?;
@@ -911,7 +1099,7 @@ fn create(root: &Path, origin: &str, secret: &SecretKey) -> Result<bool> {
         local.write_config(&scratch, &config.to_bytes())?;
         // Its first record adds its own key: from then on the log alone says which key founded
         // the archive, and every other key is added by a key record signed by a trusted key.
-        let archive = Archive { local, config };
+        let archive = Archive::assemble(local, config, layout);
         let st = crate::trust::Statement::added(&key, &manifest::now(), None);
         let draft = key_draft(&scratch, &st)?;
         archive.commit(secret, &scratch, vec![draft])?;
@@ -1002,6 +1190,16 @@ pub struct Draft {
     pub parts: Vec<Staged>,
     pub labels: Labels,
     pub change: Option<manifest::Change>,
+}
+
+/// A signed record waiting for step 4: its manifest, documents, manifest bytes and signature.
+type Prepared = (Manifest, Option<Staged>, Vec<Staged>, Vec<u8>, [u8; 64]);
+
+/// A commit group's pack in scratch, and which documents it holds.
+struct StagedPack {
+    staged_name: String,
+    sha256: Sha256,
+    documents: HashSet<Sha256>,
 }
 
 #[derive(Debug, Clone)]

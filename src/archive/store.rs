@@ -436,7 +436,7 @@ pub fn read_blob_file(
 
 /// The checks of a blob of `len` bytes, in order: trailer, stored bytes against the trailer's
 /// hash and the frame layout, then the decoded content's SHA-256.
-fn check_blob<R: Read + Seek + Send>(
+pub(crate) fn check_blob<R: Read + Seek + Send>(
     mut file: R,
     len: u64,
     path: &Path,

@@ -11,12 +11,27 @@ pub struct Args {
     /// The log's origin line, fixed at creation (printable ASCII, no spaces or '+')
     #[arg(long)]
     origin: Option<String>,
+    /// How a new archive lays out its records: `loose` (exhibit-archive/1, a manifest, a
+    /// signature and a blob file per record) or `packed` (exhibit-archive/2, in development:
+    /// one pack per commit; not every command reads it yet)
+    #[arg(long, value_enum, default_value = "loose", hide = true)]
+    layout: LayoutArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LayoutArg {
+    Loose,
+    Packed,
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let key = super::load_or_create_key(&g.key_path())?;
     let public = key.verifying_key();
-    let (archive, created) = Archive::init(&g.archive, a.origin.as_deref(), &key)?;
+    let layout = match a.layout {
+        LayoutArg::Loose => exhibit::archive::Layout::Loose,
+        LayoutArg::Packed => exhibit::archive::Layout::Packed,
+    };
+    let (archive, created) = Archive::init_with(&g.archive, a.origin.as_deref(), &key, layout)?;
     let id = exhibit::keys::key_id(&public);
     let dir = super::esc(&g.archive.display().to_string()).into_owned();
     if created {

@@ -1,0 +1,244 @@
+//! Reading the packed layout (archive/2): a record found from its ID by arithmetic (its ID
+//! names its log position), its pack from `log/places`, its bytes from the pack's footer.
+//!
+//! Small documents live in the pack of the commit that stored them. A reader reaches them
+//! through a record (every command shows or checks a document because a record cites it), so
+//! the footers read while loading records say where their documents are; only a document asked
+//! for by hash alone, before any record citing it was read, costs a pass over the footers.
+
+use super::{Archive, Layout, LogFile, PLACE_LINE};
+use crate::core::digest::Sha256;
+use crate::core::pack::{Entry, Footer, Key, Kind};
+use crate::error::{Error, Result};
+use crate::log::{read_exact_at, LEAF_LINE};
+use crate::record_id::{IdMap, RecordId};
+use crate::store::{BlobError, DocumentCheck};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Bounds on what a long-running reader (serve) remembers; past them it starts over, which
+/// costs re-reading footers, never correctness.
+const FOOTERS_KEPT: usize = 4096;
+const DOCUMENTS_KEPT: usize = 1 << 20;
+
+pub(super) struct PackCache {
+    pub(super) ids: IdMap,
+    footers: Mutex<HashMap<Sha256, Arc<Footer>>>,
+    documents: Mutex<HashMap<Sha256, (Sha256, Entry)>>,
+}
+
+impl PackCache {
+    pub(super) fn new(origin: &str) -> PackCache {
+        PackCache {
+            ids: IdMap::for_origin(origin),
+            footers: Mutex::new(HashMap::new()),
+            documents: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Drop what is known about a pack that is being removed (recovery).
+    pub(super) fn forget(&self, pack: &Sha256) {
+        self.footers.lock().expect("not poisoned").remove(pack);
+        self.documents
+            .lock()
+            .expect("not poisoned")
+            .retain(|_, (p, _)| p != pack);
+    }
+}
+
+impl Archive {
+    /// `packs/<aa>/<sha256>.pack`, for messages.
+    pub fn pack_path(&self, pack: &Sha256) -> PathBuf {
+        self.local.pack_path(pack)
+    }
+
+    /// The log position of a packed record: the one its ID names, if the leaf there is that
+    /// record's. `None` for an ID this archive never gave.
+    pub fn packed_index(&self, id: &RecordId) -> Result<Option<u64>> {
+        let index = self.packs.ids.index(*id);
+        let leaves = self.local.log_len(LogFile::Leaves)? / LEAF_LINE;
+        if index >= leaves {
+            return Ok(None);
+        }
+        let leaf = self.leaf(index)?;
+        Ok((leaf.record_id == *id).then_some(index))
+    }
+
+    /// Which pack holds the manifest of leaf `index` (`log/places`, FORMAT.md 3).
+    pub fn place(&self, index: u64) -> Result<Option<Sha256>> {
+        let path = self.local.log_path(LogFile::Places);
+        let Some(file) = self.local.open_log(LogFile::Places)? else {
+            return Ok(None);
+        };
+        let mut line = [0u8; PLACE_LINE as usize];
+        match read_exact_at(&file, &mut line, index * PLACE_LINE) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        }
+        parse_place(&line).map(Some).ok_or_else(|| {
+            Error::verification(format!(
+                "{}: line {index} is not a pack's SHA-256",
+                path.display()
+            ))
+            .hint("run `exhibit audit` to find what is damaged")
+        })
+    }
+
+    /// A pack's footer, checked (FORMAT.md, packs), from the cache when it was read before.
+    pub fn pack_footer(&self, pack: &Sha256) -> Result<Arc<Footer>> {
+        if let Some(f) = self.packs.footers.lock().expect("not poisoned").get(pack) {
+            return Ok(f.clone());
+        }
+        let path = self.local.pack_path(pack);
+        let damaged = |why: String| {
+            Error::verification(format!("{}: {why}", path.display()))
+                .hint("run `exhibit audit` to find what is damaged")
+        };
+        let mut file = self
+            .local
+            .open_pack(pack)?
+            .ok_or_else(|| damaged("missing".into()))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("inspect", &path, e))?
+            .len();
+        let footer = Arc::new(Footer::read(&mut file, len).map_err(|e| damaged(e.to_string()))?);
+        {
+            let mut docs = self.packs.documents.lock().expect("not poisoned");
+            if docs.len() > DOCUMENTS_KEPT {
+                docs.clear();
+            }
+            for e in footer.entries.iter().filter(|e| e.kind == Kind::Document) {
+                if let Key::Document(sha) = e.key {
+                    docs.insert(sha, (*pack, *e));
+                }
+            }
+        }
+        let mut footers = self.packs.footers.lock().expect("not poisoned");
+        if footers.len() > FOOTERS_KEPT {
+            footers.clear();
+        }
+        footers.insert(*pack, footer.clone());
+        Ok(footer)
+    }
+
+    /// The exact bytes of one entry of a pack.
+    pub fn pack_entry(&self, pack: &Sha256, entry: &Entry) -> Result<Vec<u8>> {
+        let path = self.local.pack_path(pack);
+        let file = self.local.open_pack(pack)?.ok_or_else(|| {
+            Error::verification(format!("{}: missing", path.display()))
+                .hint("run `exhibit audit` to find what is damaged")
+        })?;
+        let mut buf = vec![0u8; entry.len as usize];
+        read_exact_at(&file, &mut buf, entry.offset).map_err(|e| Error::io("read", &path, e))?;
+        Ok(buf)
+    }
+
+    /// A packed record's manifest and signature.
+    pub(super) fn load_packed_record(&self, id: &RecordId) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let Some(index) = self.packed_index(id)? else {
+            return Ok(None);
+        };
+        let path = self.local.log_path(LogFile::Places);
+        let pack = self.place(index)?.ok_or_else(|| {
+            Error::verification(format!(
+                "{}: no line for log index {index}, where record {id} is",
+                path.display()
+            ))
+            .hint("run `exhibit audit` to find what is damaged")
+        })?;
+        let footer = self.pack_footer(&pack)?;
+        let key = Key::Record(*id);
+        let (Some(m), Some(s)) = (
+            footer.find(Kind::Manifest, &key),
+            footer.find(Kind::Signature, &key),
+        ) else {
+            return Err(Error::verification(format!(
+                "{}: holds no manifest of record {id}, which log/places says it does",
+                self.local.pack_path(&pack).display()
+            ))
+            .hint("run `exhibit audit` to find what is damaged"));
+        };
+        Ok(Some((
+            self.pack_entry(&pack, m)?,
+            self.pack_entry(&pack, s)?,
+        )))
+    }
+
+    /// Where a small document is packed: in a footer already read, else found by reading every
+    /// pack's footer (a document asked for by hash alone).
+    fn locate_packed(&self, sha256: &Sha256) -> Result<Option<(Sha256, Entry)>> {
+        if let Some(hit) = self.packs.documents.lock().expect("not poisoned").get(sha256) {
+            return Ok(Some(*hit));
+        }
+        for pack in self.local.pack_names()? {
+            let footer = self.pack_footer(&pack)?;
+            if let Some(e) = footer.find(Kind::Document, &Key::Document(*sha256)) {
+                return Ok(Some((pack, *e)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A document of the packed layout: its own blob file if it has one, else its pack entry,
+    /// checked exactly as a blob file (FORMAT.md 4.2).
+    pub(super) fn read_packed_document(
+        &self,
+        sha256: &Sha256,
+        out: &mut dyn Write,
+    ) -> Option<Result<DocumentCheck, BlobError>> {
+        debug_assert_eq!(self.layout, Layout::Packed);
+        match self.local.document_exists(sha256) {
+            Ok(true) => return None,
+            Ok(false) => {}
+            Err(e) => {
+                return Some(Err(BlobError::Malformed {
+                    path: self.local.document_path(sha256),
+                    why: e.what,
+                }))
+            }
+        }
+        let (pack, entry) = match self.locate_packed(sha256) {
+            Ok(Some(hit)) => hit,
+            Ok(None) => return Some(Err(BlobError::Missing(sha256.to_string()))),
+            Err(e) => {
+                return Some(Err(BlobError::Malformed {
+                    path: self.local.document_path(sha256),
+                    why: e.what,
+                }))
+            }
+        };
+        let path = self.local.pack_path(&pack).join(format!("d:{sha256}"));
+        let bytes = match self.pack_entry(&pack, &entry) {
+            Ok(b) => b,
+            Err(e) => return Some(Err(BlobError::Malformed { path, why: e.what })),
+        };
+        let len = bytes.len() as u64;
+        let check = match crate::store::check_blob(std::io::Cursor::new(bytes), len, &path, out) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        if check.sha256 != *sha256 {
+            return Some(Err(BlobError::WrongContent {
+                path,
+                expected: sha256.to_string(),
+                actual: check.sha256.to_string(),
+            }));
+        }
+        Some(Ok(check))
+    }
+}
+
+pub(super) fn parse_place(line: &[u8]) -> Option<Sha256> {
+    if line.len() as u64 != PLACE_LINE || line[64] != b'\n' {
+        return None;
+    }
+    Sha256::parse(std::str::from_utf8(&line[..64]).ok()?)
+}
+
+pub(super) fn place_line(pack: &Sha256) -> String {
+    format!("{pack}\n")
+}
