@@ -38,7 +38,8 @@ fn pages(n: usize) -> Vec<(String, Vec<u8>)> {
         .map(|i| {
             (
                 format!("/page/{i}"),
-                format!("<html><title>Page {i}</title><p>Text of page {i}.</p></html>").into_bytes(),
+                format!("<html><title>Page {i}</title><p>Text of page {i}.</p></html>")
+                    .into_bytes(),
             )
         })
         .collect()
@@ -76,7 +77,11 @@ fn a_packed_archive_stores_a_commit_group_in_one_pack_and_every_record_verifies(
     // capture: far fewer files than records, and no record files at all.
     assert!(packs_now.len() < 12, "{} packs", packs_now.len());
     let loose: Vec<PathBuf> = common::files_under(&env.archive.join("documents"));
-    assert_eq!(loose.len(), 1, "only the large document is a file: {loose:?}");
+    assert_eq!(
+        loose.len(),
+        1,
+        "only the large document is a file: {loose:?}"
+    );
     assert!(loose[0]
         .to_string_lossy()
         .contains(&common::sha256_hex(&big)));

@@ -39,6 +39,8 @@ pub enum LogFile {
     Checkpoint,
     /// archive/2: for each leaf, the pack that holds its manifest (one line per leaf).
     Places,
+    /// archive/2 made by `exhibit migrate`: the migrated records' IDs, sorted, with their index.
+    LegacyIds,
 }
 
 impl LogFile {
@@ -49,6 +51,7 @@ impl LogFile {
             LogFile::Keys => "keys",
             LogFile::Checkpoint => "checkpoint",
             LogFile::Places => "places",
+            LogFile::LegacyIds => "legacy-ids",
         }
     }
 }
@@ -352,6 +355,22 @@ impl Local {
         Ok((new, d.path().to_path_buf()))
     }
 
+    /// Store a blob read from `blob` (a copy of another archive's, already checked) under its
+    /// hash, through scratch like every write.
+    pub fn copy_document(
+        &self,
+        scratch: &Scratch,
+        sha256: &Sha256,
+        blob: &mut dyn io::Read,
+    ) -> Result<()> {
+        let name = dir::unique_name("copy-");
+        let path = scratch.dir.join(&name);
+        let mut f = scratch.dir.create_new(&name, 0o644).at("create", &path)?;
+        io::copy(blob, &mut f).at("write", &path)?;
+        self.publish_document(&scratch.dir, &name, sha256)?;
+        Ok(())
+    }
+
     pub fn remove_document(&self, sha256: &Sha256) -> Result<()> {
         if let Some(d) = self.walk(&["documents", &sha256.shard()])? {
             d.remove_file(&format!("{sha256}.zst"))
@@ -380,7 +399,12 @@ impl Local {
     /// Move a finished pack from scratch into `packs/`. A pack is named by its SHA-256 and holds
     /// signatures made for fresh log positions, so an existing file of that name is the same
     /// bytes (a retried move), never another pack.
-    pub fn publish_pack(&self, scratch: &Scratch, staged_name: &str, sha256: &Sha256) -> Result<()> {
+    pub fn publish_pack(
+        &self,
+        scratch: &Scratch,
+        staged_name: &str,
+        sha256: &Sha256,
+    ) -> Result<()> {
         let d = self.walk_create(&["packs", &sha256.shard()])?;
         scratch
             .dir

@@ -27,6 +27,7 @@ pub mod backend;
 pub mod dir;
 pub mod local;
 pub mod location;
+pub mod migrate;
 pub mod objects;
 mod packs;
 pub mod s3;
@@ -775,9 +776,8 @@ impl Archive {
         let file = sdir.create_new(&staged_name, 0o644).at("create", &path)?;
         let mut w = crate::core::pack::PackWriter::new(std::io::BufWriter::new(file));
         let mut documents = HashSet::new();
-        let pack_err = |e: crate::core::pack::PackError| {
-            Error::archive(format!("{}: {e}", path.display()))
-        };
+        let pack_err =
+            |e: crate::core::pack::PackError| Error::archive(format!("{}: {e}", path.display()));
         for (manifest, staged, parts, bytes, signature) in prepared {
             for doc in staged.iter().chain(parts) {
                 if doc.stored_size >= PACK_BLOBS_BELOW
@@ -1022,6 +1022,28 @@ fn no_archive(root: &Path) -> Error {
 
 /// Build a new archive beside `root` and rename it into place. Returns false if another
 /// process created the archive first (ours is then thrown away).
+/// The directory a new archive at `root` is built beside (opened without following links),
+/// and the archive's own name in it.
+fn staging_parent(root: &Path) -> Result<(dir::Dir, String)> {
+    let name = root
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| *n != ".." && *n != ".")
+        .ok_or_else(|| {
+            Error::usage(format!("{} cannot be an archive directory", root.display()))
+                .hint("name a directory, e.g. --archive ./archive")
+        })?
+        .to_string();
+    let parent_path = match root.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    crate::fsutil::create_dir_all(&parent_path)?;
+    let parent = local::Local::open(&parent_path)?;
+    let dir = parent.root().try_clone().at("open", &parent_path)?;
+    Ok((dir, name))
+}
+
 fn create(root: &Path, origin: &str, secret: &SecretKey, layout: Layout) -> Result<bool> {
     let name = root
         .file_name()

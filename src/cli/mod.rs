@@ -14,6 +14,7 @@ mod init;
 mod keygen;
 mod keys;
 mod list;
+mod migrate;
 mod mirror;
 mod prove;
 mod serve;
@@ -108,6 +109,8 @@ pub enum Command {
     Export(export::Args),
     Checkpoint(checkpoint::Args),
     Mirror(mirror::Args),
+    #[command(hide = true)]
+    Migrate(migrate::Args),
     Prove(prove::Args),
     Serve(serve::Args),
 }
@@ -153,6 +156,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Export(a) => export::run(&g, a),
         Command::Checkpoint(a) => checkpoint::run(&g, a),
         Command::Mirror(a) => mirror::run(&g, a),
+        Command::Migrate(a) => migrate::run(&g, a),
         Command::Prove(a) => prove::run(&g, a),
         Command::Serve(a) => serve::run(&g, a),
     }
@@ -178,6 +182,7 @@ impl Command {
             Command::Export(_) => "export",
             Command::Checkpoint(_) => "checkpoint",
             Command::Mirror(_) => "mirror",
+            Command::Migrate(_) => "migrate",
             Command::Prove(_) => "prove",
             Command::Serve(_) => "serve",
         }
