@@ -1427,3 +1427,110 @@ fn format_md_browser_parts_procedure_checks_every_part() {
         text(&o)
     );
 }
+
+/// Section 3.3 followed literally: the fixture's archive migrated to the packed layout (and a
+/// record committed into it afterwards, with the ID of its position), each record cut out of
+/// its pack by `unpack.sh` into the loose files of section 3, and then accepted by section 12's
+/// shell steps and verify.py: the unpacked files are the loose archive's bytes. A changed byte
+/// in a pack stops `unpack.sh` (the pack is no longer its name) and fails the record's check.
+#[test]
+fn format_md_packed_records_unpack_and_verify_with_outside_tools() {
+    require_tools();
+    let fx = Fixture::build();
+    let packed = fx.dir.path().join("packed");
+    let o = fx.exhibit(&["migrate", packed.to_str().unwrap()]);
+    assert!(o.status.success(), "exhibit migrate failed:\n{}", text(&o));
+    let doc = fx.dir.path().join("after.txt");
+    fs::write(&doc, "committed into the packed archive\n").unwrap();
+    let o = fx.exhibit(&[
+        "--archive",
+        packed.to_str().unwrap(),
+        "import",
+        doc.to_str().unwrap(),
+        "--url",
+        "https://example.org/after",
+    ]);
+    assert!(o.status.success(), "import failed:\n{}", text(&o));
+    let after = stdout(&o).split_whitespace().next().unwrap().to_string();
+
+    let unpack = |archive: &Path, id: &str, out: &Path| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(fenced("unpack.sh", "bash"))
+            .env("ARCHIVE", archive)
+            .env("RECORD", id)
+            .env("OUT", out)
+            .output()
+            .expect("run bash")
+    };
+    let mut all = fx.records.clone();
+    all.push(after.clone());
+    for (i, id) in all.iter().enumerate() {
+        let out = fx.dir.path().join(format!("unpacked-{i}"));
+        let o = unpack(&packed, id, &out);
+        assert!(
+            o.status.success() && stdout(&o).contains("UNPACKED"),
+            "unpack.sh failed for {id}:\n{}",
+            text(&o)
+        );
+        if *id != after {
+            assert_eq!(
+                fs::read(fx.manifest_path(&out, id)).unwrap(),
+                fs::read(fx.manifest_path(&fx.archive, id)).unwrap(),
+                "{id}: the unpacked manifest is not the loose archive's"
+            );
+        }
+        let o = fx.verify_sh(&out, id, &[]);
+        assert!(
+            o.status.success() && stdout(&o).contains(&format!("OK {id}:")),
+            "section 12 rejected the unpacked {id}:\n{}",
+            text(&o)
+        );
+    }
+    // verify.py reads every manifest of the log: RECORD=all unpacks them all.
+    let out = fx.dir.path().join("unpacked-all");
+    let o = unpack(&packed, "all", &out);
+    assert!(o.status.success(), "unpack.sh all:\n{}", text(&o));
+    for id in &all {
+        let o = fx.verify_py(&out, id, &[]);
+        assert!(
+            o.status.success() && stdout(&o).contains(&format!("OK {id}: ")),
+            "verify.py rejected the unpacked {id}:\n{}",
+            text(&o)
+        );
+    }
+
+    // One byte of the last record's manifest changed inside its pack.
+    let forged = fx.dir.path().join("packed-forged");
+    copy_dir(&packed, &forged);
+    let manifest = fs::read(fx.manifest_path(
+        &fx.dir.path().join(format!("unpacked-{}", all.len() - 1)),
+        &after,
+    ))
+    .unwrap();
+    let pack = fs::read_dir(forged.join("packs"))
+        .unwrap()
+        .flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            fs::read(p)
+                .unwrap()
+                .windows(manifest.len())
+                .any(|w| w == manifest)
+        })
+        .expect("the pack holding the manifest");
+    let at = fs::read(&pack)
+        .unwrap()
+        .windows(manifest.len())
+        .position(|w| w == manifest)
+        .unwrap();
+    flip_byte(&pack, at + 40, 0x01);
+    let o = unpack(&forged, &after, &fx.dir.path().join("unpacked-forged"));
+    assert!(
+        !o.status.success(),
+        "unpack.sh accepted a changed pack:\n{}",
+        text(&o)
+    );
+    let o = fx.exhibit(&["--archive", forged.to_str().unwrap(), "verify", &after]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}

@@ -17,6 +17,8 @@ pub enum ObjectKind {
     Config,
     Key,
     Document,
+    /// archive/2: `packs/<aa>/<sha256>.pack`, named by the SHA-256 of its bytes.
+    Pack,
     Record,
     /// `log/leaves`, `log/hashes`, `log/keys`.
     Log,
@@ -24,8 +26,9 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
-    /// Whether an object of this kind never changes once written: documents are named by their
-    /// content, records by a fresh ID, key files by their key ID, the config is fixed at init.
+    /// Whether an object of this kind never changes once written: documents and packs are named
+    /// by their content, records by a fresh ID, key files by their key ID, the config is fixed
+    /// at init.
     pub fn immutable(self) -> bool {
         !matches!(self, ObjectKind::Log | ObjectKind::Checkpoint)
     }
@@ -49,6 +52,10 @@ pub fn classify(name: &str) -> Option<ObjectKind> {
             let sha = Sha256::parse(n.strip_suffix(".zst")?)?;
             (sha.shard() == *shard).then_some(ObjectKind::Document)
         }
+        ["packs", shard, n] => {
+            let sha = Sha256::parse(n.strip_suffix(".pack")?)?;
+            (sha.shard() == *shard).then_some(ObjectKind::Pack)
+        }
         ["records", shard, n] => {
             let stem = n.strip_suffix(".json").or_else(|| n.strip_suffix(".sig"))?;
             let id: RecordId = stem.parse().ok()?;
@@ -59,6 +66,8 @@ pub fn classify(name: &str) -> Option<ObjectKind> {
             LogFile::Hashes,
             LogFile::Keys,
             LogFile::Checkpoint,
+            LogFile::Places,
+            LogFile::LegacyIds,
         ]
         .into_iter()
         .find(|f| f.name() == *n)
@@ -80,6 +89,12 @@ pub fn is_working_file(name: &str) -> bool {
     name == "lock"
         || name.starts_with("tmp/")
         || name.rsplit('/').next().is_some_and(is_os_metadata)
+}
+
+/// The SHA-256 a pack object's name claims for its bytes.
+pub fn pack_sha256(name: &str) -> Option<Sha256> {
+    let file = name.rsplit('/').next()?;
+    Sha256::parse(file.strip_suffix(".pack")?)
 }
 
 /// The SHA-256 a document object's name claims for its content.
@@ -104,6 +119,12 @@ mod tests {
             let n = format!("records/{}/{id}.{ext}", id.shard());
             assert_eq!(classify(&n), Some(ObjectKind::Record), "{n}");
         }
+        let pack = format!("packs/{}/{sha}.pack", sha.shard());
+        assert_eq!(classify(&pack), Some(ObjectKind::Pack));
+        assert_eq!(pack_sha256(&pack), Some(sha));
+        assert_eq!(classify(&format!("packs/zz/{sha}.pack")), None);
+        assert_eq!(classify("log/places"), Some(ObjectKind::Log));
+        assert_eq!(classify("log/legacy-ids"), Some(ObjectKind::Log));
         assert_eq!(classify("exhibit.json"), Some(ObjectKind::Config));
         assert_eq!(classify("keys/abc.pem"), Some(ObjectKind::Key));
         assert_eq!(classify("log/leaves"), Some(ObjectKind::Log));

@@ -557,6 +557,14 @@ fn copy(
         if *kind == ObjectKind::Document {
             check_staged_document(name, &staged)?;
         }
+        if *kind == ObjectKind::Pack
+            && objects::pack_sha256(name).map(|s| s.to_string()) != Some(want.clone())
+        {
+            return Err(MirrorError::BadSourceObject {
+                name: name.clone(),
+                why: format!("its bytes have SHA-256 {want}"),
+            });
+        }
         let len = staged.len();
         let present = existing.get(name) == Some(&len)
             && destination_hash(dst, name, len)?.as_deref() == Some(want.as_str());
