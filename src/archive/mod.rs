@@ -50,6 +50,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use local::{is_os_metadata, Scratch, CONFIG_FILE};
+pub use packs::{parse_legacy, parse_place};
 
 pub const ARCHIVE_FORMAT: &str = "exhibit-archive/1";
 /// The packed layout (docs/SCALE.md): a commit's manifests, signatures and small documents in
@@ -153,8 +154,46 @@ impl Archive {
     }
 
     /// `records/<shard>/<ID>.json` and `.sig`, for messages.
+    ///
+    /// In the packed layout both are the pack that holds the record (or `log/places` when the
+    /// record cannot be found).
     pub fn record_paths(&self, id: &RecordId) -> (PathBuf, PathBuf) {
-        self.local.record_paths(id)
+        match self.layout {
+            Layout::Loose => self.local.record_paths(id),
+            Layout::Packed => {
+                let pack = self
+                    .packed_index(id)
+                    .ok()
+                    .flatten()
+                    .and_then(|i| self.place(i).ok().flatten());
+                let p = pack.map_or_else(
+                    || self.local.log_path(LogFile::Places),
+                    |p| self.local.pack_path(&p),
+                );
+                (p.clone(), p)
+            }
+        }
+    }
+
+    /// A record's manifest and signature bytes, each read on its own, by its log position
+    /// (audit), with the paths that name them in messages.
+    pub fn record_parts_at(
+        &self,
+        cache: &mut local::ShardCache,
+        index: u64,
+        id: &RecordId,
+    ) -> (local::MaybeBytes, local::MaybeBytes, PathBuf, PathBuf) {
+        match self.layout {
+            Layout::Loose => {
+                let (j, s) = self.local.read_record_parts_in(cache, id);
+                let (jp, sp) = self.local.record_paths(id);
+                (j, s, jp, sp)
+            }
+            Layout::Packed => {
+                let (j, s, p) = self.packed_record_at(index, id);
+                (j, s, p.clone(), p)
+            }
+        }
     }
 
     pub fn record_exists(&self, id: &RecordId) -> Result<bool> {
@@ -952,8 +991,22 @@ impl crate::trust::Source for Archive {
         Ok(crate::trust::statement::committed_lines(&text, size))
     }
 
-    fn key_record(&self, id: &RecordId) -> Result<Option<crate::trust::KeyRecordBytes>> {
-        let Some((bytes, sig)) = self.load_record(id)? else {
+    fn key_record(
+        &self,
+        index: u64,
+        id: &RecordId,
+    ) -> Result<Option<crate::trust::KeyRecordBytes>> {
+        // By position: a packed archive finds it without the ID's arithmetic, so a damaged
+        // exhibit.json (whose origin keys that arithmetic) cannot hide the key records.
+        let record = match self.layout {
+            Layout::Loose => self.load_record(id)?,
+            Layout::Packed => match self.packed_record_at(index, id) {
+                (Ok(Some(m)), Ok(Some(s)), _) => Some((m, s)),
+                (Ok(_), Ok(_), _) => None,
+                (Err(e), _, _) | (_, Err(e), _) => return Err(e),
+            },
+        };
+        let Some((bytes, sig)) = record else {
             return Ok(None);
         };
         let m = Manifest::parse(&bytes)?;

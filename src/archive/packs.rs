@@ -248,29 +248,85 @@ impl Archive {
                 }))
             }
         };
-        let path = self.local.pack_path(&pack).join(format!("d:{sha256}"));
-        let bytes = match self.pack_entry(&pack, &entry) {
-            Ok(b) => b,
-            Err(e) => return Some(Err(BlobError::Malformed { path, why: e.what })),
-        };
+        Some(self.pack_document(&pack, &entry, out))
+    }
+
+    /// How a document entry of a pack is named in messages: the pack, and the entry.
+    pub fn pack_document_path(&self, pack: &Sha256, entry: &Entry) -> PathBuf {
+        let mut p = self.local.pack_path(pack).into_os_string();
+        if let Key::Document(sha) = entry.key {
+            p.push(format!("[d {sha}]"));
+        }
+        p.into()
+    }
+
+    /// One document entry of a pack, checked exactly as a blob file (FORMAT.md 4.2) and
+    /// against the SHA-256 the footer files it under.
+    pub fn pack_document(
+        &self,
+        pack: &Sha256,
+        entry: &Entry,
+        out: &mut dyn Write,
+    ) -> Result<DocumentCheck, BlobError> {
+        let path = self.pack_document_path(pack, entry);
+        let bytes = self
+            .pack_entry(pack, entry)
+            .map_err(|e| BlobError::Malformed {
+                path: path.clone(),
+                why: e.what,
+            })?;
         let len = bytes.len() as u64;
-        let check = match crate::store::check_blob(std::io::Cursor::new(bytes), len, &path, out) {
-            Ok(c) => c,
-            Err(e) => return Some(Err(e)),
+        let check = crate::store::check_blob(std::io::Cursor::new(bytes), len, &path, out)?;
+        let Key::Document(sha256) = entry.key else {
+            return Err(BlobError::Malformed {
+                path,
+                why: "not a document entry".into(),
+            });
         };
-        if check.sha256 != *sha256 {
-            return Some(Err(BlobError::WrongContent {
+        if check.sha256 != sha256 {
+            return Err(BlobError::WrongContent {
                 path,
                 expected: sha256.to_string(),
                 actual: check.sha256.to_string(),
-            }));
+            });
         }
-        Some(Ok(check))
+        Ok(check)
+    }
+
+    /// The manifest and signature of the record at log position `index` (audit reads by
+    /// position: a damaged ID must not send it elsewhere), and the pack they are in, for
+    /// messages.
+    pub fn packed_record_at(
+        &self,
+        index: u64,
+        id: &RecordId,
+    ) -> (super::local::MaybeBytes, super::local::MaybeBytes, PathBuf) {
+        let places = self.local.log_path(LogFile::Places);
+        let pack = match self.place(index) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                let e =
+                    || Error::verification(format!("log/places has no line for log index {index}"));
+                return (Err(e()), Err(e()), places);
+            }
+            Err(e) => return (Err(e.clone_error()), Err(e), places),
+        };
+        let path = self.local.pack_path(&pack);
+        let footer = match self.pack_footer(&pack) {
+            Ok(f) => f,
+            Err(e) => return (Err(e.clone_error()), Err(e), path),
+        };
+        let key = Key::Record(*id);
+        let get = |kind| match footer.find(kind, &key) {
+            Some(e) => self.pack_entry(&pack, e).map(Some),
+            None => Ok(None),
+        };
+        (get(Kind::Manifest), get(Kind::Signature), path)
     }
 }
 
 /// One line of `log/legacy-ids`, strictly: the canonical ID and a 12-digit index.
-pub(super) fn parse_legacy(line: &[u8]) -> Option<(RecordId, u64)> {
+pub fn parse_legacy(line: &[u8]) -> Option<(RecordId, u64)> {
     if line.len() as u64 != LEGACY_LINE || line[17] != b' ' || line[30] != b'\n' {
         return None;
     }
@@ -283,7 +339,7 @@ pub(super) fn parse_legacy(line: &[u8]) -> Option<(RecordId, u64)> {
     Some((id, digits.parse().ok()?))
 }
 
-pub(super) fn parse_place(line: &[u8]) -> Option<Sha256> {
+pub fn parse_place(line: &[u8]) -> Option<Sha256> {
     if line.len() as u64 != PLACE_LINE || line[64] != b'\n' {
         return None;
     }

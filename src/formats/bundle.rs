@@ -885,7 +885,11 @@ impl crate::trust::Source for BundleSource<'_> {
             .map_err(|_| Error::verification(format!("{KEYLOG} is not UTF-8 text")))
     }
 
-    fn key_record(&self, id: &RecordId) -> Result<Option<crate::trust::KeyRecordBytes>> {
+    fn key_record(
+        &self,
+        _index: u64,
+        id: &RecordId,
+    ) -> Result<Option<crate::trust::KeyRecordBytes>> {
         let get = |f: &str| {
             self.members
                 .get(&format!("keylog/{id}/{f}"))

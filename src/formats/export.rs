@@ -1143,7 +1143,11 @@ impl crate::trust::Source for CarriedKeys {
     fn key_event_lines(&self, _size: u64) -> Result<String> {
         Ok(self.keylog.clone())
     }
-    fn key_record(&self, id: &RecordId) -> Result<Option<crate::trust::KeyRecordBytes>> {
+    fn key_record(
+        &self,
+        _index: u64,
+        id: &RecordId,
+    ) -> Result<Option<crate::trust::KeyRecordBytes>> {
         let id = id.to_string();
         let Some((_, r)) = self.records.iter().find(|(i, _)| *i == id) else {
             return Ok(None);

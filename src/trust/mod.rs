@@ -44,9 +44,9 @@ pub struct KeyRecordBytes {
 pub trait Source {
     /// The committed bytes of `log/keys` for a log of `size` records (empty if none).
     fn key_event_lines(&self, size: u64) -> Result<String>;
-    /// A record's manifest bytes, signature and document bytes (the document checked against
-    /// the hash the manifest cites). `None` if the record is missing.
-    fn key_record(&self, id: &RecordId) -> Result<Option<KeyRecordBytes>>;
+    /// The manifest bytes, signature and document bytes (the document checked against the hash
+    /// the manifest cites) of the record `log/keys` places at `index`. `None` if it is missing.
+    fn key_record(&self, index: u64, id: &RecordId) -> Result<Option<KeyRecordBytes>>;
     /// Public keys kept beside the log (an archive's `keys/`): the roots of an archive whose log
     /// does not add its own keys.
     fn stored_keys(&self) -> Result<Vec<PublicKey>>;
@@ -225,7 +225,7 @@ impl Trust {
                 signature,
                 document: doc,
             } = source
-                .key_record(&id)?
+                .key_record(line.index, &id)?
                 .ok_or_else(|| bad("the record is missing".into()))?;
             let manifest = Manifest::parse(&bytes).map_err(|e| bad(e.what))?;
             if manifest.log_index != line.index || manifest.record_id != line.record_id {

@@ -465,6 +465,28 @@ struct Found {
     documents: Vec<(String, String, u64)>,
     records: HashMap<RecordId, (bool, bool)>,
     log: HashSet<&'static str>,
+    /// Packed layout: `packs/<aa>/<sha256>.pack`, with its relative path and size.
+    packs: Vec<(Sha256, String, u64)>,
+    /// Packed layout: the document entries of the packs the log names (filled by the packs
+    /// phase), read by the documents phase like blob files.
+    packed: Vec<PackedDocument>,
+}
+
+/// A document entry of a pack, to be read and checked like a blob file.
+struct PackedDocument {
+    sha: String,
+    path: String,
+    len: u64,
+    pack: Sha256,
+    entry: crate::core::pack::Entry,
+}
+
+/// What the packs phase learnt for the phases after it: each committed leaf's pack, and which
+/// documents each pack holds.
+#[derive(Default)]
+struct Packs {
+    leaf_pack: Vec<Option<Sha256>>,
+    documents_in: HashMap<Sha256, HashSet<String>>,
 }
 
 pub fn audit(
@@ -496,19 +518,23 @@ fn run(
         opts,
         progress,
         problems: Vec::new(),
+        checkpoint_origin: None,
         first_bad: None,
     };
-    let found = audit.inventory()?;
+    let mut found = audit.inventory()?;
     let mut log = audit.log_state(&found);
+    audit.checkpoint_origin = log.checkpoint.as_ref().map(|c| c.origin.clone());
     let size = tree_size(&log);
     let leaves = audit.read_leaves(size)?;
+    let packs = audit.check_packs(&mut found, &leaves, size);
     // Reading the records and the documents is what takes time: the progress counts both.
     progress.total.store(
-        leaves.committed.len() as u64 + found.documents.len() as u64,
+        leaves.committed.len() as u64 + found.documents.len() as u64 + found.packed.len() as u64,
         Ordering::Relaxed,
     );
     let (outcomes, key_lines) = audit.check_records(&mut log, &leaves.committed, size);
     let ledger = audit.account_records(outcomes, &leaves.committed);
+    audit.check_pack_documents(&found, &packs, &leaves.committed, &ledger.cited_by);
     audit.check_tail(&leaves.tail, &ledger.committed_ids, size);
     audit.check_key_events(&log, size, &key_lines);
     audit.check_tree(size, &ledger.leaf_hashes, &log);
@@ -534,6 +560,8 @@ struct Audit<'a> {
     opts: &'a AuditOptions,
     progress: &'a Progress,
     problems: Vec<Problem>,
+    /// The origin line of the checkpoint, once the log state phase has read it.
+    checkpoint_origin: Option<String>,
     /// The lowest leaf index any phase found wrong: where a removed, reordered, altered or
     /// inserted record is.
     first_bad: Option<u64>,
@@ -846,7 +874,10 @@ impl Audit<'_> {
                 )
             })
             .collect();
-        shard_order.sort_unstable();
+        // A packed archive's records sit in log order in their packs: read them that way.
+        if archive.layout() == archive::Layout::Loose {
+            shard_order.sort_unstable();
+        }
         let pass = |state: &LogState| -> Vec<RecordOutcome> {
             let mut outcomes: Vec<(usize, RecordOutcome)> = shard_order
                 .par_iter()
@@ -933,6 +964,323 @@ impl Audit<'_> {
             ledger.cite(f);
         }
         ledger
+    }
+
+    /// The packed layout (FORMAT.md 3.3). Every byte of every pack is read: its SHA-256 must be
+    /// its name and its footer must account for every byte, so a changed byte anywhere is a
+    /// changed manifest, signature or blob, which the record and document phases then name.
+    /// `log/places` must give each committed leaf the pack holding that very record, every
+    /// pack must be named by it (or be an interrupted write's), and every record must have the
+    /// ID of its position, or be one a migration carried over (`log/legacy-ids`).
+    fn check_packs(&mut self, found: &mut Found, leaves: &Leaves, size: u64) -> Packs {
+        use crate::core::pack::{Footer, Key, Kind};
+        let archive = self.archive;
+        let mut packs = Packs::default();
+        if archive.layout() != archive::Layout::Packed {
+            return packs;
+        }
+        let read: Vec<(Sha256, String, std::result::Result<Footer, String>)> = found
+            .packs
+            .par_iter()
+            .map(|(sha, rel, _)| {
+                let footer = (|| {
+                    let mut file = archive
+                        .local()
+                        .open_pack(sha)
+                        .map_err(|e| e.to_string())?
+                        .ok_or("vanished while audit ran")?;
+                    let mut hasher = sha2::Sha256::new();
+                    let len = std::io::copy(&mut file, &mut hasher).map_err(|e| e.to_string())?;
+                    let actual = Sha256::from_bytes(hasher.finalize().into());
+                    if actual != *sha {
+                        return Err(format!(
+                            "altered: its bytes have SHA-256 {actual}, not the one it is named by"
+                        ));
+                    }
+                    Footer::read(&mut file, len).map_err(|e| format!("not a valid pack: {e}"))
+                })();
+                (*sha, rel.clone(), footer)
+            })
+            .collect();
+        let mut footers: HashMap<Sha256, (String, Footer)> = HashMap::new();
+        for (sha, rel, footer) in read {
+            match footer {
+                Ok(f) => {
+                    footers.insert(sha, (rel, f));
+                }
+                Err(why) => self.error(rel, why),
+            }
+        }
+
+        // log/places: one line per committed leaf, then perhaps an interrupted write's.
+        let places = archive
+            .local()
+            .read_log(LogFile::Places)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let line = archive::PLACE_LINE as usize;
+        let committed_len = size as usize * line;
+        if places.len() < committed_len {
+            self.error(
+                "log/places",
+                format!(
+                    "holds {} lines but the checkpoint covers {size} records",
+                    places.len() / line
+                ),
+            );
+            self.bad((places.len() / line) as u64);
+        }
+        let mut tail_packs = HashSet::new();
+        if places.len() > committed_len {
+            for l in places[committed_len..].chunks_exact(line) {
+                if let Some(p) = archive::parse_place(l) {
+                    tail_packs.insert(p);
+                }
+            }
+            self.warning(
+                "log/places",
+                format!(
+                    "{} bytes beyond the checkpoint: an interrupted write, rolled back by the next writer",
+                    places.len() - committed_len
+                ),
+            );
+        }
+        let mut named = HashSet::new();
+        let mut placed: HashSet<(Sha256, RecordId)> = HashSet::new();
+        for (i, leaf) in leaves.committed.iter().enumerate() {
+            let pack = places
+                .get(i * line..(i + 1) * line)
+                .and_then(archive::parse_place);
+            packs.leaf_pack.push(pack);
+            let (Some(leaf), Some(pack)) = (leaf, pack) else {
+                if places.len() >= (i + 1) * line {
+                    self.error(
+                        "log/places",
+                        format!("line {i}: not a pack's SHA-256 and LF"),
+                    );
+                    self.bad(i as u64);
+                }
+                continue;
+            };
+            named.insert(pack);
+            placed.insert((pack, leaf.record_id));
+            match footers.get(&pack) {
+                Some((rel, f)) => {
+                    if f.find(Kind::Manifest, &Key::Record(leaf.record_id))
+                        .is_none()
+                    {
+                        self.error(
+                            rel.clone(),
+                            format!(
+                                "leaf {i}: holds no record {}, which log/places says it does",
+                                leaf.record_id
+                            ),
+                        );
+                        self.bad(i as u64);
+                    }
+                }
+                None => {
+                    if !found.packs.iter().any(|(p, _, _)| *p == pack) {
+                        self.error(
+                            "log/places",
+                            format!(
+                                "line {i}: names pack {pack}, which is missing (record {})",
+                                leaf.record_id
+                            ),
+                        );
+                    }
+                    self.bad(i as u64);
+                }
+            }
+        }
+        for (sha, rel, _) in &found.packs {
+            if named.contains(sha) {
+                continue;
+            }
+            if tail_packs.contains(sha) {
+                self.warning(
+                    rel.clone(),
+                    "pack of an interrupted write, not in the log; rolled back by the next writer"
+                        .into(),
+                );
+            } else {
+                self.error(
+                    rel.clone(),
+                    "extra pack: no line of log/places names it".into(),
+                );
+            }
+        }
+        for (pack, (rel, f)) in &footers {
+            if !named.contains(pack) {
+                continue;
+            }
+            for id in f.records() {
+                if !placed.contains(&(*pack, id)) {
+                    self.error(
+                        rel.clone(),
+                        format!("record {id} is in this pack, but no leaf placed here is"),
+                    );
+                }
+            }
+            let docs = packs.documents_in.entry(*pack).or_default();
+            for e in f.entries.iter().filter(|e| e.kind == Kind::Document) {
+                if let Key::Document(sha) = e.key {
+                    docs.insert(sha.to_string());
+                    found.packed.push(PackedDocument {
+                        sha: sha.to_string(),
+                        path: self.rel(&archive.pack_document_path(pack, e)),
+                        len: e.len,
+                        pack: *pack,
+                        entry: *e,
+                    });
+                }
+            }
+        }
+        found
+            .packed
+            .sort_by(|a, b| (&a.sha, &a.path).cmp(&(&b.sha, &b.path)));
+        self.check_record_ids(found, leaves);
+        packs
+    }
+
+    /// Records committed into a packed archive have the ID of their position; those a
+    /// migration carried over are listed, once each and sorted, in `log/legacy-ids`.
+    fn check_record_ids(&mut self, found: &Found, leaves: &Leaves) {
+        let archive = self.archive;
+        let mut legacy = 0u64;
+        if found.log.contains("legacy-ids") {
+            let bytes = archive
+                .local()
+                .read_log(LogFile::LegacyIds)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let line = archive::migrate::LEGACY_LINE as usize;
+            let mut indexes = Vec::new();
+            let mut previous: Option<RecordId> = None;
+            let mut ok = bytes.len() % line == 0;
+            for (k, l) in bytes.chunks(line).enumerate() {
+                match archive::parse_legacy(l) {
+                    Some((id, index)) if previous.is_none_or(|p| p < id) => {
+                        let named = leaves
+                            .committed
+                            .get(index as usize)
+                            .and_then(|e| e.as_ref())
+                            .map(|e| e.record_id);
+                        if named != Some(id) {
+                            self.error(
+                                "log/legacy-ids",
+                                format!("line {k}: leaf {index} is not record {id}"),
+                            );
+                        }
+                        indexes.push(index);
+                        previous = Some(id);
+                    }
+                    _ => {
+                        ok = false;
+                        self.error(
+                            "log/legacy-ids",
+                            format!("line {k}: not a record ID and a log index, in ID order"),
+                        );
+                    }
+                }
+            }
+            indexes.sort_unstable();
+            legacy = indexes.len() as u64;
+            if ok && indexes.iter().enumerate().any(|(k, i)| *i != k as u64) {
+                self.error(
+                    "log/legacy-ids",
+                    "does not list exactly the first leaves of the log, once each".into(),
+                );
+            }
+        }
+        // Keyed by the origin the checkpoint signs: a damaged exhibit.json is named on its own
+        // (the log state phase), not as every record having the wrong ID.
+        let origin = self
+            .checkpoint_origin
+            .clone()
+            .unwrap_or_else(|| archive.config.origin.clone());
+        let ids = crate::record_id::IdMap::for_origin(&origin);
+        for (i, leaf) in leaves.committed.iter().enumerate().skip(legacy as usize) {
+            let Some(leaf) = leaf else { continue };
+            let want = ids.id(i as u64);
+            if leaf.record_id != want {
+                self.error(
+                    "log/leaves",
+                    format!(
+                        "leaf {i}: record {} does not have the ID of its position ({want}, FORMAT.md 3.3)",
+                        leaf.record_id
+                    ),
+                );
+                self.bad(i as u64);
+            }
+        }
+    }
+
+    /// In the packed layout a record's documents are blob files of their own or in the
+    /// record's own pack (FORMAT.md 3.3): a reader of one record never searches other packs.
+    fn check_pack_documents(
+        &mut self,
+        found: &Found,
+        packs: &Packs,
+        leaves: &[Option<LeafEntry>],
+        cited_by: &HashMap<String, Vec<Citation>>,
+    ) {
+        if self.archive.layout() != archive::Layout::Packed {
+            return;
+        }
+        let loose: HashSet<&str> = found.documents.iter().map(|(s, _, _)| s.as_str()).collect();
+        let index: HashMap<String, usize> = leaves
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (e.record_id.to_string(), i)))
+            .collect();
+        let mut cited_from: HashMap<Sha256, HashSet<&str>> = HashMap::new();
+        let mut problems = Vec::new();
+        for (sha, cites) in cited_by {
+            for c in cites {
+                let Some(&i) = index.get(&c.record_id) else {
+                    continue;
+                };
+                let Some(Some(pack)) = packs.leaf_pack.get(i) else {
+                    continue;
+                };
+                cited_from.entry(*pack).or_default().insert(sha.as_str());
+                let in_pack = packs
+                    .documents_in
+                    .get(pack)
+                    .is_some_and(|d| d.contains(sha));
+                if !loose.contains(sha.as_str())
+                    && !in_pack
+                    && found.packed.iter().any(|d| d.sha == *sha)
+                {
+                    problems.push((
+                        self.rel(&self.archive.pack_path(pack)),
+                        format!(
+                            "leaf {i}: record {} cites document {sha}, which is in another pack, not in its own or a blob file",
+                            c.record_id
+                        ),
+                        i,
+                    ));
+                }
+            }
+        }
+        for d in &found.packed {
+            let cited_here = cited_from
+                .get(&d.pack)
+                .is_some_and(|s| s.contains(d.sha.as_str()));
+            if !cited_here && cited_by.contains_key(&d.sha) {
+                self.error(
+                    d.path.clone(),
+                    "no record of this pack cites this document".into(),
+                );
+            }
+        }
+        for (path, what, i) in problems {
+            self.error(path, what);
+            self.bad(i as u64);
+        }
     }
 
     /// An interrupted commit only ever appends fresh record IDs; a line beyond the checkpoint
@@ -1055,12 +1403,28 @@ impl Audit<'_> {
         let stored_bytes = AtomicU64::new(0);
         let checked_docs = AtomicU64::new(0);
         let doc_bytes = AtomicU64::new(0);
-        let doc_problems: Vec<Problem> = found
+        let items: Vec<(
+            &String,
+            &String,
+            &u64,
+            Option<(&Sha256, &crate::core::pack::Entry)>,
+        )> = found
             .documents
+            .iter()
+            .map(|(sha, path, len)| (sha, path, len, None))
+            .chain(
+                found
+                    .packed
+                    .iter()
+                    .map(|d| (&d.sha, &d.path, &d.len, Some((&d.pack, &d.entry)))),
+            )
+            .collect();
+        let doc_problems: Vec<Problem> = items
             .par_iter()
             .map_init(
                 archive::local::ShardCache::default,
-                |cache, (sha, path, len)| {
+                |cache, (sha, path, len, at)| {
+                    let (sha, path, len) = (*sha, *path, *len);
                     let mut out = Vec::new();
                     stored_bytes.fetch_add(*len, Ordering::Relaxed);
                     if !opts.selection.includes(sha) {
@@ -1080,7 +1444,13 @@ impl Audit<'_> {
                     // `walk` keeps only names that are SHA-256 digests.
                     let digest =
                         Sha256::parse(sha).expect("a stored document's name is its SHA-256");
-                    match archive.read_document_in(cache, &digest, &mut std::io::sink()) {
+                    let read = match at {
+                        Some((pack, entry)) => {
+                            archive.pack_document(pack, entry, &mut std::io::sink())
+                        }
+                        None => archive.read_document_in(cache, &digest, &mut std::io::sink()),
+                    };
+                    match read {
                         Ok(c) => {
                             doc_bytes.fetch_add(c.size, Ordering::Relaxed);
                             match referenced.get(sha) {
@@ -1128,7 +1498,12 @@ impl Audit<'_> {
     /// A document a record cites must be there, whatever the selection: a record whose
     /// document is gone proves nothing.
     fn check_cited_documents(&mut self, found: &Found, cited_by: &HashMap<String, Vec<Citation>>) {
-        let present: HashSet<&str> = found.documents.iter().map(|(s, _, _)| s.as_str()).collect();
+        let present: HashSet<&str> = found
+            .documents
+            .iter()
+            .map(|(s, _, _)| s.as_str())
+            .chain(found.packed.iter().map(|d| d.sha.as_str()))
+            .collect();
         for sha in cited_by.keys() {
             if !present.contains(sha.as_str()) {
                 let path = Sha256::parse(sha).map_or_else(
@@ -1157,7 +1532,14 @@ impl Audit<'_> {
                 .path
                 .strip_prefix("documents/")
                 .and_then(|r| r.split_once('/'))
-                .and_then(|(_, name)| name.strip_suffix(".zst"));
+                .and_then(|(_, name)| name.strip_suffix(".zst"))
+                .or_else(|| {
+                    // A pack's document entry: `packs/<aa>/<pack>.pack[d <sha256>]`.
+                    p.path
+                        .strip_prefix("packs/")
+                        .and_then(|r| r.rsplit_once("[d "))
+                        .and_then(|(_, sha)| sha.strip_suffix(']'))
+                });
             let Some(cites) = sha.and_then(|sha| cited_by.get(sha)) else {
                 continue;
             };
@@ -1206,7 +1588,7 @@ impl Audit<'_> {
             .iter()
             .filter(|p| p.severity == Severity::Error)
             .count();
-        let documents = found.documents.len() as u64;
+        let documents = found.documents.len() as u64 + found.packed.len() as u64;
         let (subset, sample_percent, seed) = match &self.opts.selection {
             Selection::All => (None, None, None),
             Selection::Subset { part, of } => (Some(format!("{part}/{of}")), None, None),
@@ -1259,7 +1641,10 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
         documents: Vec::new(),
         records: HashMap::new(),
         log: HashSet::new(),
+        packs: Vec::new(),
+        packed: Vec::new(),
     };
+    let packed = archive.layout() == archive::Layout::Packed;
     let (items, errors) = archive.local().inventory();
     for (path, what) in errors {
         problems.push(Problem {
@@ -1331,7 +1716,14 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
                     .documents
                     .push((sha.to_string(), rel.clone(), item.len))
             }
-            (Some(ObjectKind::Record), [_, _, name]) => {
+            (Some(ObjectKind::Pack), [_, _, name]) if packed => {
+                let sha = name
+                    .strip_suffix(".pack")
+                    .and_then(Sha256::parse)
+                    .expect("classify checked the name");
+                found.packs.push((sha, rel.clone(), item.len));
+            }
+            (Some(ObjectKind::Record), [_, _, name]) if !packed => {
                 let (stem, is_sig) = match name.strip_suffix(".json") {
                     Some(stem) => (stem, false),
                     None => (
@@ -1348,11 +1740,15 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
                     e.0 = true
                 }
             }
-            (Some(ObjectKind::Log | ObjectKind::Checkpoint), [_, name]) => {
+            (Some(ObjectKind::Log | ObjectKind::Checkpoint), [_, name])
+                if packed || !matches!(*name, "places" | "legacy-ids") =>
+            {
                 found.log.insert(match *name {
                     "leaves" => "leaves",
                     "hashes" => "hashes",
                     "keys" => "keys",
+                    "places" => "places",
+                    "legacy-ids" => "legacy-ids",
                     _ => "checkpoint",
                 });
             }
@@ -1376,6 +1772,7 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
         });
     }
     found.documents.sort();
+    found.packs.sort();
     Ok(found)
 }
 
@@ -1446,7 +1843,8 @@ fn check_record(
     let Some(entry) = entry else {
         return (None, None, problems);
     };
-    let (json, sig) = archive.record_paths(&entry.record_id);
+    let (json_bytes, sig_bytes, json, sig) =
+        archive.record_parts_at(cache, index, &entry.record_id);
     let rel = |p: &Path| {
         p.strip_prefix(archive.root())
             .unwrap_or(p)
@@ -1460,9 +1858,6 @@ fn check_record(
             what: format!("leaf {index}: {what}"),
         })
     };
-    let (json_bytes, sig_bytes) = archive
-        .local()
-        .read_record_parts_in(cache, &entry.record_id);
     let bytes = match json_bytes
         .and_then(|b| b.ok_or_else(|| crate::error::Error::archive("No such file or directory")))
     {
@@ -1588,8 +1983,12 @@ impl crate::trust::Source for Recomputed<'_> {
     fn key_event_lines(&self, _size: u64) -> Result<String> {
         Ok(self.lines.clone())
     }
-    fn key_record(&self, id: &RecordId) -> Result<Option<crate::trust::KeyRecordBytes>> {
-        self.archive.key_record(id)
+    fn key_record(
+        &self,
+        index: u64,
+        id: &RecordId,
+    ) -> Result<Option<crate::trust::KeyRecordBytes>> {
+        self.archive.key_record(index, id)
     }
     fn stored_keys(&self) -> Result<Vec<crate::keys::PublicKey>> {
         crate::trust::Source::stored_keys(self.archive)
