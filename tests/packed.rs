@@ -342,3 +342,99 @@ fn migrate_keeps_every_record_id_and_the_log_history() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["records"], report["tree_size"]);
 }
+
+/// docs/FORMAT.md's `unpack.sh`, exactly as printed there.
+fn unpack_sh() -> String {
+    let format = include_str!("../docs/FORMAT.md");
+    let begin = format.find("<!-- unpack.sh begin -->").unwrap();
+    let end = format.find("<!-- unpack.sh end -->").unwrap();
+    let block = &format[begin..end];
+    let start = block.find("```bash\n").unwrap() + "```bash\n".len();
+    let stop = block.rfind("```").unwrap();
+    block[start..stop].to_string()
+}
+
+/// A check of an unchanged page refers to the document its earlier record stored instead of
+/// storing it again; the reference is followed by exhibit and by `unpack.sh`, and a changed
+/// reference fails audit.
+#[test]
+fn an_unchanged_check_refers_to_the_stored_document() {
+    let env = packed_env();
+    let pages = pages(2);
+    let server = serve(&pages, b"");
+    let url = server.url("/page/1");
+    env.capture(&url, &[]);
+    let out = env.ok(&["check", "--json", &url]);
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(v["outcome"], "unchanged", "{v}");
+    let id = v["record_id"].as_str().unwrap().to_string();
+    env.assert_audit_clean();
+    env.ok(&["verify", &id]);
+    let cat = env.command(&["cat", &id]).output().unwrap();
+    assert_eq!(cat.stdout, pages[1].1);
+
+    // The check's pack holds a reference, not a second copy.
+    let places = std::fs::read_to_string(env.archive.join("log").join("places")).unwrap();
+    let last = places.lines().last().unwrap();
+    let pack = env
+        .archive
+        .join("packs")
+        .join(&last[..2])
+        .join(format!("{last}.pack"));
+    let bytes = std::fs::read(&pack).unwrap();
+    let sha = common::sha256_hex(&pages[1].1);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains(&format!("\nr {sha} ")),
+        "no reference in {text}"
+    );
+    assert!(!text.contains(&format!("\nd {sha} ")));
+
+    // Without exhibit: unpack.sh follows the reference.
+    let out_dir = env.dir.path().join("unpacked");
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(unpack_sh())
+        .env("ARCHIVE", &env.archive)
+        .env("RECORD", &id)
+        .env("OUT", &out_dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let blob = out_dir
+        .join("documents")
+        .join(&sha[..2])
+        .join(format!("{sha}.zst"));
+    let z = Command::new("zstd")
+        .arg("-dcq")
+        .arg(&blob)
+        .output()
+        .unwrap();
+    assert_eq!(z.stdout, pages[1].1);
+
+    // A reference pointed a byte further along: audit names it, verify refuses the record.
+    let at = text.find(&format!("\nr {sha} ")).unwrap() + 1 + 2 + 64 + 1;
+    let off: usize = text[at..at + 12].parse().unwrap();
+    let mut forged = bytes.clone();
+    let target_off: usize = String::from_utf8_lossy(&bytes[off + 65..off + 77])
+        .parse()
+        .unwrap();
+    forged[off + 65..off + 77].copy_from_slice(format!("{:012}", target_off + 1).as_bytes());
+    // The pack is renamed to its new hash and log/places follows, as a forger would.
+    let new_sha = common::sha256_hex(&forged);
+    let new_pack = env
+        .archive
+        .join("packs")
+        .join(&new_sha[..2])
+        .join(format!("{new_sha}.pack"));
+    std::fs::create_dir_all(new_pack.parent().unwrap()).unwrap();
+    std::fs::write(&new_pack, &forged).unwrap();
+    std::fs::remove_file(&pack).unwrap();
+    std::fs::write(
+        env.archive.join("log").join("places"),
+        places.replace(last, &new_sha),
+    )
+    .unwrap();
+    audit_names(&env, &format!("[r {sha}]"), "holds no such entry");
+    env.fails(&["verify", &id], 1);
+}

@@ -16,13 +16,13 @@
 use super::local::{self, Ctx, Local, LogFile};
 use super::{dir, packs, Archive, ArchiveConfig, Layout, PACK_BLOBS_BELOW, PLACE_LINE};
 use crate::core::digest::Sha256;
-use crate::core::pack::PackWriter;
+use crate::core::pack::{Key, Kind, PackWriter, Reference};
 use crate::error::{Error, Result};
 use crate::log::merkle::{self, TreeBuilder};
 use crate::log::LEAF_LINE;
 use crate::manifest::Manifest;
 use crate::record_id::RecordId;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -146,6 +146,7 @@ fn write_copy(
     let mut places = String::with_capacity((size * PLACE_LINE) as usize);
     let mut legacy: Vec<(RecordId, u64)> = Vec::with_capacity(size as usize);
     let mut large_done = HashSet::new();
+    let mut packed_before: HashMap<Sha256, Reference> = HashMap::new();
     let scratch = out.scratch()?;
     let mut group: Option<Group> = None;
 
@@ -180,6 +181,14 @@ fn write_copy(
         docs.extend(m.parts().iter().filter_map(|p| Sha256::parse(&p.sha256)));
         for sha in docs {
             if g.documents.contains(&sha) || large_done.contains(&sha) {
+                continue;
+            }
+            // Stored in an earlier pack of the copy: referred to, not stored again.
+            if let Some(to) = packed_before.get(&sha) {
+                g.writer
+                    .add_reference(sha, to)
+                    .map_err(|e| Error::archive(e.to_string()))?;
+                g.documents.insert(sha);
                 continue;
             }
             let file = src.local.open_document(&sha)?.ok_or_else(|| {
@@ -233,7 +242,7 @@ fn write_copy(
         if g.records >= PACK_RECORDS || g.bytes >= PACK_BYTES {
             let g = group.take().expect("a group is open");
             let n = g.records;
-            let pack = g.close(out, &scratch)?;
+            let pack = g.close(out, &scratch, &mut packed_before)?;
             places.push_str(&packs::place_line(&pack).repeat(n));
             migrated.packs += 1;
         }
@@ -242,7 +251,7 @@ fn write_copy(
     }
     if let Some(g) = group.take() {
         let n = g.records;
-        let pack = g.close(out, &scratch)?;
+        let pack = g.close(out, &scratch, &mut packed_before)?;
         places.push_str(&packs::place_line(&pack).repeat(n));
         migrated.packs += 1;
     }
@@ -289,9 +298,15 @@ impl Group {
         })
     }
 
-    fn close(self, out: &Local, scratch: &local::Scratch) -> Result<Sha256> {
+    /// Finish and publish the pack; its documents join `packed`, for later packs to refer to.
+    fn close(
+        self,
+        out: &Local,
+        scratch: &local::Scratch,
+        packed: &mut HashMap<Sha256, Reference>,
+    ) -> Result<Sha256> {
         let path = scratch.dir().join(&self.name);
-        let (buffered, sha, _) = self
+        let (buffered, sha, footer) = self
             .writer
             .finish()
             .map_err(|e| Error::archive(format!("{}: {e}", path.display())))?;
@@ -300,6 +315,18 @@ impl Group {
             .map_err(|e| Error::io("write", &path, e.into_error()))?;
         file.flush().at("write", &path)?;
         out.publish_pack(scratch, &self.name, &sha)?;
+        for e in footer.entries.iter().filter(|e| e.kind == Kind::Document) {
+            if let Key::Document(doc) = e.key {
+                packed.insert(
+                    doc,
+                    Reference {
+                        pack: sha,
+                        offset: e.offset,
+                        len: e.len,
+                    },
+                );
+            }
+        }
         Ok(sha)
     }
 }

@@ -724,18 +724,24 @@ impl Archive {
         if let Some(pack) = &pack {
             self.local
                 .publish_pack(scratch, &pack.staged_name, &pack.sha256)?;
+            self.remember_pack(pack.sha256, pack.footer.clone());
         }
         let mut committed = Vec::with_capacity(prepared.len());
         for (manifest, staged, parts, _, _) in prepared {
             if let Some(pack) = &pack {
                 for part in parts {
-                    if !pack.documents.contains(&part.sha256) {
+                    if !pack.documents.contains(&part.sha256)
+                        && !pack.referenced.contains(&part.sha256)
+                    {
                         let (dir, name) = part.location();
                         self.local.publish_document(dir, name, &part.sha256)?;
                     }
                 }
                 let stored = match staged {
                     Some(staged) if pack.documents.contains(&staged.sha256) => Published::Stored,
+                    Some(staged) if pack.referenced.contains(&staged.sha256) => {
+                        Published::AlreadyPresent
+                    }
                     Some(staged) => {
                         let (dir, name) = staged.location();
                         match self.local.publish_document(dir, name, &staged.sha256)?.0 {
@@ -809,20 +815,44 @@ impl Archive {
     /// Write the pack of one commit group into scratch: every record's small documents (those
     /// not already stored as blob files of their own) and its manifest and signature.
     fn write_pack(&self, scratch: &Scratch, prepared: &[Prepared]) -> Result<StagedPack> {
+        use crate::core::pack::{Kind, PackWriter, Reference};
         let sdir = scratch.dir();
         let staged_name = dir::unique_name("pack-");
         let path = sdir.join(&staged_name);
         let file = sdir.create_new(&staged_name, 0o644).at("create", &path)?;
-        let mut w = crate::core::pack::PackWriter::new(std::io::BufWriter::new(file));
+        let mut w = PackWriter::new(std::io::BufWriter::new(file));
         let mut documents = HashSet::new();
+        let mut referenced = HashSet::new();
         let pack_err =
             |e: crate::core::pack::PackError| Error::archive(format!("{}: {e}", path.display()));
+        // A document another pack holds is referred to, not stored again.
+        let refer =
+            |w: &mut PackWriter<_>, sha: Sha256, (pack, e): (Sha256, crate::core::pack::Entry)| {
+                debug_assert_eq!(e.kind, Kind::Document);
+                let to = Reference {
+                    pack,
+                    offset: e.offset,
+                    len: e.len,
+                };
+                w.add_reference(sha, &to).map_err(pack_err)
+            };
         for (manifest, staged, parts, bytes, signature) in prepared {
             for doc in staged.iter().chain(parts) {
-                if doc.stored_size >= PACK_BLOBS_BELOW
-                    || documents.contains(&doc.sha256)
-                    || self.local.document_exists(&doc.sha256)?
+                let sha = doc.sha256;
+                if documents.contains(&sha)
+                    || referenced.contains(&sha)
+                    || doc.stored_size >= PACK_BLOBS_BELOW
+                    || self.local.document_exists(&sha)?
                 {
+                    continue;
+                }
+                if let Some(known) = self.locate_known(&sha) {
+                    let at = match known.1.kind {
+                        Kind::Reference => self.follow(&known.0, &known.1)?,
+                        _ => known,
+                    };
+                    refer(&mut w, sha, at)?;
+                    referenced.insert(sha);
                     continue;
                 }
                 let (dir, name) = doc.location();
@@ -831,13 +861,34 @@ impl Archive {
                     .open_file(name)
                     .at("open", &blob_path)?
                     .ok_or_else(|| Error::archive(format!("{} vanished", blob_path.display())))?;
-                w.add_document(doc.sha256, &mut blob).map_err(pack_err)?;
-                documents.insert(doc.sha256);
+                w.add_document(sha, &mut blob).map_err(pack_err)?;
+                documents.insert(sha);
+            }
+            // What the record cites without a staged copy (a check of an unchanged page cites
+            // the document of an earlier record) is referred to where it is.
+            let mut cited = vec![Sha256::checked(&manifest.document.sha256)?];
+            cited.extend(
+                manifest
+                    .parts()
+                    .iter()
+                    .filter_map(|p| Sha256::parse(&p.sha256)),
+            );
+            for sha in cited {
+                if documents.contains(&sha)
+                    || referenced.contains(&sha)
+                    || self.local.document_exists(&sha)?
+                {
+                    continue;
+                }
+                if let Some(at) = self.locate_packed(&sha)? {
+                    refer(&mut w, sha, at)?;
+                    referenced.insert(sha);
+                }
             }
             let id: RecordId = manifest.record_id.parse().expect("we made it");
             w.add_record(id, bytes, signature).map_err(pack_err)?;
         }
-        let (buffered, sha256, _) = w.finish().map_err(pack_err)?;
+        let (buffered, sha256, footer) = w.finish().map_err(pack_err)?;
         buffered
             .into_inner()
             .map_err(|e| Error::io("write", &path, e.into_error()))?;
@@ -845,6 +896,8 @@ impl Archive {
             staged_name,
             sha256,
             documents,
+            referenced,
+            footer,
         })
     }
 
@@ -1274,7 +1327,11 @@ type Prepared = (Manifest, Option<Staged>, Vec<Staged>, Vec<u8>, [u8; 64]);
 struct StagedPack {
     staged_name: String,
     sha256: Sha256,
+    /// Stored in the pack.
     documents: HashSet<Sha256>,
+    /// Referred to in another pack.
+    referenced: HashSet<Sha256>,
+    footer: crate::core::pack::Footer,
 }
 
 #[derive(Debug, Clone)]

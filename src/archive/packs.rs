@@ -9,7 +9,7 @@
 use super::migrate::LEGACY_LINE;
 use super::{Archive, Layout, LogFile, PLACE_LINE};
 use crate::core::digest::Sha256;
-use crate::core::pack::{Entry, Footer, Key, Kind};
+use crate::core::pack::{Entry, Footer, Key, Kind, Reference};
 use crate::error::{Error, Result};
 use crate::log::{read_exact_at, LEAF_LINE};
 use crate::record_id::{IdMap, RecordId};
@@ -142,9 +142,19 @@ impl Archive {
             if docs.len() > DOCUMENTS_KEPT {
                 docs.clear();
             }
-            for e in footer.entries.iter().filter(|e| e.kind == Kind::Document) {
+            for e in footer
+                .entries
+                .iter()
+                .filter(|e| matches!(e.kind, Kind::Document | Kind::Reference))
+            {
                 if let Key::Document(sha) = e.key {
-                    docs.insert(sha, (*pack, *e));
+                    // A copy beats a reference to one: one read instead of two.
+                    let known = docs
+                        .get(&sha)
+                        .is_some_and(|(_, k)| k.kind == Kind::Document);
+                    if !known {
+                        docs.insert(sha, (*pack, *e));
+                    }
                 }
             }
         }
@@ -200,24 +210,71 @@ impl Archive {
     }
 
     /// Where a small document is packed: in a footer already read, else found by reading every
-    /// pack's footer (a document asked for by hash alone).
-    fn locate_packed(&self, sha256: &Sha256) -> Result<Option<(Sha256, Entry)>> {
-        if let Some(hit) = self
-            .packs
+    /// pack's footer (a document asked for by hash alone). A reference is followed, so the
+    /// answer is always a document entry.
+    pub(super) fn locate_packed(&self, sha256: &Sha256) -> Result<Option<(Sha256, Entry)>> {
+        let mut hit = self.locate_known(sha256);
+        if hit.is_none() {
+            for pack in self.local.pack_names()? {
+                let footer = self.pack_footer(&pack)?;
+                if let Some(e) = footer.find(Kind::Document, &Key::Document(*sha256)) {
+                    hit = Some((pack, *e));
+                    break;
+                }
+            }
+        }
+        match hit {
+            Some((pack, e)) if e.kind == Kind::Reference => self.follow(&pack, &e).map(Some),
+            other => Ok(other),
+        }
+    }
+
+    /// [`Archive::locate_packed`] among the footers read so far only: no search.
+    pub(super) fn locate_known(&self, sha256: &Sha256) -> Option<(Sha256, Entry)> {
+        self.packs
             .documents
             .lock()
             .expect("not poisoned")
             .get(sha256)
-        {
-            return Ok(Some(*hit));
-        }
-        for pack in self.local.pack_names()? {
-            let footer = self.pack_footer(&pack)?;
-            if let Some(e) = footer.find(Kind::Document, &Key::Document(*sha256)) {
-                return Ok(Some((pack, *e)));
+            .copied()
+    }
+
+    /// The document entry a reference entry points at.
+    pub fn follow(&self, pack: &Sha256, entry: &Entry) -> Result<(Sha256, Entry)> {
+        let bytes = self.pack_entry(pack, entry)?;
+        let r = Reference::parse(&bytes).ok_or_else(|| {
+            Error::verification(format!(
+                "{}: a reference entry is not well formed",
+                self.local.pack_path(pack).display(),
+            ))
+            .hint("run `exhibit audit` to find what is damaged")
+        })?;
+        Ok((
+            r.pack,
+            Entry {
+                kind: Kind::Document,
+                key: entry.key,
+                offset: r.offset,
+                len: r.len,
+            },
+        ))
+    }
+
+    /// Remember a pack this process wrote, so that later commits refer to its documents
+    /// instead of storing them again.
+    pub(super) fn remember_pack(&self, pack: Sha256, footer: Footer) {
+        let mut docs = self.packs.documents.lock().expect("not poisoned");
+        for e in footer.entries.iter().filter(|e| e.kind == Kind::Document) {
+            if let Key::Document(sha) = e.key {
+                docs.insert(sha, (pack, *e));
             }
         }
-        Ok(None)
+        drop(docs);
+        self.packs
+            .footers
+            .lock()
+            .expect("not poisoned")
+            .insert(pack, Arc::new(footer));
     }
 
     /// A document of the packed layout: its own blob file if it has one, else its pack entry,

@@ -17,7 +17,9 @@
 //! ```
 //!
 //! Kinds: `m` a manifest and `s` its 64-byte signature, keyed by record ID; `d` a document blob
-//! (docs/FORMAT.md 4.2), keyed by the document's SHA-256. The parser accepts one byte form only:
+//! (docs/FORMAT.md 4.2), keyed by the document's SHA-256; `r` a reference to a document another
+//! pack holds (that pack's SHA-256 and the entry's offset and length, 91 bytes), so identical
+//! content is stored once across commits. The parser accepts one byte form only:
 //! the entries must tile `[0, F)` exactly (so every byte of a pack is some entry's, and a flipped
 //! byte lands in a named entry), keys are unique per kind, every manifest has its signature and
 //! the reverse. Pure: no I/O beyond the reader or writer the caller hands in.
@@ -31,6 +33,8 @@ pub const TRAILER: u64 = 43;
 const MAGIC: &[u8] = b"exhibit-pack/1 ";
 const KEY_WIDTH: usize = 64;
 pub const SIGNATURE_LEN: u64 = 64;
+/// A reference entry: "<pack sha256> <offset, 12 digits> <length, 12 digits>\n".
+pub const REFERENCE_LEN: u64 = 91;
 /// Offsets are written with 12 digits and the footer offset with 16; a pack is one commit group,
 /// so this bound (just under 1 TB) is never near, but the parser must not trust wider numbers.
 const MAX_OFFSET: u64 = 999_999_999_999;
@@ -39,6 +43,8 @@ const MAX_OFFSET: u64 = 999_999_999_999;
 pub enum Kind {
     Document,
     Manifest,
+    /// A document stored in another pack: the entry's bytes say where (a [`Reference`]).
+    Reference,
     Signature,
 }
 
@@ -47,6 +53,7 @@ impl Kind {
         match self {
             Kind::Document => b'd',
             Kind::Manifest => b'm',
+            Kind::Reference => b'r',
             Kind::Signature => b's',
         }
     }
@@ -55,6 +62,7 @@ impl Kind {
         match b {
             b'd' => Some(Kind::Document),
             b'm' => Some(Kind::Manifest),
+            b'r' => Some(Kind::Reference),
             b's' => Some(Kind::Signature),
             _ => None,
         }
@@ -178,7 +186,7 @@ pub fn parse_line(line: &[u8]) -> Option<Entry> {
     let field = std::str::from_utf8(&line[2..66]).ok()?;
     let key_text = field.trim_end_matches(' ');
     let key = match kind {
-        Kind::Document => Key::Document(Sha256::parse(key_text)?),
+        Kind::Document | Kind::Reference => Key::Document(Sha256::parse(key_text)?),
         Kind::Manifest | Kind::Signature => {
             let id: RecordId = key_text.parse().ok()?;
             Key::Record(id)
@@ -347,6 +355,24 @@ fn check_pairs(entries: &[Entry]) -> Result<(), PackError> {
                 why: format!("a signature is {SIGNATURE_LEN} bytes, not {}", e.len),
             });
         }
+        if e.kind == Kind::Reference && e.len != REFERENCE_LEN {
+            return Err(PackError::Entry {
+                kind: e.kind,
+                key: e.key.text(),
+                why: format!("a reference is {REFERENCE_LEN} bytes, not {}", e.len),
+            });
+        }
+        if e.kind == Kind::Reference
+            && entries
+                .iter()
+                .any(|d| d.kind == Kind::Document && d.key == e.key)
+        {
+            return Err(PackError::Entry {
+                kind: e.kind,
+                key: e.key.text(),
+                why: "the document is in this pack and referenced elsewhere at once".into(),
+            });
+        }
         if e.kind == Kind::Manifest && e.len == 0 {
             return Err(PackError::Entry {
                 kind: e.kind,
@@ -356,6 +382,33 @@ fn check_pairs(entries: &[Entry]) -> Result<(), PackError> {
         }
     }
     Ok(())
+}
+
+/// Where a reference entry says its document is: a document entry of another pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reference {
+    pub pack: Sha256,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl Reference {
+    pub fn to_bytes(&self) -> String {
+        format!("{} {:012} {:012}\n", self.pack, self.offset, self.len)
+    }
+
+    /// The bytes of a reference entry, strictly.
+    pub fn parse(b: &[u8]) -> Option<Reference> {
+        if b.len() as u64 != REFERENCE_LEN || b[64] != b' ' || b[77] != b' ' || b[90] != b'\n' {
+            return None;
+        }
+        let r = Reference {
+            pack: Sha256::parse(std::str::from_utf8(&b[..64]).ok()?)?,
+            offset: digits(&b[65..77])?,
+            len: digits(&b[78..90])?,
+        };
+        (r.to_bytes().as_bytes() == b).then_some(r)
+    }
 }
 
 /// Writes a pack to any writer, hashing as it goes: the pack's name is its SHA-256, so the
@@ -422,6 +475,13 @@ impl<W: Write> PackWriter<W> {
 
     /// A document's blob, streamed from `blob` (the caller has checked it is the blob of `sha`).
     pub fn add_document(&mut self, sha: Sha256, blob: &mut dyn Read) -> Result<u64, PackError> {
+        if self.contains(Kind::Reference, &Key::Document(sha)) {
+            return Err(PackError::Entry {
+                kind: Kind::Document,
+                key: sha.to_string(),
+                why: "the document is referenced from this pack already".into(),
+            });
+        }
         self.check_new(Kind::Document, &Key::Document(sha))?;
         let at = self.offset;
         let mut buf = vec![0u8; 64 * 1024];
@@ -442,6 +502,28 @@ impl<W: Write> PackWriter<W> {
             len,
         });
         Ok(at)
+    }
+
+    /// A document this pack's records cite that another pack holds.
+    pub fn add_reference(&mut self, sha: Sha256, to: &Reference) -> Result<(), PackError> {
+        let key = Key::Document(sha);
+        if self.contains(Kind::Document, &key) {
+            return Err(PackError::Entry {
+                kind: Kind::Reference,
+                key: key.text(),
+                why: "the document is in this pack already".into(),
+            });
+        }
+        self.check_new(Kind::Reference, &key)?;
+        let at = self.offset;
+        self.write(to.to_bytes().as_bytes())?;
+        self.entries.push(Entry {
+            kind: Kind::Reference,
+            key,
+            offset: at,
+            len: REFERENCE_LEN,
+        });
+        Ok(())
     }
 
     pub fn contains(&self, kind: Kind, key: &Key) -> bool {
@@ -551,6 +633,35 @@ mod tests {
         }
         assert_eq!(footer.records(), vec![id(5), id(9)]);
         assert!(footer.find(Kind::Manifest, &Key::Record(id(6))).is_none());
+    }
+
+    #[test]
+    fn references_name_a_document_of_another_pack() {
+        let (first, first_sha, first_footer) = build(&[], &[b"shared".to_vec()]);
+        let sha = Sha256::of(b"shared");
+        let e = first_footer
+            .find(Kind::Document, &Key::Document(sha))
+            .unwrap();
+        let to = Reference {
+            pack: first_sha,
+            offset: e.offset,
+            len: e.len,
+        };
+        let mut w = PackWriter::new(Vec::new());
+        w.add_reference(sha, &to).unwrap();
+        assert!(w.add_document(sha, &mut &b"shared"[..]).is_err());
+        w.add_record(id(1), b"{}\n", &[1; 64]).unwrap();
+        let (bytes, _, footer) = w.finish().unwrap();
+        let r = footer.find(Kind::Reference, &Key::Document(sha)).unwrap();
+        let parsed =
+            Reference::parse(&bytes[r.offset as usize..(r.offset + r.len) as usize]).unwrap();
+        assert_eq!(parsed, to);
+        assert_eq!(
+            &first[parsed.offset as usize..(parsed.offset + parsed.len) as usize],
+            b"shared"
+        );
+        assert_eq!(footer_of(&bytes).unwrap(), footer);
+        assert!(Reference::parse(&to.to_bytes().as_bytes()[1..]).is_none());
     }
 
     #[test]

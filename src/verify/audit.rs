@@ -486,7 +486,10 @@ struct PackedDocument {
 #[derive(Default)]
 struct Packs {
     leaf_pack: Vec<Option<Sha256>>,
+    /// Each pack's documents, stored in it or referred to from it.
     documents_in: HashMap<Sha256, HashSet<String>>,
+    /// Reference entries: the pack, the document, the path that names the entry.
+    references: Vec<(Sha256, String, String)>,
 }
 
 pub fn audit(
@@ -1123,6 +1126,40 @@ impl Audit<'_> {
                     );
                 }
             }
+            // A reference must point at exactly a document entry of a pack the log names: its
+            // bytes are then checked there, once.
+            for e in f.entries.iter().filter(|e| e.kind == Kind::Reference) {
+                let Key::Document(sha) = e.key else { continue };
+                let path = format!("{rel}[r {sha}]");
+                packs
+                    .documents_in
+                    .entry(*pack)
+                    .or_default()
+                    .insert(sha.to_string());
+                packs
+                    .references
+                    .push((*pack, sha.to_string(), path.clone()));
+                let target = archive.follow(pack, e);
+                let ok = match &target {
+                    Ok((to, d)) => {
+                        named.contains(to)
+                            && footers.get(to).is_some_and(|(_, tf)| {
+                                tf.find(Kind::Document, &e.key)
+                                    .is_some_and(|x| x.offset == d.offset && x.len == d.len)
+                            })
+                    }
+                    Err(_) => false,
+                };
+                if !ok {
+                    let why = match target {
+                        Ok((to, _)) => format!(
+                            "refers to document {sha} in pack {to}, which holds no such entry there (or is not in the log)"
+                        ),
+                        Err(e) => e.what,
+                    };
+                    self.error(path, why);
+                }
+            }
             let docs = packs.documents_in.entry(*pack).or_default();
             for e in f.entries.iter().filter(|e| e.kind == Kind::Document) {
                 if let Key::Document(sha) = e.key {
@@ -1266,16 +1303,29 @@ impl Audit<'_> {
                 }
             }
         }
-        for d in &found.packed {
+        // A stored copy no record cites at all is the documents phase's "extra document"; a
+        // reference has no bytes that phase reads, so it is named here either way.
+        let entries = found
+            .packed
+            .iter()
+            .map(|d| (&d.pack, &d.sha, &d.path, false))
+            .chain(
+                packs
+                    .references
+                    .iter()
+                    .map(|(p, s, path)| (p, s, path, true)),
+            );
+        let mut uncited = Vec::new();
+        for (pack, sha, path, reference) in entries {
             let cited_here = cited_from
-                .get(&d.pack)
-                .is_some_and(|s| s.contains(d.sha.as_str()));
-            if !cited_here && cited_by.contains_key(&d.sha) {
-                self.error(
-                    d.path.clone(),
-                    "no record of this pack cites this document".into(),
-                );
+                .get(pack)
+                .is_some_and(|s| s.contains(sha.as_str()));
+            if !cited_here && (reference || cited_by.contains_key(sha)) {
+                uncited.push(path.clone());
             }
+        }
+        for path in uncited {
+            self.error(path, "no record of this pack cites this document".into());
         }
         for (path, what, i) in problems {
             self.error(path, what);
