@@ -472,6 +472,15 @@ struct Found {
     packed: Vec<PackedDocument>,
 }
 
+/// A stored document as the documents phase reads it: its SHA-256, path and stored size, and,
+/// for a pack's document entry, the pack and the entry.
+type DocumentItem<'a> = (
+    &'a String,
+    &'a String,
+    &'a u64,
+    Option<(&'a Sha256, &'a crate::core::pack::Entry)>,
+);
+
 /// A document entry of a pack, to be read and checked like a blob file.
 struct PackedDocument {
     sha: String,
@@ -1196,7 +1205,7 @@ impl Audit<'_> {
             let line = archive::migrate::LEGACY_LINE as usize;
             let mut indexes = Vec::new();
             let mut previous: Option<RecordId> = None;
-            let mut ok = bytes.len() % line == 0;
+            let mut ok = bytes.len().is_multiple_of(line);
             for (k, l) in bytes.chunks(line).enumerate() {
                 match archive::parse_legacy(l) {
                     Some((id, index)) if previous.is_none_or(|p| p < id) => {
@@ -1453,12 +1462,7 @@ impl Audit<'_> {
         let stored_bytes = AtomicU64::new(0);
         let checked_docs = AtomicU64::new(0);
         let doc_bytes = AtomicU64::new(0);
-        let items: Vec<(
-            &String,
-            &String,
-            &u64,
-            Option<(&Sha256, &crate::core::pack::Entry)>,
-        )> = found
+        let items: Vec<DocumentItem> = found
             .documents
             .iter()
             .map(|(sha, path, len)| (sha, path, len, None))
