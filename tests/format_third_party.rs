@@ -174,7 +174,7 @@ impl Fixture {
             records: Vec::new(),
             dir,
         };
-        let init = fx.exhibit(&["init"]);
+        let init = fx.exhibit(&["init", "--layout", "loose"]);
         assert!(
             init.status.success(),
             "{}",
@@ -1380,7 +1380,10 @@ fn format_md_browser_parts_procedure_checks_every_part() {
         assert!(o.status.success(), "exhibit {args:?}: {}", text(&o));
         stdout(&o)
     };
-    let line = run(&["capture", "--init", "--browser", &server.url("/")]);
+    // The procedure reads the loose layout's files; a packed archive is unpacked to them first
+    // (section 3.3), which the end of this test does.
+    run(&["init", "--layout", "loose"]);
+    let line = run(&["capture", "--browser", &server.url("/")]);
     let id = line.split_whitespace().next().unwrap().to_string();
     let manifest = archive
         .join("records")
@@ -1408,6 +1411,47 @@ fn format_md_browser_parts_procedure_checks_every_part() {
         assert!(out.contains(&format!("ok {name}\n")), "{name}: {out}");
     }
     assert!(!out.contains("FAILED"), "{out}");
+
+    // The same record in a packed archive: unpack.sh writes it and every part as loose files,
+    // and the procedure accepts them.
+    let packed = dir.path().join("packed");
+    let o = Command::new(exhibit_bin())
+        .args(["migrate"])
+        .arg(&packed)
+        .env("EXHIBIT_ARCHIVE", &archive)
+        .env("EXHIBIT_KEY", dir.path().join("signing.key"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "migrate: {}", text(&o));
+    let unpacked = dir.path().join("unpacked");
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(fenced("unpack.sh", "bash"))
+        .env("ARCHIVE", &packed)
+        .env("RECORD", &id)
+        .env("OUT", &unpacked)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "unpack.sh: {}", text(&o));
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("ARCHIVE", &unpacked)
+        .env(
+            "MANIFEST",
+            unpacked
+                .join("records")
+                .join(&id[3..5])
+                .join(format!("{id}.json")),
+        )
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("ok screenshot\n") && !stdout(&o).contains("FAILED"),
+        "{}",
+        text(&o)
+    );
 
     // One flipped byte in the compressed frame of the stylesheet's blob (not in its trailer,
     // which section 12 checks and `zstd -dc` skips).

@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn packed_env() -> Env {
-    let env = Env::bare();
-    env.ok(&["init", "--layout", "packed"]);
-    env
+    Env::packed()
 }
 
 fn packs(archive: &Path) -> Vec<PathBuf> {
@@ -276,7 +274,8 @@ fn missing_extra_and_misplaced_packs_fail_audit() {
 /// afterwards have the IDs of their positions. The source is left as it was.
 #[test]
 fn migrate_keeps_every_record_id_and_the_log_history() {
-    let env = Env::new();
+    let env = Env::bare();
+    env.ok(&["init", "--layout", "loose"]);
     let pages = pages(6);
     let big = incompressible(100 * 1024);
     let server = serve(&pages, &big);
@@ -437,4 +436,30 @@ fn an_unchanged_check_refers_to_the_stored_document() {
     .unwrap();
     audit_names(&env, &format!("[r {sha}]"), "holds no such entry");
     env.fails(&["verify", &id], 1);
+}
+
+/// The review's forgery against recovery, in the packed layout: lines appended beyond the
+/// checkpoint that name a committed pack (and a committed record) look like an interrupted
+/// write; the next writer cuts them off and removes nothing that is committed.
+#[test]
+fn a_forged_tail_naming_a_committed_pack_removes_nothing() {
+    let env = packed_env();
+    let pages = pages(3);
+    let server = serve(&pages, b"");
+    let first = env.capture(&server.url("/page/0"), &[]);
+    let id = first["record_id"].as_str().unwrap().to_string();
+    let log = env.archive.join("log");
+    let leaves = std::fs::read_to_string(log.join("leaves")).unwrap();
+    let places = std::fs::read_to_string(log.join("places")).unwrap();
+    let (leaf, place) = (
+        leaves.lines().last().unwrap().to_string(),
+        places.lines().last().unwrap().to_string(),
+    );
+    std::fs::write(log.join("leaves"), format!("{leaves}{leaf}\n")).unwrap();
+    std::fs::write(log.join("places"), format!("{places}{place}\n")).unwrap();
+    let (code, _) = env.audit(&[]);
+    assert_eq!(code, 1, "a tail line naming a committed record is damage");
+    env.capture(&server.url("/page/1"), &[]);
+    env.assert_audit_clean();
+    env.ok(&["verify", &id]);
 }

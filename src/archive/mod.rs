@@ -50,7 +50,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use local::{is_os_metadata, Scratch, CONFIG_FILE};
-pub use packs::{parse_legacy, parse_place};
+pub use packs::{parse_legacy, parse_place, PackRange, PackedRecord};
 
 pub const ARCHIVE_FORMAT: &str = "exhibit-archive/1";
 /// The packed layout (docs/SCALE.md): a commit's manifests, signatures and small documents in
@@ -72,6 +72,9 @@ pub enum Layout {
 }
 
 impl Layout {
+    /// What a new archive gets.
+    pub const DEFAULT: Layout = Layout::Packed;
+
     fn of(format: &str) -> Option<Layout> {
         match format {
             ARCHIVE_FORMAT => Some(Layout::Loose),
@@ -283,7 +286,7 @@ impl Archive {
     /// A new archive starts with a signed checkpoint of the empty tree, so that from the first
     /// moment a missing checkpoint means damage, never "nothing committed yet".
     pub fn init(root: &Path, origin: Option<&str>, secret: &SecretKey) -> Result<(Archive, bool)> {
-        Archive::init_with(root, origin, secret, Layout::Loose)
+        Archive::init_with(root, origin, secret, Layout::DEFAULT)
     }
 
     /// [`Archive::init`] with the layout a new archive gets (an existing one keeps its own).
@@ -505,15 +508,21 @@ impl Archive {
                 }
             }
         }
-        // The packs the tail's places name: each was written for positions beyond the
-        // checkpoint, so no committed record is in one.
+        // The packs the tail's places name: an interrupted commit writes its pack for positions
+        // beyond the checkpoint, so none of them holds a committed record. A tail line naming a
+        // pack that a committed line names too was put there by someone else: that pack stays.
         if self.layout == Layout::Packed {
             let places = self.local.read_log(LogFile::Places)?.unwrap_or_default();
-            let tail = places.get(want_places as usize..).unwrap_or_default();
+            let split = (want_places as usize).min(places.len());
+            let committed: HashSet<Sha256> = places[..split]
+                .chunks_exact(PLACE_LINE as usize)
+                .filter_map(packs::parse_place)
+                .collect();
+            let tail = &places[split..];
             let mut gone = HashSet::new();
             for line in tail.chunks_exact(PLACE_LINE as usize) {
                 if let Some(pack) = packs::parse_place(line) {
-                    if gone.insert(pack) {
+                    if !committed.contains(&pack) && gone.insert(pack) {
                         self.packs.forget(&pack);
                         self.local.remove_pack(&pack)?;
                     }

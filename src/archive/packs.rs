@@ -24,6 +24,24 @@ use std::sync::{Arc, Mutex};
 const FOOTERS_KEPT: usize = 4096;
 const DOCUMENTS_KEPT: usize = 1 << 20;
 
+/// Where bytes of a packed record are: a range of a pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackRange {
+    pub pack: Sha256,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Where a packed record's manifest, signature and document are, for instructions a person
+/// follows with `head -c` and `tail -c` (a certificate of capture). `document` is `None` when
+/// the document is a blob file of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackedRecord {
+    pub manifest: PackRange,
+    pub signature: PackRange,
+    pub document: Option<PackRange>,
+}
+
 pub(super) struct PackCache {
     pub(super) ids: IdMap,
     footers: Mutex<HashMap<Sha256, Arc<Footer>>>,
@@ -176,6 +194,56 @@ impl Archive {
         let mut buf = vec![0u8; entry.len as usize];
         read_exact_at(&file, &mut buf, entry.offset).map_err(|e| Error::io("read", &path, e))?;
         Ok(buf)
+    }
+
+    /// Where a record of a packed archive is (`None` in a loose archive, or for no such record).
+    pub fn packed_location(
+        &self,
+        id: &RecordId,
+        document: &Sha256,
+    ) -> Result<Option<PackedRecord>> {
+        if self.layout != Layout::Packed {
+            return Ok(None);
+        }
+        let Some(index) = self.packed_index(id)? else {
+            return Ok(None);
+        };
+        let Some(pack) = self.place(index)? else {
+            return Ok(None);
+        };
+        let footer = self.pack_footer(&pack)?;
+        let key = Key::Record(*id);
+        let range = |e: &Entry| PackRange {
+            pack,
+            offset: e.offset,
+            len: e.len,
+        };
+        let (Some(m), Some(s)) = (
+            footer.find(Kind::Manifest, &key),
+            footer.find(Kind::Signature, &key),
+        ) else {
+            return Ok(None);
+        };
+        let doc_key = Key::Document(*document);
+        let document = if self.local.document_exists(document)? {
+            None
+        } else if let Some(d) = footer.find(Kind::Document, &doc_key) {
+            Some(range(d))
+        } else if let Some(r) = footer.find(Kind::Reference, &doc_key) {
+            let (to, e) = self.follow(&pack, r)?;
+            Some(PackRange {
+                pack: to,
+                offset: e.offset,
+                len: e.len,
+            })
+        } else {
+            None
+        };
+        Ok(Some(PackedRecord {
+            manifest: range(m),
+            signature: range(s),
+            document,
+        }))
     }
 
     /// A packed record's manifest and signature.

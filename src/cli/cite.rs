@@ -41,7 +41,9 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         return Err(super::not_verified(&report, "so it is not cited").into());
     }
     let m = archive.manifest(&id)?;
-    let text = Citation::new(&m).render(format);
+    let document = exhibit::core::digest::Sha256::checked(&m.document.sha256)?;
+    let at = archive.packed_location(&id, &document)?;
+    let text = Citation::new(&m).packed_at(at).render(format);
     // Each renderer escapes for its own syntax; this makes what is left safe for a terminal
     // without changing what the format means.
     let safe = match format {

@@ -5,16 +5,16 @@ use exhibit::archive::Archive;
 /// Create an archive whose first record adds the signing key (made if there is none)
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit init\n  exhibit --archive /srv/evidence init --origin evidence.example.org/2026\n\nOn an existing archive, init changes nothing: another key is added with `exhibit keys add`, signed by a key of the archive, and `exhibit keys rotate` hands over to a new key."
+    after_help = "Examples:\n  exhibit init\n  exhibit --archive /srv/evidence init --origin evidence.example.org/2026\n  exhibit init --layout loose     # one file per manifest, signature and document (exhibit-archive/1)\n\nOn an existing archive, init changes nothing: another key is added with `exhibit keys add`, signed by a key of the archive, and `exhibit keys rotate` hands over to a new key."
 )]
 pub struct Args {
     /// The log's origin line, fixed at creation (printable ASCII, no spaces or '+')
     #[arg(long)]
     origin: Option<String>,
-    /// How a new archive lays out its records: `loose` (exhibit-archive/1, a manifest, a
-    /// signature and a blob file per record) or `packed` (exhibit-archive/2, in development:
-    /// one pack per commit; not every command reads it yet)
-    #[arg(long, value_enum, default_value = "loose", hide = true)]
+    /// How a new archive lays out its records: `packed` (exhibit-archive/2: a commit's
+    /// manifests, signatures and small documents in one pack file) or `loose`
+    /// (exhibit-archive/1: three files per record, as archives made before 2026-12)
+    #[arg(long, value_enum, default_value = "packed")]
     layout: LayoutArg,
 }
 

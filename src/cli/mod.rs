@@ -109,7 +109,6 @@ pub enum Command {
     Export(export::Args),
     Checkpoint(checkpoint::Args),
     Mirror(mirror::Args),
-    #[command(hide = true)]
     Migrate(migrate::Args),
     Prove(prove::Args),
     Serve(serve::Args),

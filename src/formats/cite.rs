@@ -57,6 +57,10 @@ pub struct Citation {
     title: Option<String>,
     #[serde(skip)]
     manifest: Manifest,
+    /// Where a packed archive keeps the record (its certificate's steps then cut the bytes out
+    /// of the pack); `None`: the loose layout's files.
+    #[serde(skip)]
+    packed: Option<crate::archive::PackedRecord>,
 }
 
 impl Citation {
@@ -85,10 +89,17 @@ impl Citation {
             bluebook: String::new(),
             title,
             manifest: m.clone(),
+            packed: None,
         };
         c.oneline = c.make_oneline();
         c.bluebook = c.make_bluebook();
         c
+    }
+
+    /// The record as a packed archive keeps it (FORMAT.md 3.3), for the certificate's steps.
+    pub fn packed_at(mut self, at: Option<crate::archive::PackedRecord>) -> Citation {
+        self.packed = at;
+        self
     }
 
     pub fn render(&self, format: Format) -> String {
@@ -419,7 +430,15 @@ impl Citation {
             (
                 "Without exhibit, in the archive directory: the document's SHA-256 must print the hash above."
                     .to_string(),
-                format!("zstd -dc \\\n  documents/{aa}/{sha}.zst \\\n  | sha256sum\n# must print {sha}"),
+                match self.packed.and_then(|p| p.document) {
+                    Some(d) => format!(
+                        "head -c {} {} \\\n  | tail -c {} | zstd -dc | sha256sum\n# must print {sha}",
+                        d.offset + d.len,
+                        pack_path(&d),
+                        d.len
+                    ),
+                    None => format!("zstd -dc \\\n  documents/{aa}/{sha}.zst \\\n  | sha256sum\n# must print {sha}"),
+                },
             ),
             (
                 "If you hold only the document file, hash it directly:".to_string(),
@@ -433,12 +452,27 @@ keys/ is the archive's own copy; to prove who signed, use a copy of the signer's
                     "openssl pkey -pubin -in keys/{signer}.pem -outform DER \\\n  | tail -c 32 | sha256sum | cut -c1-16\n# must print {signer}"
                 ),
             ),
-            (
-                "The signature: raw Ed25519 over the exact bytes of the manifest file:".to_string(),
-                format!(
-                    "openssl pkeyutl -verify -pubin -inkey keys/{signer}.pem -rawin \\\n  -in records/{shard}/{id}.json -sigfile records/{shard}/{id}.sig\n# must print: Signature Verified Successfully"
+            match self.packed {
+                None => (
+                    "The signature: raw Ed25519 over the exact bytes of the manifest file:".to_string(),
+                    format!(
+                        "openssl pkeyutl -verify -pubin -inkey keys/{signer}.pem -rawin \\\n  -in records/{shard}/{id}.json -sigfile records/{shard}/{id}.sig\n# must print: Signature Verified Successfully"
+                    ),
                 ),
-            ),
+                Some(p) => (
+                    "The signature: raw Ed25519 over the exact bytes of the manifest, both cut out of the record's pack (FORMAT.md 3.3):"
+                        .to_string(),
+                    format!(
+                        "head -c {} {} | tail -c {} > manifest.json\nhead -c {} {} | tail -c {} > manifest.sig\nopenssl pkeyutl -verify -pubin -inkey keys/{signer}.pem -rawin \\\n  -in manifest.json -sigfile manifest.sig\n# must print: Signature Verified Successfully",
+                        p.manifest.offset + p.manifest.len,
+                        pack_path(&p.manifest),
+                        p.manifest.len,
+                        p.signature.offset + p.signature.len,
+                        pack_path(&p.signature),
+                        p.signature.len,
+                    ),
+                ),
+            },
         ];
 
         let mut s = String::with_capacity(8192);
@@ -650,6 +684,11 @@ fn h(s: &str) -> String {
 }
 
 /// The cited URL as a link, only for http(s) URLs (never `javascript:` or `data:`).
+/// `packs/<aa>/<sha256>.pack`, relative to the archive.
+fn pack_path(r: &crate::archive::PackRange) -> String {
+    format!("packs/{}/{}.pack", r.pack.shard(), r.pack)
+}
+
 fn html_link(u: &str) -> String {
     let lower = u.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
@@ -794,6 +833,7 @@ mod tests {
                     "../../archive/records/9E/EX-9EZC-KCS8-S60E.json"
                 ))
                 .unwrap(),
+                packed: None,
             };
             c.bluebook = c.make_bluebook();
             c.bluebook

@@ -33,15 +33,29 @@ impl Run {
     }
 }
 
+/// The layout of [`Env::new`]'s archive: EXHIBIT_TEST_LAYOUT, or `loose`.
+pub fn test_layout() -> String {
+    std::env::var("EXHIBIT_TEST_LAYOUT").unwrap_or_else(|_| "loose".into())
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_exhibit")
 }
 
 impl Env {
-    /// A new archive (made by `exhibit init`, with a new key), as a user starts.
+    /// A new archive (made by `exhibit init`, with a new key), as a user starts, in the loose
+    /// layout (exhibit-archive/1) the tests written before packs look into; EXHIBIT_TEST_LAYOUT
+    /// (`loose`, `packed`) chooses another, for running layout-independent tests on both (.ci/test).
     pub fn new() -> Env {
         let env = Env::bare();
-        env.ok(&["init"]);
+        env.ok(&["init", "--layout", &test_layout()]);
+        env
+    }
+
+    /// A new archive in the packed layout (exhibit-archive/2), what `exhibit init` makes.
+    pub fn packed() -> Env {
+        let env = Env::bare();
+        env.ok(&["init", "--layout", "packed"]);
         env
     }
 
@@ -131,6 +145,9 @@ impl Env {
     /// founding key record that `init` writes (leaf 0) is not counted.
     pub fn counts(&self) -> (usize, usize) {
         let founding = self.founding();
+        if self.archive.join("packs").is_dir() {
+            return self.packed_counts(founding);
+        }
         let docs = files_under(&self.archive.join("documents"))
             .into_iter()
             .filter(|p| {
@@ -148,6 +165,43 @@ impl Env {
             })
             .count();
         (docs, records / 2)
+    }
+
+    /// [`Env::counts`] of a packed archive (FORMAT.md 3.3): the distinct documents stored in
+    /// packs (entries of kind `d`) or as blob files, and the records its log holds.
+    fn packed_counts(&self, founding: Option<(String, String)>) -> (usize, usize) {
+        let mut docs: std::collections::HashSet<String> =
+            files_under(&self.archive.join("documents"))
+                .iter()
+                .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .collect();
+        for pack in files_under(&self.archive.join("packs")) {
+            let b = std::fs::read(&pack).unwrap();
+            let trailer = String::from_utf8_lossy(&b[b.len() - 43..]).into_owned();
+            let f: usize = trailer
+                .trim_end()
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            for line in b[f..b.len() - 43].chunks(93) {
+                if line[0] == b'd' {
+                    docs.insert(String::from_utf8_lossy(&line[2..66]).into_owned());
+                }
+            }
+        }
+        let leaves = std::fs::read_to_string(self.archive.join("log").join("leaves"))
+            .unwrap_or_default()
+            .lines()
+            .count();
+        if let Some((_, sha)) = &founding {
+            docs.remove(sha);
+        }
+        (
+            docs.len(),
+            leaves.saturating_sub(usize::from(founding.is_some())),
+        )
     }
 
     /// The founding key record `init` writes at leaf 0: its record ID and document hash.
