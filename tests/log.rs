@@ -122,7 +122,13 @@ fn thousand_records_every_rewrite_is_caught_at_its_index() {
     std::fs::copy(&env.key, &other.key).unwrap();
     let origin = env.ok(&["checkpoint", "--json"]);
     let origin: serde_json::Value = serde_json::from_str(&origin).unwrap();
-    other.ok(&["init", "--origin", origin["origin"].as_str().unwrap()]);
+    other.ok(&[
+        "init",
+        "--layout",
+        "loose",
+        "--origin",
+        origin["origin"].as_str().unwrap(),
+    ]);
     let f = other.dir.path().join("forged.txt");
     std::fs::write(&f, "inserted later").unwrap();
     other.ok(&[

@@ -463,3 +463,91 @@ fn a_forged_tail_naming_a_committed_pack_removes_nothing() {
     env.assert_audit_clean();
     env.ok(&["verify", &id]);
 }
+
+/// The review's attack on `unpack.sh`: names from the archive (record IDs in `log/leaves`,
+/// keys in a footer) are untrusted, and the script writes only below OUT. A line beyond the
+/// checkpoint is not unpacked at all; a committed line or a requested ID that is not a record
+/// ID stops the script.
+#[test]
+fn unpack_sh_never_writes_outside_its_directory() {
+    let env = packed_env();
+    let pages = pages(2);
+    let server = serve(&pages, b"");
+    let id = env.capture(&server.url("/page/0"), &[])["record_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let victim = env.dir.path().join("victim");
+    let evil = format!("../../../../../../../..{}", victim.display());
+    let run = |archive: &Path, record: &str, out: &str| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(unpack_sh())
+            .env("ARCHIVE", archive)
+            .env("RECORD", record)
+            .env("OUT", env.dir.path().join(out))
+            .output()
+            .unwrap()
+    };
+    let leaves = env.archive.join("log").join("leaves");
+    let genuine = std::fs::read_to_string(&leaves).unwrap();
+    // Beyond the checkpoint: not unpacked.
+    std::fs::write(&leaves, format!("{genuine}{evil} {}\n", "0".repeat(64))).unwrap();
+    let o = run(&env.archive, "all", "out1");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Asked for by name, or in a committed line: refused.
+    assert!(!run(&env.archive, &evil, "out2").status.success());
+    std::fs::write(&leaves, genuine.replacen(&id, &evil[..17], 1)).unwrap();
+    assert!(!run(&env.archive, "all", "out3").status.success());
+    assert!(
+        !victim.exists() && !victim.with_extension("json").exists(),
+        "unpack.sh wrote outside OUT"
+    );
+}
+
+/// Hostile packs from the review: a sparse file whose trailer claims a billion entries, and an
+/// entry reaching far beyond the end of its pack. Readers answer with one error line, never
+/// by trying to allocate what the bytes claim.
+#[test]
+fn hostile_pack_sizes_are_refused_without_allocating_them() {
+    let env = packed_env();
+    let pages = pages(1);
+    let server = serve(&pages, b"");
+    let id = env.capture(&server.url("/page/0"), &[])["record_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let places_path = env.archive.join("log").join("places");
+    let places = std::fs::read_to_string(&places_path).unwrap();
+    let last = places.lines().last().unwrap().to_string();
+    let fake = "ab".repeat(32);
+    let fake_pack = env
+        .archive
+        .join("packs")
+        .join("ab")
+        .join(format!("{fake}.pack"));
+    std::fs::create_dir_all(fake_pack.parent().unwrap()).unwrap();
+    let count: u64 = 1_000_000_000;
+    let trailer = format!("exhibit-pack/1 {count:010} {:016}\n", 0);
+    let f = std::fs::File::create(&fake_pack).unwrap();
+    f.set_len(count * 93).unwrap();
+    use std::io::{Seek, Write};
+    let mut f = f;
+    f.seek(std::io::SeekFrom::End(0)).unwrap();
+    f.write_all(trailer.as_bytes()).unwrap();
+    drop(f);
+    std::fs::write(&places_path, places.replace(&last, &fake)).unwrap();
+    for cmd in ["verify", "show", "cat"] {
+        let r = env.run(&[cmd, &id]);
+        assert!(
+            r.code == 1 || r.code == 3 || r.code == 7,
+            "{cmd}: exit {} (a crash is 134)\n{}",
+            r.code,
+            r.stderr
+        );
+        assert!(r.stderr.contains("entries"), "{cmd}: {}", r.stderr);
+    }
+    std::fs::remove_file(&fake_pack).unwrap();
+    std::fs::write(&places_path, &places).unwrap();
+    env.ok(&["verify", &id]);
+}

@@ -458,11 +458,14 @@ impl Archive {
         let want_places = size * PLACE_LINE;
         if leaves_len == want_leaves && hashes_len == want_hashes {
             // Only the key-event append (and, packed, the places append) of an interrupted
-            // commit may have reached the disk.
+            // commit may have reached the disk, and with it no pack (packs are moved in after
+            // the whole intent is flushed); a pack its places lines name goes all the same.
+            self.remove_tail_packs(want_places)?;
+            self.local.sync()?;
             self.truncate_places(want_places)?;
             return self.truncate_key_events(size);
         }
-        let tail = self.uncommitted_tail(size)?;
+        let mut tail = self.uncommitted_tail(size)?;
         if !tail.is_empty() {
             let mut committed_ids = HashSet::new();
             let mut committed_docs = HashSet::new();
@@ -485,14 +488,27 @@ impl Archive {
                 }
             }
             // Only after a crash, so reading every committed manifest is affordable: a part a
-            // committed browser record cites must never go, whichever tail line names it.
-            for e in self.leaves(size)? {
-                if let Ok(Some((bytes, _))) = self.load_record(&e.record_id) {
-                    if let Ok(m) = Manifest::parse(&bytes) {
-                        committed_docs
-                            .extend(m.parts().iter().filter_map(|p| Sha256::parse(&p.sha256)));
-                    }
+            // committed browser record cites must never go, whichever tail line names it. If a
+            // committed manifest cannot be read (damage), nothing is removed by name: a document
+            // left over is an audit finding, a committed one deleted would be a loss.
+            let mut complete = true;
+            for (i, e) in self.leaves(size)?.iter().enumerate() {
+                let manifest = match self.layout {
+                    Layout::Loose => self.load_record(&e.record_id).ok().flatten().map(|r| r.0),
+                    Layout::Packed => match self.packed_record_at(i as u64, &e.record_id) {
+                        (Ok(Some(m)), _, _) => Some(m),
+                        _ => None,
+                    },
+                };
+                match manifest.as_deref().map(Manifest::parse) {
+                    Some(Ok(m)) => committed_docs
+                        .extend(m.parts().iter().filter_map(|p| Sha256::parse(&p.sha256))),
+                    _ => complete = false,
                 }
+            }
+            if !complete {
+                tail.clear();
+                tail_parts.clear();
             }
             for e in &tail {
                 if !committed_ids.contains(&e.record_id) {
@@ -508,27 +524,7 @@ impl Archive {
                 }
             }
         }
-        // The packs the tail's places name: an interrupted commit writes its pack for positions
-        // beyond the checkpoint, so none of them holds a committed record. A tail line naming a
-        // pack that a committed line names too was put there by someone else: that pack stays.
-        if self.layout == Layout::Packed {
-            let places = self.local.read_log(LogFile::Places)?.unwrap_or_default();
-            let split = (want_places as usize).min(places.len());
-            let committed: HashSet<Sha256> = places[..split]
-                .chunks_exact(PLACE_LINE as usize)
-                .filter_map(packs::parse_place)
-                .collect();
-            let tail = &places[split..];
-            let mut gone = HashSet::new();
-            for line in tail.chunks_exact(PLACE_LINE as usize) {
-                if let Some(pack) = packs::parse_place(line) {
-                    if !committed.contains(&pack) && gone.insert(pack) {
-                        self.packs.forget(&pack);
-                        self.local.remove_pack(&pack)?;
-                    }
-                }
-            }
-        }
+        self.remove_tail_packs(want_places)?;
         // Key events beyond the checkpoint go with the rest of the interrupted commit.
         self.truncate_key_events(size)?;
         // The deletions must be durable before the log stops naming them, or a crash here could
@@ -537,6 +533,32 @@ impl Archive {
         self.local.truncate_log(LogFile::Leaves, want_leaves)?;
         self.local.truncate_log(LogFile::Hashes, want_hashes)?;
         self.truncate_places(want_places)
+    }
+
+    /// The packs that `log/places` lines beyond the checkpoint name: an interrupted commit writes
+    /// its pack for positions beyond the checkpoint, so none holds a committed record. A tail
+    /// line naming a pack that a committed line names too was put there by someone else: that
+    /// pack stays.
+    fn remove_tail_packs(&self, want_places: u64) -> Result<()> {
+        if self.layout != Layout::Packed {
+            return Ok(());
+        }
+        let places = self.local.read_log(LogFile::Places)?.unwrap_or_default();
+        let split = (want_places as usize).min(places.len());
+        let committed: HashSet<Sha256> = places[..split]
+            .chunks_exact(PLACE_LINE as usize)
+            .filter_map(packs::parse_place)
+            .collect();
+        let mut gone = HashSet::new();
+        for line in places[split..].chunks_exact(PLACE_LINE as usize) {
+            if let Some(pack) = packs::parse_place(line) {
+                if !committed.contains(&pack) && gone.insert(pack) {
+                    self.packs.forget(&pack);
+                    self.local.remove_pack(&pack)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn truncate_places(&self, want: u64) -> Result<()> {
@@ -855,14 +877,22 @@ impl Archive {
                 {
                     continue;
                 }
+                // Only a copy still there: what this process learnt may have been rolled back
+                // by another writer since (recovery above ran under the lock, so a pack that
+                // exists now is committed).
                 if let Some(known) = self.locate_known(&sha) {
                     let at = match known.1.kind {
-                        Kind::Reference => self.follow(&known.0, &known.1)?,
-                        _ => known,
+                        Kind::Reference => self.follow(&known.0, &known.1).ok(),
+                        _ => Some(known),
                     };
-                    refer(&mut w, sha, at)?;
-                    referenced.insert(sha);
-                    continue;
+                    match at {
+                        Some(at) if self.local.open_pack(&at.0)?.is_some() => {
+                            refer(&mut w, sha, at)?;
+                            referenced.insert(sha);
+                            continue;
+                        }
+                        _ => self.packs.forget(&known.0),
+                    }
                 }
                 let (dir, name) = doc.location();
                 let blob_path = dir.join(name);

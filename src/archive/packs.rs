@@ -23,6 +23,9 @@ use std::sync::{Arc, Mutex};
 /// costs re-reading footers, never correctness.
 const FOOTERS_KEPT: usize = 4096;
 const DOCUMENTS_KEPT: usize = 1 << 20;
+/// The largest entry read into memory: manifests (a browser capture's can reach megabytes),
+/// signatures, references, and blobs under 64 KiB.
+const MAX_ENTRY_READ: u64 = 64 << 20;
 
 /// Where bytes of a packed record are: a range of a pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +194,21 @@ impl Archive {
             Error::verification(format!("{}: missing", path.display()))
                 .hint("run `exhibit audit` to find what is damaged")
         })?;
+        // Entries read whole are manifests, signatures, references and small blobs: bounded,
+        // and within the file, before anything is allocated.
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("inspect", &path, e))?
+            .len();
+        if entry.len > MAX_ENTRY_READ || entry.offset.saturating_add(entry.len) > len {
+            return Err(Error::verification(format!(
+                "{}: an entry of {} bytes at {} lies outside the pack or beyond what an entry can be",
+                path.display(),
+                entry.len,
+                entry.offset
+            ))
+            .hint("run `exhibit audit` to find what is damaged"));
+        }
         let mut buf = vec![0u8; entry.len as usize];
         read_exact_at(&file, &mut buf, entry.offset).map_err(|e| Error::io("read", &path, e))?;
         Ok(buf)
@@ -317,15 +335,19 @@ impl Archive {
             ))
             .hint("run `exhibit audit` to find what is damaged")
         })?;
-        Ok((
-            r.pack,
-            Entry {
-                kind: Kind::Document,
-                key: entry.key,
-                offset: r.offset,
-                len: r.len,
-            },
-        ))
+        // The reference must land on exactly a document entry of its pack (FORMAT.md 3.3), and
+        // never on another reference: one hop, never a cycle.
+        let target = self.pack_footer(&r.pack)?;
+        match target.find(Kind::Document, &entry.key) {
+            Some(d) if d.offset == r.offset && d.len == r.len => Ok((r.pack, *d)),
+            _ => Err(Error::verification(format!(
+                "{}: refers to document {} in pack {}, which holds no such entry there",
+                self.local.pack_path(pack).display(),
+                entry.key_text(),
+                r.pack
+            ))
+            .hint("run `exhibit audit` to find what is damaged")),
+        }
     }
 
     /// Remember a pack this process wrote, so that later commits refer to its documents
@@ -363,17 +385,27 @@ impl Archive {
                 }))
             }
         }
-        let (pack, entry) = match self.locate_packed(sha256) {
-            Ok(Some(hit)) => hit,
-            Ok(None) => return Some(Err(BlobError::Missing(sha256.to_string()))),
-            Err(e) => {
-                return Some(Err(BlobError::Malformed {
-                    path: self.local.document_path(sha256),
-                    why: e.what,
-                }))
+        // What another process's recovery removed since this one read a footer (a long-running
+        // `serve`) is forgotten and looked for again, once: a stale cache never fails a record.
+        for attempt in 0..2 {
+            let (pack, entry) = match self.locate_packed(sha256) {
+                Ok(Some(hit)) => hit,
+                Ok(None) => return Some(Err(BlobError::Missing(sha256.to_string()))),
+                Err(e) => {
+                    return Some(Err(BlobError::Malformed {
+                        path: self.local.document_path(sha256),
+                        why: e.what,
+                    }))
+                }
+            };
+            let gone = attempt == 0 && matches!(self.local.open_pack(&pack), Ok(None));
+            if gone {
+                self.packs.forget(&pack);
+                continue;
             }
-        };
-        Some(self.pack_document(&pack, &entry, out))
+            return Some(self.pack_document(&pack, &entry, out));
+        }
+        Some(Err(BlobError::Missing(sha256.to_string())))
     }
 
     /// How a document entry of a pack is named in messages: the pack, and the entry.

@@ -38,6 +38,9 @@ pub const REFERENCE_LEN: u64 = 91;
 /// Offsets are written with 12 digits and the footer offset with 16; a pack is one commit group,
 /// so this bound (just under 1 TB) is never near, but the parser must not trust wider numbers.
 const MAX_OFFSET: u64 = 999_999_999_999;
+/// A commit group's or a migration's pack has a few thousand entries; a footer of more than a
+/// million (93 MB) is refused before it is read.
+pub const MAX_ENTRIES: u64 = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -94,6 +97,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The key as the footer spells it (record ID or hex SHA-256), for messages.
+    pub fn key_text(&self) -> String {
+        self.key.text()
+    }
+
     /// The footer line, exactly `LINE` bytes.
     pub fn line(&self) -> String {
         format!(
@@ -120,6 +128,10 @@ pub enum PackError {
     BadTrailer,
     #[error("its trailer says {count} entries from byte {footer}, but the pack is {len} bytes")]
     WrongLength { count: u64, footer: u64, len: u64 },
+    #[error(
+        "its trailer claims {count} entries, more than any pack exhibit reads ({MAX_ENTRIES})"
+    )]
+    TooManyEntries { count: u64 },
     #[error("footer line {line} is not well formed")]
     BadLine { line: u64 },
     #[error("footer line {line} is out of order or repeats a key")]
@@ -264,7 +276,12 @@ impl Footer {
         let mut trailer = [0u8; TRAILER as usize];
         r.seek(SeekFrom::Start(pack_len - TRAILER))?;
         r.read_exact(&mut trailer)?;
-        let (_, footer_offset) = parse_trailer(&trailer, pack_len)?;
+        let (count, footer_offset) = parse_trailer(&trailer, pack_len)?;
+        // The trailer's numbers agree with the file's length, but a sparse file can make both
+        // huge: never allocate more than a pack's footer can honestly need.
+        if count > MAX_ENTRIES {
+            return Err(PackError::TooManyEntries { count });
+        }
         let mut tail = vec![0u8; (pack_len - footer_offset) as usize];
         r.seek(SeekFrom::Start(footer_offset))?;
         r.read_exact(&mut tail)?;
@@ -272,11 +289,7 @@ impl Footer {
     }
 
     pub fn find(&self, kind: Kind, key: &Key) -> Option<&Entry> {
-        let probe = (kind, key.text());
-        self.entries
-            .binary_search_by(|e| e.order().cmp(&probe))
-            .ok()
-            .map(|i| &self.entries[i])
+        find_in(&self.entries, kind, key)
     }
 
     /// The records of the pack, in the order their manifests were written.
@@ -294,6 +307,15 @@ impl Footer {
             })
             .collect()
     }
+}
+
+/// Binary search of entries in footer order.
+fn find_in<'e>(entries: &'e [Entry], kind: Kind, key: &Key) -> Option<&'e Entry> {
+    let probe = (kind, key.text());
+    entries
+        .binary_search_by(|e| e.order().cmp(&probe))
+        .ok()
+        .map(|i| &entries[i])
 }
 
 fn check_coverage(entries: &[Entry], footer: u64) -> Result<(), PackError> {
@@ -362,11 +384,7 @@ fn check_pairs(entries: &[Entry]) -> Result<(), PackError> {
                 why: format!("a reference is {REFERENCE_LEN} bytes, not {}", e.len),
             });
         }
-        if e.kind == Kind::Reference
-            && entries
-                .iter()
-                .any(|d| d.kind == Kind::Document && d.key == e.key)
-        {
+        if e.kind == Kind::Reference && find_in(entries, Kind::Document, &e.key).is_some() {
             return Err(PackError::Entry {
                 kind: e.kind,
                 key: e.key.text(),

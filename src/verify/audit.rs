@@ -1169,6 +1169,18 @@ impl Audit<'_> {
                     self.error(path, why);
                 }
             }
+            for e in f.entries.iter().filter(|e| e.kind == Kind::Document) {
+                if e.len >= archive::PACK_BLOBS_BELOW {
+                    self.error(
+                        self.rel(&archive.pack_document_path(pack, e)),
+                        format!(
+                            "a blob of {} bytes in a pack: blobs of {} bytes or more are files of their own (FORMAT.md 3.3)",
+                            e.len,
+                            archive::PACK_BLOBS_BELOW
+                        ),
+                    );
+                }
+            }
             let docs = packs.documents_in.entry(*pack).or_default();
             for e in f.entries.iter().filter(|e| e.kind == Kind::Document) {
                 if let Key::Document(sha) = e.key {
