@@ -635,6 +635,9 @@ pub type MaybeBytes = Result<Option<Vec<u8>>>;
 #[derive(Default)]
 pub struct ShardCache {
     last: Option<(&'static str, String, Dir)>,
+    /// Packed layout: `log/places` and the pack read last, kept open, for the same reason.
+    pub(super) places: Option<File>,
+    pub(super) pack: Option<(Sha256, File)>,
 }
 
 /// One entry found by [`Local::inventory`].

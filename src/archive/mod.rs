@@ -193,7 +193,7 @@ impl Archive {
                 (j, s, jp, sp)
             }
             Layout::Packed => {
-                let (j, s, p) = self.packed_record_at(index, id);
+                let (j, s, p) = self.packed_record_at(cache, index, id);
                 (j, s, p.clone(), p)
             }
         }
@@ -492,13 +492,16 @@ impl Archive {
             // committed manifest cannot be read (damage), nothing is removed by name: a document
             // left over is an audit finding, a committed one deleted would be a loss.
             let mut complete = true;
+            let mut cache = local::ShardCache::default();
             for (i, e) in self.leaves(size)?.iter().enumerate() {
                 let manifest = match self.layout {
                     Layout::Loose => self.load_record(&e.record_id).ok().flatten().map(|r| r.0),
-                    Layout::Packed => match self.packed_record_at(i as u64, &e.record_id) {
-                        (Ok(Some(m)), _, _) => Some(m),
-                        _ => None,
-                    },
+                    Layout::Packed => {
+                        match self.packed_record_at(&mut cache, i as u64, &e.record_id) {
+                            (Ok(Some(m)), _, _) => Some(m),
+                            _ => None,
+                        }
+                    }
                 };
                 match manifest.as_deref().map(Manifest::parse) {
                     Some(Ok(m)) => committed_docs
@@ -867,6 +870,12 @@ impl Archive {
                 };
                 w.add_reference(sha, &to).map_err(pack_err)
             };
+        // Everything this group stages is stored by it (in the pack, or as a blob file in step
+        // 4), so only documents it cites without staging them need looking for.
+        let staged_here: HashSet<Sha256> = prepared
+            .iter()
+            .flat_map(|(_, staged, parts, _, _)| staged.iter().chain(parts).map(|d| d.sha256))
+            .collect();
         for (manifest, staged, parts, bytes, signature) in prepared {
             for doc in staged.iter().chain(parts) {
                 let sha = doc.sha256;
@@ -913,7 +922,8 @@ impl Archive {
                     .filter_map(|p| Sha256::parse(&p.sha256)),
             );
             for sha in cited {
-                if documents.contains(&sha)
+                if staged_here.contains(&sha)
+                    || documents.contains(&sha)
                     || referenced.contains(&sha)
                     || self.local.document_exists(&sha)?
                 {
@@ -1092,11 +1102,13 @@ impl crate::trust::Source for Archive {
         // exhibit.json (whose origin keys that arithmetic) cannot hide the key records.
         let record = match self.layout {
             Layout::Loose => self.load_record(id)?,
-            Layout::Packed => match self.packed_record_at(index, id) {
-                (Ok(Some(m)), Ok(Some(s)), _) => Some((m, s)),
-                (Ok(_), Ok(_), _) => None,
-                (Err(e), _, _) | (_, Err(e), _) => return Err(e),
-            },
+            Layout::Packed => {
+                match self.packed_record_at(&mut local::ShardCache::default(), index, id) {
+                    (Ok(Some(m)), Ok(Some(s)), _) => Some((m, s)),
+                    (Ok(_), Ok(_), _) => None,
+                    (Err(e), _, _) | (_, Err(e), _) => return Err(e),
+                }
+            }
         };
         let Some((bytes, sig)) = record else {
             return Ok(None);

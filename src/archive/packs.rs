@@ -6,6 +6,7 @@
 //! the footers read while loading records say where their documents are; only a document asked
 //! for by hash alone, before any record citing it was read, costs a pass over the footers.
 
+use super::local::ShardCache;
 use super::migrate::LEGACY_LINE;
 use super::{Archive, Layout, LogFile, PLACE_LINE};
 use crate::core::digest::Sha256;
@@ -120,8 +121,16 @@ impl Archive {
 
     /// Which pack holds the manifest of leaf `index` (`log/places`, FORMAT.md 3).
     pub fn place(&self, index: u64) -> Result<Option<Sha256>> {
+        self.place_in(&mut ShardCache::default(), index)
+    }
+
+    /// [`Archive::place`] through a worker's cache, which keeps `log/places` open.
+    fn place_in(&self, cache: &mut ShardCache, index: u64) -> Result<Option<Sha256>> {
         let path = self.local.log_path(LogFile::Places);
-        let Some(file) = self.local.open_log(LogFile::Places)? else {
+        if cache.places.is_none() {
+            cache.places = self.local.open_log(LogFile::Places)?;
+        }
+        let Some(file) = cache.places.as_ref() else {
             return Ok(None);
         };
         let mut line = [0u8; PLACE_LINE as usize];
@@ -189,11 +198,27 @@ impl Archive {
 
     /// The exact bytes of one entry of a pack.
     pub fn pack_entry(&self, pack: &Sha256, entry: &Entry) -> Result<Vec<u8>> {
+        self.pack_entry_in(&mut ShardCache::default(), pack, entry)
+    }
+
+    /// [`Archive::pack_entry`] through a worker's cache, which keeps the last pack open: audit
+    /// reads records in log order, so a run of them comes from one pack.
+    fn pack_entry_in(
+        &self,
+        cache: &mut ShardCache,
+        pack: &Sha256,
+        entry: &Entry,
+    ) -> Result<Vec<u8>> {
         let path = self.local.pack_path(pack);
-        let file = self.local.open_pack(pack)?.ok_or_else(|| {
-            Error::verification(format!("{}: missing", path.display()))
-                .hint("run `exhibit audit` to find what is damaged")
-        })?;
+        if cache.pack.as_ref().is_none_or(|(p, _)| p != pack) {
+            cache.pack = None;
+            let file = self.local.open_pack(pack)?.ok_or_else(|| {
+                Error::verification(format!("{}: missing", path.display()))
+                    .hint("run `exhibit audit` to find what is damaged")
+            })?;
+            cache.pack = Some((*pack, file));
+        }
+        let file = &cache.pack.as_ref().expect("just opened").1;
         // Entries read whole are manifests, signatures, references and small blobs: bounded,
         // and within the file, before anything is allocated.
         let len = file
@@ -425,9 +450,20 @@ impl Archive {
         entry: &Entry,
         out: &mut dyn Write,
     ) -> Result<DocumentCheck, BlobError> {
+        self.pack_document_in(&mut ShardCache::default(), pack, entry, out)
+    }
+
+    /// [`Archive::pack_document`] through a worker's cache (audit).
+    pub fn pack_document_in(
+        &self,
+        cache: &mut ShardCache,
+        pack: &Sha256,
+        entry: &Entry,
+        out: &mut dyn Write,
+    ) -> Result<DocumentCheck, BlobError> {
         let path = self.pack_document_path(pack, entry);
         let bytes = self
-            .pack_entry(pack, entry)
+            .pack_entry_in(cache, pack, entry)
             .map_err(|e| BlobError::Malformed {
                 path: path.clone(),
                 why: e.what,
@@ -455,11 +491,12 @@ impl Archive {
     /// messages.
     pub fn packed_record_at(
         &self,
+        cache: &mut ShardCache,
         index: u64,
         id: &RecordId,
     ) -> (super::local::MaybeBytes, super::local::MaybeBytes, PathBuf) {
         let places = self.local.log_path(LogFile::Places);
-        let pack = match self.place(index) {
+        let pack = match self.place_in(cache, index) {
             Ok(Some(p)) => p,
             Ok(None) => {
                 let e =
@@ -474,11 +511,12 @@ impl Archive {
             Err(e) => return (Err(e.clone_error()), Err(e), path),
         };
         let key = Key::Record(*id);
-        let get = |kind| match footer.find(kind, &key) {
-            Some(e) => self.pack_entry(&pack, e).map(Some),
+        let mut get = |kind| match footer.find(kind, &key) {
+            Some(e) => self.pack_entry_in(cache, &pack, e).map(Some),
             None => Ok(None),
         };
-        (get(Kind::Manifest), get(Kind::Signature), path)
+        let manifest = get(Kind::Manifest);
+        (manifest, get(Kind::Signature), path)
     }
 }
 

@@ -1195,9 +1195,10 @@ impl Audit<'_> {
                 }
             }
         }
+        // Read in the order the bytes lie, pack by pack: each worker keeps its pack open.
         found
             .packed
-            .sort_by(|a, b| (&a.sha, &a.path).cmp(&(&b.sha, &b.path)));
+            .sort_by(|a, b| (a.pack, a.entry.offset).cmp(&(b.pack, b.entry.offset)));
         self.check_record_ids(found, leaves);
         packs
     }
@@ -1512,7 +1513,7 @@ impl Audit<'_> {
                         Sha256::parse(sha).expect("a stored document's name is its SHA-256");
                     let read = match at {
                         Some((pack, entry)) => {
-                            archive.pack_document(pack, entry, &mut std::io::sink())
+                            archive.pack_document_in(cache, pack, entry, &mut std::io::sink())
                         }
                         None => archive.read_document_in(cache, &digest, &mut std::io::sink()),
                     };
