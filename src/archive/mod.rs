@@ -738,6 +738,20 @@ impl Archive {
             Layout::Packed => Some(self.write_pack(scratch, &prepared)?),
             Layout::Loose => None,
         };
+        if let Some(pack) = &pack {
+            // The staged copies of what the pack now holds (or refers to) go before the flush:
+            // a deleted file's dirty pages are never written back, and a long batch does not
+            // pile up a second copy of every document in scratch.
+            for (_, staged, parts, _, _) in &prepared {
+                for doc in staged.iter().chain(parts) {
+                    if pack.documents.contains(&doc.sha256) || pack.referenced.contains(&doc.sha256)
+                    {
+                        let (dir, name) = doc.location();
+                        dir.remove_file(name).at("remove", &dir.join(name))?;
+                    }
+                }
+            }
+        }
         self.local.sync()?;
 
         // Step 3: the intent record.
