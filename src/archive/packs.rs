@@ -134,7 +134,7 @@ impl Archive {
             return Ok(None);
         };
         let mut line = [0u8; PLACE_LINE as usize];
-        match read_exact_at(&file, &mut line, index * PLACE_LINE) {
+        match read_exact_at(file, &mut line, index * PLACE_LINE) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(Error::io("read", &path, e)),
@@ -235,7 +235,7 @@ impl Archive {
             .hint("run `exhibit audit` to find what is damaged"));
         }
         let mut buf = vec![0u8; entry.len as usize];
-        read_exact_at(&file, &mut buf, entry.offset).map_err(|e| Error::io("read", &path, e))?;
+        read_exact_at(file, &mut buf, entry.offset).map_err(|e| Error::io("read", &path, e))?;
         Ok(buf)
     }
 

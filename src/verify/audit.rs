@@ -1196,9 +1196,7 @@ impl Audit<'_> {
             }
         }
         // Read in the order the bytes lie, pack by pack: each worker keeps its pack open.
-        found
-            .packed
-            .sort_by(|a, b| (a.pack, a.entry.offset).cmp(&(b.pack, b.entry.offset)));
+        found.packed.sort_by_key(|d| (d.pack, d.entry.offset));
         self.check_record_ids(found, leaves);
         packs
     }
