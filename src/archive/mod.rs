@@ -1191,8 +1191,6 @@ fn no_archive(root: &Path) -> Error {
     )
 }
 
-/// Build a new archive beside `root` and rename it into place. Returns false if another
-/// process created the archive first (ours is then thrown away).
 /// The directory a new archive at `root` is built beside (opened without following links),
 /// and the archive's own name in it.
 fn staging_parent(root: &Path) -> Result<(dir::Dir, String)> {
@@ -1215,23 +1213,12 @@ fn staging_parent(root: &Path) -> Result<(dir::Dir, String)> {
     Ok((dir, name))
 }
 
+/// Build a new archive beside `root` and rename it into place. Returns false if another
+/// process created the archive first (ours is then thrown away).
 fn create(root: &Path, origin: &str, secret: &SecretKey, layout: Layout) -> Result<bool> {
-    let name = root
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| *n != ".." && *n != ".")
-        .ok_or_else(|| {
-            Error::usage(format!("{} cannot be an archive directory", root.display()))
-                .hint("name a directory, e.g. --archive ./archive")
-        })?
-        .to_string();
-    let parent_path = match root.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    crate::fsutil::create_dir_all(&parent_path)?;
-    let parent = local::Local::open(&parent_path)?;
-    let parent = parent.root();
+    let (parent_dir, name) = staging_parent(root)?;
+    let parent = &parent_dir;
+    let parent_path = parent.path().to_path_buf();
     match parent.meta(&name).at("inspect", root)? {
         None => {}
         Some(m) if m.kind == dir::EntryKind::Dir => {
