@@ -505,9 +505,9 @@ fn unpack_sh_never_writes_outside_its_directory() {
     );
 }
 
-/// Hostile packs from the review: a sparse file whose trailer claims a billion entries, and an
-/// entry reaching far beyond the end of its pack. Readers answer with one error line, never
-/// by trying to allocate what the bytes claim.
+/// A hostile pack from the review: a sparse file whose trailer claims a billion entries (its
+/// length agrees). Readers answer with one error line, never by trying to allocate what the
+/// bytes claim.
 #[test]
 fn hostile_pack_sizes_are_refused_without_allocating_them() {
     let env = packed_env();

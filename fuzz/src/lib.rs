@@ -758,11 +758,12 @@ pub fn object_name(data: &[u8]) {
     }
 }
 
-/// `pack::Footer::read` over arbitrary bytes: whatever it accepts is exactly what the writer
-/// would write for those entries (the footer and trailer re-serialize to the input's tail), the
+/// `pack::Footer::read` over arbitrary bytes (and the layout's line parsers, [`pack_lines`]):
+/// whatever it accepts is exactly what the writer would write for those entries (the footer and trailer re-serialize to the input's tail), the
 /// entries tile every byte before the footer, and each is found again by its kind and key.
 pub fn pack(data: &[u8]) {
     use exhibit::core::pack::{Footer, LINE, TRAILER};
+    pack_lines(data);
     let len = data.len() as u64;
     let Ok(footer) = Footer::read(&mut io::Cursor::new(data), len) else {
         return;
@@ -785,5 +786,24 @@ pub fn pack(data: &[u8]) {
     assert_eq!(covered, footer.footer_offset);
     for e in &footer.entries {
         assert_eq!(footer.find(e.kind, &e.key), Some(e));
+    }
+}
+
+/// The other fixed-width lines of the packed layout, from the same inputs: a `log/places` line,
+/// a `log/legacy-ids` line and a reference entry each accept one spelling only, the one they
+/// print again.
+fn pack_lines(data: &[u8]) {
+    use exhibit::core::pack::Reference;
+    if let Some(sha) = exhibit::archive::parse_place(data) {
+        assert_eq!(format!("{sha}\n").as_bytes(), data);
+    }
+    if let Some((id, index)) = exhibit::archive::parse_legacy(data) {
+        assert_eq!(
+            exhibit::archive::migrate::legacy_line(&id, index).as_bytes(),
+            data
+        );
+    }
+    if let Some(r) = Reference::parse(data) {
+        assert_eq!(r.to_bytes().as_bytes(), data);
     }
 }
