@@ -551,3 +551,39 @@ fn hostile_pack_sizes_are_refused_without_allocating_them() {
     std::fs::write(&places_path, &places).unwrap();
     env.ok(&["verify", &id]);
 }
+
+/// `migrate` of a damaged archive writes nothing: the blob is checked as it is copied, and the
+/// copy (built beside DEST) is removed. No archive at all is exit 7 too.
+#[test]
+fn migrate_of_a_damaged_archive_writes_nothing() {
+    let env = Env::bare();
+    env.ok(&["init", "--layout", "loose"]);
+    let f = env.dir.path().join("doc.txt");
+    std::fs::write(&f, "a document to damage").unwrap();
+    env.ok(&[
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        "https://example.org/d",
+    ]);
+    let sha = common::sha256_hex(b"a document to damage");
+    let blob = env
+        .archive
+        .join("documents")
+        .join(&sha[..2])
+        .join(format!("{sha}.zst"));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[6] ^= 0x01;
+    std::fs::write(&blob, &bytes).unwrap();
+    let dest = env.dir.path().join("out");
+    let r = env.fails(&["migrate", dest.to_str().unwrap()], 7);
+    common::assert_one_line_error(&r.stderr, &sha);
+    let left: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("out"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let none = Env::bare();
+    none.fails(&["migrate", dest.to_str().unwrap()], 7);
+}
