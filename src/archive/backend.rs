@@ -63,12 +63,24 @@ pub trait Backend: Send + Sync {
     fn head(&self, name: &str) -> Result<Option<ObjectMeta>>;
     /// Every object whose name starts with `prefix`, sorted by name.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
+    /// Like `list`, but only the names after `after` (which starts with `prefix`): a store
+    /// lists from there instead of from the start.
+    fn list_after(&self, prefix: &str, after: &str) -> Result<Vec<ObjectMeta>> {
+        let mut all = self.list(prefix)?;
+        all.retain(|m| m.name.as_str() > after);
+        Ok(all)
+    }
     fn put(&self, name: &str, bytes: &[u8], mode: PutMode) -> Result<PutOutcome>;
     /// Write the content of a local file (a staged document), streaming.
     fn put_file(&self, name: &str, file: &Path, mode: PutMode) -> Result<PutOutcome>;
     fn delete(&self, name: &str) -> Result<()>;
     /// Make every write so far durable.
     fn barrier(&self) -> Result<()>;
+    /// Whether this is object storage, where an archive keeps its log as segments
+    /// (archive/remote.rs) instead of files that grow.
+    fn is_object_store(&self) -> bool {
+        false
+    }
 }
 
 /// A name is relative plain components: never empty, `.` or `..`, no NUL, no leading `/`.

@@ -48,7 +48,7 @@ pub enum LocationError {
     #[error("archive location {0:?} is empty")]
     Empty(String),
     #[error(
-        "archive location {location:?} is a {scheme}:// URL; this exhibit keeps archives in a local directory only (give a path, or file:///path)"
+        "archive location {location:?} is a {scheme}:// URL; exhibit keeps archives in a local directory or on S3-compatible storage (give a path, file:///path or s3://BUCKET/PREFIX)"
     )]
     Unsupported { location: String, scheme: String },
     #[error(

@@ -30,6 +30,7 @@ pub mod location;
 pub mod migrate;
 pub mod objects;
 mod packs;
+pub mod remote;
 pub mod s3;
 pub mod store;
 
@@ -112,6 +113,8 @@ pub struct Archive {
     pub config: ArchiveConfig,
     layout: Layout,
     packs: packs::PackCache,
+    /// Set when this is the replica of an archive on object storage: commits go there.
+    remote: Option<std::sync::Arc<remote::Remote>>,
 }
 
 /// A trusted public key as found in `keys/`.
@@ -130,6 +133,21 @@ impl Archive {
             config,
             layout,
             packs,
+            remote: None,
+        }
+    }
+
+    /// This archive as the local replica of `remote`: its commits go to the store.
+    pub fn with_remote(mut self, remote: std::sync::Arc<remote::Remote>) -> Archive {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// Where the archive is, for messages: its directory, or its `s3://` location.
+    pub fn describe(&self) -> String {
+        match &self.remote {
+            Some(r) => r.describe(),
+            None => self.root().display().to_string(),
         }
     }
 
@@ -443,7 +461,7 @@ impl Archive {
     /// to `log/leaves`, so a tail line naming a committed record (a copy of a committed line,
     /// say) removes nothing; audit reports it as damage. The tail bytes themselves are not part
     /// of the committed log, so cutting them off is always safe.
-    fn recover(&self, size: u64) -> Result<()> {
+    pub(super) fn recover(&self, size: u64) -> Result<()> {
         let leaves_len = self.local.log_len(LogFile::Leaves)?;
         let hashes_len = self.local.log_len(LogFile::Hashes)?;
         let want_leaves = size * LEAF_LINE;
@@ -596,9 +614,29 @@ impl Archive {
         if drafts.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(remote) = &self.remote {
+            return remote.commit(self, key, scratch, drafts);
+        }
+        let _guard = self.local.lock()?;
+        self.commit_locked(key, scratch, drafts, &mut |cp| {
+            self.local.write_log(scratch, LogFile::Checkpoint, cp)
+        })
+    }
+
+    /// [`commit`](Archive::commit) with the writers' lock held by the caller. Everything up to
+    /// the commit point is done here; `seal` makes the signed checkpoint the archive's (on a
+    /// disk, writing `log/checkpoint`; on object storage, the push and the swap, then that).
+    /// If `seal` fails, what was written is an interrupted commit's tail, which recovery rolls
+    /// back.
+    pub(super) fn commit_locked(
+        &self,
+        key: &SecretKey,
+        scratch: &Scratch,
+        drafts: Vec<Draft>,
+        seal: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<Vec<Committed>> {
         let public = key.verifying_key();
         let signer = keys::key_id(&public);
-        let _guard = self.local.lock()?;
         self.local.clean_scratch()?;
         // The checkpoint says what is committed. Without it, recovery would take every record
         // for the remains of an interrupted write and roll it back (FORMAT.md 9.5: an archive
@@ -855,8 +893,7 @@ impl Archive {
         .to_text();
         let signed = note::sign_note(&body, &self.config.origin, key)
             .map_err(|e| Error::archive(format!("cannot sign the checkpoint: {e}")))?;
-        self.local
-            .write_log(scratch, LogFile::Checkpoint, signed.as_bytes())?;
+        seal(signed.as_bytes())?;
         Ok(committed)
     }
 

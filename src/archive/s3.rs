@@ -324,6 +324,58 @@ fn meta_of(name: String, m: &object_store::ObjectMeta) -> ObjectMeta {
     }
 }
 
+impl S3Backend {
+    /// Every object under `prefix`, sorted, only those after `after` when given (S3's
+    /// start-after: the store skips the rest).
+    fn list_from(&self, prefix: &str, after: Option<&str>) -> Result<Vec<ObjectMeta>> {
+        let root = if self.location.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.location.prefix)
+        };
+        let full = format!("{root}{prefix}");
+        // object_store lists whole folders, so list the folder the prefix ends in and keep the
+        // names that start with it.
+        let folder = match full.rfind('/') {
+            Some(i) => StorePath::parse(&full[..i]).map_err(|e| {
+                Error::usage(format!("{prefix:?} is not a listing prefix: {e}"))
+                    .hint("this is a bug in exhibit; please report it")
+            })?,
+            None => StorePath::default(),
+        };
+        let offset = match after {
+            Some(a) => Some(StorePath::parse(format!("{root}{a}")).map_err(|e| {
+                Error::usage(format!("{a:?} is not an object name: {e}"))
+                    .hint("this is a bug in exhibit; please report it")
+            })?),
+            None => None,
+        };
+        let store = self.store.clone();
+        let listed = self.run(async move {
+            let mut out = Vec::new();
+            let mut s = match &offset {
+                Some(o) => store.list_with_offset(Some(&folder), o),
+                None => store.list(Some(&folder)),
+            };
+            while let Some(m) = s.next().await {
+                out.push(m?);
+            }
+            Ok::<_, object_store::Error>(out)
+        })?;
+        let listed = listed.map_err(|e| self.error("list", prefix, e))?;
+        let mut out: Vec<ObjectMeta> = listed
+            .iter()
+            .filter_map(|m| {
+                let name = m.location.as_ref().strip_prefix(root.as_str())?;
+                name.starts_with(prefix)
+                    .then(|| meta_of(name.to_string(), m))
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}
+
 impl Backend for S3Backend {
     fn describe(&self) -> String {
         self.location.to_string()
@@ -389,41 +441,11 @@ impl Backend for S3Backend {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
-        let root = if self.location.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.location.prefix)
-        };
-        let full = format!("{root}{prefix}");
-        // object_store lists whole folders, so list the folder the prefix ends in and keep the
-        // names that start with it.
-        let folder = match full.rfind('/') {
-            Some(i) => StorePath::parse(&full[..i]).map_err(|e| {
-                Error::usage(format!("{prefix:?} is not a listing prefix: {e}"))
-                    .hint("this is a bug in exhibit; please report it")
-            })?,
-            None => StorePath::default(),
-        };
-        let store = self.store.clone();
-        let listed = self.run(async move {
-            let mut out = Vec::new();
-            let mut s = store.list(Some(&folder));
-            while let Some(m) = s.next().await {
-                out.push(m?);
-            }
-            Ok::<_, object_store::Error>(out)
-        })?;
-        let listed = listed.map_err(|e| self.error("list", prefix, e))?;
-        let mut out: Vec<ObjectMeta> = listed
-            .iter()
-            .filter_map(|m| {
-                let name = m.location.as_ref().strip_prefix(root.as_str())?;
-                name.starts_with(prefix)
-                    .then(|| meta_of(name.to_string(), m))
-            })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        self.list_from(prefix, None)
+    }
+
+    fn list_after(&self, prefix: &str, after: &str) -> Result<Vec<ObjectMeta>> {
+        self.list_from(prefix, Some(after))
     }
 
     fn put(&self, name: &str, bytes: &[u8], mode: PutMode) -> Result<PutOutcome> {
@@ -470,6 +492,10 @@ impl Backend for S3Backend {
     /// A successful S3 write is durable when it returns: nothing is left to flush.
     fn barrier(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn is_object_store(&self) -> bool {
+        true
     }
 }
 

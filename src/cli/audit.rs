@@ -42,7 +42,48 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
-    let archive = exhibit::archive::Archive::open_for_audit(&g.archive)?;
+    // On object storage: a fresh copy of everything the checkpoint names, each object checked
+    // as it is read, then the same audit; plus whatever else is on the store.
+    let jobs = a.jobs.unwrap_or_else(super::default_jobs);
+    let mut fresh = None;
+    let mut store_problems = Vec::new();
+    let archive = match &g.remote {
+        Some(remote) => {
+            let root = exhibit::archive::remote::cache_root();
+            exhibit::fsutil::create_dir_all(&root)?;
+            let dir = tempfile::Builder::new()
+                .prefix("audit-")
+                .tempdir_in(&root)
+                .map_err(|e| exhibit::Error::io("create a directory in", &root, e))?;
+            let copy = remote.with_replica_at(dir.path().join("archive"));
+            let (archive, head, damaged) = match copy.open_for_audit(jobs) {
+                Ok(opened) => opened,
+                // The log cannot be read back to the checkpoint: nothing after it can be
+                // judged, and that is the audit's verdict.
+                Err(e) if e.kind == exhibit::error::Kind::Verification => {
+                    return Ok(unreadable_log(&remote.describe(), &e.what, a.json));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for p in damaged
+                .into_iter()
+                .chain(copy.audit_objects(&archive, &head)?)
+            {
+                store_problems.push(audit::Problem {
+                    severity: if p.error {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    },
+                    path: p.name,
+                    what: p.what,
+                });
+            }
+            fresh = Some(dir);
+            archive
+        }
+        None => exhibit::archive::Archive::open_for_audit(&g.archive)?,
+    };
     let anchor = exhibit::trust::Anchor::from_flags(&a.trusted_key)?;
     // Both files are read, and checked to be checkpoints, before the audit starts.
     let since = match &a.since {
@@ -85,7 +126,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         (None, None) => audit::Selection::All,
     };
     let opts = audit::AuditOptions {
-        jobs: a.jobs.unwrap_or_else(super::default_jobs),
+        jobs,
         since,
         state,
         selection,
@@ -110,6 +151,11 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         r
     })?;
     let mut report = report;
+    report.add_problems(store_problems);
+    if let Some(remote) = &g.remote {
+        report.archive = remote.describe();
+    }
+    drop(fresh);
     // Saved before printing, so that the report says whether it was; an audit that failed
     // leaves the file as it was.
     let saved = match &opts.state {
@@ -146,4 +192,25 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     }
     saved?;
     Ok(if report.ok { 0 } else { 1 })
+}
+
+/// The verdict on an archive whose log cannot be read back from the store: one error.
+fn unreadable_log(archive: &str, why: &str, json: bool) -> i32 {
+    let summary = format!("{archive}: FAILED: 1 error (the log could not be read back)");
+    if json {
+        let v = serde_json::json!({
+            "ok": false,
+            "complete": false,
+            "archive": archive,
+            "errors": 1,
+            "warnings": 0,
+            "summary": summary,
+            "problems": [{"severity": "error", "path": "log", "what": why}],
+        });
+        println!("{v}");
+    } else {
+        println!("{} {}", super::paint(false, "error:"), esc(why));
+        println!("{}", super::paint(false, &esc(&summary)));
+    }
+    1
 }

@@ -31,9 +31,12 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         LayoutArg::Loose => exhibit::archive::Layout::Loose,
         LayoutArg::Packed => exhibit::archive::Layout::Packed,
     };
-    let (archive, created) = Archive::init_with(&g.archive, a.origin.as_deref(), &key, layout)?;
+    let (archive, created) = match &g.remote {
+        Some(remote) => remote.init(a.origin.as_deref(), &key, layout)?,
+        None => Archive::init_with(&g.archive, a.origin.as_deref(), &key, layout)?,
+    };
     let id = exhibit::keys::key_id(&public);
-    let dir = super::esc(&g.archive.display().to_string()).into_owned();
+    let dir = super::esc(&archive.describe()).into_owned();
     if created {
         println!(
             "created archive {dir} (origin {}); its first record adds key {id}",

@@ -115,26 +115,30 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> Result<i32> {
-    let archive = match cli.archive {
-        Location::Local(path) => path,
+    let (archive, remote) = match cli.archive {
+        Location::Local(path) => (path, None),
         // Keygen never opens an archive, and mirror names its own two (either may be s3://),
         // so where --archive points does not matter to them.
         Location::S3(_) if matches!(cli.command, Command::Keygen(_) | Command::Mirror(_)) => {
-            PathBuf::new()
+            (PathBuf::new(), None)
         }
-        // The S3 backend exists (archive/s3.rs) but the archive is not built on the backend
-        // trait yet, so no command can keep its guarantees there: refuse rather than half-work.
-        Location::S3(s3) => {
+        Location::S3(s3) if matches!(cli.command, Command::Migrate(_)) => {
             return Err(exhibit::Error::usage(format!(
-                "object storage is not yet supported by {} ({s3})",
-                cli.command.name()
+                "migrate works on a local archive, not on object storage ({s3})"
             ))
-            .hint("use a local archive directory, e.g. --archive ./archive")
+            .hint("mirror it to a local directory, migrate that, and mirror the result to a new prefix")
             .into())
+        }
+        // Every other command works on a local replica kept in step with the store
+        // (archive/remote.rs); commits go to the store.
+        Location::S3(s3) => {
+            let remote = std::sync::Arc::new(exhibit::archive::remote::Remote::open(&s3)?);
+            (remote.replica().to_path_buf(), Some(remote))
         }
     };
     let g = Global {
         archive,
+        remote,
         key: cli.key,
     };
     match cli.command {
@@ -161,35 +165,11 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-impl Command {
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Keygen(_) => "keygen",
-            Command::Init(_) => "init",
-            Command::Capture(_) => "capture",
-            Command::Import(_) => "import",
-            Command::Show(_) => "show",
-            Command::Cat(_) => "cat",
-            Command::List(_) => "list",
-            Command::Keys(_) => "keys",
-            Command::Verify(_) => "verify",
-            Command::Audit(_) => "audit",
-            Command::Cite(_) => "cite",
-            Command::Check(_) => "check",
-            Command::History(_) => "history",
-            Command::Diff(_) => "diff",
-            Command::Export(_) => "export",
-            Command::Checkpoint(_) => "checkpoint",
-            Command::Mirror(_) => "mirror",
-            Command::Migrate(_) => "migrate",
-            Command::Prove(_) => "prove",
-            Command::Serve(_) => "serve",
-        }
-    }
-}
-
 pub struct Global {
+    /// The archive's directory: for an s3:// archive, its local replica.
     pub archive: PathBuf,
+    /// Set for an archive on object storage.
+    pub remote: Option<std::sync::Arc<exhibit::archive::remote::Remote>>,
     pub key: Option<PathBuf>,
 }
 
@@ -201,6 +181,9 @@ impl Global {
     }
 
     pub fn open(&self) -> Result<Archive> {
+        if let Some(remote) = &self.remote {
+            return Ok(remote.open_archive(default_jobs())?);
+        }
         if !Archive::exists(&self.archive) {
             return Err(no_archive_here(&self.archive).into());
         }
@@ -212,6 +195,32 @@ impl Global {
     /// sign into it.
     pub fn open_for_writing(&self, init: bool) -> Result<(Archive, exhibit::keys::SecretKey)> {
         let key_path = self.key_path();
+        if let Some(remote) = &self.remote {
+            if remote.has_archive()? {
+                let key = exhibit::keys::load(&key_path)?;
+                return Ok((self.open()?, key));
+            }
+            if !init {
+                return Err(exhibit::Error::not_found(format!(
+                    "no exhibit archive at {}",
+                    remote.describe()
+                ))
+                .hint("create one with `exhibit --archive s3://BUCKET/PREFIX init`, or add --init")
+                .into());
+            }
+            let key = load_or_create_key(&key_path)?;
+            let (archive, created) = remote.init(None, &key, exhibit::archive::Layout::DEFAULT)?;
+            if created {
+                eprintln!(
+                    "note: created a new archive at {} (origin {}), signed with key {} from {}",
+                    esc(&remote.describe()),
+                    esc(&archive.config.origin),
+                    exhibit::keys::key_id(&key.verifying_key()),
+                    esc(&key_path.display().to_string())
+                );
+            }
+            return Ok((archive, key));
+        }
         if Archive::exists(&self.archive) {
             let key = exhibit::keys::load(&key_path)?;
             return Ok((self.open()?, key));

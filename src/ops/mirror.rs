@@ -30,6 +30,7 @@ use crate::archive::backend::{Backend, LocalBackend, PutMode};
 use crate::archive::local::{self, Local};
 use crate::archive::location::Location;
 use crate::archive::objects::{self, ObjectKind};
+use crate::archive::remote::{self, Remote, Segment};
 use crate::archive::s3::S3Backend;
 use crate::archive::{dir::Dir, store, CONFIG_FILE};
 use crate::error::{Error, Kind};
@@ -160,6 +161,8 @@ impl From<MirrorError> for Error {
 struct End {
     backend: Box<dyn Backend>,
     _lock: Option<File>,
+    /// An s3:// source is read into a fresh local copy first (its log is segments).
+    _copy: Option<tempfile::TempDir>,
 }
 
 fn open_source(loc: &Location) -> Result<End, MirrorError> {
@@ -172,6 +175,7 @@ fn open_source(loc: &Location) -> Result<End, MirrorError> {
             Ok(End {
                 backend: Box::new(LocalBackend::open(path)?),
                 _lock: Some(lock),
+                _copy: None,
             })
         }
         Location::S3(s3) => {
@@ -179,9 +183,17 @@ fn open_source(loc: &Location) -> Result<End, MirrorError> {
             if backend.head(CONFIG_FILE)?.is_none() {
                 return Err(MirrorError::NoSource(s3.to_string()));
             }
+            // Every object the checkpoint names, each checked against its name, and the log
+            // read back from its segments; then copied on from that local copy.
+            let temp = tempfile::tempdir().map_err(temp_error)?;
+            let path = temp.path().join("archive");
+            let remote =
+                Remote::with_replica(s3.clone(), std::sync::Arc::new(backend), path.clone());
+            remote.pull_into_replica(4)?;
             Ok(End {
-                backend: Box::new(backend),
+                backend: Box::new(LocalBackend::open(&path)?),
                 _lock: None,
+                _copy: Some(temp),
             })
         }
     }
@@ -204,11 +216,13 @@ fn open_destination(loc: &Location) -> Result<End, MirrorError> {
             Ok(End {
                 backend: Box::new(backend),
                 _lock: Some(lock),
+                _copy: None,
             })
         }
         Location::S3(s3) => Ok(End {
             backend: Box::new(S3Backend::from_env(s3)?),
             _lock: None,
+            _copy: None,
         }),
     }
 }
@@ -447,6 +461,55 @@ fn read_source(src: &dyn Backend) -> Result<SourceState, MirrorError> {
     })
 }
 
+/// On object storage the log is one segment per step (archive/remote.rs): the source's log
+/// from the destination's tree size on, cut from the source's log files.
+fn put_segment(
+    src: &dyn Backend,
+    state: &SourceState,
+    dst: &dyn Backend,
+    from: u64,
+) -> Result<(), MirrorError> {
+    let to = state.checkpoint.size;
+    if to <= from {
+        return Ok(());
+    }
+    let read = |f: &str| -> Result<Vec<u8>, MirrorError> {
+        Ok(src
+            .get(&format!("log/{f}"))?
+            .map(|(b, _)| b)
+            .unwrap_or_default())
+    };
+    let from_root = root_at(&state.hashes, from).map_err(|why| MirrorError::SourceLog {
+        name: "log/hashes".into(),
+        why,
+    })?;
+    let seg = Segment::cut(
+        (from, from_root),
+        (to, state.checkpoint.root),
+        &read("leaves")?,
+        &state.hashes,
+        &read("places")?,
+        &read("keys")?,
+    );
+    let bytes = seg.to_bytes();
+    Segment::parse(&bytes).map_err(|why| MirrorError::SourceLog {
+        name: "log/leaves".into(),
+        why: format!("the log does not make a segment: {why}"),
+    })?;
+    let name = seg.name();
+    if let crate::archive::backend::PutOutcome::Exists = dst.put(&name, &bytes, PutMode::Create)? {
+        if dst.get(&name)?.map(|(b, _)| b).as_deref() != Some(&bytes[..]) {
+            return Err(MirrorError::CopyMismatch {
+                destination: dst.describe(),
+                name,
+                expected: sha_hex(&bytes),
+                actual: "another segment's".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn copy(
     src: &dyn Backend,
     state: &SourceState,
@@ -461,8 +524,13 @@ fn copy(
         .into_iter()
         .map(|m| (m.name, m.size))
         .collect();
+    let store = dst.is_object_store();
+    // On object storage the log is segments, and writers take the lease.
+    let store_only =
+        |name: &str| store && (name.starts_with(remote::SEGMENT_PREFIX) || name == remote::LEASE);
     for name in existing.keys() {
-        if objects::classify(name).is_none() && !objects::is_working_file(name) {
+        if objects::classify(name).is_none() && !objects::is_working_file(name) && !store_only(name)
+        {
             return Err(MirrorError::Foreign {
                 destination: dst.describe(),
                 name: name.clone(),
@@ -482,7 +550,9 @@ fn copy(
     // A destination checkpoint is replaced only by the source's tree of the same or a larger
     // size that contains it: never rolled back, never swapped for a fork.
     let mut previous_tree_size = None;
-    if let Some((bytes, _)) = dst.get(&checkpoint_name)? {
+    let mut previous = None;
+    if let Some((bytes, etag)) = dst.get(&checkpoint_name)? {
+        previous = Some((bytes.clone(), etag));
         let destination = dst.describe();
         let old = parse_checkpoint(&bytes).map_err(|why| MirrorError::DifferentArchive {
             destination: destination.clone(),
@@ -515,6 +585,7 @@ fn copy(
         .into_iter()
         .filter_map(|m| objects::classify(&m.name).map(|k| (k, m.name, m.size)))
         .filter(|(k, _, _)| *k != ObjectKind::Checkpoint)
+        .filter(|(k, n, _)| !(store && *k == ObjectKind::Log && n != "log/legacy-ids"))
         .collect();
     names.sort();
     // The checkpoint copied is the one read and checked above, whatever a listing says.
@@ -536,8 +607,39 @@ fn copy(
     };
     for (kind, name, size) in &names {
         if *kind == ObjectKind::Checkpoint {
+            if store {
+                put_segment(src, state, dst, previous_tree_size.unwrap_or(0))?;
+            }
             // Only after every other object is in place and durable.
             dst.barrier()?;
+        }
+        if *kind == ObjectKind::Checkpoint && store {
+            // Swapped, not overwritten: a writer committing meanwhile must not be undone.
+            if previous.as_ref().is_some_and(|(b, _)| b == src_cp_bytes) {
+                report.skipped += 1;
+                progress(Progress::Object);
+                continue;
+            }
+            let mode = match &previous {
+                Some((_, etag)) => PutMode::Update(etag.clone()),
+                None => PutMode::Create,
+            };
+            match dst.put(name, src_cp_bytes, mode)? {
+                crate::archive::backend::PutOutcome::Written { .. } => {}
+                _ => return Err(MirrorError::Storage(
+                    Error::archive(format!(
+                        "a writer committed to {} while the mirror ran",
+                        dst.describe()
+                    ))
+                    .hint(
+                        "its checkpoint was left as that writer made it; mirror again to compare",
+                    ),
+                )),
+            }
+            report.copied += 1;
+            report.bytes_copied += src_cp_bytes.len() as u64;
+            progress(Progress::Object);
+            continue;
         }
         let changed = || MirrorError::SourceChanged { name: name.clone() };
         let (staged, want) = if *kind == ObjectKind::Checkpoint {

@@ -135,6 +135,21 @@ fn records(n: u64) -> String {
 }
 
 impl AuditReport {
+    /// Problems found beside this audit (objects on a store that the archive does not account
+    /// for): listed first, counted, and the verdict recomputed.
+    pub fn add_problems(&mut self, extra: Vec<Problem>) {
+        if extra.is_empty() {
+            return;
+        }
+        let mut all = extra;
+        all.append(&mut self.problems);
+        self.errors = all.iter().filter(|p| p.severity == Severity::Error).count();
+        self.warnings = all.len() - self.errors;
+        self.ok = self.ok && self.errors == 0;
+        self.problems = all;
+        self.summary = self.summary_line();
+    }
+
     /// The closing line: what was read, then the verdict. A clean audit that did not read every
     /// document says "OK for what was read" and how many it left out, never "archive OK".
     fn summary_line(&self) -> String {
