@@ -162,3 +162,8 @@ fn object_name_inputs() {
 fn pack_inputs() {
     check_target("pack");
 }
+
+#[test]
+fn segment_inputs() {
+    check_target("segment");
+}

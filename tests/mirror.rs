@@ -318,17 +318,4 @@ fn mirror_refuses_what_is_not_an_archive_copy() {
     );
     assert_one_line_error(&r.stderr, "log/hashes");
     assert!(!nowhere.exists());
-
-    // Every command takes s3:// now (tests/s3_archive.rs); with no store to reach, it says
-    // so on one line with exit 7, naming the location.
-    let mut c = env.command(&["--archive", "s3://bucket/x", "list"]);
-    c.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "k")
-        .env("AWS_SECRET_ACCESS_KEY", "s")
-        .env("AWS_REGION", "us-east-1")
-        .env("EXHIBIT_CACHE", env.dir.path().join("cache"));
-    let r = run(c);
-    assert_eq!(r.code, 7, "{}{}", r.stdout, r.stderr);
-    assert_one_line_error(&r.stderr, "s3://bucket/x");
 }

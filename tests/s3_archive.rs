@@ -556,6 +556,80 @@ fn killed_writers_leave_the_archive_clean() {
     user.assert_audit_clean(&pin);
 }
 
+/// The script between `<!-- NAME begin -->` and `<!-- NAME end -->` in docs/FORMAT.md.
+fn format_script(name: &str) -> String {
+    let doc = include_str!("../docs/FORMAT.md");
+    let begin = format!("<!-- {name} begin -->");
+    let end = format!("<!-- {name} end -->");
+    let start = doc.find(&begin).expect("begin marker") + begin.len();
+    let stop = doc.find(&end).expect("end marker");
+    let region = doc[start..stop].trim();
+    region
+        .strip_prefix("```bash\n")
+        .and_then(|r| r.strip_suffix("\n```"))
+        .expect("one bash block")
+        .to_string()
+}
+
+/// FORMAT.md 3.4 run literally: a copy of the store's objects (as any S3 client makes it),
+/// `segments.sh`, and the log files are byte for byte those of `exhibit mirror`'s local copy;
+/// a segment missing or not the one its place names stops the script.
+#[test]
+fn a_stranger_rebuilds_the_log_from_the_store() {
+    let sw = Seaweed::start();
+    let srv = pages(20);
+    let user = S3User::new(&sw, "third");
+    user.ok(&["init"]);
+    user.capture_ids(&urls(&srv, 0..12));
+    user.ok(&["keys", "rotate", "--reason", "test"]);
+    user.capture_ids(&urls(&srv, 12..20));
+    let script = user.env.dir.path().join("segments.sh");
+    std::fs::write(&script, format_script("segments.sh")).unwrap();
+
+    // What `aws s3 sync` would write: every object as a file.
+    let download = |to: &std::path::Path| {
+        for name in objects(&sw, "third/") {
+            let path = to.join(name.strip_prefix("third/").unwrap());
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, read(&sw, &name)).unwrap();
+        }
+    };
+    let rebuild =
+        |dir: &std::path::Path| Command::new("bash").arg(&script).arg(dir).output().unwrap();
+    let copy = user.env.dir.path().join("synced");
+    download(&copy);
+    let o = rebuild(&copy);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "REBUILT");
+    let mirrored = user.env.dir.path().join("mirrored");
+    user.ok(&["mirror", &user.url, mirrored.to_str().unwrap()]);
+    for f in ["leaves", "hashes", "places", "keys", "checkpoint"] {
+        let ours = std::fs::read(copy.join("log").join(f)).unwrap();
+        let theirs = std::fs::read(mirrored.join("log").join(f)).unwrap();
+        assert!(!ours.is_empty(), "{f}");
+        assert!(ours == theirs, "log/{f} differs from exhibit's");
+    }
+
+    // Forged inputs: a segment swapped for another tree's, one missing.
+    let segs: Vec<PathBuf> = std::fs::read_dir(copy.join("log/segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(segs.len() >= 3);
+    let (a, b) = (&segs[0], &segs[1]);
+    let keep = std::fs::read(b).unwrap();
+    std::fs::copy(a, b).unwrap();
+    let o = rebuild(&copy);
+    assert!(!o.status.success(), "a swapped segment was accepted");
+    std::fs::write(b, &keep).unwrap();
+    std::fs::remove_file(a).unwrap();
+    let o = rebuild(&copy);
+    assert!(!o.status.success(), "a missing segment was accepted");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing: log/segments/"));
+}
+
 /// `sh -c SCRIPT` with the environment of `c` (the user's settings).
 fn c_sh(c: &mut Command, script: &str) -> Command {
     let mut sh = Command::new("sh");

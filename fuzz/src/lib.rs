@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("serve_request", serve_request),
     ("object_name", object_name),
     ("pack", pack),
+    ("segment", segment),
 ];
 
 /// `Manifest::parse`: it accepts only the canonical byte form (FORMAT.md 5.1, 5.6), so whatever
@@ -806,4 +807,32 @@ fn pack_lines(data: &[u8]) {
     if let Some(r) = Reference::parse(data) {
         assert_eq!(r.to_bytes().as_bytes(), data);
     }
+}
+
+/// `Segment::parse` (an object-storage log segment, FORMAT.md 3.4, read from a store anyone with
+/// write access to the bucket controls): never panics whatever the lengths say; what it accepts
+/// is exactly what `to_bytes` writes again, its parts have the lengths its tree sizes fix, and
+/// its name parses back to its tree.
+pub fn segment(data: &[u8]) {
+    use exhibit::archive::remote::Segment;
+    use exhibit::log::{merkle, LEAF_LINE};
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some((size, root)) = Segment::parse_name(text) {
+            assert_eq!(Segment::object_name(size, &root), text);
+        }
+    }
+    let Ok(seg) = Segment::parse(data) else {
+        return;
+    };
+    assert_eq!(seg.to_bytes(), data);
+    assert!(seg.to > seg.from);
+    assert_eq!(seg.leaves.len() as u64, (seg.to - seg.from) * LEAF_LINE);
+    assert_eq!(
+        seg.hashes.len() as u64,
+        (merkle::stored_hash_count(seg.to) - merkle::stored_hash_count(seg.from)) * 32
+    );
+    assert_eq!(
+        Segment::parse_name(&seg.name()),
+        Some((seg.to, seg.to_root))
+    );
 }

@@ -16,8 +16,9 @@
 //! documents of a commit in progress (they are placed before its checkpoint), which audit of the
 //! copy would then call extra files; under the lock the copy is the source as of one instant,
 //! byte for byte, and audits exactly as the source does. Writers wait meanwhile (a mirror is a
-//! backup, not a hot path). An S3 source has no writers yet (commands refuse s3://), so it is
-//! read as it is.
+//! backup, not a hot path). An S3 source is read through a fresh local copy of everything its
+//! checkpoint names (archive/remote.rs): writers may go on meanwhile, the copy is of the
+//! checkpoint read first.
 //!
 //! Resuming is comparing: an object the destination already holds with the source's size and
 //! SHA-256 (read back and hashed; an S3 ETag is not a SHA-256, and sizes alone would keep a
@@ -185,7 +186,14 @@ fn open_source(loc: &Location) -> Result<End, MirrorError> {
             }
             // Every object the checkpoint names, each checked against its name, and the log
             // read back from its segments; then copied on from that local copy.
-            let temp = tempfile::tempdir().map_err(temp_error)?;
+            // In the cache directory, not the system's temporary one (often memory): the copy
+            // is the whole archive.
+            let cache = crate::archive::remote::cache_root();
+            crate::fsutil::create_dir_all(&cache)?;
+            let temp = tempfile::Builder::new()
+                .prefix("mirror-")
+                .tempdir_in(&cache)
+                .map_err(temp_error)?;
             let path = temp.path().join("archive");
             let remote =
                 Remote::with_replica(s3.clone(), std::sync::Arc::new(backend), path.clone());

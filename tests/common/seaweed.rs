@@ -181,7 +181,12 @@ impl Seaweed {
             .arg("-s3.port.lance=0")
             .arg("-master.telemetry=false")
             .arg("-master.volumeSizeLimitMB=64")
-            .arg("-volume.max=16")
+            // 16 volumes of 64 MB are plenty for the tests; a benchmark of 100,000 pages asks
+            // for more (SEAWEED_VOLUMES).
+            .arg(format!(
+                "-volume.max={}",
+                std::env::var("SEAWEED_VOLUMES").unwrap_or_else(|_| "16".into())
+            ))
             .arg(format!("-metricsPort={}", p.metrics))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())

@@ -1,0 +1,342 @@
+//! The commit protocol on object storage under races that a real store makes hard to time
+//! (archive/remote.rs): a backend wrapper holds, fails or skews single requests of one writer
+//! while the objects live in a local directory (LocalBackend, which answers conditional
+//! writes as a store does). Found by an adversarial review; each test is the review's scenario
+//! with the outcome the protocol promises.
+use exhibit::archive::backend::{Backend, LocalBackend, ObjectMeta, PutMode, PutOutcome};
+use exhibit::archive::location::S3Location;
+use exhibit::archive::remote::{Remote, Segment};
+use exhibit::archive::{key_draft, Archive, Layout};
+use exhibit::trust::Statement;
+use exhibit::Result;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+struct Hook {
+    inner: Arc<LocalBackend>,
+    /// This writer's clock is ahead: every lease it reads has run out.
+    skew: bool,
+    /// Hold the checkpoint put until told to go.
+    hold: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+    /// The checkpoint put fails (a writer killed / a network error just before the swap).
+    fail_cp: bool,
+}
+
+impl Hook {
+    fn plain(inner: &Arc<LocalBackend>) -> Arc<Hook> {
+        Arc::new(Hook {
+            inner: inner.clone(),
+            skew: false,
+            hold: Mutex::new(None),
+            fail_cp: false,
+        })
+    }
+}
+
+impl Backend for Hook {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn get(&self, name: &str) -> Result<Option<(Vec<u8>, String)>> {
+        let r = self.inner.get(name)?;
+        if self.skew && name == "lease" {
+            return Ok(r.map(|(b, e)| {
+                let t = String::from_utf8_lossy(&b).to_string();
+                let mut w: Vec<String> = t.trim_end().split(' ').map(String::from).collect();
+                if w.len() == 3 {
+                    w[2] = "0".into();
+                }
+                (format!("{}\n", w.join(" ")).into_bytes(), e)
+            }));
+        }
+        Ok(r)
+    }
+    fn get_range(&self, name: &str, start: u64, len: u64) -> Result<Vec<u8>> {
+        self.inner.get_range(name, start, len)
+    }
+    fn head(&self, name: &str) -> Result<Option<ObjectMeta>> {
+        self.inner.head(name)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    fn put(&self, name: &str, bytes: &[u8], mode: PutMode) -> Result<PutOutcome> {
+        if name == "log/checkpoint" {
+            if self.fail_cp {
+                return Err(exhibit::Error::archive(
+                    "simulated: killed before the swap".to_string(),
+                ));
+            }
+            let held = self.hold.lock().unwrap().take();
+            if let Some((ready, go)) = held {
+                ready.send(()).unwrap();
+                go.recv().unwrap();
+            }
+        }
+        self.inner.put(name, bytes, mode)
+    }
+    fn put_file(&self, name: &str, file: &Path, mode: PutMode) -> Result<PutOutcome> {
+        self.inner.put_file(name, file, mode)
+    }
+    fn delete(&self, name: &str) -> Result<()> {
+        self.inner.delete(name)
+    }
+    fn barrier(&self) -> Result<()> {
+        self.inner.barrier()
+    }
+}
+
+fn loc() -> S3Location {
+    S3Location {
+        bucket: "b".into(),
+        prefix: "p".into(),
+    }
+}
+
+fn setup(
+    layout: Layout,
+) -> (
+    tempfile::TempDir,
+    Arc<LocalBackend>,
+    exhibit::keys::SecretKey,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let local = Arc::new(LocalBackend::open(&store).unwrap());
+    let key = exhibit::keys::generate().unwrap();
+    let r0 = Arc::new(Remote::with_replica(
+        loc(),
+        Hook::plain(&local),
+        tmp.path().join("r0"),
+    ));
+    let (_a, created) = r0.init(None, &key, layout).unwrap();
+    assert!(created);
+    (tmp, local, key)
+}
+
+fn commit_one(a: &Archive, key: &exhibit::keys::SecretKey) -> Result<()> {
+    let scratch = a.scratch()?;
+    let other = exhibit::keys::generate().unwrap().verifying_key();
+    let st = Statement::added(&other, &exhibit::manifest::now(), None);
+    let d = key_draft(&scratch, &st)?;
+    a.commit(key, &scratch, vec![d]).map(|_| ())
+}
+
+fn remote(local: &Arc<LocalBackend>, hook: Arc<Hook>, dir: PathBuf) -> Arc<Remote> {
+    let _ = local;
+    Arc::new(Remote::with_replica(loc(), hook, dir))
+}
+
+fn names(local: &LocalBackend, prefix: &str) -> Vec<String> {
+    local
+        .list(prefix)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect()
+}
+
+/// Writer A is about to swap the checkpoint when writer B, to whom A's lease looks run out
+/// (clock skew, A paused), takes the lease and commits too. Whichever swap lands first wins;
+/// the other writer reports that nothing was committed; nothing either wrote is deleted before
+/// the loser's swap can no longer succeed, so the log stays readable.
+#[test]
+fn a_late_swap_never_commits_a_log_that_was_cleaned_away() {
+    let (tmp, local, key) = setup(Layout::Packed);
+    let (ready_a, wait_a) = mpsc::channel();
+    let (go_a, recv_a) = mpsc::channel();
+    let hook_a = Arc::new(Hook {
+        inner: local.clone(),
+        skew: false,
+        hold: Mutex::new(Some((ready_a, recv_a))),
+        fail_cp: false,
+    });
+    let ra = remote(&local, hook_a, tmp.path().join("ra"));
+    let a = ra.open_archive(1).unwrap();
+    let ka = key.clone();
+    let ta = std::thread::spawn(move || commit_one(&a, &ka));
+    wait_a.recv().unwrap(); // A's segment and pack are on the store; its swap is held
+
+    let (ready_b, wait_b) = mpsc::channel();
+    let (go_b, recv_b) = mpsc::channel();
+    let hook_b = Arc::new(Hook {
+        inner: local.clone(),
+        skew: true,
+        hold: Mutex::new(Some((ready_b, recv_b))),
+        fail_cp: false,
+    });
+    let rb = remote(&local, hook_b, tmp.path().join("rb"));
+    let b = rb.open_archive(1).unwrap();
+    let kb = key.clone();
+    let tb = std::thread::spawn(move || commit_one(&b, &kb));
+    wait_b.recv().unwrap(); // B took the lease and is about to swap too
+
+    go_a.send(()).unwrap();
+    let a_result = ta.join().unwrap();
+    go_b.send(()).unwrap();
+    let b_result = tb.join().unwrap();
+    assert!(
+        a_result.is_ok(),
+        "{:?}",
+        a_result.err().map(|e| e.to_string())
+    );
+    let err = b_result.expect_err("B's swap is from a checkpoint that is gone");
+    assert!(err.to_string().contains("nothing was committed"), "{err}");
+
+    // A fresh reader reads the whole log. A, having swapped, removed B's segment and pack (B's
+    // swap was conditional on a checkpoint that was gone), so the store holds only the log.
+    let rc = remote(&local, Hook::plain(&local), tmp.path().join("rc"));
+    let c = rc.open_archive(1).unwrap();
+    assert_eq!(c.log_size().unwrap(), 2);
+    let audit = |dir: &str| {
+        let copy = rc.with_replica_at(tmp.path().join(dir));
+        let (archive, head, damaged) = copy.open_for_audit(1).unwrap();
+        assert!(damaged.is_empty());
+        copy.audit_objects(&archive, &head).unwrap()
+    };
+    let problems = audit("audit1");
+    assert!(
+        problems.is_empty(),
+        "{:?}",
+        problems
+            .iter()
+            .map(|p| (&p.name, &p.what))
+            .collect::<Vec<_>>()
+    );
+    commit_one(&c, &key).unwrap();
+    assert!(audit("audit2").is_empty());
+}
+
+/// On object storage only packed archives take records (a loose archive's per-record objects
+/// would be leftovers nothing removes): init and commits say so.
+#[test]
+fn a_loose_archive_takes_no_records_on_a_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let local = Arc::new(LocalBackend::open(&store).unwrap());
+    let key = exhibit::keys::generate().unwrap();
+    let r = remote(&local, Hook::plain(&local), tmp.path().join("r"));
+    let err = r.init(None, &key, Layout::Loose).err().expect("refused");
+    assert_eq!(err.kind, exhibit::error::Kind::Usage, "{err}");
+    assert!(local.list("").unwrap().iter().all(|m| m.name == "lease"));
+}
+
+/// An init whose checkpoint swap failed (killed, network) leaves a config and no checkpoint:
+/// that is no archive, and the next init finishes the job; its leftovers are removed.
+#[test]
+fn an_interrupted_init_is_finished_by_the_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let local = Arc::new(LocalBackend::open(&store).unwrap());
+    let key = exhibit::keys::generate().unwrap();
+    let hook = Arc::new(Hook {
+        inner: local.clone(),
+        skew: false,
+        hold: Mutex::new(None),
+        fail_cp: true,
+    });
+    let r0 = remote(&local, hook, tmp.path().join("r0"));
+    assert!(r0.init(None, &key, Layout::Packed).is_err());
+    assert!(!r0.has_archive().unwrap());
+    // The same machine (its replica is gone with the failure) and another both succeed.
+    let r1 = remote(&local, Hook::plain(&local), tmp.path().join("r0"));
+    let (a, created) = r1.init(None, &key, Layout::Packed).unwrap();
+    assert!(created);
+    commit_one(&a, &key).unwrap();
+    let copy = r1.with_replica_at(tmp.path().join("audit"));
+    let (archive, head, damaged) = copy.open_for_audit(1).unwrap();
+    assert!(damaged.is_empty());
+    let problems = copy.audit_objects(&archive, &head).unwrap();
+    assert!(
+        problems.is_empty(),
+        "{:?}",
+        problems
+            .iter()
+            .map(|p| (&p.name, &p.what))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Audit's copy lists a missing pack and goes on to the rest (an extra object is still found).
+#[test]
+fn a_missing_pack_is_listed_and_the_audit_goes_on() {
+    let (tmp, local, key) = setup(Layout::Packed);
+    let ra = remote(&local, Hook::plain(&local), tmp.path().join("ra"));
+    let a = ra.open_archive(1).unwrap();
+    commit_one(&a, &key).unwrap();
+    let pack = names(&local, "packs/").pop().unwrap();
+    local.delete(&pack).unwrap();
+    local.put("notes.txt", b"extra", PutMode::Create).unwrap();
+    let copy = ra.with_replica_at(tmp.path().join("audit"));
+    let (archive, head, damaged) = copy.open_for_audit(1).unwrap();
+    assert!(
+        damaged.iter().any(|p| p.error && p.name == pack),
+        "{:?}",
+        damaged.iter().map(|p| &p.name).collect::<Vec<_>>()
+    );
+    let problems = copy.audit_objects(&archive, &head).unwrap();
+    assert!(problems.iter().any(|p| p.error && p.name == "notes.txt"));
+}
+
+/// A segment whose lengths add up past 2^64 is refused, not a panic.
+#[test]
+fn hostile_segment_lengths_are_refused() {
+    let h = "00".repeat(32);
+    let mut seg = format!(
+        "exhibit-log-segment/1\nfrom 0 {h}\nto 1 {h}\nleaves 83\nhashes 32\nplaces 0\nkeys {}\n\n",
+        u64::MAX
+    )
+    .into_bytes();
+    seg.extend(std::iter::repeat_n(b'x', 83 + 32 - 1));
+    assert!(Segment::parse(&seg).is_err());
+}
+
+/// A forged segment naming an object that is not the pack its name says: the object is an
+/// error, not hidden as an interrupted commit's leftover.
+#[test]
+fn a_forged_leftover_does_not_hide_an_extra_object() {
+    let (tmp, local, key) = setup(Layout::Packed);
+    let ra = remote(&local, Hook::plain(&local), tmp.path().join("ra"));
+    let a = ra.open_archive(1).unwrap();
+    commit_one(&a, &key).unwrap();
+    let real = names(&local, "log/segments/").remove(0);
+    let real = Segment::parse(&local.get(&real).unwrap().unwrap().0).unwrap();
+    let x = exhibit::core::digest::Sha256::of(b"anything at all");
+    let forged = Segment {
+        from: 0,
+        from_root: exhibit::log::merkle::empty_root(),
+        to: 1,
+        to_root: [7u8; 32],
+        leaves: real.leaves[..83].to_vec(),
+        hashes: vec![0u8; 32 * exhibit::log::merkle::stored_hash_count(1) as usize],
+        places: format!("{x}\n").into_bytes(),
+        keys: Vec::new(),
+    };
+    local
+        .put(&forged.name(), &forged.to_bytes(), PutMode::Create)
+        .unwrap();
+    let stash = format!("packs/{}/{x}.pack", x.shard());
+    local
+        .put(
+            &stash,
+            b"arbitrary content, not a pack, not matching its name",
+            PutMode::Create,
+        )
+        .unwrap();
+    commit_one(&a, &key).unwrap();
+    let copy = ra.with_replica_at(tmp.path().join("audit"));
+    let (archive, head, damaged) = copy.open_for_audit(1).unwrap();
+    assert!(damaged.is_empty());
+    let problems = copy.audit_objects(&archive, &head).unwrap();
+    assert!(
+        problems.iter().any(|p| p.error && p.name == stash),
+        "{:?}",
+        problems
+            .iter()
+            .map(|p| (&p.name, p.error))
+            .collect::<Vec<_>>()
+    );
+}
