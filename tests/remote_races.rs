@@ -340,3 +340,32 @@ fn a_forged_leftover_does_not_hide_an_extra_object() {
             .collect::<Vec<_>>()
     );
 }
+
+/// A checkpoint in the bucket that no key of the archive signed: a writer refuses to commit on
+/// top of it and writes nothing; once it is restored, writing goes on.
+#[test]
+fn a_writer_never_signs_on_top_of_a_forged_head() {
+    let (tmp, local, key) = setup(Layout::Packed);
+    let ra = remote(&local, Hook::plain(&local), tmp.path().join("ra"));
+    let a = ra.open_archive(1).unwrap();
+    commit_one(&a, &key).unwrap();
+    let (good, _) = local.get("log/checkpoint").unwrap().unwrap();
+    let text = String::from_utf8(good.clone()).unwrap();
+    // Another key's signature in place of the archive's (same note, re-signed).
+    let body = &text[..text.find("\n\n").unwrap() + 1];
+    let other = exhibit::keys::generate().unwrap();
+    let cp = exhibit::note::Checkpoint::parse(body).unwrap();
+    let forged = exhibit::note::sign_note(body, &cp.origin, &other).unwrap();
+    local
+        .put("log/checkpoint", forged.as_bytes(), PutMode::Overwrite)
+        .unwrap();
+    let before = names(&local, "");
+    let err = commit_one(&a, &key).expect_err("refused");
+    assert_eq!(err.kind, exhibit::error::Kind::Verification, "{err}");
+    assert!(err.to_string().contains("does not count"), "{err}");
+    assert_eq!(names(&local, ""), before, "nothing was written");
+    local
+        .put("log/checkpoint", &good, PutMode::Overwrite)
+        .unwrap();
+    commit_one(&a, &key).unwrap();
+}

@@ -1112,6 +1112,21 @@ impl Remote {
         let _guard = local.lock()?;
         let lease = Lease::acquire(&*self.backend, Some(&self.lease_file()))?;
         let head = self.pull_locked(archive, 2, None)?;
+        // Never sign on top of a head the archive's keys did not sign: anyone who can write the
+        // bucket can put a checkpoint there.
+        if let Some((text, cp)) = archive.checkpoint()? {
+            let trust =
+                crate::trust::Trust::load(archive, &crate::trust::Anchor::Archive, cp.size)?;
+            trust
+                .check_checkpoint(&text, &cp, &archive.config.origin)
+                .map_err(|p| {
+                    Error::verification(format!(
+                        "the checkpoint of {} does not count ({p}); nothing was written",
+                        self.describe()
+                    ))
+                    .hint("run `exhibit audit` on it and restore log/checkpoint from a backup")
+                })?;
+        }
         let before = LogState::read(archive)?;
         // The replica's checkpoint moves only once the store's has: a writer killed before
         // leaves a tail that the next pull rolls back (and then reads back from the store if
