@@ -73,13 +73,15 @@ any of it later. docs/FORMAT.md explains how to check a record with sha256sum, z
     after_help = ROOT_AFTER_HELP,
 )]
 pub struct Cli {
-    /// Archive directory (a path, or file:///path); s3://BUCKET/PREFIX is parsed but not yet usable
+    /// The archive: a directory (a path, or file:///path) or S3-compatible storage
+    /// (s3://BUCKET/PREFIX, configured by the AWS_* variables; commands work on a local copy in
+    /// EXHIBIT_CACHE, default ~/.cache/exhibit)
     #[arg(
         long,
         global = true,
         env = "EXHIBIT_ARCHIVE",
         default_value = "archive",
-        value_name = "DIR",
+        value_name = "DIR|s3://BUCKET/PREFIX",
         value_parser = exhibit::archive::location::parse
     )]
     pub archive: Location,
