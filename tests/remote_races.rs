@@ -115,6 +115,22 @@ fn setup(
     (tmp, local, key)
 }
 
+/// A packed archive on the store with one record besides the founding key's, and a writer's
+/// replica of it.
+fn with_a_record() -> (
+    tempfile::TempDir,
+    Arc<LocalBackend>,
+    exhibit::keys::SecretKey,
+    Arc<Remote>,
+    Archive,
+) {
+    let (tmp, local, key) = setup(Layout::Packed);
+    let ra = remote(&local, Hook::plain(&local), tmp.path().join("ra"));
+    let a = ra.open_archive(1).unwrap();
+    commit_one(&a, &key).unwrap();
+    (tmp, local, key, ra, a)
+}
+
 fn commit_one(a: &Archive, key: &exhibit::keys::SecretKey) -> Result<()> {
     let scratch = a.scratch()?;
     let other = exhibit::keys::generate().unwrap().verifying_key();
@@ -144,33 +160,28 @@ fn names(local: &LocalBackend, prefix: &str) -> Vec<String> {
 #[test]
 fn a_late_swap_never_commits_a_log_that_was_cleaned_away() {
     let (tmp, local, key) = setup(Layout::Packed);
-    let (ready_a, wait_a) = mpsc::channel();
-    let (go_a, recv_a) = mpsc::channel();
-    let hook_a = Arc::new(Hook {
-        inner: local.clone(),
-        skew: false,
-        hold: Mutex::new(Some((ready_a, recv_a))),
-        fail_cp: false,
-    });
-    let ra = remote(&local, hook_a, tmp.path().join("ra"));
-    let a = ra.open_archive(1).unwrap();
-    let ka = key.clone();
-    let ta = std::thread::spawn(move || commit_one(&a, &ka));
-    wait_a.recv().unwrap(); // A's segment and pack are on the store; its swap is held
-
-    let (ready_b, wait_b) = mpsc::channel();
-    let (go_b, recv_b) = mpsc::channel();
-    let hook_b = Arc::new(Hook {
-        inner: local.clone(),
-        skew: true,
-        hold: Mutex::new(Some((ready_b, recv_b))),
-        fail_cp: false,
-    });
-    let rb = remote(&local, hook_b, tmp.path().join("rb"));
-    let b = rb.open_archive(1).unwrap();
-    let kb = key.clone();
-    let tb = std::thread::spawn(move || commit_one(&b, &kb));
-    wait_b.recv().unwrap(); // B took the lease and is about to swap too
+    // A writer that commits one record in a thread and stops just before its checkpoint swap;
+    // returns its result and the sender that lets the swap go.
+    let held_writer = |name: &str, skew: bool| {
+        let (ready, wait) = mpsc::channel();
+        let (go, recv) = mpsc::channel();
+        let hook = Arc::new(Hook {
+            inner: local.clone(),
+            skew,
+            hold: Mutex::new(Some((ready, recv))),
+            fail_cp: false,
+        });
+        let r = remote(&local, hook, tmp.path().join(name));
+        let w = r.open_archive(1).unwrap();
+        let k = key.clone();
+        let t = std::thread::spawn(move || commit_one(&w, &k));
+        wait.recv().unwrap();
+        (t, go)
+    };
+    // A's segment and pack are on the store; its swap is held. Then B, to whom A's lease looks
+    // run out, takes it and gets as far.
+    let (ta, go_a) = held_writer("ra", false);
+    let (tb, go_b) = held_writer("rb", true);
 
     go_a.send(()).unwrap();
     let a_result = ta.join().unwrap();
@@ -263,10 +274,7 @@ fn an_interrupted_init_is_finished_by_the_next() {
 /// Audit's copy lists a missing pack and goes on to the rest (an extra object is still found).
 #[test]
 fn a_missing_pack_is_listed_and_the_audit_goes_on() {
-    let (tmp, local, key) = setup(Layout::Packed);
-    let ra = remote(&local, Hook::plain(&local), tmp.path().join("ra"));
-    let a = ra.open_archive(1).unwrap();
-    commit_one(&a, &key).unwrap();
+    let (tmp, local, _key, ra, _a) = with_a_record();
     let pack = names(&local, "packs/").pop().unwrap();
     local.delete(&pack).unwrap();
     local.put("notes.txt", b"extra", PutMode::Create).unwrap();
@@ -298,10 +306,7 @@ fn hostile_segment_lengths_are_refused() {
 /// error, not hidden as an interrupted commit's leftover.
 #[test]
 fn a_forged_leftover_does_not_hide_an_extra_object() {
-    let (tmp, local, key) = setup(Layout::Packed);
-    let ra = remote(&local, Hook::plain(&local), tmp.path().join("ra"));
-    let a = ra.open_archive(1).unwrap();
-    commit_one(&a, &key).unwrap();
+    let (tmp, local, key, ra, a) = with_a_record();
     let real = names(&local, "log/segments/").remove(0);
     let real = Segment::parse(&local.get(&real).unwrap().unwrap().0).unwrap();
     let x = exhibit::core::digest::Sha256::of(b"anything at all");
@@ -345,10 +350,7 @@ fn a_forged_leftover_does_not_hide_an_extra_object() {
 /// top of it and writes nothing; once it is restored, writing goes on.
 #[test]
 fn a_writer_never_signs_on_top_of_a_forged_head() {
-    let (tmp, local, key) = setup(Layout::Packed);
-    let ra = remote(&local, Hook::plain(&local), tmp.path().join("ra"));
-    let a = ra.open_archive(1).unwrap();
-    commit_one(&a, &key).unwrap();
+    let (_tmp, local, key, _ra, a) = with_a_record();
     let (good, _) = local.get("log/checkpoint").unwrap().unwrap();
     let text = String::from_utf8(good.clone()).unwrap();
     // Another key's signature in place of the archive's (same note, re-signed).

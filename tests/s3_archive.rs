@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::seaweed::{Seaweed, ACCESS_KEY, BUCKET, SECRET_KEY};
+use common::seaweed::{Seaweed, BUCKET};
 use common::server::{Route, TestServer};
 use common::{assert_one_line_error, serve_owned, Env, Run};
 use exhibit::archive::backend::{Backend, PutMode};
@@ -60,21 +60,7 @@ impl S3User {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let o = self.command(args).output().unwrap();
-        let r = Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        };
-        for secret in [SECRET_KEY, ACCESS_KEY] {
-            assert!(
-                !r.stdout.contains(secret) && !r.stderr.contains(secret),
-                "a credential was printed: {}{}",
-                r.stdout,
-                r.stderr
-            );
-        }
-        r
+        common::run_without_credentials(&mut self.command(args))
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -348,43 +334,13 @@ fn audit_on_object_storage_finds_damage_by_object_name() {
     alice.assert_audit_clean(&pin);
 }
 
-/// Four writers, each its own machine, 50 captures each into one archive at once: every
-/// record committed once, one log, audit clean; then the same with the store restarted in the
-/// middle (writers retry; what failed was not committed, what was committed is all there).
+/// Four writers, each its own machine, 200 captures each into one archive at once: every
+/// record committed once, one log, audit clean.
 #[test]
 fn many_writers_commit_to_one_log() {
     let sw = Seaweed::start();
-    let per = std::env::var("EXHIBIT_S3_WRITES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200usize);
-    let srv = pages(4 * per);
-    let founder = S3User::new(&sw, "many");
+    let (per, _srv, founder, _writers, children) = four_writers(&sw, "many", "");
     let pin = founder.pub_key();
-    founder.ok(&["init"]);
-    let writers: Vec<S3User> = (0..4).map(|i| founder.another(&format!("w{i}"))).collect();
-    let children: Vec<_> = writers
-        .iter()
-        .enumerate()
-        .map(|(w, user)| {
-            // One capture process per page: 4 x per commits racing for the log.
-            let script = (w * per..(w + 1) * per)
-                .map(|i| {
-                    format!(
-                        "{} capture --json {}\n",
-                        common::bin(),
-                        srv.url(&format!("/p{i}"))
-                    )
-                })
-                .collect::<String>();
-            let mut c = user.command(&[]);
-            let mut c = c_sh(&mut c, &script);
-            c.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
     let mut ids = BTreeSet::new();
     for child in children {
         let o = child.wait_with_output().unwrap();
@@ -409,37 +365,9 @@ fn many_writers_commit_to_one_log() {
 #[test]
 fn writers_survive_a_store_restart() {
     let mut sw = Seaweed::start();
-    let per = std::env::var("EXHIBIT_S3_WRITES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200usize);
-    let srv = pages(4 * per);
-    let founder = S3User::new(&sw, "restart");
+    // Each capture on its own; a failed one prints FAILED and the script goes on.
+    let (per, _srv, founder, _writers, children) = four_writers(&sw, "restart", " || echo FAILED");
     let pin = founder.pub_key();
-    founder.ok(&["init"]);
-    let writers: Vec<S3User> = (0..4).map(|i| founder.another(&format!("w{i}"))).collect();
-    let children: Vec<_> = writers
-        .iter()
-        .enumerate()
-        .map(|(w, user)| {
-            // Each capture on its own; a failed one prints FAILED and the script goes on.
-            let script = (w * per..(w + 1) * per)
-                .map(|i| {
-                    format!(
-                        "{} capture --json {} || echo FAILED\n",
-                        common::bin(),
-                        srv.url(&format!("/p{i}"))
-                    )
-                })
-                .collect::<String>();
-            let mut c = user.command(&[]);
-            let mut c = c_sh(&mut c, &script);
-            c.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
     // Let over a third of the commits land, then restart the store under the writers.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     while objects(&sw, "restart/log/segments/").len() < 3 * per / 2 {
@@ -632,6 +560,54 @@ fn a_stranger_rebuilds_the_log_from_the_store() {
     let o = rebuild(&copy);
     assert!(!o.status.success(), "a missing segment was accepted");
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing: log/segments/"));
+}
+
+/// An archive under `prefix` and four writers (each its own machine), each running
+/// EXHIBIT_S3_WRITES (default 200) capture processes one after another, `then` appended to each
+/// command line; returns what the test needs, the writers kept alive with their caches.
+#[allow(clippy::type_complexity)]
+fn four_writers(
+    sw: &Seaweed,
+    prefix: &str,
+    then: &str,
+) -> (
+    usize,
+    TestServer,
+    S3User,
+    Vec<S3User>,
+    Vec<std::process::Child>,
+) {
+    let per = std::env::var("EXHIBIT_S3_WRITES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200usize);
+    let srv = pages(4 * per);
+    let founder = S3User::new(sw, prefix);
+    founder.ok(&["init"]);
+    let writers: Vec<S3User> = (0..4).map(|i| founder.another(&format!("w{i}"))).collect();
+    let children = writers
+        .iter()
+        .enumerate()
+        .map(|(w, user)| {
+            // One capture process per page: 4 x per commits racing for the log.
+            let script = (w * per..(w + 1) * per)
+                .map(|i| {
+                    format!(
+                        "{} capture --json {}{then}\n",
+                        common::bin(),
+                        srv.url(&format!("/p{i}"))
+                    )
+                })
+                .collect::<String>();
+            let mut c = user.command(&[]);
+            let mut c = c_sh(&mut c, &script);
+            c.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    (per, srv, founder, writers, children)
 }
 
 /// `sh -c SCRIPT` with the environment of `c` (the user's settings).

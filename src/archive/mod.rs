@@ -965,13 +965,7 @@ impl Archive {
             }
             // What the record cites without a staged copy (a check of an unchanged page cites
             // the document of an earlier record) is referred to where it is.
-            let mut cited = vec![Sha256::checked(&manifest.document.sha256)?];
-            cited.extend(
-                manifest
-                    .parts()
-                    .iter()
-                    .filter_map(|p| Sha256::parse(&p.sha256)),
-            );
+            let cited = manifest.cited()?;
             for sha in cited {
                 if staged_here.contains(&sha)
                     || documents.contains(&sha)

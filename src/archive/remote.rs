@@ -828,13 +828,7 @@ impl Remote {
                     },
                     Layout::Loose => None,
                 };
-                let mut cited = vec![Sha256::checked(&manifest.document.sha256)?];
-                cited.extend(
-                    manifest
-                        .parts()
-                        .iter()
-                        .filter_map(|p| Sha256::parse(&p.sha256)),
-                );
+                let cited = manifest.cited()?;
                 let mut out = Vec::new();
                 for sha in cited {
                     let in_pack = footer.as_ref().is_some_and(|f| {
@@ -1194,13 +1188,7 @@ impl Remote {
                 self.put_immutable_file(&format!("records/{}/{id}.sig", id.shard()), &sig)?;
             }
             let manifest = archive.manifest(&leaf.record_id)?;
-            let mut cited = vec![Sha256::checked(&manifest.document.sha256)?];
-            cited.extend(
-                manifest
-                    .parts()
-                    .iter()
-                    .filter_map(|p| Sha256::parse(&p.sha256)),
-            );
+            let cited = manifest.cited()?;
             for sha in cited {
                 if local.document_exists(&sha)? {
                     lease.renew_if_due()?;
@@ -1309,8 +1297,7 @@ fn cited_in_pack(bytes: &[u8]) -> Vec<Sha256> {
     for e in footer.entries.iter().filter(|e| e.kind == Kind::Manifest) {
         let body = bytes.get(e.offset as usize..(e.offset + e.len) as usize);
         if let Some(m) = body.and_then(|b| crate::manifest::Manifest::parse(b).ok()) {
-            out.extend(Sha256::parse(&m.document.sha256));
-            out.extend(m.parts().iter().filter_map(|p| Sha256::parse(&p.sha256)));
+            out.extend(m.cited().unwrap_or_default());
         }
     }
     out

@@ -986,6 +986,17 @@ impl Manifest {
         Ok(())
     }
 
+    /// Every stored document the record cites: its document, then its parts.
+    pub fn cited(&self) -> Result<Vec<crate::core::digest::Sha256>> {
+        let mut out = vec![crate::core::digest::Sha256::checked(&self.document.sha256)?];
+        out.extend(
+            self.parts()
+                .iter()
+                .filter_map(|p| crate::core::digest::Sha256::parse(&p.sha256)),
+        );
+        Ok(out)
+    }
+
     /// The stored documents this record cites besides its document: the attachments (named by
     /// role), then every distinct response body (named by the first URL that delivered it),
     /// leaving out the document itself.

@@ -33,6 +33,21 @@ impl Run {
     }
 }
 
+/// Run a command that talks to the test store, insisting that no credential of it appears in
+/// anything it prints, whatever happened.
+pub fn run_without_credentials(c: &mut Command) -> Run {
+    let r = Run::from(c.output().unwrap());
+    for secret in [seaweed::SECRET_KEY, seaweed::ACCESS_KEY] {
+        assert!(
+            !r.stdout.contains(secret) && !r.stderr.contains(secret),
+            "a credential was printed: {}{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+    r
+}
+
 /// The layout of [`Env::new`]'s archive: EXHIBIT_TEST_LAYOUT, or `loose`.
 pub fn test_layout() -> String {
     std::env::var("EXHIBIT_TEST_LAYOUT").unwrap_or_else(|_| "loose".into())
