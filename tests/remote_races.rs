@@ -371,3 +371,19 @@ fn a_writer_never_signs_on_top_of_a_forged_head() {
         .unwrap();
     commit_one(&a, &key).unwrap();
 }
+
+/// The store put back to an older genuine state (same log, fewer records): a replica that has
+/// seen more refuses it on one line naming the rollback, rather than following it.
+#[test]
+fn a_store_rolled_back_is_refused_not_followed() {
+    let (_tmp, local, key, ra, a) = with_a_record();
+    let (older, _) = local.get("log/checkpoint").unwrap().unwrap();
+    commit_one(&a, &key).unwrap();
+    local
+        .put("log/checkpoint", &older, PutMode::Overwrite)
+        .unwrap();
+    let err = ra.open_archive(1).err().expect("refused");
+    assert_eq!(err.kind, exhibit::error::Kind::Verification, "{err}");
+    assert!(err.to_string().contains("rolled back"), "{err}");
+    assert!(err.hint.is_some());
+}

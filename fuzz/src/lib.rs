@@ -809,13 +809,16 @@ fn pack_lines(data: &[u8]) {
     }
 }
 
-/// `Segment::parse` (an object-storage log segment, FORMAT.md 3.4, read from a store anyone with
+/// `Segment::parse` and `lease_until` (an object-storage log segment and the lease, FORMAT.md
+/// 3.4, read from a store anyone with
 /// write access to the bucket controls): never panics whatever the lengths say; what it accepts
 /// is exactly what `to_bytes` writes again, its parts have the lengths its tree sizes fix, and
 /// its name parses back to its tree.
 pub fn segment(data: &[u8]) {
-    use exhibit::archive::remote::Segment;
+    use exhibit::archive::remote::{lease_until, Segment};
     use exhibit::log::{merkle, LEAF_LINE};
+    // The lease object of the same store: any bytes are a time or "run out" (0).
+    let _ = lease_until(data);
     if let Ok(text) = std::str::from_utf8(data) {
         if let Some((size, root)) = Segment::parse_name(text) {
             assert_eq!(Segment::object_name(size, &root), text);

@@ -325,7 +325,7 @@ fn lease_text(holder: &str, until: u64) -> String {
 }
 
 /// When a lease object runs out; an object that is not a lease counts as run out.
-fn lease_until(bytes: &[u8]) -> u64 {
+pub fn lease_until(bytes: &[u8]) -> u64 {
     std::str::from_utf8(bytes)
         .ok()
         .and_then(|t| t.strip_suffix('\n'))
