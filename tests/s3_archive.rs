@@ -218,6 +218,55 @@ fn every_command_works_on_object_storage() {
     bob.ok(&["export", &second[9], "--out", bundle.to_str().unwrap()]);
     bob.ok(&["verify", bundle.to_str().unwrap(), "--trusted-key", &pin]);
 
+    // The other commands on the store: check (an unchanged page: a check record), import,
+    // history, diff, cite, and serve (a record page, verified live).
+    let page = srv.url("/p0");
+    bob.ok(&["check", &page]);
+    let history = bob.ok(&["history", &page]);
+    assert!(
+        history.contains("unchanged") || history.lines().count() >= 2,
+        "{history}"
+    );
+    bob.ok(&["diff", &first[0], &first[1]]);
+    let doc = bob.env.dir.path().join("memo.txt");
+    std::fs::write(&doc, "a memo filed with the court").unwrap();
+    let imported = bob.ok(&[
+        "import",
+        doc.to_str().unwrap(),
+        "--url",
+        "https://example.org/memo",
+    ]);
+    assert!(imported.contains("EX-"), "{imported}");
+    let cite = bob.ok(&["cite", &first[0]]);
+    assert!(cite.contains(&first[0]), "{cite}");
+    let mut serve = bob
+        .command(&["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let viewer = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let page_html = reqwest::blocking::get(format!("http://{viewer}/r/{}", first[0]))
+        .unwrap()
+        .text()
+        .unwrap();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(page_html.contains(&first[0]), "{page_html}");
+
     // Bob commits too, then rotates the key; Alice sees both, and an audit pinned to the
     // founding key passes and proves the log extends the checkpoint Bob filed.
     let by_bob = bob.capture_ids(&urls(&srv, 20..25));
