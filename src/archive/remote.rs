@@ -357,7 +357,13 @@ impl<'a> Lease<'a> {
         loop {
             let until = now_secs() + LEASE_SECONDS;
             let text = lease_text(&holder, until);
-            let outcome = match backend.get(LEASE)? {
+            // A lease is one short line; anything larger is not one (and is not read).
+            let current = match backend.head(LEASE)? {
+                Some(m) if m.size > 256 => Some((Vec::new(), m.etag)),
+                Some(_) => backend.get(LEASE)?,
+                None => None,
+            };
+            let outcome = match current {
                 None => backend.put(LEASE, text.as_bytes(), PutMode::Create)?,
                 Some((bytes, etag))
                     if lease_until(&bytes) <= now_secs()
