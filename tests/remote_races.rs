@@ -131,6 +131,17 @@ fn with_a_record() -> (
     (tmp, local, key, ra, a)
 }
 
+/// Audit's view of the store from a fresh copy at `dir`: nothing damaged, missing, extra or
+/// left over.
+fn assert_store_clean(r: &Remote, dir: &Path) {
+    let copy = r.with_replica_at(dir.to_path_buf());
+    let (archive, head, damaged) = copy.open_for_audit(1).unwrap();
+    assert!(damaged.is_empty());
+    let problems = copy.audit_objects(&archive, &head).unwrap();
+    let shown: Vec<_> = problems.iter().map(|p| (&p.name, &p.what)).collect();
+    assert!(problems.is_empty(), "{shown:?}");
+}
+
 fn commit_one(a: &Archive, key: &exhibit::keys::SecretKey) -> Result<()> {
     let scratch = a.scratch()?;
     let other = exhibit::keys::generate().unwrap().verifying_key();
@@ -200,23 +211,9 @@ fn a_late_swap_never_commits_a_log_that_was_cleaned_away() {
     let rc = remote(&local, Hook::plain(&local), tmp.path().join("rc"));
     let c = rc.open_archive(1).unwrap();
     assert_eq!(c.log_size().unwrap(), 2);
-    let audit = |dir: &str| {
-        let copy = rc.with_replica_at(tmp.path().join(dir));
-        let (archive, head, damaged) = copy.open_for_audit(1).unwrap();
-        assert!(damaged.is_empty());
-        copy.audit_objects(&archive, &head).unwrap()
-    };
-    let problems = audit("audit1");
-    assert!(
-        problems.is_empty(),
-        "{:?}",
-        problems
-            .iter()
-            .map(|p| (&p.name, &p.what))
-            .collect::<Vec<_>>()
-    );
+    assert_store_clean(&rc, &tmp.path().join("audit1"));
     commit_one(&c, &key).unwrap();
-    assert!(audit("audit2").is_empty());
+    assert_store_clean(&rc, &tmp.path().join("audit2"));
 }
 
 /// On object storage only packed archives take records (a loose archive's per-record objects
@@ -257,18 +254,7 @@ fn an_interrupted_init_is_finished_by_the_next() {
     let (a, created) = r1.init(None, &key, Layout::Packed).unwrap();
     assert!(created);
     commit_one(&a, &key).unwrap();
-    let copy = r1.with_replica_at(tmp.path().join("audit"));
-    let (archive, head, damaged) = copy.open_for_audit(1).unwrap();
-    assert!(damaged.is_empty());
-    let problems = copy.audit_objects(&archive, &head).unwrap();
-    assert!(
-        problems.is_empty(),
-        "{:?}",
-        problems
-            .iter()
-            .map(|p| (&p.name, &p.what))
-            .collect::<Vec<_>>()
-    );
+    assert_store_clean(&r1, &tmp.path().join("audit"));
 }
 
 /// Audit's copy lists a missing pack and goes on to the rest (an extra object is still found).
