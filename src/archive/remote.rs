@@ -746,9 +746,6 @@ impl Remote {
             )));
         }
         chain.reverse();
-        if archive.layout() == Layout::Packed && have == 0 && chain.is_empty() {
-            // Nothing to read; only a migrated archive has legacy IDs, fetched below.
-        }
         if have == 0 {
             if let Some((bytes, _)) = self.backend.get("log/legacy-ids")? {
                 if local.log_len(LogFile::LegacyIds)? == 0 {
@@ -869,8 +866,8 @@ impl Remote {
                         .to_string();
                     storage(format!("{}/{name}: {why}", self.describe()))
                 });
-                let check = match check {
-                    Ok(c) if c.sha256 == *sha => c,
+                match check {
+                    Ok(c) if c.sha256 == *sha => {}
                     Ok(c) => {
                         let _ = std::fs::remove_file(&path);
                         return Err(storage(format!(
@@ -883,8 +880,7 @@ impl Remote {
                         let _ = std::fs::remove_file(&path);
                         return Err(e);
                     }
-                };
-                let _ = check;
+                }
                 local
                     .publish_document(scratch.dir(), &staged, sha)
                     .map(|_| ())
@@ -975,11 +971,12 @@ impl Remote {
             .dir()
             .create_new(&staged, 0o644)
             .map_err(|e| Error::io("create", &path, e))?;
+        // A ranged read of a missing object is not an error on every store: ask first.
+        if self.backend.head(name)?.is_none() {
+            return Err(storage(format!("{}/{name} is missing", self.describe())));
+        }
         let mut at = 0;
         loop {
-            if at == 0 && self.backend.head(name)?.is_none() {
-                return Err(storage(format!("{}/{name} is missing", self.describe())));
-            }
             let chunk = self.backend.get_range(name, at, CHUNK)?;
             f.write_all(&chunk)
                 .map_err(|e| Error::io("write", &path, e))?;
