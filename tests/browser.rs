@@ -782,8 +782,12 @@ fn service_workers_and_websockets_are_blocked_and_recorded() {
     ]);
     let browser = launch();
     let net = LoopbackNet::new(Duration::from_secs(5));
+    // The refusal reaches the page's promise only after the browser starts the worker, which
+    // under load can take longer than the quick options' quiet window.
+    let mut options = quick_options();
+    options.limits.settle_quiet = Duration::from_millis(1500);
     let cap = timed(Duration::from_secs(20), || {
-        browser.capture(&srv.url("/"), net.clone(), &quick_options())
+        browser.capture(&srv.url("/"), net.clone(), &options)
     })
     .unwrap();
     assert!(cap.dom.contains("data-ws=\"error\""), "{}", cap.dom);

@@ -825,6 +825,8 @@ impl Run<'_> {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
+        // A new frame or worker is about to fetch: the page is not quiet yet.
+        self.last_activity = Instant::now();
         if self.child_types.len() < MAX_TRACKED {
             self.child_types.insert(child.to_string(), kind.clone());
         }
