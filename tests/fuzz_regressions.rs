@@ -99,6 +99,11 @@ fn html_title_inputs() {
 }
 
 #[test]
+fn html_text_inputs() {
+    check_target("html_text");
+}
+
+#[test]
 fn zip_inputs() {
     check_target("zip");
 }

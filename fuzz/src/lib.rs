@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("object_name", object_name),
     ("pack", pack),
     ("segment", segment),
+    ("html_text", html_text),
 ];
 
 /// `Manifest::parse`: it accepts only the canonical byte form (FORMAT.md 5.1, 5.6), so whatever
@@ -466,6 +467,19 @@ pub fn html_title(data: &[u8]) {
             assert!(t.chars().count() <= 300, "title of {} chars", t.len());
             assert!(!t.chars().any(char::is_control), "{t:?}");
         }
+    }
+}
+
+/// The fingerprint's own HTML tokenizer reads any bytes as html5ever's tokenizer does: the same
+/// text for the same input, HTML and XHTML (the contract of src/text/html.rs).
+pub fn html_text(data: &[u8]) {
+    let source = String::from_utf8_lossy(data);
+    for xhtml in [false, true] {
+        assert_eq!(
+            exhibit::text::html_text_fast(&source, xhtml),
+            exhibit::text::html_text_reference(&source, xhtml),
+            "{source:?}"
+        );
     }
 }
 
