@@ -776,17 +776,22 @@ impl Archive {
             Layout::Packed => Some(self.write_pack(scratch, &prepared)?),
             Layout::Loose => None,
         };
-        if let Some(pack) = &pack {
-            // The staged copies of what the pack now holds (or refers to) go before the flush:
-            // a deleted file's dirty pages are never written back, and a long batch does not
-            // pile up a second copy of every document in scratch.
-            for (_, staged, parts, _, _) in &prepared {
-                for doc in staged.iter().chain(parts) {
-                    if pack.documents.contains(&doc.sha256) || pack.referenced.contains(&doc.sha256)
-                    {
-                        let (dir, name) = doc.location();
-                        dir.remove_file(name).at("remove", &dir.join(name))?;
-                    }
+        for (_, staged, parts, _, _) in &mut prepared {
+            for doc in staged.iter_mut().chain(parts.iter_mut()) {
+                let packed = pack.as_ref().is_some_and(|pack| {
+                    pack.documents.contains(&doc.sha256) || pack.referenced.contains(&doc.sha256)
+                });
+                if !packed {
+                    // A blob published as a file of its own and staged in memory is written to
+                    // scratch now, so that the flush below makes it durable before the log
+                    // names it.
+                    doc.location()?;
+                } else if doc.in_file() {
+                    // The staged copies of what the pack now holds (or refers to) go before the
+                    // flush: a deleted file's dirty pages are never written back, and a long
+                    // batch does not pile up a second copy of every document in scratch.
+                    let (dir, name) = doc.location()?;
+                    dir.remove_file(name).at("remove", &dir.join(name))?;
                 }
             }
         }
@@ -815,12 +820,13 @@ impl Archive {
         let mut committed = Vec::with_capacity(prepared.len());
         for (manifest, staged, parts, _, _) in prepared {
             if let Some(pack) = &pack {
-                for part in parts {
+                for mut part in parts {
                     if !pack.documents.contains(&part.sha256)
                         && !pack.referenced.contains(&part.sha256)
                     {
-                        let (dir, name) = part.location();
-                        self.local.publish_document(dir, name, &part.sha256)?;
+                        let sha256 = part.sha256;
+                        let (dir, name) = part.location()?;
+                        self.local.publish_document(dir, name, &sha256)?;
                     }
                 }
                 let stored = match staged {
@@ -828,9 +834,10 @@ impl Archive {
                     Some(staged) if pack.referenced.contains(&staged.sha256) => {
                         Published::AlreadyPresent
                     }
-                    Some(staged) => {
-                        let (dir, name) = staged.location();
-                        match self.local.publish_document(dir, name, &staged.sha256)?.0 {
+                    Some(mut staged) => {
+                        let sha256 = staged.sha256;
+                        let (dir, name) = staged.location()?;
+                        match self.local.publish_document(dir, name, &sha256)?.0 {
                             true => Published::Stored,
                             false => Published::AlreadyPresent,
                         }
@@ -846,15 +853,17 @@ impl Archive {
                 // The record goes first, so that recovery (and audit) can read from it which
                 // parts an interrupted commit may have published.
                 self.local.place_record(scratch, &id)?;
-                for part in parts {
-                    let (dir, name) = part.location();
-                    self.local.publish_document(dir, name, &part.sha256)?;
+                for mut part in parts {
+                    let sha256 = part.sha256;
+                    let (dir, name) = part.location()?;
+                    self.local.publish_document(dir, name, &sha256)?;
                 }
             }
             let stored = match staged {
-                Some(staged) => {
-                    let (dir, name) = staged.location();
-                    let (new, _) = self.local.publish_document(dir, name, &staged.sha256)?;
+                Some(mut staged) => {
+                    let sha256 = staged.sha256;
+                    let (dir, name) = staged.location()?;
+                    let (new, _) = self.local.publish_document(dir, name, &sha256)?;
                     if new {
                         Published::Stored
                     } else {
@@ -954,12 +963,7 @@ impl Archive {
                         _ => self.packs.forget(&known.0),
                     }
                 }
-                let (dir, name) = doc.location();
-                let blob_path = dir.join(name);
-                let mut blob = dir
-                    .open_file(name)
-                    .at("open", &blob_path)?
-                    .ok_or_else(|| Error::archive(format!("{} vanished", blob_path.display())))?;
+                let mut blob = doc.open()?;
                 w.add_document(sha, &mut blob).map_err(pack_err)?;
                 documents.insert(sha);
             }

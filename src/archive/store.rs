@@ -25,6 +25,29 @@ const TRAILER_TAG: &[u8; 8] = b"EXHBLOB1";
 pub const TRAILER_LEN: u64 = 48;
 /// The first bytes of a document are kept in memory for sniffing (the HTML title).
 const HEAD_KEEP: usize = 64 * 1024;
+/// A blob that stays under this size is staged in memory, not in a scratch file: it goes into
+/// its commit's pack (the same bound as `archive::PACK_BLOBS_BELOW`), so a file would only be
+/// created, read back and deleted. Creating and deleting those files was a sixth of batch
+/// capture's CPU.
+const MEMORY_BLOB_BELOW: usize = 64 * 1024;
+/// Most bytes of blobs staged in memory at once in this process (a capture queues up to a few
+/// thousand records for its committer); beyond it blobs are staged as files, as before.
+const MEMORY_BUDGET: usize = 32 << 20;
+static MEMORY_USED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Takes `n` bytes of the memory budget, if there are that many left.
+fn reserve_memory(n: usize) -> bool {
+    use std::sync::atomic::Ordering;
+    MEMORY_USED
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+            (used + n <= MEMORY_BUDGET).then_some(used + n)
+        })
+        .is_ok()
+}
+
+fn release_memory(n: usize) {
+    MEMORY_USED.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Published {
@@ -83,22 +106,68 @@ pub struct Staged {
     /// The first bytes of the document, for sniffing.
     pub head: Vec<u8>,
     dir: Arc<Dir>,
+    /// The scratch file, when the blob is not in `memory`.
     name: String,
+    /// The whole blob, when small enough to be staged in memory (counted in the budget).
+    memory: Option<Vec<u8>>,
 }
 
 impl Staged {
-    /// The scratch directory and file name of the staged blob.
-    pub fn location(&self) -> (&Arc<Dir>, &str) {
-        (&self.dir, &self.name)
+    /// The scratch directory and file name of the staged blob, writing it to a scratch file
+    /// first if it was staged in memory (for a blob that is published as a file of its own).
+    /// The caller makes the file durable with the scratch directory's file system.
+    pub fn location(&mut self) -> Result<(&Arc<Dir>, &str)> {
+        if let Some(bytes) = self.memory.take() {
+            let name = format!("{}.zst", crate::archive::dir::unique_name("doc-"));
+            let path = self.dir.join(&name);
+            let written = self
+                .dir
+                .create_new(&name, 0o644)
+                .and_then(|mut f| f.write_all(&bytes));
+            release_memory(bytes.len());
+            self.name = name;
+            written.map_err(|e| crate::archive::local::io_error("write", &path, e))?;
+        }
+        Ok((&self.dir, &self.name))
     }
 
-    pub fn path(&self) -> PathBuf {
-        self.dir.join(&self.name)
+    /// The staged file (written out first if it was in memory), for tests that damage it.
+    #[cfg(test)]
+    fn path(&mut self) -> PathBuf {
+        let (dir, name) = self.location().unwrap();
+        dir.join(name)
+    }
+
+    /// Whether the blob is in a scratch file (rather than in memory).
+    pub fn in_file(&self) -> bool {
+        self.memory.is_none()
+    }
+
+    /// The staged blob's bytes, to copy into a pack.
+    pub fn open(&self) -> Result<Box<dyn Read + '_>> {
+        match &self.memory {
+            Some(bytes) => Ok(Box::new(&bytes[..])),
+            None => {
+                let path = self.dir.join(&self.name);
+                let file = self
+                    .dir
+                    .open_file(&self.name)
+                    .map_err(|e| crate::archive::local::io_error("open", &path, e))?
+                    .ok_or_else(|| Error::archive(format!("{} vanished", path.display())))?;
+                Ok(Box::new(file))
+            }
+        }
     }
 
     /// Read the staged document back, checking it like any stored blob.
     pub fn read(&self, out: &mut dyn Write) -> Result<DocumentCheck, BlobError> {
-        let path = self.path();
+        if let Some(bytes) = &self.memory {
+            let path = self
+                .dir
+                .join(format!("{} (staged in memory)", self.sha256).as_str());
+            return check_blob(io::Cursor::new(bytes), bytes.len() as u64, &path, out);
+        }
+        let path = self.dir.join(&self.name);
         let file = self
             .dir
             .open_file(&self.name)
@@ -113,7 +182,12 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        let _ = self.dir.remove_file(&self.name);
+        match self.memory.take() {
+            Some(bytes) => release_memory(bytes.len()),
+            None => {
+                let _ = self.dir.remove_file(&self.name);
+            }
+        }
     }
 }
 
@@ -129,7 +203,7 @@ pub struct SizeLimitExceeded {
 pub struct DocumentWriter {
     /// Borrowed from [`CCTX_POOL`] and given back when the writer is done.
     cctx: Option<zstd::zstd_safe::CCtx<'static>>,
-    sink: HashingWriter<BufWriter<File>>,
+    sink: HashingWriter<Spill>,
     /// Compressed output on its way to `sink`.
     out: Vec<u8>,
     hasher: sha2::Sha256,
@@ -195,11 +269,8 @@ impl DocumentWriter {
         let name = format!("{}.zst", crate::archive::dir::unique_name("doc-"));
         let path = dir.join(&name);
         let cctx = take_cctx().ctx("start compressing", &path)?;
-        let file = dir
-            .create_new(&name, 0o644)
-            .map_err(|e| crate::archive::local::io_error("create", &path, e))?;
         let sink = HashingWriter {
-            inner: BufWriter::with_capacity(256 * 1024, file),
+            inner: Spill::Memory(Vec::new()),
             hasher: sha2::Sha256::new(),
             count: 0,
         };
@@ -247,6 +318,11 @@ impl DocumentWriter {
                 cctx.compress_stream2(&mut output, &mut input, op)
                     .map_err(zstd_error)?
             };
+            if let Spill::Memory(held) = &self.sink.inner {
+                if held.len() + self.out.len() + TRAILER_LEN as usize >= MEMORY_BLOB_BELOW {
+                    spill(&mut self.sink.inner, &self.dir, &self.name)?;
+                }
+            }
             self.sink.write_all(&self.out)?;
             let consumed = input.pos() == input.src.len();
             let done = match op {
@@ -269,6 +345,7 @@ impl DocumentWriter {
             head: std::mem::take(&mut self.head),
             dir: self.dir.clone(),
             name: std::mem::take(&mut self.name),
+            memory: None,
         };
         self.compress(
             &[],
@@ -285,11 +362,57 @@ impl DocumentWriter {
         trailer.extend_from_slice(&40u32.to_le_bytes());
         trailer.extend_from_slice(TRAILER_TAG);
         trailer.extend_from_slice(&frame_hash);
-        sink.inner.write_all(&trailer).ctx("write", &path)?;
-        sink.inner.flush().ctx("write", &path)?;
+        let stored_size = sink.count + TRAILER_LEN;
+        if let Spill::Memory(held) = &mut sink.inner {
+            if reserve_memory(held.len() + trailer.len()) {
+                held.extend_from_slice(&trailer);
+                staged.memory = Some(std::mem::take(held));
+                staged.name.clear();
+            } else {
+                spill(&mut sink.inner, &self.dir, &staged.name).ctx("write", &path)?;
+            }
+        }
+        let sink = &mut self.sink;
+        if let Spill::File(file) = &mut sink.inner {
+            file.write_all(&trailer).ctx("write", &path)?;
+            file.flush().ctx("write", &path)?;
+        }
         staged.sha256 = Sha256::from_bytes(std::mem::take(&mut self.hasher).finalize().into());
-        staged.stored_size = sink.count + TRAILER_LEN;
+        staged.stored_size = stored_size;
         Ok(staged)
+    }
+}
+
+/// Moves what a writer holds in memory to its scratch file `name`, which from then on takes
+/// the rest.
+fn spill(sink: &mut Spill, dir: &Dir, name: &str) -> io::Result<()> {
+    if let Spill::Memory(held) = sink {
+        let mut file = BufWriter::with_capacity(256 * 1024, dir.create_new(name, 0o644)?);
+        file.write_all(held)?;
+        *sink = Spill::File(file);
+    }
+    Ok(())
+}
+
+/// Where a document writer's compressed bytes go: memory while the blob is small, then its
+/// scratch file.
+enum Spill {
+    Memory(Vec<u8>),
+    File(BufWriter<File>),
+}
+
+impl Write for Spill {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Spill::Memory(v) => v.write(buf),
+            Spill::File(f) => f.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Spill::Memory(_) => Ok(()),
+            Spill::File(f) => f.flush(),
+        }
     }
 }
 
@@ -720,12 +843,46 @@ mod tests {
         w.finish().unwrap()
     }
 
+    /// A small blob is staged in memory and a large one in a file; either way the bytes are
+    /// one blob of the documented layout, and a memory blob written out is the same bytes.
+    #[test]
+    fn small_blobs_stay_in_memory_and_are_the_same_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = noise(10_000);
+        let mut staged = stage(dir.path(), &small);
+        assert!(!staged.in_file());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let mut held = Vec::new();
+        staged.open().unwrap().read_to_end(&mut held).unwrap();
+        assert_eq!(held.len() as u64, staged.stored_size);
+        let mut out = Vec::new();
+        assert_eq!(staged.read(&mut out).unwrap().size, small.len() as u64);
+        assert_eq!(out, small);
+        let path = staged.path();
+        assert!(staged.in_file());
+        assert_eq!(std::fs::read(&path).unwrap(), held);
+        assert_eq!(
+            read_blob(&path, &mut io::sink()).unwrap().sha256,
+            staged.sha256
+        );
+        drop(staged);
+        assert!(!path.exists(), "the written-out copy is scratch too");
+
+        // Incompressible: over the bound after the first block, so it streams to a file.
+        let large = noise(200_000);
+        let staged = stage(dir.path(), &large);
+        assert!(staged.in_file());
+        let mut out = Vec::new();
+        staged.read(&mut out).unwrap();
+        assert_eq!(out, large);
+    }
+
     #[test]
     fn large_and_small_blobs_round_trip_on_both_paths() {
         let dir = tempfile::tempdir().unwrap();
         for len in [0, 1, 1000, (PIPELINE_FROM as usize) * 2 + 12345] {
             let doc = noise(len);
-            let staged = stage(dir.path(), &doc);
+            let mut staged = stage(dir.path(), &doc);
             assert_eq!(
                 staged.stored_size >= PIPELINE_FROM,
                 len > PIPELINE_FROM as usize
@@ -768,7 +925,7 @@ mod tests {
             abandoned.write_all(&noise(200_000)).unwrap();
             drop(abandoned);
             let doc: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8 ^ round).collect();
-            let staged = stage(dir.path(), &doc);
+            let mut staged = stage(dir.path(), &doc);
             let bytes = std::fs::read(staged.path()).unwrap();
             assert_eq!(bytes[4..6], [0x04, 0x58], "round {round}");
             let mut back = Vec::new();
@@ -815,7 +972,7 @@ mod tests {
             let d = Arc::new(Dir::open(dir.path()).unwrap());
             let mut w = DocumentWriter::create(&d, u64::MAX).unwrap();
             drive(&mut w);
-            let staged = w.finish().unwrap();
+            let mut staged = w.finish().unwrap();
             let bytes = std::fs::read(staged.path()).unwrap();
             assert_eq!(bytes[..4], ZSTD_MAGIC, "{what}");
             assert!(
@@ -911,7 +1068,7 @@ mod tests {
     #[test]
     fn damage_is_reported_as_altered_not_as_layout() {
         let dir = tempfile::tempdir().unwrap();
-        let staged = stage(dir.path(), b"some document");
+        let mut staged = stage(dir.path(), b"some document");
         let mut bytes = std::fs::read(staged.path()).unwrap();
         bytes.insert(bytes.len() - TRAILER_LEN as usize, 0);
         std::fs::write(staged.path(), bytes).unwrap();
@@ -924,7 +1081,7 @@ mod tests {
     #[test]
     fn any_altered_byte_of_a_large_blob_is_caught() {
         let dir = tempfile::tempdir().unwrap();
-        let staged = stage(dir.path(), &noise(PIPELINE_FROM as usize + 1));
+        let mut staged = stage(dir.path(), &noise(PIPELINE_FROM as usize + 1));
         let original = std::fs::read(staged.path()).unwrap();
         for pos in [
             0,
