@@ -25,6 +25,11 @@ const TRAILER_TAG: &[u8; 8] = b"EXHBLOB1";
 pub const TRAILER_LEN: u64 = 48;
 /// The first bytes of a document are kept in memory for sniffing (the HTML title).
 const HEAD_KEEP: usize = 64 * 1024;
+/// A document of up to this size is kept whole in memory while it is written, when its writer
+/// is asked to ([`DocumentWriter::keep_whole`]), so that its text fingerprint needs no read-back
+/// (open, check, decompress): pages over the 64 KiB head were a sixteenth of batch capture's
+/// CPU that way. [`Staged::trim_head`] gives the memory back.
+pub const KEEP_WHOLE_UP_TO: usize = 1 << 20;
 /// A blob that stays under this size is staged in memory, not in a scratch file: it goes into
 /// its commit's pack (the same bound as `archive::PACK_BLOBS_BELOW`), so a file would only be
 /// created, read back and deleted. Creating and deleting those files was a sixth of batch
@@ -138,6 +143,15 @@ impl Staged {
         dir.join(name)
     }
 
+    /// Shortens `head` to the first 64 KiB every staged document keeps, once the whole
+    /// document kept by [`DocumentWriter::keep_whole`] was read.
+    pub fn trim_head(&mut self) {
+        if self.head.len() > HEAD_KEEP {
+            self.head.truncate(HEAD_KEEP);
+            self.head.shrink_to_fit();
+        }
+    }
+
     /// Whether the blob is in a scratch file (rather than in memory).
     pub fn in_file(&self) -> bool {
         self.memory.is_none()
@@ -210,6 +224,8 @@ pub struct DocumentWriter {
     size: u64,
     max_size: u64,
     head: Vec<u8>,
+    /// How many first bytes `head` keeps.
+    head_keep: usize,
     limit_hit: bool,
     dir: Arc<Dir>,
     name: String,
@@ -282,6 +298,7 @@ impl DocumentWriter {
             size: 0,
             max_size,
             head: Vec::new(),
+            head_keep: HEAD_KEEP,
             limit_hit: false,
             dir: dir.clone(),
             name,
@@ -290,6 +307,11 @@ impl DocumentWriter {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Keep the first [`KEEP_WHOLE_UP_TO`] bytes in [`Staged::head`], not only the first 64 KiB.
+    pub fn keep_whole(&mut self) {
+        self.head_keep = KEEP_WHOLE_UP_TO;
     }
 
     /// True once a write was refused for exceeding the size limit. Decoders in front of this
@@ -443,8 +465,8 @@ impl Write for DocumentWriter {
             zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
         )?;
         self.hasher.update(buf);
-        if self.head.len() < HEAD_KEEP {
-            let take = buf.len().min(HEAD_KEEP - self.head.len());
+        if self.head.len() < self.head_keep {
+            let take = buf.len().min(self.head_keep - self.head.len());
             self.head.extend_from_slice(&buf[..take]);
         }
         self.size += buf.len() as u64;

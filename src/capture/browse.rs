@@ -252,7 +252,7 @@ fn draft_of(
         ))
         .hint("this is a bug in exhibit; please report it")
     };
-    let document = bodies
+    let mut document = bodies
         .remove(&main_sha)
         .ok_or_else(|| not_kept(&main.url))?;
     let mut parts: HashMap<String, Staged> = HashMap::new();
@@ -429,7 +429,7 @@ fn draft_of(
         .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
         .map(|(_, v)| String::from_utf8_lossy(v).trim().to_string());
     let title = html_title(content_type.as_deref(), &document.head);
-    let text_fingerprint = text_fingerprint(content_type.as_deref(), &document);
+    let text_fingerprint = text_fingerprint(content_type.as_deref(), &mut document);
     let captured_at = if manifest::is_canonical_time(&t.started_at) {
         t.started_at.clone()
     } else {

@@ -486,6 +486,7 @@ pub fn fetch(
         let claimed = header_text(response.headers(), CONTENT_LENGTH)
             .and_then(|v| v.trim().parse::<u64>().ok());
         let mut writer = DocumentWriter::create(scratch, opts.max_size)?;
+        writer.keep_whole();
         let payload = read_body(
             response,
             encoding.as_deref(),
@@ -495,9 +496,9 @@ pub fn fetch(
             &url,
             claimed,
         )?;
-        let staged = writer.finish()?;
+        let mut staged = writer.finish()?;
         let title = html_title(content_type.as_deref(), &staged.head);
-        let text_fingerprint = text_fingerprint(content_type.as_deref(), &staged);
+        let text_fingerprint = text_fingerprint(content_type.as_deref(), &mut staged);
         return Ok(Draft {
             method: Method::Capture,
             requested_url: requested.to_string(),
@@ -924,10 +925,11 @@ pub fn stage_file(
         err
     })?;
     let mut writer = DocumentWriter::create(scratch, u64::MAX)?;
+    writer.keep_whole();
     io::copy(&mut input, &mut writer).ctx("read", file)?;
-    let staged = writer.finish()?;
+    let mut staged = writer.finish()?;
     let title = html_title(content_type.as_deref(), &staged.head);
-    let text_fingerprint = text_fingerprint(content_type.as_deref(), &staged);
+    let text_fingerprint = text_fingerprint(content_type.as_deref(), &mut staged);
     Ok(Draft {
         method: Method::Import,
         requested_url: url.to_string(),

@@ -248,6 +248,7 @@ impl State<'_> {
             .filter(|e| !e.is_empty() && e != "identity");
         let chunked = http.is_some_and(|h| h.is_chunked());
         let mut writer = DocumentWriter::create(self.scratch, u64::MAX)?;
+        writer.keep_whole();
         let what = format!("record {}", r.head.record_id());
         let decoded: std::result::Result<(), String> = (|| {
             let decode = Decode::new(encoding.as_deref(), &mut writer)?;
@@ -281,7 +282,7 @@ impl State<'_> {
         }
         let mut staged = writer.finish()?;
         let title = crate::text::html_title(content_type.as_deref(), &staged.head);
-        let text_fingerprint = crate::text::text_fingerprint(content_type.as_deref(), &staged);
+        let text_fingerprint = crate::text::text_fingerprint(content_type.as_deref(), &mut staged);
         // The first bytes were kept for sniffing only; a large file has many records.
         staged.head = Vec::new();
         let document = DocumentFacts {

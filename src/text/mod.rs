@@ -1125,24 +1125,27 @@ fn worth_extracting(content_type: Option<&str>, head: &[u8]) -> bool {
         && !head.iter().take(4096).any(|&b| b == 0)
 }
 
-/// The readable-text fingerprint of a staged document, when it is text-like and not huge. The
-/// staged blob is read back (decompressed) rather than kept in memory while it streams in.
+/// The readable-text fingerprint of a staged document, when it is text-like and not huge. A
+/// document kept whole while it was written ([`crate::store::DocumentWriter::keep_whole`]) is
+/// read from memory, and the memory given back; a larger one is read back from its blob.
 pub fn text_fingerprint(
     content_type: Option<&str>,
-    staged: &crate::store::Staged,
+    staged: &mut crate::store::Staged,
 ) -> Option<String> {
-    if staged.size > TEXT_LIMIT || !worth_extracting(content_type, &staged.head) {
-        return None;
-    }
-    // A document that fits in the head kept while staging is all there already: reading it
-    // back (open, check, decompress) cost a quarter of the fingerprint's CPU for typical pages.
-    if staged.head.len() as u64 == staged.size {
-        return crate::text::extract(content_type, &staged.head)
-            .map(|t| crate::text::fingerprint(&t));
-    }
-    let mut bytes = Vec::with_capacity(staged.size as usize);
-    staged.read(&mut bytes).ok()?;
-    crate::text::extract(content_type, &bytes).map(|t| crate::text::fingerprint(&t))
+    let fingerprint = (|| {
+        if staged.size > TEXT_LIMIT || !worth_extracting(content_type, &staged.head) {
+            return None;
+        }
+        if staged.head.len() as u64 == staged.size {
+            return crate::text::extract(content_type, &staged.head)
+                .map(|t| crate::text::fingerprint(&t));
+        }
+        let mut bytes = Vec::with_capacity(staged.size as usize);
+        staged.read(&mut bytes).ok()?;
+        crate::text::extract(content_type, &bytes).map(|t| crate::text::fingerprint(&t))
+    })();
+    staged.trim_head();
+    fingerprint
 }
 
 /// The text of an HTML document's `<title>`, from its first bytes; entities decoded for the
