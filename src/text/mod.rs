@@ -637,7 +637,26 @@ impl HtmlState {
             }
             self.end_head();
         }
-        for c in s.chars() {
+        let visible_ascii = |b: u8| (0x21..0x7f).contains(&b);
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if visible_ascii(bytes[i]) {
+                // A run of printable ASCII is copied at once: the rule below for each of its
+                // characters is "push it", with the pending space before the first.
+                let start = i;
+                while i < bytes.len() && visible_ascii(bytes[i]) {
+                    i += 1;
+                }
+                if self.pending_space && !self.para.is_empty() {
+                    self.para.push(' ');
+                }
+                self.pending_space = false;
+                self.para.push_str(&s[start..i]);
+                continue;
+            }
+            let c = s[i..].chars().next().expect("at a character boundary");
+            i += c.len_utf8();
             match c {
                 '\u{00AD}' | '\u{200B}' | '\u{2060}' | '\u{FEFF}' => {}
                 '\n' if self.pre_depth > 0 => self.finish_paragraph(),
