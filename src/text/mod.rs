@@ -10,9 +10,11 @@
 //!
 //! # HTML
 //!
-//! HTML is tokenized with html5ever's spec-compliant tokenizer (character references decoded,
+//! HTML is tokenized with the WHATWG tokenizer's states (character references decoded,
 //! raw-text elements handled like a browser does), without building a DOM: time is linear and
-//! memory is bounded by a small multiple of the input size.
+//! memory is bounded by a small multiple of the input size. The tokenizer is exhibit's own
+//! (`html.rs`), held to give the same text as html5ever's, which defined every earlier
+//! fingerprint ([`html_text_reference`]).
 //!
 //! * Dropped entirely: `<script>`, `<style>`, `<noscript>` (a browser with scripting on never
 //!   shows it), `<template>`, `<iframe>`/`<noembed>`/`<noframes>` fallback content, comments,
