@@ -76,6 +76,14 @@ fn sigkill_rounds(layout: &str, default_kills: usize) {
     let env = Env::bare();
     env.ok(&["init", "--layout", layout]);
     let mut printed: HashSet<String> = HashSet::new();
+    // Kill instants are spread over the time an uninterrupted run takes on this machine (a
+    // fixed range would miss the run once capture gets faster, or only ever hit its start).
+    let list = env.dir.path().join("urls.txt");
+    let urls: Vec<String> = (0..300).map(|i| srv.url(&format!("/c{i}"))).collect();
+    std::fs::write(&list, urls.join("\n")).unwrap();
+    let started = std::time::Instant::now();
+    env.ok(&["capture", "--from", list.to_str().unwrap(), "--jobs", "4"]);
+    let span_us = (started.elapsed().as_micros() as u64).max(1_000);
     let mut killed_mid_run = 0;
     for round in 0..kills {
         // Different URL sets per round so each run writes new documents and records.
@@ -97,7 +105,7 @@ fn sigkill_rounds(layout: &str, default_kills: usize) {
                 .map(|l| l.split("  ").next().unwrap().to_string())
                 .collect::<Vec<_>>()
         });
-        let wait = Duration::from_micros(rng.next() % 250_000);
+        let wait = Duration::from_micros(rng.next() % (span_us * urls.len() as u64 / 300).max(1));
         std::thread::sleep(wait);
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
@@ -111,6 +119,7 @@ fn sigkill_rounds(layout: &str, default_kills: usize) {
             "round {round} (seed {seed}, killed after {wait:?}): audit failed: {report:#}"
         );
     }
+    println!("{killed_mid_run} of {kills} kills landed mid-run");
     assert!(
         killed_mid_run >= kills / 2,
         "only {killed_mid_run} of {kills} kills landed mid-run"
