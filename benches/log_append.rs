@@ -10,14 +10,14 @@
 //!   itself and at worst over every record in (n/2, n];
 //! - how many `tree_hash` reads for the new root (one per set bit of n + 1);
 //! - the median time of one append plus root, from memory and from a file through
-//!   `exhibit::log::StoredHashes` (one `pread` of 32 bytes per stored hash read, as a commit does);
+//!   `exhibit::archive::local::StoredHashes` (one `pread` of 32 bytes per stored hash read, as a commit does);
 //! - for contrast, the n leaf hashes a root recomputed from scratch would read.
 //!
 //! The reader only ever sees the hashes of the first n records, so a read beyond them would
 //! fail rather than be miscounted. The run stops with an error if reads ever exceed log2(n) + 1.
 
 use exhibit::log::merkle::{self, Hash, HashReader, ProofError, TreeBuilder};
-use exhibit::log::StoredHashes;
+use exhibit::archive::local::StoredHashes;
 use std::cell::Cell;
 use std::io::Write;
 use std::time::Instant;

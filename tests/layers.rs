@@ -116,3 +116,34 @@ fn every_module_of_lib_rs_is_a_known_layer() {
         }
     }
 }
+
+/// The pure layers (docs/ARCHITECTURE.md) touch no file: the tree and proofs (`log/`), the
+/// trust rules (`trust/`), the text rules (`text/`) and the record formats (`core/`) take bytes
+/// and give verdicts. The two files allowed to reach the file system are named here, with why.
+#[test]
+fn pure_layers_do_no_file_io() {
+    const ALLOWED: [(&str, &str); 2] = [
+        ("src/core/fsutil.rs", "the durable-write and positioned-read helpers themselves"),
+        ("src/core/keys.rs", "signing-key files, written 0600 and read by path"),
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for layer in ["core", "log", "trust", "text"] {
+        rust_files(&root.join("src").join(layer), &mut files);
+    }
+    let mut offenders = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        if ALLOWED.iter().any(|(a, _)| *a == rel) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = non_test_code(&text);
+        for needle in ["std::fs", "File::", "OpenOptions", "read_dir("] {
+            if code.contains(needle) {
+                offenders.push(format!("{rel}: {needle}"));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "file I/O in a pure layer: {offenders:?}");
+}

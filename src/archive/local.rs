@@ -7,7 +7,10 @@
 
 use super::dir::{self, Dir, EntryKind, Unsafe};
 use crate::core::digest::Sha256;
-use crate::error::{Error, Kind, Result};
+use crate::core::fsutil::read_exact_at;
+use crate::error::{Error, IoContext, Kind, Result};
+use crate::log::merkle::{Hash, HashReader, ProofError};
+use crate::log::{LeafEntry, LEAF_LINE};
 use crate::record_id::RecordId;
 use std::fs::File;
 use std::io;
@@ -764,5 +767,58 @@ fn walk_into(
     for (mut i, mut e) in walked {
         items.append(&mut i);
         errors.append(&mut e);
+    }
+}
+
+/// Read leaf lines [start, end) from the open `log/leaves` (`path` names it in errors).
+pub fn read_leaves(file: &File, path: &Path, start: u64, end: u64) -> Result<Vec<LeafEntry>> {
+    if end <= start {
+        return Ok(Vec::new());
+    }
+    let mut buf = vec![0u8; ((end - start) * LEAF_LINE) as usize];
+    read_exact_at(file, &mut buf, start * LEAF_LINE).ctx("read", path)?;
+    buf.chunks(LEAF_LINE as usize)
+        .enumerate()
+        .map(|(i, line)| {
+            LeafEntry::parse(line).ok_or_else(|| {
+                Error::verification(format!(
+                    "{}: leaf {} is not a well-formed line",
+                    path.display(),
+                    start + i as u64
+                ))
+                .hint("restore log/leaves from a backup, then run `exhibit audit`")
+            })
+        })
+        .collect()
+}
+
+/// Stored hashes: those already in `log/hashes` (the first `on_disk`), then `pending` ones not
+/// yet written. Lets a batch compute its new hashes before anything touches the file.
+pub struct StoredHashes<'a> {
+    pub file: Option<&'a File>,
+    pub on_disk: u64,
+    pub pending: &'a [Hash],
+}
+
+impl HashReader for StoredHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, ProofError> {
+        indexes
+            .iter()
+            .map(|&i| {
+                if i >= self.on_disk {
+                    let p = (i - self.on_disk) as usize;
+                    return self.pending.get(p).copied().ok_or_else(|| {
+                        ProofError::Storage(format!("stored hash {i} not available"))
+                    });
+                }
+                let file = self
+                    .file
+                    .ok_or_else(|| ProofError::Storage("log/hashes is missing".into()))?;
+                let mut h = [0u8; 32];
+                read_exact_at(file, &mut h, i * 32)
+                    .map_err(|e| ProofError::Storage(format!("log/hashes: {e}")))?;
+                Ok(h)
+            })
+            .collect()
     }
 }

@@ -38,7 +38,8 @@ use crate::core::digest::Sha256;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::keys::{self, PublicKey, SecretKey};
 use crate::log::merkle::HashReader;
-use crate::log::{self, merkle, LeafEntry, StoredHashes, LEAF_LINE};
+use crate::log::{self, merkle, LeafEntry, LEAF_LINE};
+use local::StoredHashes;
 use crate::manifest::{self, DocumentFacts, HttpExchange, Labels, Manifest, Method, Tool};
 use crate::note::{self, Checkpoint};
 use crate::record_id::RecordId;
@@ -437,7 +438,7 @@ impl Archive {
             Error::verification(format!("{} is missing", path.display()))
                 .hint("restore log/leaves from a backup, then run `exhibit audit`")
         })?;
-        log::read_leaves(&file, &path, start, end)
+        local::read_leaves(&file, &path, start, end)
     }
 
     /// Length in bytes of a log file, for audit.

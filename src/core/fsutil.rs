@@ -130,3 +130,26 @@ pub fn create_new(path: &Path, mode: u32) -> Result<File> {
 pub fn create_dir_all(path: &Path) -> Result<()> {
     fs::create_dir_all(path).ctx("create directory", path)
 }
+
+/// Read exactly `buf.len()` bytes at `offset`, without moving the file's position (so that
+/// threads can share one open file).
+pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            let n = file.seek_read(&mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
