@@ -16,8 +16,8 @@
 //! The reader only ever sees the hashes of the first n records, so a read beyond them would
 //! fail rather than be miscounted. The run stops with an error if reads ever exceed log2(n) + 1.
 
-use exhibit::log::merkle::{self, Hash, HashReader, ProofError, TreeBuilder};
 use exhibit::archive::local::StoredHashes;
+use exhibit::log::merkle::{self, Hash, HashReader, ProofError, TreeBuilder};
 use std::cell::Cell;
 use std::io::Write;
 use std::time::Instant;

@@ -123,8 +123,14 @@ fn every_module_of_lib_rs_is_a_known_layer() {
 #[test]
 fn pure_layers_do_no_file_io() {
     const ALLOWED: [(&str, &str); 2] = [
-        ("src/core/fsutil.rs", "the durable-write and positioned-read helpers themselves"),
-        ("src/core/keys.rs", "signing-key files, written 0600 and read by path"),
+        (
+            "src/core/fsutil.rs",
+            "the durable-write and positioned-read helpers themselves",
+        ),
+        (
+            "src/core/keys.rs",
+            "signing-key files, written 0600 and read by path",
+        ),
     ];
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
@@ -133,7 +139,11 @@ fn pure_layers_do_no_file_io() {
     }
     let mut offenders = Vec::new();
     for f in files {
-        let rel = f.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = f
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         if ALLOWED.iter().any(|(a, _)| *a == rel) {
             continue;
         }
@@ -145,5 +155,8 @@ fn pure_layers_do_no_file_io() {
             }
         }
     }
-    assert!(offenders.is_empty(), "file I/O in a pure layer: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "file I/O in a pure layer: {offenders:?}"
+    );
 }

@@ -268,7 +268,8 @@ impl Backend for LocalBackend {
             .len();
         let end = start.saturating_add(len).min(size);
         let mut buf = vec![0u8; end.saturating_sub(start) as usize];
-        crate::core::fsutil::read_exact_at(&f, &mut buf, start).map_err(|e| io_error("read", &shown, e))?;
+        crate::core::fsutil::read_exact_at(&f, &mut buf, start)
+            .map_err(|e| io_error("read", &shown, e))?;
         Ok(buf)
     }
 
