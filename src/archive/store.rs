@@ -28,7 +28,9 @@ const HEAD_KEEP: usize = 64 * 1024;
 /// A document of up to this size is kept whole in memory while it is written, when its writer
 /// is asked to ([`DocumentWriter::keep_whole`]), so that its text fingerprint needs no read-back
 /// (open, check, decompress): pages over the 64 KiB head were a sixteenth of batch capture's
-/// CPU that way. [`Staged::trim_head`] gives the memory back.
+/// CPU that way. The bytes beyond the head are kept apart, so `head` means the same for every
+/// reader (the HTML title is looked for in the first 64 KiB only), and
+/// [`Staged::take_whole`] gives the memory back.
 pub const KEEP_WHOLE_UP_TO: usize = 1 << 20;
 /// A blob that stays under this size is staged in memory, not in a scratch file: it goes into
 /// its commit's pack (the same bound as `archive::PACK_BLOBS_BELOW`), so a file would only be
@@ -110,6 +112,8 @@ pub struct Staged {
     pub stored_size: u64,
     /// The first bytes of the document, for sniffing.
     pub head: Vec<u8>,
+    /// The bytes after `head`, when the writer kept the whole document.
+    rest: Option<Vec<u8>>,
     dir: Arc<Dir>,
     /// The scratch file, when the blob is not in `memory`.
     name: String,
@@ -143,13 +147,17 @@ impl Staged {
         dir.join(name)
     }
 
-    /// Shortens `head` to the first 64 KiB every staged document keeps, once the whole
-    /// document kept by [`DocumentWriter::keep_whole`] was read.
-    pub fn trim_head(&mut self) {
-        if self.head.len() > HEAD_KEEP {
-            self.head.truncate(HEAD_KEEP);
-            self.head.shrink_to_fit();
+    /// The whole document, when it is longer than `head` and was kept by
+    /// [`DocumentWriter::keep_whole`]; the memory is given back either way.
+    pub fn take_whole(&mut self) -> Option<Vec<u8>> {
+        let rest = self.rest.take()?;
+        if rest.is_empty() || (self.head.len() + rest.len()) as u64 != self.size {
+            return None;
         }
+        let mut whole = Vec::with_capacity(self.size as usize);
+        whole.extend_from_slice(&self.head);
+        whole.extend_from_slice(&rest);
+        Some(whole)
     }
 
     /// Whether the blob is in a scratch file (rather than in memory).
@@ -224,8 +232,8 @@ pub struct DocumentWriter {
     size: u64,
     max_size: u64,
     head: Vec<u8>,
-    /// How many first bytes `head` keeps.
-    head_keep: usize,
+    /// The bytes after `head`, while the whole document is kept and still fits.
+    rest: Option<Vec<u8>>,
     limit_hit: bool,
     dir: Arc<Dir>,
     name: String,
@@ -298,7 +306,7 @@ impl DocumentWriter {
             size: 0,
             max_size,
             head: Vec::new(),
-            head_keep: HEAD_KEEP,
+            rest: None,
             limit_hit: false,
             dir: dir.clone(),
             name,
@@ -309,9 +317,9 @@ impl DocumentWriter {
         self.size
     }
 
-    /// Keep the first [`KEEP_WHOLE_UP_TO`] bytes in [`Staged::head`], not only the first 64 KiB.
+    /// Keep a document of up to [`KEEP_WHOLE_UP_TO`] bytes whole, for [`Staged::take_whole`].
     pub fn keep_whole(&mut self) {
-        self.head_keep = KEEP_WHOLE_UP_TO;
+        self.rest = Some(Vec::new());
     }
 
     /// True once a write was refused for exceeding the size limit. Decoders in front of this
@@ -365,6 +373,7 @@ impl DocumentWriter {
             size: self.size,
             stored_size: 0,
             head: std::mem::take(&mut self.head),
+            rest: self.rest.take(),
             dir: self.dir.clone(),
             name: std::mem::take(&mut self.name),
             memory: None,
@@ -465,9 +474,18 @@ impl Write for DocumentWriter {
             zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
         )?;
         self.hasher.update(buf);
-        if self.head.len() < self.head_keep {
-            let take = buf.len().min(self.head_keep - self.head.len());
+        let mut after_head = buf;
+        if self.head.len() < HEAD_KEEP {
+            let take = buf.len().min(HEAD_KEEP - self.head.len());
             self.head.extend_from_slice(&buf[..take]);
+            after_head = &buf[take..];
+        }
+        if let Some(rest) = &mut self.rest {
+            if HEAD_KEEP + rest.len() + after_head.len() > KEEP_WHOLE_UP_TO {
+                self.rest = None;
+            } else {
+                rest.extend_from_slice(after_head);
+            }
         }
         self.size += buf.len() as u64;
         Ok(buf.len())
@@ -897,6 +915,35 @@ mod tests {
         let mut out = Vec::new();
         staged.read(&mut out).unwrap();
         assert_eq!(out, large);
+    }
+
+    /// Keeping a document whole for its fingerprint does not change what `head` is (the first
+    /// 64 KiB, where the HTML title is looked for), and gives the whole back exactly once.
+    #[test]
+    fn a_document_kept_whole_has_the_same_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Arc::new(Dir::open(dir.path()).unwrap());
+        let doc = noise(200_000);
+        let mut w = DocumentWriter::create(&d, u64::MAX).unwrap();
+        w.keep_whole();
+        for chunk in doc.chunks(7_000) {
+            w.write_all(chunk).unwrap();
+        }
+        let mut staged = w.finish().unwrap();
+        assert_eq!(staged.head, doc[..HEAD_KEEP]);
+        assert_eq!(staged.take_whole().unwrap(), doc);
+        assert!(staged.take_whole().is_none());
+
+        // Over the bound, or not asked for: nothing but the head.
+        let big = noise(KEEP_WHOLE_UP_TO + 1);
+        let mut w = DocumentWriter::create(&d, u64::MAX).unwrap();
+        w.keep_whole();
+        w.write_all(&big).unwrap();
+        let mut staged = w.finish().unwrap();
+        assert_eq!(staged.head, big[..HEAD_KEEP]);
+        assert!(staged.take_whole().is_none());
+        let mut staged = stage(dir.path(), &doc);
+        assert!(staged.take_whole().is_none());
     }
 
     #[test]

@@ -1153,20 +1153,22 @@ pub fn text_fingerprint(
     content_type: Option<&str>,
     staged: &mut crate::store::Staged,
 ) -> Option<String> {
-    let fingerprint = (|| {
-        if staged.size > TEXT_LIMIT || !worth_extracting(content_type, &staged.head) {
-            return None;
-        }
-        if staged.head.len() as u64 == staged.size {
-            return crate::text::extract(content_type, &staged.head)
-                .map(|t| crate::text::fingerprint(&t));
-        }
+    let whole = staged.take_whole();
+    if staged.size > TEXT_LIMIT || !worth_extracting(content_type, &staged.head) {
+        return None;
+    }
+    let read_back;
+    let bytes: &[u8] = if staged.head.len() as u64 == staged.size {
+        &staged.head
+    } else if let Some(whole) = &whole {
+        whole
+    } else {
         let mut bytes = Vec::with_capacity(staged.size as usize);
         staged.read(&mut bytes).ok()?;
-        crate::text::extract(content_type, &bytes).map(|t| crate::text::fingerprint(&t))
-    })();
-    staged.trim_head();
-    fingerprint
+        read_back = bytes;
+        &read_back
+    };
+    crate::text::extract(content_type, bytes).map(|t| crate::text::fingerprint(&t))
 }
 
 /// The text of an HTML document's `<title>`, from its first bytes; entities decoded for the
