@@ -227,21 +227,13 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                                 .map(|r| r.status)
                         })
                     });
-                    let line = serde_json::json!({
-                        "record_id": m.record_id,
-                        "sha256": m.document.sha256,
-                        "size": m.document.size,
-                        "url": m.requested_url,
-                        "final_url": m.final_url,
-                        "status": status,
-                        "content_type": m.document.content_type,
-                        "title": m.document.title,
-                        "text_fingerprint": m.document.text_fingerprint,
-                        "captured_at": m.captured_at,
-                        "log_index": m.log_index,
-                        "stored": if c.stored == Published::Stored { "new" } else { "deduplicated" },
-                    });
-                    let mut line = line;
+                    let mut line = super::summary_json(m);
+                    line["status"] = status.into();
+                    line["stored"] = match c.stored {
+                        Published::Stored => "new",
+                        Published::AlreadyPresent => "deduplicated",
+                    }
+                    .into();
                     if let Some(b) = &summary {
                         line["browser"] = serde_json::json!({
                             "exchanges": b.exchanges,

@@ -105,16 +105,10 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                     counts[outcome as usize] += 1;
                     let m = &c.manifest;
                     if a.json {
-                        lines.out.extend(
-                            super::json_line(&serde_json::json!({
-                                "url": item.url, "outcome": outcome.as_str(), "record_id": m.record_id,
-                                "method": m.method.as_str(), "sha256": m.document.sha256,
-                                "text_fingerprint": m.document.text_fingerprint,
-                                "previous": m.change.as_ref().map(|c| c.previous.clone()),
-                                "captured_at": m.captured_at,
-                            }))
-                            .ok(),
-                        );
+                        let mut line = super::summary_json(m);
+                        line["outcome"] = outcome.as_str().into();
+                        line["previous"] = m.change.as_ref().map(|c| c.previous.clone()).into();
+                        lines.out.extend(super::json_line(&line).ok());
                     } else {
                         lines.out.push(format!(
                             "{:<13} {}  {}  {}",

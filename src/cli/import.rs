@@ -77,12 +77,9 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let committed = archive.commit(&key, &scratch, vec![draft])?;
     let m = &committed[0].manifest;
     if a.json {
-        super::print_json(&serde_json::json!({
-            "record_id": m.record_id, "sha256": m.document.sha256, "size": m.document.size,
-            "url": m.requested_url, "final_url": m.final_url, "status": null,
-            "content_type": m.document.content_type, "captured_at": m.captured_at,
-            "log_index": m.log_index, "method": "import",
-        }))?;
+        let mut line = super::summary_json(m);
+        line["status"] = serde_json::Value::Null;
+        super::print_json(&line)?;
     } else {
         println!(
             "{}  {}  {}",
@@ -116,12 +113,9 @@ fn import_web_archive(g: &Global, a: Args) -> Result<i32> {
             .iter()
             .map(|c| {
                 let m = &c.manifest;
-                serde_json::json!({
-                    "record_id": m.record_id, "sha256": m.document.sha256, "size": m.document.size,
-                    "url": m.requested_url, "captured_at": m.captured_at, "log_index": m.log_index,
-                    "method": m.method.as_str(),
-                    "warc_record_id": m.warc.as_ref().map(|w| w.record_id.clone()),
-                })
+                let mut line = super::summary_json(m);
+                line["warc_record_id"] = m.warc.as_ref().map(|w| w.record_id.clone()).into();
+                line
             })
             .collect();
         super::print_json(&serde_json::json!({

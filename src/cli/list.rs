@@ -31,12 +31,10 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             }
         }
         if a.json {
-            super::print_json(&serde_json::json!({
-                "record_id": m.record_id, "log_index": m.log_index, "captured_at": m.captured_at,
-                "sha256": m.document.sha256, "size": m.document.size, "url": m.requested_url,
-                "final_url": m.final_url, "method": m.method.as_str(), "title": m.document.title,
-                "entity": m.labels.entity, "document": m.labels.document,
-            }))?;
+            let mut line = super::summary_json(&m);
+            line["entity"] = m.labels.entity.clone().into();
+            line["document"] = m.labels.document.clone().into();
+            super::print_json(&line)?;
         } else {
             println!(
                 "{}  {}  {}  {:<7}  {}",

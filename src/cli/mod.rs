@@ -543,6 +543,12 @@ pub fn json_line(v: &impl serde::Serialize) -> Result<String> {
     Ok(exhibit::terminal::escape_json(&serde_json::to_string(v)?).into_owned())
 }
 
+/// A record's shared `--json` fields ([`RecordSummary`](exhibit::manifest::RecordSummary)), as
+/// a value each command adds its own fields to.
+pub fn summary_json(m: &exhibit::manifest::Manifest) -> serde_json::Value {
+    serde_json::to_value(m.summary()).expect("a record summary always serializes")
+}
+
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }

@@ -42,7 +42,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
             let parts = m.parts().len();
             println!(
                 "Verified:     yes (signed by {} key {}; document {}present as cited; in the signed log)",
-                if report.trust == "pinned" {
+                if report.trust == exhibit::trust::TrustKind::Pinned {
                     "the pinned"
                 } else {
                     "the archive's trusted"

@@ -146,7 +146,7 @@ fn verify_bundles(a: &Args) -> Result<i32> {
 }
 
 fn print_bundle(t: &str, report: &exhibit::bundle::BundleReport) {
-    let pinned = report.trust == "pinned";
+    let pinned = report.trust == exhibit::trust::TrustKind::Pinned;
     // A WARC or WACZ export is reported in the same words, named as what it is.
     let what = if t.to_ascii_lowercase().ends_with(".zip") {
         "bundle"

@@ -516,6 +516,43 @@ impl Header {
     }
 }
 
+/// A record in one line of `--json` output: the fields every command that prints records
+/// (`capture`, `check`, `import`, `list`) shares, named and typed once. Commands add what is
+/// theirs beside it (`#[serde(flatten)]`); `show --json` prints the whole manifest instead.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordSummary<'a> {
+    pub record_id: &'a str,
+    pub log_index: u64,
+    pub captured_at: &'a str,
+    pub method: Method,
+    /// The URL asked for; `final_url` is where redirects ended.
+    pub url: &'a str,
+    pub final_url: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+    pub content_type: Option<&'a str>,
+    pub title: Option<&'a str>,
+    pub text_fingerprint: Option<&'a str>,
+}
+
+impl Manifest {
+    pub fn summary(&self) -> RecordSummary<'_> {
+        RecordSummary {
+            record_id: &self.record_id,
+            log_index: self.log_index,
+            captured_at: &self.captured_at,
+            method: self.method,
+            url: &self.requested_url,
+            final_url: &self.final_url,
+            sha256: &self.document.sha256,
+            size: self.document.size,
+            content_type: self.document.content_type.as_deref(),
+            title: self.document.title.as_deref(),
+            text_fingerprint: self.document.text_fingerprint.as_deref(),
+        }
+    }
+}
+
 impl Manifest {
     /// The exact bytes that are stored, signed and logged: compact JSON in schema field order,
     /// then one newline.

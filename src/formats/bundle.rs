@@ -34,7 +34,7 @@ use crate::manifest::Manifest;
 use crate::note::{self, Checkpoint};
 use crate::record_id::RecordId;
 use crate::store::DigestWriter;
-use crate::trust::{Anchor, Trust};
+use crate::trust::{Anchor, Trust, TrustKind};
 use crate::verify::RecordReport;
 use crate::zipread;
 use serde::{Deserialize, Serialize};
@@ -574,7 +574,7 @@ pub struct BundleReport {
     pub format: Option<String>,
     /// "pinned": signatures count only by keys given with --trusted-key; "self-consistent": by
     /// the keys the bundle carries, which says nothing about who holds them.
-    pub trust: &'static str,
+    pub trust: TrustKind,
     /// Key IDs of the keys whose signatures counted.
     pub trusted_keys: Vec<String>,
     /// The key that sealed SHA256SUMS, if a trusted or carried key did.
@@ -619,11 +619,11 @@ impl BundleReport {
     }
 }
 
-fn trust_name(pinned: bool) -> &'static str {
+fn trust_name(pinned: bool) -> TrustKind {
     if pinned {
-        "pinned"
+        TrustKind::Pinned
     } else {
-        "self-consistent"
+        TrustKind::SelfConsistent
     }
 }
 

@@ -26,7 +26,7 @@ use crate::keys;
 use crate::log::{merkle, LeafEntry, LEAF_LINE};
 use crate::note::{self, Checkpoint};
 use crate::record_id::RecordId;
-use crate::trust::{Anchor, Trust};
+use crate::trust::{Anchor, Trust, TrustKind};
 use crate::verify::{self, LogState};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -60,7 +60,7 @@ pub struct AuditReport {
     /// What was read and the verdict, in one line: the line the text output ends with.
     pub summary: String,
     pub archive: String,
-    pub trust: &'static str,
+    pub trust: TrustKind,
     /// IDs of the keys this run trusted: the pinned ones, or the archive's own.
     pub trusted_keys: Vec<String>,
     pub tree_size: u64,
@@ -196,7 +196,7 @@ impl AuditReport {
     pub fn context_lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         let ids = self.trusted_keys.join(", ");
-        out.push(if self.trust == "pinned" {
+        out.push(if self.trust == TrustKind::Pinned {
             format!("trust: pinned with --trusted-key: {ids}")
         } else {
             format!(
@@ -1679,7 +1679,7 @@ impl Audit<'_> {
             complete: read.checked == documents,
             summary: String::new(),
             archive: self.archive.root().display().to_string(),
-            trust: self.anchor.kind().as_str(),
+            trust: self.anchor.kind(),
             trusted_keys: match self.anchor {
                 Anchor::Pinned(keys) => keys.iter().map(|k| k.id.clone()).collect(),
                 _ => log

@@ -222,7 +222,7 @@ pub struct RecordReport {
     pub captured_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<String>,
-    pub trust: &'static str,
+    pub trust: TrustKind,
     pub checks: Vec<Check>,
 }
 

@@ -84,7 +84,7 @@ pub fn check_record(
         url: None,
         captured_at: None,
         signer: None,
-        trust: log.kind.as_str(),
+        trust: log.kind,
         checks: Vec::new(),
     };
     let push = |r: &mut RecordReport, check, ok, detail: String| {
@@ -247,4 +247,304 @@ pub fn check_record(
     push(&mut report, "log", ok, detail);
     report.ok = report.checks.iter().all(|c| c.ok);
     Ok(Some(report))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The record check over a source held in memory: a log of import records signed by a
+    //! pinned key, with the bytes of any one part replaceable.
+    use super::*;
+    use crate::keys::{self, PublicKey, SecretKey};
+    use crate::manifest::{self, DocumentFacts, Labels, Method, Tool};
+    use crate::record_id::RecordId;
+    use crate::trust::{Anchor, KeyRecordBytes, PinnedKey, Trust, TrustKind};
+    use proptest::prelude::*;
+    use sha2::Digest;
+    use std::collections::HashMap;
+
+    struct Log {
+        key: SecretKey,
+        ids: Vec<String>,
+        records: HashMap<String, (Vec<u8>, Vec<u8>)>,
+        documents: HashMap<String, Vec<u8>>,
+        leaves: Vec<Hash>,
+        /// Replaces the proof of every record, if set.
+        proof: Option<Vec<Hash>>,
+    }
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(sha2::Sha256::digest(bytes))
+    }
+
+    fn sign_record(key: &SecretKey, index: u64, id: &str, doc: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let url = format!("https://example.com/doc/{index}");
+        let m = manifest::Manifest {
+            format: manifest::format_for(Method::Import, false).into(),
+            record_id: id.to_string(),
+            log_index: index,
+            method: Method::Import,
+            requested_url: url.clone(),
+            final_url: url,
+            captured_at: manifest::now(),
+            signed_at: manifest::now(),
+            document: DocumentFacts {
+                sha256: sha(doc),
+                size: doc.len() as u64,
+                content_type: None,
+                title: None,
+                text_fingerprint: None,
+            },
+            http: None,
+            warc: None,
+            browser: None,
+            labels: Labels::default(),
+            change: None,
+            tool: Tool::this(),
+            signer: keys::key_id(&key.verifying_key()),
+        };
+        let bytes = m.to_bytes();
+        let sig = keys::sign(key, &bytes).to_vec();
+        (bytes, sig)
+    }
+
+    fn log_of(n: u64) -> Log {
+        let key = keys::generate().unwrap();
+        let mut log = Log {
+            key,
+            ids: Vec::new(),
+            records: HashMap::new(),
+            documents: HashMap::new(),
+            leaves: Vec::new(),
+            proof: None,
+        };
+        for i in 0..n {
+            let id = RecordId::random().to_string();
+            let doc = format!("document {i}\n").into_bytes();
+            let (bytes, sig) = sign_record(&log.key, i, &id, &doc);
+            log.leaves.push(merkle::leaf_hash(&bytes));
+            log.documents.insert(sha(&doc), doc);
+            log.records.insert(id.clone(), (bytes, sig));
+            log.ids.push(id);
+        }
+        log
+    }
+
+    impl crate::trust::Source for Log {
+        fn key_event_lines(&self, _size: u64) -> Result<String> {
+            Ok(String::new())
+        }
+        fn key_record(&self, _index: u64, _id: &RecordId) -> Result<Option<KeyRecordBytes>> {
+            Ok(None)
+        }
+        fn stored_keys(&self) -> Result<Vec<PublicKey>> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl RecordSource for Log {
+        fn record(&self, id: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+            Ok(self.records.get(id).cloned())
+        }
+        fn document(&self, sha256: &str, out: &mut dyn Write) -> Result<DocumentFound> {
+            Ok(match self.documents.get(sha256) {
+                Some(doc) => {
+                    out.write_all(doc).unwrap();
+                    Ok((sha(doc), doc.len() as u64))
+                }
+                None => Err(format!("no document {sha256}")),
+            })
+        }
+        fn inclusion_proof(
+            &self,
+            m: &Manifest,
+            _bytes: &[u8],
+            cp: &Checkpoint,
+        ) -> std::result::Result<Vec<Hash>, String> {
+            if let Some(p) = &self.proof {
+                return Ok(p.clone());
+            }
+            let mut stored = Vec::new();
+            let mut tree = merkle::TreeBuilder::new();
+            for leaf in &self.leaves[..cp.size as usize] {
+                stored.extend(tree.push(*leaf));
+            }
+            merkle::prove_inclusion(cp.size, m.log_index.min(cp.size - 1), &stored)
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    /// The log state a verifier pinning `pinned` reads: the checkpoint of the first `size`
+    /// leaves (its signature is trust/'s concern, tested there).
+    fn state(log: &Log, pinned: &SecretKey, size: u64) -> LogState {
+        let key = pinned.verifying_key();
+        let anchor = Anchor::Pinned(vec![PinnedKey {
+            id: keys::key_id(&key),
+            key,
+            path: "pinned.pub".into(),
+        }]);
+        let trust = Trust::load(log, &anchor, size).unwrap();
+        LogState {
+            kind: anchor.kind(),
+            checkpoint: Some(Checkpoint {
+                origin: "test.example/log".into(),
+                size,
+                root: merkle::root_from_leaves(&log.leaves[..size as usize]),
+                extensions: Vec::new(),
+            }),
+            text: None,
+            trust: Ok(trust),
+            problem: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn check(log: &Log, st: &LogState, id: &str) -> RecordReport {
+        let mut out = Vec::new();
+        let r = check_record(log, st, id, &mut out)
+            .unwrap()
+            .expect("record present");
+        if r.ok {
+            let m = Manifest::parse(&log.records[id].0).unwrap();
+            assert_eq!(
+                out, log.documents[&m.document.sha256],
+                "the document went to out"
+            );
+        }
+        r
+    }
+
+    fn failed(r: &RecordReport) -> Vec<&'static str> {
+        r.checks.iter().filter(|c| !c.ok).map(|c| c.check).collect()
+    }
+
+    #[test]
+    fn every_genuine_record_verifies() {
+        let log = log_of(7);
+        let st = state(&log, &log.key, 7);
+        for id in &log.ids {
+            let r = check(&log, &st, id);
+            assert!(r.ok, "{r:?}");
+            assert_eq!(r.trust, TrustKind::Pinned);
+            let names: Vec<_> = r.checks.iter().map(|c| c.check).collect();
+            assert_eq!(names, ["signature", "record_id", "document", "log"]);
+        }
+        let mut out = Vec::new();
+        assert!(check_record(&log, &st, "EX-NONE", &mut out)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_key_not_pinned_fails_the_signature_only() {
+        let log = log_of(3);
+        let other = keys::generate().unwrap();
+        let st = state(&log, &other, 3);
+        let r = check(&log, &st, &log.ids[1]);
+        assert_eq!(failed(&r), ["signature"], "{r:?}");
+    }
+
+    #[test]
+    fn a_record_filed_under_another_id_fails_record_id() {
+        let mut log = log_of(3);
+        let moved = log.records[&log.ids[0]].clone();
+        let elsewhere = RecordId::random().to_string();
+        log.records.insert(elsewhere.clone(), moved);
+        let st = state(&log, &log.key, 3);
+        let r = check(&log, &st, &elsewhere);
+        assert_eq!(failed(&r), ["record_id"], "{r:?}");
+    }
+
+    #[test]
+    fn other_or_missing_document_bytes_fail_the_document() {
+        let mut log = log_of(3);
+        let m = Manifest::parse(&log.records[&log.ids[2]].0).unwrap();
+        let st = state(&log, &log.key, 3);
+        log.documents
+            .insert(m.document.sha256.clone(), b"document 9\n".to_vec());
+        let r = check(&log, &st, &log.ids[2]);
+        assert_eq!(failed(&r), ["document"], "{r:?}");
+        assert!(r.checks[2].detail.contains("the manifest says"), "{r:?}");
+        log.documents.remove(&m.document.sha256);
+        let r = check(&log, &st, &log.ids[2]);
+        assert_eq!(failed(&r), ["document"], "{r:?}");
+    }
+
+    #[test]
+    fn a_checkpoint_that_does_not_cover_the_record_fails_the_log() {
+        let log = log_of(5);
+        let st = state(&log, &log.key, 3);
+        let r = check(&log, &st, &log.ids[4]);
+        assert_eq!(failed(&r), ["log"], "{r:?}");
+        assert!(r.checks[3].detail.contains("not covered"), "{r:?}");
+        // A checkpoint that does not count fails every record's log check, with its reason.
+        let mut st = state(&log, &log.key, 5);
+        st.problem = Some("the checkpoint's signature does not verify".into());
+        let r = check(&log, &st, &log.ids[0]);
+        assert_eq!(failed(&r), ["log"], "{r:?}");
+        // Key records that cannot be relied on fail the signature, whoever signed.
+        let mut st = state(&log, &log.key, 5);
+        st.trust = Err("log/keys is malformed".into());
+        let r = check(&log, &st, &log.ids[0]);
+        assert_eq!(failed(&r), ["signature"], "{r:?}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Any byte of a record's manifest, signature, document or proof changed: the record
+        /// does not verify, and the check that fails is the one that reads that byte.
+        #[test]
+        fn any_changed_byte_fails_its_check(
+            n in 1u64..12,
+            pick in any::<prop::sample::Index>(),
+            what in 0u8..4,
+            at in any::<prop::sample::Index>(),
+            mask in 1u8..=255,
+        ) {
+            let mut log = log_of(n);
+            let index = pick.index(n as usize);
+            let id = log.ids[index].clone();
+            let st = state(&log, &log.key, n);
+            let expect = match what {
+                0 => {
+                    let bytes = &mut log.records.get_mut(&id).unwrap().0;
+                    let i = at.index(bytes.len());
+                    bytes[i] ^= mask;
+                    // The leaf changes with the manifest, so the log check may fail too.
+                    "signature"
+                }
+                1 => {
+                    let sig = &mut log.records.get_mut(&id).unwrap().1;
+                    let i = at.index(sig.len());
+                    sig[i] ^= mask;
+                    "signature"
+                }
+                2 => {
+                    let m = Manifest::parse(&log.records[&id].0).unwrap();
+                    let doc = log.documents.get_mut(&m.document.sha256).unwrap();
+                    let i = at.index(doc.len());
+                    doc[i] ^= mask;
+                    "document"
+                }
+                _ => {
+                    let m = Manifest::parse(&log.records[&id].0).unwrap();
+                    let cp = st.checkpoint.as_ref().unwrap();
+                    let mut proof = log.inclusion_proof(&m, &[], cp).unwrap();
+                    if proof.is_empty() {
+                        // A tree of one leaf has no proof to change: its root is the leaf.
+                        proof.push([0; 32]);
+                    } else {
+                        let flat = at.index(proof.len() * 32);
+                        proof[flat / 32][flat % 32] ^= mask;
+                    }
+                    log.proof = Some(proof);
+                    "log"
+                }
+            };
+            let r = check(&log, &st, &id);
+            prop_assert!(!r.ok, "{:?}", r);
+            prop_assert!(failed(&r).contains(&expect), "{:?}", r);
+            prop_assert!(!failed(&r).contains(&"record_id") || what == 0, "{:?}", r);
+        }
+    }
 }
