@@ -4,20 +4,26 @@
 //! links); this module is the archive's logic over it: opening and creating archives, reading
 //! records and the log, and the commit protocol.
 //!
-//! Beside it, [`backend`] is the storage seam the archive is moving onto: named objects with
-//! create-only and compare-and-swap writes, implemented by `LocalBackend` and by [`s3`]
-//! (S3-compatible object storage), both held to one conformance suite (tests/backend.rs). The
-//! commit protocol below does not use it yet, which is why every command but `mirror` (which
-//! copies objects through it) refuses `s3://` locations.
+//! Beside it, [`backend`] is the storage seam of named objects with create-only and
+//! compare-and-swap writes, implemented by `LocalBackend` and by [`s3`] (S3-compatible object
+//! storage), both held to one conformance suite (tests/backend.rs). An archive on object
+//! storage ([`remote`]) runs this same commit protocol on a local replica pulled under a lease,
+//! and its seal pushes the new objects and swaps the store's checkpoint.
 //!
-//! Commit protocol, under the lock, for a batch of staged documents:
-//! 1. recover: roll back the remains of any interrupted commit (log tail beyond the checkpoint),
-//!    removing only files that no committed leaf names;
-//! 2. write manifests and signatures to scratch; flush (documents were staged there already);
-//! 3. append the leaves and stored hashes to the log; flush: this is the intent record that lets
-//!    step 1 find everything an interrupted commit may have moved into place;
-//! 4. move documents and records into place; flush;
-//! 5. write the new signed checkpoint (scratch, flush, rename): the commit point.
+//! Commit protocol, under the lock, for a batch of staged documents (`commit_locked`, one
+//! function per step):
+//! 1. `begin_commit`: roll back the remains of any interrupted commit (log tail beyond the
+//!    checkpoint), removing only files that no committed leaf names; refuse a key that may not
+//!    sign. Then `sign_group` signs the manifests without touching storage, and `log_lines`
+//!    computes the leaf lines, stored hashes and new root;
+//! 2. `stage`: write the pack (or manifests and signatures) to scratch; flush (documents were
+//!    staged there already);
+//! 3. `write_intent`: append the places, leaves, stored hashes and key lines to the log; flush:
+//!    the intent record that lets step 1 find everything an interrupted commit may have moved
+//!    into place;
+//! 4. `publish`: move the pack or records, and the documents, into place; flush;
+//! 5. `next_checkpoint` and the seal: write the new signed checkpoint (scratch, flush, rename):
+//!    the commit point.
 //!
 //! A crash before 5 leaves a log tail that audit reports as an interrupted write (a warning) and
 //! that the next writer rolls back; a crash after 5 leaves a complete record. Nothing printed to
@@ -628,7 +634,7 @@ impl Archive {
     /// the commit point is done here; `seal` makes the signed checkpoint the archive's (on a
     /// disk, writing `log/checkpoint`; on object storage, the push and the swap, then that).
     /// If `seal` fails, what was written is an interrupted commit's tail, which recovery rolls
-    /// back.
+    /// back. The steps are the module comment's, one function each.
     pub(super) fn commit_locked(
         &self,
         key: &SecretKey,
@@ -636,152 +642,145 @@ impl Archive {
         drafts: Vec<Draft>,
         seal: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<Vec<Committed>> {
-        let public = key.verifying_key();
-        let signer = keys::key_id(&public);
+        let signer = keys::key_id(&key.verifying_key());
+        let base = self.begin_commit(&signer)?;
+        let ids = self.new_record_ids(base.size, drafts.len())?;
+        let mut group = sign_group(key, &signer, base.size, drafts, ids)?;
+        let log = self.log_lines(base.size, &group.records)?;
+        let pack = self.stage(scratch, &mut group.records)?;
+        self.write_intent(pack.as_ref(), &group, &log)?;
+        let committed = self.publish(scratch, pack, group.records)?;
+        let checkpoint = self.next_checkpoint(key, &base, &group.key_lines, &log)?;
+        seal(checkpoint.as_bytes())?;
+        Ok(committed)
+    }
+
+    /// Step 1: what the commit starts from. Rolls back an interrupted commit, then refuses a
+    /// key that may not sign or key records the checkpoint does not commit to.
+    fn begin_commit(&self, signer: &str) -> Result<CommitBase> {
         self.local.clean_scratch()?;
         // The checkpoint says what is committed. Without it, recovery would take every record
         // for the remains of an interrupted write and roll it back (FORMAT.md 9.5: an archive
         // has a checkpoint from its creation on, and a missing one is damage).
-        let size = match self.checkpoint()? {
-            Some((_, cp)) => cp.size,
-            None => {
-                return Err(Error::archive(format!(
-                    "{} is missing, so exhibit cannot tell which records are committed",
-                    self.local.log_path(LogFile::Checkpoint).display()
-                ))
-                .hint("restore log/checkpoint from a backup, then run `exhibit audit`; nothing was written"))
-            }
+        let Some((_, cp)) = self.checkpoint()? else {
+            return Err(Error::archive(format!(
+                "{} is missing, so exhibit cannot tell which records are committed",
+                self.local.log_path(LogFile::Checkpoint).display()
+            ))
+            .hint("restore log/checkpoint from a backup, then run `exhibit audit`; nothing was written"));
         };
+        let size = cp.size;
         self.recover(size)?;
         // Only a key of the archive that is neither retired nor compromised signs anything new.
         // The book is read under the lock so that a concurrent retirement cannot be missed.
         let trust = crate::trust::Trust::load(self, &crate::trust::Anchor::Archive, size)?;
         // The key records must be the ones the checkpoint commits to: an edited log/keys must
         // not change who may sign.
-        if let Some((_, cp)) = self.checkpoint()? {
-            if let crate::trust::Commitment::Broken(why) = trust.commitment(&cp) {
-                return Err(Error::verification(format!("{why}; nothing was written"))
-                    .hint("run `exhibit audit` and restore log/keys from a backup"));
-            }
+        if let crate::trust::Commitment::Broken(why) = trust.commitment(&cp) {
+            return Err(Error::verification(format!("{why}; nothing was written"))
+                .hint("run `exhibit audit` and restore log/keys from a backup"));
         }
         trust
             .book
-            .may_sign(&signer)
-            .map_err(|why| crate::trust::not_usable(&signer, &why))?;
-        let mut committed_key_lines = trust.lines.clone();
+            .may_sign(signer)
+            .map_err(|why| crate::trust::not_usable(signer, &why))?;
+        Ok(CommitBase {
+            size,
+            key_lines: trust.lines,
+        })
+    }
 
+    /// The IDs of `count` records from log position `size` on. In a packed archive the position
+    /// names the record: unique by construction, and found again from the ID without an index.
+    /// A loose archive draws random IDs that no record has.
+    fn new_record_ids(&self, size: u64, count: usize) -> Result<Vec<RecordId>> {
+        let mut ids: Vec<RecordId> = Vec::with_capacity(count);
+        for i in 0..count as u64 {
+            ids.push(match self.layout {
+                Layout::Packed => self.packs.ids.id(size + i),
+                Layout::Loose => loop {
+                    let id = RecordId::random();
+                    if !self.local.record_exists(&id)? && !ids.contains(&id) {
+                        break id;
+                    }
+                },
+            });
+        }
+        Ok(ids)
+    }
+
+    /// The log lines of a signed group: its leaf lines and the stored hashes it adds, read
+    /// against the committed `log/hashes` (O(log n) hashes per leaf).
+    fn log_lines(&self, size: u64, records: &[Prepared]) -> Result<LogLines> {
         let hashes_path = self.local.log_path(LogFile::Hashes);
         let hashes_file = self.local.open_log(LogFile::Hashes)?;
         let on_disk = merkle::stored_hash_count(size);
         let mut new_hashes: Vec<merkle::Hash> = Vec::new();
-        let mut lines = String::new();
-        let mut key_lines = String::new();
-        let mut batch_ids = HashSet::new();
-        let mut prepared = Vec::with_capacity(drafts.len());
-        let signed_at = manifest::now();
-        let sdir = scratch.dir();
-
-        for (i, draft) in drafts.into_iter().enumerate() {
-            let index = size + i as u64;
-            let record_id = match self.layout {
-                // The position names the record: unique by construction, and found again
-                // from the ID without an index.
-                Layout::Packed => self.packs.ids.id(index),
-                Layout::Loose => loop {
-                    let id = RecordId::random();
-                    if !self.local.record_exists(&id)? && batch_ids.insert(id) {
-                        break id;
-                    }
-                },
-            };
-            let manifest = Manifest {
-                format: manifest::format_for(
-                    draft.method,
-                    draft.browser.is_some()
-                        || draft.http.as_ref().is_some_and(|h| !h.tls.is_empty()),
-                )
-                .into(),
-                record_id: record_id.to_string(),
-                log_index: index,
-                method: draft.method,
-                requested_url: draft.requested_url,
-                final_url: draft.final_url,
-                captured_at: draft.captured_at,
-                signed_at: signed_at.clone(),
-                document: draft.document,
-                http: draft.http,
-                warc: draft.warc,
-                browser: draft.browser,
-                labels: draft.labels,
-                change: draft.change,
-                tool: Tool::this(),
-                signer: signer.clone(),
-            };
-            // The last word on what gets signed, whoever built the draft: a manifest that breaks
-            // its format's validity rules (a URL with credentials, say) is never signed. The
-            // message names the rule, never the offending URL.
-            manifest.check().map_err(|e| {
-                Error::usage(format!("refusing to sign a record: {}", e.what))
-                    .hint("nothing was stored; this is a bug in whatever built the record")
-            })?;
-            let bytes = manifest.to_bytes();
-            let signature = keys::sign(key, &bytes);
-            if manifest.method == Method::Key {
-                let about = manifest
-                    .requested_url
-                    .strip_prefix(crate::trust::statement::URL_PREFIX)
-                    .unwrap_or_default()
-                    .to_string();
-                key_lines.push_str(
-                    &crate::trust::KeyEventLine {
-                        index,
-                        record_id: record_id.to_string(),
-                        key: about,
-                    }
-                    .to_line(),
-                );
-            }
-            if self.layout == Layout::Loose {
-                for (name, content) in [
-                    (format!("{record_id}.json"), &bytes[..]),
-                    (format!("{record_id}.sig"), &signature[..]),
-                ] {
-                    let path = sdir.join(&name);
-                    let mut f = sdir.create_new(&name, 0o644).at("create", &path)?;
-                    f.write_all(content).ctx("write", &path)?;
-                }
-            }
-
-            let leaf = merkle::leaf_hash(&bytes);
+        let mut leaves = String::new();
+        let damaged = |e: merkle::ProofError| {
+            Error::archive(format!("{}: {e}", hashes_path.display())).hint("run `exhibit audit`")
+        };
+        for (i, p) in records.iter().enumerate() {
             let reader = StoredHashes {
                 file: hashes_file.as_ref(),
                 on_disk,
                 pending: &new_hashes,
             };
-            let added = merkle::stored_hashes_for_leaf(index, &leaf, &reader).map_err(|e| {
-                Error::archive(format!("{}: {e}", hashes_path.display()))
-                    .hint("run `exhibit audit`")
-            })?;
+            let leaf = merkle::leaf_hash(&p.bytes);
+            let added =
+                merkle::stored_hashes_for_leaf(size + i as u64, &leaf, &reader).map_err(damaged)?;
             new_hashes.extend(added);
-            lines.push_str(
+            leaves.push_str(
                 &LeafEntry {
-                    record_id,
-                    sha256: Sha256::checked(&manifest.document.sha256)?,
+                    record_id: p.manifest.record_id.parse().expect("we made it"),
+                    sha256: Sha256::checked(&p.manifest.document.sha256)?,
                 }
                 .to_line(),
             );
-            prepared.push((manifest, draft.staged, draft.parts, bytes, signature));
         }
-        // archive/2: the group's manifests, signatures and small documents as one pack.
+        let new_size = size + records.len() as u64;
+        let root = merkle::tree_hash(
+            new_size,
+            &StoredHashes {
+                file: hashes_file.as_ref(),
+                on_disk,
+                pending: &new_hashes,
+            },
+        )
+        .map_err(damaged)?;
+        Ok(LogLines {
+            leaves,
+            hashes: new_hashes,
+            new_size,
+            root,
+        })
+    }
+
+    /// Step 2: everything the intent will name, written to scratch and flushed: the group's
+    /// pack (packed) or its manifest and signature files (loose), and each document that will
+    /// be a blob file of its own.
+    fn stage(&self, scratch: &Scratch, records: &mut [Prepared]) -> Result<Option<StagedPack>> {
         let pack = match self.layout {
-            Layout::Packed => Some(self.write_pack(scratch, &prepared)?),
-            Layout::Loose => None,
+            Layout::Packed => Some(self.write_pack(scratch, records)?),
+            Layout::Loose => {
+                let sdir = scratch.dir();
+                for p in records.iter() {
+                    let id = &p.manifest.record_id;
+                    for (name, content) in [
+                        (format!("{id}.json"), &p.bytes[..]),
+                        (format!("{id}.sig"), &p.signature[..]),
+                    ] {
+                        let path = sdir.join(&name);
+                        let mut f = sdir.create_new(&name, 0o644).at("create", &path)?;
+                        f.write_all(content).ctx("write", &path)?;
+                    }
+                }
+                None
+            }
         };
-        for (_, staged, parts, _, _) in &mut prepared {
-            for doc in staged.iter_mut().chain(parts.iter_mut()) {
-                let packed = pack.as_ref().is_some_and(|pack| {
-                    pack.documents.contains(&doc.sha256) || pack.referenced.contains(&doc.sha256)
-                });
+        for p in records.iter_mut() {
+            for doc in p.staged.iter_mut().chain(p.parts.iter_mut()) {
+                let packed = pack.as_ref().is_some_and(|pack| pack.holds(&doc.sha256));
                 if !packed {
                     // A blob published as a file of its own and staged in memory is written to
                     // scratch now, so that the flush below makes it durable before the log
@@ -797,114 +796,120 @@ impl Archive {
             }
         }
         self.local.sync()?;
+        Ok(pack)
+    }
 
-        // Step 3: the intent record.
-        if let Some(pack) = &pack {
-            let places = packs::place_line(&pack.sha256).repeat(prepared.len());
+    /// Step 3: the intent record, appended to the log files and flushed: what lets recovery
+    /// find everything step 4 may have moved into place.
+    fn write_intent(
+        &self,
+        pack: Option<&StagedPack>,
+        group: &SignedGroup,
+        log: &LogLines,
+    ) -> Result<()> {
+        if let Some(pack) = pack {
+            let places = packs::place_line(&pack.sha256).repeat(group.records.len());
             self.local.append_log(LogFile::Places, places.as_bytes())?;
         }
-        self.local.append_log(LogFile::Leaves, lines.as_bytes())?;
         self.local
-            .append_log(LogFile::Hashes, new_hashes.concat().as_slice())?;
-        if !key_lines.is_empty() {
-            self.local.append_log(LogFile::Keys, key_lines.as_bytes())?;
+            .append_log(LogFile::Leaves, log.leaves.as_bytes())?;
+        self.local
+            .append_log(LogFile::Hashes, log.hashes.concat().as_slice())?;
+        if !group.key_lines.is_empty() {
+            self.local
+                .append_log(LogFile::Keys, group.key_lines.as_bytes())?;
         }
-        self.local.sync()?;
+        self.local.sync()
+    }
 
-        // Step 4: move into place. A pack goes first, so that recovery (and audit) can read from
-        // its manifests which documents an interrupted commit may have published.
+    /// Step 4: the pack or the record files, and the blob files, moved into place; flushed.
+    fn publish(
+        &self,
+        scratch: &Scratch,
+        pack: Option<StagedPack>,
+        records: Vec<Prepared>,
+    ) -> Result<Vec<Committed>> {
+        // A pack goes first, so that recovery (and audit) can read from its manifests which
+        // documents an interrupted commit may have published.
         if let Some(pack) = &pack {
             self.local
                 .publish_pack(scratch, &pack.staged_name, &pack.sha256)?;
             self.remember_pack(pack.sha256, pack.footer.clone());
         }
-        let mut committed = Vec::with_capacity(prepared.len());
-        for (manifest, staged, parts, _, _) in prepared {
-            if let Some(pack) = &pack {
-                for mut part in parts {
-                    if !pack.documents.contains(&part.sha256)
-                        && !pack.referenced.contains(&part.sha256)
-                    {
-                        let sha256 = part.sha256;
-                        let (dir, name) = part.location()?;
-                        self.local.publish_document(dir, name, &sha256)?;
-                    }
-                }
-                let stored = match staged {
-                    Some(staged) if pack.documents.contains(&staged.sha256) => Published::Stored,
-                    Some(staged) if pack.referenced.contains(&staged.sha256) => {
-                        Published::AlreadyPresent
-                    }
-                    Some(mut staged) => {
-                        let sha256 = staged.sha256;
-                        let (dir, name) = staged.location()?;
-                        match self.local.publish_document(dir, name, &sha256)?.0 {
-                            true => Published::Stored,
-                            false => Published::AlreadyPresent,
-                        }
-                    }
-                    None => Published::AlreadyPresent,
-                };
-                committed.push(Committed { manifest, stored });
-                continue;
+        let publish = |doc: &mut Staged| -> Result<Published> {
+            if pack
+                .as_ref()
+                .is_some_and(|pack| pack.documents.contains(&doc.sha256))
+            {
+                return Ok(Published::Stored);
             }
+            if pack
+                .as_ref()
+                .is_some_and(|pack| pack.referenced.contains(&doc.sha256))
+            {
+                return Ok(Published::AlreadyPresent);
+            }
+            let sha256 = doc.sha256;
+            let (dir, name) = doc.location()?;
+            Ok(match self.local.publish_document(dir, name, &sha256)?.0 {
+                true => Published::Stored,
+                false => Published::AlreadyPresent,
+            })
+        };
+        let mut committed = Vec::with_capacity(records.len());
+        for Prepared {
+            manifest,
+            staged,
+            parts,
+            ..
+        } in records
+        {
+            // A loose record with parts goes before them, so that recovery (and audit) can
+            // read from it which parts an interrupted commit may have published; one without
+            // parts goes after its document, so that it never names a blob not yet in place.
             let id: RecordId = manifest.record_id.parse().expect("we made it");
-            let has_parts = !parts.is_empty();
-            if has_parts {
-                // The record goes first, so that recovery (and audit) can read from it which
-                // parts an interrupted commit may have published.
+            let loose = pack.is_none();
+            if loose && !parts.is_empty() {
                 self.local.place_record(scratch, &id)?;
-                for mut part in parts {
-                    let sha256 = part.sha256;
-                    let (dir, name) = part.location()?;
-                    self.local.publish_document(dir, name, &sha256)?;
-                }
+            }
+            let parts_first = !parts.is_empty();
+            for mut part in parts {
+                publish(&mut part)?;
             }
             let stored = match staged {
-                Some(mut staged) => {
-                    let sha256 = staged.sha256;
-                    let (dir, name) = staged.location()?;
-                    let (new, _) = self.local.publish_document(dir, name, &sha256)?;
-                    if new {
-                        Published::Stored
-                    } else {
-                        Published::AlreadyPresent
-                    }
-                }
+                Some(mut staged) => publish(&mut staged)?,
                 None => Published::AlreadyPresent,
             };
-            if !has_parts {
+            if loose && !parts_first {
                 self.local.place_record(scratch, &id)?;
             }
             committed.push(Committed { manifest, stored });
         }
         self.local.sync()?;
+        Ok(committed)
+    }
 
-        // Step 5: the commit point.
-        let new_size = size + committed.len() as u64;
-        let reader = StoredHashes {
-            file: hashes_file.as_ref(),
-            on_disk,
-            pending: &new_hashes,
-        };
-        let root = merkle::tree_hash(new_size, &reader).map_err(|e| {
-            Error::archive(format!("{}: {e}", hashes_path.display())).hint("run `exhibit audit`")
-        })?;
-        // The checkpoint commits to every key record so far (FORMAT.md 9.5, 9.8).
-        committed_key_lines.push_str(&key_lines);
+    /// Step 5's checkpoint: the new tree, committing to every key record so far (FORMAT.md
+    /// 9.5, 9.8), signed as a C2SP note.
+    fn next_checkpoint(
+        &self,
+        key: &SecretKey,
+        base: &CommitBase,
+        new_key_lines: &str,
+        log: &LogLines,
+    ) -> Result<String> {
+        let all_key_lines = format!("{}{new_key_lines}", base.key_lines);
         let body = Checkpoint {
             origin: self.config.origin.clone(),
-            size: new_size,
-            root,
-            extensions: crate::trust::statement::commitment_line(&committed_key_lines)
+            size: log.new_size,
+            root: log.root,
+            extensions: crate::trust::statement::commitment_line(&all_key_lines)
                 .into_iter()
                 .collect(),
         }
         .to_text();
-        let signed = note::sign_note(&body, &self.config.origin, key)
-            .map_err(|e| Error::archive(format!("cannot sign the checkpoint: {e}")))?;
-        seal(signed.as_bytes())?;
-        Ok(committed)
+        note::sign_note(&body, &self.config.origin, key)
+            .map_err(|e| Error::archive(format!("cannot sign the checkpoint: {e}")))
     }
 
     /// Write the pack of one commit group into scratch: every record's small documents (those
@@ -935,9 +940,16 @@ impl Archive {
         // 4), so only documents it cites without staging them need looking for.
         let staged_here: HashSet<Sha256> = prepared
             .iter()
-            .flat_map(|(_, staged, parts, _, _)| staged.iter().chain(parts).map(|d| d.sha256))
+            .flat_map(|p| p.staged.iter().chain(&p.parts).map(|d| d.sha256))
             .collect();
-        for (manifest, staged, parts, bytes, signature) in prepared {
+        for Prepared {
+            manifest,
+            staged,
+            parts,
+            bytes,
+            signature,
+        } in prepared
+        {
             for doc in staged.iter().chain(parts) {
                 let sha = doc.sha256;
                 if documents.contains(&sha)
@@ -1409,7 +1421,112 @@ pub struct Draft {
 }
 
 /// A signed record waiting for step 4: its manifest, documents, manifest bytes and signature.
-type Prepared = (Manifest, Option<Staged>, Vec<Staged>, Vec<u8>, [u8; 64]);
+/// What a commit starts from, read under the writers' lock.
+struct CommitBase {
+    /// The committed log size.
+    size: u64,
+    /// The committed `log/keys` lines.
+    key_lines: String,
+}
+
+/// One record of a commit group: signed, its documents staged, nothing of it in the archive.
+struct Prepared {
+    manifest: Manifest,
+    staged: Option<Staged>,
+    parts: Vec<Staged>,
+    /// The manifest's bytes, as signed.
+    bytes: Vec<u8>,
+    signature: [u8; 64],
+}
+
+/// A commit group signed ([`sign_group`]).
+struct SignedGroup {
+    records: Vec<Prepared>,
+    /// The `log/keys` lines of the group's key records.
+    key_lines: String,
+}
+
+/// What a commit group adds to the log.
+struct LogLines {
+    /// `log/leaves` lines.
+    leaves: String,
+    /// Stored hashes appended to `log/hashes`.
+    hashes: Vec<merkle::Hash>,
+    new_size: u64,
+    /// The root of the tree of `new_size` leaves.
+    root: merkle::Hash,
+}
+
+/// Sign the drafts as the records at log positions `size..`, with the given IDs: the pure part
+/// of a commit (no storage is read or written; only the clock is read, for `signed_at`).
+fn sign_group(
+    key: &SecretKey,
+    signer: &str,
+    size: u64,
+    drafts: Vec<Draft>,
+    ids: Vec<RecordId>,
+) -> Result<SignedGroup> {
+    let signed_at = manifest::now();
+    let mut key_lines = String::new();
+    let mut records = Vec::with_capacity(drafts.len());
+    for (i, (draft, record_id)) in drafts.into_iter().zip(ids).enumerate() {
+        let index = size + i as u64;
+        let manifest = Manifest {
+            format: manifest::format_for(
+                draft.method,
+                draft.browser.is_some() || draft.http.as_ref().is_some_and(|h| !h.tls.is_empty()),
+            )
+            .into(),
+            record_id: record_id.to_string(),
+            log_index: index,
+            method: draft.method,
+            requested_url: draft.requested_url,
+            final_url: draft.final_url,
+            captured_at: draft.captured_at,
+            signed_at: signed_at.clone(),
+            document: draft.document,
+            http: draft.http,
+            warc: draft.warc,
+            browser: draft.browser,
+            labels: draft.labels,
+            change: draft.change,
+            tool: Tool::this(),
+            signer: signer.to_string(),
+        };
+        // The last word on what gets signed, whoever built the draft: a manifest that breaks
+        // its format's validity rules (a URL with credentials, say) is never signed. The
+        // message names the rule, never the offending URL.
+        manifest.check().map_err(|e| {
+            Error::usage(format!("refusing to sign a record: {}", e.what))
+                .hint("nothing was stored; this is a bug in whatever built the record")
+        })?;
+        let bytes = manifest.to_bytes();
+        let signature = keys::sign(key, &bytes);
+        if manifest.method == Method::Key {
+            let about = manifest
+                .requested_url
+                .strip_prefix(crate::trust::statement::URL_PREFIX)
+                .unwrap_or_default()
+                .to_string();
+            key_lines.push_str(
+                &crate::trust::KeyEventLine {
+                    index,
+                    record_id: record_id.to_string(),
+                    key: about,
+                }
+                .to_line(),
+            );
+        }
+        records.push(Prepared {
+            manifest,
+            staged: draft.staged,
+            parts: draft.parts,
+            bytes,
+            signature,
+        });
+    }
+    Ok(SignedGroup { records, key_lines })
+}
 
 /// A commit group's pack in scratch, and which documents it holds.
 struct StagedPack {
@@ -1420,6 +1537,13 @@ struct StagedPack {
     /// Referred to in another pack.
     referenced: HashSet<Sha256>,
     footer: crate::core::pack::Footer,
+}
+
+impl StagedPack {
+    /// Whether the pack stores the document or refers to where another pack does.
+    fn holds(&self, sha256: &Sha256) -> bool {
+        self.documents.contains(sha256) || self.referenced.contains(sha256)
+    }
 }
 
 #[derive(Debug, Clone)]

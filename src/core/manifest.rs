@@ -536,6 +536,43 @@ pub struct RecordSummary<'a> {
 }
 
 impl Manifest {
+    /// A manifest for unit tests: the fields a record needs, the rest empty.
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        method: Method,
+        record_id: String,
+        log_index: u64,
+        url: String,
+        signed_at: &str,
+        (sha256, size): (String, u64),
+        signer: String,
+    ) -> Manifest {
+        Manifest {
+            format: format_for(method, false).into(),
+            record_id,
+            log_index,
+            method,
+            requested_url: url.clone(),
+            final_url: url,
+            captured_at: signed_at.into(),
+            signed_at: signed_at.into(),
+            document: DocumentFacts {
+                sha256,
+                size,
+                content_type: None,
+                title: None,
+                text_fingerprint: None,
+            },
+            http: None,
+            warc: None,
+            browser: None,
+            labels: Labels::default(),
+            change: None,
+            tool: Tool::this(),
+            signer,
+        }
+    }
+
     pub fn summary(&self) -> RecordSummary<'_> {
         RecordSummary {
             record_id: &self.record_id,

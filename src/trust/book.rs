@@ -394,7 +394,7 @@ pub fn fold(roots: &[PublicKey], pinned: bool, events: &[Event]) -> Book {
 mod tests {
     use super::*;
     use crate::keys::SecretKey;
-    use crate::manifest::{DocumentFacts, Labels, Method, Tool};
+    use crate::manifest::Method;
     use proptest::prelude::*;
 
     fn secret(seed: u8) -> SecretKey {
@@ -410,30 +410,15 @@ mod tests {
 
     fn rec(index: u64, signer: &SecretKey, st: Statement, signed_at: &str) -> Rec {
         let id = crate::record_id::RecordId::from_bits(index * 7919 + 13).to_string();
-        let m = Manifest {
-            format: crate::manifest::FORMAT.into(),
-            record_id: id,
-            log_index: index,
-            method: Method::Key,
-            requested_url: format!("exhibit:key/{}", st.key),
-            final_url: format!("exhibit:key/{}", st.key),
-            captured_at: signed_at.into(),
-            signed_at: signed_at.into(),
-            document: DocumentFacts {
-                sha256: "0".repeat(64),
-                size: 1,
-                content_type: None,
-                title: None,
-                text_fingerprint: None,
-            },
-            http: None,
-            warc: None,
-            browser: None,
-            labels: Labels::default(),
-            change: None,
-            tool: Tool::this(),
-            signer: keys::key_id(&signer.verifying_key()),
-        };
+        let m = Manifest::for_test(
+            Method::Key,
+            id,
+            index,
+            format!("exhibit:key/{}", st.key),
+            signed_at,
+            ("0".repeat(64), 1),
+            keys::key_id(&signer.verifying_key()),
+        );
         let bytes = m.to_bytes();
         let sig = keys::sign(signer, &bytes).to_vec();
         Rec { m, bytes, sig, st }

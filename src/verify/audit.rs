@@ -1393,7 +1393,7 @@ impl Audit<'_> {
         let (archive, opts) = (self.archive, self.opts);
         let extended = |old: &Since| match &log.checkpoint {
             Some(cp) => verify::check_extends(archive, log, cp, &old.text).map(|o| o.size),
-            None => Err("the archive has no valid checkpoint to compare with".into()),
+            None => Err(verify::NotExtended::NoCheckpoint),
         };
         let mut extends = None;
         let mut history_failed = false;
@@ -1402,7 +1402,7 @@ impl Audit<'_> {
                 Ok(n) => extends = Some(n),
                 Err(why) => {
                     history_failed = true;
-                    self.error(since.path.clone(), why);
+                    self.error(since.path.clone(), why.to_string());
                 }
             }
         }
@@ -1411,7 +1411,7 @@ impl Audit<'_> {
             if let Some(prev) = &st.previous {
                 if let Err(why) = extended(prev) {
                     history_failed = true;
-                    let why = if why.contains("history was rewritten") {
+                    let why = if why.history_rewritten() {
                         format!(
                             "{why}: the log was rolled back or rewritten since the last passing audit, whose checkpoint this file keeps"
                         )
@@ -1965,12 +1965,25 @@ fn check_record(
     if let Err(why) = verdict {
         if signature.len() != 64 {
             err(&sig, format!("{why} (record {})", entry.record_id));
-        } else if manifest.is_some() && why.contains("does not verify") {
+        } else if matches!(
+            why,
+            verify::Unsigned::Rejected(crate::trust::Rejection::BadSignature(_))
+        ) {
             // Either file may have changed; name both.
             let what = format!(
                 "{why}: the manifest or its signature was altered (record {})",
                 entry.record_id
             );
+            err(&json, what.clone());
+            err(&sig, what);
+        } else if matches!(why, verify::Unsigned::KeyRecords(_))
+            && manifest
+                .as_ref()
+                .is_some_and(|m| m.method == crate::manifest::Method::Key)
+        {
+            // This record is one of the key records that cannot be relied on: either of its
+            // files may be the one that changed.
+            let what = format!("{why} (key record {})", entry.record_id);
             err(&json, what.clone());
             err(&sig, what);
         } else {

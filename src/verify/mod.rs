@@ -431,24 +431,79 @@ fn unpinned_warnings(trust: &Trust) -> Vec<String> {
         .collect()
 }
 
+/// Why a signed manifest does not count.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsigned {
+    /// The bytes are not a valid manifest.
+    #[error("{0}")]
+    Malformed(String),
+    /// The key book could not be folded, so no signature can count.
+    #[error("the archive's key records cannot be relied on: {0}")]
+    KeyRecords(String),
+    /// The key book's verdict on this signature.
+    #[error(transparent)]
+    Rejected(#[from] crate::trust::Rejection),
+}
+
 /// Check a manifest's bytes and signature. Returns the parsed manifest whenever it parses (a
 /// record with a bad signature still says what it claims), and whether the signature counts.
 pub fn check_signed(
     bytes: &[u8],
     signature: &[u8],
     log: &LogState,
-) -> (Option<Manifest>, Result<(), String>) {
+) -> (Option<Manifest>, Result<(), Unsigned>) {
     let m = match Manifest::parse(bytes) {
         Ok(m) => m,
-        Err(e) => return (None, Err(e.to_string())),
+        Err(e) => return (None, Err(Unsigned::Malformed(e.to_string()))),
     };
     let verdict = match &log.trust {
-        Err(why) => Err(format!(
-            "the archive's key records cannot be relied on: {why}"
-        )),
-        Ok(t) => t.check(&m, bytes, signature).map_err(|e| e.to_string()),
+        Err(why) => Err(Unsigned::KeyRecords(why.clone())),
+        Ok(t) => t.check(&m, bytes, signature).map_err(Unsigned::from),
     };
     (Some(m), verdict)
+}
+
+/// Why the log does not extend an older checkpoint ([`check_extends`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotExtended {
+    #[error("the old checkpoint is malformed: {0}")]
+    Malformed(String),
+    /// The key book could not be folded, so no checkpoint can be judged.
+    #[error("{0}")]
+    KeyRecords(String),
+    #[error(
+        "the old checkpoint is not trustworthy: its origin {old:?} is not this archive's {ours:?}"
+    )]
+    OtherOrigin { old: String, ours: String },
+    #[error("the old checkpoint is not trustworthy: checkpoint signature: {0}")]
+    Signature(String),
+    #[error(
+        "the log has {now} records but the old checkpoint already had {old}: history was rewritten"
+    )]
+    Shrunk { now: u64, old: u64 },
+    /// The stored hashes cannot give the consistency proof.
+    #[error("{0}")]
+    Proof(String),
+    #[error("the log of {now} records does not extend the old checkpoint of {old} records: history was rewritten")]
+    Diverged { now: u64, old: u64 },
+    #[error("the key records of the first {old} records are not those the old checkpoint committed to: a key record was removed, altered or added since (history was rewritten)")]
+    KeyRecordsRewritten { old: u64 },
+    /// There is no checkpoint of the archive's that counts to compare with.
+    #[error("the archive has no valid checkpoint to compare with")]
+    NoCheckpoint,
+}
+
+impl NotExtended {
+    /// A trustworthy older checkpoint that the log contradicts: a rollback or a rewrite, not an
+    /// unreadable or untrusted file.
+    pub fn history_rewritten(&self) -> bool {
+        matches!(
+            self,
+            NotExtended::Shrunk { .. }
+                | NotExtended::Diverged { .. }
+                | NotExtended::KeyRecordsRewritten { .. }
+        )
+    }
 }
 
 pub fn verify_record(archive: &Archive, log: &LogState, id: &RecordId) -> Result<RecordReport> {
@@ -555,19 +610,22 @@ pub fn check_extends(
     log: &LogState,
     current: &Checkpoint,
     old_text: &str,
-) -> Result<Checkpoint, String> {
+) -> Result<Checkpoint, NotExtended> {
     let old = note::parse_note(old_text)
         .and_then(|n| Checkpoint::parse(&n.text))
-        .map_err(|e| format!("the old checkpoint is malformed: {e}"))?;
-    let trust = log.trust.as_ref().map_err(|e| e.clone())?;
+        .map_err(|e| NotExtended::Malformed(e.to_string()))?;
+    let trust = log
+        .trust
+        .as_ref()
+        .map_err(|e| NotExtended::KeyRecords(e.clone()))?;
     // The old checkpoint is judged by the current book: it counts if its signer's checkpoints
     // of that size count. Its key-record line committed to a prefix of today's log/keys, which
     // is checked below, after the consistency proof that covers the records themselves.
     if old.origin != archive.config.origin {
-        return Err(format!(
-            "the old checkpoint is not trustworthy: its origin {:?} is not this archive's {:?}",
-            old.origin, archive.config.origin
-        ));
+        return Err(NotExtended::OtherOrigin {
+            old: old.origin,
+            ours: archive.config.origin.clone(),
+        });
     }
     let keys: Vec<(String, crate::keys::PublicKey)> = trust
         .book
@@ -575,23 +633,22 @@ pub fn check_extends(
         .iter()
         .map(|e| (archive.config.origin.clone(), e.key))
         .collect();
-    note::verify_note(old_text, &keys)
-        .map_err(|e| format!("the old checkpoint is not trustworthy: checkpoint signature: {e}"))?;
+    note::verify_note(old_text, &keys).map_err(|e| NotExtended::Signature(e.to_string()))?;
     if old.size > current.size {
-        return Err(format!(
-            "the log has {} records but the old checkpoint already had {}: history was rewritten",
-            current.size, old.size
-        ));
+        return Err(NotExtended::Shrunk {
+            now: current.size,
+            old: old.size,
+        });
     }
     let proof = archive
         .consistency_proof(old.size, current.size)
-        .map_err(|e| e.to_string())?;
-    merkle::check_consistency(&proof, current.size, &current.root, old.size, &old.root).map_err(|_| {
-        format!(
-            "the log of {} records does not extend the old checkpoint of {} records: history was rewritten",
-            current.size, old.size
-        )
-    })?;
+        .map_err(|e| NotExtended::Proof(e.to_string()))?;
+    merkle::check_consistency(&proof, current.size, &current.root, old.size, &old.root).map_err(
+        |_| NotExtended::Diverged {
+            now: current.size,
+            old: old.size,
+        },
+    )?;
     // The tree extends; so must the list of key records. A holder of a key that was later
     // marked compromised can sign a checkpoint over the same tree whose key-record line leaves
     // the compromise out: the kept checkpoint's line shows what the list was.
@@ -603,10 +660,7 @@ pub fn check_extends(
     if let [kept] = kept.as_slice() {
         let now = crate::trust::statement::committed_lines(&trust.lines, old.size);
         if crate::trust::statement::commitment_line(&now).as_ref() != Some(*kept) {
-            return Err(format!(
-                "the key records of the first {} records are not those the old checkpoint committed to: a key record was removed, altered or added since (history was rewritten)",
-                old.size
-            ));
+            return Err(NotExtended::KeyRecordsRewritten { old: old.size });
         }
     }
     Ok(old)

@@ -255,7 +255,7 @@ mod tests {
     //! pinned key, with the bytes of any one part replaceable.
     use super::*;
     use crate::keys::{self, PublicKey, SecretKey};
-    use crate::manifest::{self, DocumentFacts, Labels, Method, Tool};
+    use crate::manifest::{self, Method};
     use crate::record_id::RecordId;
     use crate::trust::{Anchor, KeyRecordBytes, PinnedKey, Trust, TrustKind};
     use proptest::prelude::*;
@@ -277,31 +277,15 @@ mod tests {
     }
 
     fn sign_record(key: &SecretKey, index: u64, id: &str, doc: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let url = format!("https://example.com/doc/{index}");
-        let m = manifest::Manifest {
-            format: manifest::format_for(Method::Import, false).into(),
-            record_id: id.to_string(),
-            log_index: index,
-            method: Method::Import,
-            requested_url: url.clone(),
-            final_url: url,
-            captured_at: manifest::now(),
-            signed_at: manifest::now(),
-            document: DocumentFacts {
-                sha256: sha(doc),
-                size: doc.len() as u64,
-                content_type: None,
-                title: None,
-                text_fingerprint: None,
-            },
-            http: None,
-            warc: None,
-            browser: None,
-            labels: Labels::default(),
-            change: None,
-            tool: Tool::this(),
-            signer: keys::key_id(&key.verifying_key()),
-        };
+        let m = Manifest::for_test(
+            Method::Import,
+            id.to_string(),
+            index,
+            format!("https://example.com/doc/{index}"),
+            &manifest::now(),
+            (sha(doc), doc.len() as u64),
+            keys::key_id(&key.verifying_key()),
+        );
         let bytes = m.to_bytes();
         let sig = keys::sign(key, &bytes).to_vec();
         (bytes, sig)
