@@ -9,8 +9,9 @@ mod common;
 
 use common::seaweed::{Seaweed, BUCKET};
 use common::server::{Route, TestServer};
+use common::tamper::{assert_caught, Act, Objects};
 use common::{assert_one_line_error, serve_owned, Env, Run};
-use exhibit::archive::backend::{Backend, PutMode};
+use exhibit::archive::backend::Backend;
 use exhibit::archive::s3::S3Backend;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -144,14 +145,6 @@ fn objects(sw: &Seaweed, prefix: &str) -> BTreeSet<String> {
 
 fn read(sw: &Seaweed, name: &str) -> Vec<u8> {
     store(sw).get(name).unwrap().unwrap().0
-}
-
-fn put(sw: &Seaweed, name: &str, bytes: &[u8]) {
-    store(sw).put(name, bytes, PutMode::Overwrite).unwrap();
-}
-
-fn delete(sw: &Seaweed, name: &str) {
-    store(sw).delete(name).unwrap();
 }
 
 /// The kill test times its kills against how long a capture takes; the other tests of this
@@ -331,69 +324,54 @@ fn audit_on_object_storage_finds_damage_by_object_name() {
     alice.capture_ids(&urls(&srv, 0..10));
     alice.assert_audit_clean(&pin);
 
-    let names = objects(&sw, "dmg/");
+    // The same acts as tests/integrity.rs does to a directory, through the same helper.
+    let store = store(&sw);
+    let objects = Objects::new(&store, "dmg/");
+    let names: Vec<String> = objects.list().into_iter().map(|(n, _)| n).collect();
     let pick = |prefix: &str| {
         names
             .iter()
-            .find(|n| n.starts_with(&format!("dmg/{prefix}")))
+            .find(|n| n.starts_with(prefix))
             .unwrap_or_else(|| panic!("no {prefix} in {names:?}"))
             .clone()
     };
+    let audit = || {
+        let (r, v) = alice.audit(&["--trusted-key", &pin]);
+        (r.code, v)
+    };
+    let mut acts = Vec::new();
     for victim in [
-        pick("packs/"),
-        pick("documents/"),
-        pick("log/segments/"),
-        pick("log/checkpoint"),
-        pick("keys/"),
-        pick("exhibit.json"),
+        "packs/",
+        "documents/",
+        "log/segments/",
+        "log/checkpoint",
+        "keys/",
+        "exhibit.json",
     ] {
-        let original = read(&sw, &victim);
-        let mut bad = original.clone();
-        let at = bad.len() / 2;
-        bad[at] ^= 0x01;
-        put(&sw, &victim, &bad);
-        let (r, v) = alice.audit(&["--trusted-key", &pin]);
-        let shown = format!("{}{}", r.stdout, r.stderr);
-        let short = victim.strip_prefix("dmg/").unwrap();
-        assert_ne!(r.code, 0, "{victim} flipped, audit passed: {v:#}");
-        assert!(
-            shown.contains(short),
-            "{victim} flipped, not named: {shown}"
-        );
-        put(&sw, &victim, &original);
-        alice.assert_audit_clean(&pin);
+        let name = pick(victim);
+        let at = names.iter().position(|n| *n == name).unwrap();
+        let size = objects.list()[at].1 as usize;
+        acts.push(Act::Flip {
+            name,
+            at: size / 2,
+            mask: 0x01,
+        });
     }
-
     // Deleted: a pack, a document, a segment.
-    for victim in [pick("packs/"), pick("documents/"), pick("log/segments/")] {
-        let original = read(&sw, &victim);
-        delete(&sw, &victim);
-        let (r, v) = alice.audit(&["--trusted-key", &pin]);
-        let short = victim.strip_prefix("dmg/").unwrap();
-        assert_ne!(r.code, 0, "{victim} deleted, audit passed: {v:#}");
-        assert!(
-            format!("{}{}", r.stdout, r.stderr).contains(short),
-            "{victim} deleted, not named: {}{}",
-            r.stdout,
-            r.stderr
-        );
-        put(&sw, &victim, &original);
+    for victim in ["packs/", "documents/", "log/segments/"] {
+        acts.push(Act::Delete(pick(victim)));
     }
-    alice.assert_audit_clean(&pin);
-
     // Extra objects: a pack nothing names, a stray file, a segment of a tree no checkpoint had.
-    let fake_pack = format!("dmg/packs/ab/ab{}.pack", "0".repeat(62));
     for extra in [
-        fake_pack.as_str(),
-        "dmg/notes.txt",
-        "dmg/log/segments/garbage",
+        format!("packs/ab/ab{}.pack", "0".repeat(62)),
+        "notes.txt".into(),
+        "log/segments/garbage".into(),
     ] {
-        put(&sw, extra, b"not part of it");
-        let (r, v) = alice.audit(&["--trusted-key", &pin]);
-        assert_eq!(r.code, 1, "{extra} added, audit: {v:#}");
-        let short = extra.strip_prefix("dmg/").unwrap();
-        assert!(r.stdout.contains(short), "{extra} not named: {}", r.stdout);
-        delete(&sw, extra);
+        acts.push(Act::Add(extra, b"not part of it".to_vec()));
+    }
+    for act in &acts {
+        assert_caught(act, objects.tampered(act, audit));
+        alice.assert_audit_clean(&pin);
     }
     alice.assert_audit_clean(&pin);
 }
@@ -507,42 +485,52 @@ fn killed_writers_leave_the_archive_clean() {
     let mut full = times[1];
     let mut committed = BTreeSet::new();
     let mut warned = 0;
-    // The shortest delay after which a capture had finished: its commit lies just before.
-    let mut finished_at = full.mul_f64(4.0);
     let mut round = 0;
-    // The rounds, then (only if no kill landed inside a commit yet) up to 60 more aimed at the
+    // Watching the store: a commit pushes its log segment first and swaps the checkpoint last.
+    let bucket = store(&sw);
+    let segments = || bucket.list("kill/log/segments/").unwrap().len();
+    // The rounds, then (only if no kill landed inside a commit yet) up to 30 more aimed at the
     // commit point: the window between the segment's push and the checkpoint's swap is a few
-    // milliseconds, which a spread of several captures' times can miss on a fast machine.
-    while round < rounds || (rounds >= 50 && warned == 0 && round < rounds + 60) {
+    // milliseconds, which random delays can miss on a fast or a loaded machine. Those rounds
+    // watch the store and kill the writer the moment its segment appears.
+    while round < rounds || (rounds >= 50 && warned == 0 && round < rounds + 30) {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         // From a third of a capture's time to three times it (a capture after a kill first
         // rolls back what that one left, and may wait for its lease): before, during and after
         // the commit (pull, lease, push, swap).
-        let delay = if round < rounds {
-            full.mul_f64(0.3 + (seed % 2700) as f64 / 1000.0)
-        } else {
-            // The commit ends a capture: the second half of the shortest finished run.
-            finished_at.mul_f64(0.5 + (seed % 500) as f64 / 1000.0)
-        };
+        let aimed = round >= rounds;
+        let before = if aimed { segments() } else { 0 };
         let url = srv.url(&format!("/p{}", round % 60));
+        let started = std::time::Instant::now();
         let mut child = user
             .command(&["capture", "--json", &url])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
+        if aimed {
+            while child.try_wait().unwrap().is_none()
+                && segments() == before
+                && started.elapsed() < full * 10
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        } else {
+            std::thread::sleep(full.mul_f64(0.3 + (seed % 2700) as f64 / 1000.0));
+        }
         let _ = child.kill();
+        let delay = started.elapsed();
         let o = child.wait_with_output().unwrap();
         if o.status.success() {
             let v: serde_json::Value =
                 serde_json::from_slice(&o.stdout).expect("a finished capture prints its record");
             committed.insert(v["record_id"].as_str().unwrap().to_string());
-            finished_at = finished_at.min(delay);
-            full = full.min(delay.max(full / 2));
-        } else if delay > full {
+            if !aimed {
+                full = full.min(delay.max(full / 2));
+            }
+        } else if delay > full && !aimed {
             // Gently: a capture may also wait out the lease of one killed inside its commit.
             full = delay.min(full.mul_f64(1.25));
         }

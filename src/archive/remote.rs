@@ -480,7 +480,20 @@ fn storage(what: String) -> Error {
     Error::verification(what).hint("run `exhibit audit` on the archive; nothing was written")
 }
 
+/// The object of the store a storage error is about, attached as the error's source so that a
+/// report (`exhibit audit`) can name the object itself, not only say it in words.
+#[derive(Debug, thiserror::Error)]
+#[error("object {0}")]
+pub struct AboutObject(pub String);
+
 impl Remote {
+    /// A storage error about the object `name`: `LOCATION/NAME` and then `rest`.
+    fn damaged(&self, name: &str, rest: impl std::fmt::Display) -> Error {
+        let mut e = storage(format!("{}/{name}{rest}", self.describe()));
+        e.source = Some(Box::new(AboutObject(name.to_string())));
+        e
+    }
+
     /// The archive at `location`, configured from the `AWS_*` variables, with its replica in
     /// the cache directory (one per location).
     pub fn open(location: &S3Location) -> Result<Remote> {
@@ -571,18 +584,16 @@ impl Remote {
             }
             return Ok(());
         }
-        let parsed: super::ArchiveConfig = serde_json::from_slice(&config).map_err(|e| {
-            storage(format!(
-                "{}/{CONFIG_FILE} is malformed: {e}",
-                self.describe()
-            ))
-        })?;
+        let parsed: super::ArchiveConfig = serde_json::from_slice(&config)
+            .map_err(|e| self.damaged(CONFIG_FILE, format!(" is malformed: {e}")))?;
         let layout = Layout::of(&parsed.format).ok_or_else(|| {
-            storage(format!(
-                "{}/{CONFIG_FILE} has format {:?}, which this exhibit does not read",
-                self.describe(),
-                parsed.format
-            ))
+            self.damaged(
+                CONFIG_FILE,
+                format!(
+                    " has format {:?}, which this exhibit does not read",
+                    parsed.format
+                ),
+            )
         })?;
         let parent = self.replica.parent().expect("a replica has a parent");
         crate::fsutil::create_dir_all(parent)?;
@@ -684,7 +695,7 @@ impl Remote {
             ))
         })?;
         let cp = parse_checkpoint(&cp_bytes)
-            .map_err(|why| storage(format!("{}/{cp_name}: {why}", self.describe())))?;
+            .map_err(|why| self.damaged(&cp_name, format!(": {why}")))?;
         let (have, have_root) = match archive.checkpoint()? {
             Some((_, c)) => (c.size, c.root),
             None => (0, merkle::empty_root()),
@@ -718,18 +729,17 @@ impl Remote {
         while size > have {
             let name = Segment::object_name(size, &root);
             let bytes = self.get_capped(&name, MAX_SEGMENT)?.ok_or_else(|| {
-                storage(format!(
-                    "{}/{name} is missing: the log cannot be read back from tree size {size}",
-                    self.describe()
-                ))
+                self.damaged(
+                    &name,
+                    format!(" is missing: the log cannot be read back from tree size {size}"),
+                )
             })?;
-            let seg = Segment::parse(&bytes)
-                .map_err(|why| storage(format!("{}/{name}: {why}", self.describe())))?;
+            let seg =
+                Segment::parse(&bytes).map_err(|why| self.damaged(&name, format!(": {why}")))?;
             if seg.to != size || seg.to_root != root || seg.from < have {
-                return Err(storage(format!(
-                    "{}/{name} holds another part of the log than its name says",
-                    self.describe()
-                )));
+                return Err(
+                    self.damaged(&name, " holds another part of the log than its name says")
+                );
             }
             size = seg.from;
             root = seg.from_root;
@@ -768,10 +778,10 @@ impl Remote {
                 let got = file_sha256(&scratch.path().join(&staged))?;
                 if got != *sha {
                     let _ = std::fs::remove_file(scratch.path().join(&staged));
-                    return Err(storage(format!(
-                        "{}/{name} does not match its name: its bytes have SHA-256 {got}",
-                        self.describe()
-                    )));
+                    return Err(self.damaged(
+                        &name,
+                        format!(" does not match its name: its bytes have SHA-256 {got}"),
+                    ));
                 }
                 local.publish_pack(&scratch, &staged, sha)
             })
@@ -864,17 +874,19 @@ impl Remote {
                         .split_once(": ")
                         .map_or(why.as_str(), |(_, w)| w)
                         .to_string();
-                    storage(format!("{}/{name}: {why}", self.describe()))
+                    self.damaged(&name, format!(": {why}"))
                 });
                 match check {
                     Ok(c) if c.sha256 == *sha => {}
                     Ok(c) => {
                         let _ = std::fs::remove_file(&path);
-                        return Err(storage(format!(
-                            "{}/{name} does not match its name: it decompresses to SHA-256 {}",
-                            self.describe(),
-                            c.sha256
-                        )));
+                        return Err(self.damaged(
+                            &name,
+                            format!(
+                                " does not match its name: it decompresses to SHA-256 {}",
+                                c.sha256
+                            ),
+                        ));
                     }
                     Err(e) => {
                         let _ = std::fs::remove_file(&path);
@@ -901,11 +913,13 @@ impl Remote {
             return Ok(None);
         };
         if meta.size > cap {
-            return Err(storage(format!(
-                "{}/{name} is {} bytes, more than such an object can be ({cap})",
-                self.describe(),
-                meta.size
-            )));
+            return Err(self.damaged(
+                name,
+                format!(
+                    " is {} bytes, more than such an object can be ({cap})",
+                    meta.size
+                ),
+            ));
         }
         Ok(self.backend.get(name)?.map(|(b, _)| b))
     }
@@ -973,7 +987,7 @@ impl Remote {
             .map_err(|e| Error::io("create", &path, e))?;
         // A ranged read of a missing object is not an error on every store: ask first.
         if self.backend.head(name)?.is_none() {
-            return Err(storage(format!("{}/{name} is missing", self.describe())));
+            return Err(self.damaged(name, " is missing"));
         }
         let mut at = 0;
         loop {
@@ -1069,10 +1083,7 @@ impl Remote {
         if let PutOutcome::Exists = self.backend.put(name, bytes, PutMode::Create)? {
             let there = self.backend.get(name)?.map(|(b, _)| b);
             if there.as_deref() != Some(bytes) {
-                return Err(storage(format!(
-                    "{}/{name} exists with other content than this writer's",
-                    self.describe()
-                )));
+                return Err(self.damaged(name, " exists with other content than this writer's"));
             }
         }
         Ok(())

@@ -61,7 +61,13 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                 // The log cannot be read back to the checkpoint: nothing after it can be
                 // judged, and that is the audit's verdict.
                 Err(e) if e.kind == exhibit::error::Kind::Verification => {
-                    return Ok(unreadable_log(&remote.describe(), &e.what, a.json));
+                    // The damaged object when the error is about one, else the log as a whole.
+                    let object = e
+                        .source
+                        .as_ref()
+                        .and_then(|s| s.downcast_ref::<exhibit::archive::remote::AboutObject>())
+                        .map_or("log", |o| o.0.as_str());
+                    return Ok(unreadable_log(&remote.describe(), object, &e.what, a.json));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -195,7 +201,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
 }
 
 /// The verdict on an archive whose log cannot be read back from the store: one error.
-fn unreadable_log(archive: &str, why: &str, json: bool) -> i32 {
+fn unreadable_log(archive: &str, object: &str, why: &str, json: bool) -> i32 {
     let summary = format!("{archive}: FAILED: 1 error (the log could not be read back)");
     if json {
         let v = serde_json::json!({
@@ -205,7 +211,7 @@ fn unreadable_log(archive: &str, why: &str, json: bool) -> i32 {
             "errors": 1,
             "warnings": 0,
             "summary": summary,
-            "problems": [{"severity": "error", "path": "log", "what": why}],
+            "problems": [{"severity": "error", "path": object, "what": why}],
         });
         println!("{v}");
     } else {

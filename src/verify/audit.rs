@@ -2161,7 +2161,21 @@ impl Audit<'_> {
             _ => archive.trust(&Anchor::Archive).ok(),
         };
         if let Some(own) = own.filter(|t| t.founded) {
-            for k in archive.stored_keys_for_audit().unwrap_or_default() {
+            let stored = archive.stored_keys_for_audit().unwrap_or_default();
+            // A copy missing changes nothing exhibit verifies (the log holds every key), but
+            // whoever checks a signature with openssl looks for it there (FORMAT.md 7.1).
+            for k in own.book.keys() {
+                if !stored.iter().any(|s| s.id == k.id) {
+                    self.warning(
+                        format!("keys/{}.pem", k.id),
+                        format!(
+                            "missing: the copy of key {} (which the log's key records add) is not in keys/; verification reads the key from the log, but a reader following FORMAT.md with openssl looks for this file (restore it from a backup; its key is in the statement of the key record that adds it)",
+                            k.id
+                        ),
+                    );
+                }
+            }
+            for k in stored {
                 if own.book.get(&k.id).is_none() {
                     self.error(
                         format!("keys/{}.pem", k.id),

@@ -5,6 +5,7 @@
 pub mod pki;
 pub mod seaweed;
 pub mod server;
+pub mod tamper;
 
 use server::{Route, TestServer};
 
