@@ -311,100 +311,18 @@ pub fn export(
         Error::not_found("the archive has no records, so nothing to export")
             .hint("capture something first")
     })?;
-    let signer = key.verifying_key();
-    let signer_id = keys::key_id(&signer);
-
-    struct Item {
-        manifest: Manifest,
-        bytes: Vec<u8>,
-        sig: Vec<u8>,
-        proof: Proof,
-        doc_name: String,
-    }
+    let signer_id = keys::key_id(&key.verifying_key());
     // A bundle vouches for what it carries: refuse records that do not verify here (bad
     // signature, key retired or compromised), a checkpoint no usable key signed, and a sealing
     // key that may no longer sign.
-    let archive_trust = crate::verify::LogState::for_export(archive)?;
-    let book = archive_trust.book().expect("checked by for_export");
+    let log = crate::verify::LogState::for_export(archive)?;
+    let book = log.book().expect("checked by for_export");
     book.may_sign(&signer_id)
         .map_err(|why| crate::trust::not_usable(&signer_id, &why))?;
-    let mut items: Vec<Item> = Vec::new();
-    let mut key_ids = vec![signer_id.clone()];
-    for id in &ids {
-        // A bundle vouches for what it carries: the one judgement of a record, here.
-        refuse_unverified(archive, &archive_trust, id)?;
-        let (bytes, sig) = archive
-            .load_record(id)?
-            .ok_or_else(|| crate::archive::no_such_record(id, archive.root()))?;
-        let m = Manifest::parse(&bytes)?;
-        let path = archive.inclusion_proof(m.log_index, cp.size)?;
-        let leaf = merkle::leaf_hash(&bytes);
-        if !key_ids.contains(&m.signer) {
-            key_ids.push(m.signer.clone());
-        }
-        let proof = Proof {
-            record_id: m.record_id.clone(),
-            leaf_index: m.log_index,
-            tree_size: cp.size,
-            leaf_hash: hex::encode(leaf),
-            audit_path: path.iter().map(hex::encode).collect(),
-            root_hash: hex::encode(cp.root),
-        };
-        let doc_name = readable_name(&m);
-        items.push(Item {
-            manifest: m,
-            bytes,
-            sig,
-            proof,
-            doc_name,
-        });
-    }
-    // Log order, whatever order the records were named in, so the same set of records always
-    // gives the same bundle, and a verifier can rebuild the index.
-    items.sort_by_key(|it| it.manifest.log_index);
-    // The key records of the log travel with the records: the index the checkpoint commits to,
-    // and each key record, so that a verifier pinned to one key can follow a rotation it signed.
-    let trust = archive_trust.trust.as_ref().expect("checked above");
-    let mut key_records: Vec<(String, crate::trust::KeyRecordBytes)> = Vec::new();
-    for ev in &trust.events {
-        if !key_ids.contains(&ev.manifest.signer) {
-            key_ids.push(ev.manifest.signer.clone());
-        }
-        key_records.push((
-            ev.manifest.record_id.clone(),
-            crate::trust::KeyRecordBytes {
-                manifest: ev.bytes.clone(),
-                signature: ev.signature.clone(),
-                document: ev.statement.to_bytes(),
-            },
-        ));
-    }
-    let trusted_pairs: Vec<(String, PublicKey)> =
-        book.keys().map(|k| (k.id.clone(), k.key)).collect();
-    for id in checkpoint_signers(&cp_text, &cp.origin, &trusted_pairs) {
-        if !key_ids.contains(&id) {
-            key_ids.push(id);
-        }
-    }
-    key_ids.sort();
-    let mut carried: Vec<(String, PublicKey)> = Vec::new();
-    for id in &key_ids {
-        let k = book.get(id).ok_or_else(|| {
-            Error::key(format!(
-                "the archive does not hold public key {id}, which signed an exported record"
-            ))
-            .hint("run `exhibit audit`")
-        })?;
-        carried.push((id.clone(), k.key));
-    }
-
-    let listed: Vec<(&Manifest, &str)> = items
-        .iter()
-        .map(|it| (&it.manifest, it.doc_name.as_str()))
-        .collect();
-    let index_bytes = Index::of(&cp, &listed, FORMAT).to_bytes();
-    let manifests: Vec<&Manifest> = items.iter().map(|it| &it.manifest).collect();
-    let citation = citation_text(&manifests, &carried);
+    let trust = log.trust.as_ref().expect("checked by for_export");
+    let items = export_items(archive, &log, &ids, &cp)?;
+    let carried = export_keys(trust, &items, &signer_id, &cp_text, &cp)?;
+    let members = export_members(&items, trust, &carried, &cp, cp_text);
 
     let out_dir = out
         .parent()
@@ -419,72 +337,16 @@ pub fn export(
     };
     // SHA256SUMS and its signature come first in the zip but are computed last, so the members
     // are written to the zip in a second pass over the same, fixed order.
-    let mut plan: Vec<(String, Vec<u8>)> = vec![
-        ("exhibit-bundle.json".into(), index_bytes),
-        ("CITATION.txt".into(), citation.into_bytes()),
-        ("VERIFY.txt".into(), VERIFY_TXT.as_bytes().to_vec()),
-        ("checkpoint.txt".into(), cp_text.into_bytes()),
-    ];
-    for (id, k) in &carried {
-        plan.push((format!("keys/{id}.pem"), keys::public_pem(k).into_bytes()));
-    }
-    if !trust.lines.is_empty() {
-        plan.push((KEYLOG.into(), trust.lines.clone().into_bytes()));
-    }
-    for (id, r) in key_records {
-        plan.push((format!("keylog/{id}/manifest.json"), r.manifest));
-        plan.push((format!("keylog/{id}/manifest.sig"), r.signature));
-        plan.push((format!("keylog/{id}/statement.json"), r.document));
-    }
-    let mut doc_sums = Vec::new();
-    for it in &items {
-        let dir = format!("records/{}", it.manifest.record_id);
-        plan.push((format!("{dir}/manifest.json"), it.bytes.clone()));
-        plan.push((format!("{dir}/manifest.sig"), it.sig.clone()));
-        let mut proof = serde_json::to_vec_pretty(&it.proof).expect("proof serializes");
-        proof.push(b'\n');
-        plan.push((format!("{dir}/proof.json"), proof));
-        doc_sums.push((
-            format!("{dir}/{}", it.doc_name),
-            it.manifest.document.sha256.clone(),
-        ));
-    }
-    // The parts of each record (a browser capture's bodies and views, TLS certificates), named
-    // by their SHA-256, after all documents: streamed from the store like the documents.
-    let mut part_sums: Vec<(String, String, u64)> = Vec::new();
-    for it in &items {
-        for p in it.manifest.parts() {
-            part_sums.push((
-                format!("records/{}/parts/{}", it.manifest.record_id, p.sha256),
-                p.sha256,
-                p.size,
-            ));
-        }
-    }
-    let mut sums: Vec<(String, String)> = plan
-        .iter()
-        .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
-        .chain(doc_sums.iter().cloned())
-        .chain(part_sums.iter().map(|(n, h, _)| (n.clone(), h.clone())))
-        .collect();
-    sums.sort();
-    let sums_text: String = sums.iter().map(|(n, h)| format!("{h}  {n}\n")).collect();
+    let sums_text = members.sums();
     let sums_sig = keys::sign(key, sums_text.as_bytes());
     w.add("SHA256SUMS", sums_text.as_bytes())?;
     w.add("SHA256SUMS.sig", &sums_sig)?;
-    for (name, bytes) in &plan {
+    for (name, bytes) in &members.small {
         w.add(name, bytes)?;
     }
-    for (it, (name, _)) in items.iter().zip(&doc_sums) {
-        w.zip
-            .start_file(
-                name.as_str(),
-                Writer::<io::BufWriter<File>>::options(it.manifest.document.size >= 1 << 32),
-            )
-            .map_err(|e| Error::archive(format!("cannot write bundle member {name}: {e}")))?;
-        archive.read_document(&Sha256::checked(&it.manifest.document.sha256)?, &mut w.zip)?;
-    }
-    for (name, sha, size) in &part_sums {
+    // Documents, then parts (a browser capture's bodies and views, TLS certificates), streamed
+    // from the store.
+    for (name, sha, size) in members.documents.iter().chain(&members.parts) {
         w.zip
             .start_file(
                 name.as_str(),
@@ -510,6 +372,178 @@ pub fn export(
         bytes,
         sha256: sha,
     })
+}
+
+/// A record on its way into a bundle.
+struct ExportItem {
+    manifest: Manifest,
+    bytes: Vec<u8>,
+    sig: Vec<u8>,
+    proof: Proof,
+    doc_name: String,
+}
+
+/// The records, each verified here first (the one judgement of a record), with their proofs
+/// against the checkpoint, in log order whatever order they were named in: the same set of
+/// records always gives the same bundle, and a verifier can rebuild the index.
+fn export_items(
+    archive: &Archive,
+    log: &crate::verify::LogState,
+    ids: &[RecordId],
+    cp: &Checkpoint,
+) -> Result<Vec<ExportItem>> {
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        refuse_unverified(archive, log, id)?;
+        let (bytes, sig) = archive
+            .load_record(id)?
+            .ok_or_else(|| crate::archive::no_such_record(id, archive.root()))?;
+        let m = Manifest::parse(&bytes)?;
+        let path = archive.inclusion_proof(m.log_index, cp.size)?;
+        let proof = Proof {
+            record_id: m.record_id.clone(),
+            leaf_index: m.log_index,
+            tree_size: cp.size,
+            leaf_hash: hex::encode(merkle::leaf_hash(&bytes)),
+            audit_path: path.iter().map(hex::encode).collect(),
+            root_hash: hex::encode(cp.root),
+        };
+        items.push(ExportItem {
+            doc_name: readable_name(&m),
+            manifest: m,
+            bytes,
+            sig,
+            proof,
+        });
+    }
+    items.sort_by_key(|it| it.manifest.log_index);
+    Ok(items)
+}
+
+/// The keys a bundle carries, sorted by ID: the sealing key, every record's and key record's
+/// signer, and the keys whose signature on the checkpoint verifies.
+fn export_keys(
+    trust: &Trust,
+    items: &[ExportItem],
+    signer_id: &str,
+    cp_text: &str,
+    cp: &Checkpoint,
+) -> Result<Vec<(String, PublicKey)>> {
+    let book = &trust.book;
+    let mut key_ids: BTreeSet<String> = BTreeSet::from([signer_id.to_string()]);
+    key_ids.extend(items.iter().map(|it| it.manifest.signer.clone()));
+    key_ids.extend(trust.events.iter().map(|ev| ev.manifest.signer.clone()));
+    let trusted_pairs: Vec<(String, PublicKey)> =
+        book.keys().map(|k| (k.id.clone(), k.key)).collect();
+    key_ids.extend(checkpoint_signers(cp_text, &cp.origin, &trusted_pairs));
+    key_ids
+        .into_iter()
+        .map(|id| {
+            let k = book.get(&id).ok_or_else(|| {
+                Error::key(format!(
+                    "the archive does not hold public key {id}, which signed an exported record"
+                ))
+                .hint("run `exhibit audit`")
+            })?;
+            Ok((id, k.key))
+        })
+        .collect()
+}
+
+/// A bundle's members, in the order they are written after SHA256SUMS and its signature.
+struct ExportMembers {
+    /// Members held in memory: the index, texts, checkpoint, keys, key records, records.
+    small: Vec<(String, Vec<u8>)>,
+    /// Documents and parts, streamed from the store: name, SHA-256, size.
+    documents: Vec<(String, String, u64)>,
+    parts: Vec<(String, String, u64)>,
+}
+
+impl ExportMembers {
+    /// SHA256SUMS: every member's SHA-256, sorted by name.
+    fn sums(&self) -> String {
+        let mut sums: Vec<(String, String)> = self
+            .small
+            .iter()
+            .map(|(n, b)| (n.clone(), hex::encode(sha2::Sha256::digest(b))))
+            .chain(
+                self.documents
+                    .iter()
+                    .chain(&self.parts)
+                    .map(|(n, h, _)| (n.clone(), h.clone())),
+            )
+            .collect();
+        sums.sort();
+        sums.iter().map(|(n, h)| format!("{h}  {n}\n")).collect()
+    }
+}
+
+/// What goes into the bundle (FORMAT.md 13): the index, citation, procedure, checkpoint and
+/// carried keys; the key records of the log (the index the checkpoint commits to, and each key
+/// record, so that a verifier pinned to one key can follow a rotation it signed); each record's
+/// manifest, signature, proof, document and parts.
+fn export_members(
+    items: &[ExportItem],
+    trust: &Trust,
+    carried: &[(String, PublicKey)],
+    cp: &Checkpoint,
+    cp_text: String,
+) -> ExportMembers {
+    let listed: Vec<(&Manifest, &str)> = items
+        .iter()
+        .map(|it| (&it.manifest, it.doc_name.as_str()))
+        .collect();
+    let manifests: Vec<&Manifest> = items.iter().map(|it| &it.manifest).collect();
+    let mut small: Vec<(String, Vec<u8>)> = vec![
+        (
+            "exhibit-bundle.json".into(),
+            Index::of(cp, &listed, FORMAT).to_bytes(),
+        ),
+        (
+            "CITATION.txt".into(),
+            citation_text(&manifests, carried).into_bytes(),
+        ),
+        ("VERIFY.txt".into(), VERIFY_TXT.as_bytes().to_vec()),
+        ("checkpoint.txt".into(), cp_text.into_bytes()),
+    ];
+    for (id, k) in carried {
+        small.push((format!("keys/{id}.pem"), keys::public_pem(k).into_bytes()));
+    }
+    if !trust.lines.is_empty() {
+        small.push((KEYLOG.into(), trust.lines.clone().into_bytes()));
+    }
+    for ev in &trust.events {
+        let id = &ev.manifest.record_id;
+        small.push((format!("keylog/{id}/manifest.json"), ev.bytes.clone()));
+        small.push((format!("keylog/{id}/manifest.sig"), ev.signature.clone()));
+        small.push((
+            format!("keylog/{id}/statement.json"),
+            ev.statement.to_bytes(),
+        ));
+    }
+    let mut documents = Vec::new();
+    let mut parts = Vec::new();
+    for it in items {
+        let dir = format!("records/{}", it.manifest.record_id);
+        small.push((format!("{dir}/manifest.json"), it.bytes.clone()));
+        small.push((format!("{dir}/manifest.sig"), it.sig.clone()));
+        let mut proof = serde_json::to_vec_pretty(&it.proof).expect("proof serializes");
+        proof.push(b'\n');
+        small.push((format!("{dir}/proof.json"), proof));
+        documents.push((
+            format!("{dir}/{}", it.doc_name),
+            it.manifest.document.sha256.clone(),
+            it.manifest.document.size,
+        ));
+        for p in it.manifest.parts() {
+            parts.push((format!("{dir}/parts/{}", p.sha256), p.sha256, p.size));
+        }
+    }
+    ExportMembers {
+        small,
+        documents,
+        parts,
+    }
 }
 
 /// The full SHA-256 of a key's 32 raw bytes: its ID is the first 16 hex digits of this.
@@ -1111,30 +1145,7 @@ pub fn verify_bundle(path: &Path, pinned: Option<&Anchor>) -> Result<BundleRepor
 
     // Steps as numbered in FORMAT.md 13.8; 1, the zip, is done.
     // 2. The member list: exactly the members, each hash holding.
-    let sums = members
-        .get(SUMS)
-        .ok_or_else(|| bad_bundle(path, "SHA256SUMS is missing"))?;
-    let sums_text =
-        std::str::from_utf8(sums).map_err(|_| bad_bundle(path, "SHA256SUMS is not text"))?;
-    let listed = parse_sums(sums_text, &mut report.problems);
-    for (name, h) in &listed {
-        match members.hashes.get(name) {
-            None => report.problems.push(format!(
-                "{name}: listed in SHA256SUMS but missing from the bundle"
-            )),
-            Some((actual, _)) if actual != h => report.problems.push(format!(
-                "{name}: altered (SHA-256 does not match SHA256SUMS)"
-            )),
-            _ => {}
-        }
-    }
-    for name in members.hashes.keys() {
-        if name != SUMS && name != SUMS_SIG && !listed.contains_key(name) {
-            report
-                .problems
-                .push(format!("{name}: extra file not listed in SHA256SUMS"));
-        }
-    }
+    let sums = check_member_list(path, &members, &mut report.problems)?;
 
     // 3. The index says which version this is.
     let index_bytes = members.get(INDEX);
@@ -1181,35 +1192,7 @@ pub fn verify_bundle(path: &Path, pinned: Option<&Anchor>) -> Result<BundleRepor
         carried: &carried,
     };
     let size = cp_parsed.as_ref().map_or(0, |(_, cp)| cp.size);
-    let trust = match Trust::load(&source, &anchor, size) {
-        Ok(t) => t,
-        Err(e) => {
-            report
-                .problems
-                .push(format!("the key records cannot be relied on: {}", e.what));
-            let empty = BundleSource {
-                members: &Members {
-                    small: HashMap::new(),
-                    hashes: BTreeMap::new(),
-                },
-                carried: &carried,
-            };
-            Trust::load(&empty, &anchor, 0)?
-        }
-    };
-    for r in &trust.book.rejected {
-        report.problems.push(format!(
-            "keylog/{}: the key record at log index {} does not count: {}",
-            r.record, r.index, r.problem
-        ));
-    }
-    for id in l.key_records.keys() {
-        if !trust.events.iter().any(|e| &e.manifest.record_id == id) {
-            report
-                .problems
-                .push(format!("keylog/{id}/: not listed in {KEYLOG}"));
-        }
-    }
+    let trust = bundle_trust(&source, &anchor, size, &l, &mut report.problems)?;
     report.trusted_keys = trust.book.keys().map(|k| k.id.clone()).collect();
     let mut known: Vec<(String, PublicKey)> =
         trust.book.keys().map(|k| (k.id.clone(), k.key)).collect();
@@ -1220,27 +1203,8 @@ pub fn verify_bundle(path: &Path, pinned: Option<&Anchor>) -> Result<BundleRepor
     }
 
     // 6. The seal.
-    match members.get(SUMS_SIG) {
-        None => {}
-        Some(sig) => {
-            report.sealed_by = known
-                .iter()
-                .find(|(_, k)| keys::verify(k, sums, sig))
-                .map(|(id, _)| id.clone());
-            match &report.sealed_by {
-                // The sealing key must be one whose signature at the checkpoint's size counts.
-                Some(id) if trust.book.checkpoint_keys(size).iter().any(|k| &k.id == id) => {}
-                Some(id) => report.problems.push(format!(
-                    "{SUMS_SIG}: sealed by key {id}, which is not {}",
-                    describe_trust(&trust)
-                )),
-                None => report.problems.push(format!(
-                    "{SUMS_SIG}: not a valid signature of the member list by {}, nor by any key \
-                     the bundle carries",
-                    describe_trust(&trust)
-                )),
-            }
-        }
+    if let Some(sig) = members.get(SUMS_SIG) {
+        report.sealed_by = check_seal(sums, sig, &known, &trust, size, &mut report.problems);
     }
 
     // 7. The checkpoint.
@@ -1276,26 +1240,8 @@ pub fn verify_bundle(path: &Path, pinned: Option<&Anchor>) -> Result<BundleRepor
     let expected: Vec<(Manifest, String)> = checked.iter().filter_map(|(_, m)| m.clone()).collect();
     report.records = checked.into_iter().map(|(r, _)| r).collect();
 
-    // 5, end. The carried keys are exactly the keys that signed something in the bundle:
-    // none missing, none that only looks as if it had a part.
-    let mut used: BTreeSet<String> = report
-        .records
-        .iter()
-        .filter_map(|r| r.signer.clone())
-        .collect();
-    used.extend(report.sealed_by.clone());
-    used.extend(trust.events.iter().map(|e| e.manifest.signer.clone()));
-    used.extend(report.checkpoint_signed_by.iter().cloned());
-    for id in used.difference(&l.key_pems) {
-        report.problems.push(format!(
-            "keys/{id}.pem: missing, although key {id} signed in the bundle"
-        ));
-    }
-    for id in l.key_pems.difference(&used) {
-        report.problems.push(format!(
-            "keys/{id}.pem: carried, but the key signed nothing in the bundle"
-        ));
-    }
+    // 5, end.
+    check_keys_used(&mut report, &trust, &l.key_pems);
 
     // 9. Every value of the index agrees with the signed data it is derived from.
     check_index(
@@ -1308,6 +1254,128 @@ pub fn verify_bundle(path: &Path, pinned: Option<&Anchor>) -> Result<BundleRepor
         &mut report.problems,
     );
     Ok(report.finish())
+}
+
+/// Step 5, at the end: the carried keys are exactly the keys that signed something in the
+/// bundle: none missing, none that only looks as if it had a part.
+fn check_keys_used(report: &mut BundleReport, trust: &Trust, carried: &BTreeSet<String>) {
+    let mut used: BTreeSet<String> = report
+        .records
+        .iter()
+        .filter_map(|r| r.signer.clone())
+        .collect();
+    used.extend(report.sealed_by.clone());
+    used.extend(trust.events.iter().map(|e| e.manifest.signer.clone()));
+    used.extend(report.checkpoint_signed_by.iter().cloned());
+    for id in used.difference(carried) {
+        report.problems.push(format!(
+            "keys/{id}.pem: missing, although key {id} signed in the bundle"
+        ));
+    }
+    for id in carried.difference(&used) {
+        report.problems.push(format!(
+            "keys/{id}.pem: carried, but the key signed nothing in the bundle"
+        ));
+    }
+}
+
+/// Step 6: which key sealed the member list, and whether its seal counts (a key whose
+/// checkpoints of the bundle's tree size count).
+fn check_seal(
+    sums: &[u8],
+    sig: &[u8],
+    known: &[(String, PublicKey)],
+    trust: &Trust,
+    size: u64,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    let sealed_by = known
+        .iter()
+        .find(|(_, k)| keys::verify(k, sums, sig))
+        .map(|(id, _)| id.clone());
+    match &sealed_by {
+        Some(id) if trust.book.checkpoint_keys(size).iter().any(|k| &k.id == id) => {}
+        Some(id) => problems.push(format!(
+            "{SUMS_SIG}: sealed by key {id}, which is not {}",
+            describe_trust(trust)
+        )),
+        None => problems.push(format!(
+            "{SUMS_SIG}: not a valid signature of the member list by {}, nor by any key \
+             the bundle carries",
+            describe_trust(trust)
+        )),
+    }
+    sealed_by
+}
+
+/// The key book of a bundle: its key records folded over the anchor's keys. Key records that
+/// cannot be relied on, or do not count, or are not listed, are problems; without them the book
+/// holds the anchor's keys alone.
+fn bundle_trust(
+    source: &BundleSource,
+    anchor: &Anchor,
+    size: u64,
+    l: &Layout,
+    problems: &mut Vec<String>,
+) -> Result<Trust> {
+    let trust = match Trust::load(source, anchor, size) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(format!("the key records cannot be relied on: {}", e.what));
+            let empty = BundleSource {
+                members: &Members {
+                    small: HashMap::new(),
+                    hashes: BTreeMap::new(),
+                },
+                carried: source.carried,
+            };
+            Trust::load(&empty, anchor, 0)?
+        }
+    };
+    for r in &trust.book.rejected {
+        problems.push(format!(
+            "keylog/{}: the key record at log index {} does not count: {}",
+            r.record, r.index, r.problem
+        ));
+    }
+    for id in l.key_records.keys() {
+        if !trust.events.iter().any(|e| &e.manifest.record_id == id) {
+            problems.push(format!("keylog/{id}/: not listed in {KEYLOG}"));
+        }
+    }
+    Ok(trust)
+}
+
+/// Step 2 (FORMAT.md 13.8): SHA256SUMS lists exactly the members, each with its SHA-256.
+/// Returns its bytes (what the seal signs).
+fn check_member_list<'m>(
+    path: &Path,
+    members: &'m Members,
+    problems: &mut Vec<String>,
+) -> Result<&'m [u8]> {
+    let sums = members
+        .get(SUMS)
+        .ok_or_else(|| bad_bundle(path, "SHA256SUMS is missing"))?;
+    let sums_text =
+        std::str::from_utf8(sums).map_err(|_| bad_bundle(path, "SHA256SUMS is not text"))?;
+    let listed = parse_sums(sums_text, problems);
+    for (name, h) in &listed {
+        match members.hashes.get(name) {
+            None => problems.push(format!(
+                "{name}: listed in SHA256SUMS but missing from the bundle"
+            )),
+            Some((actual, _)) if actual != h => problems.push(format!(
+                "{name}: altered (SHA-256 does not match SHA256SUMS)"
+            )),
+            _ => {}
+        }
+    }
+    for name in members.hashes.keys() {
+        if name != SUMS && name != SUMS_SIG && !listed.contains_key(name) {
+            problems.push(format!("{name}: extra file not listed in SHA256SUMS"));
+        }
+    }
+    Ok(sums)
 }
 
 /// SHA256SUMS lines: `<64 hex>  <name>`, each name safe and listed once.
