@@ -169,6 +169,15 @@ pub struct Proof {
     pub root_hash: String,
 }
 
+impl Proof {
+    /// `proof.json` as exhibit writes it: pretty-printed, then one newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut proof = serde_json::to_vec_pretty(self).expect("proof serializes");
+        proof.push(b'\n');
+        proof
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportSummary {
     pub path: String,
@@ -282,14 +291,6 @@ pub(crate) fn refuse_unverified(
     }
 }
 
-/// Key IDs whose signature on the checkpoint verifies, among `keys`.
-fn checkpoint_signers(text: &str, origin: &str, keys: &[(String, PublicKey)]) -> Vec<String> {
-    keys.iter()
-        .filter(|(_, k)| note::verify_note(text, &[(origin.to_string(), *k)]).is_ok())
-        .map(|(id, _)| id.clone())
-        .collect()
-}
-
 /// Export records into one bundle at `out` (written to a scratch file, then renamed: never
 /// half-written). `key` seals the member list; it must be a key the archive trusts.
 pub fn export(
@@ -320,7 +321,7 @@ pub fn export(
     book.may_sign(&signer_id)
         .map_err(|why| crate::trust::not_usable(&signer_id, &why))?;
     let trust = log.trust.as_ref().expect("checked by for_export");
-    let items = export_items(archive, &log, &ids, &cp)?;
+    let items = verified_items(archive, &log, &ids, &cp)?;
     let carried = export_keys(trust, &items, &signer_id, &cp_text, &cp)?;
     let members = export_members(&items, trust, &carried, &cp, cp_text);
 
@@ -374,19 +375,20 @@ pub fn export(
     })
 }
 
-/// A record on its way into a bundle.
-struct ExportItem {
-    manifest: Manifest,
-    bytes: Vec<u8>,
-    sig: Vec<u8>,
-    proof: Proof,
-    doc_name: String,
+/// A record on its way into a bundle or a WARC export.
+pub(crate) struct ExportItem {
+    pub manifest: Manifest,
+    pub bytes: Vec<u8>,
+    pub sig: Vec<u8>,
+    pub proof: Proof,
+    /// The document's member name in a bundle.
+    pub doc_name: String,
 }
 
 /// The records, each verified here first (the one judgement of a record), with their proofs
 /// against the checkpoint, in log order whatever order they were named in: the same set of
 /// records always gives the same bundle, and a verifier can rebuild the index.
-fn export_items(
+pub(crate) fn verified_items(
     archive: &Archive,
     log: &crate::verify::LogState,
     ids: &[RecordId],
@@ -435,7 +437,7 @@ fn export_keys(
     key_ids.extend(trust.events.iter().map(|ev| ev.manifest.signer.clone()));
     let trusted_pairs: Vec<(String, PublicKey)> =
         book.keys().map(|k| (k.id.clone(), k.key)).collect();
-    key_ids.extend(checkpoint_signers(cp_text, &cp.origin, &trusted_pairs));
+    key_ids.extend(note::signed_by(cp_text, &cp.origin, &trusted_pairs));
     key_ids
         .into_iter()
         .map(|id| {
@@ -527,9 +529,7 @@ fn export_members(
         let dir = format!("records/{}", it.manifest.record_id);
         small.push((format!("{dir}/manifest.json"), it.bytes.clone()));
         small.push((format!("{dir}/manifest.sig"), it.sig.clone()));
-        let mut proof = serde_json::to_vec_pretty(&it.proof).expect("proof serializes");
-        proof.push(b'\n');
-        small.push((format!("{dir}/proof.json"), proof));
+        small.push((format!("{dir}/proof.json"), it.proof.to_bytes()));
         documents.push((
             format!("{dir}/{}", it.doc_name),
             it.manifest.document.sha256.clone(),
@@ -1100,7 +1100,7 @@ fn check_checkpoint(
         };
     };
     // Which keys, trusted or only carried, actually signed it: said in every failure.
-    report.checkpoint_signed_by = checkpoint_signers(text, &cp.origin, known);
+    report.checkpoint_signed_by = note::signed_by(text, &cp.origin, known);
     match trust.check_checkpoint(text, cp, &cp.origin) {
         Ok(()) => CpState::Trusted(cp.clone()),
         Err(e) => {
@@ -1511,9 +1511,7 @@ impl crate::verify::record::RecordSource for BundleRecord<'_> {
                 wrong.join(", ")
             ));
         }
-        let mut canonical = serde_json::to_vec_pretty(&p).expect("proof serializes");
-        canonical.push(b'\n');
-        if raw != Some(canonical.as_slice()) {
+        if raw != Some(p.to_bytes().as_slice()) {
             return Err(format!(
                 "{proof_name}: not in its one canonical form (section 13.4)"
             ));

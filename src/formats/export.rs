@@ -956,47 +956,24 @@ pub fn load(archive: &Archive, ids: &[RecordId]) -> Result<(Provenance, Vec<Capt
     let book = trust.book().expect("checked by for_export");
     let trusted: Vec<(String, PublicKey)> = book.keys().map(|k| (k.id.clone(), k.key)).collect();
     let mut seen = std::collections::HashSet::new();
-    let mut captures = Vec::new();
+    let ids: Vec<RecordId> = ids.iter().copied().filter(|i| seen.insert(*i)).collect();
     let mut key_ids: Vec<String> = Vec::new();
-    for id in ids.iter().filter(|i| seen.insert(**i)) {
-        crate::formats::bundle::refuse_unverified(archive, &trust, id)?;
-        let (bytes, sig) = archive
-            .load_record(id)?
-            .ok_or_else(|| crate::archive::no_such_record(id, archive.root()))?;
-        let m = Manifest::parse(&bytes)?;
-        let path = archive.inclusion_proof(m.log_index, cp.size)?;
-        let leaf = merkle::leaf_hash(&bytes);
-        let proof = crate::bundle::Proof {
-            record_id: m.record_id.clone(),
-            leaf_index: m.log_index,
-            tree_size: cp.size,
-            leaf_hash: hex::encode(leaf),
-            audit_path: path.iter().map(hex::encode).collect(),
-            root_hash: hex::encode(cp.root),
-        };
-        let mut proof = serde_json::to_vec_pretty(&proof).expect("proof serializes");
-        proof.push(b'\n');
-        if !key_ids.contains(&m.signer) {
-            key_ids.push(m.signer.clone());
+    let mut captures = Vec::new();
+    for it in crate::formats::bundle::verified_items(archive, &trust, &ids, &cp)? {
+        if !key_ids.contains(&it.manifest.signer) {
+            key_ids.push(it.manifest.signer.clone());
         }
-        captures.push(capture_of(m, bytes, sig, proof));
+        captures.push(capture_of(
+            it.manifest,
+            it.bytes,
+            it.sig,
+            it.proof.to_bytes(),
+        ));
     }
-    captures.sort_by_key(|c| c.manifest.log_index);
-    // The keys that signed the checkpoint come too.
-    let note_keys: Vec<(String, PublicKey)> = trusted
-        .iter()
-        .map(|(_, k)| (cp.origin.clone(), *k))
-        .collect();
-    if let Ok(n) = note::verify_note(&cp_text, &note_keys) {
-        for s in n.signatures {
-            if let Some((id, _)) = trusted
-                .iter()
-                .find(|(_, k)| note::key_hash(&cp.origin, k) == s.key_hash)
-            {
-                if !key_ids.contains(id) {
-                    key_ids.push(id.clone());
-                }
-            }
+    // The keys that signed the checkpoint come too (for_export refused one that does not count).
+    for id in note::signed_by(&cp_text, &cp.origin, &trusted) {
+        if !key_ids.contains(&id) {
+            key_ids.push(id);
         }
     }
     key_ids.sort();

@@ -471,12 +471,9 @@ pub enum NotExtended {
     /// The key book could not be folded, so no checkpoint can be judged.
     #[error("{0}")]
     KeyRecords(String),
-    #[error(
-        "the old checkpoint is not trustworthy: its origin {old:?} is not this archive's {ours:?}"
-    )]
-    OtherOrigin { old: String, ours: String },
-    #[error("the old checkpoint is not trustworthy: checkpoint signature: {0}")]
-    Signature(String),
+    /// Not this archive's, or no key whose checkpoints of its size count signed it.
+    #[error("the old checkpoint is not trustworthy: {0}")]
+    Untrusted(crate::trust::CheckpointProblem),
     #[error(
         "the log has {now} records but the old checkpoint already had {old}: history was rewritten"
     )]
@@ -621,19 +618,9 @@ pub fn check_extends(
     // The old checkpoint is judged by the current book: it counts if its signer's checkpoints
     // of that size count. Its key-record line committed to a prefix of today's log/keys, which
     // is checked below, after the consistency proof that covers the records themselves.
-    if old.origin != archive.config.origin {
-        return Err(NotExtended::OtherOrigin {
-            old: old.origin,
-            ours: archive.config.origin.clone(),
-        });
-    }
-    let keys: Vec<(String, crate::keys::PublicKey)> = trust
-        .book
-        .checkpoint_keys(old.size)
-        .iter()
-        .map(|e| (archive.config.origin.clone(), e.key))
-        .collect();
-    note::verify_note(old_text, &keys).map_err(|e| NotExtended::Signature(e.to_string()))?;
+    trust
+        .check_checkpoint_signature(old_text, &old, &archive.config.origin)
+        .map_err(NotExtended::Untrusted)?;
     if old.size > current.size {
         return Err(NotExtended::Shrunk {
             now: current.size,
