@@ -1557,7 +1557,7 @@ fn check_record(
         for extra in r.parts.difference(&cited) {
             report.ok = false;
             report.checks.push(crate::verify::Check {
-                check: "parts",
+                check: crate::verify::CheckName::Parts,
                 ok: false,
                 detail: format!("{dir}/parts/{extra}: not a part this record cites"),
             });

@@ -6,7 +6,7 @@ use crate::cite::{human_time, Citation, Format};
 use crate::diff::{Diff, ParagraphChange, WordOp};
 use crate::history::{History, Outcome};
 use crate::manifest::Manifest;
-use crate::verify::{Check, RecordReport};
+use crate::verify::{Check, CheckName, RecordReport};
 use maud::{html, Markup, DOCTYPE};
 
 pub const STYLE: &str = include_str!("style.css");
@@ -88,30 +88,30 @@ fn mark(ok: bool) -> Markup {
 /// What each check of `check_record` means, for a reader who is not an engineer.
 fn check_label(c: &Check) -> &'static str {
     match c.check {
-        "signature" => "Signed by a key this archive trusts",
-        "record_id" => "The signed record names this record ID",
-        "document" => "Stored document has the cited SHA-256 and size",
-        "log" => "Listed in the archive's signed, append-only log",
+        CheckName::Signature => "Signed by a key this archive trusts",
+        CheckName::RecordId => "The signed record names this record ID",
+        CheckName::Document => "Stored document has the cited SHA-256 and size",
+        CheckName::Log => "Listed in the archive's signed, append-only log",
         _ => "Check",
     }
 }
 
 fn plain_reason(c: &Check) -> &'static str {
     match c.check {
-        "signature" => {
+        CheckName::Signature => {
             "The signature does not check out: the record was not signed by a key \
                         this archive trusts, or it was changed after it was signed."
         }
-        "record_id" => {
+        CheckName::RecordId => {
             "The signed record names a different record ID: the record file was \
                         swapped or altered."
         }
-        "document" => {
+        CheckName::Document => {
             "The stored copy of the document is missing or is not the one that was \
                        cited: its bytes no longer match the SHA-256 fingerprint the record was \
                        signed with. It may have been altered or damaged on disk."
         }
-        "log" => {
+        CheckName::Log => {
             "The record is not proven to be in the archive's signed log, the public, \
                   append-only list of every record."
         }
@@ -136,11 +136,11 @@ pub fn record(v: &RecordView) -> Markup {
     let r = v.report;
     let m = v.manifest;
     let title = m.map_or(r.record_id.as_str(), |m| m.display_title());
-    let doc = r.checks.iter().find(|c| c.check == "document");
+    let doc = r.checks.iter().find(|c| c.check == CheckName::Document);
     let stored_ok = r
         .checks
         .iter()
-        .filter(|c| c.check != "document")
+        .filter(|c| c.check != CheckName::Document)
         .all(|c| c.ok);
     let hash_ok = doc.is_some_and(|c| c.ok);
     layout(

@@ -203,9 +203,46 @@ pub fn resolve_at(archive: &Archive, target: &Target, size: Option<u64>) -> Resu
     }
 }
 
+/// Which part of a record a check is about (`check_record`'s steps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckName {
+    /// The manifest parses and its signature counts.
+    Signature,
+    /// The manifest names the record it is filed as.
+    RecordId,
+    /// The document has the SHA-256 and size the manifest states.
+    Document,
+    /// A browser capture's parts, all together.
+    Parts,
+    /// One part of a browser capture that failed.
+    Part,
+    /// The record is the log's leaf it claims, under a checkpoint that counts.
+    Log,
+}
+
+impl CheckName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckName::Signature => "signature",
+            CheckName::RecordId => "record_id",
+            CheckName::Document => "document",
+            CheckName::Parts => "parts",
+            CheckName::Part => "part",
+            CheckName::Log => "log",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    pub check: &'static str,
+    pub check: CheckName,
     pub ok: bool,
     pub detail: String,
 }

@@ -10,7 +10,7 @@
 //!
 //! Only where the bytes come from differs, and that is the [`RecordSource`].
 
-use super::{Check, LogState, RecordReport};
+use super::{Check, CheckName, LogState, RecordReport};
 use crate::error::Result;
 use crate::log::merkle::{self, Hash};
 use crate::manifest::Manifest;
@@ -94,21 +94,21 @@ pub fn check_record(
     let m = match Manifest::parse(&bytes) {
         Ok(m) => m,
         Err(e) => {
-            push(&mut report, "signature", false, e.to_string());
+            push(&mut report, CheckName::Signature, false, e.to_string());
             return Ok(Some(report));
         }
     };
     match &log.trust {
         Err(why) => push(
             &mut report,
-            "signature",
+            CheckName::Signature,
             false,
             format!("the key records cannot be relied on: {why}"),
         ),
         Ok(t) => match t.check(&m, &bytes, &signature) {
             Ok(()) => push(
                 &mut report,
-                "signature",
+                CheckName::Signature,
                 true,
                 format!(
                     "valid Ed25519 signature by {} key {}",
@@ -125,7 +125,7 @@ pub fn check_record(
                     Some(h) => format!("{why}; {h}"),
                     None => why.to_string(),
                 };
-                push(&mut report, "signature", false, why)
+                push(&mut report, CheckName::Signature, false, why)
             }
         },
     }
@@ -137,7 +137,7 @@ pub fn check_record(
     let names_itself = m.record_id == id;
     push(
         &mut report,
-        "record_id",
+        CheckName::RecordId,
         names_itself,
         if names_itself {
             "manifest names this record".into()
@@ -149,13 +149,13 @@ pub fn check_record(
     match source.document(&m.document.sha256, out)? {
         Ok((sha, size)) if sha == m.document.sha256 && size == m.document.size => push(
             &mut report,
-            "document",
+            CheckName::Document,
             true,
             format!("present, SHA-256 {sha} and {size} bytes as cited"),
         ),
         Ok((sha, size)) if sha == m.document.sha256 => push(
             &mut report,
-            "document",
+            CheckName::Document,
             false,
             format!(
                 "document has {size} bytes, the manifest says {}",
@@ -164,21 +164,21 @@ pub fn check_record(
         ),
         Ok((sha, size)) => push(
             &mut report,
-            "document",
+            CheckName::Document,
             false,
             format!(
                 "the document has SHA-256 {sha} and {size} bytes, the manifest says {} and {}",
                 m.document.sha256, m.document.size
             ),
         ),
-        Err(why) => push(&mut report, "document", false, why),
+        Err(why) => push(&mut report, CheckName::Document, false, why),
     }
     // 3b. Every part of a browser capture, each named in what fails.
     let parts = m.parts();
     if !parts.is_empty() && !source.carries_parts() {
         push(
             &mut report,
-            "parts",
+            CheckName::Parts,
             true,
             format!(
                 "{} parts of this browser capture are not carried here; only the document was checked",
@@ -202,7 +202,7 @@ pub fn check_record(
             bad += 1;
             push(
                 &mut report,
-                "part",
+                CheckName::Part,
                 false,
                 format!(
                     "part {} ({}): {why}",
@@ -214,7 +214,7 @@ pub fn check_record(
         if bad == 0 {
             push(
                 &mut report,
-                "parts",
+                CheckName::Parts,
                 true,
                 format!(
                     "all {} parts present with the SHA-256 and size the manifest states",
@@ -244,7 +244,7 @@ pub fn check_record(
             }
         }
     };
-    push(&mut report, "log", ok, detail);
+    push(&mut report, CheckName::Log, ok, detail);
     report.ok = report.checks.iter().all(|c| c.ok);
     Ok(Some(report))
 }
@@ -397,7 +397,7 @@ mod tests {
         r
     }
 
-    fn failed(r: &RecordReport) -> Vec<&'static str> {
+    fn failed(r: &RecordReport) -> Vec<CheckName> {
         r.checks.iter().filter(|c| !c.ok).map(|c| c.check).collect()
     }
 
@@ -410,7 +410,15 @@ mod tests {
             assert!(r.ok, "{r:?}");
             assert_eq!(r.trust, TrustKind::Pinned);
             let names: Vec<_> = r.checks.iter().map(|c| c.check).collect();
-            assert_eq!(names, ["signature", "record_id", "document", "log"]);
+            assert_eq!(
+                names,
+                [
+                    CheckName::Signature,
+                    CheckName::RecordId,
+                    CheckName::Document,
+                    CheckName::Log
+                ]
+            );
         }
         let mut out = Vec::new();
         assert!(check_record(&log, &st, "EX-NONE", &mut out)
@@ -424,7 +432,7 @@ mod tests {
         let other = keys::generate().unwrap();
         let st = state(&log, &other, 3);
         let r = check(&log, &st, &log.ids[1]);
-        assert_eq!(failed(&r), ["signature"], "{r:?}");
+        assert_eq!(failed(&r), [CheckName::Signature], "{r:?}");
     }
 
     #[test]
@@ -435,7 +443,7 @@ mod tests {
         log.records.insert(elsewhere.clone(), moved);
         let st = state(&log, &log.key, 3);
         let r = check(&log, &st, &elsewhere);
-        assert_eq!(failed(&r), ["record_id"], "{r:?}");
+        assert_eq!(failed(&r), [CheckName::RecordId], "{r:?}");
     }
 
     #[test]
@@ -446,11 +454,11 @@ mod tests {
         log.documents
             .insert(m.document.sha256.clone(), b"document 9\n".to_vec());
         let r = check(&log, &st, &log.ids[2]);
-        assert_eq!(failed(&r), ["document"], "{r:?}");
+        assert_eq!(failed(&r), [CheckName::Document], "{r:?}");
         assert!(r.checks[2].detail.contains("the manifest says"), "{r:?}");
         log.documents.remove(&m.document.sha256);
         let r = check(&log, &st, &log.ids[2]);
-        assert_eq!(failed(&r), ["document"], "{r:?}");
+        assert_eq!(failed(&r), [CheckName::Document], "{r:?}");
     }
 
     #[test]
@@ -458,18 +466,18 @@ mod tests {
         let log = log_of(5);
         let st = state(&log, &log.key, 3);
         let r = check(&log, &st, &log.ids[4]);
-        assert_eq!(failed(&r), ["log"], "{r:?}");
+        assert_eq!(failed(&r), [CheckName::Log], "{r:?}");
         assert!(r.checks[3].detail.contains("not covered"), "{r:?}");
         // A checkpoint that does not count fails every record's log check, with its reason.
         let mut st = state(&log, &log.key, 5);
         st.problem = Some("the checkpoint's signature does not verify".into());
         let r = check(&log, &st, &log.ids[0]);
-        assert_eq!(failed(&r), ["log"], "{r:?}");
+        assert_eq!(failed(&r), [CheckName::Log], "{r:?}");
         // Key records that cannot be relied on fail the signature, whoever signed.
         let mut st = state(&log, &log.key, 5);
         st.trust = Err("log/keys is malformed".into());
         let r = check(&log, &st, &log.ids[0]);
-        assert_eq!(failed(&r), ["signature"], "{r:?}");
+        assert_eq!(failed(&r), [CheckName::Signature], "{r:?}");
     }
 
     proptest! {
@@ -495,20 +503,20 @@ mod tests {
                     let i = at.index(bytes.len());
                     bytes[i] ^= mask;
                     // The leaf changes with the manifest, so the log check may fail too.
-                    "signature"
+                    CheckName::Signature
                 }
                 1 => {
                     let sig = &mut log.records.get_mut(&id).unwrap().1;
                     let i = at.index(sig.len());
                     sig[i] ^= mask;
-                    "signature"
+                    CheckName::Signature
                 }
                 2 => {
                     let m = Manifest::parse(&log.records[&id].0).unwrap();
                     let doc = log.documents.get_mut(&m.document.sha256).unwrap();
                     let i = at.index(doc.len());
                     doc[i] ^= mask;
-                    "document"
+                    CheckName::Document
                 }
                 _ => {
                     let m = Manifest::parse(&log.records[&id].0).unwrap();
@@ -522,13 +530,13 @@ mod tests {
                         proof[flat / 32][flat % 32] ^= mask;
                     }
                     log.proof = Some(proof);
-                    "log"
+                    CheckName::Log
                 }
             };
             let r = check(&log, &st, &id);
             prop_assert!(!r.ok, "{:?}", r);
             prop_assert!(failed(&r).contains(&expect), "{:?}", r);
-            prop_assert!(!failed(&r).contains(&"record_id") || what == 0, "{:?}", r);
+            prop_assert!(!failed(&r).contains(&CheckName::RecordId) || what == 0, "{:?}", r);
         }
     }
 }
