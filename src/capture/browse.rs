@@ -97,7 +97,7 @@ impl Network for PageNetwork {
         if url.scheme() == "https" {
             let mut certs = HashMap::new();
             let c = crate::capture::tls_connection(
-                &response,
+                response.extensions().get::<reqwest::tls::TlsInfo>(),
                 &url,
                 &self.opts,
                 &self.scratch,

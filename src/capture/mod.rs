@@ -26,7 +26,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::manifest::{self, DocumentFacts, Header, Hop, HttpExchange, Labels, Method, Payload};
 use crate::netpolicy;
 use crate::store::{DigestWriter, DocumentWriter, SizeLimitExceeded, Staged};
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::Client;
 use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use sha2::Digest;
 use std::future::Future;
@@ -87,37 +87,137 @@ impl Default for CaptureOptions {
     }
 }
 
+/// Every HTTP client of a capture is set up the same way, whichever of reqwest's two builders
+/// (async, blocking: two types with the same methods) makes it.
+macro_rules! configured_client {
+    ($builder:expr, $opts:expr) => {{
+        let opts: &CaptureOptions = $opts;
+        let builder = $builder
+            // exhibit's own rustls configuration, so that each server's certificate chain is
+            // recorded as it is verified; tls_info gives each response's leaf, which names it.
+            .use_preconfigured_tls(tls::client_config(&opts.ca_certs, opts.tls.clone())?)
+            .tls_info(true)
+            // Redirects are followed by hand so that every hop's request and response are
+            // recorded.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(opts.connect_timeout)
+            .timeout(opts.timeout)
+            // Every name is resolved by the policy resolver, and the connection goes to exactly
+            // the addresses it checked: a second DNS answer (rebinding) never reaches the
+            // connector.
+            .dns_resolver(Arc::new(PolicyResolver {
+                allow_private: opts.allow_private,
+                proxy_host: opts
+                    .proxy
+                    .as_ref()
+                    .and_then(|p| p.host_str().map(str::to_string)),
+            }));
+        let builder = match &opts.proxy {
+            Some(p) => builder.proxy(reqwest::Proxy::all(p.as_str()).map_err(|e| {
+                Error::usage(format!("cannot use proxy {p}: {e}"))
+                    .hint("give the proxy as http://HOST:PORT")
+            })?),
+            // The HTTP library would otherwise read http_proxy, https_proxy and ALL_PROXY from
+            // the environment and send every capture, unrecorded, to whatever they name.
+            None => builder.no_proxy(),
+        };
+        builder
+            .build()
+            .map_err(|e| Error::fetch(format!("cannot set up the HTTP client: {e}")))
+    }};
+}
+
+/// The blocking client the browser's network (browse.rs) fetches with.
 pub fn client(opts: &CaptureOptions) -> Result<Client> {
-    let builder = Client::builder()
-        // exhibit's own rustls configuration, so that each server's certificate chain is
-        // recorded as it is verified; tls_info gives each response's leaf, which names it.
-        .use_preconfigured_tls(tls::client_config(&opts.ca_certs, opts.tls.clone())?)
-        .tls_info(true)
-        // Redirects are followed by hand so that every hop's request and response are recorded.
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(opts.connect_timeout)
-        .timeout(opts.timeout)
-        // Every name is resolved by the policy resolver, and the connection goes to exactly the
-        // addresses it checked: a second DNS answer (rebinding) never reaches the connector.
-        .dns_resolver(Arc::new(PolicyResolver {
-            allow_private: opts.allow_private,
-            proxy_host: opts
-                .proxy
-                .as_ref()
-                .and_then(|p| p.host_str().map(str::to_string)),
-        }));
-    let builder = match &opts.proxy {
-        Some(p) => builder.proxy(reqwest::Proxy::all(p.as_str()).map_err(|e| {
-            Error::usage(format!("cannot use proxy {p}: {e}"))
-                .hint("give the proxy as http://HOST:PORT")
-        })?),
-        // The HTTP library would otherwise read http_proxy, https_proxy and ALL_PROXY from the
-        // environment and send every capture, unrecorded, to whatever they name.
-        None => builder.no_proxy(),
-    };
-    builder
-        .build()
-        .map_err(|e| Error::fetch(format!("cannot set up the HTTP client: {e}")))
+    configured_client!(Client::builder(), opts)
+}
+
+/// The HTTP clients of plain captures: reqwest's async client, each driven by a runtime of its
+/// own on the thread that uses it, one per thread fetching at a time. reqwest's blocking client
+/// runs every connection on a thread of its own and hands each request, and each chunk of each
+/// body, across to the caller; here a body is read on the thread that hashes, compresses and
+/// stages it (those hand-offs were most of a capture's kernel time: benches/BENCHMARKS.md).
+pub struct Fetcher {
+    opts: CaptureOptions,
+    idle: Mutex<Vec<Http>>,
+}
+
+/// One async client and the single-threaded runtime that drives it (and its connections:
+/// they make progress only while a fetch runs, which is when they are needed).
+pub(crate) struct Http {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Fetcher {
+    /// Checks the options (a proxy, certificates) at once: one client is made here.
+    pub fn new(opts: &CaptureOptions) -> Result<Fetcher> {
+        let fetcher = Fetcher {
+            opts: opts.clone(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let first = fetcher.make()?;
+        fetcher.idle.lock().expect("not poisoned").push(first);
+        Ok(fetcher)
+    }
+
+    fn make(&self) -> Result<Http> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::fetch(format!("cannot set up the HTTP client: {e}")))?;
+        // The client's timers and connector belong to the runtime they are made in.
+        let client = {
+            let _in = rt.enter();
+            configured_client!(reqwest::Client::builder(), &self.opts)?
+        };
+        Ok(Http { rt, client })
+    }
+
+    /// Run `f` with a client no other thread is using.
+    fn with<T>(&self, f: impl FnOnce(&Http) -> Result<T>) -> Result<T> {
+        let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let http = match taken {
+            Some(h) => h,
+            None => self.make()?,
+        };
+        let result = f(&http);
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(http);
+        result
+    }
+
+    /// Fetch `input` and stage its document in `scratch`. Nothing is added to the archive
+    /// here.
+    pub fn fetch(&self, input: &str, scratch: &Arc<Dir>, labels: Labels) -> Result<Draft> {
+        self.with(|http| fetch(http, input, &self.opts, scratch, labels))
+    }
+}
+
+/// A response body as `Read`, each chunk awaited on the client's runtime by the reading thread.
+struct BodyReader<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    response: reqwest::Response,
+    chunk: bytes::Bytes,
+}
+
+impl Read for BodyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rt.block_on(async { self.response.chunk().await }) {
+                Ok(Some(chunk)) => self.chunk = chunk,
+                Ok(None) => return Ok(0),
+                Err(e) if e.is_timeout() => return Err(io::Error::new(io::ErrorKind::TimedOut, e)),
+                Err(e) => return Err(io::Error::other(e)),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        bytes::Buf::advance(&mut self.chunk, n);
+        Ok(n)
+    }
 }
 
 /// Check a URL before any network traffic: only absolute http(s) URLs without credentials are
@@ -382,9 +482,8 @@ impl Future for Lookup {
     }
 }
 
-/// Fetch `input` and stage its document in `scratch`. Nothing is added to the archive here.
-pub fn fetch(
-    client: &Client,
+fn fetch(
+    http: &Http,
     input: &str,
     opts: &CaptureOptions,
     scratch: &Arc<Dir>,
@@ -402,15 +501,22 @@ pub fn fetch(
         check_hop(&url, from.as_ref(), opts)?;
         let request_headers = request_headers(&url, &opts.user_agent);
         let remaining = remaining(deadline, opts, &url)?;
-        let mut builder = client.get(url.clone()).timeout(remaining);
+        let mut builder = http.client.get(url.clone()).timeout(remaining);
         for h in &request_headers[1..] {
             builder = builder.header(h.name.as_str(), h.value.as_deref().unwrap_or(""));
         }
-        let response = builder
-            .send()
+        let response = http
+            .rt
+            .block_on(async { builder.send().await })
             .map_err(|e| request_error(&e, &url, from.as_ref(), opts))?;
         if url.scheme() == "https" {
-            connections.push(tls_connection(&response, &url, opts, scratch, &mut certs)?);
+            connections.push(tls_connection(
+                response.extensions().get::<reqwest::tls::TlsInfo>(),
+                &url,
+                opts,
+                scratch,
+                &mut certs,
+            )?);
         }
         let captured_at = manifest::now();
         let head = response_head(&response);
@@ -487,8 +593,13 @@ pub fn fetch(
             .and_then(|v| v.trim().parse::<u64>().ok());
         let mut writer = DocumentWriter::create(scratch, opts.max_size)?;
         writer.keep_whole();
-        let payload = read_body(
+        let body = BodyReader {
+            rt: &http.rt,
             response,
+            chunk: bytes::Bytes::new(),
+        };
+        let payload = read_body(
+            body,
             encoding.as_deref(),
             &mut writer,
             deadline,
@@ -548,22 +659,18 @@ pub(crate) fn stage_bytes(scratch: &Arc<Dir>, bytes: &[u8], what: &str) -> Resul
 /// The TLS connection a response came over: its version and the chain the server sent, each
 /// certificate staged as a document (once per capture) to be stored with the record.
 pub(crate) fn tls_connection(
-    response: &Response,
+    info: Option<&reqwest::tls::TlsInfo>,
     url: &url::Url,
     opts: &CaptureOptions,
     scratch: &Arc<Dir>,
     certs: &mut std::collections::HashMap<String, Staged>,
 ) -> Result<manifest::TlsConnection> {
-    let leaf = response
-        .extensions()
-        .get::<reqwest::tls::TlsInfo>()
-        .and_then(|i| i.peer_certificate())
-        .ok_or_else(|| {
-            Error::fetch(format!(
-                "{url}: the TLS connection's certificate was not available; nothing was stored"
-            ))
-            .hint("this is a bug in exhibit; please report it")
-        })?;
+    let leaf = info.and_then(|i| i.peer_certificate()).ok_or_else(|| {
+        Error::fetch(format!(
+            "{url}: the TLS connection's certificate was not available; nothing was stored"
+        ))
+        .hint("this is a bug in exhibit; please report it")
+    })?;
     let seen = opts.tls.lookup(leaf).map_err(|why| {
         Error::fetch(format!(
             "{url}: cannot tell which certificate chain this response came over ({why}); nothing was stored"
@@ -616,7 +723,7 @@ fn request_headers(url: &url::Url, user_agent: &str) -> Vec<Header> {
     ]
 }
 
-fn response_head(r: &Response) -> manifest::Response {
+fn response_head(r: &reqwest::Response) -> manifest::Response {
     manifest::Response {
         version: format!("{:?}", r.version()),
         status: r.status().as_u16(),
@@ -808,7 +915,7 @@ impl<'a> Decoder<'a> {
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn read_body(
-    mut response: Response,
+    mut response: impl Read,
     encoding: Option<&str>,
     writer: &mut DocumentWriter,
     deadline: Instant,
@@ -969,13 +1076,13 @@ pub fn capture_many(
     jobs: usize,
     report: impl FnMut(BatchItem),
 ) -> Result<()> {
-    let client = client(opts)?;
+    let fetcher = Fetcher::new(opts)?;
     pipeline(
         archive,
         key,
         urls,
         jobs,
-        |url, scratch| fetch(&client, url, opts, scratch, labels.clone()).map(|d| (d, ())),
+        |url, scratch| fetcher.fetch(url, scratch, labels.clone()).map(|d| (d, ())),
         report,
     )
 }

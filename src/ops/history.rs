@@ -182,7 +182,7 @@ pub fn check_many(
     report: impl FnMut(capture::BatchItem<Outcome>),
 ) -> Result<()> {
     let index = UrlIndex::build(archive)?;
-    let client = capture::client(opts)?;
+    let fetcher = capture::Fetcher::new(opts)?;
     capture::pipeline(
         archive,
         key,
@@ -197,7 +197,7 @@ pub fn check_many(
                 document: labels.document.clone().or(before.document),
                 note: labels.note.clone().or(before.note),
             };
-            let draft = capture::fetch(&client, url, opts, scratch, labels)?;
+            let draft = fetcher.fetch(url, scratch, labels)?;
             Ok(classify(draft, previous))
         },
         report,
