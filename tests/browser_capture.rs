@@ -817,3 +817,63 @@ fn sigkill_during_browser_batches_never_damages_the_archive() {
     }
     println!("{} browser records printed and intact", printed.len());
 }
+
+/// Subresources from a server that answers `Connection: keep-alive` and then closes at once:
+/// each is fetched, none fails because a request went into a connection the server had closed
+/// (exhibit sends such a GET again, once, on a new connection).
+#[test]
+fn subresources_from_a_server_that_closes_kept_alive_connections_are_all_fetched() {
+    if skip() {
+        return;
+    }
+    let _one = serial();
+    let closing = |body: Vec<u8>, ct: &'static str| {
+        Route::custom(move |_, stream| {
+            common::server::write_response(
+                stream,
+                200,
+                &[
+                    ("Content-Type", ct.as_bytes()),
+                    ("Connection", b"keep-alive"),
+                ],
+                &body,
+            )
+            .unwrap();
+        })
+    };
+    let n = 24;
+    let imgs: String = (0..n)
+        .map(|i| format!("<img src=\"/i{i}.png\" width=4 height=4>"))
+        .collect();
+    let page = format!("<!doctype html><title>closing</title><p>images</p>{imgs}").into_bytes();
+    let mut routes = vec![("/".to_string(), closing(page, "text/html"))];
+    for i in 0..n {
+        let shade = (i * 20) as u8;
+        routes.push((
+            format!("/i{i}.png"),
+            closing(tiny_png([shade, 0, 255 - shade]), "image/png"),
+        ));
+    }
+    let srv = TestServer::start(
+        routes
+            .iter()
+            .map(|(p, r)| (p.as_str(), r.clone()))
+            .collect(),
+    );
+    let env = Env::new();
+    let (line, stderr) = browser_capture(&env, &srv.url("/"));
+    // The browser also asks for /favicon.ico, which this server does not have.
+    let failed: Vec<&Value> = line["browser"]["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !f["url"].as_str().unwrap().ends_with("/favicon.ico"))
+        .collect();
+    assert!(failed.is_empty(), "{line:#}\n{stderr}");
+    let m = manifest(&env, line["record_id"].as_str().unwrap());
+    assert_eq!(m["verification"]["ok"], true, "{m:#}");
+    for i in 0..n {
+        let e = exchange(&m, &srv.url(&format!("/i{i}.png")));
+        assert_eq!(e["failed"], false, "{e:#}");
+    }
+}

@@ -522,3 +522,45 @@ fn non_utf8_and_many_headers_are_kept() {
     assert_eq!(env.counts(), (2, 2));
     env.assert_audit_clean();
 }
+
+/// A server that answers with `Connection: keep-alive` and then closes the connection at once
+/// (as a server does when its keep-alive timeout runs out between two requests): every URL of
+/// a batch on one worker is still captured, over a new connection, never by writing the next
+/// request into the closed one.
+#[test]
+fn a_keep_alive_connection_the_server_closed_is_not_reused() {
+    let routes: Vec<(String, Route)> = (0..6)
+        .map(|i| {
+            let body = format!("<title>page {i}</title><p>kept alive, then closed</p>");
+            (
+                format!("/k{i}"),
+                Route::custom(move |_, stream| {
+                    common::server::write_response(
+                        stream,
+                        200,
+                        &[
+                            ("Content-Type", b"text/html"),
+                            ("Connection", b"keep-alive"),
+                        ],
+                        body.as_bytes(),
+                    )
+                    .unwrap();
+                }),
+            )
+        })
+        .collect();
+    let srv = TestServer::start(
+        routes
+            .iter()
+            .map(|(p, r)| (p.as_str(), r.clone()))
+            .collect(),
+    );
+    let env = Env::new();
+    let list = env.dir.path().join("urls.txt");
+    let urls: Vec<String> = (0..6).map(|i| srv.url(&format!("/k{i}"))).collect();
+    std::fs::write(&list, urls.join("\n")).unwrap();
+    let r = env.run(&["capture", "--from", list.to_str().unwrap(), "--jobs", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.lines().count(), 6, "{}", r.stdout);
+    env.assert_audit_clean();
+}

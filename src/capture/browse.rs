@@ -63,23 +63,41 @@ impl Network for PageNetwork {
             .ok_or_else(|| failed(FailureKind::Timeout, "no time left for this request"))?;
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| failed(FailureKind::Blocked, "not an HTTP method"))?;
-        let mut rb = self.client.request(method, url.clone()).timeout(remaining);
-        for (n, v) in &req.headers {
-            // The client sets these itself; content-codings are removed below, so exhibit asks
-            // for the ones it can decode.
-            if ["host", "content-length", "accept-encoding", "connection"]
-                .iter()
-                .any(|h| n.eq_ignore_ascii_case(h))
-            {
-                continue;
+        let idempotent = matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
+        let send = |remaining: std::time::Duration| {
+            let mut rb = self
+                .client
+                .request(method.clone(), url.clone())
+                .timeout(remaining);
+            for (n, v) in &req.headers {
+                // The client sets these itself; content-codings are removed below, so exhibit
+                // asks for the ones it can decode.
+                if ["host", "content-length", "accept-encoding", "connection"]
+                    .iter()
+                    .any(|h| n.eq_ignore_ascii_case(h))
+                {
+                    continue;
+                }
+                rb = rb.header(n.as_str(), v.as_str());
             }
-            rb = rb.header(n.as_str(), v.as_str());
-        }
-        rb = rb.header("accept-encoding", ACCEPT_ENCODING);
-        if let Some(b) = &req.body {
-            rb = rb.body(b.clone());
-        }
-        let response = rb.send().map_err(|e| {
+            rb = rb.header("accept-encoding", ACCEPT_ENCODING);
+            if let Some(b) = &req.body {
+                rb = rb.body(b.clone());
+            }
+            rb.send()
+        };
+        let response = match send(remaining) {
+            // A kept-alive connection the server closed as the request went out (no answer
+            // began): a GET or HEAD is sent again once, on a new connection.
+            Err(e) if idempotent && super::closed_before_answer(&e) => {
+                match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => send(left),
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        };
+        let response = response.map_err(|e| {
             let what = request_error(&e, &url, None, &self.opts).what;
             let kind = if e.is_timeout() {
                 FailureKind::Timeout

@@ -500,15 +500,21 @@ fn fetch(
     loop {
         check_hop(&url, from.as_ref(), opts)?;
         let request_headers = request_headers(&url, &opts.user_agent);
-        let remaining = remaining(deadline, opts, &url)?;
-        let mut builder = http.client.get(url.clone()).timeout(remaining);
-        for h in &request_headers[1..] {
-            builder = builder.header(h.name.as_str(), h.value.as_deref().unwrap_or(""));
+        let remaining = remaining_time(deadline, opts, &url)?;
+        let send = |remaining: Duration| {
+            let mut builder = http.client.get(url.clone()).timeout(remaining);
+            for h in &request_headers[1..] {
+                builder = builder.header(h.name.as_str(), h.value.as_deref().unwrap_or(""));
+            }
+            http.rt.block_on(async { builder.send().await })
+        };
+        let response = match send(remaining) {
+            // A kept-alive connection the server closed just as the request went out: no
+            // answer came, and a GET is sent again once, on a new connection, as browsers do.
+            Err(e) if closed_before_answer(&e) => send(remaining_time(deadline, opts, &url)?),
+            other => other,
         }
-        let response = http
-            .rt
-            .block_on(async { builder.send().await })
-            .map_err(|e| request_error(&e, &url, from.as_ref(), opts))?;
+        .map_err(|e| request_error(&e, &url, from.as_ref(), opts))?;
         if url.scheme() == "https" {
             connections.push(tls_connection(
                 response.extensions().get::<reqwest::tls::TlsInfo>(),
@@ -693,7 +699,7 @@ pub(crate) fn tls_connection(
     })
 }
 
-fn remaining(deadline: Instant, opts: &CaptureOptions, url: &url::Url) -> Result<Duration> {
+fn remaining_time(deadline: Instant, opts: &CaptureOptions, url: &url::Url) -> Result<Duration> {
     deadline
         .checked_duration_since(Instant::now())
         .filter(|d| !d.is_zero())
@@ -734,6 +740,23 @@ fn response_head(r: &reqwest::Response) -> manifest::Response {
             .map(|(n, v)| Header::new(n.as_str(), v.as_bytes()))
             .collect(),
     }
+}
+
+/// Whether a request failed because its connection closed before any answer began (hyper's
+/// "connection closed before message completed"): what writing into a kept-alive connection
+/// the server has just closed looks like.
+pub(crate) fn closed_before_answer(e: &reqwest::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn header_text(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {

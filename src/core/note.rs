@@ -299,16 +299,6 @@ pub fn parse_note(msg: &str) -> Result<Note, NoteError> {
 ///
 /// The returned note lists only verified signatures, one per trusted key,
 /// so counting them counts distinct signers.
-/// The IDs of those of `keys` (each an ID and a key) whose signature, under `origin`, on the
-/// signed note `msg` verifies: who signed a checkpoint, for reports and for what travels with
-/// it. Says nothing about whether those signatures count; that is trust/'s question.
-pub fn signed_by(msg: &str, origin: &str, keys: &[(String, VerifyingKey)]) -> Vec<String> {
-    keys.iter()
-        .filter(|(_, k)| verify_note(msg, &[(origin.to_string(), *k)]).is_ok())
-        .map(|(id, _)| id.clone())
-        .collect()
-}
-
 pub fn verify_note(msg: &str, keys: &[(String, VerifyingKey)]) -> Result<Note, NoteError> {
     let (text, raws) = parse_raw(msg)?;
     let trusted: Vec<(&str, u32, &VerifyingKey)> = keys
@@ -355,6 +345,16 @@ pub fn verify_note(msg: &str, keys: &[(String, VerifyingKey)]) -> Result<Note, N
         text: text.to_owned(),
         signatures: verified,
     })
+}
+
+/// The IDs of those of `keys` (each an ID and a key) whose signature, under `origin`, on the
+/// signed note `msg` verifies: who signed a checkpoint, for reports and for what travels with
+/// it. Says nothing about whether those signatures count; that is trust/'s question.
+pub fn signed_by(msg: &str, origin: &str, keys: &[(String, VerifyingKey)]) -> Vec<String> {
+    keys.iter()
+        .filter(|(_, k)| verify_note(msg, &[(origin.to_string(), *k)]).is_ok())
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 /// The body of a tlog checkpoint.

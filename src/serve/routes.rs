@@ -327,7 +327,7 @@ async fn overview(State(app): State<Shared>) -> Response {
             checkpoint_problem: snap.log.problem.as_deref(),
             notes: &snap.log.notes,
             keys,
-            keys_problem: snap.log.trust.as_ref().err().map(|s| s.as_str()),
+            keys_problem: snap.log.trust.as_ref().err().map(|s| s.what.as_str()),
             recent,
         };
         html(StatusCode::OK, pages::overview(&o))

@@ -165,8 +165,21 @@ pub enum TrustError {
 
 impl From<TrustError> for Error {
     fn from(e: TrustError) -> Self {
-        Error::new(Kind::Verification, e.to_string())
-            .hint("run `exhibit audit` to find what is damaged")
+        let mut err = Error::new(Kind::Verification, e.to_string())
+            .hint("run `exhibit audit` to find what is damaged");
+        // Kept whole, so that a report can say which key record is at fault.
+        err.source = Some(Box::new(e));
+        err
+    }
+}
+
+impl TrustError {
+    /// The log index of the key record at fault, when one is.
+    pub fn key_record(&self) -> Option<u64> {
+        match self {
+            TrustError::BadEvent { index, .. } => Some(*index),
+            _ => None,
+        }
     }
 }
 

@@ -1976,12 +1976,8 @@ fn check_record(
             );
             err(&json, what.clone());
             err(&sig, what);
-        } else if matches!(why, verify::Unsigned::KeyRecords(_))
-            && manifest
-                .as_ref()
-                .is_some_and(|m| m.method == crate::manifest::Method::Key)
-        {
-            // This record is one of the key records that cannot be relied on: either of its
+        } else if matches!(&why, verify::Unsigned::KeyRecords(f) if f.key_record == Some(index)) {
+            // This is the key record the key records cannot be relied on for: either of its
             // files may be the one that changed.
             let what = format!("{why} (key record {})", entry.record_id);
             err(&json, what.clone());
@@ -2119,7 +2115,7 @@ impl Audit<'_> {
         let trust = match &log.trust {
             Ok(trust) => trust,
             Err(why) => {
-                self.error("log/keys", why.clone());
+                self.error("log/keys", why.to_string());
                 return;
             }
         };

@@ -354,6 +354,43 @@ impl RecordReport {
     }
 }
 
+/// Why the key records cannot be relied on: the words, and the key record at fault when one is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustFailure {
+    pub what: String,
+    /// The log index of the key record that cannot be read or does not verify.
+    pub key_record: Option<u64>,
+}
+
+impl TrustFailure {
+    fn new(what: impl Into<String>) -> TrustFailure {
+        TrustFailure {
+            what: what.into(),
+            key_record: None,
+        }
+    }
+}
+
+impl From<Error> for TrustFailure {
+    fn from(e: Error) -> TrustFailure {
+        let key_record = e
+            .source
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<crate::trust::TrustError>())
+            .and_then(crate::trust::TrustError::key_record);
+        TrustFailure {
+            what: e.what,
+            key_record,
+        }
+    }
+}
+
+impl std::fmt::Display for TrustFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
 /// What every record check of one run shares: the signed checkpoint and the key book, both
 /// checked once.
 #[derive(Clone)]
@@ -362,7 +399,7 @@ pub struct LogState {
     pub checkpoint: Option<Checkpoint>,
     pub text: Option<String>,
     /// The key book, or why the key records cannot be relied on.
-    pub trust: std::result::Result<Trust, String>,
+    pub trust: std::result::Result<Trust, TrustFailure>,
     /// Why the checkpoint cannot be relied on, if it cannot.
     pub problem: Option<String>,
     /// Things worth saying that do not fail verification.
@@ -379,7 +416,7 @@ impl LogState {
             kind: anchor.kind(),
             checkpoint: None,
             text: None,
-            trust: Err("the archive has no log checkpoint".into()),
+            trust: Err(TrustFailure::new("the archive has no log checkpoint")),
             problem: Some("the archive has no log checkpoint".into()),
             notes: Vec::new(),
         };
@@ -388,13 +425,13 @@ impl LogState {
             Ok(None) => return st,
             Err(e) => {
                 st.problem = Some(e.to_string());
-                st.trust = Err(e.to_string());
+                st.trust = Err(TrustFailure::new(e.to_string()));
                 return st;
             }
         };
-        st.trust = Trust::load(archive, anchor, cp.size).map_err(|e| e.what);
+        st.trust = Trust::load(archive, anchor, cp.size).map_err(TrustFailure::from);
         st.problem = match &st.trust {
-            Err(why) => Some(why.clone()),
+            Err(why) => Some(why.to_string()),
             Ok(trust) => {
                 st.notes.extend(unpinned_warnings(trust));
                 if trust.commitment(&cp) == Commitment::Absent {
@@ -476,7 +513,7 @@ pub enum Unsigned {
     Malformed(String),
     /// The key book could not be folded, so no signature can count.
     #[error("the archive's key records cannot be relied on: {0}")]
-    KeyRecords(String),
+    KeyRecords(TrustFailure),
     /// The key book's verdict on this signature.
     #[error(transparent)]
     Rejected(#[from] crate::trust::Rejection),
@@ -651,7 +688,7 @@ pub fn check_extends(
     let trust = log
         .trust
         .as_ref()
-        .map_err(|e| NotExtended::KeyRecords(e.clone()))?;
+        .map_err(|e| NotExtended::KeyRecords(e.to_string()))?;
     // The old checkpoint is judged by the current book: it counts if its signer's checkpoints
     // of that size count. Its key-record line committed to a prefix of today's log/keys, which
     // is checked below, after the consistency proof that covers the records themselves.

@@ -475,7 +475,10 @@ mod tests {
         assert_eq!(failed(&r), [CheckName::Log], "{r:?}");
         // Key records that cannot be relied on fail the signature, whoever signed.
         let mut st = state(&log, &log.key, 5);
-        st.trust = Err("log/keys is malformed".into());
+        st.trust = Err(crate::verify::TrustFailure {
+            what: "log/keys is malformed".into(),
+            key_record: None,
+        });
         let r = check(&log, &st, &log.ids[0]);
         assert_eq!(failed(&r), [CheckName::Signature], "{r:?}");
     }
