@@ -845,8 +845,19 @@ fn subresources_from_a_server_that_closes_kept_alive_connections_are_all_fetched
     let imgs: String = (0..n)
         .map(|i| format!("<img src=\"/i{i}.png\" width=4 height=4>"))
         .collect();
-    let page = format!("<!doctype html><title>closing</title><p>images</p>{imgs}").into_bytes();
-    let mut routes = vec![("/".to_string(), closing(page, "text/html"))];
+    // Two that fail, each with its kind: one over --max-size, one on a port nobody listens on.
+    let page = format!(
+        "<!doctype html><title>closing</title><p>images</p>{imgs}\
+         <img src=\"/big.png\"><img src=\"http://127.0.0.1:1/none.png\">"
+    )
+    .into_bytes();
+    let mut routes = vec![
+        ("/".to_string(), closing(page, "text/html")),
+        (
+            "/big.png".to_string(),
+            closing(vec![7u8; 300_000], "image/png"),
+        ),
+    ];
     for i in 0..n {
         let shade = (i * 20) as u8;
         routes.push((
@@ -861,17 +872,36 @@ fn subresources_from_a_server_that_closes_kept_alive_connections_are_all_fetched
             .collect(),
     );
     let env = Env::new();
-    let (line, stderr) = browser_capture(&env, &srv.url("/"));
+    let r = env.run(&[
+        "capture",
+        "--browser",
+        "--json",
+        "--timeout",
+        "4",
+        "--max-size",
+        "200000",
+        &srv.url("/"),
+    ]);
+    assert_eq!(r.code, 0, "capture failed: {}{}", r.stdout, r.stderr);
+    let line: Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
     // The browser also asks for /favicon.ico, which this server does not have.
-    let failed: Vec<&Value> = line["browser"]["failed"]
+    let mut failed: Vec<&str> = line["browser"]["failed"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| !f["url"].as_str().unwrap().ends_with("/favicon.ico"))
+        .map(|f| f["url"].as_str().unwrap())
+        .filter(|u| !u.ends_with("/favicon.ico"))
         .collect();
-    assert!(failed.is_empty(), "{line:#}\n{stderr}");
+    failed.sort();
+    let big = srv.url("/big.png");
+    let mut want = [big.as_str(), "http://127.0.0.1:1/none.png"];
+    want.sort();
+    assert_eq!(failed, want, "{line:#}\n{}", r.stderr);
     let m = manifest(&env, line["record_id"].as_str().unwrap());
     assert_eq!(m["verification"]["ok"], true, "{m:#}");
+    assert_eq!(exchange(&m, &big)["error"]["kind"], "too_large", "{m:#}");
+    let none = exchange(&m, "http://127.0.0.1:1/none.png");
+    assert_eq!(none["error"]["kind"], "refused", "{none:#}");
     for i in 0..n {
         let e = exchange(&m, &srv.url(&format!("/i{i}.png")));
         assert_eq!(e["failed"], false, "{e:#}");

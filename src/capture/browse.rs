@@ -13,7 +13,9 @@ use super::browser::{
     Browser, BrowserConfig, BrowserRequest, BrowserResponse, FailureKind, FetchFailure, Network,
     Outcome, PageCapture, PageOptions,
 };
-use super::{check_hop, html_title, parse_url, read_body, request_error, text_fingerprint};
+use super::{
+    check_hop, html_title, parse_url, read_body, request_error, text_fingerprint, RequestFailure,
+};
 use super::{BatchItem, CaptureOptions, ACCEPT_ENCODING};
 use crate::archive::dir::Dir;
 use crate::archive::{Archive, Draft};
@@ -99,16 +101,12 @@ impl Network for PageNetwork {
         };
         let response = response.map_err(|e| {
             let what = request_error(&e, &url, None, &self.opts).what;
-            let kind = if e.is_timeout() {
-                FailureKind::Timeout
-            } else if what.contains("refusing") {
-                FailureKind::Blocked
-            } else if what.contains("cannot resolve") {
-                FailureKind::NotResolved
-            } else if e.is_connect() {
-                FailureKind::Refused
-            } else {
-                FailureKind::Other
+            let kind = match super::request_failure(&e) {
+                RequestFailure::Timeout => FailureKind::Timeout,
+                RequestFailure::Refused => FailureKind::Blocked,
+                RequestFailure::NotResolved => FailureKind::NotResolved,
+                RequestFailure::Connect => FailureKind::Refused,
+                RequestFailure::HeadTooLarge | RequestFailure::Other => FailureKind::Other,
             };
             failed(kind, what)
         })?;
@@ -162,7 +160,11 @@ impl Network for PageNetwork {
         .map_err(|e| {
             let kind = if Instant::now() >= deadline {
                 FailureKind::Timeout
-            } else if e.what.contains("larger than the limit") {
+            } else if e
+                .source
+                .as_ref()
+                .is_some_and(|s| s.is::<crate::store::SizeLimitExceeded>())
+            {
                 FailureKind::TooLarge
             } else {
                 FailureKind::Other

@@ -746,17 +746,7 @@ fn response_head(r: &reqwest::Response) -> manifest::Response {
 /// "connection closed before message completed"): what writing into a kept-alive connection
 /// the server has just closed looks like.
 pub(crate) fn closed_before_answer(e: &reqwest::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if err
-            .downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_incomplete_message)
-        {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
+    find_in_chain::<hyper::Error>(e).is_some_and(hyper::Error::is_incomplete_message)
 }
 
 fn header_text(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
@@ -788,6 +778,37 @@ fn find_in_chain<'a, T: std::error::Error + 'static>(
     None
 }
 
+/// What a failed request met, told from the error's types, never from its wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestFailure {
+    /// The address policy refused the address (netpolicy.rs).
+    Refused,
+    /// The name did not resolve.
+    NotResolved,
+    Timeout,
+    /// No connection could be made.
+    Connect,
+    /// The response head was over hyper's limits (size, number of headers).
+    HeadTooLarge,
+    Other,
+}
+
+pub(crate) fn request_failure(e: &reqwest::Error) -> RequestFailure {
+    if find_in_chain::<netpolicy::Refused>(e).is_some() {
+        RequestFailure::Refused
+    } else if find_in_chain::<LookupFailed>(e).is_some() {
+        RequestFailure::NotResolved
+    } else if e.is_timeout() {
+        RequestFailure::Timeout
+    } else if e.is_connect() {
+        RequestFailure::Connect
+    } else if find_in_chain::<hyper::Error>(e).is_some_and(hyper::Error::is_parse_too_large) {
+        RequestFailure::HeadTooLarge
+    } else {
+        RequestFailure::Other
+    }
+}
+
 pub(crate) fn request_error(
     e: &reqwest::Error,
     url: &url::Url,
@@ -811,17 +832,10 @@ pub(crate) fn request_error(
             url.host_str().unwrap_or(""),
             url.port_or_known_default().unwrap_or(0)
         );
-        if cause.to_ascii_lowercase().contains("dns") || cause.contains("lookup") {
-            return Error::fetch(format!(
-                "cannot resolve host {}: {cause}",
-                url.host_str().unwrap_or("")
-            ))
-            .hint("check the host name and this machine's DNS");
-        }
         return Error::fetch(format!("cannot connect to {target} for {url}: {cause}"))
             .hint("check the URL and that the server is running and reachable");
     }
-    if cause.contains("message head is too large") || cause.contains("too many headers") {
+    if request_failure(e) == RequestFailure::HeadTooLarge {
         return Error::fetch(format!(
             "{url}: the server sent a response head larger than exhibit accepts (over 100 headers or about 400 KiB); nothing was stored"
         ))
@@ -1019,11 +1033,16 @@ enum BodyError {
 }
 
 fn too_large(opts: &CaptureOptions, url: &url::Url) -> Error {
-    Error::fetch(format!(
+    let mut e = Error::fetch(format!(
         "{url}: the document is larger than the limit of {} bytes; nothing was stored",
         opts.max_size
     ))
-    .hint("raise --max-size if you really want to archive it")
+    .hint("raise --max-size if you really want to archive it");
+    // Typed, so that the browser's network can report the kind of failure.
+    e.source = Some(Box::new(SizeLimitExceeded {
+        limit: opts.max_size,
+    }));
+    e
 }
 
 /// Archive a file one already holds. The manifest says it was imported, not fetched.
