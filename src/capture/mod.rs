@@ -999,7 +999,12 @@ pub(crate) fn read_body(
         Err(BodyError::Other(e)) => Err(e),
         Err(BodyError::Read(e)) => {
             let cause = root_cause(&e);
-            if cause.contains("timed out") || e.kind() == io::ErrorKind::TimedOut {
+            // The async reader says TimedOut; the blocking client wraps its reqwest error.
+            let timed_out = e.kind() == io::ErrorKind::TimedOut
+                || e.get_ref().is_some_and(|inner| {
+                    find_in_chain::<reqwest::Error>(inner).is_some_and(reqwest::Error::is_timeout)
+                });
+            if timed_out {
                 return Err(timeout_error(opts, url));
             }
             let got = wire.count;
