@@ -136,7 +136,7 @@ pub fn client(opts: &CaptureOptions) -> Result<Client> {
 /// own on the thread that uses it, one per thread fetching at a time. reqwest's blocking client
 /// runs every connection on a thread of its own and hands each request, and each chunk of each
 /// body, across to the caller; here a body is read on the thread that hashes, compresses and
-/// stages it (those hand-offs were most of a capture's kernel time: benches/BENCHMARKS.md).
+/// stages it (a third fewer context switches and less system time: benches/BENCHMARKS.md).
 pub struct Fetcher {
     opts: CaptureOptions,
     idle: Mutex<Vec<Http>>,
