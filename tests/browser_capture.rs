@@ -827,20 +827,7 @@ fn subresources_from_a_server_that_closes_kept_alive_connections_are_all_fetched
         return;
     }
     let _one = serial();
-    let closing = |body: Vec<u8>, ct: &'static str| {
-        Route::custom(move |_, stream| {
-            common::server::write_response(
-                stream,
-                200,
-                &[
-                    ("Content-Type", ct.as_bytes()),
-                    ("Connection", b"keep-alive"),
-                ],
-                &body,
-            )
-            .unwrap();
-        })
-    };
+    let closing = |body: Vec<u8>, ct| Route::keep_alive_then_close(ct, body);
     let n = 24;
     let imgs: String = (0..n)
         .map(|i| format!("<img src=\"/i{i}.png\" width=4 height=4>"))
@@ -865,12 +852,7 @@ fn subresources_from_a_server_that_closes_kept_alive_connections_are_all_fetched
             closing(tiny_png([shade, 0, 255 - shade]), "image/png"),
         ));
     }
-    let srv = TestServer::start(
-        routes
-            .iter()
-            .map(|(p, r)| (p.as_str(), r.clone()))
-            .collect(),
-    );
+    let srv = common::serve_owned(routes);
     let env = Env::new();
     let r = env.run(&[
         "capture",

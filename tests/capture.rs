@@ -534,27 +534,11 @@ fn a_keep_alive_connection_the_server_closed_is_not_reused() {
             let body = format!("<title>page {i}</title><p>kept alive, then closed</p>");
             (
                 format!("/k{i}"),
-                Route::custom(move |_, stream| {
-                    common::server::write_response(
-                        stream,
-                        200,
-                        &[
-                            ("Content-Type", b"text/html"),
-                            ("Connection", b"keep-alive"),
-                        ],
-                        body.as_bytes(),
-                    )
-                    .unwrap();
-                }),
+                Route::keep_alive_then_close("text/html", body.into_bytes()),
             )
         })
         .collect();
-    let srv = TestServer::start(
-        routes
-            .iter()
-            .map(|(p, r)| (p.as_str(), r.clone()))
-            .collect(),
-    );
+    let srv = common::serve_owned(routes);
     let env = Env::new();
     let list = env.dir.path().join("urls.txt");
     let urls: Vec<String> = (0..6).map(|i| srv.url(&format!("/k{i}"))).collect();

@@ -158,6 +158,23 @@ impl Route {
         }
     }
 
+    /// Answers 200 with `Connection: keep-alive` and then closes the connection at once, as a
+    /// server does whose keep-alive timeout runs out between two requests.
+    pub fn keep_alive_then_close(content_type: &'static str, body: Vec<u8>) -> Route {
+        Route::custom(move |_, stream| {
+            write_response(
+                stream,
+                200,
+                &[
+                    ("Content-Type", content_type.as_bytes()),
+                    ("Connection", b"keep-alive"),
+                ],
+                &body,
+            )
+            .unwrap();
+        })
+    }
+
     /// `Route::Custom` from a closure.
     pub fn custom(handler: impl Fn(&RequestHead, &mut TcpStream) + Send + Sync + 'static) -> Route {
         Route::Custom(Arc::new(handler))
