@@ -245,7 +245,15 @@ fn fixture() -> Fixture {
 
 /// Capture `url` with the browser; returns the JSON line and stderr.
 fn browser_capture(env: &Env, url: &str) -> (Value, String) {
-    let r = env.run(&["capture", "--browser", "--json", "--timeout", "4", url]);
+    browser_capture_with(env, url, &[])
+}
+
+/// [`browser_capture`] with more options.
+fn browser_capture_with(env: &Env, url: &str, extra: &[&str]) -> (Value, String) {
+    let mut args = vec!["capture", "--browser", "--json", "--timeout", "4"];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let r = env.run(&args);
     assert_eq!(r.code, 0, "capture failed: {}{}", r.stdout, r.stderr);
     let line = serde_json::from_str(r.stdout.lines().next().expect("a JSON line")).unwrap();
     (line, r.stderr)
@@ -854,18 +862,7 @@ fn subresources_from_a_server_that_closes_kept_alive_connections_are_all_fetched
     }
     let srv = common::serve_owned(routes);
     let env = Env::new();
-    let r = env.run(&[
-        "capture",
-        "--browser",
-        "--json",
-        "--timeout",
-        "4",
-        "--max-size",
-        "200000",
-        &srv.url("/"),
-    ]);
-    assert_eq!(r.code, 0, "capture failed: {}{}", r.stdout, r.stderr);
-    let line: Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    let (line, stderr) = browser_capture_with(&env, &srv.url("/"), &["--max-size", "200000"]);
     // The browser also asks for /favicon.ico, which this server does not have.
     let mut failed: Vec<&str> = line["browser"]["failed"]
         .as_array()
@@ -878,7 +875,7 @@ fn subresources_from_a_server_that_closes_kept_alive_connections_are_all_fetched
     let big = srv.url("/big.png");
     let mut want = [big.as_str(), "http://127.0.0.1:1/none.png"];
     want.sort();
-    assert_eq!(failed, want, "{line:#}\n{}", r.stderr);
+    assert_eq!(failed, want, "{line:#}\n{stderr}");
     let m = manifest(&env, line["record_id"].as_str().unwrap());
     assert_eq!(m["verification"]["ok"], true, "{m:#}");
     assert_eq!(exchange(&m, &big)["error"]["kind"], "too_large", "{m:#}");
