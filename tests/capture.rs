@@ -523,12 +523,12 @@ fn non_utf8_and_many_headers_are_kept() {
     env.assert_audit_clean();
 }
 
-/// A server that answers with `Connection: keep-alive` and then closes the connection at once
-/// (as a server does when its keep-alive timeout runs out between two requests): every URL of
-/// a batch on one worker is still captured, over a new connection, never by writing the next
-/// request into the closed one.
+/// A server that answers with `Connection: keep-alive` and then closes the connection (as a
+/// server does when its keep-alive timeout runs out between two requests): the next request
+/// of the batch goes into the closed connection, and is sent again on a new one; every URL is
+/// captured.
 #[test]
-fn a_keep_alive_connection_the_server_closed_is_not_reused() {
+fn a_request_into_a_keep_alive_connection_the_server_closed_is_sent_again() {
     let routes: Vec<(String, Route)> = (0..6)
         .map(|i| {
             let body = format!("<title>page {i}</title><p>kept alive, then closed</p>");

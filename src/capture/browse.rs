@@ -88,17 +88,20 @@ impl Network for PageNetwork {
             }
             rb.send()
         };
-        let response = match send(remaining) {
-            // A kept-alive connection the server closed as the request went out (no answer
-            // began): a GET or HEAD is sent again once, on a new connection.
-            Err(e) if idempotent && super::closed_before_answer(&e) => {
-                match deadline.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => send(left),
-                    _ => Err(e),
+        // A kept-alive connection the server closed as the request went out (no complete
+        // response head came): a GET or HEAD is sent again, a bounded number of times.
+        let mut response = send(remaining);
+        for _ in 1..super::MAX_SENDS {
+            let left = deadline.checked_duration_since(Instant::now());
+            match (&response, left) {
+                (Err(e), Some(left))
+                    if idempotent && !left.is_zero() && super::closed_before_answer(e) =>
+                {
+                    response = send(left)
                 }
+                _ => break,
             }
-            other => other,
-        };
+        }
         let response = response.map_err(|e| {
             let what = request_error(&e, &url, None, &self.opts).what;
             let kind = match super::request_failure(&e) {

@@ -508,13 +508,19 @@ fn fetch(
             }
             http.rt.block_on(async { builder.send().await })
         };
-        let response = match send(remaining) {
-            // A kept-alive connection the server closed just as the request went out: no
-            // answer came, and a GET is sent again once, on a new connection, as browsers do.
-            Err(e) if closed_before_answer(&e) => send(remaining_time(deadline, opts, &url)?),
-            other => other,
+        // A kept-alive connection the server closed just as the request went out: no complete
+        // response head came, and the GET is sent again, as browsers do, a bounded number of
+        // times (each failed attempt takes its dead connection out of the pool).
+        let mut sent = send(remaining);
+        for _ in 1..MAX_SENDS {
+            match &sent {
+                Err(e) if closed_before_answer(e) => {
+                    sent = send(remaining_time(deadline, opts, &url)?)
+                }
+                _ => break,
+            }
         }
-        .map_err(|e| request_error(&e, &url, from.as_ref(), opts))?;
+        let response = sent.map_err(|e| request_error(&e, &url, from.as_ref(), opts))?;
         if url.scheme() == "https" {
             connections.push(tls_connection(
                 response.extensions().get::<reqwest::tls::TlsInfo>(),
@@ -742,9 +748,15 @@ fn response_head(r: &reqwest::Response) -> manifest::Response {
     }
 }
 
-/// Whether a request failed because its connection closed before any answer began (hyper's
-/// "connection closed before message completed"): what writing into a kept-alive connection
-/// the server has just closed looks like.
+/// How many times a GET (or HEAD) is sent when its connection keeps closing before a complete
+/// response head arrives: once, and again for each idle pooled connection that may have been
+/// closed by the server too (the browser's network fetches on up to 6 at a time).
+pub(crate) const MAX_SENDS: usize = 4;
+
+/// Whether a request failed because its connection closed before a complete response head
+/// arrived (hyper's "connection closed before message completed"): what writing into a
+/// kept-alive connection the server has just closed looks like. Nothing of the response was
+/// used, so a GET or HEAD can be sent again.
 pub(crate) fn closed_before_answer(e: &reqwest::Error) -> bool {
     find_in_chain::<hyper::Error>(e).is_some_and(hyper::Error::is_incomplete_message)
 }
