@@ -38,7 +38,7 @@ pub struct BrowserSummary {
 
 /// The browser's network for one page: exhibit's HTTP client, staging every body it delivers.
 struct PageNetwork {
-    client: Client,
+    client: super::Clients,
     opts: CaptureOptions,
     scratch: Arc<Dir>,
     /// Bodies by SHA-256. A fetch that outlives its page (the engine allows that, up to the
@@ -66,9 +66,8 @@ impl Network for PageNetwork {
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| failed(FailureKind::Blocked, "not an HTTP method"))?;
         let idempotent = matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
-        let send = |remaining: std::time::Duration| {
-            let mut rb = self
-                .client
+        let send = |client: &Client, remaining: std::time::Duration| {
+            let mut rb = client
                 .request(method.clone(), url.clone())
                 .timeout(remaining);
             for (n, v) in &req.headers {
@@ -89,19 +88,16 @@ impl Network for PageNetwork {
             rb.send()
         };
         // A kept-alive connection the server closed as the request went out (no complete
-        // response head came): a GET or HEAD is sent again, a bounded number of times.
-        let mut response = send(remaining);
-        for _ in 1..super::MAX_SENDS {
-            let left = deadline.checked_duration_since(Instant::now());
-            match (&response, left) {
-                (Err(e), Some(left))
-                    if idempotent && !left.is_zero() && super::closed_before_answer(e) =>
-                {
-                    response = send(left)
+        // response head came): a GET or HEAD is sent again once, on a new connection.
+        let response = match send(&self.client.pooled, remaining) {
+            Err(e) if idempotent && super::closed_before_answer(&e) => {
+                match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => send(&self.client.fresh, left),
+                    _ => Err(e),
                 }
-                _ => break,
             }
-        }
+            other => other,
+        };
         let response = response.map_err(|e| {
             let what = request_error(&e, &url, None, &self.opts).what;
             let kind = match super::request_failure(&e) {
@@ -216,7 +212,7 @@ fn as_word<T: serde::Serialize>(v: &T) -> String {
 /// Load `input` in `browser` and stage everything it rendered as one draft.
 pub fn capture_page(
     browser: &Browser,
-    client: &Client,
+    client: &super::Clients,
     input: &str,
     opts: &CaptureOptions,
     page: &PageOptions,

@@ -127,9 +127,21 @@ macro_rules! configured_client {
     }};
 }
 
-/// The blocking client the browser's network (browse.rs) fetches with.
-pub fn client(opts: &CaptureOptions) -> Result<Client> {
-    configured_client!(Client::builder(), opts)
+/// The blocking clients the browser's network (browse.rs) fetches with.
+#[derive(Clone)]
+pub struct Clients {
+    /// Keeps connections alive between requests.
+    pub pooled: Client,
+    /// Opens a new connection for every request: for sending again a request whose pooled
+    /// connection the server had closed ([`closed_before_answer`]).
+    pub fresh: Client,
+}
+
+pub fn client(opts: &CaptureOptions) -> Result<Clients> {
+    Ok(Clients {
+        pooled: configured_client!(Client::builder(), opts)?,
+        fresh: configured_client!(Client::builder().pool_max_idle_per_host(0), opts)?,
+    })
 }
 
 /// The HTTP clients of plain captures: reqwest's async client, each driven by a runtime of its
@@ -147,6 +159,9 @@ pub struct Fetcher {
 pub(crate) struct Http {
     rt: tokio::runtime::Runtime,
     client: reqwest::Client,
+    /// Without a pool: a request sent again after its pooled connection closed goes out on a
+    /// new connection.
+    fresh: reqwest::Client,
 }
 
 impl Fetcher {
@@ -167,11 +182,17 @@ impl Fetcher {
             .build()
             .map_err(|e| Error::fetch(format!("cannot set up the HTTP client: {e}")))?;
         // The client's timers and connector belong to the runtime they are made in.
-        let client = {
+        let (client, fresh) = {
             let _in = rt.enter();
-            configured_client!(reqwest::Client::builder(), &self.opts)?
+            (
+                configured_client!(reqwest::Client::builder(), &self.opts)?,
+                configured_client!(
+                    reqwest::Client::builder().pool_max_idle_per_host(0),
+                    &self.opts
+                )?,
+            )
         };
-        Ok(Http { rt, client })
+        Ok(Http { rt, client, fresh })
     }
 
     /// Run `f` with a client no other thread is using.
@@ -501,26 +522,23 @@ fn fetch(
         check_hop(&url, from.as_ref(), opts)?;
         let request_headers = request_headers(&url, &opts.user_agent);
         let remaining = remaining_time(deadline, opts, &url)?;
-        let send = |remaining: Duration| {
-            let mut builder = http.client.get(url.clone()).timeout(remaining);
+        let send = |client: &reqwest::Client, remaining: Duration| {
+            let mut builder = client.get(url.clone()).timeout(remaining);
             for h in &request_headers[1..] {
                 builder = builder.header(h.name.as_str(), h.value.as_deref().unwrap_or(""));
             }
             http.rt.block_on(async { builder.send().await })
         };
         // A kept-alive connection the server closed just as the request went out: no complete
-        // response head came, and the GET is sent again, as browsers do, a bounded number of
-        // times (each failed attempt takes its dead connection out of the pool).
-        let mut sent = send(remaining);
-        for _ in 1..MAX_SENDS {
-            match &sent {
-                Err(e) if closed_before_answer(e) => {
-                    sent = send(remaining_time(deadline, opts, &url)?)
-                }
-                _ => break,
+        // response head came, and the GET is sent again once, as browsers do, on a new
+        // connection.
+        let response = match send(&http.client, remaining) {
+            Err(e) if closed_before_answer(&e) => {
+                send(&http.fresh, remaining_time(deadline, opts, &url)?)
             }
+            other => other,
         }
-        let response = sent.map_err(|e| request_error(&e, &url, from.as_ref(), opts))?;
+        .map_err(|e| request_error(&e, &url, from.as_ref(), opts))?;
         if url.scheme() == "https" {
             connections.push(tls_connection(
                 response.extensions().get::<reqwest::tls::TlsInfo>(),
@@ -747,11 +765,6 @@ fn response_head(r: &reqwest::Response) -> manifest::Response {
             .collect(),
     }
 }
-
-/// How many times a GET (or HEAD) is sent when its connection keeps closing before a complete
-/// response head arrives: once, and again for each idle pooled connection that may have been
-/// closed by the server too (the browser's network fetches on up to 6 at a time).
-pub(crate) const MAX_SENDS: usize = 4;
 
 /// Whether a request failed because its connection closed before a complete response head
 /// arrived (hyper's "connection closed before message completed"): what writing into a
