@@ -61,8 +61,8 @@ fn retrail(path: &Path, body: &[u8]) {
     fs::write(path, file).unwrap();
 }
 
-/// One zstd frame of `data` exactly as exhibit's writer makes it (streaming, level 3, content
-/// checksum, no content size).
+/// One zstd frame of `data` in a form exhibit's writer makes (streamed at level 3, content
+/// checksum, no content size: a document over 256 KiB).
 fn exhibit_frame(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();

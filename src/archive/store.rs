@@ -18,7 +18,17 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The level of documents compressed as they arrive: those over [`ONE_PASS_UP_TO`] bytes.
 pub const ZSTD_LEVEL: i32 = 3;
+/// Documents of up to this many bytes are held until they end and compressed in one pass, at
+/// [`SMALL_DOCUMENT_LEVEL`]. Knowing the size, zstd sizes its window and tables to the document
+/// (a page of 16 KB gets tables of a few KiB instead of the 3 MiB of a level for unknown
+/// sizes), which is what makes a higher level affordable: measured on 2,000 real pages (benches/
+/// BENCHMARKS.md, issue 14), level 3 as they arrive stored 1.03 times their bytes gzipped with
+/// `gzip -9` one file each, level 5 in one pass 0.98. Larger documents stream at level 3, so a
+/// capture of gigabytes keeps zstd's level-3 speed and memory stays bounded.
+pub const ONE_PASS_UP_TO: usize = 256 * 1024;
+pub const SMALL_DOCUMENT_LEVEL: i32 = 5;
 /// Skippable-frame magic 0x184D2A5E, little endian.
 const TRAILER_MAGIC: [u8; 4] = [0x5E, 0x2A, 0x4D, 0x18];
 const TRAILER_TAG: &[u8; 8] = b"EXHBLOB1";
@@ -228,6 +238,9 @@ pub struct DocumentWriter {
     sink: HashingWriter<Spill>,
     /// Compressed output on its way to `sink`.
     out: Vec<u8>,
+    /// The document so far, while it is at most [`ONE_PASS_UP_TO`] bytes and its frame has
+    /// not begun; `None` once it streams.
+    pending: Option<Vec<u8>>,
     hasher: sha2::Sha256,
     size: u64,
     max_size: u64,
@@ -257,20 +270,19 @@ fn take_cctx() -> io::Result<zstd::zstd_safe::CCtx<'static>> {
     use zstd::zstd_safe::{CCtx, CParameter, ResetDirective};
     let pooled = CCTX_POOL.lock().ok().and_then(|mut p| p.pop());
     let mut cctx = match pooled {
-        // Whatever an abandoned writer left in it is dropped; level and checksum are kept.
+        // Whatever an abandoned writer left in it is dropped; the checksum flag is kept.
         Some(mut c) => {
             c.reset(ResetDirective::SessionOnly).map_err(zstd_error)?;
             c
         }
         None => {
             let mut c = CCtx::create();
-            c.set_parameter(CParameter::CompressionLevel(ZSTD_LEVEL))
-                .map_err(zstd_error)?;
             c.set_parameter(CParameter::ChecksumFlag(true))
                 .map_err(zstd_error)?;
             c
         }
     };
+    // Level and content-size flag are chosen per frame (see `DocumentWriter::start_frame`).
     // A context must never carry a pledged size or an unfinished frame into a new document.
     cctx.reset(ResetDirective::SessionOnly)
         .map_err(zstd_error)?;
@@ -302,6 +314,7 @@ impl DocumentWriter {
             cctx: Some(cctx),
             sink,
             out: Vec::with_capacity(zstd::zstd_safe::CCtx::out_size()),
+            pending: Some(Vec::new()),
             hasher: sha2::Sha256::new(),
             size: 0,
             max_size,
@@ -326,6 +339,40 @@ impl DocumentWriter {
     /// writer may re-wrap its error, so callers ask here rather than inspect the error.
     pub fn limit_hit(&self) -> bool {
         self.limit_hit
+    }
+
+    /// Set the frame's parameters before its first byte: a document held whole is compressed
+    /// in one pass at [`SMALL_DOCUMENT_LEVEL`] (zstd takes its size from the single call) without
+    /// writing that size into the frame header, so the header keeps the one form readers accept
+    /// (`04 WD`, FORMAT.md 4.2); a streamed one at [`ZSTD_LEVEL`], as before.
+    fn start_frame(&mut self, one_pass: bool) -> io::Result<()> {
+        use zstd::zstd_safe::CParameter;
+        let cctx = self
+            .cctx
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the document was already finished"))?;
+        let level = if one_pass {
+            SMALL_DOCUMENT_LEVEL
+        } else {
+            ZSTD_LEVEL
+        };
+        cctx.set_parameter(CParameter::CompressionLevel(level))
+            .map_err(zstd_error)?;
+        cctx.set_parameter(CParameter::ContentSizeFlag(!one_pass))
+            .map_err(zstd_error)?;
+        Ok(())
+    }
+
+    /// From here on the document streams: whatever was held goes into the frame first.
+    fn stream(&mut self) -> io::Result<()> {
+        if let Some(held) = self.pending.take() {
+            self.start_frame(false)?;
+            self.compress(
+                &held,
+                zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
+            )?;
+        }
+        Ok(())
     }
 
     /// Run the compressor over `input` with `op` until it has taken all of it and, for a flush
@@ -367,6 +414,23 @@ impl DocumentWriter {
 
     pub fn finish(mut self) -> Result<Staged> {
         let path = self.dir.join(&self.name);
+        // Compressed first: a document held whole may still spill to its scratch file, under
+        // the writer's name (the writer's drop removes it if this fails).
+        let end = zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end;
+        match self.pending.take() {
+            // An empty document is the frame it always was (`24 00`: its size, 0, is known).
+            Some(held) if held.is_empty() => {
+                self.start_frame(false)
+                    .and_then(|()| self.compress(&[], end))
+                    .ctx("finish compressing", &path)?;
+            }
+            Some(held) => {
+                self.start_frame(true)
+                    .and_then(|()| self.compress(&held, end))
+                    .ctx("finish compressing", &path)?;
+            }
+            None => self.compress(&[], end).ctx("finish compressing", &path)?,
+        }
         // From here on the staged file is owned by `Staged`, whose drop removes it.
         let mut staged = Staged {
             sha256: Sha256::from_bytes([0; 32]),
@@ -378,11 +442,6 @@ impl DocumentWriter {
             name: std::mem::take(&mut self.name),
             memory: None,
         };
-        self.compress(
-            &[],
-            zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end,
-        )
-        .ctx("finish compressing", &path)?;
         if let Some(cctx) = self.cctx.take() {
             give_back_cctx(cctx);
         }
@@ -469,10 +528,16 @@ impl Write for DocumentWriter {
                 limit: self.max_size,
             }));
         }
-        self.compress(
-            buf,
-            zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
-        )?;
+        match &mut self.pending {
+            Some(held) if held.len() + buf.len() <= ONE_PASS_UP_TO => held.extend_from_slice(buf),
+            _ => {
+                self.stream()?;
+                self.compress(
+                    buf,
+                    zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
+                )?;
+            }
+        }
         self.hasher.update(buf);
         let mut after_head = buf;
         if self.head.len() < HEAD_KEEP {
@@ -492,7 +557,8 @@ impl Write for DocumentWriter {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.cctx.is_none() {
+        // A document still held whole has no frame yet; it is compressed when it ends.
+        if self.cctx.is_none() || self.pending.is_some() {
             return Ok(());
         }
         // The compressed bytes so far go into the file's buffer; `finish` writes the buffer out
@@ -986,34 +1052,39 @@ mod tests {
     #[test]
     fn reused_compression_contexts_start_every_document_afresh() {
         // Writers share pooled contexts: one abandoned mid-frame (a failed fetch) or finished
-        // must leave nothing in the next document's frame, whose header stays `04 58`.
+        // must leave nothing in the next document's frame. A document held whole gets a window
+        // sized to it (50,000 bytes: 64 KiB, `04 30`), a streamed one the 2 MiB of level 3
+        // (`04 58`), whatever the context did before.
         let dir = tempfile::tempdir().unwrap();
         let d = Arc::new(Dir::open(dir.path()).unwrap());
         for round in 0..4u8 {
-            let mut abandoned = DocumentWriter::create(&d, u64::MAX).unwrap();
-            abandoned.write_all(&noise(200_000)).unwrap();
-            drop(abandoned);
-            let doc: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8 ^ round).collect();
-            let mut staged = stage(dir.path(), &doc);
-            let bytes = std::fs::read(staged.path()).unwrap();
-            assert_eq!(bytes[4..6], [0x04, 0x58], "round {round}");
-            let mut back = Vec::new();
-            let check = read_blob(&staged.path(), &mut back).unwrap();
-            assert_eq!(back, doc, "round {round}");
-            assert_eq!(check.sha256, staged.sha256);
+            for (len, header) in [(50_000u32, [0x04, 0x30]), (300_000, [0x04, 0x58])] {
+                let mut abandoned = DocumentWriter::create(&d, u64::MAX).unwrap();
+                abandoned.write_all(&noise(ONE_PASS_UP_TO + 1)).unwrap();
+                drop(abandoned);
+                let doc: Vec<u8> = (0..len).map(|i| (i % 251) as u8 ^ round).collect();
+                let mut staged = stage(dir.path(), &doc);
+                let bytes = std::fs::read(staged.path()).unwrap();
+                assert_eq!(bytes[4..6], header, "round {round}, {len} bytes");
+                let mut back = Vec::new();
+                let check = read_blob(&staged.path(), &mut back).unwrap();
+                assert_eq!(back, doc, "round {round}");
+                assert_eq!(check.sha256, staged.sha256);
+            }
         }
     }
 
     #[test]
     fn every_shape_the_writer_produces_reads_back() {
-        // The writer's frame header depends on how it was driven: finished without any input
-        // (import of an empty file) it knows the size is 0 and writes `24 00`; flushed first (a
-        // capture flushes its decoders) or fed any bytes, it writes `04` and a window descriptor.
+        // The writer's frame header depends on what it was given: an empty document (finished
+        // without input, or only flushed) is `24 00`, its size 0 known; any bytes make `04` and
+        // a window descriptor, whether held whole or streamed and flushed on the way.
         let dir = tempfile::tempdir().unwrap();
         type Drive = fn(&mut DocumentWriter);
         let shapes: [(&str, Drive, &[u8]); 6] = [
             ("empty, finished", |_| {}, &[0x24, 0x00]),
-            ("empty, flushed", |w| w.flush().unwrap(), &[0x04]),
+            // Nothing is compressed before a document ends unless it outgrows ONE_PASS_UP_TO.
+            ("empty, flushed", |w| w.flush().unwrap(), &[0x24, 0x00]),
             ("empty write", |w| w.write_all(b"").unwrap(), &[]),
             ("one byte", |w| w.write_all(b"x").unwrap(), &[0x04]),
             (
