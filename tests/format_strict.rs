@@ -61,8 +61,8 @@ fn retrail(path: &Path, body: &[u8]) {
     fs::write(path, file).unwrap();
 }
 
-/// One zstd frame of `data` in a form exhibit's writer makes (streamed at level 3, content
-/// checksum, no content size: a document over 256 KiB).
+/// One zstd frame of `data` in a form exhibit's writer made (streamed at level 3, as before
+/// 2026-12-03; content checksum, no content size).
 fn exhibit_frame(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();

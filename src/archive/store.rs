@@ -18,17 +18,16 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The level of documents compressed as they arrive: those over [`ONE_PASS_UP_TO`] bytes.
-pub const ZSTD_LEVEL: i32 = 3;
-/// Documents of up to this many bytes are held until they end and compressed in one pass, at
-/// [`SMALL_DOCUMENT_LEVEL`]. Knowing the size, zstd sizes its window and tables to the document
-/// (a page of 16 KB gets tables of a few KiB instead of the 3 MiB of a level for unknown
-/// sizes), which is what makes a higher level affordable: measured on 2,000 real pages (benches/
-/// BENCHMARKS.md, issue 14), level 3 as they arrive stored 1.03 times their bytes gzipped with
-/// `gzip -9` one file each, level 5 in one pass 0.98. Larger documents stream at level 3, so a
-/// capture of gigabytes keeps zstd's level-3 speed and memory stays bounded.
+/// zstd level 5: on the benchmark's 10,000 real pages it stores 0.99 of their bytes gzipped
+/// with `gzip -9` one file each, level 3 1.04 (benches/BENCHMARKS.md, issue 14). What makes it
+/// affordable is [`ONE_PASS_UP_TO`].
+pub const ZSTD_LEVEL: i32 = 5;
+/// Documents of up to this many bytes are held until they end and compressed in one pass.
+/// Knowing the size, zstd sizes its window and tables to the document (a page of 16 KB gets
+/// tables of a few KiB instead of the megabytes of a level for unknown sizes): level 5 costs
+/// about 17% more capture CPU that way, measured, and 27% streamed. Larger documents stream, so
+/// memory stays bounded whatever the size.
 pub const ONE_PASS_UP_TO: usize = 256 * 1024;
-pub const SMALL_DOCUMENT_LEVEL: i32 = 5;
 /// Skippable-frame magic 0x184D2A5E, little endian.
 const TRAILER_MAGIC: [u8; 4] = [0x5E, 0x2A, 0x4D, 0x18];
 const TRAILER_TAG: &[u8; 8] = b"EXHBLOB1";
@@ -252,11 +251,11 @@ pub struct DocumentWriter {
     name: String,
 }
 
-/// Compression contexts of finished writers. A fresh context allocates and clears about 3 MiB of
-/// tables sized for level 3, which for a page of 20 KB cost more than compressing it (a fifth of
-/// batch capture's CPU in the profile of BENCHMARKS.md); a reused one keeps its tables, and zstd
-/// makes the previous frame's data unreachable without clearing them. The frames it writes have
-/// the same layout (FORMAT.md 4.2): same level, same parameters, same header.
+/// Compression contexts of finished writers. A fresh context allocates and clears megabytes of
+/// tables once a document streams (at level 3 that cost more than compressing a page of 20 KB:
+/// a fifth of batch capture's CPU in the profile of BENCHMARKS.md); a reused one keeps its
+/// tables, and zstd makes the previous frame's data unreachable without clearing them. The
+/// frames it writes have the same layout (FORMAT.md 4.2): same level, same parameters.
 static CCTX_POOL: std::sync::Mutex<Vec<zstd::zstd_safe::CCtx<'static>>> =
     std::sync::Mutex::new(Vec::new());
 /// More contexts than concurrent writers would only hold memory.
@@ -270,19 +269,21 @@ fn take_cctx() -> io::Result<zstd::zstd_safe::CCtx<'static>> {
     use zstd::zstd_safe::{CCtx, CParameter, ResetDirective};
     let pooled = CCTX_POOL.lock().ok().and_then(|mut p| p.pop());
     let mut cctx = match pooled {
-        // Whatever an abandoned writer left in it is dropped; the checksum flag is kept.
+        // Whatever an abandoned writer left in it is dropped; level and checksum are kept.
         Some(mut c) => {
             c.reset(ResetDirective::SessionOnly).map_err(zstd_error)?;
             c
         }
         None => {
             let mut c = CCtx::create();
+            c.set_parameter(CParameter::CompressionLevel(ZSTD_LEVEL))
+                .map_err(zstd_error)?;
             c.set_parameter(CParameter::ChecksumFlag(true))
                 .map_err(zstd_error)?;
             c
         }
     };
-    // Level and content-size flag are chosen per frame (see `DocumentWriter::start_frame`).
+    // The content-size flag is chosen per frame (see `DocumentWriter::start_frame`).
     // A context must never carry a pledged size or an unfinished frame into a new document.
     cctx.reset(ResetDirective::SessionOnly)
         .map_err(zstd_error)?;
@@ -341,23 +342,16 @@ impl DocumentWriter {
         self.limit_hit
     }
 
-    /// Set the frame's parameters before its first byte: a document held whole is compressed
-    /// in one pass at [`SMALL_DOCUMENT_LEVEL`] (zstd takes its size from the single call) without
-    /// writing that size into the frame header, so the header keeps the one form readers accept
-    /// (`04 WD`, FORMAT.md 4.2); a streamed one at [`ZSTD_LEVEL`], as before.
+    /// Set the frame's parameters before its first byte. A document held whole is compressed
+    /// in one pass (zstd takes its size from the single call) without writing that size into
+    /// the frame header, so the header keeps the one form readers accept (`04 WD`, FORMAT.md
+    /// 4.2); only the empty document's frame carries its size, 0 (`24 00`), as it always did.
     fn start_frame(&mut self, one_pass: bool) -> io::Result<()> {
         use zstd::zstd_safe::CParameter;
         let cctx = self
             .cctx
             .as_mut()
             .ok_or_else(|| io::Error::other("the document was already finished"))?;
-        let level = if one_pass {
-            SMALL_DOCUMENT_LEVEL
-        } else {
-            ZSTD_LEVEL
-        };
-        cctx.set_parameter(CParameter::CompressionLevel(level))
-            .map_err(zstd_error)?;
         cctx.set_parameter(CParameter::ContentSizeFlag(!one_pass))
             .map_err(zstd_error)?;
         Ok(())
@@ -1053,8 +1047,8 @@ mod tests {
     fn reused_compression_contexts_start_every_document_afresh() {
         // Writers share pooled contexts: one abandoned mid-frame (a failed fetch) or finished
         // must leave nothing in the next document's frame. A document held whole gets a window
-        // sized to it (50,000 bytes: 64 KiB, `04 30`), a streamed one the 2 MiB of level 3
-        // (`04 58`), whatever the context did before.
+        // sized to it (50,000 bytes: 64 KiB, `04 30`), a streamed one the 2 MiB zstd gives
+        // level 5 for unknown sizes (`04 58`), whatever the context did before.
         let dir = tempfile::tempdir().unwrap();
         let d = Arc::new(Dir::open(dir.path()).unwrap());
         for round in 0..4u8 {
