@@ -1069,6 +1069,35 @@ mod tests {
     }
 
     #[test]
+    fn documents_at_the_one_pass_bound_read_back_whatever_their_chunks() {
+        // Up to ONE_PASS_UP_TO bytes a document is compressed in one pass (a window sized to
+        // it: 256 KiB is `04 40`); one byte more and it streams (`04 58`), the held bytes first,
+        // wherever the write that crossed the bound cut.
+        let dir = tempfile::tempdir().unwrap();
+        let d = Arc::new(Dir::open(dir.path()).unwrap());
+        for len in [ONE_PASS_UP_TO - 1, ONE_PASS_UP_TO, ONE_PASS_UP_TO + 1] {
+            let doc: Vec<u8> = (0..len).map(|i| (i * 7 % 253) as u8).collect();
+            for chunk in [1_000, 65_536, ONE_PASS_UP_TO - 1, len] {
+                let mut w = DocumentWriter::create(&d, u64::MAX).unwrap();
+                for part in doc.chunks(chunk) {
+                    w.write_all(part).unwrap();
+                    w.flush().unwrap();
+                }
+                let mut staged = w.finish().unwrap();
+                let bytes = std::fs::read(staged.path()).unwrap();
+                let streamed = len > ONE_PASS_UP_TO;
+                let header = if streamed { [0x04, 0x58] } else { [0x04, 0x40] };
+                assert_eq!(bytes[4..6], header, "{len} bytes in chunks of {chunk}");
+                let mut back = Vec::new();
+                let check = read_blob(&staged.path(), &mut back).unwrap();
+                assert!(back == doc, "{len} bytes in chunks of {chunk}");
+                assert_eq!(check.sha256, staged.sha256);
+                assert_eq!(check.size, len as u64);
+            }
+        }
+    }
+
+    #[test]
     fn every_shape_the_writer_produces_reads_back() {
         // The writer's frame header depends on what it was given: an empty document (finished
         // without input, or only flushed) is `24 00`, its size 0 known; any bytes make `04` and
