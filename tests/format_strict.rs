@@ -172,7 +172,8 @@ fn blobs_with_smuggled_bytes_fail_verify_and_audit_naming_the_document() {
 
 #[test]
 fn blobs_exhibit_writes_pass_the_layout_check() {
-    // Both header forms: an empty document (imported: `24 00`; captured: `04 58`) and others.
+    // Both header forms: an empty document (`24 00`; a captured one got `04 58` before
+    // 2026-12-03) and others.
     let env = Env::new();
     for (i, body) in [&b""[..], b"x", &[0u8; 300_000]].iter().enumerate() {
         let file = env.dir.path().join(format!("f{i}"));

@@ -881,8 +881,43 @@ enum Decoder<'a> {
 /// zstd decoding that knows whether the last frame ended: the stock write-side decoder cannot
 /// tell a complete stream from one cut short, and a cut-short body must not become a shorter
 /// document.
+/// The largest zstd window a body may ask for: 8 MiB, the limit RFC 9659 sets for HTTP (and
+/// what browsers decode). Without it a server chooses the decoder's memory, up to 128 MiB per
+/// fetch with zstd's default limit.
+pub(crate) const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+
+/// A zstd body asked for a window over [`ZSTD_WINDOW_LOG_MAX`].
+#[derive(Debug, thiserror::Error)]
+#[error("its zstd frame asks for a window over 8 MiB, more than HTTP allows (RFC 9659)")]
+pub(crate) struct ZstdWindowTooLarge;
+
+/// A zstd decoder of untrusted input, with the window limited to [`ZSTD_WINDOW_LOG_MAX`].
+pub(crate) fn zstd_body_decoder() -> io::Result<zstd::zstd_safe::DCtx<'static>> {
+    let mut d = zstd::zstd_safe::DCtx::try_create()
+        .ok_or_else(|| io::Error::other("cannot allocate a zstd decoder"))?;
+    d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(
+        ZSTD_WINDOW_LOG_MAX,
+    ))
+    .map_err(|code| io::Error::other(zstd::zstd_safe::get_error_name(code)))?;
+    Ok(d)
+}
+
+/// A zstd error code as an `io::Error`, the window limit as its own type.
+pub(crate) fn zstd_body_error(code: usize) -> io::Error {
+    use zstd::zstd_safe::zstd_sys::ZSTD_ErrorCode;
+    // zstd returns an error as the negated error enum.
+    if code == (ZSTD_ErrorCode::ZSTD_error_frameParameter_windowTooLarge as usize).wrapping_neg() {
+        io::Error::new(io::ErrorKind::InvalidData, ZstdWindowTooLarge)
+    } else {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            zstd::zstd_safe::get_error_name(code).to_string(),
+        )
+    }
+}
+
 struct ZstdSink<'a> {
-    decoder: zstd::stream::raw::Decoder<'static>,
+    decoder: zstd::zstd_safe::DCtx<'static>,
     out: &'a mut DocumentWriter,
     buf: Vec<u8>,
     frame_complete: bool,
@@ -890,17 +925,25 @@ struct ZstdSink<'a> {
 
 impl ZstdSink<'_> {
     fn feed(&mut self, mut input: &[u8]) -> io::Result<()> {
-        use zstd::stream::raw::Operation;
+        use zstd::zstd_safe::{InBuffer, OutBuffer};
         loop {
-            let status = self.decoder.run_on_buffers(input, &mut self.buf)?;
-            self.out.write_all(&self.buf[..status.bytes_written])?;
-            input = &input[status.bytes_read..];
+            let (remaining, read, written) = {
+                let mut inb = InBuffer::around(input);
+                let mut outb = OutBuffer::around(&mut self.buf[..]);
+                let remaining = self
+                    .decoder
+                    .decompress_stream(&mut outb, &mut inb)
+                    .map_err(zstd_body_error)?;
+                (remaining, inb.pos(), outb.pos())
+            };
+            self.out.write_all(&self.buf[..written])?;
+            input = &input[read..];
             // A call that consumed and produced nothing says nothing about the frame (after a
             // complete frame zstd hints at the next frame's header).
-            if status.bytes_read > 0 || status.bytes_written > 0 {
-                self.frame_complete = status.remaining == 0;
+            if read > 0 || written > 0 {
+                self.frame_complete = remaining == 0;
             }
-            if input.is_empty() && status.bytes_written < self.buf.len() {
+            if input.is_empty() && written < self.buf.len() {
                 return Ok(());
             }
         }
@@ -915,7 +958,7 @@ impl<'a> Decoder<'a> {
             Some("deflate") => Decoder::Deflate(flate2::write::ZlibDecoder::new(w)),
             Some("br") => Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(w, 64 * 1024))),
             Some("zstd") => Decoder::Zstd(ZstdSink {
-                decoder: zstd::stream::raw::Decoder::new()
+                decoder: zstd_body_decoder()
                     .map_err(|e| Error::fetch(format!("cannot start zstd decoding: {e}")))?,
                 out: w,
                 buf: vec![0u8; 128 * 1024],
@@ -1044,6 +1087,11 @@ pub(crate) fn read_body(
         Err(BodyError::Decode(e)) => {
             if e.get_ref().is_some_and(|i| i.is::<SizeLimitExceeded>()) {
                 return Err(too_large(opts, url));
+            }
+            if e.get_ref().is_some_and(|i| i.is::<ZstdWindowTooLarge>()) {
+                return Err(Error::fetch(format!("{url}: {e}; nothing was stored")).hint(
+                    "the site's zstd encoder must keep its window within 8 MiB; a browser refuses such a body too",
+                ));
             }
             Err(Error::fetch(format!(
                 "{url}: the {} body is corrupt or incomplete ({e}); nothing was stored",

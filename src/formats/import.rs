@@ -82,9 +82,14 @@ impl<W: Write> Decode<W> {
             Some("gzip" | "x-gzip") => Decode::Gzip(flate2::write::MultiGzDecoder::new(w)),
             Some("deflate") => Decode::Deflate(flate2::write::ZlibDecoder::new(w)),
             Some("br") => Decode::Brotli(Box::new(brotli::DecompressorWriter::new(w, 64 * 1024))),
-            Some("zstd") => Decode::Zstd(
-                zstd::stream::write::Decoder::new(w).map_err(|e| e.to_string())?,
-            ),
+            Some("zstd") => Decode::Zstd({
+                let mut d = zstd::stream::write::Decoder::new(w).map_err(|e| e.to_string())?;
+                // The limit a capture applies (RFC 9659's 8 MiB): a record must not choose
+                // how much memory its decoder takes.
+                d.window_log_max(crate::capture::ZSTD_WINDOW_LOG_MAX)
+                    .map_err(|e| e.to_string())?;
+                d
+            }),
             Some(other) => {
                 return Err(format!(
                     "its Content-Encoding {other:?} is not one exhibit decodes (gzip, deflate, br, zstd)"
