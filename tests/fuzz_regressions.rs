@@ -123,6 +123,11 @@ fn warc_inputs() {
     check_target("warc");
 }
 
+#[test]
+fn body_decode_inputs() {
+    check_target("body_decode");
+}
+
 /// Each directory of inputs belongs to a target this test runs, and each target has a binary
 /// in fuzz/Cargo.toml, so a new target cannot be left out of either.
 #[test]

@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("pack", pack),
     ("segment", segment),
     ("html_text", html_text),
+    ("body_decode", body_decode),
 ];
 
 /// `Manifest::parse`: it accepts only the canonical byte form (FORMAT.md 5.1, 5.6), so whatever
@@ -851,5 +852,55 @@ pub fn segment(data: &[u8]) {
     assert_eq!(
         Segment::parse_name(&seg.name()),
         Some((seg.to, seg.to_root))
+    );
+}
+
+/// A response body through capture's decoders (`capture::decode_body_for_fuzzing`), the first
+/// byte choosing the Content-Encoding. Whatever the bytes: no panic, and a body exhibit takes
+/// is exactly what the encoding's own library decoder makes of the whole body (identity: the
+/// bytes themselves), so a truncated or trailing-garbage body is never stored as a document;
+/// zstd frames asking for a window over 8 MiB are never taken.
+pub fn body_decode(data: &[u8]) {
+    let Some((&mode, body)) = data.split_first() else {
+        return;
+    };
+    let encodings = [
+        None,
+        Some("gzip"),
+        Some("deflate"),
+        Some("br"),
+        Some("zstd"),
+    ];
+    let encoding = encodings[mode as usize % encodings.len()];
+    let dir = scratch_path();
+    std::fs::create_dir(&dir).expect("create the scratch directory");
+    let max_size = 1 << 20;
+    let res = exhibit::capture::decode_body_for_fuzzing(encoding, body, &dir, max_size);
+    std::fs::remove_dir_all(&dir).expect("remove the scratch directory");
+    let Ok((sha256, size, wire)) = res else {
+        return;
+    };
+    assert_eq!(wire, body.len() as u64, "the wire count is not the body");
+    assert!(size <= max_size, "a document over the size limit was taken");
+    let mut reference = Vec::new();
+    let read = match encoding {
+        None => {
+            reference.extend_from_slice(body);
+            Ok(0)
+        }
+        Some("gzip") => flate2::read::MultiGzDecoder::new(body).read_to_end(&mut reference),
+        Some("deflate") => flate2::read::ZlibDecoder::new(body).read_to_end(&mut reference),
+        Some("br") => brotli::Decompressor::new(body, 4096).read_to_end(&mut reference),
+        Some(_) => zstd::stream::read::Decoder::new(body).and_then(|mut d| {
+            d.window_log_max(23)?;
+            d.read_to_end(&mut reference)
+        }),
+    };
+    read.unwrap_or_else(|e| panic!("exhibit took a {encoding:?} body its decoder refuses: {e}"));
+    assert_eq!(size, reference.len() as u64, "{encoding:?}: another size");
+    assert_eq!(
+        sha256.to_string(),
+        hex_lower(&Sha256::digest(&reference)),
+        "{encoding:?}: another document"
     );
 }

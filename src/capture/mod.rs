@@ -1018,6 +1018,30 @@ impl<'a> Decoder<'a> {
     }
 }
 
+/// A response body as a capture decodes it: `body` with Content-Encoding `encoding` read into a
+/// document staged in `scratch`, under the size limit `max_size`. Returns the document's
+/// SHA-256, its size, and the size of the body on the wire. For the `body_decode` fuzz target
+/// (fuzz/src/lib.rs), which compares the document with the encoding's own decoder.
+#[doc(hidden)]
+pub fn decode_body_for_fuzzing(
+    encoding: Option<&str>,
+    body: &[u8],
+    scratch: &Path,
+    max_size: u64,
+) -> Result<(crate::core::digest::Sha256, u64, u64)> {
+    let dir = Arc::new(crate::archive::dir::Dir::open(scratch).ctx("open", scratch)?);
+    let mut writer = DocumentWriter::create(&dir, max_size)?;
+    let opts = CaptureOptions {
+        max_size,
+        ..CaptureOptions::default()
+    };
+    let url = url::Url::parse("http://fuzz.invalid/").expect("a valid URL");
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let wire = read_body(body, encoding, &mut writer, deadline, &opts, &url, None)?;
+    let staged = writer.finish()?;
+    Ok((staged.sha256, staged.size, wire.size))
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn read_body(
     mut response: impl Read,
