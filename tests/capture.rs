@@ -27,6 +27,19 @@ fn assert_nothing_stored(env: &Env) {
     }
 }
 
+/// A route that answers with `bytes` as a body in `encoding`, its Content-Length saying how
+/// many bytes are sent.
+fn encoded(content_type: &'static str, encoding: &'static str, bytes: Vec<u8>) -> Route {
+    Route::Custom(Arc::new(move |_req, stream| {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Encoding: {encoding}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            bytes.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(&bytes);
+    }))
+}
+
 #[test]
 fn capture_happy_path_prints_record_and_verifies() {
     let srv = TestServer::start(vec![("/terms", html(PAGE))]);
@@ -196,18 +209,7 @@ fn gzip_response_stores_decoded_document_and_wire_digest() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&body).unwrap();
     let wire = gz.finish().unwrap();
-    let wire2 = wire.clone();
-    let srv = TestServer::start(vec![(
-        "/z",
-        Route::Custom(Arc::new(move |_req, stream| {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                wire2.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&wire2);
-        })),
-    )]);
+    let srv = TestServer::start(vec![("/z", encoded("text/html", "gzip", wire.clone()))]);
     let env = Env::new();
     let v = env.capture(&srv.url("/z"), &[]);
     // The cited hash is the decoded document's, which is what a browser shows and saves.
@@ -233,15 +235,11 @@ fn truncated_compressed_bodies_are_refused() {
     gz.write_all(&body).unwrap();
     let gz = gz.finish().unwrap();
     let serve = |encoding: &'static str, bytes: Vec<u8>| {
-        Route::Custom(Arc::new(move |_req, stream| {
-            let cut = &bytes[..bytes.len() * 2 / 3];
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: {encoding}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                cut.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(cut);
-        }))
+        encoded(
+            "text/plain",
+            encoding,
+            bytes[..bytes.len() * 2 / 3].to_vec(),
+        )
     };
     let srv = TestServer::start(vec![
         ("/zstd", serve("zstd", zst.clone())),
@@ -254,17 +252,7 @@ fn truncated_compressed_bodies_are_refused() {
     }
     assert_nothing_stored(&env);
     // The whole zstd body is fine.
-    let whole = TestServer::start(vec![(
-        "/z",
-        Route::Custom(Arc::new(move |_req, stream| {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: zstd\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                zst.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&zst);
-        })),
-    )]);
+    let whole = TestServer::start(vec![("/z", encoded("text/plain", "zstd", zst))]);
     let v = env.capture(&whole.url("/z"), &[]);
     assert_eq!(v["sha256"], sha256_hex(&body));
 }
@@ -283,19 +271,9 @@ fn zstd_bodies_asking_for_a_window_over_8_mib_are_refused() {
         assert_eq!(u32::from(f[5] >> 3) + 10, window_log, "{:02x?}", &f[..8]);
         f
     };
-    let serve = |bytes: Vec<u8>| {
-        Route::Custom(Arc::new(move |_req, stream| {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: zstd\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                bytes.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&bytes);
-        }))
-    };
     let srv = TestServer::start(vec![
-        ("/wide", serve(frame(24))),
-        ("/eight", serve(frame(23))),
+        ("/wide", encoded("text/plain", "zstd", frame(24))),
+        ("/eight", encoded("text/plain", "zstd", frame(23))),
     ]);
     let env = Env::new();
     let r = env.fails(&["capture", &srv.url("/wide")], 5);
