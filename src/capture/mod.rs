@@ -878,9 +878,6 @@ enum Decoder<'a> {
     Zstd(ZstdSink<'a>),
 }
 
-/// zstd decoding that knows whether the last frame ended: the stock write-side decoder cannot
-/// tell a complete stream from one cut short, and a cut-short body must not become a shorter
-/// document.
 /// The largest zstd window a body may ask for: 8 MiB, the limit RFC 9659 sets for HTTP (and
 /// what browsers decode). Without it a server chooses the decoder's memory, up to 128 MiB per
 /// fetch with zstd's default limit.
@@ -889,10 +886,10 @@ pub(crate) const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 /// A zstd body asked for a window over [`ZSTD_WINDOW_LOG_MAX`].
 #[derive(Debug, thiserror::Error)]
 #[error("its zstd frame asks for a window over 8 MiB, more than HTTP allows (RFC 9659)")]
-pub(crate) struct ZstdWindowTooLarge;
+struct ZstdWindowTooLarge;
 
 /// A zstd decoder of untrusted input, with the window limited to [`ZSTD_WINDOW_LOG_MAX`].
-pub(crate) fn zstd_body_decoder() -> io::Result<zstd::zstd_safe::DCtx<'static>> {
+fn zstd_body_decoder() -> io::Result<zstd::zstd_safe::DCtx<'static>> {
     let mut d = zstd::zstd_safe::DCtx::try_create()
         .ok_or_else(|| io::Error::other("cannot allocate a zstd decoder"))?;
     d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(
@@ -903,7 +900,7 @@ pub(crate) fn zstd_body_decoder() -> io::Result<zstd::zstd_safe::DCtx<'static>> 
 }
 
 /// A zstd error code as an `io::Error`, the window limit as its own type.
-pub(crate) fn zstd_body_error(code: usize) -> io::Error {
+fn zstd_body_error(code: usize) -> io::Error {
     use zstd::zstd_safe::zstd_sys::ZSTD_ErrorCode;
     // zstd returns an error as the negated error enum.
     if code == (ZSTD_ErrorCode::ZSTD_error_frameParameter_windowTooLarge as usize).wrapping_neg() {
@@ -916,6 +913,9 @@ pub(crate) fn zstd_body_error(code: usize) -> io::Error {
     }
 }
 
+/// zstd decoding that knows whether the last frame ended: the stock write-side decoder cannot
+/// tell a complete stream from one cut short, and a cut-short body must not become a shorter
+/// document.
 struct ZstdSink<'a> {
     decoder: zstd::zstd_safe::DCtx<'static>,
     out: &'a mut DocumentWriter,
