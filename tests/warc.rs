@@ -850,3 +850,53 @@ fn import_usage_and_damaged_wacz() {
         text(&o)
     );
 }
+
+/// A zstd-encoded response body in a WARC is decoded as a capture decodes it: a window over
+/// 8 MiB (RFC 9659) is refused, and so is a payload cut short (its digests matching the cut
+/// bytes), with nothing stored; one of 8 MiB is imported decoded.
+#[test]
+fn warc_records_with_a_zstd_window_over_8_mib_or_cut_short_are_refused() {
+    use sha2::Digest;
+    let page = b"<html><title>Terms</title>kept for 30 days</html>\n".repeat(40);
+    let warc_of = |window_log: u32, cut: bool| {
+        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        e.window_log(window_log).unwrap();
+        e.write_all(&page).unwrap();
+        let mut body = e.finish().unwrap();
+        if cut {
+            body.truncate(body.len() - 6);
+        }
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: zstd\r\nContent-Length: {}\r\n\r\n", body.len());
+        let mut block = sha2::Sha256::new();
+        block.update(head.as_bytes());
+        block.update(&body);
+        let mut w = format!(
+            "WARC/1.1\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-0000000000{window_log}>\r\nWARC-Date: 2026-05-21T05:07:28Z\r\nWARC-Target-URI: https://example.org/w{window_log}\r\nContent-Type: application/http;msgtype=response\r\nWARC-Payload-Digest: sha256:{}\r\nWARC-Block-Digest: sha256:{}\r\nContent-Length: {}\r\n\r\n",
+            hex::encode(sha2::Sha256::digest(&body)),
+            hex::encode(block.finalize()),
+            head.len() + body.len()
+        )
+        .into_bytes();
+        w.extend_from_slice(head.as_bytes());
+        w.extend_from_slice(&body);
+        w.extend_from_slice(b"\r\n\r\n");
+        w
+    };
+    let env = Env::new();
+    let wide = env.dir.path().join("wide.warc");
+    std::fs::write(&wide, warc_of(24, false)).unwrap();
+    let r = env.run(&["import", wide.to_str().unwrap()]);
+    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    common::assert_one_line_error(&r.stderr, "window over 8 MiB");
+    assert_eq!(env.counts(), (0, 0));
+    let cut = env.dir.path().join("cut.warc");
+    std::fs::write(&cut, warc_of(23, true)).unwrap();
+    let r = env.run(&["import", cut.to_str().unwrap()]);
+    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    common::assert_one_line_error(&r.stderr, "ended early");
+    assert_eq!(env.counts(), (0, 0));
+    let eight = env.dir.path().join("eight.warc");
+    std::fs::write(&eight, warc_of(23, false)).unwrap();
+    env.ok(&["import", eight.to_str().unwrap()]);
+    assert_eq!(env.counts(), (1, 1));
+}

@@ -875,13 +875,13 @@ enum Decoder<'a> {
     Gzip(flate2::write::MultiGzDecoder<&'a mut DocumentWriter>),
     Deflate(flate2::write::ZlibDecoder<&'a mut DocumentWriter>),
     Brotli(Box<brotli::DecompressorWriter<&'a mut DocumentWriter>>),
-    Zstd(ZstdSink<'a>),
+    Zstd(ZstdSink<&'a mut DocumentWriter>),
 }
 
 /// The largest zstd window a body may ask for: 8 MiB, the limit RFC 9659 sets for HTTP (and
 /// what browsers decode). Without it a server chooses the decoder's memory, up to 128 MiB per
 /// fetch with zstd's default limit.
-pub(crate) const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
 /// A zstd body asked for a window over [`ZSTD_WINDOW_LOG_MAX`].
 #[derive(Debug, thiserror::Error)]
@@ -916,14 +916,46 @@ fn zstd_body_error(code: usize) -> io::Error {
 /// zstd decoding that knows whether the last frame ended: the stock write-side decoder cannot
 /// tell a complete stream from one cut short, and a cut-short body must not become a shorter
 /// document.
-struct ZstdSink<'a> {
+pub(crate) struct ZstdSink<W: Write> {
     decoder: zstd::zstd_safe::DCtx<'static>,
-    out: &'a mut DocumentWriter,
+    out: W,
     buf: Vec<u8>,
     frame_complete: bool,
 }
 
-impl ZstdSink<'_> {
+impl<W: Write> Write for ZstdSink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.feed(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl<W: Write> ZstdSink<W> {
+    pub(crate) fn new(out: W) -> io::Result<Self> {
+        Ok(ZstdSink {
+            decoder: zstd_body_decoder()?,
+            out,
+            buf: vec![0u8; 128 * 1024],
+            frame_complete: false,
+        })
+    }
+
+    /// The end of the body: an error unless its last frame ended.
+    pub(crate) fn finish(mut self) -> io::Result<()> {
+        self.feed(&[])?;
+        if self.frame_complete {
+            self.out.flush()
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "compressed stream ended early",
+            ))
+        }
+    }
+
     fn feed(&mut self, mut input: &[u8]) -> io::Result<()> {
         use zstd::zstd_safe::{InBuffer, OutBuffer};
         loop {
@@ -957,13 +989,10 @@ impl<'a> Decoder<'a> {
             Some("gzip" | "x-gzip") => Decoder::Gzip(flate2::write::MultiGzDecoder::new(w)),
             Some("deflate") => Decoder::Deflate(flate2::write::ZlibDecoder::new(w)),
             Some("br") => Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(w, 64 * 1024))),
-            Some("zstd") => Decoder::Zstd(ZstdSink {
-                decoder: zstd_body_decoder()
+            Some("zstd") => Decoder::Zstd(
+                ZstdSink::new(w)
                     .map_err(|e| Error::fetch(format!("cannot start zstd decoding: {e}")))?,
-                out: w,
-                buf: vec![0u8; 128 * 1024],
-                frame_complete: false,
-            }),
+            ),
             Some(other) => {
                 return Err(Error::fetch(format!(
                     "{url} sent Content-Encoding {other:?}, which exhibit cannot decode; nothing was stored"
@@ -1006,14 +1035,7 @@ impl<'a> Decoder<'a> {
                 Ok(_) => Ok(()),
                 Err(_) => Err(incomplete()),
             },
-            Decoder::Zstd(mut w) => {
-                w.feed(&[])?;
-                if w.frame_complete {
-                    w.out.flush()
-                } else {
-                    Err(incomplete())
-                }
-            }
+            Decoder::Zstd(w) => w.finish(),
         }
     }
 }

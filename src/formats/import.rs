@@ -51,7 +51,7 @@ enum Decode<W: Write> {
     Gzip(flate2::write::MultiGzDecoder<W>),
     Deflate(flate2::write::ZlibDecoder<W>),
     Brotli(Box<brotli::DecompressorWriter<W>>),
-    Zstd(zstd::stream::write::Decoder<'static, W>),
+    Zstd(crate::capture::ZstdSink<W>),
 }
 
 impl<W: Write> Write for Decode<W> {
@@ -82,14 +82,11 @@ impl<W: Write> Decode<W> {
             Some("gzip" | "x-gzip") => Decode::Gzip(flate2::write::MultiGzDecoder::new(w)),
             Some("deflate") => Decode::Deflate(flate2::write::ZlibDecoder::new(w)),
             Some("br") => Decode::Brotli(Box::new(brotli::DecompressorWriter::new(w, 64 * 1024))),
-            Some("zstd") => Decode::Zstd({
-                let mut d = zstd::stream::write::Decoder::new(w).map_err(|e| e.to_string())?;
-                // The limit a capture applies (RFC 9659's 8 MiB): a record must not choose
-                // how much memory its decoder takes.
-                d.window_log_max(crate::capture::ZSTD_WINDOW_LOG_MAX)
-                    .map_err(|e| e.to_string())?;
-                d
-            }),
+            // Capture's decoder: a window of at most 8 MiB, and a payload cut short is refused,
+            // never stored as a shorter document.
+            Some("zstd") => {
+                Decode::Zstd(crate::capture::ZstdSink::new(w).map_err(|e| e.to_string())?)
+            }
             Some(other) => {
                 return Err(format!(
                     "its Content-Encoding {other:?} is not one exhibit decodes (gzip, deflate, br, zstd)"
@@ -106,7 +103,7 @@ impl<W: Write> Decode<W> {
             Decode::Brotli(w) => w.into_inner().map(|_| ()).map_err(|_| {
                 io::Error::new(io::ErrorKind::UnexpectedEof, "brotli stream ended early")
             }),
-            Decode::Zstd(mut w) => w.flush(),
+            Decode::Zstd(w) => w.finish(),
         }
     }
 }
