@@ -640,7 +640,8 @@ pub struct ShardCache {
     last: Option<(&'static str, String, Dir)>,
     /// Packed layout: `log/places` and the pack read last, kept open, for the same reason.
     pub(super) places: Option<File>,
-    pub(super) pack: Option<(Sha256, File)>,
+    /// With its length: a pack never changes once written, so one `stat` serves every read.
+    pub(super) pack: Option<(Sha256, File, u64)>,
 }
 
 /// One entry found by [`Local::inventory`].

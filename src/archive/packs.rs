@@ -210,33 +210,35 @@ impl Archive {
         pack: &Sha256,
         entry: &Entry,
     ) -> Result<Vec<u8>> {
-        let path = self.local.pack_path(pack);
-        if cache.pack.as_ref().is_none_or(|(p, _)| p != pack) {
+        // The path is for messages only: built when one is needed, not for every entry read.
+        let path = || self.local.pack_path(pack);
+        if cache.pack.as_ref().is_none_or(|(p, _, _)| p != pack) {
             cache.pack = None;
             let file = self.local.open_pack(pack)?.ok_or_else(|| {
-                Error::verification(format!("{}: missing", path.display()))
+                Error::verification(format!("{}: missing", path().display()))
                     .hint("run `exhibit audit` to find what is damaged")
             })?;
-            cache.pack = Some((*pack, file));
+            let len = file
+                .metadata()
+                .map_err(|e| Error::io("inspect", &path(), e))?
+                .len();
+            cache.pack = Some((*pack, file, len));
         }
-        let file = &cache.pack.as_ref().expect("just opened").1;
+        let (_, file, len) = cache.pack.as_ref().expect("just opened");
+        let len = *len;
         // Entries read whole are manifests, signatures, references and small blobs: bounded,
         // and within the file, before anything is allocated.
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io("inspect", &path, e))?
-            .len();
         if entry.len > MAX_ENTRY_READ || entry.offset.saturating_add(entry.len) > len {
             return Err(Error::verification(format!(
                 "{}: an entry of {} bytes at {} lies outside the pack or beyond what an entry can be",
-                path.display(),
+                path().display(),
                 entry.len,
                 entry.offset
             ))
             .hint("run `exhibit audit` to find what is damaged"));
         }
         let mut buf = vec![0u8; entry.len as usize];
-        read_exact_at(file, &mut buf, entry.offset).map_err(|e| Error::io("read", &path, e))?;
+        read_exact_at(file, &mut buf, entry.offset).map_err(|e| Error::io("read", &path(), e))?;
         Ok(buf)
     }
 

@@ -120,6 +120,35 @@ impl Entry {
     }
 }
 
+/// A key's spelling in a stack buffer: what [`Entry::order`] compares, for lookups that run
+/// for every record an audit reads and should not allocate.
+struct Spelled {
+    buf: [u8; KEY_WIDTH],
+    len: usize,
+}
+
+impl Spelled {
+    fn of(key: &Key) -> Spelled {
+        let mut buf = [0u8; KEY_WIDTH];
+        let len = match key {
+            Key::Document(sha) => {
+                hex::encode_to_slice(sha.as_bytes(), &mut buf).expect("64 hex digits fit");
+                KEY_WIDTH
+            }
+            Key::Record(id) => {
+                let mut w = &mut buf[..];
+                write!(w, "{id}").expect("a record ID fits");
+                KEY_WIDTH - w.len()
+            }
+        };
+        Spelled { buf, len }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PackError {
     #[error("too short to be a pack ({len} bytes; a pack ends in a {TRAILER}-byte trailer)")]
@@ -195,25 +224,41 @@ pub fn parse_line(line: &[u8]) -> Option<Entry> {
         return None;
     }
     let kind = Kind::from_letter(line[0])?;
-    let field = std::str::from_utf8(&line[2..66]).ok()?;
-    let key_text = field.trim_end_matches(' ');
+    let key_text = std::str::from_utf8(key_field(line)).ok()?;
+    // One spelling only: the canonical key, the exact padding. The digit fields are canonical
+    // whenever they parse (12 digits, zero-padded, as written), and the padding is whatever
+    // follows the key, so the line is the one `Entry::line` writes exactly when the key is
+    // spelled canonically. An audit parses every footer line; this check allocates nothing.
     let key = match kind {
+        // `Sha256::parse` takes lowercase hex only: its one spelling.
         Kind::Document | Kind::Reference => Key::Document(Sha256::parse(key_text)?),
         Kind::Manifest | Kind::Signature => {
             let id: RecordId = key_text.parse().ok()?;
+            let mut canonical = [0u8; 32];
+            let mut w = &mut canonical[..];
+            write!(w, "{id}").ok()?;
+            let n = 32 - w.len();
+            if canonical[..n] != *key_text.as_bytes() {
+                return None;
+            }
             Key::Record(id)
         }
     };
     let offset = digits(&line[67..79])?;
     let len = digits(&line[80..92])?;
-    let entry = Entry {
+    Some(Entry {
         kind,
         key,
         offset,
         len,
-    };
-    // One spelling only: the canonical ID, the exact padding.
-    (entry.line().as_bytes() == line).then_some(entry)
+    })
+}
+
+/// The key as a footer line spells it, without its padding.
+fn key_field(line: &[u8]) -> &[u8] {
+    let field = &line[2..66];
+    let end = field.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    &field[..end]
 }
 
 fn digits(b: &[u8]) -> Option<u64> {
@@ -250,13 +295,15 @@ impl Footer {
             });
         }
         let mut entries = Vec::with_capacity(count as usize);
+        let mut prev: Option<(Kind, &[u8])> = None;
         for (i, line) in tail[..trailer_at].chunks(LINE as usize).enumerate() {
             let entry = parse_line(line).ok_or(PackError::BadLine { line: i as u64 })?;
-            if let Some(prev) = entries.last() {
-                if Entry::order(prev) >= entry.order() {
-                    return Err(PackError::Order { line: i as u64 });
-                }
+            // `Entry::order` on the line's own spelling, which parse_line found canonical.
+            let order = (entry.kind, key_field(line));
+            if prev.is_some_and(|p| p >= order) {
+                return Err(PackError::Order { line: i as u64 });
             }
+            prev = Some(order);
             entries.push(entry);
         }
         check_coverage(&entries, footer_offset)?;
@@ -311,9 +358,13 @@ impl Footer {
 
 /// Binary search of entries in footer order.
 fn find_in<'e>(entries: &'e [Entry], kind: Kind, key: &Key) -> Option<&'e Entry> {
-    let probe = (kind, key.text());
+    let probe = Spelled::of(key);
+    let probe = (kind, probe.bytes());
     entries
-        .binary_search_by(|e| e.order().cmp(&probe))
+        .binary_search_by(|e| {
+            let spelled = Spelled::of(&e.key);
+            (e.kind, spelled.bytes()).cmp(&probe)
+        })
         .ok()
         .map(|i| &entries[i])
 }
@@ -792,6 +843,65 @@ mod tests {
         assert!(matches!(footer_of(&swapped), Err(PackError::Order { .. })));
     }
 
+    /// What `parse_line` decided before it stopped allocating: re-write the entry and compare.
+    fn parse_line_by_rewriting(line: &[u8]) -> Option<Entry> {
+        if line.len() as u64 != LINE
+            || line[1] != b' '
+            || line[66] != b' '
+            || line[79] != b' '
+            || line[92] != b'\n'
+        {
+            return None;
+        }
+        let kind = Kind::from_letter(line[0])?;
+        let key_text = std::str::from_utf8(&line[2..66])
+            .ok()?
+            .trim_end_matches(' ');
+        let key = match kind {
+            Kind::Document | Kind::Reference => Key::Document(Sha256::parse(key_text)?),
+            Kind::Manifest | Kind::Signature => Key::Record(key_text.parse().ok()?),
+        };
+        let entry = Entry {
+            kind,
+            key,
+            offset: digits(&line[67..79])?,
+            len: digits(&line[80..92])?,
+        };
+        (entry.line().as_bytes() == line).then_some(entry)
+    }
+
+    /// Spellings of a record ID that `RecordId` parses but a footer line must not hold.
+    #[test]
+    fn only_the_canonical_spelling_of_a_record_id_is_read() {
+        let id = RecordId::from_bits(0x1234_5678_9abc_def0);
+        let good = Entry {
+            kind: Kind::Manifest,
+            key: Key::Record(id),
+            offset: 12,
+            len: 345,
+        }
+        .line();
+        assert!(parse_line(good.as_bytes()).is_some());
+        let text = id.to_string();
+        for other in [
+            text.to_lowercase(),
+            text.replace('-', ""),
+            text.replacen("EX-", "", 1),
+            text.replace('1', "I"),
+            format!("'{text}'"),
+        ] {
+            assert_ne!(other, text);
+            assert_eq!(other.parse::<RecordId>().ok(), Some(id), "{other}");
+            let line = good.replace(
+                &format!("{text:<KEY_WIDTH$}"),
+                &format!("{other:<KEY_WIDTH$}"),
+            );
+            assert_eq!(line.len() as u64, LINE);
+            assert_eq!(parse_line(line.as_bytes()), None, "{line:?}");
+            assert_eq!(parse_line_by_rewriting(line.as_bytes()), None);
+        }
+    }
+
     proptest! {
         #[test]
         fn written_packs_read_back(
@@ -804,6 +914,29 @@ mod tests {
             prop_assert_eq!(sha, Sha256::of(&bytes));
             prop_assert_eq!(footer_of(&bytes).unwrap(), footer.clone());
             prop_assert_eq!(footer.entries.len(), docs.len() + 2 * records.len());
+        }
+
+        /// Reading a line without re-writing it decides exactly as re-writing did, for any
+        /// change to any byte of real lines.
+        #[test]
+        fn lines_are_read_as_rewriting_them_would(
+            kind in 0usize..4, index in any::<u64>(), sha in any::<[u8; 32]>(),
+            offset in 0u64..=MAX_OFFSET, len in 0u64..=MAX_OFFSET,
+            edits in proptest::collection::vec((0usize..93, any::<u8>()), 0..3),
+            pick in proptest::sample::select(b"0123456789abcdefABCDEFXEIiLlOo- \t\nmdrs".to_vec()),
+        ) {
+            let kind = [Kind::Document, Kind::Manifest, Kind::Reference, Kind::Signature][kind];
+            let key = match kind {
+                Kind::Document | Kind::Reference => Key::Document(Sha256::from_bytes(sha)),
+                _ => Key::Record(RecordId::from_bits(index)),
+            };
+            let mut line = Entry { kind, key, offset, len }.line().into_bytes();
+            for (i, (at, byte)) in edits.iter().enumerate() {
+                // Half the edits use bytes a footer line is made of, where a wrong spelling
+                // can still parse.
+                line[*at] = if i % 2 == 0 { pick } else { *byte };
+            }
+            prop_assert_eq!(parse_line(&line), parse_line_by_rewriting(&line));
         }
 
         #[test]

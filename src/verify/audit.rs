@@ -559,7 +559,11 @@ fn run(
         leaves.committed.len() as u64 + found.documents.len() as u64 + found.packed.len() as u64,
         Ordering::Relaxed,
     );
-    let (outcomes, key_lines) = audit.check_records(&mut log, &leaves.committed, size);
+    // Reading the documents needs nothing from the records: it runs alongside their checks.
+    let ((outcomes, key_lines), reads) = rayon::join(
+        || audit.check_records(&mut log, &leaves.committed, size),
+        || read_documents(archive, opts, progress, &found),
+    );
     let ledger = audit.account_records(outcomes, &leaves.committed);
     audit.check_pack_documents(&found, &packs, &leaves.committed, &ledger.cited_by);
     audit.check_tail(&leaves.tail, &ledger.committed_ids, size);
@@ -567,7 +571,7 @@ fn run(
     audit.check_tree(size, &ledger.leaf_hashes, &log);
     let history = audit.check_history(&log);
     audit.check_record_files(&found, &ledger.committed_ids, &leaves.tail.ids);
-    let read = audit.check_documents(&found, &ledger.referenced, &leaves.tail.documents);
+    let read = audit.check_documents(&found, reads, &ledger.referenced, &leaves.tail.documents);
     audit.check_cited_documents(&found, &ledger.cited_by);
     let cited_by = audit.name_citers(&ledger.cited_by);
     Ok(audit.report(
@@ -685,6 +689,61 @@ struct History {
 }
 
 /// How much of the documents' content this run read: the report must never claim more.
+/// What reading one stored document found: its size when its bytes are the ones its name
+/// says, why not otherwise, `None` when this run's selection leaves its content to another run.
+type DocumentRead = Option<std::result::Result<u64, String>>;
+
+/// Every stored document, loose files first and then pack entries: the order of the documents
+/// phase and of its findings.
+fn document_items(found: &Found) -> Vec<DocumentItem<'_>> {
+    found
+        .documents
+        .iter()
+        .map(|(sha, path, len)| (sha, path, len, None))
+        .chain(
+            found
+                .packed
+                .iter()
+                .map(|d| (&d.sha, &d.path, &d.len, Some((&d.pack, &d.entry)))),
+        )
+        .collect()
+}
+
+/// Decompress and hash every stored document in the selection, in parallel. Nothing here
+/// depends on the records, so the audit runs it alongside the record phase and both cores stay
+/// busy until the last record and document are read; what the records say of each document is
+/// judged afterwards, in the documents phase.
+fn read_documents(
+    archive: &Archive,
+    opts: &AuditOptions,
+    progress: &Progress,
+    found: &Found,
+) -> Vec<DocumentRead> {
+    document_items(found)
+        .par_iter()
+        .map_init(
+            archive::local::ShardCache::default,
+            |cache, (sha, _, _, at)| {
+                let read = opts.selection.includes(sha).then(|| {
+                    // `walk` keeps only names that are SHA-256 digests.
+                    let digest =
+                        Sha256::parse(sha).expect("a stored document's name is its SHA-256");
+                    match at {
+                        Some((pack, entry)) => {
+                            archive.pack_document_in(cache, pack, entry, &mut std::io::sink())
+                        }
+                        None => archive.read_document_in(cache, &digest, &mut std::io::sink()),
+                    }
+                    .map(|c| c.size)
+                    .map_err(|e| e.to_string())
+                });
+                progress.done.fetch_add(1, Ordering::Relaxed);
+                read
+            },
+        )
+        .collect()
+}
+
 struct DocumentsRead {
     checked: u64,
     document_bytes: u64,
@@ -1481,98 +1540,61 @@ impl Audit<'_> {
     fn check_documents(
         &mut self,
         found: &Found,
+        reads: Vec<DocumentRead>,
         referenced: &HashMap<String, u64>,
         tail_docs: &HashSet<String>,
     ) -> DocumentsRead {
-        let (archive, opts, progress) = (self.archive, self.opts, self.progress);
-        let stored_bytes = AtomicU64::new(0);
-        let checked_docs = AtomicU64::new(0);
-        let doc_bytes = AtomicU64::new(0);
-        let items: Vec<DocumentItem> = found
-            .documents
-            .iter()
-            .map(|(sha, path, len)| (sha, path, len, None))
-            .chain(
-                found
-                    .packed
-                    .iter()
-                    .map(|d| (&d.sha, &d.path, &d.len, Some((&d.pack, &d.entry)))),
-            )
-            .collect();
-        let doc_problems: Vec<Problem> = items
-            .par_iter()
-            .map_init(
-                archive::local::ShardCache::default,
-                |cache, (sha, path, len, at)| {
-                    let (sha, path, len) = (*sha, *path, *len);
-                    let mut out = Vec::new();
-                    stored_bytes.fetch_add(*len, Ordering::Relaxed);
-                    if !opts.selection.includes(sha) {
-                        // Not in this run's selection: its presence and references are checked
-                        // here, its content in another run.
-                        if !referenced.contains_key(sha) && !tail_docs.contains(sha.as_str()) {
-                            out.push(Problem {
-                                severity: Severity::Error,
-                                path: path.clone(),
-                                what: "extra document: no record refers to it".into(),
-                            });
-                        }
-                        progress.done.fetch_add(1, Ordering::Relaxed);
-                        return out;
+        let mut totals = DocumentsRead {
+            checked: 0,
+            document_bytes: 0,
+            stored_bytes: 0,
+        };
+        for ((sha, path, len, _), read) in document_items(found).into_iter().zip(reads) {
+            totals.stored_bytes += *len;
+            let extra = || Problem {
+                severity: Severity::Error,
+                path: path.clone(),
+                what: "extra document: no record refers to it".into(),
+            };
+            match read {
+                // Not in this run's selection: its presence and references are checked here,
+                // its content in another run.
+                None => {
+                    if !referenced.contains_key(sha) && !tail_docs.contains(sha.as_str()) {
+                        self.problems.push(extra());
                     }
-                    checked_docs.fetch_add(1, Ordering::Relaxed);
-                    // `walk` keeps only names that are SHA-256 digests.
-                    let digest =
-                        Sha256::parse(sha).expect("a stored document's name is its SHA-256");
-                    let read = match at {
-                        Some((pack, entry)) => {
-                            archive.pack_document_in(cache, pack, entry, &mut std::io::sink())
-                        }
-                        None => archive.read_document_in(cache, &digest, &mut std::io::sink()),
-                    };
-                    match read {
-                        Ok(c) => {
-                            doc_bytes.fetch_add(c.size, Ordering::Relaxed);
-                            match referenced.get(sha) {
-                                Some(&size) if size != c.size => out.push(Problem {
-                                    severity: Severity::Error,
-                                    path: path.clone(),
-                                    what: format!(
-                                        "document has {} bytes, its records say {size}",
-                                        c.size
-                                    ),
-                                }),
-                                Some(_) => {}
-                                None if tail_docs.contains(sha.as_str()) => out.push(Problem {
-                                    severity: Severity::Warning,
-                                    path: path.clone(),
-                                    what: "document of an interrupted write; rolled back by the next writer".into(),
-                                }),
-                                None => out.push(Problem {
-                                    severity: Severity::Error,
-                                    path: path.clone(),
-                                    what: "extra document: no record refers to it".into(),
-                                }),
-                            }
-                        }
-                        Err(e) => out.push(Problem {
+                }
+                Some(Ok(size)) => {
+                    totals.checked += 1;
+                    totals.document_bytes += size;
+                    match referenced.get(sha) {
+                        Some(&said) if said != size => self.problems.push(Problem {
                             severity: Severity::Error,
                             path: path.clone(),
-                            what: e.to_string(),
+                            what: format!("document has {size} bytes, its records say {said}"),
                         }),
+                        Some(_) => {}
+                        None if tail_docs.contains(sha.as_str()) => self.problems.push(Problem {
+                            severity: Severity::Warning,
+                            path: path.clone(),
+                            what:
+                                "document of an interrupted write; rolled back by the next writer"
+                                    .into(),
+                        }),
+                        None => self.problems.push(extra()),
                     }
-                    progress.done.fetch_add(1, Ordering::Relaxed);
-                    out
-                },
-            )
-            .flatten_iter()
-            .collect();
-        self.problems.extend(doc_problems);
-        DocumentsRead {
-            checked: checked_docs.into_inner(),
-            document_bytes: doc_bytes.into_inner(),
-            stored_bytes: stored_bytes.into_inner(),
+                }
+                Some(Err(what)) => {
+                    totals.checked += 1;
+                    self.problems.push(Problem {
+                        severity: Severity::Error,
+                        path: path.clone(),
+                        what,
+                    });
+                }
+            }
         }
+        totals
     }
 
     /// A document a record cites must be there, whatever the selection: a record whose
