@@ -620,7 +620,7 @@ impl<W: Write> PackWriter<W> {
     /// Write the footer and trailer; returns the writer, the pack's SHA-256 and its footer.
     pub fn finish(mut self) -> Result<(W, Sha256, Footer), PackError> {
         let mut entries = std::mem::take(&mut self.entries);
-        entries.sort_by_key(Entry::order);
+        entries.sort_by_cached_key(Entry::order);
         let footer_offset = self.offset;
         let mut tail = String::with_capacity(entries.len() * LINE as usize + TRAILER as usize);
         for e in &entries {
