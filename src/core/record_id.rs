@@ -107,16 +107,19 @@ fn symbol_value(c: char) -> Option<u8> {
 
 impl fmt::Display for RecordId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.symbols();
-        let mut out = String::with_capacity(3 + SYMBOLS + 2);
-        out.push_str("EX");
-        for (i, &v) in s.iter().enumerate() {
+        // On the stack: IDs are spelled for every footer line and lookup an audit makes.
+        let mut out = [0u8; 2 + SYMBOLS + SYMBOLS / 4];
+        out[..2].copy_from_slice(b"EX");
+        let mut at = 2;
+        for (i, &v) in self.symbols().iter().enumerate() {
             if i % 4 == 0 {
-                out.push('-');
+                out[at] = b'-';
+                at += 1;
             }
-            out.push(char::from(ALPHABET[usize::from(v)]));
+            out[at] = ALPHABET[usize::from(v)];
+            at += 1;
         }
-        f.write_str(&out)
+        f.write_str(std::str::from_utf8(&out[..at]).expect("the alphabet is ASCII"))
     }
 }
 

@@ -553,17 +553,27 @@ fn run(
     audit.checkpoint_origin = log.checkpoint.as_ref().map(|c| c.origin.clone());
     let size = tree_size(&log);
     let leaves = audit.read_leaves(size)?;
-    let packs = audit.check_packs(&mut found, &leaves, size);
-    // Reading the records and the documents is what takes time: the progress counts both.
+    // The packs phase and the reading of every document need nothing from the records: they
+    // run alongside the record phase, so both cores stay busy from the first record to the
+    // last document. The packs phase files its findings apart and they join the report where
+    // they always stood, before anything the record phase finds.
     progress.total.store(
-        leaves.committed.len() as u64 + found.documents.len() as u64 + found.packed.len() as u64,
+        leaves.committed.len() as u64 + found.documents.len() as u64,
         Ordering::Relaxed,
     );
-    // Reading the documents needs nothing from the records: it runs alongside their checks.
-    let ((outcomes, key_lines), reads) = rayon::join(
+    let mut packs_phase = audit.apart();
+    let ((packs, reads), (outcomes, key_lines)) = rayon::join(
+        || {
+            let packs = packs_phase.check_packs(&mut found, &leaves, size);
+            // The packs phase has found the packs' documents: the progress counts them too.
+            progress
+                .total
+                .fetch_add(found.packed.len() as u64, Ordering::Relaxed);
+            (packs, read_documents(archive, opts, progress, &found))
+        },
         || audit.check_records(&mut log, &leaves.committed, size),
-        || read_documents(archive, opts, progress, &found),
     );
+    audit.take_findings(packs_phase);
     let ledger = audit.account_records(outcomes, &leaves.committed);
     audit.check_pack_documents(&found, &packs, &leaves.committed, &ledger.cited_by);
     audit.check_tail(&leaves.tail, &ledger.committed_ids, size);
@@ -782,7 +792,7 @@ fn change_claim_problem(
     }
 }
 
-impl Audit<'_> {
+impl<'a> Audit<'a> {
     fn error(&mut self, path: impl Into<String>, what: String) {
         self.problems.push(Problem {
             severity: Severity::Error,
@@ -797,6 +807,27 @@ impl Audit<'_> {
             path: path.into(),
             what,
         })
+    }
+
+    /// The same audit with no findings yet, for a phase that runs alongside others.
+    fn apart(&self) -> Audit<'a> {
+        Audit {
+            archive: self.archive,
+            anchor: self.anchor,
+            opts: self.opts,
+            progress: self.progress,
+            problems: Vec::new(),
+            checkpoint_origin: self.checkpoint_origin.clone(),
+            first_bad: None,
+        }
+    }
+
+    /// What a phase run [`Audit::apart`] found, after everything found before it.
+    fn take_findings(&mut self, phase: Audit<'a>) {
+        self.problems.extend(phase.problems);
+        if let Some(i) = phase.first_bad {
+            self.bad(i);
+        }
     }
 
     /// Leaf `i` is wrong: the report names the lowest such leaf.
