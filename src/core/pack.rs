@@ -198,12 +198,7 @@ pub fn parse_trailer(trailer: &[u8], pack_len: u64) -> Result<(u64, u64), PackEr
 
 /// One footer line, strictly: the kind, a key spelled canonically and padded, two numbers.
 pub fn parse_line(line: &[u8]) -> Option<Entry> {
-    if line.len() as u64 != LINE
-        || line[1] != b' '
-        || line[66] != b' '
-        || line[79] != b' '
-        || line[92] != b'\n'
-    {
+    if !separated(line) {
         return None;
     }
     let kind = Kind::from_letter(line[0])?;
@@ -235,6 +230,15 @@ pub fn parse_line(line: &[u8]) -> Option<Entry> {
         offset,
         len,
     })
+}
+
+/// A footer line's length and its separators in their places.
+fn separated(line: &[u8]) -> bool {
+    line.len() as u64 == LINE
+        && line[1] == b' '
+        && line[66] == b' '
+        && line[79] == b' '
+        && line[92] == b'\n'
 }
 
 /// The key as a footer line spells it, without its padding.
@@ -823,12 +827,7 @@ mod tests {
 
     /// What `parse_line` decided before it stopped allocating: re-write the entry and compare.
     fn parse_line_by_rewriting(line: &[u8]) -> Option<Entry> {
-        if line.len() as u64 != LINE
-            || line[1] != b' '
-            || line[66] != b' '
-            || line[79] != b' '
-            || line[92] != b'\n'
-        {
+        if !separated(line) {
             return None;
         }
         let kind = Kind::from_letter(line[0])?;
