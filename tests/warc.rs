@@ -883,18 +883,17 @@ fn warc_records_with_a_zstd_window_over_8_mib_or_cut_short_are_refused() {
         w
     };
     let env = Env::new();
-    let wide = env.dir.path().join("wide.warc");
-    std::fs::write(&wide, warc_of(24, false)).unwrap();
-    let r = env.run(&["import", wide.to_str().unwrap()]);
-    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    common::assert_one_line_error(&r.stderr, "window over 8 MiB");
-    assert_eq!(env.counts(), (0, 0));
-    let cut = env.dir.path().join("cut.warc");
-    std::fs::write(&cut, warc_of(23, true)).unwrap();
-    let r = env.run(&["import", cut.to_str().unwrap()]);
-    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    common::assert_one_line_error(&r.stderr, "ended early");
-    assert_eq!(env.counts(), (0, 0));
+    for (name, window_log, cut, why) in [
+        ("wide.warc", 24, false, "window over 8 MiB"),
+        ("cut.warc", 23, true, "ended early"),
+    ] {
+        let path = env.dir.path().join(name);
+        std::fs::write(&path, warc_of(window_log, cut)).unwrap();
+        let r = env.run(&["import", path.to_str().unwrap()]);
+        assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        common::assert_one_line_error(&r.stderr, why);
+        assert_eq!(env.counts(), (0, 0));
+    }
     let eight = env.dir.path().join("eight.warc");
     std::fs::write(&eight, warc_of(23, false)).unwrap();
     env.ok(&["import", eight.to_str().unwrap()]);

@@ -698,7 +698,6 @@ struct History {
     state: Option<StateReport>,
 }
 
-/// How much of the documents' content this run read: the report must never claim more.
 /// What reading one stored document found: its size when its bytes are the ones its name
 /// says, why not otherwise, `None` when this run's selection leaves its content to another run.
 type DocumentRead = Option<std::result::Result<u64, String>>;
@@ -754,6 +753,7 @@ fn read_documents(
         .collect()
 }
 
+/// How much of the documents' content this run read: the report must never claim more.
 struct DocumentsRead {
     checked: u64,
     document_bytes: u64,
@@ -1564,8 +1564,8 @@ impl<'a> Audit<'a> {
         }
     }
 
-    /// Every stored document must be cited by a record, and those in this run's selection are
-    /// read in full (in parallel, in hash order, which is shard order): every stored byte is
+    /// Every stored document must be cited by a record, and those in this run's selection were
+    /// read in full ([`read_documents`], alongside the record phase): every stored byte is
     /// checked and the content must be what its name and its records say. The counts say how
     /// much was read, so the report never claims more.
     fn check_documents(
