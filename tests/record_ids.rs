@@ -87,7 +87,7 @@ fn ids_without_hyphens_or_pasted_from_a_word_processor_work_everywhere() {
         "https://example.org/p",
     );
     let compact = id.replace('-', "");
-    let bare = compact.trim_start_matches("EX").to_lowercase();
+    let bare = compact.strip_prefix("EX").unwrap().to_lowercase();
     let spellings = [
         compact.clone(),
         bare.clone(),
@@ -154,7 +154,10 @@ fn a_mistyped_id_is_rejected_in_every_spelling() {
     for s in [
         typo.clone(),
         typo.replace('-', ""),
-        typo.replace('-', "").trim_start_matches("EX").to_string(),
+        typo.replace('-', "")
+            .strip_prefix("EX")
+            .unwrap()
+            .to_string(),
         format!("\u{201C}{}.\u{201D}", typo.replace('-', "\u{2013}")),
     ] {
         for cmd in ["verify", "show", "cite", "cat", "history"] {
