@@ -291,6 +291,24 @@ mod tests {
         out
     }
 
+    /// The signature with `j L` added to its s: for j in 1..=15 another encoding of the same
+    /// scalar (s < L, and 16 L < 2^256).
+    fn plus_multiple_of_l(sig: &[u8; 64], j: u16) -> [u8; 64] {
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut out = *sig;
+        let mut carry = 0u16;
+        for (i, l) in L.iter().enumerate() {
+            let sum = u16::from(sig[32 + i]) + j * u16::from(*l) + carry;
+            out[32 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0);
+        out
+    }
+
     /// `k = H(R || A || M)` as a signer computes it.
     fn challenge(r: &[u8], a: &[u8], msg: &[u8]) -> Scalar {
         Scalar::from_bytes_mod_order_wide(
@@ -334,6 +352,10 @@ mod tests {
                 sig[i] ^= x;
             }
             prop_assert_eq!(verify(&public, &msg, &sig), strict(&public, &msg, &sig));
+            // s plus a multiple of the group order: the same scalar, refused unreduced.
+            let malleated = plus_multiple_of_l(&genuine, 1 + u16::from(seed[0] % 15));
+            prop_assert!(!strict(&public, &msg, &malleated));
+            prop_assert!(!verify(&public, &msg, &malleated));
             // A torsion point added to the nonce by the signer.
             let (sig, _) = signed_with_nonce_point(&key, &msg, EIGHT_TORSION[torsion]);
             prop_assert_eq!(verify(&public, &msg, &sig), strict(&public, &msg, &sig));
@@ -439,18 +461,7 @@ mod tests {
         let sig = sign(&key, msg);
         assert!(verify(&key.verifying_key(), msg, &sig));
         // s + L: the same scalar modulo the group order, a second encoding of one signature.
-        const L: [u8; 32] = [
-            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
-            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-        ];
-        let mut malleated = sig;
-        let mut carry = 0u16;
-        for (i, l) in L.iter().enumerate() {
-            let sum = u16::from(sig[32 + i]) + u16::from(*l) + carry;
-            malleated[32 + i] = sum as u8;
-            carry = sum >> 8;
-        }
-        assert_eq!(carry, 0);
+        let malleated = plus_multiple_of_l(&sig, 1);
         let s: [u8; 32] = sig[32..].try_into().unwrap();
         let s_plus_l: [u8; 32] = malleated[32..].try_into().unwrap();
         assert_eq!(
