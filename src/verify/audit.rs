@@ -2339,26 +2339,42 @@ mod tests {
             let f = facts("N", url, url, sha, Some((previous, kind)));
             super::change_claim_problem(&f, lookup, &unreadable)
         };
-        assert_eq!(judge("http://x/", "aa", "A", Unchanged), None);
-        assert_eq!(judge("http://x/final", "cc", "A", Changed), None);
-        assert_eq!(judge("http://x/", "cc", "A", BytesChanged), None);
-        assert_eq!(
-            judge("http://x/", "cc", "A", Unchanged).unwrap(),
-            "it says unchanged but its document and A's disagree"
-        );
-        assert_eq!(
-            judge("http://x/", "aa", "A", Changed).unwrap(),
-            "it says changed but its document and A's disagree"
-        );
-        assert_eq!(
-            judge("http://x/", "bb", "B", Unchanged).unwrap(),
-            "its previous record B is of another URL"
-        );
-        assert_eq!(
-            judge("http://x/", "aa", "Z", Unchanged).unwrap(),
-            "its previous record Z is not earlier in the log"
-        );
-        assert_eq!(judge("http://x/", "aa", "U", Unchanged), None);
+        let disagree = |kind| format!("it says {kind} but its document and A's disagree");
+        let cases = [
+            ("http://x/", "aa", "A", Unchanged, None),
+            ("http://x/final", "cc", "A", Changed, None),
+            ("http://x/", "cc", "A", BytesChanged, None),
+            (
+                "http://x/",
+                "cc",
+                "A",
+                Unchanged,
+                Some(disagree("unchanged")),
+            ),
+            ("http://x/", "aa", "A", Changed, Some(disagree("changed"))),
+            (
+                "http://x/",
+                "bb",
+                "B",
+                Unchanged,
+                Some("its previous record B is of another URL".into()),
+            ),
+            (
+                "http://x/",
+                "aa",
+                "Z",
+                Unchanged,
+                Some("its previous record Z is not earlier in the log".into()),
+            ),
+            ("http://x/", "aa", "U", Unchanged, None),
+        ];
+        for (url, sha, previous, kind, want) in cases {
+            assert_eq!(
+                judge(url, sha, previous, kind),
+                want,
+                "{url} {sha} {previous} {kind:?}"
+            );
+        }
         let plain = facts("N", "http://x/", "http://x/", "aa", None);
         assert_eq!(
             super::change_claim_problem(&plain, lookup, &unreadable),
