@@ -204,7 +204,7 @@ pub fn sign(key: &SigningKey, message: &[u8]) -> [u8; 64] {
 /// `R' = s B - k A` and compares its encoding with R's bytes. When the bytes are equal, R is
 /// the canonical encoding of R', so R decompresses to R' itself and "R is small-order" is
 /// "R' is small-order"; when they differ, both refuse. Testing R' instead of decompressing R
-/// saves a field exponentiation, about a sixth of a verification, and audit verifies one
+/// saves a field exponentiation, about a tenth of a verification, and audit verifies one
 /// signature per record.
 ///
 /// One signature at a time, never ed25519-dalek's `verify_batch`: a batch checks
