@@ -422,19 +422,12 @@ mod tests {
         let r = Scalar::from(0x5eed_u64);
         let big_r = EdwardsPoint::mul_base(&r) + torsion;
         let r_bytes = big_r.compress().to_bytes();
-        let k = Scalar::from_bytes_mod_order_wide(
-            &Sha512::new()
-                .chain_update(r_bytes)
-                .chain_update(key.verifying_key().as_bytes())
-                .chain_update(msg)
-                .finalize()
-                .into(),
-        );
+        let k = challenge(&r_bytes, key.verifying_key().as_bytes(), msg);
         let s = r + k * a;
-        let mut sig = [0u8; 64];
-        sig[..32].copy_from_slice(&r_bytes);
-        sig[32..].copy_from_slice(&s.to_bytes());
-        (sig, EdwardsPoint::mul_base(&s) - k * big_a - big_r)
+        (
+            signature(&r_bytes, &s),
+            EdwardsPoint::mul_base(&s) - k * big_a - big_r,
+        )
     }
 
     #[test]
