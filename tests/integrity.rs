@@ -672,6 +672,21 @@ fn interrupted_first_commit_is_a_warning_but_a_deleted_checkpoint_is_an_error() 
     assert!(report.to_string().contains("missing"), "{report:#}");
 }
 
+/// Adds the group order L to the s half of a signature: the same scalar, unreduced.
+fn plus_l(sig: &mut [u8]) {
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for (i, l) in L.iter().enumerate() {
+        let sum = u16::from(sig[32 + i]) + u16::from(*l) + carry;
+        sig[32 + i] = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0, "s + L fits in 32 bytes");
+}
+
 /// A second encoding of a valid signature (s + L, equal modulo the group order) is what a
 /// lenient verifier accepts and OpenSSL refuses: audit refuses it and names the signature file.
 #[test]
@@ -684,18 +699,8 @@ fn a_malleated_signature_fails_audit() {
         .expect("the record's signature file");
     let sig = std::fs::read(&sig_path).unwrap();
     assert_eq!(sig.len(), 64);
-    const L: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
-        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-    ];
     let mut malleated = sig.clone();
-    let mut carry = 0u16;
-    for (i, l) in L.iter().enumerate() {
-        let sum = u16::from(sig[32 + i]) + u16::from(*l) + carry;
-        malleated[32 + i] = sum as u8;
-        carry = sum >> 8;
-    }
-    assert_eq!(carry, 0, "s + L fits in 32 bytes");
+    plus_l(&mut malleated);
     std::fs::write(&sig_path, &malleated).unwrap();
     let (code, v) = env.audit(&[]);
     assert_eq!(code, 1, "{v:#}");
@@ -709,4 +714,65 @@ fn a_malleated_signature_fails_audit() {
             .any(|p| p["path"] == named.as_str() && p["severity"] == "error"),
         "{v:#}"
     );
+}
+
+/// Audit checks the records of a key through a per-key table once the key has checked
+/// `Verifier::TABLE_AFTER` (100) signatures: forged signatures are caught on both sides of
+/// that point. Every third of 150 records gets a forged signature (one byte of R or of s
+/// changed, or s + L), and audit names each of them (manifest and signature) and no other.
+#[test]
+fn forged_signatures_are_caught_however_many_records_came_before() {
+    use common::server::Route;
+    let routes: Vec<(String, Route)> = (0..150)
+        .map(|i| {
+            (
+                format!("/p{i}"),
+                Route::Ok {
+                    content_type: "text/plain",
+                    body: format!("page {i}").into_bytes(),
+                },
+            )
+        })
+        .collect();
+    let srv = common::serve_owned(routes);
+    let env = Env::bare();
+    env.ok(&["init", "--layout", "loose"]);
+    let urls: Vec<String> = (0..150).map(|i| srv.url(&format!("/p{i}"))).collect();
+    let ids = common::printed_ids(env.spawn_capture("urls.txt", &urls));
+    assert_eq!(ids.len(), 150);
+    env.assert_audit_clean();
+    let sigs: HashMap<String, std::path::PathBuf> = files_under(&env.archive)
+        .into_iter()
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.strip_suffix(".sig")?.to_string();
+            Some((name, p))
+        })
+        .collect();
+    let mut forged = Vec::new();
+    for (n, id) in ids.iter().enumerate().filter(|(n, _)| n % 3 == 0) {
+        let path = &sigs[id];
+        let mut sig = std::fs::read(path).unwrap();
+        match n % 9 {
+            0 => sig[n % 32] ^= 0x40,
+            3 => sig[32 + n % 31] ^= 0x01,
+            _ => plus_l(&mut sig),
+        }
+        std::fs::write(path, &sig).unwrap();
+        // Audit names the record's manifest and its signature.
+        forged.push(rel(&env, path));
+        forged.push(rel(&env, &path.with_extension("json")));
+    }
+    let (code, v) = env.audit(&[]);
+    assert_eq!(code, 1, "{v:#}");
+    let mut named: Vec<String> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["severity"] == "error")
+        .filter_map(|p| p["path"].as_str().map(str::to_string))
+        .collect();
+    named.sort();
+    named.dedup();
+    forged.sort();
+    assert_eq!(named, forged, "{v:#}");
 }

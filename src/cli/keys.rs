@@ -215,14 +215,14 @@ fn list(g: &Global, json: bool) -> Result<i32> {
                 format!("added by key {by} (record {record}, log index {index})")
             }
         };
-        let pem = exhibit::keys::public_pem(&k.key);
-        let vkey = exhibit::note::verifier_key(&archive.config.origin, &k.key);
+        let pem = exhibit::keys::public_pem(k.key());
+        let vkey = exhibit::note::verifier_key(&archive.config.origin, k.key());
         if json {
             super::print_json(&serde_json::json!({
                 "id": k.id, "algorithm": "ed25519", "status": status.clone().unwrap_or("active".into()),
                 "introduced": introduced,
                 "public_key_pem": pem,
-                "public_key_hex": hex::encode(k.key.as_bytes()),
+                "public_key_hex": hex::encode(k.key().as_bytes()),
                 "verifier_key": vkey,
             }))?;
         } else {

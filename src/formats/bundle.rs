@@ -436,7 +436,7 @@ fn export_keys(
     key_ids.extend(items.iter().map(|it| it.manifest.signer.clone()));
     key_ids.extend(trust.events.iter().map(|ev| ev.manifest.signer.clone()));
     let trusted_pairs: Vec<(String, PublicKey)> =
-        book.keys().map(|k| (k.id.clone(), k.key)).collect();
+        book.keys().map(|k| (k.id.clone(), *k.key())).collect();
     key_ids.extend(note::signed_by(cp_text, &cp.origin, &trusted_pairs));
     key_ids
         .into_iter()
@@ -447,7 +447,7 @@ fn export_keys(
                 ))
                 .hint("run `exhibit audit`")
             })?;
-            Ok((id, k.key))
+            Ok((id, *k.key()))
         })
         .collect()
 }
@@ -1194,8 +1194,11 @@ pub fn verify_bundle(path: &Path, pinned: Option<&Anchor>) -> Result<BundleRepor
     let size = cp_parsed.as_ref().map_or(0, |(_, cp)| cp.size);
     let trust = bundle_trust(&source, &anchor, size, &l, &mut report.problems)?;
     report.trusted_keys = trust.book.keys().map(|k| k.id.clone()).collect();
-    let mut known: Vec<(String, PublicKey)> =
-        trust.book.keys().map(|k| (k.id.clone(), k.key)).collect();
+    let mut known: Vec<(String, PublicKey)> = trust
+        .book
+        .keys()
+        .map(|k| (k.id.clone(), *k.key()))
+        .collect();
     for (id, k) in &found {
         if !known.iter().any(|(i, _)| i == id) {
             known.push((id.clone(), *k));

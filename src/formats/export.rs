@@ -954,7 +954,7 @@ pub fn load(archive: &Archive, ids: &[RecordId]) -> Result<(Provenance, Vec<Capt
     })?;
     let trust = crate::verify::LogState::for_export(archive)?;
     let book = trust.book().expect("checked by for_export");
-    let trusted: Vec<(String, PublicKey)> = book.keys().map(|k| (k.id.clone(), k.key)).collect();
+    let trusted: Vec<(String, PublicKey)> = book.keys().map(|k| (k.id.clone(), *k.key())).collect();
     let mut seen = std::collections::HashSet::new();
     let ids: Vec<RecordId> = ids.iter().copied().filter(|i| seen.insert(*i)).collect();
     let mut key_ids: Vec<String> = Vec::new();

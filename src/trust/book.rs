@@ -48,9 +48,16 @@ pub struct Status {
 #[derive(Debug, Clone)]
 pub struct KeyEntry {
     pub id: String,
-    pub key: PublicKey,
+    /// The key, readied for the many signatures an audit checks under it.
+    verifier: keys::Verifier,
     pub introduced: Introduced,
     pub statuses: Vec<Status>,
+}
+
+impl KeyEntry {
+    pub fn key(&self) -> &PublicKey {
+        self.verifier.key()
+    }
 }
 
 /// One key record of the log, as the fold needs it.
@@ -134,7 +141,7 @@ impl Book {
                     id.clone(),
                     KeyEntry {
                         id,
-                        key: *k,
+                        verifier: keys::Verifier::new(*k),
                         introduced: Introduced::Root,
                         statuses: Vec::new(),
                     },
@@ -223,7 +230,7 @@ impl Book {
                 pinned: self.pinned,
             });
         };
-        if !keys::verify(&e.key, bytes, signature) {
+        if !e.verifier.verify(bytes, signature) {
             return Err(Rejection::BadSignature(m.signer.clone()));
         }
         self.allows(&m.signer, m.log_index, m.signed_at.parse().ok())
@@ -306,7 +313,7 @@ impl Book {
                     .ok_or_else(|| EventProblem::Malformed("no public key".into()))?;
                 match self.entries.get(&st.key) {
                     // Already trusted (a pinned key's own founding record): nothing to add.
-                    Some(e) if e.key == key => {}
+                    Some(e) if *e.key() == key => {}
                     Some(_) => {
                         return Err(EventProblem::Malformed(format!(
                             "key ID {} is already taken by another key",
@@ -318,7 +325,7 @@ impl Book {
                             st.key.clone(),
                             KeyEntry {
                                 id: st.key.clone(),
-                                key,
+                                verifier: keys::Verifier::new(key),
                                 introduced: Introduced::Added {
                                     index: ev.index,
                                     record: m.record_id.clone(),

@@ -394,7 +394,7 @@ impl Trust {
             .book
             .checkpoint_keys(cp.size)
             .iter()
-            .map(|e| (origin.to_string(), e.key))
+            .map(|e| (origin.to_string(), *e.key()))
             .collect();
         if let Err(e) = note::verify_note(text, &keys) {
             return Err(CheckpointProblem::Signature {
@@ -418,7 +418,7 @@ impl Trust {
             .map(|s| {
                 self.book
                     .keys()
-                    .find(|e| note::key_hash(origin, &e.key) == s.key_hash)
+                    .find(|e| note::key_hash(origin, e.key()) == s.key_hash)
                     .map(|e| e.id.clone())
                     .unwrap_or_else(|| format!("with key hash {:08x}", s.key_hash))
             })
