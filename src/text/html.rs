@@ -361,6 +361,11 @@ impl<'a> Tokenizer<'a> {
                     }
                     return Some((false, k + 1));
                 }
+                // Most values are quoted and nobody reads them: one memchr to the quote.
+                q @ (b'"' | b'\'') if !want => {
+                    k += 1 + memchr::memchr(q, &b[k + 1..])?;
+                    k += 1; // the closing quote
+                }
                 q @ (b'"' | b'\'') => {
                     k = self.value(k + 1, want, &mut value, |c| c == q)?;
                     k += 1; // the closing quote
