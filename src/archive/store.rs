@@ -336,6 +336,23 @@ impl DocumentWriter {
         self.rest = Some(Vec::new());
     }
 
+    /// Room for a document of about `size` bytes, so that holding it costs no reallocations.
+    /// `size` may come from a server (a Content-Length) and may lie: nothing beyond what the
+    /// writer would hold for a document of that size is reserved.
+    pub fn expect(&mut self, size: u64) {
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        if let Some(pending) = &mut self.pending {
+            pending.reserve(size.min(ONE_PASS_UP_TO));
+        }
+        self.head.reserve(size.min(HEAD_KEEP));
+        if let Some(rest) = &mut self.rest {
+            rest.reserve(
+                size.saturating_sub(HEAD_KEEP)
+                    .min(KEEP_WHOLE_UP_TO - HEAD_KEEP),
+            );
+        }
+    }
+
     /// True once a write was refused for exceeding the size limit. Decoders in front of this
     /// writer may re-wrap its error, so callers ask here rather than inspect the error.
     pub fn limit_hit(&self) -> bool {
