@@ -469,6 +469,9 @@ pub struct PackWriter<W: Write> {
     hasher: sha2::Sha256,
     offset: u64,
     entries: Vec<Entry>,
+    /// The names of `entries`, for refusing a second entry of a name without a scan per entry
+    /// (a pack of a batch capture holds a thousand or more).
+    names: std::collections::HashSet<(Kind, Key)>,
     /// For copying documents in; one per pack, not one zeroed 64 KiB per document (1% of
     /// batch capture's CPU).
     buf: Vec<u8>,
@@ -482,6 +485,7 @@ impl<W: Write> PackWriter<W> {
             hasher: sha2::Sha256::new(),
             offset: 0,
             entries: Vec::new(),
+            names: std::collections::HashSet::new(),
             buf: Vec::new(),
         }
     }
@@ -511,7 +515,7 @@ impl<W: Write> PackWriter<W> {
         }
         let at = self.offset;
         self.write(manifest)?;
-        self.entries.push(Entry {
+        self.push(Entry {
             kind: Kind::Manifest,
             key: Key::Record(id),
             offset: at,
@@ -519,7 +523,7 @@ impl<W: Write> PackWriter<W> {
         });
         let at = self.offset;
         self.write(signature)?;
-        self.entries.push(Entry {
+        self.push(Entry {
             kind: Kind::Signature,
             key: Key::Record(id),
             offset: at,
@@ -555,7 +559,7 @@ impl<W: Write> PackWriter<W> {
         self.buf = buf;
         copied?;
         let len = self.offset - at;
-        self.entries.push(Entry {
+        self.push(Entry {
             kind: Kind::Document,
             key: Key::Document(sha),
             offset: at,
@@ -577,7 +581,7 @@ impl<W: Write> PackWriter<W> {
         self.check_new(Kind::Reference, &key)?;
         let at = self.offset;
         self.write(to.to_bytes().as_bytes())?;
-        self.entries.push(Entry {
+        self.push(Entry {
             kind: Kind::Reference,
             key,
             offset: at,
@@ -587,7 +591,12 @@ impl<W: Write> PackWriter<W> {
     }
 
     pub fn contains(&self, kind: Kind, key: &Key) -> bool {
-        self.entries.iter().any(|e| e.kind == kind && e.key == *key)
+        self.names.contains(&(kind, *key))
+    }
+
+    fn push(&mut self, entry: Entry) {
+        self.names.insert((entry.kind, entry.key));
+        self.entries.push(entry);
     }
 
     fn check_new(&self, kind: Kind, key: &Key) -> Result<(), PackError> {
