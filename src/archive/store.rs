@@ -338,9 +338,10 @@ impl DocumentWriter {
 
     /// Room for a document of about `size` bytes, so that holding it costs no reallocations.
     /// `size` may come from a server (a Content-Length) and may lie: nothing beyond what the
-    /// writer would hold for a document of that size is reserved.
+    /// writer would hold for a document of that size, and of at most its size limit, is
+    /// reserved.
     pub fn expect(&mut self, size: u64) {
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let size = usize::try_from(size.min(self.max_size)).unwrap_or(usize::MAX);
         if let Some(pending) = &mut self.pending {
             pending.reserve(size.min(ONE_PASS_UP_TO));
         }
@@ -1010,6 +1011,41 @@ mod tests {
         let mut out = Vec::new();
         staged.read(&mut out).unwrap();
         assert_eq!(out, large);
+    }
+
+    /// A claimed size (a server's Content-Length, which may lie) reserves no more than the
+    /// writer would hold for a document of that size and of at most its limit, and changes
+    /// nothing in what is stored.
+    #[test]
+    fn a_claimed_size_reserves_within_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Arc::new(Dir::open(dir.path()).unwrap());
+        let doc = noise(70_000);
+        for (limit, claimed) in [
+            (u64::MAX, u64::MAX),
+            (100_000, u64::MAX),
+            (u64::MAX, 10),
+            (u64::MAX, 70_000),
+        ] {
+            let mut w = DocumentWriter::create(&d, limit).unwrap();
+            w.keep_whole();
+            w.expect(claimed);
+            let reserved = w.pending.as_ref().map_or(0, Vec::capacity)
+                + w.head.capacity()
+                + w.rest.as_ref().map_or(0, Vec::capacity);
+            let bound = ONE_PASS_UP_TO + KEEP_WHOLE_UP_TO;
+            assert!(reserved <= bound, "{limit} {claimed}: {reserved}");
+            assert!(
+                reserved as u64 <= limit.min(claimed).saturating_mul(2),
+                "{limit} {claimed}: {reserved}"
+            );
+            w.write_all(&doc).unwrap();
+            let mut staged = w.finish().unwrap();
+            assert_eq!(staged.take_whole().unwrap(), doc);
+            let mut out = Vec::new();
+            staged.read(&mut out).unwrap();
+            assert_eq!(out, doc);
+        }
     }
 
     /// Keeping a document whole for its fingerprint does not change what `head` is (the first

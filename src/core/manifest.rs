@@ -1244,7 +1244,7 @@ mod tests {
         proptest! {
             #[test]
             fn without_an_at_sign_the_shortcut_agrees_with_the_parser(
-                url in r"(https?:|ftp:|file:|data:|[a-z]{1,3}:)?(//)?[a-zA-Z0-9.:@%/?#\\\[\] \t\n-]{0,24}",
+                url in r"(https?:|ftp:|file:|data:|[a-z]{1,3}:)?(//)?[a-zA-Z0-9.:@%/?#\\\[\] \t\n＠﹫／：。K-]{0,24}",
                 base in proptest::option::of("https?://([a-z]{1,3}(:[a-z]{0,3})?@)?[a-z]{1,5}(:[0-9]{1,5})?/[a-z/]{0,6}"),
             ) {
                 let base = base.and_then(|b| url::Url::parse(&b).ok());

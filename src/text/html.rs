@@ -737,6 +737,8 @@ mod tests {
             "<input value=&copy=x type=reset><input type=hidden value=secret>",
             "<input type=submit value=&notit;><input type=submit value=&not><input type=submit value=\"&copy1\">",
             "<INPUT TYPE=Submit VALUE=Up><input type=submit value=a value=b>",
+            // After a quoted value nobody reads, reading goes on past its closing quote.
+            "<p a='x'='>'>t<p b=\"y\"\"c\">u<p d=''e=\"\">v<p f='>g",
             "<input type=submit value=x\0y><input type=submit\0 value=z>",
             "<head>\n<meta charset=utf-8>\n<title>t</title>\n  text in head</head><body>b",
             "<head> \u{a0}\u{ad} </head>x<head><p>y",
