@@ -351,6 +351,35 @@ fn truncated_body_is_refused() {
     assert_nothing_stored(&env);
 }
 
+/// A Content-Length of 2^62 (the writer reserves room for the size a server claims, within its
+/// bounds) ends as a short body does: one line, nothing stored, no crash. One of 2^64 - 1, which
+/// the HTTP library cannot take, is refused as a response head exhibit does not accept.
+#[test]
+fn an_absurd_content_length_is_refused() {
+    let srv = TestServer::start(vec![
+        (
+            "/absurd",
+            Route::Truncated {
+                claimed: 1 << 62,
+                body: vec![b'a'; 4_000],
+            },
+        ),
+        (
+            "/unreal",
+            Route::Truncated {
+                claimed: usize::MAX,
+                body: vec![b'a'; 4_000],
+            },
+        ),
+    ]);
+    let env = Env::new();
+    let r = env.fails(&["capture", &srv.url("/absurd")], 5);
+    assert_one_line_error(&r.stderr, "4000 of 4611686018427387904 bytes");
+    let r = env.fails(&["capture", &srv.url("/unreal")], 5);
+    assert_one_line_error(&r.stderr, "Content-Length too large to be real");
+    assert_nothing_stored(&env);
+}
+
 #[test]
 fn silent_server_times_out() {
     let srv = TestServer::start(vec![("/hang", Route::Hang)]);

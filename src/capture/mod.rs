@@ -865,7 +865,7 @@ pub(crate) fn request_error(
     }
     if request_failure(e) == RequestFailure::HeadTooLarge {
         return Error::fetch(format!(
-            "{url}: the server sent a response head larger than exhibit accepts (over 100 headers or about 400 KiB); nothing was stored"
+            "{url}: the server sent a response head exhibit does not accept (over 100 headers, about 400 KiB, or a Content-Length too large to be real); nothing was stored"
         ))
         .hint("the server is misbehaving; capture another URL for the same document");
     }
