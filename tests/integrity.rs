@@ -483,21 +483,27 @@ fn ambiguous_prefix_is_reported_with_candidates() {
     env.ok(&["verify", &full_a[..n.max(8)]]);
 }
 
+/// A server of `n` small text pages, `/p0` to `/p{n-1}`, each saying which it is.
+fn text_pages(n: usize) -> common::server::TestServer {
+    use common::server::Route;
+    common::serve_owned(
+        (0..n)
+            .map(|i| {
+                (
+                    format!("/p{i}"),
+                    Route::Ok {
+                        content_type: "text/plain",
+                        body: format!("page {i}").into_bytes(),
+                    },
+                )
+            })
+            .collect(),
+    )
+}
+
 #[test]
 fn two_concurrent_capture_processes_lose_nothing() {
-    use common::server::Route;
-    let routes: Vec<(String, Route)> = (0..60)
-        .map(|i| {
-            (
-                format!("/p{i}"),
-                Route::Ok {
-                    content_type: "text/plain",
-                    body: format!("page {i}").into_bytes(),
-                },
-            )
-        })
-        .collect();
-    let srv = common::serve_owned(routes);
+    let srv = text_pages(60);
     let env = Env::bare();
     env.ok(&["init"]);
     let children: Vec<_> = (0..2)
@@ -722,19 +728,7 @@ fn a_malleated_signature_fails_audit() {
 /// changed, or s + L), and audit names each of them (manifest and signature) and no other.
 #[test]
 fn forged_signatures_are_caught_however_many_records_came_before() {
-    use common::server::Route;
-    let routes: Vec<(String, Route)> = (0..150)
-        .map(|i| {
-            (
-                format!("/p{i}"),
-                Route::Ok {
-                    content_type: "text/plain",
-                    body: format!("page {i}").into_bytes(),
-                },
-            )
-        })
-        .collect();
-    let srv = common::serve_owned(routes);
+    let srv = text_pages(150);
     let env = Env::bare();
     env.ok(&["init", "--layout", "loose"]);
     let urls: Vec<String> = (0..150).map(|i| srv.url(&format!("/p{i}"))).collect();

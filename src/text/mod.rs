@@ -1196,15 +1196,7 @@ pub fn text_fingerprint(
 /// The text of an HTML document's `<title>`, from its first bytes; entities decoded for the
 /// common cases, whitespace folded, length bounded. Only for labelling: never part of a check.
 pub fn html_title(content_type: Option<&str>, head: &[u8]) -> Option<String> {
-    let looks_html = content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"))
-        || head
-            .iter()
-            .take(512)
-            .map(|b| b.to_ascii_lowercase())
-            .collect::<Vec<_>>()
-            .windows(5)
-            .any(|w| w == b"<html");
-    if !looks_html {
+    if !looks_html(content_type, head) {
         return None;
     }
     // Searched in the bytes: the three markers are ASCII, and an ASCII byte is never part of a
@@ -1214,8 +1206,24 @@ pub fn html_title(content_type: Option<&str>, head: &[u8]) -> Option<String> {
     let open = find_ignoring_ascii_case(head, b"<title")?;
     let start = open + memchr::memchr(b'>', &head[open..])? + 1;
     let end = start + find_ignoring_ascii_case(&head[start..], b"</title")?;
-    let text = String::from_utf8_lossy(&head[start..end]);
-    let raw = &*text;
+    tidy_title(&String::from_utf8_lossy(&head[start..end]))
+}
+
+/// Labelled HTML, or with `<html` in its first 512 bytes.
+fn looks_html(content_type: Option<&str>, head: &[u8]) -> bool {
+    content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"))
+        || head
+            .iter()
+            .take(512)
+            .map(|b| b.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .windows(5)
+            .any(|w| w == b"<html")
+}
+
+/// A title's raw text made a label: common entities decoded, white space folded, control
+/// characters dropped, at most 300 characters.
+fn tidy_title(raw: &str) -> Option<String> {
     let decoded = raw
         .replace("&lt;", "<")
         .replace("&gt;", ">")
@@ -1685,17 +1693,10 @@ mod tests {
         assert!(elapsed.as_secs() < 5, "{elapsed:?}");
     }
 
-    /// `html_title` as it was written first: decode the whole head, lower-case it, search.
+    /// `html_title`'s search as it was written first: decode the whole head, lower-case it,
+    /// search.
     fn html_title_decoding_everything(content_type: Option<&str>, head: &[u8]) -> Option<String> {
-        let looks_html = content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"))
-            || head
-                .iter()
-                .take(512)
-                .map(|b| b.to_ascii_lowercase())
-                .collect::<Vec<_>>()
-                .windows(5)
-                .any(|w| w == b"<html");
-        if !looks_html {
+        if !looks_html(content_type, head) {
             return None;
         }
         let text = String::from_utf8_lossy(head);
@@ -1703,22 +1704,7 @@ mod tests {
         let open = lower.find("<title")?;
         let start = open + lower[open..].find('>')? + 1;
         let end = start + lower[start..].find("</title")?;
-        let decoded = text[start..end]
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&#x27;", "'")
-            .replace("&nbsp;", " ")
-            .replace("&amp;", "&");
-        let folded: String = decoded.split_whitespace().collect::<Vec<_>>().join(" ");
-        let title: String = folded
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(300)
-            .collect();
-        let title = title.trim().to_string();
-        (!title.is_empty()).then_some(title)
+        tidy_title(&text[start..end])
     }
 
     proptest! {
