@@ -640,6 +640,9 @@ pub struct ShardCache {
     last: Option<(&'static str, String, Dir)>,
     /// Packed layout: `log/places` and the pack read last, kept open, for the same reason.
     pub(super) places: Option<File>,
+    /// Lines of `log/places` read ahead, from the index of the first: an audit asks for the
+    /// lines of a range in order, one read per thousand instead of one per record.
+    pub(super) places_ahead: Option<(u64, Vec<u8>)>,
     /// With its length: a pack never changes once written, so one `stat` serves every read.
     pub(super) pack: Option<(Sha256, File, u64)>,
 }

@@ -10,7 +10,7 @@ use super::local::ShardCache;
 use super::migrate::LEGACY_LINE;
 use super::{Archive, Layout, LogFile, PLACE_LINE};
 use crate::core::digest::Sha256;
-use crate::core::fsutil::read_exact_at;
+use crate::core::fsutil::{read_at_most, read_exact_at};
 use crate::core::pack::{Entry, Footer, Key, Kind, Reference};
 use crate::error::{Error, Result};
 use crate::log::LEAF_LINE;
@@ -28,6 +28,8 @@ const DOCUMENTS_KEPT: usize = 1 << 20;
 /// The largest entry read into memory: manifests (a browser capture's can reach megabytes),
 /// signatures, references, and blobs under 64 KiB.
 const MAX_ENTRY_READ: u64 = 64 << 20;
+/// Lines of `log/places` an audit worker reads at once (64 KiB).
+const PLACES_AHEAD: u64 = 1008;
 
 /// Where bytes of a packed record are: a range of a pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,11 +124,12 @@ impl Archive {
 
     /// Which pack holds the manifest of leaf `index` (`log/places`, FORMAT.md 3).
     pub fn place(&self, index: u64) -> Result<Option<Sha256>> {
-        self.place_in(&mut ShardCache::default(), index)
+        self.place_in(&mut ShardCache::default(), index, 1)
     }
 
-    /// [`Archive::place`] through a worker's cache, which keeps `log/places` open.
-    fn place_in(&self, cache: &mut ShardCache, index: u64) -> Result<Option<Sha256>> {
+    /// [`Archive::place`] through a worker's cache, which keeps `log/places` open and holds the
+    /// `lines` lines from `index` on (fewer at the end of the file) for the calls that follow.
+    fn place_in(&self, cache: &mut ShardCache, index: u64, lines: u64) -> Result<Option<Sha256>> {
         let path = self.local.log_path(LogFile::Places);
         if cache.places.is_none() {
             cache.places = self.local.open_log(LogFile::Places)?;
@@ -134,12 +137,35 @@ impl Archive {
         let Some(file) = cache.places.as_ref() else {
             return Ok(None);
         };
-        let mut line = [0u8; PLACE_LINE as usize];
-        match read_exact_at(file, &mut line, index * PLACE_LINE) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(Error::io("read", &path, e)),
-        }
+        let held = |ahead: &Option<(u64, Vec<u8>)>| {
+            let (first, bytes) = ahead.as_ref()?;
+            let at = usize::try_from(index.checked_sub(*first)?.checked_mul(PLACE_LINE)?).ok()?;
+            let line: [u8; PLACE_LINE as usize] = bytes
+                .get(at..at.checked_add(PLACE_LINE as usize)?)?
+                .try_into()
+                .ok()?;
+            Some(line)
+        };
+        let line = match held(&cache.places_ahead) {
+            Some(line) => line,
+            None => {
+                let mut bytes = cache
+                    .places_ahead
+                    .take()
+                    .map(|(_, b)| b)
+                    .unwrap_or_default();
+                bytes.resize((lines.max(1) * PLACE_LINE) as usize, 0);
+                let n = read_at_most(file, &mut bytes, index.saturating_mul(PLACE_LINE))
+                    .map_err(|e| Error::io("read", &path, e))?;
+                // Only whole lines: a line being appended now is read again when asked for.
+                bytes.truncate(n - n % PLACE_LINE as usize);
+                cache.places_ahead = Some((index, bytes));
+                match held(&cache.places_ahead) {
+                    Some(line) => line,
+                    None => return Ok(None),
+                }
+            }
+        };
         parse_place(&line).map(Some).ok_or_else(|| {
             Error::verification(format!(
                 "{}: line {index} is not a pack's SHA-256",
@@ -499,7 +525,7 @@ impl Archive {
         id: &RecordId,
     ) -> (super::local::MaybeBytes, super::local::MaybeBytes, PathBuf) {
         let places = self.local.log_path(LogFile::Places);
-        let pack = match self.place_in(cache, index) {
+        let pack = match self.place_in(cache, index, PLACES_AHEAD) {
             Ok(Some(p)) => p,
             Ok(None) => {
                 let e =
@@ -514,12 +540,33 @@ impl Archive {
             Err(e) => return (Err(e.clone_error()), Err(e), path),
         };
         let key = Key::Record(*id);
-        let mut get = |kind| match footer.find(kind, &key) {
+        let (manifest, signature) = (
+            footer.find(Kind::Manifest, &key),
+            footer.find(Kind::Signature, &key),
+        );
+        // A pack writer puts a record's signature right after its manifest: one read for both.
+        // Anything else, or a read that fails, goes the way of one read each, whose errors
+        // name the entry.
+        if let (Some(m), Some(s)) = (manifest, signature) {
+            if s.offset == m.offset.saturating_add(m.len) {
+                let both = Entry {
+                    kind: Kind::Manifest,
+                    key,
+                    offset: m.offset,
+                    len: m.len.saturating_add(s.len),
+                };
+                if let Ok(mut bytes) = self.pack_entry_in(cache, &pack, &both) {
+                    let signature = bytes.split_off(m.len as usize);
+                    return (Ok(Some(bytes)), Ok(Some(signature)), path);
+                }
+            }
+        }
+        let mut get = |entry: Option<&Entry>| match entry {
             Some(e) => self.pack_entry_in(cache, &pack, e).map(Some),
             None => Ok(None),
         };
-        let manifest = get(Kind::Manifest);
-        (manifest, get(Kind::Signature), path)
+        let manifest = get(manifest);
+        (manifest, get(signature), path)
     }
 }
 

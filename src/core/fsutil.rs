@@ -131,6 +131,31 @@ pub fn create_dir_all(path: &Path) -> Result<()> {
     fs::create_dir_all(path).ctx("create directory", path)
 }
 
+/// Read up to `buf.len()` bytes at `offset`, fewer only at the end of the file; returns how
+/// many. Like [`read_exact_at`], the file's position does not move.
+pub fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        #[cfg(unix)]
+        let n = {
+            use std::os::unix::fs::FileExt;
+            file.read_at(&mut buf[done..], offset + done as u64)
+        };
+        #[cfg(windows)]
+        let n = {
+            use std::os::windows::fs::FileExt;
+            file.seek_read(&mut buf[done..], offset + done as u64)
+        };
+        match n {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 /// Read exactly `buf.len()` bytes at `offset`, without moving the file's position (so that
 /// threads can share one open file).
 pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {

@@ -392,6 +392,33 @@ mod tests {
         plain
     }
 
+    /// Threads sharing one verifier across the point where it builds its table all get the
+    /// verdicts `verify` gives, before, while and after it is built.
+    #[test]
+    fn a_shared_verifier_gives_every_thread_the_same_verdicts() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let v = Verifier::new(key.verifying_key());
+        let good = sign(&key, b"m");
+        let mut bad = good;
+        bad[40] ^= 1;
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let v = &v;
+                s.spawn(move || {
+                    for i in 0..100 {
+                        let (sig, verdict) = if (i + t) % 3 == 0 {
+                            (bad, false)
+                        } else {
+                            (good, true)
+                        };
+                        assert_eq!(v.verify(b"m", &sig), verdict, "thread {t}, signature {i}");
+                    }
+                });
+            }
+        });
+        assert!(v.minus_a.get().is_some());
+    }
+
     /// A verifier builds its table after [`Verifier::TABLE_AFTER`] signatures, good or bad, and
     /// not before; its verdicts do not change when it does.
     #[test]
