@@ -193,3 +193,48 @@ fn four_writers(layout: &str) {
     assert_eq!(report["records"], 801);
     println!("4 x 200 concurrent captures in {:?}", t.elapsed());
 }
+
+/// Readers need no lock (FORMAT.md 10): an audit that runs while another process commits sees
+/// the archive as of the checkpoint it read, and the commit under way as warnings at most. It
+/// once listed the files before reading the checkpoint, so a commit landing in between cited a
+/// document or pack the listing had missed, and a healthy archive audited as damaged.
+#[test]
+fn audits_while_a_writer_commits_find_no_damage() {
+    audits_while_a_writer_commits("loose");
+}
+
+#[test]
+fn audits_while_a_writer_commits_find_no_damage_in_a_packed_archive() {
+    audits_while_a_writer_commits("packed");
+}
+
+fn audits_while_a_writer_commits(layout: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let srv = serve(120);
+    let env = Env::bare();
+    env.ok(&["init", "--layout", layout]);
+    let done = AtomicBool::new(false);
+    let audits = std::thread::scope(|s| {
+        // One process per URL: a commit, and so a new checkpoint, every few milliseconds.
+        let writer = s.spawn(|| {
+            for i in 0..120 {
+                env.ok(&["capture", &srv.url(&format!("/c{i}"))]);
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        let mut audits = 0;
+        while !done.load(Ordering::SeqCst) {
+            let (code, report) = env.audit(&[]);
+            if code != 0 {
+                done.store(true, Ordering::SeqCst);
+                panic!("audit {audits} during the commits failed: {report:#}");
+            }
+            audits += 1;
+        }
+        writer.join().unwrap();
+        audits
+    });
+    println!("{audits} audits during 120 commits ({layout})");
+    assert!(audits >= 10, "only {audits} audits ran during the commits");
+    env.assert_audit_clean();
+}

@@ -548,8 +548,13 @@ fn run(
         checkpoint_origin: None,
         first_bad: None,
     };
+    // The checkpoint is read before the files are listed. A writer adds a commit's files
+    // before the checkpoint that commits them (FORMAT.md 10), so every file a checkpoint read
+    // first commits is in the listing; listed the other way round, a commit landing between
+    // the two would cite files the listing missed, and a live archive would audit as damaged.
+    let loaded = LogState::load(archive, anchor);
     let mut found = audit.inventory()?;
-    let mut log = audit.log_state(&found);
+    let mut log = audit.log_state(&found, loaded);
     audit.checkpoint_origin = log.checkpoint.as_ref().map(|c| c.origin.clone());
     let size = tree_size(&log);
     let leaves = audit.read_leaves(size)?;
@@ -869,9 +874,9 @@ impl<'a> Audit<'a> {
     /// calls committed and what the remains of an interrupted write. It must exist and verify,
     /// and its origin must be the archive's; where they disagree, the side a trusted key signed
     /// is believed.
-    fn log_state(&mut self, found: &Found) -> LogState {
+    fn log_state(&mut self, found: &Found, loaded: LogState) -> LogState {
         let (archive, anchor) = (self.archive, self.anchor);
-        let mut log = LogState::load(archive, anchor);
+        let mut log = loaded;
         if let Some(cp) = log.checkpoint.clone() {
             if cp.origin != archive.config.origin {
                 // One of the two files was altered. A checkpoint that a trusted key signed for
