@@ -132,6 +132,70 @@ fn verify_file_names_the_cited_prefix() {
     );
 }
 
+/// A prefix of 8 hex digits is 32 bits, so a forger finds a file sharing it in minutes (a
+/// review did, in 12). Where the archive holds the document a prefix names, `verify --file`
+/// holds the file to that document's whole SHA-256. Two files sharing their first 8 digits are
+/// found here by the birthday bound (about 80,000 hashes): one is archived, the other is the
+/// forgery.
+#[test]
+fn verify_file_holds_a_cited_prefix_to_the_archived_document() {
+    let (genuine, forged, prefix) = {
+        let mut seen: std::collections::HashMap<String, Vec<u8>> = Default::default();
+        let mut n = 0u64;
+        loop {
+            let body = format!("<p>the genuine terms, revision {n}</p>").into_bytes();
+            let p = common::sha256_hex(&body)[..8].to_string();
+            match seen.insert(p.clone(), body.clone()) {
+                Some(earlier) => break (earlier, body, p),
+                None => n += 1,
+            }
+        }
+    };
+    let env = Env::new();
+    let (id, sha) = import(&env, "genuine.html", &genuine, "https://example.org/t", &[]);
+    let forged_file = env.dir.path().join("forged.html");
+    std::fs::write(&forged_file, &forged).unwrap();
+    let forged_sha = common::sha256_hex(&forged);
+    assert!(forged_sha.starts_with(&prefix) && forged_sha != sha);
+
+    let r = env.fails(
+        &["verify", "--file", forged_file.to_str().unwrap(), &prefix],
+        1,
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "does NOT match the cited prefix {prefix}\u{2026} (8 hex digits): it shares those digits, but its SHA-256 is {forged_sha} and the archive's document with that prefix is {sha}"
+        )),
+        "{}",
+        r.stdout
+    );
+    let v = json(
+        &env.run(&[
+            "verify",
+            "--file",
+            forged_file.to_str().unwrap(),
+            &prefix,
+            "--json",
+        ])
+        .stdout,
+    );
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["archived_sha256"][0].as_str(), Some(sha.as_str()));
+    // The genuine file still matches, and its record, which verifies, is named.
+    let genuine_file = env.dir.path().join("genuine.html");
+    let out = env.ok(&["verify", "--file", genuine_file.to_str().unwrap(), &prefix]);
+    assert!(out.contains(&format!("archive records: {id}")), "{out}");
+    assert!(!out.contains("only those"), "{out}");
+    // Without an archive that knows the prefix, only the digits can be compared, and the output
+    // says so.
+    let bare = Env::bare();
+    let out = bare.ok(&["verify", "--file", forged_file.to_str().unwrap(), &prefix]);
+    assert!(
+        out.contains("only those 8 hex digits were compared"),
+        "{out}"
+    );
+}
+
 fn noisy(nonce: &str) -> Vec<u8> {
     format!(
         "<!doctype html><html><head><title>Terms</title><script nonce=\"{nonce}\">var t=\"{nonce}\";</script>\

@@ -288,16 +288,37 @@ fn verify_file(g: &Global, file: &std::path::Path, a: &Args) -> Result<i32> {
         }
     };
     let (sha, size) = verify::sha256_file(file)?;
-    let matches = if is_prefix {
+    let archive = exhibit::archive::Archive::open(&g.archive).ok();
+    // A prefix of 8 hex digits is 32 bits: a forger finds a file that shares it in minutes. When
+    // the archive holds the documents the prefix names, the file is held to their whole
+    // SHA-256, so the archive's knowledge is never thrown away for the cited digits.
+    let archived: Vec<String> = match (&archive, is_prefix) {
+        (Some(archive), true) => verify::documents_with_prefix(archive, &want).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let matches = if !archived.is_empty() {
+        archived.contains(&sha)
+    } else if is_prefix {
         sha.starts_with(&want)
     } else {
         sha == want
     };
-    let records: Vec<String> = exhibit::archive::Archive::open(&g.archive)
-        .ok()
-        .and_then(|archive| verify::resolve(&archive, &verify::Target::Sha256(sha.clone())).ok())
-        .map(|ids| ids.iter().map(|i| i.to_string()).collect())
+    // Records are named only when they verify: a record whose signature fails says nothing.
+    let (records, failing): (
+        Vec<exhibit::record_id::RecordId>,
+        Vec<exhibit::record_id::RecordId>,
+    ) = archive
+        .as_ref()
+        .and_then(|archive| {
+            let ids = verify::resolve(archive, &verify::Target::Sha256(sha.clone())).ok()?;
+            Some(ids.into_iter().partition(|id| {
+                super::verify_for_display(archive, &a.trusted_key, id, &mut std::io::sink())
+                    .is_ok_and(|r| r.ok)
+            }))
+        })
         .unwrap_or_default();
+    let records: Vec<String> = records.iter().map(|i| i.to_string()).collect();
+    let failing: Vec<String> = failing.iter().map(|i| i.to_string()).collect();
     // A prefix is named as the digits that were cited, never as if the whole hash had been.
     let cited_as = if is_prefix {
         format!("the cited prefix {want}… ({} hex digits)", want.len())
@@ -308,7 +329,8 @@ fn verify_file(g: &Global, file: &std::path::Path, a: &Args) -> Result<i32> {
     if a.json {
         super::print_json(&serde_json::json!({
             "ok": matches, "file": file.display().to_string(), "sha256": sha, "size": size,
-            "cited": want, "cited_is_prefix": is_prefix, "records": records,
+            "cited": want, "cited_is_prefix": is_prefix, "archived_sha256": archived,
+            "records": records, "records_not_verified": failing,
         }))?;
     } else if matches {
         println!(
@@ -325,6 +347,27 @@ fn verify_file(g: &Global, file: &std::path::Path, a: &Args) -> Result<i32> {
             } else {
                 format!("; archive records: {}", records.join(", "))
             }
+        );
+        if is_prefix && archived.is_empty() {
+            println!(
+                "  only those {} hex digits were compared (no archive here holds a document with them): a forged file can share a short prefix, so compare the whole SHA-256 where you can",
+                want.len()
+            );
+        }
+        if !failing.is_empty() {
+            println!(
+                "  {} records of this document that do NOT verify: {} (run `exhibit verify ID`)",
+                super::paint(false, "✗"),
+                failing.join(", ")
+            );
+        }
+    } else if is_prefix && sha.starts_with(&want) {
+        println!(
+            "{} {shown_file} does NOT match {cited_as}: it shares those digits, but its SHA-256 is {sha} and the archive's document{} with that prefix {} {}",
+            super::paint(false, "✗"),
+            if archived.len() == 1 { "" } else { "s" },
+            if archived.len() == 1 { "is" } else { "are" },
+            archived.join(", "),
         );
     } else {
         println!(

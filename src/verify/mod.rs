@@ -155,6 +155,19 @@ pub fn resolve(archive: &Archive, target: &Target) -> Result<Vec<RecordId>> {
     resolve_at(archive, target, None)
 }
 
+/// The SHA-256 of every document the committed log cites whose hash begins with `prefix`, in
+/// log order, each once.
+pub fn documents_with_prefix(archive: &Archive, prefix: &str) -> Result<Vec<String>> {
+    let mut docs: Vec<String> = Vec::new();
+    for e in archive.leaves(archive.log_size()?)? {
+        let sha = e.sha256.to_string();
+        if sha.starts_with(prefix) && !docs.contains(&sha) {
+            docs.push(sha);
+        }
+    }
+    Ok(docs)
+}
+
 /// [`resolve`] within the first `size` leaves of the log (`None`: the current checkpoint's).
 pub fn resolve_at(archive: &Archive, target: &Target, size: Option<u64>) -> Result<Vec<RecordId>> {
     match target {
