@@ -351,3 +351,64 @@ fn init_refuses_a_non_empty_directory_that_is_not_an_archive() {
     env.ok(&["init"]);
     env.assert_audit_clean();
 }
+
+/// Bytes beyond the checkpoint in `log/leaves` are the tail an interrupted write may leave: a
+/// warning for audit, cut off by the next writer. Their length comes from the file alone, so
+/// 64 GiB of them (a sparse file: nothing is written) once made audit and every writer try to
+/// allocate 64 GiB and abort; they cost one malformed line now.
+#[test]
+fn a_log_grown_by_gigabytes_is_read_a_piece_at_a_time() {
+    let env = Env::new();
+    imported_id(&import(&env, "a.html", "<p>a</p>"));
+    let leaves = env.archive.join("log/leaves");
+    let f = fs::OpenOptions::new().write(true).open(&leaves).unwrap();
+    let len = f.metadata().unwrap().len();
+    f.set_len(len + (64 << 30)).unwrap();
+    drop(f);
+    let (code, report) = env.audit(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(
+        report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["path"] == "log/leaves" && p["severity"] == "warning"),
+        "{report:#}"
+    );
+    imported_id(&import(&env, "b.html", "<p>b</p>"));
+    assert_eq!(fs::metadata(&leaves).unwrap().len(), len + 83);
+    env.assert_audit_clean();
+}
+
+/// A file named `tmp` or a directory named `lock` stops every writer (it cannot make its scratch
+/// directory, or lock the archive), so audit must not call such an archive OK.
+#[test]
+fn a_file_for_tmp_or_a_directory_for_lock_fails_the_audit() {
+    let env = Env::new();
+    imported_id(&import(&env, "a.html", "<p>a</p>"));
+    let tmp = env.archive.join("tmp");
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+    fs::write(&tmp, "junk").unwrap();
+    let errors = audit_errors(&env);
+    assert!(
+        errors
+            .iter()
+            .any(|(p, w)| p == "tmp" && w.contains("scratch directory")),
+        "{errors:?}"
+    );
+    fs::remove_file(&tmp).unwrap();
+    env.assert_audit_clean();
+
+    let lock = env.archive.join("lock");
+    fs::remove_file(&lock).unwrap();
+    fs::create_dir(&lock).unwrap();
+    let errors = audit_errors(&env);
+    assert!(
+        errors
+            .iter()
+            .any(|(p, w)| p == "lock" && w.contains("lock file")),
+        "{errors:?}"
+    );
+}

@@ -735,6 +735,15 @@ fn walk_into(
             let mut errors = Vec::new();
             let utf8 = e.name.to_str().is_some();
             let name = e.name.to_string_lossy().into_owned();
+            if e.kind == EntryKind::Dir && prefix.is_empty() && name == "lock" {
+                // Not descended into as a directory of the archive: a writer cannot lock it,
+                // so the archive cannot be written until it is gone.
+                errors.push((
+                    name,
+                    "a directory where the lock file must be: no writer can lock the archive; remove it (the next writer creates an empty lock file)".into(),
+                ));
+                return (items, errors);
+            }
             if e.kind == EntryKind::Dir && utf8 {
                 match d.sub(&name) {
                     Ok(Some(sub)) => {
@@ -779,21 +788,31 @@ pub fn read_leaves(file: &File, path: &Path, start: u64, end: u64) -> Result<Vec
     if end <= start {
         return Ok(Vec::new());
     }
-    let mut buf = vec![0u8; ((end - start) * LEAF_LINE) as usize];
-    read_exact_at(file, &mut buf, start * LEAF_LINE).ctx("read", path)?;
-    buf.chunks(LEAF_LINE as usize)
-        .enumerate()
-        .map(|(i, line)| {
-            LeafEntry::parse(line).ok_or_else(|| {
+    // Read a chunk at a time: the range may come from the file's length alone (the tail beyond
+    // the checkpoint), and a file grown by gigabytes of garbage must cost one bad line, not an
+    // allocation of its size.
+    const CHUNK_LINES: u64 = 8192;
+    let mut entries = Vec::with_capacity((end - start).min(CHUNK_LINES) as usize);
+    let mut buf = Vec::new();
+    let mut at = start;
+    while at < end {
+        let lines = (end - at).min(CHUNK_LINES);
+        buf.resize((lines * LEAF_LINE) as usize, 0);
+        read_exact_at(file, &mut buf, at * LEAF_LINE).ctx("read", path)?;
+        for (i, line) in buf.chunks(LEAF_LINE as usize).enumerate() {
+            let entry = LeafEntry::parse(line).ok_or_else(|| {
                 Error::verification(format!(
                     "{}: leaf {} is not a well-formed line",
                     path.display(),
-                    start + i as u64
+                    at + i as u64
                 ))
                 .hint("restore log/leaves from a backup, then run `exhibit audit`")
-            })
-        })
-        .collect()
+            })?;
+            entries.push(entry);
+        }
+        at += lines;
+    }
+    Ok(entries)
 }
 
 /// Stored hashes: those already in `log/hashes` (the first `on_disk`), then `pending` ones not

@@ -1893,6 +1893,10 @@ fn walk(archive: &Archive, problems: &mut Vec<Problem>) -> Result<Found> {
             }
             (Some(_), _) => unexpected(problems),
             (None, ["lock"]) => found.lock_len = Some(item.len),
+            // Writers refuse to make a directory over it, so the archive cannot be written.
+            (None, ["tmp"]) => error(
+                "a file where the scratch directory tmp/ must be: writers refuse the archive; remove it (the next writer creates tmp/)".into(),
+            ),
             (None, ["tmp", ..]) => problems.push(Problem {
                 severity: Severity::Warning,
                 path: rel.clone(),
