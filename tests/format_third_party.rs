@@ -1612,6 +1612,94 @@ fn unpack_sh(archive: &Path, record: &str, out: &Path) -> Output {
         .expect("run bash")
 }
 
+/// Section 12's opening commands for a packed archive, run exactly as printed: in a directory
+/// holding `unpack.sh`, `verify.sh` and `verify.py` saved from FORMAT.md, as it says.
+#[test]
+fn format_md_section_12_verifies_a_packed_archive_by_unpacking_it_first() {
+    require_tools();
+    let fx = Fixture::build();
+    let (packed, after) = packed_copy(&fx);
+    let json = fs::read_to_string(packed.join("exhibit.json")).unwrap();
+    assert!(json.contains("\"format\": \"exhibit-archive/2\""), "{json}");
+    let work = fx.dir.path().join("section-12");
+    fs::create_dir_all(&work).unwrap();
+    fs::write(work.join("unpack.sh"), fenced("unpack.sh", "bash")).unwrap();
+    fs::write(work.join("verify.sh"), fenced("verify.sh", "bash")).unwrap();
+    fs::write(work.join("verify.py"), fenced("verify.py", "python")).unwrap();
+    let run_with = |archive: &Path, record: &str, key: Option<&Path>| {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(fenced("packed.sh", "bash"))
+            .current_dir(&work)
+            .env_remove("KEY")
+            .env_remove("CPKEY")
+            .env("TMPDIR", &work)
+            .env("ARCHIVE", archive)
+            .env("RECORD", record);
+        if let Some(key) = key {
+            cmd.env("KEY", key);
+        }
+        cmd.output().expect("run bash")
+    };
+    let run = |archive: &Path, record: &str| run_with(archive, record, None);
+    // The steps alone fail on a packed archive, as section 12 warns.
+    let o = fx.verify_sh(&packed, &after, &[]);
+    assert!(!o.status.success(), "verify.sh ran on a packed archive:\n{}", text(&o));
+    assert!(text(&o).contains("records/"), "{}", text(&o));
+    let mut all = fx.records.clone();
+    all.push(after.clone());
+    for id in &all {
+        let o = run(&packed, id);
+        let out = stdout(&o);
+        assert!(
+            o.status.success()
+                && out.matches("UNPACKED").count() == 2
+                && out.contains(&format!("OK {id}: signature, document")),
+            "section 12's sequence for a packed archive failed for {id}:\n{}",
+            text(&o)
+        );
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with(&format!("OK {id}:"))).count(),
+            2,
+            "both verify.sh and verify.py must pass:\n{out}"
+        );
+    }
+    // With the key you trust: the archive's own key passes it to both, another key fails both.
+    let own = fs::read_dir(packed.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "pem"))
+        .expect("the archive's key file");
+    let o = run_with(&packed, &after, Some(&own));
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.starts_with(&format!("OK {after}:"))).count(),
+        2,
+        "the sequence with KEY set:\n{}",
+        text(&o)
+    );
+    let other = fx.dir.path().join("other-key.pem");
+    bash_ok(&format!(
+        "openssl genpkey -algorithm ed25519 | openssl pkey -pubout -out {}",
+        q(&other)
+    ));
+    let o = run_with(&packed, &after, Some(&other));
+    assert!(!o.status.success(), "the sequence accepted another key:\n{}", text(&o));
+    assert!(!stdout(&o).contains("OK"), "{}", text(&o));
+    // A changed byte in a pack stops the sequence.
+    let forged = fx.dir.path().join("packed-forged-12");
+    copy_dir(&packed, &forged);
+    let place = fs::read_to_string(forged.join("log").join("places")).unwrap();
+    let last = place.lines().last().unwrap();
+    let pack = forged
+        .join("packs")
+        .join(&last[..2])
+        .join(format!("{last}.pack"));
+    flip_byte(&pack, 10, 0x01);
+    let o = run(&forged, &after);
+    assert!(!o.status.success(), "the sequence accepted a changed pack:\n{}", text(&o));
+    assert!(!stdout(&o).contains("OK"), "{}", text(&o));
+}
+
 /// A pack's entries in offset order: each footer line's first 66 bytes ("<kind> <key,
 /// padded>") and the entry's bytes.
 fn pack_entries(pack: &[u8]) -> Vec<(String, Vec<u8>)> {
