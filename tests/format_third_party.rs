@@ -1887,3 +1887,48 @@ fn format_md_unpack_sh_refuses_packs_that_break_the_footer_rules() {
     let o = unpack_sh(&forged, &after, &fx.dir.path().join("after-out"));
     assert!(!o.status.success(), "{}", text(&o));
 }
+
+/// Section 2: every line ends in LF. A checkpoint or `log/keys` with CRLF line endings is
+/// refused by exhibit and the shell steps, and by verify.py, which reads every file as bytes
+/// (text mode would turn CRLF back into LF and accept it).
+#[test]
+fn format_md_verify_py_refuses_crlf_line_endings() {
+    require_tools();
+    let fx = Fixture::build();
+    let target = fx.records[0].clone();
+    let o = fx.verify_py(&fx.archive, &target, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let crlf = |path: &Path| {
+        let t = fs::read_to_string(path).unwrap();
+        assert!(!t.contains('\r'));
+        fs::write(path, t.replace('\n', "\r\n")).unwrap();
+    };
+    let archive = fx.tampered("crlf-checkpoint", |a| crlf(&a.join("log").join("checkpoint")));
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(!o.status.success(), "verify.py accepted a CRLF checkpoint:\n{}", text(&o));
+    assert!(text(&o).contains("AssertionError"), "{}", text(&o));
+    let o = fx.verify_sh(&archive, &target, &[]);
+    assert!(!o.status.success(), "verify.sh accepted a CRLF checkpoint:\n{}", text(&o));
+    let o = fx.exhibit(&["--archive", archive.to_str().unwrap(), "verify", &target]);
+    assert_ne!(o.status.code(), Some(0), "exhibit accepted a CRLF checkpoint:\n{}", text(&o));
+
+    let keys = fx.archive.join("log").join("keys");
+    assert!(keys.exists(), "the fixture has key records");
+    let archive = fx.tampered("crlf-keys", |a| crlf(&a.join("log").join("keys")));
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(!o.status.success(), "verify.py accepted a CRLF log/keys:\n{}", text(&o));
+    assert!(text(&o).contains("log/keys"), "{}", text(&o));
+    let o = fx.exhibit(&["--archive", archive.to_str().unwrap(), "verify", &target]);
+    assert_ne!(o.status.code(), Some(0), "exhibit accepted a CRLF log/keys:\n{}", text(&o));
+    // A line that ends in a form feed, which Python's str.splitlines takes for a line break:
+    // lines end at LF only, so it is part of the next line, which then is not a key record's.
+    let archive = fx.tampered("ff-keys", |a| {
+        let path = a.join("log").join("keys");
+        let t = fs::read_to_string(&path).unwrap();
+        fs::write(&path, format!("hidden\x0c{t}")).unwrap();
+    });
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(!o.status.success(), "verify.py accepted a hidden log/keys line:\n{}", text(&o));
+    let o = fx.exhibit(&["--archive", archive.to_str().unwrap(), "verify", &target]);
+    assert_ne!(o.status.code(), Some(0), "exhibit accepted a hidden log/keys line:\n{}", text(&o));
+}
