@@ -83,7 +83,8 @@ fn require_tools() {
     if !works("bash", &["-c", "true"]) {
         missing.push("bash".to_string());
     }
-    let coreutils = "sha256sum head tail od cut tr wc base64 cat mktemp sort uniq diff sed awk grep";
+    let coreutils =
+        "sha256sum head tail od cut tr wc base64 cat mktemp sort uniq diff sed awk grep";
     let absent = Command::new("bash")
         .args([
             "-c",
@@ -1644,7 +1645,11 @@ fn format_md_section_12_verifies_a_packed_archive_by_unpacking_it_first() {
     let run = |archive: &Path, record: &str| run_with(archive, record, None);
     // The steps alone fail on a packed archive, as section 12 warns.
     let o = fx.verify_sh(&packed, &after, &[]);
-    assert!(!o.status.success(), "verify.sh ran on a packed archive:\n{}", text(&o));
+    assert!(
+        !o.status.success(),
+        "verify.sh ran on a packed archive:\n{}",
+        text(&o)
+    );
     assert!(text(&o).contains("records/"), "{}", text(&o));
     let mut all = fx.records.clone();
     all.push(after.clone());
@@ -1659,7 +1664,9 @@ fn format_md_section_12_verifies_a_packed_archive_by_unpacking_it_first() {
             text(&o)
         );
         assert_eq!(
-            out.lines().filter(|l| l.starts_with(&format!("OK {id}:"))).count(),
+            out.lines()
+                .filter(|l| l.starts_with(&format!("OK {id}:")))
+                .count(),
             2,
             "both verify.sh and verify.py must pass:\n{out}"
         );
@@ -1672,7 +1679,10 @@ fn format_md_section_12_verifies_a_packed_archive_by_unpacking_it_first() {
         .expect("the archive's key file");
     let o = run_with(&packed, &after, Some(&own));
     assert_eq!(
-        stdout(&o).lines().filter(|l| l.starts_with(&format!("OK {after}:"))).count(),
+        stdout(&o)
+            .lines()
+            .filter(|l| l.starts_with(&format!("OK {after}:")))
+            .count(),
         2,
         "the sequence with KEY set:\n{}",
         text(&o)
@@ -1683,7 +1693,11 @@ fn format_md_section_12_verifies_a_packed_archive_by_unpacking_it_first() {
         q(&other)
     ));
     let o = run_with(&packed, &after, Some(&other));
-    assert!(!o.status.success(), "the sequence accepted another key:\n{}", text(&o));
+    assert!(
+        !o.status.success(),
+        "the sequence accepted another key:\n{}",
+        text(&o)
+    );
     assert!(!stdout(&o).contains("OK"), "{}", text(&o));
     // A changed byte in a pack stops the sequence.
     let forged = fx.dir.path().join("packed-forged-12");
@@ -1696,7 +1710,11 @@ fn format_md_section_12_verifies_a_packed_archive_by_unpacking_it_first() {
         .join(format!("{last}.pack"));
     flip_byte(&pack, 10, 0x01);
     let o = run(&forged, &after);
-    assert!(!o.status.success(), "the sequence accepted a changed pack:\n{}", text(&o));
+    assert!(
+        !o.status.success(),
+        "the sequence accepted a changed pack:\n{}",
+        text(&o)
+    );
     assert!(!stdout(&o).contains("OK"), "{}", text(&o));
 }
 
@@ -1793,7 +1811,11 @@ fn format_md_unpack_sh_refuses_packs_that_break_the_footer_rules() {
         .into_iter()
         .map(|(f, b)| (Some(f), b))
         .collect();
-    assert_eq!(build_pack(&entries, true), genuine, "the rebuild is not byte-exact");
+    assert_eq!(
+        build_pack(&entries, true),
+        genuine,
+        "the rebuild is not byte-exact"
+    );
     let at = |f: &str| entries.iter().position(|(k, _)| k.as_deref() == Some(f));
     let (m_target, s_target) = (
         at(&field('m', &target)).unwrap(),
@@ -1819,7 +1841,10 @@ fn format_md_unpack_sh_refuses_packs_that_break_the_footer_rules() {
 
     let mut forgeries: Vec<(&str, Vec<(Option<String>, Vec<u8>)>, bool)> = Vec::new();
     let mut e = entries.clone();
-    e.insert(1, (None, b"hidden bytes that no footer line names".to_vec()));
+    e.insert(
+        1,
+        (None, b"hidden bytes that no footer line names".to_vec()),
+    );
     forgeries.push(("a gap holding hidden bytes between entries", e, true));
     let mut e = entries.clone();
     e.push(entries[m_target].clone());
@@ -1851,12 +1876,20 @@ fn format_md_unpack_sh_refuses_packs_that_break_the_footer_rules() {
 
     // Genuine: the literal script accepts the pack, and the pack rebuilt unchanged.
     let o = unpack_sh(&packed, &target, &fx.dir.path().join("genuine-out"));
-    assert!(o.status.success(), "unpack.sh refused a genuine pack:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "unpack.sh refused a genuine pack:\n{}",
+        text(&o)
+    );
     let rebuilt = fx.dir.path().join("packed-rebuilt");
     copy_dir(&packed, &rebuilt);
     replace_pack(&rebuilt, &name, &build_pack(&entries, true));
     let o = unpack_sh(&rebuilt, &target, &fx.dir.path().join("rebuilt-out"));
-    assert!(o.status.success(), "unpack.sh refused a rebuilt pack:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "unpack.sh refused a rebuilt pack:\n{}",
+        text(&o)
+    );
     let o = fx.verify_sh(&fx.dir.path().join("rebuilt-out"), &target, &[]);
     assert!(o.status.success(), "{}", text(&o));
 
@@ -1877,9 +1910,22 @@ fn format_md_unpack_sh_refuses_packs_that_break_the_footer_rules() {
             text(&o)
         );
         let o = fx.exhibit(&["--archive", forged.to_str().unwrap(), "verify", &target]);
-        assert_eq!(o.status.code(), Some(1), "exhibit verify, {what}:\n{}", text(&o));
-        let o = unpack_sh(&forged, "all", &fx.dir.path().join(format!("footer-all-{i}")));
-        assert!(!o.status.success(), "unpack.sh all accepted {what}:\n{}", text(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "exhibit verify, {what}:\n{}",
+            text(&o)
+        );
+        let o = unpack_sh(
+            &forged,
+            "all",
+            &fx.dir.path().join(format!("footer-all-{i}")),
+        );
+        assert!(
+            !o.status.success(),
+            "unpack.sh all accepted {what}:\n{}",
+            text(&o)
+        );
     }
     // The record committed after the migration is in an untouched pack of its own, but the key
     // records unpack.sh also unpacks for it are in the forged one: refused too.
@@ -1903,23 +1949,47 @@ fn format_md_verify_py_refuses_crlf_line_endings() {
         assert!(!t.contains('\r'));
         fs::write(path, t.replace('\n', "\r\n")).unwrap();
     };
-    let archive = fx.tampered("crlf-checkpoint", |a| crlf(&a.join("log").join("checkpoint")));
+    let archive = fx.tampered("crlf-checkpoint", |a| {
+        crlf(&a.join("log").join("checkpoint"))
+    });
     let o = fx.verify_py(&archive, &target, &[]);
-    assert!(!o.status.success(), "verify.py accepted a CRLF checkpoint:\n{}", text(&o));
+    assert!(
+        !o.status.success(),
+        "verify.py accepted a CRLF checkpoint:\n{}",
+        text(&o)
+    );
     assert!(text(&o).contains("AssertionError"), "{}", text(&o));
     let o = fx.verify_sh(&archive, &target, &[]);
-    assert!(!o.status.success(), "verify.sh accepted a CRLF checkpoint:\n{}", text(&o));
+    assert!(
+        !o.status.success(),
+        "verify.sh accepted a CRLF checkpoint:\n{}",
+        text(&o)
+    );
     let o = fx.exhibit(&["--archive", archive.to_str().unwrap(), "verify", &target]);
-    assert_ne!(o.status.code(), Some(0), "exhibit accepted a CRLF checkpoint:\n{}", text(&o));
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "exhibit accepted a CRLF checkpoint:\n{}",
+        text(&o)
+    );
 
     let keys = fx.archive.join("log").join("keys");
     assert!(keys.exists(), "the fixture has key records");
     let archive = fx.tampered("crlf-keys", |a| crlf(&a.join("log").join("keys")));
     let o = fx.verify_py(&archive, &target, &[]);
-    assert!(!o.status.success(), "verify.py accepted a CRLF log/keys:\n{}", text(&o));
+    assert!(
+        !o.status.success(),
+        "verify.py accepted a CRLF log/keys:\n{}",
+        text(&o)
+    );
     assert!(text(&o).contains("log/keys"), "{}", text(&o));
     let o = fx.exhibit(&["--archive", archive.to_str().unwrap(), "verify", &target]);
-    assert_ne!(o.status.code(), Some(0), "exhibit accepted a CRLF log/keys:\n{}", text(&o));
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "exhibit accepted a CRLF log/keys:\n{}",
+        text(&o)
+    );
     // A line that ends in a form feed, which Python's str.splitlines takes for a line break:
     // lines end at LF only, so it is part of the next line, which then is not a key record's.
     let archive = fx.tampered("ff-keys", |a| {
@@ -1928,7 +1998,16 @@ fn format_md_verify_py_refuses_crlf_line_endings() {
         fs::write(&path, format!("hidden\x0c{t}")).unwrap();
     });
     let o = fx.verify_py(&archive, &target, &[]);
-    assert!(!o.status.success(), "verify.py accepted a hidden log/keys line:\n{}", text(&o));
+    assert!(
+        !o.status.success(),
+        "verify.py accepted a hidden log/keys line:\n{}",
+        text(&o)
+    );
     let o = fx.exhibit(&["--archive", archive.to_str().unwrap(), "verify", &target]);
-    assert_ne!(o.status.code(), Some(0), "exhibit accepted a hidden log/keys line:\n{}", text(&o));
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "exhibit accepted a hidden log/keys line:\n{}",
+        text(&o)
+    );
 }
