@@ -83,7 +83,8 @@ fn require_tools() {
     if !works("bash", &["-c", "true"]) {
         missing.push("bash".to_string());
     }
-    let coreutils = "sha256sum head tail od cut tr wc base64 cat mktemp sed awk grep";
+    let coreutils =
+        "sha256sum head tail od cut tr wc base64 cat mktemp sort uniq diff sed awk grep";
     let absent = Command::new("bash")
         .args([
             "-c",
@@ -94,7 +95,7 @@ fn require_tools() {
         .unwrap_or_else(|_| coreutils.to_string());
     if !absent.trim().is_empty() {
         missing.push(format!(
-            "{} (GNU coreutils, sed, gawk or mawk, grep: apt-get install coreutils sed mawk grep)",
+            "{} (GNU coreutils, diffutils, sed, gawk or mawk, grep: apt-get install coreutils diffutils sed mawk grep)",
             absent.trim()
         ));
     }
@@ -1577,4 +1578,436 @@ fn format_md_packed_records_unpack_and_verify_with_outside_tools() {
     );
     let o = fx.exhibit(&["--archive", forged.to_str().unwrap(), "verify", &after]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+/// The fixture's archive migrated to the packed layout, with one record committed into it
+/// afterwards (an ID of its position): the packed archive and that record.
+fn packed_copy(fx: &Fixture) -> (PathBuf, String) {
+    let packed = fx.dir.path().join("packed");
+    let o = fx.exhibit(&["migrate", packed.to_str().unwrap()]);
+    assert!(o.status.success(), "exhibit migrate failed:\n{}", text(&o));
+    let doc = fx.dir.path().join("after.txt");
+    fs::write(&doc, "committed into the packed archive\n").unwrap();
+    let o = fx.exhibit(&[
+        "--archive",
+        packed.to_str().unwrap(),
+        "import",
+        doc.to_str().unwrap(),
+        "--url",
+        "https://example.org/after",
+    ]);
+    assert!(o.status.success(), "import failed:\n{}", text(&o));
+    let after = stdout(&o).split_whitespace().next().unwrap().to_string();
+    (packed, after)
+}
+
+/// Section 3.3's `unpack.sh`, run by bash exactly as printed.
+fn unpack_sh(archive: &Path, record: &str, out: &Path) -> Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg(fenced("unpack.sh", "bash"))
+        .env("ARCHIVE", archive)
+        .env("RECORD", record)
+        .env("OUT", out)
+        .output()
+        .expect("run bash")
+}
+
+/// Section 12's opening commands for a packed archive, run exactly as printed: in a directory
+/// holding `unpack.sh`, `verify.sh` and `verify.py` saved from FORMAT.md, as it says.
+#[test]
+fn format_md_section_12_verifies_a_packed_archive_by_unpacking_it_first() {
+    require_tools();
+    let fx = Fixture::build();
+    let (packed, after) = packed_copy(&fx);
+    let json = fs::read_to_string(packed.join("exhibit.json")).unwrap();
+    assert!(json.contains("\"format\": \"exhibit-archive/2\""), "{json}");
+    let work = fx.dir.path().join("section-12");
+    fs::create_dir_all(&work).unwrap();
+    fs::write(work.join("unpack.sh"), fenced("unpack.sh", "bash")).unwrap();
+    fs::write(work.join("verify.sh"), fenced("verify.sh", "bash")).unwrap();
+    fs::write(work.join("verify.py"), fenced("verify.py", "python")).unwrap();
+    let run_with = |archive: &Path, record: &str, key: Option<&Path>| {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(fenced("packed.sh", "bash"))
+            .current_dir(&work)
+            .env_remove("KEY")
+            .env_remove("CPKEY")
+            .env("TMPDIR", &work)
+            .env("ARCHIVE", archive)
+            .env("RECORD", record);
+        if let Some(key) = key {
+            cmd.env("KEY", key);
+        }
+        cmd.output().expect("run bash")
+    };
+    let run = |archive: &Path, record: &str| run_with(archive, record, None);
+    // The steps alone fail on a packed archive, as section 12 warns.
+    let o = fx.verify_sh(&packed, &after, &[]);
+    assert!(
+        !o.status.success(),
+        "verify.sh ran on a packed archive:\n{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("records/"), "{}", text(&o));
+    let mut all = fx.records.clone();
+    all.push(after.clone());
+    for id in &all {
+        let o = run(&packed, id);
+        let out = stdout(&o);
+        assert!(
+            o.status.success()
+                && out.matches("UNPACKED").count() == 2
+                && out.contains(&format!("OK {id}: signature, document")),
+            "section 12's sequence for a packed archive failed for {id}:\n{}",
+            text(&o)
+        );
+        assert_eq!(
+            out.lines()
+                .filter(|l| l.starts_with(&format!("OK {id}:")))
+                .count(),
+            2,
+            "both verify.sh and verify.py must pass:\n{out}"
+        );
+    }
+    // With the key you trust: the archive's own key passes it to both, another key fails both.
+    let own = fs::read_dir(packed.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "pem"))
+        .expect("the archive's key file");
+    let o = run_with(&packed, &after, Some(&own));
+    assert_eq!(
+        stdout(&o)
+            .lines()
+            .filter(|l| l.starts_with(&format!("OK {after}:")))
+            .count(),
+        2,
+        "the sequence with KEY set:\n{}",
+        text(&o)
+    );
+    let other = fx.dir.path().join("other-key.pem");
+    bash_ok(&format!(
+        "openssl genpkey -algorithm ed25519 | openssl pkey -pubout -out {}",
+        q(&other)
+    ));
+    let o = run_with(&packed, &after, Some(&other));
+    assert!(
+        !o.status.success(),
+        "the sequence accepted another key:\n{}",
+        text(&o)
+    );
+    assert!(!stdout(&o).contains("OK"), "{}", text(&o));
+    // A changed byte in a pack stops the sequence.
+    let forged = fx.dir.path().join("packed-forged-12");
+    copy_dir(&packed, &forged);
+    let place = fs::read_to_string(forged.join("log").join("places")).unwrap();
+    let last = place.lines().last().unwrap();
+    let pack = forged
+        .join("packs")
+        .join(&last[..2])
+        .join(format!("{last}.pack"));
+    flip_byte(&pack, 10, 0x01);
+    let o = run(&forged, &after);
+    assert!(
+        !o.status.success(),
+        "the sequence accepted a changed pack:\n{}",
+        text(&o)
+    );
+    assert!(!stdout(&o).contains("OK"), "{}", text(&o));
+}
+
+/// A pack's entries in offset order: each footer line's first 66 bytes ("<kind> <key,
+/// padded>") and the entry's bytes.
+fn pack_entries(pack: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let t = std::str::from_utf8(&pack[pack.len() - 43..]).unwrap();
+    let n: usize = t[15..25].parse().unwrap();
+    let f: usize = t[26..42].parse().unwrap();
+    let mut entries: Vec<(usize, String, Vec<u8>)> = pack[f..f + 93 * n]
+        .chunks(93)
+        .map(|l| {
+            let l = std::str::from_utf8(l).unwrap();
+            let off: usize = l[67..79].parse().unwrap();
+            let len: usize = l[80..92].parse().unwrap();
+            (off, l[..66].to_string(), pack[off..off + len].to_vec())
+        })
+        .collect();
+    entries.sort_by_key(|e| e.0);
+    entries.into_iter().map(|(_, k, b)| (k, b)).collect()
+}
+
+/// A pack of these entries, in this order: the offsets, footer and trailer recomputed. Bytes
+/// with no field are named by no footer line. The footer is sorted, or reversed if not
+/// `sorted`.
+fn build_pack(entries: &[(Option<String>, Vec<u8>)], sorted: bool) -> Vec<u8> {
+    let mut pack = Vec::new();
+    let mut lines = Vec::new();
+    for (field, bytes) in entries {
+        if let Some(field) = field {
+            lines.push(format!("{field} {:012} {:012}\n", pack.len(), bytes.len()));
+        }
+        pack.extend_from_slice(bytes);
+    }
+    lines.sort();
+    if !sorted {
+        lines.reverse();
+    }
+    let f = pack.len();
+    for l in &lines {
+        pack.extend_from_slice(l.as_bytes());
+    }
+    pack.extend_from_slice(format!("exhibit-pack/1 {:010} {f:016}\n", lines.len()).as_bytes());
+    pack
+}
+
+fn pack_path(archive: &Path, name: &str) -> PathBuf {
+    archive
+        .join("packs")
+        .join(&name[..2])
+        .join(format!("{name}.pack"))
+}
+
+/// Pack `bytes` in place of pack `old`, under its own name, which `log/places` then names: a
+/// forgery that keeps every name and place consistent.
+fn replace_pack(archive: &Path, old: &str, bytes: &[u8]) {
+    use sha2::Digest;
+    let new = hex::encode(sha2::Sha256::digest(bytes));
+    fs::remove_file(pack_path(archive, old)).unwrap();
+    let path = pack_path(archive, &new);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, bytes).unwrap();
+    let places = archive.join("log").join("places");
+    let text = fs::read_to_string(&places).unwrap();
+    assert!(text.contains(old));
+    fs::write(&places, text.replace(old, &new)).unwrap();
+}
+
+/// The 66-byte footer field of an entry: kind, space, key padded to 64.
+fn field(kind: char, key: &str) -> String {
+    format!("{kind} {key:<64}")
+}
+
+/// Section 3.3: a reader of one record MUST refuse a pack whose footer breaks a rule, and
+/// `unpack.sh` is such a reader. Each pack here is rebuilt by someone without a key, its name
+/// and `log/places` recomputed, so that the record asked for keeps its exact bytes and only the
+/// footer rules can catch the change: before they were in `unpack.sh`, it and section 12 printed
+/// OK for a gap, duplicates, an unsorted footer and a document both stored and referred to.
+/// `exhibit verify` refuses each too. A pack rebuilt unchanged is accepted.
+#[test]
+fn format_md_unpack_sh_refuses_packs_that_break_the_footer_rules() {
+    require_tools();
+    let fx = Fixture::build();
+    let (packed, after) = packed_copy(&fx);
+    // The migrated pack: it holds the fixture's records, the target and another one, `other`.
+    let target = fx.records[0].clone();
+    let other = fx.records[1].clone();
+    let leaves = fs::read_to_string(packed.join("log").join("leaves")).unwrap();
+    let places = fs::read_to_string(packed.join("log").join("places")).unwrap();
+    let index = leaves.lines().position(|l| l.starts_with(&target)).unwrap();
+    let name = places.lines().nth(index).unwrap().to_string();
+    let genuine = fs::read(pack_path(&packed, &name)).unwrap();
+    let entries: Vec<(Option<String>, Vec<u8>)> = pack_entries(&genuine)
+        .into_iter()
+        .map(|(f, b)| (Some(f), b))
+        .collect();
+    assert_eq!(
+        build_pack(&entries, true),
+        genuine,
+        "the rebuild is not byte-exact"
+    );
+    let at = |f: &str| entries.iter().position(|(k, _)| k.as_deref() == Some(f));
+    let (m_target, s_target) = (
+        at(&field('m', &target)).unwrap(),
+        at(&field('s', &target)).unwrap(),
+    );
+    let (m_other, s_other) = (
+        at(&field('m', &other)).unwrap(),
+        at(&field('s', &other)).unwrap(),
+    );
+    let d = entries
+        .iter()
+        .position(|(k, _)| k.as_ref().is_some_and(|k| k.starts_with("d ")))
+        .expect("a document entry in the pack");
+    let d_sha = entries[d].0.as_ref().unwrap()[2..].trim_end().to_string();
+    let after_pack = places.lines().last().unwrap().to_string();
+    assert_ne!(after_pack, name);
+    // `other`'s ID with another check symbol: the right form, but not a record ID (section 8).
+    let misspelt = {
+        let last = other.chars().last().unwrap();
+        let to = if last == '0' { '1' } else { '0' };
+        format!("{}{to}", &other[..16])
+    };
+
+    let mut forgeries: Vec<(&str, Vec<(Option<String>, Vec<u8>)>, bool)> = Vec::new();
+    let mut e = entries.clone();
+    e.insert(
+        1,
+        (None, b"hidden bytes that no footer line names".to_vec()),
+    );
+    forgeries.push(("a gap holding hidden bytes between entries", e, true));
+    let mut e = entries.clone();
+    e.push(entries[m_target].clone());
+    e.push(entries[s_target].clone());
+    forgeries.push(("duplicate m and s entries", e, true));
+    let mut e = entries.clone();
+    e.push(entries[d].clone());
+    forgeries.push(("a duplicate d entry", e, true));
+    forgeries.push(("an unsorted footer", entries.clone(), false));
+    let mut e = entries.clone();
+    e.push((
+        Some(field('r', &d_sha)),
+        format!("{after_pack} {:012} {:012}\n", 0, entries[d].1.len()).into_bytes(),
+    ));
+    forgeries.push(("a document both stored (d) and referred to (r)", e, true));
+    let mut e = entries.clone();
+    e.remove(s_other);
+    forgeries.push(("a manifest without its signature", e, true));
+    let mut e = entries.clone();
+    e[s_other].1.push(0);
+    forgeries.push(("a signature of 65 bytes", e, true));
+    let mut e = entries.clone();
+    e[m_other].1.clear();
+    forgeries.push(("an empty manifest", e, true));
+    let mut e = entries.clone();
+    e[m_other].0 = Some(field('m', &misspelt));
+    e[s_other].0 = Some(field('s', &misspelt));
+    forgeries.push(("a record ID with a wrong check symbol", e, true));
+
+    // Genuine: the literal script accepts the pack, and the pack rebuilt unchanged.
+    let o = unpack_sh(&packed, &target, &fx.dir.path().join("genuine-out"));
+    assert!(
+        o.status.success(),
+        "unpack.sh refused a genuine pack:\n{}",
+        text(&o)
+    );
+    let rebuilt = fx.dir.path().join("packed-rebuilt");
+    copy_dir(&packed, &rebuilt);
+    replace_pack(&rebuilt, &name, &build_pack(&entries, true));
+    let o = unpack_sh(&rebuilt, &target, &fx.dir.path().join("rebuilt-out"));
+    assert!(
+        o.status.success(),
+        "unpack.sh refused a rebuilt pack:\n{}",
+        text(&o)
+    );
+    let o = fx.verify_sh(&fx.dir.path().join("rebuilt-out"), &target, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    for (i, (what, e, sorted)) in forgeries.into_iter().enumerate() {
+        let forged = fx.dir.path().join(format!("packed-footer-{i}"));
+        copy_dir(&packed, &forged);
+        replace_pack(&forged, &name, &build_pack(&e, sorted));
+        let out = fx.dir.path().join(format!("footer-out-{i}"));
+        let o = unpack_sh(&forged, &target, &out);
+        assert!(
+            !o.status.success() && !stdout(&o).contains("UNPACKED"),
+            "unpack.sh accepted a pack with {what}:\n{}",
+            text(&o)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(".pack: "),
+            "unpack.sh refused a pack with {what} without naming it:\n{}",
+            text(&o)
+        );
+        let o = fx.exhibit(&["--archive", forged.to_str().unwrap(), "verify", &target]);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "exhibit verify, {what}:\n{}",
+            text(&o)
+        );
+        let o = unpack_sh(
+            &forged,
+            "all",
+            &fx.dir.path().join(format!("footer-all-{i}")),
+        );
+        assert!(
+            !o.status.success(),
+            "unpack.sh all accepted {what}:\n{}",
+            text(&o)
+        );
+    }
+    // The record committed after the migration is in an untouched pack of its own, but the key
+    // records unpack.sh also unpacks for it are in the forged one: refused too.
+    let forged = fx.dir.path().join("packed-footer-0");
+    let o = unpack_sh(&forged, &after, &fx.dir.path().join("after-out"));
+    assert!(!o.status.success(), "{}", text(&o));
+}
+
+/// Section 2: every line ends in LF. A checkpoint or `log/keys` with CRLF line endings is
+/// refused by exhibit and the shell steps, and by verify.py, which reads every file as bytes
+/// (text mode would turn CRLF back into LF and accept it).
+#[test]
+fn format_md_verify_py_refuses_crlf_line_endings() {
+    require_tools();
+    let fx = Fixture::build();
+    let target = fx.records[0].clone();
+    let o = fx.verify_py(&fx.archive, &target, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let crlf = |path: &Path| {
+        let t = fs::read_to_string(path).unwrap();
+        assert!(!t.contains('\r'));
+        fs::write(path, t.replace('\n', "\r\n")).unwrap();
+    };
+    let archive = fx.tampered("crlf-checkpoint", |a| {
+        crlf(&a.join("log").join("checkpoint"))
+    });
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "verify.py accepted a CRLF checkpoint:\n{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("AssertionError"), "{}", text(&o));
+    let o = fx.verify_sh(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "verify.sh accepted a CRLF checkpoint:\n{}",
+        text(&o)
+    );
+    let o = fx.exhibit(&["--archive", archive.to_str().unwrap(), "verify", &target]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "exhibit accepted a CRLF checkpoint:\n{}",
+        text(&o)
+    );
+
+    let keys = fx.archive.join("log").join("keys");
+    assert!(keys.exists(), "the fixture has key records");
+    let archive = fx.tampered("crlf-keys", |a| crlf(&a.join("log").join("keys")));
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "verify.py accepted a CRLF log/keys:\n{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("log/keys"), "{}", text(&o));
+    let o = fx.exhibit(&["--archive", archive.to_str().unwrap(), "verify", &target]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "exhibit accepted a CRLF log/keys:\n{}",
+        text(&o)
+    );
+    // A line that ends in a form feed, which Python's str.splitlines takes for a line break:
+    // lines end at LF only, so it is part of the next line, which then is not a key record's.
+    let archive = fx.tampered("ff-keys", |a| {
+        let path = a.join("log").join("keys");
+        let t = fs::read_to_string(&path).unwrap();
+        fs::write(&path, format!("hidden\x0c{t}")).unwrap();
+    });
+    let o = fx.verify_py(&archive, &target, &[]);
+    assert!(
+        !o.status.success(),
+        "verify.py accepted a hidden log/keys line:\n{}",
+        text(&o)
+    );
+    let o = fx.exhibit(&["--archive", archive.to_str().unwrap(), "verify", &target]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "exhibit accepted a hidden log/keys line:\n{}",
+        text(&o)
+    );
 }

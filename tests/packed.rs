@@ -436,6 +436,19 @@ fn an_unchanged_check_refers_to_the_stored_document() {
     .unwrap();
     audit_names(&env, &format!("[r {sha}]"), "holds no such entry");
     env.fails(&["verify", &id], 1);
+    // unpack.sh refuses it too (section 3.3: the reference must land on a document entry of
+    // that SHA-256), rather than cutting out bytes that are no entry.
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(unpack_sh())
+        .env("ARCHIVE", &env.archive)
+        .env("RECORD", &id)
+        .env("OUT", env.dir.path().join("unpacked-forged"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "unpack.sh followed a forged reference");
+    assert!(stderr.contains("a reference to no entry"), "{stderr}");
 }
 
 /// The review's forgery against recovery, in the packed layout: lines appended beyond the
