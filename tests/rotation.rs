@@ -494,3 +494,56 @@ open(cp, "w", encoding="utf-8").write(f"{text}\n\u2014 {origin} {sig}\n")
     ]);
     assert_eq!(code, 1, "{v:#}");
 }
+
+/// Two rotations of one key, from two copies of its secret: both pass their checks, and the one
+/// that takes the lock second is refused (its key was just retired). It once wrote its new key
+/// into keys/ before the commit, leaving a key file no key record adds, an audit error for good
+/// (a kill before the commit did the same). The copy is written after the commit now.
+#[test]
+fn a_key_change_refused_under_the_lock_leaves_no_key_file() {
+    let env = Env::new();
+    let copy = env.dir.path().join("copy");
+    fs::create_dir(&copy).unwrap();
+    let copy_key = copy.join("signing.key");
+    fs::copy(&env.key, &copy_key).unwrap();
+    fs::copy(
+        format!("{}.pub", env.key.display()),
+        format!("{}.pub", copy_key.display()),
+    )
+    .unwrap();
+    let keys_before = fs::read_dir(env.archive.join("keys")).unwrap().count();
+    // Hold the writers' lock so that both get past their checks and wait for it.
+    let lock = fs::File::options()
+        .read(true)
+        .write(true)
+        .open(env.archive.join("lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let spawn = |key: &std::path::Path| {
+        env.command(&["keys", "rotate"])
+            .env("EXHIBIT_KEY", key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn(&env.key);
+    let b = spawn(&copy_key);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    lock.unlock().unwrap();
+    let outcomes: Vec<bool> = [a, b]
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.success())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one rotation commits"
+    );
+    env.assert_audit_clean();
+    assert_eq!(
+        fs::read_dir(env.archive.join("keys")).unwrap().count(),
+        keys_before + 1,
+        "one new key file, the committed rotation's"
+    );
+}

@@ -83,11 +83,20 @@ pub fn add(
     }
     let st = Statement::added(new, &manifest::now(), reason);
     check_prospective(archive, &trust, signer, &[&st])?;
-    archive.store_public_key(new)?;
     let scratch = archive.scratch()?;
     let draft = key_draft(&scratch, &st)?;
     let mut done = archive.commit(signer, &scratch, vec![draft])?;
+    store_key_copy(archive, new);
     Ok(done.remove(0).manifest)
+}
+
+/// The copy in `keys/` of a key the log now adds, for readers who check signatures with openssl
+/// (FORMAT.md 7.1). Written only after the commit: written before, a change that failed (its
+/// signer refused, another rotation first) or was killed left a key file no key record adds,
+/// which audit rightly calls an error, forever. Missing, it is a warning that says how to
+/// restore it; trust comes from the log either way, so a failure here fails nothing.
+fn store_key_copy(archive: &Archive, key: &PublicKey) {
+    let _ = archive.store_public_key(key);
 }
 
 /// Retire a key or mark it compromised, signed by `signer`.
@@ -161,10 +170,10 @@ pub fn rotate(
     let added = Statement::added(&new.verifying_key(), &now, Some(why.clone()));
     let retired = Statement::status(&old_id, StatusKind::Retired, &now, Some(why));
     check_prospective(archive, &trust, old, &[&added, &retired])?;
-    archive.store_public_key(&new.verifying_key())?;
     let scratch = archive.scratch()?;
     let drafts = vec![key_draft(&scratch, &added)?, key_draft(&scratch, &retired)?];
     let mut done = archive.commit(old, &scratch, drafts)?;
+    store_key_copy(archive, &new.verifying_key());
     let retired = done.remove(1).manifest;
     let added = done.remove(0).manifest;
     Ok((added, retired))
