@@ -226,3 +226,50 @@ fn thousand_url_check_runs_in_parallel_and_shows_progress_on_a_terminal() {
     );
     env.assert_audit_clean();
 }
+
+/// "Last verified" is read from the records' manifests, so history verifies each record first,
+/// as show and cite do: a manifest whose date was edited is refused, never shown as the day
+/// the page was last verified.
+#[test]
+fn history_shows_no_date_from_a_record_that_does_not_verify() {
+    let srv = TestServer::start(vec![("/v", Route::html(b"<p>v</p>".to_vec()))]);
+    let env = Env::bare();
+    env.ok(&["init", "--layout", "loose"]);
+    let first = env.capture(&srv.url("/v"), &[]);
+    let last = env.capture(&srv.url("/v"), &[]);
+    let out = env.ok(&["history", &srv.url("/v")]);
+    assert!(out.contains("Last verified:"), "{out}");
+
+    let id = last["record_id"].as_str().unwrap();
+    let manifest = env
+        .archive
+        .join("records")
+        .join(&id[3..5])
+        .join(format!("{id}.json"));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let captured_at = last["captured_at"].as_str().unwrap();
+    assert!(text.contains(captured_at), "{text}");
+    std::fs::write(&manifest, text.replace(captured_at, "2027-06-01T00:00:00Z")).unwrap();
+    let r = env.fails(&["history", &srv.url("/v")], 1);
+    assert!(
+        r.stderr.contains(&format!("record {id} does NOT verify")),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("2027"), "{}", r.stdout);
+    let r = env.fails(&["history", "--json", &srv.url("/v")], 1);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+
+    // Under a pinned key that signed none of them, no record verifies.
+    let other = Env::new();
+    let pin = format!("{}.pub", other.key.display());
+    env.fails(
+        &[
+            "history",
+            first["record_id"].as_str().unwrap(),
+            "--trusted-key",
+            &pin,
+        ],
+        1,
+    );
+}
