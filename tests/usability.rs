@@ -692,3 +692,53 @@ fn an_archive_url_is_refused_not_made_a_directory() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
 }
+
+/// verify says how a record came to be: an import's URL and time are the importer's statement,
+/// not something exhibit saw, and are never printed as "captured"; a redirected capture names
+/// the URL asked for, which citations give, and where it led.
+#[test]
+fn verify_tells_an_importers_claims_from_a_capture() {
+    let env = Env::new();
+    let (id, _) = import(
+        &env,
+        "ruling.html",
+        b"<p>ruling</p>",
+        "https://www.example.gov/ruling.html",
+        &["--captured-at", "2019-05-01T12:00:00Z"],
+    );
+    let out = env.ok(&["verify", &id]);
+    assert!(
+        out.contains("imported, stating 2019-05-01 12:00:00 UTC and https://www.example.gov/ruling.html (the importer's claims, not seen by exhibit)"),
+        "{out}"
+    );
+    assert!(!out.contains("captured"), "{out}");
+    let v = json(&env.ok(&["verify", &id, "--json"]));
+    assert_eq!(v["records"][0]["method"], "import", "{v:#}");
+
+    let srv = common::server::TestServer::start(vec![
+        (
+            "/old",
+            common::server::Route::Redirect {
+                status: 302,
+                location: "/new".into(),
+            },
+        ),
+        ("/new", common::server::Route::html(b"<p>new</p>".to_vec())),
+    ]);
+    let rec = env.capture(&srv.url("/old"), &[]);
+    let id = rec["record_id"].as_str().unwrap();
+    let out = env.ok(&["verify", id]);
+    assert!(
+        out.contains(" verified: SHA-256 ")
+            && out.contains(&format!(
+                "{} (redirected to {})",
+                srv.url("/old"),
+                srv.url("/new")
+            ))
+            && out.contains(", captured "),
+        "{out}"
+    );
+    let v = json(&env.ok(&["verify", id, "--json"]));
+    assert_eq!(v["records"][0]["requested_url"], srv.url("/old"));
+    assert_eq!(v["records"][0]["url"], srv.url("/new"));
+}

@@ -67,17 +67,36 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     Ok(code)
 }
 
+/// What a verified record says about its origin, in words that claim no more than the record
+/// does: an imported record's URL and time are the importer's statement, not something exhibit
+/// saw, and a redirected capture names the URL asked for (the one citations give) and where
+/// it led.
+fn provenance(r: &verify::RecordReport) -> String {
+    let when = exhibit::cite::human_time(r.captured_at.as_deref().unwrap_or(""));
+    let url = r.url.as_deref().unwrap_or("");
+    let url = match r.requested_url.as_deref() {
+        Some(asked) if asked != url => format!("{} (redirected to {})", esc(asked), esc(url)),
+        _ => esc(url).into_owned(),
+    };
+    match r.method {
+        Some(m @ ("import" | "import-warc")) => format!(
+            "{m}ed, stating {} and {url} (the importer's claims, not seen by exhibit)",
+            esc(&when)
+        ),
+        Some("check") => format!("checked {}, {url}", esc(&when)),
+        Some("key") => format!("key record of {}", esc(&when)),
+        _ => format!("captured {}, {url}", esc(&when)),
+    }
+}
+
 fn print_report(r: &verify::RecordReport) {
     if r.ok {
         println!(
-            "{} {} verified: SHA-256 {}, captured {}, {}",
+            "{} {} verified: SHA-256 {}, {}",
             super::paint(true, "✓"),
             esc(&r.record_id),
             esc(r.sha256.as_deref().unwrap_or("")),
-            esc(&exhibit::cite::human_time(
-                r.captured_at.as_deref().unwrap_or("")
-            )),
-            esc(r.url.as_deref().unwrap_or(""))
+            provenance(r)
         );
     } else {
         println!(
@@ -161,11 +180,10 @@ fn print_bundle(t: &str, report: &exhibit::bundle::BundleReport) {
         if r.ok && !pinned {
             // Never a ✓ "verified" when nobody said whose key this is.
             println!(
-                "- {} self-consistent (signer not established): SHA-256 {}, captured {}, {}",
+                "- {} self-consistent (signer not established): SHA-256 {}, {}",
                 esc(&r.record_id),
                 esc(r.sha256.as_deref().unwrap_or("")),
-                exhibit::cite::human_time(r.captured_at.as_deref().unwrap_or("")),
-                esc(r.url.as_deref().unwrap_or(""))
+                provenance(r)
             );
         } else {
             print_report(r);

@@ -266,10 +266,18 @@ pub struct RecordReport {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The URL the record's document came from (after redirects): its `final_url`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The URL asked for, which citations name; the same as `url` unless redirected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub captured_at: Option<String>,
+    /// How the record came to be (`capture`, `check`, `import`, `import-warc`, `key`). For an
+    /// import, URL and time are what the importer stated, not what exhibit saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<String>,
     pub trust: TrustKind,

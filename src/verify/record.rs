@@ -82,7 +82,9 @@ pub fn check_record(
         ok: false,
         sha256: None,
         url: None,
+        requested_url: None,
         captured_at: None,
+        method: None,
         signer: None,
         trust: log.kind,
         checks: Vec::new(),
@@ -131,7 +133,9 @@ pub fn check_record(
     }
     report.sha256 = Some(m.document.sha256.clone());
     report.url = Some(m.final_url.clone());
+    report.requested_url = Some(m.requested_url.clone());
     report.captured_at = Some(m.captured_at.clone());
+    report.method = Some(m.method.as_str());
     report.signer = Some(m.signer.clone());
     // 2. The manifest names this record.
     let names_itself = m.record_id == id;
