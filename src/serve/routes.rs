@@ -122,8 +122,15 @@ async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
     }
 }
 
+/// Every page goes out through here. Labels, titles and URLs on a page come from manifests
+/// anyone may have written: a bidi override would show the ID or hash after it reversed, and
+/// an escape sequence would reach whoever copies the text into a terminal. Escaping the whole
+/// page, as the command line escapes what it prints, covers every value on every page at once
+/// (the viewer's own text holds no such character; `\u{202e}` means nothing to HTML), and
+/// shows each value as `exhibit show` and `exhibit cite` print it.
 fn html(status: StatusCode, m: maud::Markup) -> Response {
-    let mut r = (status, m.into_string()).into_response();
+    let page = crate::terminal::escape_lines(&m.into_string()).into_owned();
+    let mut r = (status, page).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
