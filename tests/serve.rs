@@ -1275,7 +1275,7 @@ fn requests_naming_another_host_are_refused() {
         for host in [
             format!("attacker.example:{vp}"),
             format!("attacker.example:{}", vp + 1),
-            format!("attacker.example"),
+            "attacker.example".to_string(),
             format!("127.0.0.1:{}", vp.wrapping_add(7)),
             format!("localhost:{dp}"),
             format!("r-{}.localhost:{vp}", id.to_ascii_lowercase()),
