@@ -765,3 +765,63 @@ fn certificate_steps_run(env: &Env) {
     assert_eq!(ran, 3, "zstd, key ID and signature steps:\n{html}");
     assert!(html.contains(&format!("# must print {sha}")));
 }
+
+/// The members of a zip file by name.
+fn zip_member(path: &Path, name: &str) -> String {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut z.by_name(name).unwrap(), &mut s).unwrap();
+    s
+}
+
+/// Review: a title ending in U+202E made the record ID and hash after it display reversed in a
+/// bundle's CITATION.txt (and an HTML certificate only turned it into `&#x202E;`, which a
+/// browser obeys the same), while `exhibit cite` showed `\u{202e}`. Every rendering of a
+/// citation escapes such characters alike.
+#[test]
+fn bidi_and_escape_characters_are_escaped_alike_in_every_citation() {
+    let env = Env::new();
+    let (id, _) = import(
+        &env,
+        "terms.html",
+        b"<html><head><title>T</title></head><body>Terms</body></html>",
+        "https://example.org/terms",
+        &[
+            "--entity",
+            "Coursera\u{1b}]0;x\u{7}",
+            "--document",
+            "Terms of use\u{202E}",
+        ],
+    );
+    let unsafe_chars = |s: &str| -> Vec<char> {
+        s.chars()
+            .filter(|c| matches!(c, '\u{202e}' | '\u{1b}' | '\u{7}'))
+            .collect()
+    };
+    let text = cite(&env, &id, "text");
+    assert!(text.contains("Terms of use\\u{202e}"), "{text}");
+    let bundle = env.dir.path().join("b.zip");
+    env.ok(&["export", &id, "--out", bundle.to_str().unwrap()]);
+    let citation = zip_member(&bundle, "CITATION.txt");
+    assert!(unsafe_chars(&citation).is_empty(), "{citation:?}");
+    // The same lines as `exhibit cite` (only the Verify line says how to check the bundle).
+    for line in text.lines().filter(|l| !l.starts_with("Verify:")) {
+        assert!(
+            citation.lines().any(|c| c == line),
+            "CITATION.txt lacks {line:?}:\n{citation}"
+        );
+    }
+    let html = cite(&env, &id, "html");
+    assert!(unsafe_chars(&html).is_empty(), "{html}");
+    assert!(!html.to_ascii_lowercase().contains("&#x202e;"), "{html}");
+    assert!(html.contains("Terms of use\\u{202e}"), "{html}");
+    for format in [
+        "oneline", "bluebook", "markdown", "bibtex", "csl-json", "json",
+    ] {
+        let out = cite(&env, &id, format);
+        assert!(unsafe_chars(&out).is_empty(), "{format}: {out}");
+    }
+    // JSON keeps the value, escaped as JSON.
+    let v: Value = serde_json::from_str(&cite(&env, &id, "json")).unwrap();
+    assert_eq!(v["document"], "Terms of use\u{202E}");
+}

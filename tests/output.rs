@@ -203,6 +203,24 @@ fn control_characters_never_reach_the_terminal() {
         assert_terminal_safe(what, &r.stdout);
         assert_terminal_safe(what, &r.stderr);
     }
+    // HTML shows them as escapes too (review: `&#x202E;` or `&#x1B;` still act in a browser,
+    // so the labels came out as character references that reversed what followed).
+    for i in [5, 11] {
+        let (what, r) = &runs[i];
+        let lower = r.stdout.to_ascii_lowercase();
+        for reference in ["&#x1b;", "&#xd;", "&#x9b;", "&#x7;", "&#x202e;"] {
+            assert!(
+                !lower.contains(reference),
+                "{what}: {reference}: {}",
+                r.stdout
+            );
+        }
+    }
+    let certificate = &runs[11].1.stdout;
+    assert!(
+        certificate.contains("Fees\\r\u{2713} verified\\u{1b}[2K"),
+        "{certificate}"
+    );
     let show = &runs[0].1.stdout;
     assert!(
         show.contains("Entity:       Evil\\u{1b}]0;pwned\\u{7} Inc.\\u{9b}31m"),

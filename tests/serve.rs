@@ -286,16 +286,21 @@ fn bad_input_gets_a_clean_4xx_and_the_server_stays_up() {
             "{path}: {body}"
         );
     }
-    // Paths that a client library would normalise, sent as they are.
-    for raw in [
-        "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
-        "GET /r/../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
-        "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    // Paths that a client library would normalise, sent as they are (to a host the server
+    // answers to, so that it is the path that is refused).
+    for path in [
+        "/../../etc/passwd",
+        "/r/../../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
     ] {
-        let s = raw_status(server.viewer, raw.as_bytes()).unwrap();
-        assert!((400..500).contains(&s), "{raw:?}: {s}");
-        let s = raw_status(server.documents, raw.as_bytes()).unwrap();
-        assert!((400..500).contains(&s), "{raw:?} (documents): {s}");
+        for (addr, which) in [(server.viewer, "viewer"), (server.documents, "documents")] {
+            let raw = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            let s = raw_status(addr, raw.as_bytes()).unwrap();
+            assert!(
+                (400..500).contains(&s) && s != 421,
+                "{raw:?} ({which}): {s}"
+            );
+        }
     }
     // Only reading is routed.
     let r = client()
@@ -902,7 +907,14 @@ fn a_browser_capture_replays_from_the_archive_alone() {
     // Served with the replay policy, from the record: the stylesheet and the JSON.
     let r = client()
         .get(format!("http://{}/s.css", server.documents))
-        .header("host", format!("r-{}.localhost", id.to_ascii_lowercase()))
+        .header(
+            "host",
+            format!(
+                "r-{}.localhost:{}",
+                id.to_ascii_lowercase(),
+                server.documents.port()
+            ),
+        )
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
@@ -917,7 +929,14 @@ fn a_browser_capture_replays_from_the_archive_alone() {
     for path in [format!("/d/{id}"), format!("/d/{id}/part/0")] {
         let r = client()
             .get(format!("http://{}{path}", server.documents))
-            .header("host", format!("r-{}.localhost", id.to_ascii_lowercase()))
+            .header(
+                "host",
+                format!(
+                    "r-{}.localhost:{}",
+                    id.to_ascii_lowercase(),
+                    server.documents.port()
+                ),
+            )
             .send()
             .unwrap();
         assert_eq!(r.status().as_u16(), 404, "{path}");
@@ -926,7 +945,11 @@ fn a_browser_capture_replays_from_the_archive_alone() {
     // (The last character is replaced by a different one: the ID itself is random.)
     let lower = id.to_ascii_lowercase();
     let last = if lower.ends_with('x') { 'y' } else { 'x' };
-    let typo = format!("r-{}{last}.localhost", &lower[..16]);
+    let typo = format!(
+        "r-{}{last}.localhost:{}",
+        &lower[..16],
+        server.documents.port()
+    );
     let r = client()
         .get(format!("http://{}/", server.documents))
         .header("host", typo)
@@ -936,7 +959,14 @@ fn a_browser_capture_replays_from_the_archive_alone() {
     // A path the record does not hold is a 404, never a live fetch.
     let r = client()
         .get(format!("http://{}/other.js", server.documents))
-        .header("host", format!("r-{}.localhost", id.to_ascii_lowercase()))
+        .header(
+            "host",
+            format!(
+                "r-{}.localhost:{}",
+                id.to_ascii_lowercase(),
+                server.documents.port()
+            ),
+        )
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
@@ -1216,4 +1246,163 @@ fn the_log_is_published_as_tlog_tiles_that_gos_own_client_verifies() {
         "stored hash 9 (completed by leaf 5) is not the hash of the hashes below it",
     );
     drop(server);
+}
+
+/// GET `url` with the Host header set to `host`.
+fn get_as(url: &str, host: &str) -> (u16, String) {
+    let r = client().get(url).header("host", host).send().unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().unwrap())
+}
+
+/// Review: any Host was answered, so a page of attacker.example rebound to 127.0.0.1 (DNS
+/// rebinding) read the viewer's API as its own origin, and the record page built its iframe's
+/// origin from that Host.
+#[test]
+fn requests_naming_another_host_are_refused() {
+    let env = Env::new();
+    let (id, _) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let server = Server::start(&env, &[]);
+    let (vp, dp) = (server.viewer.port(), server.documents.port());
+    let viewer_paths = [
+        format!("/api/records/{id}"),
+        format!("/r/{id}"),
+        "/".to_string(),
+        "/checkpoint".to_string(),
+        "/nothing/here".to_string(),
+    ];
+    for path in &viewer_paths {
+        for host in [
+            format!("attacker.example:{vp}"),
+            format!("attacker.example:{}", vp + 1),
+            "attacker.example".to_string(),
+            format!("127.0.0.1:{}", vp.wrapping_add(7)),
+            format!("localhost:{dp}"),
+            format!("r-{}.localhost:{vp}", id.to_ascii_lowercase()),
+        ] {
+            let (status, body) = get_as(&server.url(path), &host);
+            assert_eq!(status, 421, "{path} as {host}: {body}");
+            assert!(!body.contains(&id) && !body.contains("attacker"), "{body}");
+            assert_eq!(body.lines().count(), 1, "{body}");
+        }
+        // With no Host header at all (HTTP/1.0 style): refused too.
+        let raw = format!("GET {path} HTTP/1.0\r\n\r\n");
+        assert_eq!(
+            raw_status(server.viewer, raw.as_bytes()),
+            Some(421),
+            "{path}"
+        );
+    }
+    for path in [
+        format!("/d/{id}"),
+        format!("/d/{id}/part/0"),
+        "/".to_string(),
+    ] {
+        for host in [
+            format!("attacker.example:{dp}"),
+            format!("localhost:{vp}"),
+            format!("r-{}.attacker.example:{dp}", id.to_ascii_lowercase()),
+        ] {
+            let (status, body) = get_as(&server.doc_url(&path), &host);
+            assert_eq!(status, 421, "documents {path} as {host}: {body}");
+        }
+    }
+    // The names the server is reached by, each with its own listener's port; a public name
+    // only once it is allowed.
+    assert_eq!(
+        get_as(&server.url("/"), &format!("archive.example:{vp}")).0,
+        421
+    );
+    drop(server);
+    let server = Server::start(&env, &["--allow-host", "Archive.Example"]);
+    let (vp, dp) = (server.viewer.port(), server.documents.port());
+    for host in ["127.0.0.1", "localhost", "archive.example"] {
+        let (status, page) = get_as(&server.url(&format!("/r/{id}")), &format!("{host}:{vp}"));
+        assert_eq!(status, 200, "{host}: {page}");
+        assert!(
+            page.contains(&format!("src=\"http://{host}:{dp}/d/{id}\"")),
+            "{host}: the iframe's origin: {page}"
+        );
+        let (status, _) = get_as(
+            &server.url(&format!("/api/records/{id}")),
+            &format!("{host}:{vp}"),
+        );
+        assert_eq!(status, 200, "{host}");
+        let (status, _) = get_as(
+            &server.doc_url(&format!("/d/{id}")),
+            &format!("{host}:{dp}"),
+        );
+        assert_eq!(status, 200, "{host} (documents)");
+    }
+    // The bracketed IPv6 loopback is a name the server answers to, whatever it is bound to.
+    assert_eq!(get_as(&server.url("/"), &format!("[::1]:{vp}")).0, 200);
+    // An --allow-host that is not a bare name is a usage error, not a silent no-op.
+    let r = env.fails(
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--allow-host",
+            "archive.example:443",
+        ],
+        2,
+    );
+    common::assert_one_line_error(&r.stderr, "--allow-host");
+}
+
+/// Review: a title ending in U+202E or a label with an escape sequence reached the viewer's
+/// pages raw, so the record ID, URL and hash after it displayed reversed; `exhibit cite`
+/// already printed them escaped. The viewer shows what the command line prints.
+#[test]
+fn pages_show_bidi_and_escape_characters_as_the_command_line_prints_them() {
+    let env = Env::new();
+    let path = env.dir.path().join("terms.html");
+    std::fs::write(&path, TERMS).unwrap();
+    let out = env.ok(&[
+        "import",
+        path.to_str().unwrap(),
+        "--url",
+        "https://example.org/terms",
+        "--entity",
+        "Coursera\u{1b}[31m",
+        "--document",
+        "Terms of use\u{202E}",
+        "--note",
+        "see\u{2066}below\u{9b}",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let id = v["record_id"].as_str().unwrap().to_string();
+    let server = Server::start(&env, &[]);
+    let (status, _, page) = get(&server.url(&format!("/r/{id}")));
+    assert_eq!(status, 200, "{page}");
+    let raw: Vec<char> = page
+        .chars()
+        .filter(|c| matches!(c, '\u{202e}' | '\u{1b}' | '\u{2066}' | '\u{9b}'))
+        .collect();
+    assert!(raw.is_empty(), "raw {raw:?} on the record page: {page}");
+    for shown in [
+        "Terms of use\\u{202e}",
+        "Coursera\\u{1b}[31m",
+        "see\\u{2066}below\\u{9b}",
+    ] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
+    // Each citation block is what `exhibit cite` prints in that format, HTML-escaped.
+    let html_escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    for format in ["text", "bluebook", "bibtex", "csl-json"] {
+        let cited = env.ok(&["cite", &id, "--format", format]);
+        assert!(
+            page.contains(&html_escape(&cited)),
+            "{format}: the page's block differs from `exhibit cite`:\n{cited}\n{page}"
+        );
+    }
+    // The history page and an error page that repeats the title are escaped alike.
+    let (_, _, history) = get(&server.url("/u?url=https%3A%2F%2Fexample.org%2Fterms"));
+    assert!(!history.contains('\u{202e}'), "{history}");
 }

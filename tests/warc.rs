@@ -899,3 +899,131 @@ fn warc_records_with_a_zstd_window_over_8_mib_or_cut_short_are_refused() {
     env.ok(&["import", eight.to_str().unwrap()]);
     assert_eq!(env.counts(), (1, 1));
 }
+
+/// One imported record, for tests that need any record at all: (env, record ID).
+fn one_record() -> (Env, String) {
+    let env = Env::new();
+    let file = env.dir.path().join("terms.html");
+    std::fs::write(&file, PAGE).unwrap();
+    let out = env.ok(&[
+        "import",
+        file.to_str().unwrap(),
+        "--url",
+        "https://example.org/terms",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let id = v["record_id"].as_str().unwrap().to_string();
+    (env, id)
+}
+
+/// Review: a WARC's or WACZ's checkpoint signature was checked, yet verify said "checkpoint
+/// signed by key none" and `checkpoint_signed_by: []`; a bundle names the key.
+#[test]
+fn verify_names_the_key_that_signed_a_warc_or_wacz_checkpoint() {
+    let (env, id) = one_record();
+    let pin = format!("{}.pub", env.key.display());
+    for (format, name) in [("warc", "k.warc.gz"), ("wacz", "k.wacz"), ("zip", "k.zip")] {
+        let (path, _) = export(&env, std::slice::from_ref(&id), format, name);
+        let p = path.to_str().unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            env.ok(&["verify", p, "--trusted-key", &pin, "--json"])
+                .trim(),
+        )
+        .unwrap();
+        let signer = v["bundles"][0]["records"][0]["signer"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{format}: no signer: {v:#}"))
+            .to_string();
+        let out = env.ok(&["verify", p, "--trusted-key", &pin]);
+        assert!(
+            out.contains(&format!("checkpoint signed by key {signer};")),
+            "{format}: {out}"
+        );
+        assert_eq!(
+            v["bundles"][0]["checkpoint_signed_by"],
+            serde_json::json!([signer]),
+            "{format}: {v:#}"
+        );
+        // Unpinned, the key that signed is still named (the verdict is only self-consistent).
+        let r = env.run(&["verify", p, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        assert_eq!(
+            v["bundles"][0]["checkpoint_signed_by"],
+            serde_json::json!([signer]),
+            "{format} unpinned: {v:#}"
+        );
+    }
+}
+
+/// Review: `--out x.warc.gz` without --format wrote a zip (and exited 0), which `verify` then
+/// refused; `--format warc --out x.zip` likewise wrote a misnamed file.
+#[test]
+fn export_takes_its_format_from_the_file_name_and_refuses_a_contradiction() {
+    let (env, id) = one_record();
+    let pin = format!("{}.pub", env.key.display());
+    for (name, magic) in [
+        ("w1.warc.gz", &b"\x1f\x8b"[..]),
+        ("w1.warc", &b"\x1f\x8b"[..]),
+        ("w1.WACZ", &b"PK"[..]),
+        ("w1.zip", &b"PK"[..]),
+        ("no-extension", &b"PK"[..]),
+    ] {
+        let out = env.dir.path().join(name);
+        env.ok(&["export", &id, "--out", out.to_str().unwrap()]);
+        let bytes = std::fs::read(&out).unwrap();
+        assert!(bytes.starts_with(magic), "{name}");
+        if name.ends_with(".warc.gz") || name.ends_with(".WACZ") || name.ends_with(".zip") {
+            env.ok(&["verify", out.to_str().unwrap(), "--trusted-key", &pin]);
+        }
+    }
+    let wacz = env.dir.path().join("w1.WACZ");
+    let zip = env.dir.path().join("w1.zip");
+    assert_ne!(
+        std::fs::read(&wacz).unwrap(),
+        std::fs::read(&zip).unwrap(),
+        "a .wacz name gives a WACZ, not a bundle"
+    );
+    for (format, name) in [
+        ("warc", "w2.zip"),
+        ("zip", "w2.warc.gz"),
+        ("wacz", "w2.warc"),
+        ("warc", "w2.wacz"),
+    ] {
+        let out = env.dir.path().join(name);
+        let r = env.fails(
+            &[
+                "export",
+                &id,
+                "--format",
+                format,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            2,
+        );
+        common::assert_one_line_error(&r.stderr, &format!("--format {format} conflicts"));
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(!out.exists(), "{name} was written");
+    }
+    // A --format that agrees with the name, or a name that says nothing, is taken as given.
+    let out = env.dir.path().join("w3.warc.gz");
+    env.ok(&[
+        "export",
+        &id,
+        "--format",
+        "warc",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let out = env.dir.path().join("w3.bin");
+    env.ok(&[
+        "export",
+        &id,
+        "--format",
+        "wacz",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read(&out).unwrap().starts_with(b"PK"));
+}

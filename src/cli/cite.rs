@@ -43,14 +43,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let m = archive.manifest(&id)?;
     let document = exhibit::core::digest::Sha256::checked(&m.document.sha256)?;
     let at = archive.packed_location(&id, &document)?;
-    let text = Citation::new(&m).packed_at(at).render(format);
-    // Each renderer escapes for its own syntax; this makes what is left safe for a terminal
-    // without changing what the format means.
-    let safe = match format {
-        Format::Json | Format::CslJson => exhibit::terminal::escape_json(&text),
-        Format::Html => exhibit::terminal::escape_html_output(&text),
-        _ => super::esc_lines(&text),
-    };
-    print!("{safe}");
+    // Already safe for a terminal: `render` escapes for every place a citation is shown.
+    print!("{}", Citation::new(&m).packed_at(at).render(format));
     Ok(0)
 }

@@ -166,7 +166,10 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                 new_m.record_id
             );
             let html = d.render_html_of(&title, Some([&side(&old_m), &side(&new_m)]));
-            print!("{}", exhibit::terminal::escape_html_output(&html));
+            // Escaped as text, as the viewer's change page is: a character reference would
+            // still reorder what a browser shows (a title or a line of the page ending in
+            // U+202E), and the text diff escapes the same characters the same way.
+            print!("{}", super::esc_lines(&html));
         }
     }
     Ok(0)

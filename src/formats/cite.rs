@@ -102,7 +102,21 @@ impl Citation {
         self
     }
 
+    /// The citation in `format`, safe to show as text anywhere (a terminal, a file, a web
+    /// page's `<pre>`): a bidi override or an escape sequence in a title or label would make
+    /// the record ID, URL or hash after it display reversed or rewritten. Every rendering
+    /// (`exhibit cite`, a bundle's CITATION.txt, the viewer) goes through here, so they agree:
+    /// such characters show as `\u{202e}`, and JSON keeps its value with `\u202e` escapes.
     pub fn render(&self, format: Format) -> String {
+        let raw = self.render_unescaped(format);
+        match format {
+            Format::Json | Format::CslJson => crate::terminal::escape_json(&raw).into_owned(),
+            Format::Html => crate::terminal::escape_html_output(&raw).into_owned(),
+            _ => crate::terminal::escape_lines(&raw).into_owned(),
+        }
+    }
+
+    fn render_unescaped(&self, format: Format) -> String {
         match format {
             Format::Json => {
                 let mut s = serde_json::to_string_pretty(self).expect("citation serializes");
@@ -678,9 +692,10 @@ fn md_url(u: &str) -> String {
     }
 }
 
-/// HTML text or attribute value.
+/// HTML text or attribute value. Unsafe characters are escaped as text first: a numeric
+/// reference alone would still reorder what a browser shows.
 fn h(s: &str) -> String {
-    crate::text::escape_html(s)
+    crate::text::escape_html(&crate::terminal::escape_lines(s))
 }
 
 /// The cited URL as a link, only for http(s) URLs (never `javascript:` or `data:`).

@@ -1447,6 +1447,20 @@ pub fn verify_warc_parts(
     };
     let trust = Trust::load(&source, &anchor, cp.size)?;
     let pinned_trust = trust.kind == crate::trust::TrustKind::Pinned;
+    // As for a bundle: which keys, trusted or only carried, actually signed the checkpoint, so
+    // the report names them whether or not the signature is trusted.
+    let mut known: Vec<(String, PublicKey)> = trust
+        .book
+        .keys()
+        .map(|k| (k.id.clone(), *k.key()))
+        .collect();
+    for k in &source.keys {
+        let id = keys::key_id(k);
+        if !known.iter().any(|(i, _)| *i == id) {
+            known.push((id, *k));
+        }
+    }
+    let checkpoint_signed_by = note::signed_by(&cp_text, &cp.origin, &known);
     let mut problems = Vec::new();
     let cp_problem = trust
         .check_checkpoint(&cp_text, &cp, &cp.origin)
@@ -1582,6 +1596,7 @@ pub fn verify_warc_parts(
             r.origin = Some(cp.origin.clone());
             r.tree_size = Some(cp.size);
             r.trusted_keys = trust.book.keys().map(|k| k.id.clone()).collect();
+            r.checkpoint_signed_by = checkpoint_signed_by;
             r.records = reports;
             r
         },

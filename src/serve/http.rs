@@ -130,6 +130,64 @@ pub fn host_of(h: &str) -> Option<String> {
     (!host.is_empty() && host.len() <= 253).then(|| host.to_ascii_lowercase())
 }
 
+/// Whether a request's `Host` header names this listener: DNS rebinding points a name the
+/// attacker controls at 127.0.0.1, and the browser then lets the attacker's page read the
+/// viewer as same-origin. The name must be one that no outside DNS answer can bring here
+/// (`localhost`, `127.0.0.1`, `[::1]`; on the documents' listener also the replay origins
+/// `*.localhost`, which browsers resolve to loopback themselves), the address the listener is
+/// bound to, any IP address when it is bound to all of them (rebinding needs a name), or a name
+/// the operator allowed; and the port must be the listener's own (none given: 80).
+pub fn host_allowed(
+    header: Option<&str>,
+    bound: std::net::SocketAddr,
+    allowed: &[String],
+    replay_names: bool,
+) -> bool {
+    let Some(h) = header else {
+        return false;
+    };
+    let Some(name) = host_of(h) else {
+        return false;
+    };
+    // host_of keeps only ASCII, so the name's length is its length in the header.
+    let port = match &h[name.len()..] {
+        "" => Some(80),
+        rest => rest.strip_prefix(':').and_then(|p| p.parse::<u16>().ok()),
+    };
+    if port != Some(bound.port()) {
+        return false;
+    }
+    let literal = name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .ok();
+    let loopback = matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]");
+    let replay = replay_names && name.ends_with(".localhost");
+    let bound_ip = bound.ip();
+    let own_address = match literal {
+        Some(ip) => ip == bound_ip || bound_ip.is_unspecified(),
+        None => false,
+    };
+    loopback || replay || own_address || allowed.iter().any(|a| a.eq_ignore_ascii_case(&name))
+}
+
+/// The answer to a request for a host this server does not serve: short, plain, not echoing it.
+pub fn misdirected() -> Response {
+    let mut r = (
+        StatusCode::MISDIRECTED_REQUEST,
+        "misdirected request: this server does not answer to that host name \
+         (see --allow-host in `exhibit serve --help`)\n",
+    )
+        .into_response();
+    common_headers(r.headers_mut());
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    no_cache(r)
+}
+
 /// The status code of a library error met while answering a request.
 pub fn status_of(e: &Error) -> StatusCode {
     match e.kind {
@@ -240,6 +298,42 @@ mod tests {
         ] {
             assert_eq!(host_of(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn only_local_bound_or_allowed_hosts_with_the_port_pass() {
+        let lo: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let allowed = vec!["archive.example".to_string()];
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LocalHost:8080",
+            "[::1]:8080",
+            "archive.example:8080",
+        ] {
+            assert!(host_allowed(Some(ok), lo, &allowed, false), "{ok}");
+        }
+        for bad in [
+            "attacker.example:8080",
+            "127.0.0.1:8081",
+            "127.0.0.1",
+            "localhost:8080x",
+            "r-ex-aaaa-bbbb-cccc.localhost:8080",
+            "10.0.0.1:8080",
+            "",
+        ] {
+            assert!(!host_allowed(Some(bad), lo, &allowed, false), "{bad}");
+        }
+        assert!(!host_allowed(None, lo, &allowed, false));
+        assert!(host_allowed(
+            Some("r-ex-aaaa-bbbb-cccc.localhost:8080"),
+            lo,
+            &[],
+            true
+        ));
+        let any: std::net::SocketAddr = "0.0.0.0:80".parse().unwrap();
+        assert!(host_allowed(Some("192.168.1.5"), any, &[], false));
+        assert!(!host_allowed(Some("evil.example"), any, &[], false));
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct Options {
     pub access_log: bool,
     /// Documents larger than this are read in full once per checkpoint, not on every visit.
     pub reverify_above: u64,
+    /// Host names besides loopback and the bound address that requests may name (a public
+    /// name the server is reached by); anything else is refused with 421 (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Where the server listens, once bound.
@@ -71,6 +74,7 @@ pub(crate) struct App {
     pub bound: Bound,
     pub access_log: bool,
     pub reverify_above: u64,
+    pub allowed_hosts: Vec<String>,
     pub verdicts: std::sync::Mutex<std::collections::HashMap<String, KeptVerdict>>,
     pub urls: std::sync::Mutex<UrlMap>,
     /// The tree size up to which `log/hashes` was recomputed to a verified checkpoint's root:
@@ -125,6 +129,7 @@ pub fn run(archive: Archive, opts: Options, ready: impl FnOnce(&Bound)) -> Resul
             bound,
             access_log: opts.access_log,
             reverify_above: opts.reverify_above,
+            allowed_hosts: opts.allowed_hosts,
             verdicts: Default::default(),
             urls: Default::default(),
             tiles_checked: Default::default(),

@@ -35,6 +35,7 @@ pub fn viewer(app: Shared) -> Router {
         .route("/checkpoint", get(checkpoint))
         .route("/tile/{*path}", get(tile))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), viewer_hosts))
         .layer(middleware::from_fn_with_state(app.clone(), viewer_headers))
         .with_state(app)
 }
@@ -51,7 +52,40 @@ pub fn documents(app: Shared) -> Router {
             document_headers,
         ))
         .layer(middleware::from_fn_with_state(app.clone(), replay_hosts))
+        // Outermost of all: no replay, no document for a host this server does not serve.
+        .layer(middleware::from_fn_with_state(app.clone(), document_hosts))
         .with_state(app)
+}
+
+fn host_header(req: &HeaderMap) -> Option<&str> {
+    req.get(header::HOST).and_then(|v| v.to_str().ok())
+}
+
+async fn viewer_hosts(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    if !http::host_allowed(
+        host_header(req.headers()),
+        app.bound.viewer,
+        &app.allowed_hosts,
+        false,
+    ) {
+        return http::misdirected();
+    }
+    next.run(req).await
+}
+
+async fn document_hosts(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    if !http::host_allowed(
+        host_header(req.headers()),
+        app.bound.documents,
+        &app.allowed_hosts,
+        true,
+    ) {
+        if app.access_log {
+            eprintln!("{} 421", access_line("documents", &req));
+        }
+        return http::misdirected();
+    }
+    next.run(req).await
 }
 
 async fn replay_hosts(State(app): State<Shared>, req: Request, next: Next) -> Response {
@@ -122,8 +156,15 @@ async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
     }
 }
 
+/// Every page goes out through here. Labels, titles and URLs on a page come from manifests
+/// anyone may have written: a bidi override would show the ID or hash after it reversed, and
+/// an escape sequence would reach whoever copies the text into a terminal. Escaping the whole
+/// page, as the command line escapes what it prints, covers every value on every page at once
+/// (the viewer's own text holds no such character; `\u{202e}` means nothing to HTML), and
+/// shows each value as `exhibit show` and `exhibit cite` print it.
 fn html(status: StatusCode, m: maud::Markup) -> Response {
-    let mut r = (status, m.into_string()).into_response();
+    let page = crate::terminal::escape_lines(&m.into_string()).into_owned();
+    let mut r = (status, page).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
@@ -190,8 +231,8 @@ async fn style() -> Response {
     r
 }
 
-/// The documents' origin as this client reaches the server: the host it asked for (when it is a
-/// plain host name or address), the documents' port.
+/// The documents' origin as this client reaches the server: the host it asked for (only when
+/// it is one this server answers to, see `http::host_allowed`), the documents' port.
 fn documents_origin(app: &App, headers: &HeaderMap) -> String {
     let bound = app.bound.documents;
     let fallback = if bound.ip().is_unspecified() {
@@ -202,9 +243,8 @@ fn documents_origin(app: &App, headers: &HeaderMap) -> String {
             ip => ip.to_string(),
         }
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
+    let host = host_header(headers)
+        .filter(|h| http::host_allowed(Some(h), app.bound.viewer, &app.allowed_hosts, false))
         .and_then(http::host_of)
         .unwrap_or(fallback);
     format!("http://{host}:{}", bound.port())
