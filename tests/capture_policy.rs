@@ -767,6 +767,7 @@ fn read_commands_refuse_urls_with_credentials_and_never_echo_them() {
             vec!["verify", "--file", "/dev/null", target],
             vec!["diff", target],
             vec!["history", target],
+            vec!["list", "--url", target],
             vec!["cat", target],
             vec!["prove", target],
             vec!["export", target, "--out", "x.zip"],
