@@ -886,3 +886,35 @@ fn subresources_from_a_server_that_closes_kept_alive_connections_are_all_fetched
         assert_eq!(e["failed"], false, "{e:#}");
     }
 }
+
+/// A main document answered `206 Partial Content` (the navigation asked for no range) is a
+/// piece of the page: the browser capture refuses it as a plain capture does, with or without
+/// `--allow-status`, and stores nothing.
+#[test]
+fn a_main_document_answered_206_partial_content_is_refused() {
+    if skip() {
+        return;
+    }
+    let _one = serial();
+    let srv = TestServer::start(vec![(
+        "/part",
+        Route::Status {
+            status: 206,
+            reason: "Partial Content",
+            content_type: "text/html",
+            body: b"<html><bo".to_vec(),
+            headers: vec![("Content-Range".into(), b"bytes 0-9/100000".to_vec())],
+        },
+    )]);
+    let env = Env::new();
+    for extra in [&[][..], &["--allow-status"][..]] {
+        let mut args = vec!["capture", "--browser", "--timeout", "4"];
+        args.extend_from_slice(extra);
+        let url = srv.url("/part");
+        args.push(&url);
+        let r = env.fails(&args, 5);
+        common::assert_one_line_error(&r.stderr, "206 Partial Content");
+        assert!(r.stderr.contains("part of the document"), "{}", r.stderr);
+        assert_eq!(env.counts(), (0, 0), "a refused capture stored something");
+    }
+}

@@ -591,3 +591,187 @@ fn a_request_into_a_keep_alive_connection_the_server_closed_is_sent_again() {
     assert_eq!(r.stdout.lines().count(), 6, "{}", r.stdout);
     env.assert_audit_clean();
 }
+
+/// exhibit never asks for a range, so a `206 Partial Content` (here the first 10 bytes of a
+/// 100,000-byte document) can only be a server's mistake: archiving its body would cite a
+/// fragment as the whole document. It is refused like an error status, and `--allow-status`
+/// (which is about error pages) does not let it through.
+#[test]
+fn a_206_partial_content_answer_is_refused() {
+    let srv = TestServer::start(vec![(
+        "/part",
+        Route::Status {
+            status: 206,
+            reason: "Partial Content",
+            content_type: "text/html",
+            body: b"<html><bo".to_vec(),
+            headers: vec![("Content-Range".into(), b"bytes 0-9/100000".to_vec())],
+        },
+    )]);
+    let env = Env::new();
+    for extra in [&[][..], &["--allow-status"][..]] {
+        let mut args = vec!["capture", "--json"];
+        args.extend_from_slice(extra);
+        let url = srv.url("/part");
+        args.push(&url);
+        let r = env.fails(&args, 5);
+        assert_one_line_error(&r.stderr, "206 Partial Content");
+        assert!(r.stderr.contains("part of the document"), "{}", r.stderr);
+        assert_nothing_stored(&env);
+    }
+}
+
+/// A loopback server that answers each connection's first request (HTTP/1.1, so the connection
+/// counts as kept alive) and meets the next one on the same connection with a reset, as a server
+/// does that closed the idle connection with the request already in its socket. With
+/// `reset_first`, it resets the first request too. Returns the address and the number of
+/// requests received.
+fn resetting_server(
+    reset_first: bool,
+) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    fn reset(stream: std::net::TcpStream) {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a valid socket and a correctly sized option value.
+        unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &linger as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+        drop(stream);
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let counted = counted.clone();
+            std::thread::spawn(move || {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                if reset_first {
+                    return reset(stream);
+                }
+                let path = String::from_utf8_lossy(&head)
+                    .split(' ')
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string();
+                let body = format!("<title>{path}</title><p>answered, then reset</p>");
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                // Wait for the next request (or the client's close); a request is met with a reset.
+                if let Ok(n) = stream.read(&mut byte) {
+                    if n == 1 {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                reset(stream);
+            });
+        }
+    });
+    (addr, requests)
+}
+
+/// A reset on a connection the client kept alive is the server's stale connection, not an
+/// answer: the GET is sent again once, on a new connection, and every URL of the batch is
+/// captured. Here every request that reuses a connection is reset, so half of them go through
+/// that path.
+#[test]
+fn a_reset_on_a_reused_keep_alive_connection_is_sent_again() {
+    let (addr, requests) = resetting_server(false);
+    let env = Env::new();
+    let list = env.dir.path().join("urls.txt");
+    let urls: Vec<String> = (0..10).map(|i| format!("http://{addr}/r{i}")).collect();
+    std::fs::write(&list, urls.join("\n")).unwrap();
+    let r = env.run(&["capture", "--from", list.to_str().unwrap(), "--jobs", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.lines().count(), 10, "{}", r.stdout);
+    // Each reset request was sent once more, never twice more.
+    let sent = requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((11..=20).contains(&sent), "{sent} requests for 10 URLs");
+    env.assert_audit_clean();
+}
+
+/// A reset on a connection opened for the request is the server's answer to it: a failure
+/// (exit 5), and the request is not sent again.
+#[test]
+fn a_reset_on_a_fresh_connection_fails_without_sending_again() {
+    let (addr, requests) = resetting_server(true);
+    let env = Env::new();
+    let r = env.fails(&["capture", &format!("http://{addr}/once")], 5);
+    assert_one_line_error(&r.stderr, "reset");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_nothing_stored(&env);
+}
+
+/// A `--user-agent` that cannot be a header value (a CR LF would start a header of its own) is
+/// bad input, refused before anything is created or fetched: not a fetch failure of every URL.
+#[test]
+fn a_user_agent_that_is_no_header_value_is_refused_up_front() {
+    let srv = TestServer::start(vec![("/ua", html(PAGE))]);
+    let env = Env::bare();
+    for bad in ["exhibit\r\nX-Injected: 1", "del\u{7f}", "bell\u{7}"] {
+        let r = env.fails(
+            &["capture", "--init", "--user-agent", bad, &srv.url("/ua")],
+            2,
+        );
+        assert_one_line_error(&r.stderr, "--user-agent");
+        assert!(!r.stderr.contains("X-Injected: 1\n"), "{}", r.stderr);
+        assert!(
+            !env.archive.exists(),
+            "a refused capture created an archive"
+        );
+    }
+    assert_eq!(srv.hits("/ua"), 0);
+    // A browser capture takes the same check before a browser is started.
+    let r = env.fails(
+        &[
+            "capture",
+            "--init",
+            "--browser",
+            "--user-agent",
+            "a\nb",
+            &srv.url("/ua"),
+        ],
+        2,
+    );
+    assert_one_line_error(&r.stderr, "--user-agent");
+    // A user agent that is a header value is sent and recorded as given.
+    let v = env.capture(
+        &srv.url("/ua"),
+        &["--init", "--user-agent", "Mozilla/5.0 (exhibit test)"],
+    );
+    assert!(v["record_id"].is_string(), "{v}");
+    let sent = srv.last_request_headers("/ua");
+    assert!(
+        sent.iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("user-agent")
+                && v.starts_with("Mozilla/5.0 (exhibit test)")),
+        "{sent:?}"
+    );
+}

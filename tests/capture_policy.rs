@@ -741,3 +741,60 @@ fn manifest_versions_1_and_2_still_verify_and_cannot_carry_version_3_fields() {
         );
     }
 }
+
+/// A URL with credentials pasted into a read command is refused as capture refuses it (exit 2,
+/// shown without them), on every command that takes a record, a hash or a URL, in text and JSON;
+/// text that only looks like one has whatever could be a password masked.
+#[test]
+fn read_commands_refuse_urls_with_credentials_and_never_echo_them() {
+    let srv = TestServer::start(vec![("/page", Route::html(PAGE))]);
+    let env = Env::new();
+    let captured = env.capture(&srv.url("/page"), &[]);
+    let id = captured["record_id"].as_str().unwrap();
+    let https = format!("https://alice:{PASSWORD}@example.com/");
+    let user_only = format!("https://{PASSWORD}@example.com/terms");
+    let bundle = format!("https://alice:{PASSWORD}@example.com/a.zip");
+    let mut outputs = Vec::new();
+    for target in [&https, &user_only] {
+        for args in [
+            vec!["show", target],
+            vec!["show", "--json", target],
+            vec!["cite", target],
+            vec!["cite", "--format", "json", target],
+            vec!["verify", target],
+            vec!["verify", "--json", target],
+            vec!["verify", "--json", id, target],
+            vec!["verify", "--file", "/dev/null", target],
+            vec!["diff", target],
+            vec!["history", target],
+            vec!["list", "--url", target],
+            vec!["cat", target],
+            vec!["prove", target],
+            vec!["export", target, "--out", "x.zip"],
+        ] {
+            let o = strict(&env, &args);
+            expect(&o, 2, &args.join(" "));
+            let error = o
+                .stderr
+                .lines()
+                .chain(o.stdout.lines())
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(
+                error.contains("user name or password"),
+                "exhibit {args:?} does not say why: {error}"
+            );
+            assert!(error.contains("example.com"), "{error}");
+            outputs.push(o);
+        }
+    }
+    let o = strict(&env, &["verify", &bundle]);
+    expect(&o, 2, "verify BUNDLE-URL");
+    outputs.push(o);
+    // Not a URL, but it could hold one's password: masked, not echoed.
+    let o = strict(&env, &["show", &format!("alice:{PASSWORD}@example.com")]);
+    expect(&o, 2, "show alice:PASSWORD@example.com");
+    outputs.push(o);
+    let refs: Vec<&Out> = outputs.iter().collect();
+    assert_nowhere(&env.archive, &refs, PASSWORD);
+}

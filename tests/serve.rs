@@ -324,6 +324,42 @@ fn bad_input_gets_a_clean_4xx_and_the_server_stays_up() {
     assert_eq!(get(&server.url(&format!("/r/{id}"))).0, 200);
 }
 
+/// A URL with a password pasted into the viewer's API, pages or address bar is refused as the
+/// command line refuses it (400), and neither the answer nor the access log repeats the
+/// password, however the URL was encoded.
+#[test]
+fn a_pasted_url_with_credentials_is_refused_and_never_echoed() {
+    const SECRET: &str = "hunter2Secret";
+    let env = Env::new();
+    let (id, _) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let server = Server::start(&env, &[]);
+    for path in [
+        format!("/api/verify/https:%2F%2Falice:{SECRET}@example.com%2F"),
+        format!("/api/verify/https:%2F%2Falice:{SECRET}%40example.com%2F"),
+        format!("/api/records/https:%2F%2Falice:{SECRET}@example.com%2F"),
+        format!("/api/proof/https:%2F%2Falice:{SECRET}@example.com%2F"),
+        format!("/r/https:%2F%2Falice:{SECRET}@example.com%2F"),
+        format!("/u?url=https%3A%2F%2Falice%3A{SECRET}%40example.com%2F"),
+    ] {
+        let (status, _, body) = get(&server.url(&path));
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(!body.contains(SECRET), "{path}: {body}");
+        assert!(body.contains("user name or password"), "{path}: {body}");
+    }
+    // The record itself still answers; then the log has every request, and no password.
+    assert_eq!(get(&server.url(&format!("/api/verify/{id}"))).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = server.log.lock().unwrap().join("\n");
+        if log.contains(&format!("/api/verify/{id}")) || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(log.contains(&format!("/api/verify/{id}")), "{log}");
+    assert!(!log.contains(SECRET), "{log}");
+}
+
 #[test]
 fn the_api_answers_what_the_command_line_does_with_etags() {
     let env = Env::new();

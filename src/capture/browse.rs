@@ -89,8 +89,15 @@ impl Network for PageNetwork {
         };
         // A kept-alive connection the server closed as the request went out (no complete
         // response head came): a GET or HEAD is sent again once, on a new connection.
+        let started = self.client.connects.started();
         let response = match send(&self.client.pooled, remaining) {
-            Err(e) if idempotent && super::closed_before_answer(&e) => {
+            Err(e)
+                if idempotent
+                    && super::closed_before_answer(
+                        &e,
+                        self.client.connects.started() == started,
+                    ) =>
+            {
                 match deadline.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => send(&self.client.fresh, left),
                     _ => Err(e),
@@ -258,6 +265,11 @@ fn draft_of(
         } => (*status, headers, sha256.clone()),
         Outcome::Failed(_) => unreachable!("main_document has a response"),
     };
+    // The navigation asked for no range (only media requests of the page do), so a 206 main
+    // document is a piece of the page, refused as plain capture refuses it.
+    if status == 206 {
+        return Err(super::partial_content_error(&main.url));
+    }
     if status >= 400 && !opts.allow_status {
         return Err(Error::fetch(format!(
             "{} answered {status}; nothing was stored",

@@ -135,13 +135,59 @@ pub struct Clients {
     /// Opens a new connection for every request: for sending again a request whose pooled
     /// connection the server had closed ([`closed_before_answer`]).
     pub fresh: Client,
+    /// The connections `pooled` has opened.
+    pub(crate) connects: Connects,
 }
 
 pub fn client(opts: &CaptureOptions) -> Result<Clients> {
+    parse_user_agent(&opts.user_agent)?;
+    let connects = Connects::default();
     Ok(Clients {
-        pooled: configured_client!(Client::builder(), opts)?,
+        pooled: configured_client!(Client::builder().connector_layer(connects.clone()), opts)?,
         fresh: configured_client!(Client::builder().pool_max_idle_per_host(0), opts)?,
+        connects,
     })
+}
+
+/// Counts the connections a client starts. reqwest does not say whether a failed request went
+/// out on a kept-alive connection; when none was started while it ran, it did, and only then is
+/// a reset the server's stale keep-alive rather than an answer to this request.
+#[derive(Clone, Default)]
+pub(crate) struct Connects(Arc<std::sync::atomic::AtomicU64>);
+
+impl Connects {
+    pub(crate) fn started(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl<S> tower::Layer<S> for Connects {
+    type Service = Counted<S>;
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            count: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Counted<S> {
+    inner: S,
+    count: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<S: tower::Service<R>, R> tower::Service<R> for Counted<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+    fn call(&mut self, req: R) -> S::Future {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.call(req)
+    }
 }
 
 /// The HTTP clients of plain captures: reqwest's async client, each driven by a runtime of its
@@ -162,11 +208,14 @@ pub(crate) struct Http {
     /// Without a pool: a request sent again after its pooled connection closed goes out on a
     /// new connection.
     fresh: reqwest::Client,
+    /// The connections `client` has opened.
+    connects: Connects,
 }
 
 impl Fetcher {
     /// Checks the options (a proxy, certificates) at once: one client is made here.
     pub fn new(opts: &CaptureOptions) -> Result<Fetcher> {
+        parse_user_agent(&opts.user_agent)?;
         let fetcher = Fetcher {
             opts: opts.clone(),
             idle: Mutex::new(Vec::new()),
@@ -182,17 +231,26 @@ impl Fetcher {
             .build()
             .map_err(|e| Error::fetch(format!("cannot set up the HTTP client: {e}")))?;
         // The client's timers and connector belong to the runtime they are made in.
+        let connects = Connects::default();
         let (client, fresh) = {
             let _in = rt.enter();
             (
-                configured_client!(reqwest::Client::builder(), &self.opts)?,
+                configured_client!(
+                    reqwest::Client::builder().connector_layer(connects.clone()),
+                    &self.opts
+                )?,
                 configured_client!(
                     reqwest::Client::builder().pool_max_idle_per_host(0),
                     &self.opts
                 )?,
             )
         };
-        Ok(Http { rt, client, fresh })
+        Ok(Http {
+            rt,
+            client,
+            fresh,
+            connects,
+        })
     }
 
     /// Run `f` with a client no other thread is using.
@@ -312,6 +370,39 @@ fn credentials_error(url: &url::Url) -> Error {
         without_userinfo(url)
     ))
     .hint("remove the user:password@ part; for a page behind a login, save it from a browser and archive the file with `exhibit import FILE --url URL`")
+}
+
+/// Check `--user-agent`: it is sent as a header value, so a control character (a CR LF that
+/// would start another header, a NUL) would make every request of the run fail instead of the
+/// one command line.
+pub fn parse_user_agent(input: &str) -> Result<String> {
+    if reqwest::header::HeaderValue::from_str(input).is_err() {
+        return Err(Error::usage(format!(
+            "--user-agent {} is not a valid HTTP header value: it holds a control character such as a line break",
+            crate::terminal::shown(input)
+        ))
+        .hint("give the user agent on one line, without control characters"));
+    }
+    Ok(input.to_string())
+}
+
+/// Refuse a URL with a user name or password wherever a user gives one as a target (read
+/// commands, the viewer): as capture does, it is bad input, and the message shows it without
+/// them.
+pub fn refuse_userinfo(input: &str) -> Result<()> {
+    match url::Url::parse(input.trim()) {
+        Ok(u) if has_userinfo(&u) => Err(credentials_error(&u)),
+        _ => Ok(()),
+    }
+}
+
+/// A target a user typed, as it may be shown: a URL without its user name and password, other
+/// text with whatever could be one masked ([`mask_userinfo`]).
+pub fn shown_target(input: &str) -> String {
+    match url::Url::parse(input.trim()) {
+        Ok(u) if has_userinfo(&u) => without_userinfo(&u).to_string(),
+        _ => mask_userinfo(input),
+    }
 }
 
 /// Check `--proxy`: an http or https URL without credentials (they would end up in shell
@@ -532,8 +623,9 @@ fn fetch(
         // A kept-alive connection the server closed just as the request went out: no complete
         // response head came, and the GET is sent again once, as browsers do, on a new
         // connection.
+        let started = http.connects.started();
         let response = match send(&http.client, remaining) {
-            Err(e) if closed_before_answer(&e) => {
+            Err(e) if closed_before_answer(&e, http.connects.started() == started) => {
                 send(&http.fresh, remaining_time(deadline, opts, &url)?)
             }
             other => other,
@@ -605,6 +697,12 @@ fn fetch(
                 from = Some(std::mem::replace(&mut url, next));
                 continue;
             }
+        }
+        // exhibit never asks for a range, so a 206 is a server's mistake, and its body only a
+        // piece of the document: citing it as the document would be false, whatever
+        // --allow-status says.
+        if status == reqwest::StatusCode::PARTIAL_CONTENT {
+            return Err(partial_content_error(&url));
         }
         if !status.is_success() && !opts.allow_status {
             return Err(Error::fetch(format!(
@@ -678,6 +776,14 @@ fn fetch(
             staged: Some(staged),
         });
     }
+}
+
+/// The refusal of a `206 Partial Content` answer to a request that asked for no range.
+pub(crate) fn partial_content_error(url: &impl std::fmt::Display) -> Error {
+    Error::fetch(format!(
+        "{url} answered 206 Partial Content: the server sent part of the document, though exhibit asked for all of it; nothing was stored"
+    ))
+    .hint("the server or a cache in front of it is misbehaving; try again later, or capture the URL from another server")
 }
 
 /// Stage bytes already in memory (a browser view, a certificate) as a document of the record
@@ -770,11 +876,28 @@ fn response_head(r: &reqwest::Response) -> manifest::Response {
 }
 
 /// Whether a request failed because its connection closed before a complete response head
-/// arrived (hyper's "connection closed before message completed"): what writing into a
-/// kept-alive connection the server has just closed looks like. Nothing of the response was
-/// used, so a GET or HEAD can be sent again.
-pub(crate) fn closed_before_answer(e: &reqwest::Error) -> bool {
-    find_in_chain::<hyper::Error>(e).is_some_and(hyper::Error::is_incomplete_message)
+/// arrived: what writing into a kept-alive connection the server has just closed looks like.
+/// hyper calls an orderly close "connection closed before message completed"; a server that
+/// closed with the request unread in its socket answers it with a reset instead (or the write
+/// meets a broken pipe), which on a `reused` connection is the same stale keep-alive. A reset on
+/// a connection opened for this request is the server's answer to it, and stays a failure.
+/// Nothing of the response was used, so a GET or HEAD can be sent again.
+pub(crate) fn closed_before_answer(e: &reqwest::Error, reused: bool) -> bool {
+    if find_in_chain::<hyper::Error>(e).is_some_and(hyper::Error::is_incomplete_message) {
+        return true;
+    }
+    reused
+        && !e.is_connect()
+        && !e.is_timeout()
+        && find_in_chain::<io::Error>(e).is_some_and(|io| {
+            matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+            )
+        })
 }
 
 fn header_text(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {

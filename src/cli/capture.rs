@@ -79,7 +79,8 @@ pub struct Args {
     /// Connect timeout in seconds
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     connect_timeout: f64,
-    /// Archive non-2xx answers (error pages) instead of refusing them
+    /// Archive non-2xx answers (error pages) instead of refusing them (a 206 Partial Content,
+    /// a piece of a document, is always refused)
     #[arg(long)]
     allow_status: bool,
     /// User-Agent header to send (recorded in the manifest) [default: exhibit's own; with
@@ -188,13 +189,17 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     for u in &urls {
         capture::parse_url(u)?;
     }
+    let user_agent = a
+        .user_agent
+        .as_deref()
+        .map(capture::parse_user_agent)
+        .transpose()?;
     let mut opts = CaptureOptions {
         max_size: a.max_size,
         timeout: seconds(a.timeout, "--timeout")?,
         connect_timeout: seconds(a.connect_timeout, "--connect-timeout")?,
         allow_status: a.allow_status,
-        user_agent: a
-            .user_agent
+        user_agent: user_agent
             .clone()
             .unwrap_or_else(|| capture::DEFAULT_USER_AGENT.into()),
         ..CaptureOptions::default()
@@ -293,7 +298,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         // The page sees the user agent asked for, else Chromium's own: a browser that calls
         // itself exhibit would be served something else than readers get.
         let mut page = exhibit::capture::browser::PageOptions {
-            user_agent: a.user_agent.clone(),
+            user_agent,
             ..Default::default()
         };
         // A slow server that --timeout allows for must not be cut off by the page's deadline.

@@ -16,6 +16,10 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
+    // As for every other command: such a URL is bad input, whatever an old record holds.
+    if let Some(u) = &a.url {
+        exhibit::capture::refuse_userinfo(u)?;
+    }
     let archive = g.open()?;
     let size = archive.log_size()?;
     let want = a.url.as_deref().map(|u| {

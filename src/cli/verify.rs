@@ -31,6 +31,10 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         return verify_file(g, file, &a);
     }
     if a.targets.iter().all(|t| is_package(t)) {
+        // A bundle named by a URL with credentials would be echoed in its "cannot open" line.
+        for t in &a.targets {
+            exhibit::capture::refuse_userinfo(t)?;
+        }
         return verify_bundles(&a);
     }
     let archive = g.open()?;

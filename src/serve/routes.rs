@@ -294,6 +294,14 @@ fn access_line(origin: &str, req: &Request) -> String {
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
+    // A URL pasted into /api/verify/… or /u?url=… may carry a password: the log keeps no copy
+    // of it, however its `@` was encoded.
+    let at_decoded = target.replace("%2540", "@").replace("%40", "@");
+    let target = if at_decoded.contains('@') {
+        crate::capture::mask_userinfo(&at_decoded)
+    } else {
+        target
+    };
     format!(
         "{origin} {} {}",
         req.method(),

@@ -44,7 +44,10 @@ pub const MIN_PREFIX: usize = 8;
 ///    digits).
 /// 5. Otherwise 8 to 63 hex digits are a hash prefix, 64 a whole SHA-256.
 pub fn parse_target(input: &str) -> Result<Target> {
-    use crate::terminal::shown;
+    // A URL pasted with its user name and password is refused as capture refuses it; every
+    // echo below goes through the capture's masking, so no reading of the input shows one.
+    crate::capture::refuse_userinfo(input)?;
+    let shown = |input: &str| crate::terminal::shown(&crate::capture::shown_target(input));
     let s = record_id::trim_pasted(input);
     let explicit_hash = s
         .get(..7)
@@ -300,7 +303,7 @@ pub fn verify_json(
         let ids = match lookup_at(archive, t, size) {
             Ok((_, ids)) => ids,
             Err(e) => {
-                errors.push(serde_json::json!({"target": t, "error": e.to_string(), "exit_code": e.kind.exit_code()}));
+                errors.push(serde_json::json!({"target": crate::capture::shown_target(t), "error": e.to_string(), "exit_code": e.kind.exit_code()}));
                 if code == 0 {
                     code = e.kind.exit_code();
                 }
