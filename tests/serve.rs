@@ -1442,3 +1442,45 @@ fn pages_show_bidi_and_escape_characters_as_the_command_line_prints_them() {
     let (_, _, history) = get(&server.url("/u?url=https%3A%2F%2Fexample.org%2Fterms"));
     assert!(!history.contains('\u{202e}'), "{history}");
 }
+
+/// The history page's "Last verified" and "First tracked" come from the records' manifests, so
+/// the viewer verifies every record of the URL first, as `exhibit history` does: a manifest
+/// whose date was edited gets a refusal naming the record, never a page showing that date. An
+/// import of the same bytes again is not called a check.
+#[test]
+fn the_history_page_shows_no_date_from_a_record_that_does_not_verify() {
+    let env = Env::bare();
+    env.ok(&["init", "--layout", "loose"]);
+    let url = "https://example.org/terms";
+    import(&env, "v1.html", TERMS, url);
+    let (again, _) = import(&env, "v2.html", TERMS, url);
+    let server = Server::start(&env, &[]);
+    let page_url = server.url("/u?url=https%3A%2F%2Fexample.org%2Fterms");
+    let (status, _, page) = get(&page_url);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Imported again: unchanged"), "{page}");
+    assert!(!page.contains("Checked: unchanged"), "{page}");
+
+    let manifest = env
+        .archive
+        .join("records")
+        .join(&again[3..5])
+        .join(format!("{again}.json"));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let at = text
+        .split("\"captured_at\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(&manifest, text.replace(&at, "2027-06-01T00:00:00Z")).unwrap();
+    let (status, _, page) = get(&page_url);
+    assert_eq!(status, 409, "{page}");
+    assert!(
+        page.contains(&format!("Record {again} of this URL does not verify")),
+        "{page}"
+    );
+    assert!(!page.contains("2027"), "{page}");
+}

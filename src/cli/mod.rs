@@ -322,13 +322,7 @@ pub fn verify_for_display(
 /// The failed checks of a report, one phrase: "signature: signature does not verify under key
 /// 52ef…; document: document … is missing from the store".
 pub fn failed_checks(report: &exhibit::verify::RecordReport) -> String {
-    report
-        .checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| format!("{}: {}", c.check, c.detail))
-        .collect::<Vec<_>>()
-        .join("; ")
+    report.failed_checks()
 }
 
 /// The error of a command that will not present a record that does not verify (exit 1).

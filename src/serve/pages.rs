@@ -439,9 +439,20 @@ pub struct ChangeLink {
 fn event_name(o: Outcome) -> &'static str {
     match o {
         Outcome::New => "First capture",
-        Outcome::Unchanged => "Checked: unchanged",
+        Outcome::Unchanged => "Unchanged",
         Outcome::BytesChanged => "Bytes changed (same text)",
         Outcome::Changed => "Changed",
+    }
+}
+
+/// A version's event: a `check` record is a check, and only a check is called one; a capture
+/// of the same bytes again is a capture.
+fn version_event(v: &crate::history::Version) -> &'static str {
+    match (v.change, v.method) {
+        (Outcome::Unchanged, "check") => "Checked: unchanged",
+        (Outcome::Unchanged, "capture") => "Captured again: unchanged",
+        (Outcome::Unchanged, _) => "Imported again: unchanged",
+        (o, _) => event_name(o),
     }
 }
 
@@ -464,7 +475,7 @@ pub fn history(h: &History, changes: &[ChangeLink], inline: &[(Markup, &ChangeLi
                     thead { tr { th scope="col" { "When (UTC)" } th scope="col" { "Event" } th scope="col" { "Record" } th scope="col" { "SHA-256" } } }
                     tbody {
                         @for v in h.versions.iter().rev() {
-                            tr { td { (human_time(&v.captured_at)) } td { (event_name(v.change)) } td { a href={"/r/" (v.record_id)} { (v.record_id) } } td { code { (short(&v.sha256)) } "…" } }
+                            tr { td { (human_time(&v.captured_at)) } td { (version_event(v)) } td { a href={"/r/" (v.record_id)} { (v.record_id) } } td { code { (short(&v.sha256)) } "…" } }
                         }
                     }
                 }

@@ -861,6 +861,28 @@ async fn history(State(app): State<Shared>, RawQuery(q): RawQuery) -> Response {
                 Some("Check the URL; the overview page lists the latest records."),
             );
         }
+        // "First tracked" and "Last verified" come from the records' manifests: each record is
+        // verified first, as `exhibit history` does, so an altered date is never shown as one.
+        for v in &h.versions {
+            let failed = match v.record_id.parse::<RecordId>() {
+                Ok(id) => match verdict(&app, &snap, &id) {
+                    Ok(verdict) if verdict.report.ok => None,
+                    Ok(verdict) => Some(verdict.report.failed_checks()),
+                    Err(e) => Some(e.to_string()),
+                },
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(why) = failed {
+                return html_error(
+                    StatusCode::CONFLICT,
+                    &format!(
+                        "Record {} of this URL does not verify, so its history is not shown: {why}",
+                        v.record_id
+                    ),
+                    Some("Open the record's page for every check; `exhibit audit` checks the whole archive."),
+                );
+            }
+        }
         let mut changes = Vec::new();
         let mut last_doc: Option<&crate::history::Version> = None;
         for v in &h.versions {

@@ -376,6 +376,17 @@ impl RecordReport {
     pub fn first_failure(&self) -> Option<&Check> {
         self.checks.iter().find(|c| !c.ok)
     }
+
+    /// The failed checks, one phrase: "signature: signature does not verify under key 52ef…;
+    /// document: document … is missing from the store".
+    pub fn failed_checks(&self) -> String {
+        self.checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.check, c.detail))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// Why the key records cannot be relied on: the words, and the key record at fault when one is.
