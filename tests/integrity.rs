@@ -676,6 +676,42 @@ fn interrupted_first_commit_is_a_warning_but_a_deleted_checkpoint_is_an_error() 
     let (code, report) = env.audit(&[]);
     assert_eq!(code, 1, "{report:#}");
     assert!(report.to_string().contains("missing"), "{report:#}");
+    no_record_called_an_interrupted_write(&report);
+    // A checkpoint that cannot be believed (here CRLF line ends, which its format forbids) is
+    // no better: the writers refuse the archive, so nothing in it is an interrupted write that
+    // "the next writer rolls back", a warning that would invite deleting committed records.
+    let crlf = String::from_utf8(empty).unwrap().replace('\n', "\r\n");
+    std::fs::write(env.archive.join("log/checkpoint"), crlf).unwrap();
+    let (code, report) = env.audit(&[]);
+    assert_eq!(code, 1, "{report:#}");
+    no_record_called_an_interrupted_write(&report);
+    env.fails(
+        &[
+            "import",
+            f.to_str().unwrap(),
+            "--url",
+            "https://example.org/third",
+        ],
+        1,
+    );
+}
+
+fn no_record_called_an_interrupted_write(report: &serde_json::Value) {
+    let problems = report["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().all(|p| p["severity"] == "error"
+            || !p["what"].as_str().unwrap().contains("interrupted write")),
+        "{report:#}"
+    );
+    assert!(
+        problems.iter().any(|p| p["path"] == "log/leaves"
+            && p["severity"] == "error"
+            && p["what"]
+                .as_str()
+                .unwrap()
+                .contains("none of them was checked")),
+        "{report:#}"
+    );
 }
 
 /// Adds the group order L to the s half of a signature: the same scalar, unreduced.

@@ -546,6 +546,7 @@ fn run(
         progress,
         problems: Vec::new(),
         checkpoint_origin: None,
+        no_checkpoint: false,
         first_bad: None,
     };
     // The checkpoint is read before the files are listed. A writer adds a commit's files
@@ -556,8 +557,18 @@ fn run(
     let mut found = audit.inventory()?;
     let mut log = audit.log_state(&found, loaded);
     audit.checkpoint_origin = log.checkpoint.as_ref().map(|c| c.origin.clone());
+    audit.no_checkpoint = log.checkpoint.is_none();
     let size = tree_size(&log);
     let leaves = audit.read_leaves(size)?;
+    if audit.no_checkpoint && !leaves.tail.entries.is_empty() {
+        audit.error(
+            "log/leaves",
+            format!(
+                "{} records, and the files they name, stand beyond a checkpoint that is missing or cannot be believed: without one nothing tells committed records from an interrupted write, so none of them was checked, and writers refuse the archive (restore log/checkpoint from a backup, then audit again)",
+                leaves.tail.entries.len()
+            ),
+        );
+    }
     // The packs phase and the reading of every document need nothing from the records: they
     // run alongside the record phase, so both cores stay busy from the first record to the
     // last document. The packs phase files its findings apart and they join the report where
@@ -608,6 +619,10 @@ struct Audit<'a> {
     problems: Vec<Problem>,
     /// The origin line of the checkpoint, once the log state phase has read it.
     checkpoint_origin: Option<String>,
+    /// Set when there is no checkpoint to believe: then nothing tells committed records from an
+    /// interrupted write's, and no file is called the remains of one (a writer refuses such an
+    /// archive rather than roll anything back).
+    no_checkpoint: bool,
     /// The lowest leaf index any phase found wrong: where a removed, reordered, altered or
     /// inserted record is.
     first_bad: Option<u64>,
@@ -813,6 +828,14 @@ impl<'a> Audit<'a> {
         })
     }
 
+    /// A finding that is the remains of an interrupted write, and so only a warning, when a
+    /// believed checkpoint says what is committed; with none, nothing is (see `no_checkpoint`).
+    fn tail_warning(&mut self, path: impl Into<String>, what: String) {
+        if !self.no_checkpoint {
+            self.warning(path, what);
+        }
+    }
+
     /// The same audit with no findings yet, for a phase that runs alongside others.
     fn apart(&self) -> Audit<'a> {
         Audit {
@@ -822,6 +845,7 @@ impl<'a> Audit<'a> {
             progress: self.progress,
             problems: Vec::new(),
             checkpoint_origin: self.checkpoint_origin.clone(),
+            no_checkpoint: self.no_checkpoint,
             first_bad: None,
         }
     }
@@ -953,7 +977,7 @@ impl<'a> Audit<'a> {
         }
         if leaves_len > size * LEAF_LINE {
             tail = archive.uncommitted_tail(size)?;
-            self.warning(
+            self.tail_warning(
                 "log/leaves",
                 format!(
                     "{} bytes beyond the checkpoint: an interrupted write, rolled back by the next writer",
@@ -1161,7 +1185,7 @@ impl<'a> Audit<'a> {
                     tail_packs.insert(p);
                 }
             }
-            self.warning(
+            self.tail_warning(
                 "log/places",
                 format!(
                     "{} bytes beyond the checkpoint: an interrupted write, rolled back by the next writer",
@@ -1222,7 +1246,7 @@ impl<'a> Audit<'a> {
                 continue;
             }
             if tail_packs.contains(sha) {
-                self.warning(
+                self.tail_warning(
                     rel.clone(),
                     "pack of an interrupted write, not in the log; rolled back by the next writer"
                         .into(),
@@ -1559,7 +1583,7 @@ impl<'a> Audit<'a> {
                     continue;
                 }
                 if tail_ids.contains(id) {
-                    self.warning(
+                    self.tail_warning(
                         self.rel(&p),
                         "record of an interrupted write, not in the log; rolled back by the next writer".into(),
                     );
@@ -1611,13 +1635,11 @@ impl<'a> Audit<'a> {
                             what: format!("document has {size} bytes, its records say {said}"),
                         }),
                         Some(_) => {}
-                        None if tail_docs.contains(sha.as_str()) => self.problems.push(Problem {
-                            severity: Severity::Warning,
-                            path: path.clone(),
-                            what:
-                                "document of an interrupted write; rolled back by the next writer"
-                                    .into(),
-                        }),
+                        None if tail_docs.contains(sha.as_str()) => self.tail_warning(
+                            path.clone(),
+                            "document of an interrupted write; rolled back by the next writer"
+                                .into(),
+                        ),
                         None => self.problems.push(extra()),
                     }
                 }
@@ -2163,7 +2185,7 @@ impl Audit<'_> {
                         "does not list exactly the log's key records: a key record was removed, altered or added".into(),
                     );
                 } else if committed.len() < text.len() {
-                    self.warning(
+                    self.tail_warning(
                         "log/keys",
                         "key records beyond the checkpoint: an interrupted write, rolled back by the next writer".into(),
                     );
@@ -2261,7 +2283,7 @@ impl Audit<'_> {
                 format!("holds {} hashes, the checkpoint needs {want}", len / 32),
             );
         } else if len > want * 32 {
-            self.warning(
+            self.tail_warning(
                 "log/hashes",
                 "hashes beyond the checkpoint: an interrupted write, rolled back by the next writer"
                     .into(),
