@@ -412,3 +412,48 @@ fn a_file_for_tmp_or_a_directory_for_lock_fails_the_audit() {
         "{errors:?}"
     );
 }
+
+/// An older genuine `log/checkpoint` put back makes the commits after it look like the tail of
+/// an interrupted write. A writer once rolled them back, deleting committed records and handing
+/// their IDs to new captures. A commit signs its batch at one instant, so a tail signed in
+/// several commits is no interrupted write: audit calls it an error and writers refuse it.
+#[test]
+fn an_older_checkpoint_put_back_never_makes_a_writer_delete_commits() {
+    for layout in ["loose", "packed"] {
+        let env = Env::bare();
+        env.ok(&["init", "--layout", layout]);
+        imported_id(&import(&env, "a.html", "<p>a</p>"));
+        let old = fs::read(env.archive.join("log/checkpoint")).unwrap();
+        let mut later = Vec::new();
+        for name in ["b.html", "c.html", "d.html"] {
+            // One second apart: `signed_at` has whole seconds.
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+            later.push(imported_id(&import(&env, name, name)));
+        }
+        let newest = fs::read(env.archive.join("log/checkpoint")).unwrap();
+        fs::write(env.archive.join("log/checkpoint"), &old).unwrap();
+        let errors = audit_errors(&env);
+        assert!(
+            errors
+                .iter()
+                .any(|(p, w)| p == "log/leaves" && w.contains("signed in 3 commits")),
+            "{layout}: {errors:?}"
+        );
+        let out = import(&env, "e.html", "<p>e</p>");
+        assert_eq!(out.status.code(), Some(7), "{layout}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("refusing to roll back 3 records"),
+            "{layout}: {out:?}"
+        );
+        // Nothing was removed: with the newest checkpoint back, every record is there.
+        fs::write(env.archive.join("log/checkpoint"), &newest).unwrap();
+        env.assert_audit_clean();
+        let listed = env.ok(&["list"]);
+        for id in &later {
+            assert!(
+                listed.contains(id.as_str()),
+                "{layout}: {id} lost: {listed}"
+            );
+        }
+    }
+}

@@ -461,6 +461,19 @@ impl Archive {
         Ok(self.read_leaves(size, size + whole).unwrap_or_default())
     }
 
+    /// The commits the records of a tail (lines beyond the checkpoint) were signed in, told apart
+    /// by their `signed_at`: a commit signs its whole batch at one instant (FORMAT.md 10, step
+    /// 2), so an interrupted write leaves at most one. More than one means the checkpoint was
+    /// replaced by an older one, or lines were added: committed records, not remains to roll
+    /// back. Records not in place, or not readable, say nothing.
+    pub fn tail_commits(&self, tail: &[LeafEntry]) -> std::collections::BTreeSet<String> {
+        tail.iter()
+            .filter_map(|e| self.load_record(&e.record_id).ok().flatten())
+            .filter_map(|(bytes, _)| Manifest::parse(&bytes).ok())
+            .map(|m| m.signed_at)
+            .collect()
+    }
+
     /// Roll back what an interrupted commit left beyond the checkpoint. Caller holds the lock.
     ///
     /// Only what the interrupted commit itself placed is removed: the record files and documents
@@ -491,6 +504,17 @@ impl Archive {
             return self.truncate_key_events(size);
         }
         let mut tail = self.uncommitted_tail(size)?;
+        let commits = self.tail_commits(&tail);
+        if commits.len() > 1 {
+            return Err(Error::archive(format!(
+                "refusing to roll back {} records beyond the checkpoint of {}: they were signed in {} commits ({}), and an interrupted write leaves one, so log/checkpoint was replaced by an older one or lines were added",
+                tail.len(),
+                self.root().display(),
+                commits.len(),
+                commits.iter().cloned().collect::<Vec<_>>().join(", ")
+            ))
+            .hint("run `exhibit audit`; restore log/checkpoint from a backup (nothing was changed)"));
+        }
         if !tail.is_empty() {
             let mut committed_ids = HashSet::new();
             let mut committed_docs = HashSet::new();

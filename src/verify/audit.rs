@@ -546,7 +546,7 @@ fn run(
         progress,
         problems: Vec::new(),
         checkpoint_origin: None,
-        no_checkpoint: false,
+        tail_not_interrupted: false,
         first_bad: None,
     };
     // The checkpoint is read before the files are listed. A writer adds a commit's files
@@ -557,10 +557,10 @@ fn run(
     let mut found = audit.inventory()?;
     let mut log = audit.log_state(&found, loaded);
     audit.checkpoint_origin = log.checkpoint.as_ref().map(|c| c.origin.clone());
-    audit.no_checkpoint = log.checkpoint.is_none();
+    audit.tail_not_interrupted = log.checkpoint.is_none();
     let size = tree_size(&log);
     let leaves = audit.read_leaves(size)?;
-    if audit.no_checkpoint && !leaves.tail.entries.is_empty() {
+    if log.checkpoint.is_none() && !leaves.tail.entries.is_empty() {
         audit.error(
             "log/leaves",
             format!(
@@ -619,10 +619,10 @@ struct Audit<'a> {
     problems: Vec<Problem>,
     /// The origin line of the checkpoint, once the log state phase has read it.
     checkpoint_origin: Option<String>,
-    /// Set when there is no checkpoint to believe: then nothing tells committed records from an
-    /// interrupted write's, and no file is called the remains of one (a writer refuses such an
-    /// archive rather than roll anything back).
-    no_checkpoint: bool,
+    /// Set when what lies beyond the checkpoint cannot be an interrupted write's remains: there
+    /// is no checkpoint to believe, or the tail's records were signed in several commits. No
+    /// file is then called the remains of one, since a writer refuses to roll anything back.
+    tail_not_interrupted: bool,
     /// The lowest leaf index any phase found wrong: where a removed, reordered, altered or
     /// inserted record is.
     first_bad: Option<u64>,
@@ -829,9 +829,10 @@ impl<'a> Audit<'a> {
     }
 
     /// A finding that is the remains of an interrupted write, and so only a warning, when a
-    /// believed checkpoint says what is committed; with none, nothing is (see `no_checkpoint`).
+    /// believed checkpoint says what is committed and the tail can be an interrupted write's (see
+    /// `tail_not_interrupted`).
     fn tail_warning(&mut self, path: impl Into<String>, what: String) {
-        if !self.no_checkpoint {
+        if !self.tail_not_interrupted {
             self.warning(path, what);
         }
     }
@@ -845,7 +846,7 @@ impl<'a> Audit<'a> {
             progress: self.progress,
             problems: Vec::new(),
             checkpoint_origin: self.checkpoint_origin.clone(),
-            no_checkpoint: self.no_checkpoint,
+            tail_not_interrupted: self.tail_not_interrupted,
             first_bad: None,
         }
     }
@@ -977,6 +978,19 @@ impl<'a> Audit<'a> {
         }
         if leaves_len > size * LEAF_LINE {
             tail = archive.uncommitted_tail(size)?;
+            let commits = archive.tail_commits(&tail);
+            if commits.len() > 1 {
+                self.error(
+                    "log/leaves",
+                    format!(
+                        "the {} records beyond the checkpoint were signed in {} commits ({}): an interrupted write leaves one, so log/checkpoint was replaced by an older one or lines were added; writers refuse to roll them back (restore log/checkpoint from a backup)",
+                        tail.len(),
+                        commits.len(),
+                        commits.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                self.tail_not_interrupted = true;
+            }
             self.tail_warning(
                 "log/leaves",
                 format!(
