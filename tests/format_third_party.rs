@@ -1839,7 +1839,10 @@ fn format_md_unpack_sh_refuses_packs_that_break_the_footer_rules() {
         format!("{}{to}", &other[..16])
     };
 
-    let mut forgeries: Vec<(&str, Vec<(Option<String>, Vec<u8>)>, bool)> = Vec::new();
+    // What each forgery is, the pack's entries (footer name, bytes), and whether its footer is
+    // sorted.
+    type Forgery<'a> = (&'a str, Vec<(Option<String>, Vec<u8>)>, bool);
+    let mut forgeries: Vec<Forgery> = Vec::new();
     let mut e = entries.clone();
     e.insert(
         1,
