@@ -1482,21 +1482,7 @@ fn format_md_browser_parts_procedure_checks_every_part() {
 fn format_md_packed_records_unpack_and_verify_with_outside_tools() {
     require_tools();
     let fx = Fixture::build();
-    let packed = fx.dir.path().join("packed");
-    let o = fx.exhibit(&["migrate", packed.to_str().unwrap()]);
-    assert!(o.status.success(), "exhibit migrate failed:\n{}", text(&o));
-    let doc = fx.dir.path().join("after.txt");
-    fs::write(&doc, "committed into the packed archive\n").unwrap();
-    let o = fx.exhibit(&[
-        "--archive",
-        packed.to_str().unwrap(),
-        "import",
-        doc.to_str().unwrap(),
-        "--url",
-        "https://example.org/after",
-    ]);
-    assert!(o.status.success(), "import failed:\n{}", text(&o));
-    let after = stdout(&o).split_whitespace().next().unwrap().to_string();
+    let (packed, after) = packed_copy(&fx);
 
     let unpack = |archive: &Path, id: &str, out: &Path| {
         Command::new("bash")
