@@ -806,3 +806,38 @@ fn forged_signatures_are_caught_however_many_records_came_before() {
     forged.sort();
     assert_eq!(named, forged, "{v:#}");
 }
+
+/// A record the signed log commits to, whose files were deleted, is damage: `verify ID` says so
+/// (exit 1), never "no such record, check the ID" (exit 3), which reads as the user's typo.
+#[test]
+fn a_committed_record_whose_files_are_gone_is_damage_not_a_typo() {
+    let env = Env::bare();
+    env.ok(&["init", "--layout", "loose"]);
+    let f = env.dir.path().join("a.txt");
+    std::fs::write(&f, "a").unwrap();
+    let out = env.ok(&[
+        "import",
+        f.to_str().unwrap(),
+        "--url",
+        "https://example.org/a",
+    ]);
+    let id = out.split_whitespace().next().unwrap().to_string();
+    std::fs::remove_file(
+        env.archive
+            .join("records")
+            .join(&id[3..5])
+            .join(format!("{id}.json")),
+    )
+    .unwrap();
+    let r = env.fails(&["verify", &id], 1);
+    assert!(
+        r.stderr
+            .contains(&format!("record {id} is in the signed log (leaf 1)")),
+        "{}",
+        r.stderr
+    );
+    // An ID the log never held is still "no such record".
+    let never = "EX-0000-0000-0000";
+    let r = env.run(&["verify", never]);
+    assert!(r.code == 2 || r.code == 3, "{}", r.stderr);
+}

@@ -176,10 +176,23 @@ pub fn resolve_at(archive: &Archive, target: &Target, size: Option<u64>) -> Resu
     match target {
         Target::Record(id) => {
             if archive.record_exists(id)? {
-                Ok(vec![*id])
-            } else {
-                Err(crate::archive::no_such_record(id, archive.root()))
+                return Ok(vec![*id]);
             }
+            // A record the signed log commits to, whose files are gone, is damage, not a typo:
+            // "no such record" would send the reader looking for a mistake of their own.
+            let size = match size {
+                Some(s) => s,
+                None => archive.log_size()?,
+            };
+            let leaves = archive.leaves(size).unwrap_or_default();
+            if let Some(i) = leaves.iter().position(|e| e.record_id == *id) {
+                return Err(Error::verification(format!(
+                    "record {id} is in the signed log (leaf {i}) but its files are missing from the archive at {}: the archive was altered or damaged",
+                    archive.root().display()
+                ))
+                .hint("run `exhibit audit` to see everything that is missing, and restore the archive from a backup"));
+            }
+            Err(crate::archive::no_such_record(id, archive.root()))
         }
         Target::Sha256(h) | Target::Prefix(h) => {
             let size = match size {
@@ -204,7 +217,7 @@ pub fn resolve_at(archive: &Archive, target: &Target, size: Option<u64>) -> Resu
                         archive.root().display(),
                         if h.len() < 64 { "…" } else { "" }),
                 )
-                .hint("check the hash and --archive; a document not in this archive cannot be verified here")),
+                .hint("check the hash and --archive; a document not in this archive cannot be verified here (this lookup reads log/leaves, an index no signature covers: if the archive may have been altered, `exhibit audit` checks it)")),
                 1 => Ok(ids),
                 n => Err(Error::new(
                     Kind::Ambiguous,
