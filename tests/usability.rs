@@ -742,3 +742,32 @@ fn verify_tells_an_importers_claims_from_a_capture() {
     assert_eq!(v["records"][0]["requested_url"], srv.url("/old"));
     assert_eq!(v["records"][0]["url"], srv.url("/new"));
 }
+
+/// `capture --from`: a bad line is named by file and line, a byte-order mark does not spoil the
+/// first URL, and a list that is not UTF-8 text (or a directory) is bad input (exit 2) naming
+/// the file, before anything is created.
+#[test]
+fn a_url_list_names_its_bad_line() {
+    let env = Env::bare();
+    let list = env.dir.path().join("urls.txt");
+    std::fs::write(&list, "\u{feff}https://example.org/a\n# note\n\nnotaurl\n").unwrap();
+    let r = env.fails(&["capture", "--init", "--from", list.to_str().unwrap()], 2);
+    common::assert_one_line_error(
+        &r.stderr,
+        &format!("{}, line 4: invalid URL \"notaurl\"", list.display()),
+    );
+    std::fs::write(&list, b"https://example.org/a\n\xff\n").unwrap();
+    let r = env.fails(&["capture", "--init", "--from", list.to_str().unwrap()], 2);
+    assert!(r.stderr.contains("cannot read URL list"), "{}", r.stderr);
+    let r = env.fails(
+        &[
+            "capture",
+            "--init",
+            "--from",
+            env.dir.path().to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(r.stderr.contains("cannot read URL list"), "{}", r.stderr);
+    assert!(!env.archive.exists(), "nothing is created on bad input");
+}

@@ -143,7 +143,13 @@ impl PolicyArgs {
     }
 }
 
-pub fn read_url_list(from: &Option<PathBuf>, urls: &mut Vec<String>) -> Result<()> {
+/// The lines of `--from` (`-`: standard input), without blanks and `#` comments; with
+/// `only_urls`, each must be a URL capture accepts.
+pub fn read_url_list(
+    from: &Option<PathBuf>,
+    urls: &mut Vec<String>,
+    only_urls: bool,
+) -> Result<()> {
     let Some(path) = from else { return Ok(()) };
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
@@ -155,10 +161,34 @@ pub fn read_url_list(from: &Option<PathBuf>, urls: &mut Vec<String>) -> Result<(
         })?;
         Box::new(std::io::BufReader::new(f))
     };
-    for line in reader.lines() {
-        let line = line?;
-        let line = line.trim();
+    // A bad line is named by file and line number: in a list of thousands, "bad URL" alone
+    // leaves the reader to find it.
+    let shown = if path.as_os_str() == "-" {
+        "standard input".to_string()
+    } else {
+        path.display().to_string()
+    };
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| {
+            let mut err = Error::io("read URL list", path, e)
+                .hint("--from takes a text file (UTF-8) with one URL per line");
+            err.kind = Kind::Usage;
+            err
+        })?;
+        // Editors on some systems start a UTF-8 file with a byte-order mark.
+        let line = if n == 0 {
+            line.trim_start_matches('\u{feff}')
+        } else {
+            &line
+        }
+        .trim();
         if !line.is_empty() && !line.starts_with('#') {
+            if only_urls {
+                if let Err(mut e) = capture::parse_url(line) {
+                    e.what = format!("{shown}, line {}: {}", n + 1, e.what);
+                    return Err(e.into());
+                }
+            }
             urls.push(line.to_string());
         }
     }
@@ -179,7 +209,7 @@ fn seconds(v: f64, flag: &str) -> Result<Duration> {
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let mut urls = a.urls;
-    read_url_list(&a.from, &mut urls)?;
+    read_url_list(&a.from, &mut urls, true)?;
     if urls.is_empty() {
         return Err(Error::usage("no URLs to capture")
             .hint("give URLs as arguments or a file with --from")

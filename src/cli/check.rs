@@ -54,7 +54,7 @@ pub struct Args {
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
     let mut targets = a.targets;
-    super::capture::read_url_list(&a.from, &mut targets)?;
+    super::capture::read_url_list(&a.from, &mut targets, false)?;
     if targets.is_empty() {
         return Err(Error::usage("nothing to check")
             .hint("give URLs or record IDs, or --from FILE")
