@@ -204,6 +204,9 @@ fn links_and_special_files_anywhere_are_audit_errors() {
 fn a_forged_interrupted_write_never_destroys_committed_records() {
     let env = Env::new();
     let first = imported_id(&import(&env, "a.txt", "first"));
+    // Signed in another second than the first: copied lines of two commits are still no
+    // evidence of an older checkpoint, since they name committed records.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let second = imported_id(&import(&env, "b.txt", "second"));
     // Without any key: copy a committed line of log/leaves beyond the checkpoint, as the
     // review did (`head -c 83 A/log/leaves >> A/log/leaves`), and one line for each record.

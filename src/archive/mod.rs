@@ -465,9 +465,15 @@ impl Archive {
     /// by their `signed_at`: a commit signs its whole batch at one instant (FORMAT.md 10, step
     /// 2), so an interrupted write leaves at most one. More than one means the checkpoint was
     /// replaced by an older one, or lines were added: committed records, not remains to roll
-    /// back. Records not in place, or not readable, say nothing.
-    pub fn tail_commits(&self, tail: &[LeafEntry]) -> std::collections::BTreeSet<String> {
+    /// back. Records not in place, or not readable, say nothing; nor does a line naming a
+    /// committed record (a copied line, which rolls back nothing and audit calls damage).
+    pub fn tail_commits(
+        &self,
+        tail: &[LeafEntry],
+        committed: &HashSet<RecordId>,
+    ) -> std::collections::BTreeSet<String> {
         tail.iter()
+            .filter(|e| !committed.contains(&e.record_id))
             .filter_map(|e| self.load_record(&e.record_id).ok().flatten())
             .filter_map(|(bytes, _)| Manifest::parse(&bytes).ok())
             .map(|m| m.signed_at)
@@ -504,7 +510,13 @@ impl Archive {
             return self.truncate_key_events(size);
         }
         let mut tail = self.uncommitted_tail(size)?;
-        let commits = self.tail_commits(&tail);
+        let commits = if tail.is_empty() {
+            Default::default()
+        } else {
+            let committed: HashSet<RecordId> =
+                self.leaves(size)?.iter().map(|e| e.record_id).collect();
+            self.tail_commits(&tail, &committed)
+        };
         if commits.len() > 1 {
             return Err(Error::archive(format!(
                 "refusing to roll back {} records beyond the checkpoint of {}: they were signed in {} commits ({}), and an interrupted write leaves one, so log/checkpoint was replaced by an older one or lines were added",

@@ -978,7 +978,9 @@ impl<'a> Audit<'a> {
         }
         if leaves_len > size * LEAF_LINE {
             tail = archive.uncommitted_tail(size)?;
-            let commits = archive.tail_commits(&tail);
+            let committed_ids: HashSet<RecordId> =
+                committed.iter().flatten().map(|e| e.record_id).collect();
+            let commits = archive.tail_commits(&tail, &committed_ids);
             if commits.len() > 1 {
                 self.error(
                     "log/leaves",
