@@ -896,16 +896,7 @@ fn a_main_document_answered_206_partial_content_is_refused() {
         return;
     }
     let _one = serial();
-    let srv = TestServer::start(vec![(
-        "/part",
-        Route::Status {
-            status: 206,
-            reason: "Partial Content",
-            content_type: "text/html",
-            body: b"<html><bo".to_vec(),
-            headers: vec![("Content-Range".into(), b"bytes 0-9/100000".to_vec())],
-        },
-    )]);
+    let srv = TestServer::start(vec![("/part", Route::partial_content())]);
     let env = Env::new();
     for extra in [&[][..], &["--allow-status"][..]] {
         let mut args = vec!["capture", "--browser", "--timeout", "4"];

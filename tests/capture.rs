@@ -598,16 +598,7 @@ fn a_request_into_a_keep_alive_connection_the_server_closed_is_sent_again() {
 /// (which is about error pages) does not let it through.
 #[test]
 fn a_206_partial_content_answer_is_refused() {
-    let srv = TestServer::start(vec![(
-        "/part",
-        Route::Status {
-            status: 206,
-            reason: "Partial Content",
-            content_type: "text/html",
-            body: b"<html><bo".to_vec(),
-            headers: vec![("Content-Range".into(), b"bytes 0-9/100000".to_vec())],
-        },
-    )]);
+    let srv = TestServer::start(vec![("/part", Route::partial_content())]);
     let env = Env::new();
     for extra in [&[][..], &["--allow-status"][..]] {
         let mut args = vec!["capture", "--json"];

@@ -941,16 +941,14 @@ fn a_browser_capture_replays_from_the_archive_alone() {
         "the original server was asked during the replay"
     );
     // Served with the replay policy, from the record: the stylesheet and the JSON.
+    let replay_host = format!(
+        "r-{}.localhost:{}",
+        id.to_ascii_lowercase(),
+        server.documents.port()
+    );
     let r = client()
         .get(format!("http://{}/s.css", server.documents))
-        .header(
-            "host",
-            format!(
-                "r-{}.localhost:{}",
-                id.to_ascii_lowercase(),
-                server.documents.port()
-            ),
-        )
+        .header("host", &replay_host)
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
@@ -965,14 +963,7 @@ fn a_browser_capture_replays_from_the_archive_alone() {
     for path in [format!("/d/{id}"), format!("/d/{id}/part/0")] {
         let r = client()
             .get(format!("http://{}{path}", server.documents))
-            .header(
-                "host",
-                format!(
-                    "r-{}.localhost:{}",
-                    id.to_ascii_lowercase(),
-                    server.documents.port()
-                ),
-            )
+            .header("host", &replay_host)
             .send()
             .unwrap();
         assert_eq!(r.status().as_u16(), 404, "{path}");
@@ -995,14 +986,7 @@ fn a_browser_capture_replays_from_the_archive_alone() {
     // A path the record does not hold is a 404, never a live fetch.
     let r = client()
         .get(format!("http://{}/other.js", server.documents))
-        .header(
-            "host",
-            format!(
-                "r-{}.localhost:{}",
-                id.to_ascii_lowercase(),
-                server.documents.port()
-            ),
-        )
+        .header("host", &replay_host)
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);

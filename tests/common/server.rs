@@ -142,6 +142,18 @@ pub enum Route {
 }
 
 impl Route {
+    /// A `206 Partial Content` answer: the first bytes of a 100,000-byte page, which exhibit,
+    /// never asking for a range, must refuse.
+    pub fn partial_content() -> Route {
+        Route::Status {
+            status: 206,
+            reason: "Partial Content",
+            content_type: "text/html",
+            body: b"<html><bo".to_vec(),
+            headers: vec![("Content-Range".into(), b"bytes 0-9/100000".to_vec())],
+        }
+    }
+
     /// `Route::Ok` with `text/html; charset=utf-8`.
     pub fn html(body: impl Into<Vec<u8>>) -> Route {
         Route::Ok {
