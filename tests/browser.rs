@@ -759,18 +759,48 @@ fn service_workers_and_websockets_are_blocked_and_recorded() {
     let ws = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     ws.set_nonblocking(true).unwrap();
     let ws_url = format!("ws://{}/live", ws.local_addr().unwrap());
+    // The refusals reach the page's handlers only after the browser has tried the socket and
+    // started the worker, which under load takes longer than any fixed quiet window. So the page
+    // holds a request open (`/hold`) until its handlers have run and said so (`/settled`): the
+    // capture cannot settle before the DOM records both outcomes.
+    let settled = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let (hold, done) = (Arc::clone(&settled), Arc::clone(&settled));
     let srv = TestServer::start(vec![
         (
             "/",
             Route::html(format!(
                 "<title>sw</title><script>\
+                 const held = fetch('/hold');\
                  const s = new WebSocket('{ws_url}');\
-                 s.onopen = () => document.body.dataset.ws = 'open';\
-                 s.onerror = () => document.body.dataset.ws = 'error';\
-                 navigator.serviceWorker.register('/sw.js').then(\
+                 const ws = new Promise(done => {{\
+                   s.onopen = () => {{ document.body.dataset.ws = 'open'; done(); }};\
+                   s.onerror = () => {{ document.body.dataset.ws = 'error'; done(); }};\
+                 }});\
+                 const sw = navigator.serviceWorker.register('/sw.js').then(\
                    () => document.body.dataset.sw = 'registered',\
-                   () => document.body.dataset.sw = 'refused');</script>"
+                   () => document.body.dataset.sw = 'refused');\
+                 Promise.all([ws, sw]).then(() => fetch('/settled'));</script>"
             )),
+        ),
+        (
+            "/hold",
+            Route::custom(move |_, stream| {
+                let (flag, cv) = &*hold;
+                let guard = flag.lock().unwrap();
+                let _ = cv
+                    .wait_timeout_while(guard, Duration::from_secs(15), |s| !*s)
+                    .unwrap();
+                let _ = common::server::write_response(stream, 204, &[], b"");
+            }),
+        ),
+        (
+            "/settled",
+            Route::custom(move |_, stream| {
+                let (flag, cv) = &*done;
+                *flag.lock().unwrap() = true;
+                cv.notify_all();
+                let _ = common::server::write_response(stream, 204, &[], b"");
+            }),
         ),
         (
             "/sw.js",
@@ -781,15 +811,14 @@ fn service_workers_and_websockets_are_blocked_and_recorded() {
         ),
     ]);
     let browser = launch();
-    let net = LoopbackNet::new(Duration::from_secs(5));
-    // The refusal reaches the page's promise only after the browser starts the worker, which
-    // under load can take longer than the quick options' quiet window.
+    let net = LoopbackNet::new(Duration::from_secs(20));
     let mut options = quick_options();
-    options.limits.settle_quiet = Duration::from_millis(1500);
-    let cap = timed(Duration::from_secs(20), || {
+    options.limits.settle_max = Duration::from_secs(20);
+    let cap = timed(Duration::from_secs(40), || {
         browser.capture(&srv.url("/"), net.clone(), &options)
     })
     .unwrap();
+    assert_eq!(srv.hits("/settled"), 1, "the page never saw both refusals");
     assert!(cap.dom.contains("data-ws=\"error\""), "{}", cap.dom);
     assert!(cap.dom.contains("data-sw=\"refused\""), "{}", cap.dom);
     assert!(ws.accept().is_err(), "the WebSocket reached its server");
