@@ -460,3 +460,66 @@ fn an_older_checkpoint_put_back_never_makes_a_writer_delete_commits() {
         }
     }
 }
+
+/// `log/leaves` is an index no signature covers. A line edited to hide a document must not turn
+/// "verify HASH" (or the viewer's lookup, or `verify --file` with a prefix) into "the archive
+/// holds no such document": absence is claimed only when every committed manifest agrees with
+/// the signed log, and otherwise the archive is reported damaged (exit 1).
+#[test]
+fn an_edited_index_never_makes_a_document_absent() {
+    for layout in ["loose", "packed"] {
+        let env = Env::bare();
+        env.ok(&["init", "--layout", layout]);
+        let hidden = imported_id(&import(&env, "a.txt", "the cited document"));
+        imported_id(&import(&env, "b.txt", "another document"));
+        let sha = common::sha256_hex(b"the cited document");
+        let absent = common::sha256_hex(b"never archived");
+
+        // Genuine absence, on an intact archive: exit 3, backed by the signed log.
+        let r = env.fails(&["verify", &format!("sha256:{absent}")], 3);
+        assert!(
+            r.stderr.contains("agree with the signed log"),
+            "{}",
+            r.stderr
+        );
+        let found = env.ok(&["verify", &format!("sha256:{sha}")]);
+        assert!(found.contains(&hidden), "{found}");
+
+        // The line of the cited record now names another document.
+        let leaves = env.archive.join("log/leaves");
+        let text = fs::read_to_string(&leaves).unwrap();
+        let edited = text.replace(&format!("{hidden} {sha}"), &format!("{hidden} {absent}"));
+        assert_ne!(text, edited);
+        fs::write(&leaves, &edited).unwrap();
+        for target in [sha.clone(), sha[..12].to_string()] {
+            let r = env.fails(&["verify", &format!("sha256:{target}")], 1);
+            assert_one_line_error(&r.stderr, "disagrees with its signed log at leaf");
+            assert!(r.stderr.contains(&hidden), "{}", r.stderr);
+            let r = env.fails(&["verify", "--json", &format!("sha256:{target}")], 1);
+            let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+            assert_eq!(v["errors"][0]["exit_code"], 1, "{v:#}");
+        }
+        // A file that shares a prefix of the hidden document, asked about by that prefix.
+        let f = env.dir.path().join("a-copy.txt");
+        fs::write(&f, b"the cited document").unwrap();
+        let r = env.fails(&["verify", "--file", f.to_str().unwrap(), &sha[..16]], 1);
+        assert_one_line_error(&r.stderr, "disagrees with its signed log");
+
+        // Lines swapped between two records (each line still matches its own manifest): the
+        // manifests no longer hash to the signed root (in the packed layout, log/places finds
+        // records by their line, so there a line already names a record it cannot find).
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.swap(0, 1);
+        fs::write(&leaves, lines.join("\n") + "\n").unwrap();
+        let r = env.fails(&["verify", &format!("sha256:{absent}")], 1);
+        let why = if layout == "loose" {
+            "do not hash to the root of its signed checkpoint"
+        } else {
+            "altered or damaged"
+        };
+        assert_one_line_error(&r.stderr, why);
+
+        fs::write(&leaves, &text).unwrap();
+        env.fails(&["verify", &format!("sha256:{absent}")], 3);
+    }
+}

@@ -1468,3 +1468,35 @@ fn the_history_page_shows_no_date_from_a_record_that_does_not_verify() {
     );
     assert!(!page.contains("2027"), "{page}");
 }
+
+/// The viewer's lookups by hash read `log/leaves`, an unsigned index. With a line edited to hide
+/// a document, a lookup of that document says the archive failed verification (a 500 page, an
+/// API report of exit 1), never "nothing in this archive matches" (404); an absent document on
+/// an intact archive is a 404.
+#[test]
+fn an_edited_index_is_damage_in_the_viewer_not_absence() {
+    let env = Env::new();
+    let (id, sha) = import(&env, "terms.html", TERMS, "https://example.org/terms");
+    let absent = common::sha256_hex(b"never archived");
+    let leaves = env.archive.join("log/leaves");
+    let text = std::fs::read_to_string(&leaves).unwrap();
+    let server = Server::start(&env, &[]);
+    for path in [
+        format!("/r/sha256:{absent}"),
+        format!("/api/verify/sha256:{absent}"),
+    ] {
+        assert_eq!(get(&server.url(&path)).0, 404, "{path}");
+    }
+    let edited = text.replace(&format!("{id} {sha}"), &format!("{id} {absent}"));
+    assert_ne!(text, edited);
+    std::fs::write(&leaves, edited).unwrap();
+    let (status, _, body) = get(&server.url(&format!("/r/sha256:{sha}")));
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("failed verification"), "{body}");
+    // The API's report is a 200 whatever it finds; it finds damage (exit 1), not absence.
+    let (status, _, body) = get(&server.url(&format!("/api/verify/sha256:{sha}")));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["ok"], false, "{v:#}");
+    assert_eq!(v["errors"][0]["exit_code"], 1, "{v:#}");
+}

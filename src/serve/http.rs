@@ -209,6 +209,15 @@ pub fn public_message(e: &Error, input: &str) -> (String, Option<String>) {
             ),
             Some("Check the record ID or hash against the citation.".into()),
         ),
+        // Damage found on the way to an answer (an index that disagrees with the signed log): a
+        // reader must hear that the archive failed, never that nothing matched.
+        Kind::Verification => {
+            eprintln!("exhibit serve: {}", e.what);
+            (
+                "This archive failed verification, so this lookup cannot be answered.".into(),
+                Some("The server's log says why; `exhibit audit` checks the archive.".into()),
+            )
+        }
         _ => {
             eprintln!("exhibit serve: {}", e.what);
             (

@@ -126,7 +126,7 @@ fn snapshot(app: &App) -> Snapshot {
 /// not reached its checkpoint yet is not there). A document cited by several records stands for
 /// the first of them, its original capture, as on the command line.
 fn resolve(app: &App, snap: &Snapshot, input: &str) -> Result<RecordId, Error> {
-    let (target, ids) = verify::lookup_at(&app.archive, input, Some(snap.size))?;
+    let (target, ids) = verify::lookup_checked(&app.archive, &snap.log, input)?;
     let id = ids[0];
     if let Target::Record(_) = target {
         if app

@@ -152,6 +152,126 @@ pub fn lookup_at(
     }
 }
 
+/// [`lookup_at`] within the checkpoint `log` trusts, where "nothing matches" a hash is backed by
+/// the signed log: `log/leaves`, the index a hash lookup reads, is a file anyone with the
+/// archive can edit, and a line altered to hide a document must not become "the archive holds
+/// no such document" (a claim a reader may repeat in a filing). So before a hash or prefix is
+/// called absent, [`check_index`] holds every committed line to the signed tree; an index that
+/// disagrees is damage (exit 1), not absence.
+pub fn lookup_checked(
+    archive: &Archive,
+    log: &LogState,
+    input: &str,
+) -> Result<(Target, Vec<RecordId>)> {
+    let size = log.checkpoint.as_ref().map(|c| c.size);
+    match lookup_at(archive, input, size) {
+        Err(e) if e.kind == Kind::NotFound => match parse_target(input) {
+            Ok(Target::Sha256(_) | Target::Prefix(_)) => {
+                let n = check_index(archive, log)?;
+                Err(Error::new(
+                    Kind::NotFound,
+                    format!(
+                        "{}; all {n} committed records were read and agree with the signed log",
+                        e.what
+                    ),
+                )
+                .hint("check the hash and --archive; a document not in this archive cannot be verified here"))
+            }
+            _ => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// Holds `log/leaves`, the unsigned index of which record cites which document, to the signed
+/// log: each committed line names a record whose manifest states that record and document, and
+/// the manifests, as leaves, hash to the root of the checkpoint `log` trusts. Returns the
+/// number of committed records. Reads every committed manifest, so callers use it only to back
+/// an absence, never on the way to a record.
+pub fn check_index(archive: &Archive, log: &LogState) -> Result<u64> {
+    let cp = match (&log.checkpoint, &log.problem) {
+        (Some(cp), None) => cp,
+        (_, Some(why)) => {
+            return Err(Error::verification(format!(
+                "the archive's signed log cannot be relied on ({why}), so no lookup in it can show that a document is absent"
+            ))
+            .hint("run `exhibit audit`"))
+        }
+        (None, None) => {
+            return Err(Error::verification(
+                "the archive has no log checkpoint, so no lookup in it can show that a document is absent",
+            )
+            .hint("run `exhibit audit`"))
+        }
+    };
+    let damaged = |i: u64, what: String| {
+        Error::verification(format!(
+            "the archive's index log/leaves disagrees with its signed log at leaf {i}: {what}; the archive was altered or damaged, so a lookup by hash cannot be trusted"
+        ))
+        .hint("run `exhibit audit` to see what is wrong, and restore the archive from a backup")
+    };
+    let mut tree = merkle::TreeBuilder::new();
+    const CHUNK: u64 = 4096;
+    let mut start = 0;
+    while start < cp.size {
+        let end = (start + CHUNK).min(cp.size);
+        let lines = archive.read_leaves(start, end)?;
+        if lines.len() as u64 != end - start {
+            return Err(damaged(
+                start + lines.len() as u64,
+                format!(
+                    "it has fewer lines than the {} the checkpoint covers",
+                    cp.size
+                ),
+            ));
+        }
+        // Reading and parsing the manifests is the work; both cores share it, and the leaf
+        // hashes join the tree in order.
+        use rayon::prelude::*;
+        let hashes: Vec<Result<merkle::Hash>> = lines
+            .par_iter()
+            .enumerate()
+            .map(|(k, line)| {
+                let i = start + k as u64;
+                let Some((bytes, _)) = archive.load_record(&line.record_id)? else {
+                    return Err(damaged(
+                        i,
+                        format!("record {} has no manifest", line.record_id),
+                    ));
+                };
+                let m = Manifest::parse(&bytes).map_err(|e| {
+                    damaged(
+                        i,
+                        format!("the manifest of {} does not parse ({e})", line.record_id),
+                    )
+                })?;
+                if m.record_id != line.record_id.to_string() || m.document.sha256 != line.sha256 {
+                    return Err(damaged(
+                        i,
+                        format!(
+                            "the line names {} and document {}, its manifest {} and {}",
+                            line.record_id, line.sha256, m.record_id, m.document.sha256
+                        ),
+                    ));
+                }
+                Ok(merkle::leaf_hash(&bytes))
+            })
+            .collect();
+        for h in hashes {
+            tree.push(h?);
+        }
+        start = end;
+    }
+    if tree.root() != cp.root {
+        return Err(Error::verification(format!(
+            "the archive's {} committed manifests do not hash to the root of its signed checkpoint: the archive was altered or damaged, so a lookup by hash cannot be trusted",
+            cp.size
+        ))
+        .hint("run `exhibit audit` to see what is wrong, and restore the archive from a backup"));
+    }
+    Ok(cp.size)
+}
+
 /// The records a target names. Errors distinguish "nothing matches" from "more than one
 /// document matches" so a user knows whether to check the value or type more of it.
 pub fn resolve(archive: &Archive, target: &Target) -> Result<Vec<RecordId>> {
@@ -308,12 +428,11 @@ pub fn verify_json(
     log: &LogState,
     targets: &[String],
 ) -> Result<(i32, serde_json::Value)> {
-    let size = log.checkpoint.as_ref().map(|c| c.size);
     let mut code = 0;
     let mut reports = Vec::new();
     let mut errors = Vec::new();
     for t in targets {
-        let ids = match lookup_at(archive, t, size) {
+        let ids = match lookup_checked(archive, log, t) {
             Ok((_, ids)) => ids,
             Err(e) => {
                 errors.push(serde_json::json!({"target": crate::capture::shown_target(t), "error": e.to_string(), "exit_code": e.kind.exit_code()}));
