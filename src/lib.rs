@@ -27,7 +27,7 @@ pub mod verify;
 pub use crate::archive::store;
 pub use crate::capture::policy as netpolicy;
 pub use crate::core::{b64, fsutil, keys, manifest, note, record_id};
-pub use crate::formats::{bundle, cite, zipread};
+pub use crate::formats::{bundle, cite, cite_check, zipread};
 pub use crate::ops::history;
 pub use crate::text::diff;
 pub use crate::verify::audit;

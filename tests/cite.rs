@@ -825,3 +825,148 @@ fn bidi_and_escape_characters_are_escaped_alike_in_every_citation() {
     let v: Value = serde_json::from_str(&cite(&env, &id, "json")).unwrap();
     assert_eq!(v["document"], "Terms of use\u{202E}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// verify --citation: a citation checked as a whole
+
+fn verify_citation(env: &Env, citation: &str, extra: &[&str]) -> common::Run {
+    let mut args = vec!["verify", "--citation", "-"];
+    args.extend_from_slice(extra);
+    let mut child = env
+        .command(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(citation.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    common::Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Every format `cite` prints passes `verify --citation` for its record; a citation whose parts
+/// belong to different records, or that states a hash, time or URL the record does not, fails
+/// (exit 1) naming what differs, even though each part alone would verify.
+#[test]
+fn a_citation_is_verified_as_a_whole_not_part_by_part() {
+    let env = Env::new();
+    let srv = TestServer::start(vec![
+        (
+            "/old",
+            Route::Redirect {
+                status: 301,
+                location: "/new".into(),
+            },
+        ),
+        ("/new", Route::html("<title>New</title><p>moved here")),
+    ]);
+    let captured = env.capture(&srv.url("/old"), &["--allow-private"]);
+    let cap_id = captured["record_id"].as_str().unwrap().to_string();
+    let (id, sha) = import(&env, "tricky.html", b"<p>tricky", TRICKY_URL, &[]);
+    let (other_id, other_sha) = privacy_notice(&env);
+    for record in [&cap_id, &id] {
+        for format in [
+            "text", "markdown", "oneline", "bluebook", "bibtex", "csl-json", "json", "html",
+        ] {
+            let c = cite(&env, record, format);
+            let r = verify_citation(&env, &c, &[]);
+            assert_eq!(
+                r.code, 0,
+                "{record} {format}: {}{}\n{c}",
+                r.stdout, r.stderr
+            );
+            assert!(
+                r.stdout.contains("the citation matches record"),
+                "{}",
+                r.stdout
+            );
+        }
+    }
+    // Read from a file too.
+    let file = env.dir.path().join("cited.txt");
+    std::fs::write(&file, cite(&env, &id, "oneline")).unwrap();
+    env.ok(&["verify", "--citation", file.to_str().unwrap()]);
+
+    let oneline = cite(&env, &id, "oneline");
+    // Each part verifies alone; together they are two records' facts.
+    env.ok(&["verify", &other_id, &format!("sha256:{sha}")]);
+    let mixed = oneline.replace(&id, &other_id);
+    let r = verify_citation(&env, &mixed, &[]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("does NOT match"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("it states SHA-256 {sha}")) && r.stdout.contains(&other_sha),
+        "{}",
+        r.stdout
+    );
+    let forged = [
+        (oneline.replace(&sha[..8], "00000000"), "it states SHA-256"),
+        (
+            cite(&env, &id, "text").replace("05:07:28 UTC", "05:07:29 UTC"),
+            "it states the time 2026-05-21 05:07:29 UTC",
+        ),
+        (
+            oneline.replace("May 21, 2026", "May 20, 2026"),
+            "it states the time 2026-05-20 05:07:28 UTC",
+        ),
+        (
+            cite(&env, &cap_id, "bibtex").replace("/old", "/elsewhere"),
+            "it names the URL",
+        ),
+    ];
+    for (c, why) in &forged {
+        let r = verify_citation(&env, c, &[]);
+        assert_eq!(r.code, 1, "{c}\n{}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains(why), "{why}: {}", r.stdout);
+    }
+    let r = verify_citation(&env, &mixed, &["--json"]);
+    assert_eq!(r.code, 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["record"]["ok"], true);
+    // The hash and the URL are the other record's; the time (both imported as CAPTURED_AT) is not.
+    assert_eq!(v["disagreements"].as_array().unwrap().len(), 2, "{v:#}");
+
+    // Input that names no single record is bad input.
+    let last = id.chars().last().unwrap();
+    let typo = format!(
+        "{}{}",
+        &id[..id.len() - 1],
+        if last == 'A' { 'B' } else { 'A' }
+    );
+    for (c, why) in [
+        (oneline.replace(&id, &typo), "check character fails"),
+        (format!("SHA-256 {sha}"), "names no exhibit record ID"),
+        (
+            format!("{oneline}{}", cite(&env, &other_id, "oneline")),
+            "names 2 records",
+        ),
+    ] {
+        let r = verify_citation(&env, &c, &[]);
+        assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+        common::assert_one_line_error(&r.stderr, why);
+    }
+
+    // A record that does not verify lends nothing to a citation.
+    let blob = common::files_under(&env.archive)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(&sha) && p.to_string_lossy().ends_with(".zst"));
+    if let Some(blob) = blob {
+        let mut b = std::fs::read(&blob).unwrap();
+        let n = b.len();
+        b[n / 2] ^= 1;
+        std::fs::write(&blob, b).unwrap();
+        let r = verify_citation(&env, &oneline, &[]);
+        assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("FAILED verification"), "{}", r.stdout);
+    }
+}

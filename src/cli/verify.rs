@@ -7,12 +7,16 @@ use std::path::PathBuf;
 /// Re-check records: document present with the cited SHA-256, trusted signature, in the signed log
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  exhibit verify EX-7K2M-9QDR-T4VW\n  exhibit verify exhibit-A.zip --trusted-key archive.pub     # an evidence bundle, no archive needed\n  exhibit verify --file downloaded.html 0be9e4add991830b     # is this file the cited one?\n  exhibit verify 0be9e4add991830b              # a hash prefix copied from a filing\n  exhibit verify EX-7K2M-9QDR-T4VW --trusted-key archive.pub --json\n\nExit 0 only if every target verifies; otherwise the code of the first target that did not. A bundle that passes every check without --trusted-key is only self-consistent (anyone can make one with a key of their own): exit 9, never \"verified\"."
+    after_help = "Examples:\n  exhibit verify EX-7K2M-9QDR-T4VW\n  exhibit verify exhibit-A.zip --trusted-key archive.pub     # an evidence bundle, no archive needed\n  exhibit verify --file downloaded.html 0be9e4add991830b     # is this file the cited one?\n  exhibit verify 0be9e4add991830b              # a hash prefix copied from a filing\n  exhibit verify --citation cited.txt          # a citation as pasted: its ID, hash, URL, time together\n  echo 'EX-7K2M-9QDR-T4VW sha256:0be9e4…' | exhibit verify --citation -\n  exhibit verify EX-7K2M-9QDR-T4VW --trusted-key archive.pub --json\n\nExit 0 only if every target verifies; otherwise the code of the first target that did not. A bundle that passes every check without --trusted-key is only self-consistent (anyone can make one with a key of their own): exit 9, never \"verified\"."
 )]
 pub struct Args {
     /// Record IDs, SHA-256 hashes, unique hash prefixes (8+ hex digits), or evidence bundles (.zip)
-    #[arg(required = true)]
+    #[arg(required_unless_present = "citation")]
     targets: Vec<String>,
+    /// Check a citation as a whole (a file, or - for standard input): the record it names must
+    /// verify, and every SHA-256, URL and capture time it states must be that record's
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "targets"])]
+    citation: Option<PathBuf>,
     /// Check whether this file is the cited document: give the file here and the cited SHA-256
     /// (or prefix) as the target
     #[arg(long, value_name = "PATH")]
@@ -27,6 +31,9 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> Result<i32> {
+    if let Some(citation) = &a.citation {
+        return verify_citation(g, citation, &a);
+    }
     if let Some(file) = &a.file {
         return verify_file(g, file, &a);
     }
@@ -407,4 +414,133 @@ fn verify_file(g: &Global, file: &std::path::Path, a: &Args) -> Result<i32> {
         );
     }
     Ok(if matches { 0 } else { 1 })
+}
+
+/// The largest citation read: a citation is a paragraph or a certificate, not a document.
+const MAX_CITATION: u64 = 1 << 20;
+
+fn read_citation(path: &std::path::Path) -> exhibit::Result<String> {
+    use std::io::Read;
+    let shown = || esc(&path.display().to_string()).into_owned();
+    let mut bytes = Vec::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin()
+            .take(MAX_CITATION + 1)
+            .read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(MAX_CITATION + 1).read_to_end(&mut bytes))
+    };
+    read.map_err(|e| {
+        exhibit::Error::usage(format!("cannot read the citation {}: {e}", shown()))
+            .hint("give a text file holding the citation, or - to read it from standard input")
+    })?;
+    if bytes.len() as u64 > MAX_CITATION {
+        return Err(exhibit::Error::usage(format!(
+            "the citation {} is over {MAX_CITATION} bytes",
+            shown()
+        ))
+        .hint("give only the citation (exhibit cite prints one), not the document around it"));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        exhibit::Error::usage(format!("the citation {} is not UTF-8 text", shown()))
+            .hint("save the citation as plain UTF-8 text")
+    })
+}
+
+/// A citation checked as a pair at least: the record it names verifies, and what it states of
+/// that record (SHA-256, URL, capture time) is what the record's own citations state.
+fn verify_citation(g: &Global, path: &std::path::Path, a: &Args) -> Result<i32> {
+    let text = read_citation(path)?;
+    let stated = exhibit::cite_check::stated(&text);
+    let id = match (stated.record_ids.as_slice(), stated.bad_record_ids.as_slice()) {
+        ([one], _) => one.clone(),
+        ([], []) => {
+            return Err(exhibit::Error::usage(
+                "the citation names no exhibit record ID (EX-XXXX-XXXX-XXXX)",
+            )
+            .hint("a citation from `exhibit cite` names its record; check that the whole citation was copied")
+            .into())
+        }
+        ([], bad) => {
+            return Err(exhibit::Error::usage(format!(
+                "the citation's record ID {} is not a record ID: its check character fails",
+                esc(&bad[0])
+            ))
+            .hint("the ID was mistyped or altered; compare it with the citation's source")
+            .into())
+        }
+        (many, _) => {
+            return Err(exhibit::Error::usage(format!(
+                "the citation names {} records ({}); check one citation at a time",
+                many.len(),
+                many.join(", ")
+            ))
+            .hint("give a file that holds a single citation")
+            .into())
+        }
+    };
+    let archive = g.open()?;
+    let anchor = Anchor::from_flags(&a.trusted_key)?;
+    let log = LogState::load(&archive, &anchor);
+    for n in &log.notes {
+        eprintln!("note: {}", super::esc(n));
+    }
+    let (_, ids) = verify::lookup_checked(&archive, &log, &id)?;
+    let report = verify::verify_record(&archive, &log, &ids[0])?;
+    let disagree = if report.ok {
+        let m = archive.manifest(&ids[0])?;
+        let document = exhibit::core::digest::Sha256::checked(&m.document.sha256)?;
+        let at = archive.packed_location(&ids[0], &document)?;
+        let own = exhibit::cite::Citation::new(&m).packed_at(at);
+        exhibit::cite_check::disagreements(&own, &stated)
+    } else {
+        Vec::new()
+    };
+    let ok = report.ok && disagree.is_empty();
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "ok": ok, "record": report, "stated": stated, "disagreements": disagree,
+        }))?;
+        return Ok(if ok { 0 } else { 1 });
+    }
+    if !report.ok {
+        // What the citation states cannot be compared with a record that does not verify.
+        print_report(&report);
+        return Ok(1);
+    }
+    if !disagree.is_empty() {
+        println!(
+            "{} the citation does NOT match record {}, which itself verifies:",
+            super::paint(false, "✗"),
+            esc(&report.record_id)
+        );
+        for d in &disagree {
+            println!("  {}", esc(d));
+        }
+        return Ok(1);
+    }
+    let mut checked = vec!["record ID".to_string()];
+    for (n, what) in [
+        (stated.sha256.len(), "SHA-256"),
+        (stated.urls.len(), "URL"),
+        (stated.times.len(), "capture time"),
+    ] {
+        if n > 0 {
+            checked.push(what.to_string());
+        }
+    }
+    println!(
+        "{} the citation matches record {} ({}), which verifies: SHA-256 {}, {}",
+        super::paint(true, "✓"),
+        esc(&report.record_id),
+        checked.join(", "),
+        esc(report.sha256.as_deref().unwrap_or("")),
+        provenance(&report)
+    );
+    if stated.sha256.is_empty() {
+        println!(
+            "  the citation states no SHA-256: only the record it names was checked, not that it cites this document"
+        );
+    }
+    Ok(0)
 }

@@ -11,6 +11,7 @@
 pub mod bundle;
 pub mod cdxj;
 pub mod cite;
+pub mod cite_check;
 pub mod export;
 pub mod import;
 pub mod surt;
