@@ -223,11 +223,11 @@ fn times(text: &str, out: &mut Vec<String>) {
         }
         // "May 21, 2026, 05:07:28": the month name is at most 30 bytes back.
         let window = head.len().saturating_sub(30);
-        let found = MONTHS.iter().filter_map(|m| {
+        let found = MONTHS.iter().find_map(|m| {
             let at = head.get(window..)?.rfind(m)? + window;
             jiff::civil::DateTime::strptime("%B %d, %Y, %H:%M:%S", &head[at..]).ok()
         });
-        if let Some(t) = found.last() {
+        if let Some(t) = found {
             push_once(out, t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string());
         }
     }
