@@ -87,6 +87,12 @@ impl Network for LoopbackNet {
         self.log.lock().unwrap().requests.push(req.clone());
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap();
         let mut rb = self.client.request(method, &req.url);
+        // The test's own `/hold` (Route::hold_until_settled) lasts until the page's handlers
+        // ran, however long that takes under load: not cut at a timeout meant for the page's
+        // slow subresources.
+        if reqwest::Url::parse(&req.url).is_ok_and(|u| u.path() == "/hold") {
+            rb = rb.timeout(HOLD);
+        }
         for (n, v) in &req.headers {
             rb = rb.header(n, v);
         }
@@ -132,6 +138,9 @@ impl Network for LoopbackNet {
         })
     }
 }
+
+/// How long a page's `/hold` (Route::hold_until_settled) waits for its `/settled` at most.
+const HOLD: Duration = Duration::from_secs(20);
 
 fn quick_options() -> PageOptions {
     PageOptions {
@@ -277,12 +286,17 @@ fn fixture_page_is_rendered_from_exactly_the_recorded_bytes() {
          #block {{ width: 400px; height: 300px; background: rgb(255, 0, 128); }}\n",
         other.url("/font.ttf")
     );
-    let js = "fetch('/data.json').then(r => r.json()).then(d => {\n\
+    // The page holds `/hold` open until its last handler has written to the DOM and fetched
+    // `/settled`: the capture cannot settle (and snapshot) between the font's arrival and the
+    // handlers that write what the test looks for, which under load can be a long while.
+    let js = "const held = fetch('/hold');\n\
+              fetch('/data.json').then(r => r.json()).then(d => {\n\
                 const p = document.createElement('p');\n\
                 p.id = 'inserted'; p.textContent = d.text;\n\
                 document.body.prepend(p);\n\
                 return document.fonts.load('16px Fixture');\n\
-              }).then(f => document.body.dataset.font = f.length ? 'loaded' : 'missing');";
+              }).then(f => document.body.dataset.font = f.length ? 'loaded' : 'missing')\n\
+                .finally(() => fetch('/settled'));";
     let page = format!(
         "<!DOCTYPE html><html><head><title>Fixture page</title>\
          <link rel=stylesheet href=/style.css><link rel=stylesheet href=/slow.css></head>\
@@ -292,7 +306,10 @@ fn fixture_page_is_rendered_from_exactly_the_recorded_bytes() {
         other.url("/img.png")
     );
     let json = br#"{"text": "Inserted by script: 42"}"#.to_vec();
+    let [hold, settled] = Route::hold_until_settled(HOLD);
     let main = TestServer::start(vec![
+        hold,
+        settled,
         ("/", Route::html(page.clone())),
         (
             "/style.css",
@@ -320,11 +337,20 @@ fn fixture_page_is_rendered_from_exactly_the_recorded_bytes() {
 
     let browser = launch();
     let net = LoopbackNet::new(Duration::from_secs(2));
+    // The page settles once its handlers are done (its `/hold`), however long that takes: not
+    // cut short by the quick options' settle cap, which a loaded machine can reach first.
+    let mut options = quick_options();
+    options.limits.settle_max = HOLD;
     let t = Instant::now();
     let cap = browser
-        .capture(&main.url("/"), net.clone(), &quick_options())
+        .capture(&main.url("/"), net.clone(), &options)
         .expect("the capture succeeds although two subresources failed");
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    assert_eq!(
+        main.hits("/settled"),
+        1,
+        "the page's handlers never finished"
+    );
 
     // Every exchange the network answered is recorded with the hash of exactly its bytes, and
     // those are the servers' bytes.
@@ -508,7 +534,15 @@ fn popups_are_not_opened_and_are_recorded() {
     );
     assert_eq!(cap.title, "open returned null");
     assert_eq!(srv.hits("/popup") + srv.hits("/tab"), 0, "a popup loaded");
-    assert_eq!(cap.exchanges.len(), 2, "{:#?}", cap.exchanges); // the page and its favicon
+    // The page and nothing else; its favicon too if the browser asked for it before the page
+    // settled (after its load event, so not by then on a loaded machine).
+    let fetched: Vec<&str> = cap
+        .exchanges
+        .iter()
+        .map(|e| e.url.as_str())
+        .filter(|u| *u != srv.url("/favicon.ico"))
+        .collect();
+    assert_eq!(fetched, [srv.url("/")], "{:#?}", cap.exchanges);
 }
 
 #[test]
@@ -763,9 +797,10 @@ fn service_workers_and_websockets_are_blocked_and_recorded() {
     // started the worker, which under load takes longer than any fixed quiet window. So the page
     // holds a request open (`/hold`) until its handlers have run and said so (`/settled`): the
     // capture cannot settle before the DOM records both outcomes.
-    let settled = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-    let (hold, done) = (Arc::clone(&settled), Arc::clone(&settled));
+    let [hold, settled] = Route::hold_until_settled(HOLD);
     let srv = TestServer::start(vec![
+        hold,
+        settled,
         (
             "/",
             Route::html(format!(
@@ -783,26 +818,6 @@ fn service_workers_and_websockets_are_blocked_and_recorded() {
             )),
         ),
         (
-            "/hold",
-            Route::custom(move |_, stream| {
-                let (flag, cv) = &*hold;
-                let guard = flag.lock().unwrap();
-                let _ = cv
-                    .wait_timeout_while(guard, Duration::from_secs(15), |s| !*s)
-                    .unwrap();
-                let _ = common::server::write_response(stream, 204, &[], b"");
-            }),
-        ),
-        (
-            "/settled",
-            Route::custom(move |_, stream| {
-                let (flag, cv) = &*done;
-                *flag.lock().unwrap() = true;
-                cv.notify_all();
-                let _ = common::server::write_response(stream, 204, &[], b"");
-            }),
-        ),
-        (
             "/sw.js",
             Route::Ok {
                 content_type: "text/javascript",
@@ -813,7 +828,7 @@ fn service_workers_and_websockets_are_blocked_and_recorded() {
     let browser = launch();
     let net = LoopbackNet::new(Duration::from_secs(20));
     let mut options = quick_options();
-    options.limits.settle_max = Duration::from_secs(20);
+    options.limits.settle_max = HOLD;
     let cap = timed(Duration::from_secs(40), || {
         browser.capture(&srv.url("/"), net.clone(), &options)
     })
@@ -991,14 +1006,11 @@ fn a_page_that_never_answers_fails_by_its_deadline() {
     assert!(err.to_string().contains("did not load within 4 s"), "{err}");
     assert!(browser.is_alive());
 
-    // A refused document: one clear error naming the network's failure.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A refused document: one clear error naming the network's failure. Port 1, where nothing
+    // listens (a port freed by dropping a listener may be taken again meanwhile).
     let err = browser
         .capture(
-            &format!("http://127.0.0.1:{port}/"),
+            "http://127.0.0.1:1/",
             LoopbackNet::new(Duration::from_secs(5)),
             &quick_options(),
         )
@@ -1338,14 +1350,22 @@ fn iframes_workers_and_posts_go_through_the_network_too() {
     // Another site (localhost, not 127.0.0.1): the iframe runs in its own renderer process, a
     // target of its own that the engine attaches to and intercepts.
     let other_site = |p: &str| format!("http://localhost:{}{p}", other.addr().port());
+    let [hold, settled] = Route::hold_until_settled(HOLD);
     let srv = common::serve_owned(vec![
+        (hold.0.into(), hold.1),
+        (settled.0.into(), settled.1),
         (
             "/".into(),
+            // The page holds `/hold` open until both handlers wrote to the DOM: the capture
+            // cannot settle between the last answer and the handlers that record it.
             Route::html(format!(
                 "<title>main</title><iframe src={}></iframe><script>\
-                 new Worker('/worker.js').onmessage = e => document.body.dataset.worker = e.data;\
-                 fetch('/post', {{method: 'POST', body: 'hello body'}})\
-                   .then(r => r.text()).then(t => document.body.dataset.post = t);</script>",
+                 const held = fetch('/hold');\
+                 const worker = new Promise(done => new Worker('/worker.js').onmessage = e => {{\
+                   document.body.dataset.worker = e.data; done(); }});\
+                 const post = fetch('/post', {{method: 'POST', body: 'hello body'}})\
+                   .then(r => r.text()).then(t => document.body.dataset.post = t);\
+                 Promise.allSettled([worker, post]).then(() => fetch('/settled'));</script>",
                 other_site("/frame.html")
             )),
         ),
@@ -1379,9 +1399,16 @@ fn iframes_workers_and_posts_go_through_the_network_too() {
     ]);
     let browser = launch();
     let net = LoopbackNet::new(Duration::from_secs(5));
+    let mut options = quick_options();
+    options.limits.settle_max = HOLD;
     let cap = browser
-        .capture(&srv.url("/"), net.clone(), &quick_options())
+        .capture(&srv.url("/"), net.clone(), &options)
         .unwrap();
+    assert_eq!(
+        srv.hits("/settled"),
+        1,
+        "the page's handlers never finished"
+    );
     assert!(
         cap.dom.contains("data-worker=\"worker got it\""),
         "{}",

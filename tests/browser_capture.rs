@@ -179,12 +179,19 @@ fn fixture() -> Fixture {
          #block {{ width: 400px; height: 300px; background: rgb(255, 0, 128); }}\n",
         other.url("/font.ttf")
     );
-    let js = "fetch('/data.json').then(r => r.json()).then(d => {\n\
+    // The script holds `/hold` open until its last handler has written to the DOM and fetched
+    // `/settled`: the capture cannot settle (and snapshot) between the font's arrival and the
+    // handlers that write what the test looks for, which under load can take longer than the
+    // quiet window. (The hold starts once /slow.css has failed, and has the capture's
+    // per-request --timeout for handlers that take milliseconds.)
+    let js = "const held = fetch('/hold');\n\
+              fetch('/data.json').then(r => r.json()).then(d => {\n\
                 const p = document.createElement('p');\n\
                 p.id = 'inserted'; p.textContent = d.text;\n\
                 document.body.prepend(p);\n\
                 return document.fonts.load('16px Fixture');\n\
-              }).then(f => document.body.dataset.font = f.length ? 'loaded' : 'missing');";
+              }).then(f => document.body.dataset.font = f.length ? 'loaded' : 'missing')\n\
+                .finally(() => fetch('/settled'));";
     let page = format!(
         "<!DOCTYPE html><html><head><title>Fixture page</title>\
          <link rel=stylesheet href=/style.css><link rel=stylesheet href=/slow.css></head>\
@@ -193,7 +200,10 @@ fn fixture() -> Fixture {
         other.url("/img.png")
     );
     let json = br#"{"text": "Inserted by script: 42"}"#.to_vec();
+    let [hold, settled] = Route::hold_until_settled(std::time::Duration::from_secs(20));
     let main = TestServer::start(vec![
+        hold,
+        settled,
         ("/", Route::html(page.clone())),
         (
             "/style.css",
@@ -274,6 +284,11 @@ fn fixture_page_becomes_one_record_with_every_part() {
     let (line, stderr) = browser_capture(&env, &fx.main.url("/"));
     let id = line["record_id"].as_str().unwrap().to_string();
     assert_eq!(line["status"], 200, "{line:#}");
+    assert_eq!(
+        fx.main.hits("/settled"),
+        1,
+        "the page's handlers never finished"
+    );
 
     // The capture succeeded and says which resources failed.
     let failed: Vec<&str> = line["browser"]["failed"]

@@ -209,30 +209,44 @@ fn audits_while_a_writer_commits_find_no_damage_in_a_packed_archive() {
 }
 
 fn audits_while_a_writer_commits(layout: &str) {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let srv = serve(120);
     let env = Env::bare();
     env.ok(&["init", "--layout", layout]);
     let done = AtomicBool::new(false);
+    let finished = AtomicUsize::new(0);
     let audits = std::thread::scope(|s| {
         // One process per URL: a commit, and so a new checkpoint, every few milliseconds.
         let writer = s.spawn(|| {
             for i in 0..120 {
+                // Every tenth commit waits (a minute at most) for an audit to finish since the
+                // last such wait: at least ten audits run during the commits on a loaded
+                // machine too, where the writer could otherwise outrun the auditor.
+                if i % 12 == 11 {
+                    let seen = finished.load(Ordering::SeqCst);
+                    let t = Instant::now();
+                    while finished.load(Ordering::SeqCst) == seen
+                        && !done.load(Ordering::SeqCst)
+                        && t.elapsed() < Duration::from_secs(60)
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
                 env.ok(&["capture", &srv.url(&format!("/c{i}"))]);
             }
             done.store(true, Ordering::SeqCst);
         });
-        let mut audits = 0;
         while !done.load(Ordering::SeqCst) {
             let (code, report) = env.audit(&[]);
+            let audits = finished.load(Ordering::SeqCst);
             if code != 0 {
                 done.store(true, Ordering::SeqCst);
                 panic!("audit {audits} during the commits failed: {report:#}");
             }
-            audits += 1;
+            finished.store(audits + 1, Ordering::SeqCst);
         }
         writer.join().unwrap();
-        audits
+        finished.load(Ordering::SeqCst)
     });
     println!("{audits} audits during 120 commits ({layout})");
     assert!(audits >= 10, "only {audits} audits ran during the commits");

@@ -171,10 +171,20 @@ fn changes_noise_and_repeats_are_told_apart() {
 fn thousand_url_check_runs_in_parallel_and_shows_progress_on_a_terminal() {
     let in_flight = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
-    let (f, m) = (in_flight.clone(), most.clone());
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (f, m, fst) = (in_flight.clone(), most.clone(), first.clone());
     let slow = Route::Custom(Arc::new(move |req, stream| {
         let now = f.fetch_add(1, Ordering::SeqCst) + 1;
         m.fetch_max(now, Ordering::SeqCst);
+        // The first request is answered only once a second one is in flight beside it (or
+        // after 20 s): parallel fetches then overlap however slowly a loaded machine starts
+        // them, and fetches made one at a time still never do.
+        if fst.swap(false, Ordering::SeqCst) {
+            let t = std::time::Instant::now();
+            while m.load(Ordering::SeqCst) < 2 && t.elapsed() < std::time::Duration::from_secs(20) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
         std::thread::sleep(std::time::Duration::from_millis(2));
         let body = format!("page {}", req.path);
         let _ = common::server::write_response(

@@ -527,9 +527,13 @@ fn a_key_change_refused_under_the_lock_leaves_no_key_file() {
             .spawn()
             .unwrap()
     };
-    let a = spawn(&env.key);
-    let b = spawn(&copy_key);
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    let mut a = spawn(&env.key);
+    let mut b = spawn(&copy_key);
+    // Both must be past their checks and waiting for the lock before it is let go, or the
+    // second would be refused by its checks (the key already retired) rather than under the
+    // lock, which is what this covers: wait until the kernel shows both blocked on it (a
+    // fixed sleep let a loaded machine release the lock before the second got there).
+    wait_blocked_on_lock(&env.archive.join("lock"), &mut [&mut a, &mut b]);
     lock.unlock().unwrap();
     let outcomes: Vec<bool> = [a, b]
         .into_iter()
@@ -546,4 +550,40 @@ fn a_key_change_refused_under_the_lock_leaves_no_key_file() {
         keys_before + 1,
         "one new key file, the committed rotation's"
     );
+}
+
+/// Waits until every one of `children` is blocked waiting for the `flock` on `path`, as
+/// /proc/locks shows it (`N: -> FLOCK ... PID MAJ:MIN:INODE ...`), for up to 60 s.
+fn wait_blocked_on_lock(path: &std::path::Path, children: &mut [&mut std::process::Child]) {
+    use std::os::unix::fs::MetadataExt;
+    let inode = fs::metadata(path).unwrap().ino();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let locks = fs::read_to_string("/proc/locks").expect("/proc/locks (Linux)");
+        let waiting: Vec<u32> = locks
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let (pid, dev) = match f.as_slice() {
+                    [_, "->", "FLOCK", _, _, pid, dev, ..] => (pid, dev),
+                    _ => return None,
+                };
+                let ino = dev.rsplit(':').next()?.parse::<u64>().ok()?;
+                (ino == inode).then(|| pid.parse().ok()).flatten()
+            })
+            .collect();
+        if children.iter().all(|c| waiting.contains(&c.id())) {
+            return;
+        }
+        for c in children.iter_mut() {
+            if let Some(status) = c.try_wait().unwrap() {
+                panic!("a writer ended ({status}) before waiting for the lock");
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writers never both waited for the lock: {locks}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

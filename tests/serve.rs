@@ -701,22 +701,13 @@ fn archived_script_cannot_reach_the_viewer_in_a_real_browser() {
     }
     let env = Env::new();
     let (terms, _) = import(&env, "terms.html", TERMS, "https://example.org/terms");
-    // The hostile page must name the viewer's address, which is only known once it runs: start
-    // a first server to learn nothing but a free port pair, then serve on fixed ports.
-    let probe = Server::start(&env, &[]);
-    let (viewer, documents) = (probe.viewer, probe.documents);
-    drop(probe);
-    let hostile = HOSTILE.replace("VIEWER", &format!("http://{viewer}"));
+    // The hostile page must name the viewer's address, which is only known once it runs: the
+    // server starts first (on ports of its own) and the page is imported into the archive it
+    // serves, which it reads live. (Learning a free port from a first server and binding it
+    // again raced every other test taking ports meanwhile.)
+    let server = Server::start(&env, &[]);
+    let hostile = HOSTILE.replace("VIEWER", &format!("http://{}", server.viewer));
     let (id, _) = import(&env, "hostile.html", &hostile, "https://evil.example/");
-    let server = Server::start_with(
-        &env,
-        &[
-            "--bind",
-            &viewer.to_string(),
-            "--documents-bind",
-            &documents.to_string(),
-        ],
-    );
     let profile = tempfile::tempdir().unwrap();
 
     // The archived page itself, opened directly on the documents' origin: its script never runs.

@@ -376,8 +376,25 @@ fn list_shows_the_method() {
 /// Batch output follows the input order with --ordered, however the fetches finish.
 #[test]
 fn ordered_batches_follow_the_input() {
-    let slow = Route::custom(|_, stream| {
-        std::thread::sleep(std::time::Duration::from_millis(1500));
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let env = Env::new();
+    // The slow page is answered only once the five fast ones of the batch are committed (their
+    // records in log/leaves; 30 s at most): it finishes last however slowly a loaded
+    // machine runs the others, where a fixed 1.5 s delay let them finish after it.
+    let leaves_path = env.archive.join("log").join("leaves");
+    let leaves = move || {
+        std::fs::read_to_string(&leaves_path)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let wanted = std::sync::Arc::new(AtomicUsize::new(0));
+    let (w, count) = (wanted.clone(), leaves.clone());
+    let slow = Route::custom(move |_, stream| {
+        let t = Instant::now();
+        while count() < w.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = common::server::write_response(
             stream,
             200,
@@ -393,7 +410,6 @@ fn ordered_batches_follow_the_input() {
         ));
     }
     let srv = common::serve_owned(routes);
-    let env = Env::new();
     let urls: Vec<String> = ["/slow", "/fast0", "/fast1", "/fast2", "/fast3", "/fast4"]
         .iter()
         .map(|p| srv.url(p))
@@ -406,14 +422,18 @@ fn ordered_batches_follow_the_input() {
             .collect()
     };
     let from = list.to_str().unwrap();
+    // Each batch writes one record per URL (a check too): the fast five come first.
+    wanted.store(leaves() + 5, Ordering::SeqCst);
     let unordered = env.ok(&["capture", "--from", from, "--jobs", "6"]);
     assert_eq!(
         printed(&unordered).last().unwrap(),
         &urls[0],
         "the slow page finishes last"
     );
+    wanted.store(leaves() + 5, Ordering::SeqCst);
     let ordered = env.ok(&["capture", "--from", from, "--jobs", "6", "--ordered"]);
     assert_eq!(printed(&ordered), urls);
+    wanted.store(leaves() + 5, Ordering::SeqCst);
     let r = env.run(&["check", "--from", from, "--jobs", "6", "--ordered"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(printed(&r.stdout), urls);

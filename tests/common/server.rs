@@ -189,6 +189,38 @@ impl Route {
         })
     }
 
+    /// Two routes, `/hold` and `/settled`, that keep a browser page from settling until its
+    /// script says it is done. `/hold` answers `204` only once `/settled` has been requested
+    /// (or after `bound`, so a page that never says so still ends); `/settled` answers `204`
+    /// at once. A page fetches `/hold` first and `/settled` after its last handler wrote to the
+    /// DOM: a request stays in flight until then, so the capture cannot settle before the DOM
+    /// holds what the test looks for, however slowly a loaded machine runs the handlers. The
+    /// test then insists `/settled` was hit once (a page that never got there fails plainly).
+    pub fn hold_until_settled(bound: Duration) -> [(&'static str, Route); 2] {
+        let settled = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let (hold, done) = (Arc::clone(&settled), settled);
+        [
+            (
+                "/hold",
+                Route::custom(move |_, stream| {
+                    let (flag, cv) = &*hold;
+                    let guard = flag.lock().unwrap_or_else(|e| e.into_inner());
+                    drop(cv.wait_timeout_while(guard, bound, |s| !*s));
+                    let _ = write_response(stream, 204, &[], b"");
+                }),
+            ),
+            (
+                "/settled",
+                Route::custom(move |_, stream| {
+                    let (flag, cv) = &*done;
+                    *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                    cv.notify_all();
+                    let _ = write_response(stream, 204, &[], b"");
+                }),
+            ),
+        ]
+    }
+
     /// `Route::Custom` from a closure.
     pub fn custom(handler: impl Fn(&RequestHead, &mut TcpStream) + Send + Sync + 'static) -> Route {
         Route::Custom(Arc::new(handler))
