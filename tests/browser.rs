@@ -793,10 +793,13 @@ fn service_workers_and_websockets_are_blocked_and_recorded() {
     let ws = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     ws.set_nonblocking(true).unwrap();
     let ws_url = format!("ws://{}/live", ws.local_addr().unwrap());
-    // The refusals reach the page's handlers only after the browser has tried the socket and
-    // started the worker, which under load takes longer than any fixed quiet window. So the page
-    // holds a request open (`/hold`) until its handlers have run and said so (`/settled`): the
-    // capture cannot settle before the DOM records both outcomes.
+    // The socket's refusal reaches the page's handler only after the browser has tried it,
+    // which under load takes longer than any fixed quiet window. So the page holds a request
+    // open (`/hold`) until its handler has run and said so (`/settled`). The worker's
+    // registration promise is Chromium's to settle: under load, when its script is refused
+    // while the worker still waits for the debugger, it never settles (the capture does not
+    // wait on it, nothing being in flight). What is ours, and checked below, is that its script
+    // is never fetched, the refusal is recorded, and the page never sees it registered.
     let [hold, settled] = Route::hold_until_settled(HOLD);
     let srv = TestServer::start(vec![
         hold,
@@ -811,10 +814,10 @@ fn service_workers_and_websockets_are_blocked_and_recorded() {
                    s.onopen = () => {{ document.body.dataset.ws = 'open'; done(); }};\
                    s.onerror = () => {{ document.body.dataset.ws = 'error'; done(); }};\
                  }});\
-                 const sw = navigator.serviceWorker.register('/sw.js').then(\
+                 navigator.serviceWorker.register('/sw.js').then(\
                    () => document.body.dataset.sw = 'registered',\
                    () => document.body.dataset.sw = 'refused');\
-                 Promise.all([ws, sw]).then(() => fetch('/settled'));</script>"
+                 ws.then(() => fetch('/settled'));</script>"
             )),
         ),
         (
@@ -833,9 +836,13 @@ fn service_workers_and_websockets_are_blocked_and_recorded() {
         browser.capture(&srv.url("/"), net.clone(), &options)
     })
     .unwrap();
-    assert_eq!(srv.hits("/settled"), 1, "the page never saw both refusals");
+    assert_eq!(
+        srv.hits("/settled"),
+        1,
+        "the page never saw the socket fail"
+    );
     assert!(cap.dom.contains("data-ws=\"error\""), "{}", cap.dom);
-    assert!(cap.dom.contains("data-sw=\"refused\""), "{}", cap.dom);
+    assert!(!cap.dom.contains("data-sw=\"registered\""), "{}", cap.dom);
     assert!(ws.accept().is_err(), "the WebSocket reached its server");
     assert_eq!(
         srv.hits("/sw.js"),
