@@ -94,6 +94,11 @@ fn blob_inputs() {
 }
 
 #[test]
+fn citation_inputs() {
+    check_target("citation");
+}
+
+#[test]
 fn html_title_inputs() {
     check_target("html_title");
 }

@@ -41,6 +41,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("segment", segment),
     ("html_text", html_text),
     ("body_decode", body_decode),
+    ("citation", citation),
 ];
 
 /// `Manifest::parse`: it accepts only the canonical byte form (FORMAT.md 5.1, 5.6), so whatever
@@ -903,4 +904,52 @@ pub fn body_decode(data: &[u8]) {
         hex_lower(&Sha256::digest(&reference)),
         "{encoding:?}: another document"
     );
+}
+
+/// `cite_check::stated`, the reader of pasted citations (`verify --citation`): every fact it
+/// reads is well formed (a record ID that parses to itself, 64 lower-case hex digits, a time in
+/// the one form it compares, a URL with a scheme and no space), and reading a text again made of
+/// only those facts finds them all again.
+pub fn citation(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let s = exhibit::cite_check::stated(&text);
+    for id in &s.record_ids {
+        let parsed: RecordId = id.parse().expect("a stated record ID parses");
+        assert_eq!(&parsed.to_string(), id);
+    }
+    for h in &s.sha256 {
+        assert!(
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{h:?}"
+        );
+    }
+    for t in &s.times {
+        assert_eq!(t.len(), 23, "{t:?}");
+        assert!(t.ends_with(" UTC"), "{t:?}");
+    }
+    for u in &s.urls {
+        assert!(
+            u.starts_with("http://") || u.starts_with("https://"),
+            "{u:?}"
+        );
+        assert!(!u.chars().any(char::is_whitespace), "{u:?}");
+    }
+    let facts: Vec<&String> = s
+        .record_ids
+        .iter()
+        .chain(&s.sha256)
+        .chain(&s.times)
+        .collect();
+    let again = exhibit::cite_check::stated(
+        &facts
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(" ; "),
+    );
+    assert_eq!(again.record_ids, s.record_ids);
+    assert_eq!(again.sha256, s.sha256);
+    assert_eq!(again.times, s.times);
 }
