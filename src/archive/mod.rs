@@ -1327,9 +1327,13 @@ fn create(root: &Path, origin: &str, secret: &SecretKey, layout: Layout) -> Resu
         }
     }
     let staging_name = dir::unique_name(&format!(".{name}.init-"));
-    let staging = parent
-        .sub_create(&staging_name)
-        .at("create directory", &parent.join(&staging_name))?;
+    // Removed if the process is interrupted before it is renamed into place (core/interrupt.rs).
+    let (staging, registration) = crate::core::interrupt::track(
+        || parent.sub_create(&staging_name),
+        |_| parent.join(&staging_name),
+    )
+    .at("create directory", &parent.join(&staging_name))?
+    .into_parts();
     let cleanup = |parent: &dir::Dir| {
         let _ = parent.remove_tree(&staging_name);
     };
@@ -1374,7 +1378,14 @@ fn create(root: &Path, origin: &str, secret: &SecretKey, layout: Layout) -> Resu
         cleanup(parent);
         return Err(e);
     }
-    match parent.rename(&staging_name, parent, &name) {
+    let renamed = registration.settle(|| {
+        let renamed = parent.rename(&staging_name, parent, &name);
+        if renamed.is_err() {
+            cleanup(parent);
+        }
+        renamed
+    });
+    match renamed {
         Ok(()) => {
             parent.sync().at("flush directory", &parent_path)?;
             Ok(true)
@@ -1386,13 +1397,9 @@ fn create(root: &Path, origin: &str, secret: &SecretKey, layout: Layout) -> Resu
             ) =>
         {
             // Someone else's archive got there first: use theirs.
-            cleanup(parent);
             Ok(false)
         }
-        Err(e) => {
-            cleanup(parent);
-            Err(local::io_error("move into place", root, e))
-        }
+        Err(e) => Err(local::io_error("move into place", root, e)),
     }
 }
 
