@@ -146,3 +146,85 @@ fn an_interrupted_migrate_leaves_no_staging_directory() {
     env.ok(&["migrate", dest.to_str().unwrap()]);
     assert_eq!(named(&parent, ""), vec![dest]);
 }
+
+/// The PID of a process that has ended.
+fn dead_pid() -> u32 {
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+/// A staging directory as `init` or `migrate` names it, with something inside.
+fn staging_dir(parent: &Path, name: &str, kind: &str, pid: u32, hex: &str) -> PathBuf {
+    let d = parent.join(format!(".{name}.{kind}-{pid}-{hex}"));
+    std::fs::create_dir_all(d.join("log")).unwrap();
+    std::fs::write(d.join("log").join("leaves"), b"half a log").unwrap();
+    d
+}
+
+/// SIGKILL cannot be caught: the staging directory of a killed `migrate` stays, and the next
+/// `migrate` to the same place removes it (its process is gone and its lock free).
+#[test]
+fn the_next_migrate_removes_the_staging_directory_a_killed_one_left() {
+    let env = Env::bare();
+    env.ok(&["init", "--layout", "loose"]);
+    big_archive(&env, 4, 32);
+    let parent = env.dir.path().join("copies");
+    std::fs::create_dir(&parent).unwrap();
+    let dest = parent.join("packed");
+    let mut child = env
+        .command(&["migrate", dest.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        signal_once_under_way(&mut child, &parent, ".packed.migrate-", libc::SIGKILL),
+        "the migration ended before it could be killed"
+    );
+    let (status, _) = wait(child);
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    let left = named(&parent, ".packed.migrate-");
+    assert_eq!(left.len(), 1, "{left:?}");
+    env.ok(&["migrate", dest.to_str().unwrap()]);
+    assert_eq!(named(&parent, ""), vec![dest]);
+}
+
+/// `init` removes the staging directories of its target that are provably abandoned, and only
+/// those: not one whose process still runs, not one still locked, not another archive's, not
+/// one of another name.
+#[test]
+fn init_removes_abandoned_staging_directories_of_its_target_only() {
+    let env = Env::bare();
+    let parent = env.dir.path();
+    let dead = dead_pid();
+    let hex = "0123456789abcdef";
+    let stale_init = staging_dir(parent, "archive", "init", dead, hex);
+    let stale_migrate = staging_dir(parent, "archive", "migrate", dead, "fedcba9876543210");
+    // Its process still runs (this test), no lock: kept.
+    let running = staging_dir(parent, "archive", "init", std::process::id(), hex);
+    // Its process is gone but someone holds its lock (say, a process in another PID
+    // namespace): kept.
+    let locked = staging_dir(parent, "archive", "migrate", dead, "00000000000000aa");
+    let held = std::fs::File::open(&locked).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&held), libc::LOCK_EX) },
+        0
+    );
+    // Another archive's, and a name that is not a staging directory's: kept.
+    let other = staging_dir(parent, "archive2", "init", dead, hex);
+    let odd = staging_dir(parent, "archive", "init", dead, "not-hex");
+    // A staging directory's name on a file: kept.
+    let file = parent.join(format!(".archive.init-{dead}-1111111111111111"));
+    std::fs::write(&file, b"").unwrap();
+
+    env.ok(&["init"]);
+    assert!(!stale_init.exists() && !stale_migrate.exists());
+    for kept in [&running, &locked, &other, &odd, &file] {
+        assert!(kept.exists(), "{} was removed", kept.display());
+    }
+    env.assert_audit_clean();
+    drop(held);
+}

@@ -67,14 +67,10 @@ pub fn migrate(src: &Archive, dest: &Path, progress: &dyn Fn(u64, u64)) -> Resul
     })?;
     src.recover(cp.size)?;
 
+    super::remove_stale_staging(&parent, &name);
     let staging_name = dir::unique_name(&format!(".{name}.migrate-"));
     // Removed if the process is interrupted before it is renamed into place (core/interrupt.rs).
-    let (staging, registration) = crate::core::interrupt::track(
-        || parent.sub_create(&staging_name),
-        |_| parent.join(&staging_name),
-    )
-    .at("create directory", &parent.join(&staging_name))?
-    .into_parts();
+    let (staging, registration) = super::create_staging(&parent, &staging_name)?;
     let built = (|| {
         local::make_packed_layout(&staging)?;
         let out = Local::from_dir(staging.try_clone().at("open", staging.path())?);

@@ -15,7 +15,9 @@
 //! empties a directory that a rename has just made the finished archive.
 //!
 //! SIGKILL and a power cut cannot be caught. What they leave of the archive's own writes, the
-//! next writer rolls back.
+//! next writer rolls back; a staging directory of `init` or `migrate`, the next `init` or
+//! `migrate` of the same target removes once it is provably abandoned (archive/mod.rs,
+//! `remove_stale_staging`).
 //!
 //! Without [`install`] (the library used on its own) nothing is caught and registering costs a
 //! map entry.
