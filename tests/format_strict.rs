@@ -601,7 +601,10 @@ fn format_md_section_5_names_every_manifest_version() {
         format!("## 5. Manifests (`{first}` to `{last}`)"),
         "section 5's heading"
     );
-    assert!(contents.contains("(`exhibit-manifest/1` to `/5`)"), "{contents}");
+    assert!(
+        contents.contains("(`exhibit-manifest/1` to `/5`)"),
+        "{contents}"
+    );
     for v in [FORMAT_V1, FORMAT_V2, FORMAT, FORMAT_V4, FORMAT_V5] {
         let short = &v[v.len() - 2..];
         assert!(
