@@ -26,7 +26,7 @@ pub mod verify;
 // The earlier flat paths, kept so that code written against them keeps compiling.
 pub use crate::archive::store;
 pub use crate::capture::policy as netpolicy;
-pub use crate::core::{b64, fsutil, keys, manifest, note, record_id};
+pub use crate::core::{b64, fsutil, interrupt, keys, manifest, note, record_id};
 pub use crate::formats::{bundle, cite, cite_check, zipread};
 pub use crate::ops::history;
 pub use crate::text::diff;

@@ -15,6 +15,9 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Ctrl-C, SIGTERM and SIGHUP remove the temporary files and staging directories a command
+    // was building, then end the process by the same signal (src/core/interrupt.rs).
+    exhibit::interrupt::install();
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
         // Help and version are our own text; clap prints them (and exits 0, or 2 for a bare

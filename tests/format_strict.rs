@@ -576,3 +576,40 @@ fn a_missing_checkpoint_is_damage_and_stops_writers() {
     let (code, _) = env.audit(&[]);
     assert_eq!(code, 1);
 }
+
+/// FORMAT.md section 5 is the manifest's specification: its heading and the contents name
+/// every manifest version a reader accepts, and the `format` field's row names each of them.
+#[test]
+fn format_md_section_5_names_every_manifest_version() {
+    let format = include_str!("../docs/FORMAT.md");
+    let heading = format
+        .lines()
+        .find(|l| l.starts_with("## 5. "))
+        .expect("section 5");
+    let contents = format
+        .lines()
+        .find(|l| l.starts_with("5. Manifests"))
+        .expect("section 5 in the contents");
+    let row = format
+        .lines()
+        .find(|l| l.starts_with("| `format`"))
+        .expect("the format field's row");
+    use exhibit::manifest::{FORMAT, FORMAT_V1, FORMAT_V2, FORMAT_V4, FORMAT_V5};
+    let (first, last) = (FORMAT_V1, FORMAT_V5);
+    assert_eq!(
+        heading,
+        format!("## 5. Manifests (`{first}` to `{last}`)"),
+        "section 5's heading"
+    );
+    assert!(
+        contents.contains("(`exhibit-manifest/1` to `/5`)"),
+        "{contents}"
+    );
+    for v in [FORMAT_V1, FORMAT_V2, FORMAT, FORMAT_V4, FORMAT_V5] {
+        let short = &v[v.len() - 2..];
+        assert!(
+            row.contains(&format!("`{v}`")) || row.contains(&format!("`{short}`")),
+            "the format row does not name {v}: {row}"
+        );
+    }
+}

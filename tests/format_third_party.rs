@@ -1473,6 +1473,134 @@ fn format_md_browser_parts_procedure_checks_every_part() {
     );
 }
 
+/// FORMAT.md 5.10's `browser-parts.sh` on odd manifests, without Chromium: a `browser` member
+/// written by hand, over blobs made with zstd. The procedure reads the manifest's bytes, so it
+/// does not depend on the locale or on text mode, and any manifest it cannot read, or whose
+/// parts it cannot all list, fails the check: before, a URL Python could not print (a lone
+/// surrogate escape) ended the listing early and the parts after it went unchecked, a manifest
+/// that is not UTF-8 listed nothing, and either way the script exited 0.
+#[test]
+fn format_md_browser_parts_procedure_is_byte_exact_on_odd_manifests() {
+    require_tools();
+    let script = fenced("browser-parts.sh", "sh");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let blob = |bytes: &[u8]| {
+        let sha = common::sha256_hex(bytes);
+        let path = archive
+            .join("documents")
+            .join(&sha[..2])
+            .join(format!("{sha}.zst"));
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, zstd::encode_all(bytes, 3).unwrap()).unwrap();
+        (sha, bytes.len(), path)
+    };
+    let parts: Vec<_> = [
+        b"png".as_slice(),
+        b"pdf",
+        b"<html>dom</html>",
+        b"<html>page</html>",
+        b"p { color: red }",
+    ]
+    .into_iter()
+    .map(blob)
+    .collect();
+    let attachment = |i: usize, role: &str| {
+        format!(
+            r#"{{"role":"{role}","media_type":"x/y","sha256":"{}","size":{}}}"#,
+            parts[i].0, parts[i].1
+        )
+    };
+    let exchange = |i: usize, url: &str| {
+        format!(
+            r#"{{"url":"{url}","response":{{"status":200,"headers":[],"body":{{"sha256":"{}","size":{}}}}}}}"#,
+            parts[i].0, parts[i].1
+        )
+    };
+    // The first exchange's URL as JSON text, spliced in as is.
+    let manifest = |first_url: &str| {
+        format!(
+            r#"{{"format":"exhibit-manifest/5","browser":{{"attachments":[{},{},{}],"exchanges":[{},{}]}}}}"#,
+            attachment(0, "screenshot"),
+            attachment(1, "pdf"),
+            attachment(2, "dom"),
+            exchange(3, first_url),
+            exchange(4, "https://example.org/p.css"),
+        )
+        .into_bytes()
+    };
+    let run = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        let mut b = bytes.to_vec();
+        b.push(b'\n');
+        fs::write(&path, b).unwrap();
+        Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("ARCHIVE", &archive)
+            .env("MANIFEST", &path)
+            .env("LC_ALL", "C")
+            .output()
+            .unwrap()
+    };
+    // Plain, and with a URL holding a line break, an escape and text that is not ASCII: every
+    // part is checked, and each name is shown on one line, escaped.
+    let o = run("plain.json", &manifest("https://example.org/"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.starts_with("ok ")).count(),
+        5
+    );
+    let o = run(
+        "odd-url.json",
+        &manifest(r"https://example.org/a\nb\u001b[31m\u00e9\u2028"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = stdout(&o);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("ok ")).count(),
+        5,
+        "{out}"
+    );
+    assert!(
+        out.contains(r"ok https://example.org/a\nb\u001b[31m\u00e9\u2028"),
+        "{out}"
+    );
+    // The stylesheet's blob damaged: found whatever the first URL holds.
+    let css = &parts[4].2;
+    fs::write(css, zstd::encode_all(&b"p { color: blue }"[..], 3).unwrap()).unwrap();
+    for (name, first_url) in [
+        ("plain-damaged.json", "https://example.org/"),
+        ("surrogate.json", r"https://example.org/\ud800"),
+    ] {
+        let o = run(name, &manifest(first_url));
+        assert!(
+            !o.status.success(),
+            "{name}: a damaged part passed: {}",
+            text(&o)
+        );
+        assert!(
+            stdout(&o).contains("FAILED https://example.org/p.css"),
+            "{name}: {}",
+            text(&o)
+        );
+    }
+    // Not UTF-8, or a part without a SHA-256: the check fails, it does not pass by silence.
+    let mut not_utf8 = manifest("https://example.org/");
+    let at = not_utf8.windows(4).position(|w| w == b"pdf\"").unwrap();
+    not_utf8[at] = 0xff;
+    let mut no_sha = String::from_utf8(manifest("https://example.org/")).unwrap();
+    no_sha = no_sha.replacen(&parts[1].0, "../../../../etc/passwd", 1);
+    for (name, bytes) in [
+        ("not-utf8.json", not_utf8),
+        ("no-sha.json", no_sha.into_bytes()),
+    ] {
+        let o = run(name, &bytes);
+        assert!(!o.status.success(), "{name} passed: {}", text(&o));
+        assert!(stdout(&o).contains("FAILED"), "{name}: {}", text(&o));
+    }
+}
+
 /// Section 3.3 followed literally: the fixture's archive migrated to the packed layout (and a
 /// record committed into it afterwards, with the ID of its position), each record cut out of
 /// its pack by `unpack.sh` into the loose files of section 3, and then accepted by section 12's
@@ -1921,6 +2049,90 @@ fn format_md_unpack_sh_refuses_packs_that_break_the_footer_rules() {
     let forged = fx.dir.path().join("packed-footer-0");
     let o = unpack_sh(&forged, &after, &fx.dir.path().join("after-out"));
     assert!(!o.status.success(), "{}", text(&o));
+
+    // F beyond 999,999,999,999 (section 3.3), every other rule kept: the footer's 12-digit
+    // offsets still cover [0, F) exactly, the last entry being one byte at offset
+    // 999,999,999,999, in a sparse file of 1 TB. Both readers refuse it from its trailer and
+    // length, before reading it whole. (Its name cannot be its SHA-256, which would take
+    // reading 1 TB: the old unpack.sh read it all to find that out, and only that.)
+    let cap: u64 = 999_999_999_999;
+    let real: Vec<u8> = entries.iter().flat_map(|(_, b)| b.clone()).collect();
+    let mut lines: Vec<String> = Vec::new();
+    let mut at = 0u64;
+    for (f, b) in &entries {
+        lines.push(format!(
+            "{} {at:012} {:012}\n",
+            f.as_ref().unwrap(),
+            b.len()
+        ));
+        at += b.len() as u64;
+    }
+    lines.push(format!(
+        "{} {at:012} {:012}\n",
+        field('d', &"e".repeat(64)),
+        cap - at
+    ));
+    lines.push(format!(
+        "{} {cap:012} {:012}\n",
+        field('d', &"f".repeat(64)),
+        1
+    ));
+    lines.sort();
+    let footer = lines.concat();
+    let f = cap + 1;
+    let trailer = format!("exhibit-pack/1 {:010} {f:016}\n", lines.len());
+    let forged = fx.dir.path().join("packed-beyond-cap");
+    copy_dir(&packed, &forged);
+    let big = common::sha256_hex(footer.as_bytes());
+    fs::remove_file(pack_path(&forged, &name)).unwrap();
+    let path = pack_path(&forged, &big);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = fs::File::create(&path).unwrap();
+        file.write_all(&real).unwrap();
+        file.set_len(f)
+            .expect("a sparse file of 1 TB in the temporary directory");
+        file.seek(SeekFrom::Start(f)).unwrap();
+        file.write_all(footer.as_bytes()).unwrap();
+        file.write_all(trailer.as_bytes()).unwrap();
+    }
+    let places_path = forged.join("log").join("places");
+    let text_places = fs::read_to_string(&places_path).unwrap();
+    fs::write(&places_path, text_places.replace(&name, &big)).unwrap();
+    let timed = |program: &str| {
+        let mut c = Command::new("timeout");
+        c.arg("60").arg(program);
+        c
+    };
+    let o = timed("bash")
+        .arg("-c")
+        .arg(fenced("unpack.sh", "bash"))
+        .env("ARCHIVE", &forged)
+        .env("RECORD", &target)
+        .env("OUT", fx.dir.path().join("beyond-cap-out"))
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr)
+                .contains(".pack: the footer begins beyond byte 999,999,999,999"),
+        "unpack.sh did not refuse a footer beyond the cap from its trailer:\n{}",
+        text(&o)
+    );
+    let o = timed(exhibit_bin())
+        .args(["--archive", forged.to_str().unwrap(), "verify", &target])
+        .env("EXHIBIT_KEY", &fx.key)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "exhibit verify:\n{}", text(&o));
+    assert!(
+        text(&o).contains("beyond 999,999,999,999"),
+        "exhibit verify did not say why:\n{}",
+        text(&o)
+    );
+    fs::remove_dir_all(&forged).unwrap();
 }
 
 /// Section 2: every line ends in LF. A checkpoint or `log/keys` with CRLF line endings is

@@ -452,6 +452,16 @@ impl Dir {
         Ok(())
     }
 
+    /// Take an exclusive advisory lock on the directory itself without waiting; false if
+    /// another open file description holds a lock on it.
+    pub fn try_lock_exclusive(&self) -> io::Result<bool> {
+        match rustix::fs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub fn lock_shared(&self) -> io::Result<()> {
         rustix::fs::flock(&self.fd, FlockOperation::LockShared)?;
         Ok(())

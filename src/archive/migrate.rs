@@ -67,10 +67,10 @@ pub fn migrate(src: &Archive, dest: &Path, progress: &dyn Fn(u64, u64)) -> Resul
     })?;
     src.recover(cp.size)?;
 
+    super::remove_stale_staging(&parent, &name);
     let staging_name = dir::unique_name(&format!(".{name}.migrate-"));
-    let staging = parent
-        .sub_create(&staging_name)
-        .at("create directory", &parent.join(&staging_name))?;
+    // Removed if the process is interrupted before it is renamed into place (core/interrupt.rs).
+    let (staging, registration) = super::create_staging(&parent, &staging_name)?;
     let built = (|| {
         local::make_packed_layout(&staging)?;
         let out = Local::from_dir(staging.try_clone().at("open", staging.path())?);
@@ -105,11 +105,14 @@ pub fn migrate(src: &Archive, dest: &Path, progress: &dyn Fn(u64, u64)) -> Resul
             return Err(e);
         }
     };
-    if !parent
-        .rename_noreplace(&staging_name, &parent, &name)
-        .at("move into place", dest)?
-    {
-        let _ = parent.remove_tree(&staging_name);
+    let renamed = registration.settle(|| {
+        let renamed = parent.rename_noreplace(&staging_name, &parent, &name);
+        if !matches!(renamed, Ok(true)) {
+            let _ = parent.remove_tree(&staging_name);
+        }
+        renamed
+    });
+    if !renamed.at("move into place", dest)? {
         return Err(
             Error::usage(format!("{} appeared while migrating", dest.display()))
                 .hint("name a directory that does not exist yet; nothing was changed"),

@@ -1297,6 +1297,81 @@ fn staging_parent(root: &Path) -> Result<(dir::Dir, String)> {
     Ok((dir, name))
 }
 
+/// The kinds of staging directory a new archive named `name` is built in, beside it:
+/// `.<name>.init-<pid>-<16 hex digits>` and `.<name>.migrate-<pid>-<16 hex digits>`
+/// ([`dir::unique_name`]). The PID of the process that made it, if `entry` is one.
+fn staging_pid(entry: &str, name: &str) -> Option<i32> {
+    ["init", "migrate"].iter().find_map(|kind| {
+        let rest = entry.strip_prefix(&format!(".{name}.{kind}-"))?;
+        let (pid, hex) = rest.split_once('-')?;
+        let ok = !pid.is_empty()
+            && pid.len() <= 10
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && hex.len() == 16
+            && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| pid.parse().ok()).flatten().filter(|p| *p > 0)
+    })
+}
+
+/// Create a staging directory for a new archive in `parent`, locked (see
+/// [`remove_stale_staging`]) and registered for removal if the process is interrupted.
+pub(crate) fn create_staging(
+    parent: &dir::Dir,
+    staging_name: &str,
+) -> Result<(dir::Dir, crate::core::interrupt::Registration)> {
+    let path = parent.join(staging_name);
+    let (staging, registration) = crate::core::interrupt::track(
+        || {
+            let d = parent.sub_create(staging_name)?;
+            d.lock_exclusive()?;
+            Ok::<_, std::io::Error>(d)
+        },
+        |_| path.clone(),
+    )
+    .at("create directory", &path)?
+    .into_parts();
+    Ok((staging, registration))
+}
+
+/// Remove what interrupted `init`s and `migrate`s of the archive `name` left in `parent`: a
+/// SIGKILL or a crash, which no handler sees (Ctrl-C, SIGTERM and SIGHUP clean up at once,
+/// core/interrupt.rs). Only a directory that is provably such a remain goes: its name is one of
+/// [`staging_pid`]'s, it is a directory (not a link), the process its name gives is gone, and
+/// the lock that process held on it for as long as it ran ([`create_staging`]) is free. Anything
+/// else, a staging directory still being built included, is left alone; so are errors (a
+/// directory that cannot be removed is simply still there). Returns how many went.
+pub(crate) fn remove_stale_staging(parent: &dir::Dir, name: &str) -> usize {
+    let Ok(entries) = parent.entries() else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries {
+        let Some(entry) = e.name.to_str() else {
+            continue;
+        };
+        let Some(pid) = staging_pid(entry, name) else {
+            continue;
+        };
+        if e.kind != dir::EntryKind::Dir || process_exists(pid) {
+            continue;
+        }
+        let Ok(Some(d)) = parent.sub(entry) else {
+            continue;
+        };
+        if d.try_lock_exclusive().unwrap_or(false) && parent.remove_tree(entry).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Whether a process with this PID exists (also one of another user's: EPERM).
+fn process_exists(pid: i32) -> bool {
+    // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 /// Build a new archive beside `root` and rename it into place. Returns false if another
 /// process created the archive first (ours is then thrown away).
 fn create(root: &Path, origin: &str, secret: &SecretKey, layout: Layout) -> Result<bool> {
@@ -1326,10 +1401,10 @@ fn create(root: &Path, origin: &str, secret: &SecretKey, layout: Layout) -> Resu
             )
         }
     }
+    remove_stale_staging(parent, &name);
     let staging_name = dir::unique_name(&format!(".{name}.init-"));
-    let staging = parent
-        .sub_create(&staging_name)
-        .at("create directory", &parent.join(&staging_name))?;
+    // Removed if the process is interrupted before it is renamed into place (core/interrupt.rs).
+    let (staging, registration) = create_staging(parent, &staging_name)?;
     let cleanup = |parent: &dir::Dir| {
         let _ = parent.remove_tree(&staging_name);
     };
@@ -1374,7 +1449,14 @@ fn create(root: &Path, origin: &str, secret: &SecretKey, layout: Layout) -> Resu
         cleanup(parent);
         return Err(e);
     }
-    match parent.rename(&staging_name, parent, &name) {
+    let renamed = registration.settle(|| {
+        let renamed = parent.rename(&staging_name, parent, &name);
+        if renamed.is_err() {
+            cleanup(parent);
+        }
+        renamed
+    });
+    match renamed {
         Ok(()) => {
             parent.sync().at("flush directory", &parent_path)?;
             Ok(true)
@@ -1386,13 +1468,9 @@ fn create(root: &Path, origin: &str, secret: &SecretKey, layout: Layout) -> Resu
             ) =>
         {
             // Someone else's archive got there first: use theirs.
-            cleanup(parent);
             Ok(false)
         }
-        Err(e) => {
-            cleanup(parent);
-            Err(local::io_error("move into place", root, e))
-        }
+        Err(e) => Err(local::io_error("move into place", root, e)),
     }
 }
 
@@ -1608,4 +1686,36 @@ fn default_origin() -> Result<String> {
     getrandom::getrandom(&mut b)
         .map_err(|e| Error::archive(format!("the operating system gave no random bytes: {e}")))?;
     Ok(format!("exhibit.local/{}", hex::encode(b)))
+}
+
+#[cfg(test)]
+mod staging_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_names_init_and_migrate_give_their_staging_are_theirs() {
+        let name = dir::unique_name(".archive.init-");
+        assert_eq!(
+            staging_pid(&name, "archive"),
+            Some(std::process::id() as i32)
+        );
+        let m = ".my-archive.migrate-42-0123456789abcdef";
+        assert_eq!(staging_pid(m, "my-archive"), Some(42));
+        for other in [
+            ".my-archive.migrate-42-0123456789abcde",
+            ".my-archive.migrate-42-0123456789ABCDEF",
+            ".my-archive.migrate--0123456789abcdef",
+            ".my-archive.migrate-0-0123456789abcdef",
+            ".my-archive.copy-42-0123456789abcdef",
+            ".other.migrate-42-0123456789abcdef",
+            "my-archive.migrate-42-0123456789abcdef",
+        ] {
+            assert_eq!(staging_pid(other, "my-archive"), None, "{other}");
+        }
+        // Another archive whose name extends this one's is not this one's.
+        assert_eq!(
+            staging_pid(".archive.init-x.init-42-0123456789abcdef", "archive"),
+            None
+        );
+    }
 }

@@ -51,9 +51,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         Some(remote) => {
             let root = exhibit::archive::remote::cache_root();
             exhibit::fsutil::create_dir_all(&root)?;
-            let dir = tempfile::Builder::new()
-                .prefix("audit-")
-                .tempdir_in(&root)
+            let dir = exhibit::interrupt::temp_dir_in(&root, "audit-")
                 .map_err(|e| exhibit::Error::io("create a directory in", &root, e))?;
             let copy = remote.with_replica_at(dir.path().join("archive"));
             let (archive, head, damaged) = match copy.open_for_audit(jobs) {

@@ -58,8 +58,14 @@ fn publish(archive: &exhibit::archive::Archive, dir: &Path) -> Result<()> {
     if let Ok(old) = std::fs::read_to_string(&published) {
         refuse_rollback(archive, cp, &old, &published)?;
     }
-    let scratch = dir.join(".exhibit-scratch");
-    real_dir(&scratch, true)?;
+    // A scratch directory of this run's own, removed at the end and if it is interrupted.
+    let scratch_dir = exhibit::interrupt::temp_dir_in(dir, ".exhibit-scratch-").map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create a scratch directory in {}: {e}",
+            super::esc(&dir.display().to_string())
+        )
+    })?;
+    let scratch = scratch_dir.path().to_path_buf();
     let all = tiles::tiles_for(cp.size);
     let mut written = 0usize;
     for tile in &all {
@@ -93,7 +99,7 @@ fn publish(archive: &exhibit::archive::Archive, dir: &Path) -> Result<()> {
         }
     }
     exhibit::fsutil::write_atomic(&scratch, &published, text.as_bytes(), 0o644)?;
-    let _ = std::fs::remove_dir(&scratch);
+    drop(scratch_dir);
     eprintln!(
         "exhibit: published the checkpoint (tree size {}) in {} ({} tile files written)",
         cp.size,

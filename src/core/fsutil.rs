@@ -58,17 +58,11 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// Write `bytes` to `path` atomically: a sibling scratch file in `scratch_dir`, fsync, rename.
 /// `scratch_dir` must be on the same filesystem as `path`.
 pub fn write_atomic(scratch_dir: &Path, path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".write-")
-        .permissions(permissions(mode))
-        .tempfile_in(scratch_dir)
-        .ctx("create a scratch file in", scratch_dir)?;
+    let tmp = scratch_file(scratch_dir, mode)?;
     let mut f = tmp.as_file();
     f.write_all(bytes).ctx("write", tmp.path())?;
     f.sync_all().ctx("flush", tmp.path())?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .ctx("move into place", path)?;
+    tmp.persist(path).ctx("move into place", path)?;
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -81,15 +75,18 @@ pub fn write_atomic(scratch_dir: &Path, path: &Path, bytes: &[u8], mode: u32) ->
 /// is hard-linked to `path` (which fails if `path` exists), so concurrent writers of the same
 /// path never overwrite each other. Returns false if `path` already existed.
 pub fn write_new(scratch_dir: &Path, path: &Path, bytes: &[u8], mode: u32) -> Result<bool> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".write-")
-        .permissions(permissions(mode))
-        .tempfile_in(scratch_dir)
-        .ctx("create a scratch file in", scratch_dir)?;
+    let tmp = scratch_file(scratch_dir, mode)?;
     let mut f = tmp.as_file();
     f.write_all(bytes).ctx("write", tmp.path())?;
     f.sync_all().ctx("flush", tmp.path())?;
-    match fs::hard_link(tmp.path(), path) {
+    // Linked, then the scratch name removed, with no interruption's clean-up in between.
+    let (tmp, registration) = tmp.into_parts();
+    let linked = registration.settle(|| {
+        let linked = fs::hard_link(tmp.path(), path);
+        drop(tmp);
+        linked
+    });
+    match linked {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
         Err(e) => return Err(e).ctx("create", path),
@@ -100,6 +97,24 @@ pub fn write_new(scratch_dir: &Path, path: &Path, bytes: &[u8], mode: u32) -> Re
         .unwrap_or(Path::new("."));
     sync_dir(parent)?;
     Ok(true)
+}
+
+/// A scratch file in `dir` with `mode`, removed if the process is interrupted (a key's scratch
+/// file beside `keygen --out`, an `audit --state` file's beside it).
+fn scratch_file(
+    dir: &Path,
+    mode: u32,
+) -> Result<super::interrupt::Tracked<tempfile::NamedTempFile>> {
+    super::interrupt::track(
+        || {
+            tempfile::Builder::new()
+                .prefix(".write-")
+                .permissions(permissions(mode))
+                .tempfile_in(dir)
+        },
+        |t| t.path().to_path_buf(),
+    )
+    .ctx("create a scratch file in", dir)
 }
 
 #[cfg(unix)]

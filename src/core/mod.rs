@@ -8,6 +8,7 @@
 pub mod b64;
 pub mod digest;
 pub mod fsutil;
+pub mod interrupt;
 pub mod keys;
 pub mod manifest;
 pub mod note;

@@ -141,6 +141,10 @@ pub enum PackError {
     #[error("its trailer says {count} entries from byte {footer}, but the pack is {len} bytes")]
     WrongLength { count: u64, footer: u64, len: u64 },
     #[error(
+        "its footer begins at byte {footer}, beyond 999,999,999,999 (the largest offset a footer line can write)"
+    )]
+    FooterBeyondCap { footer: u64 },
+    #[error(
         "its trailer claims {count} entries, more than any pack exhibit reads ({MAX_ENTRIES})"
     )]
     TooManyEntries { count: u64 },
@@ -186,7 +190,10 @@ pub fn parse_trailer(trailer: &[u8], pack_len: u64) -> Result<(u64, u64), PackEr
         .checked_mul(LINE)
         .and_then(|f| f.checked_add(footer))
         .and_then(|f| f.checked_add(TRAILER));
-    if footer > MAX_OFFSET || expected != Some(pack_len) {
+    if footer > MAX_OFFSET {
+        return Err(PackError::FooterBeyondCap { footer });
+    }
+    if expected != Some(pack_len) {
         return Err(PackError::WrongLength {
             count,
             footer,

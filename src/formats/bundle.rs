@@ -329,9 +329,7 @@ pub fn export(
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".exhibit-bundle-")
-        .tempfile_in(out_dir)
+    let tmp = crate::core::interrupt::temp_file_in(out_dir, ".exhibit-bundle-")
         .ctx("create a scratch file in", out_dir)?;
     let mut w = Writer {
         zip: zip::ZipWriter::new(io::BufWriter::new(tmp.reopen().ctx("open", tmp.path())?)),
@@ -363,9 +361,7 @@ pub fn export(
     inner.flush().ctx("write", tmp.path())?;
     inner.get_ref().sync_all().ctx("flush", tmp.path())?;
     drop(inner);
-    tmp.persist(out)
-        .map_err(|e| e.error)
-        .ctx("move the bundle to", out)?;
+    tmp.persist(out).ctx("move the bundle to", out)?;
     let (sha, bytes) = crate::verify::sha256_file(out)?;
     Ok(ExportSummary {
         path: out.display().to_string(),

@@ -15,6 +15,7 @@ use super::warc::writer::{Placed, WarcWriter, GZIP_HEADER};
 use super::warc::{self, Fields};
 use crate::archive::Archive;
 use crate::core::digest::Sha256;
+use crate::core::interrupt::Tracked;
 use crate::error::{Error, IoContext, Kind, Result};
 use crate::keys::{self, PublicKey};
 use crate::log::merkle;
@@ -1153,14 +1154,13 @@ pub struct ExportSummary {
     pub sha256: String,
 }
 
-fn scratch_beside(out: &Path) -> Result<tempfile::NamedTempFile> {
+/// A scratch file beside `out`, removed if the export is interrupted (core/interrupt.rs).
+fn scratch_beside(out: &Path) -> Result<Tracked<tempfile::NamedTempFile>> {
     let dir = out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    tempfile::Builder::new()
-        .prefix(".exhibit-export-")
-        .tempfile_in(dir)
+    crate::core::interrupt::temp_file_in(dir, ".exhibit-export-")
         .ctx("create a scratch file in", dir)
 }
 
@@ -1170,7 +1170,7 @@ struct StagedWarc {
     prov: Provenance,
     captures: Vec<Capture>,
     planned: usize,
-    tmp: tempfile::NamedTempFile,
+    tmp: Tracked<tempfile::NamedTempFile>,
     written: Written,
 }
 
@@ -1198,10 +1198,7 @@ fn stage_warc(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<StagedW
 pub fn export_warc(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<ExportSummary> {
     let st = stage_warc(archive, ids, out)?;
     st.tmp.as_file().sync_all().ctx("flush", st.tmp.path())?;
-    st.tmp
-        .persist(out)
-        .map_err(|e| e.error)
-        .ctx("move the WARC to", out)?;
+    st.tmp.persist(out).ctx("move the WARC to", out)?;
     Ok(ExportSummary {
         path: out.display().to_string(),
         format: "warc",
@@ -1223,9 +1220,7 @@ pub fn export_wacz(archive: &Archive, ids: &[RecordId], out: &Path) -> Result<Ex
         &st.written,
         tmp.reopen().ctx("open", tmp.path())?,
     )?;
-    tmp.persist(out)
-        .map_err(|e| e.error)
-        .ctx("move the WACZ to", out)?;
+    tmp.persist(out).ctx("move the WACZ to", out)?;
     let (sha256, bytes) = crate::verify::sha256_file(out)?;
     Ok(ExportSummary {
         path: out.display().to_string(),

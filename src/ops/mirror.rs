@@ -163,7 +163,7 @@ struct End {
     backend: Box<dyn Backend>,
     _lock: Option<File>,
     /// An s3:// source is read into a fresh local copy first (its log is segments).
-    _copy: Option<tempfile::TempDir>,
+    _copy: Option<crate::core::interrupt::Tracked<tempfile::TempDir>>,
 }
 
 fn open_source(loc: &Location) -> Result<End, MirrorError> {
@@ -190,10 +190,8 @@ fn open_source(loc: &Location) -> Result<End, MirrorError> {
             // is the whole archive.
             let cache = crate::archive::remote::cache_root();
             crate::fsutil::create_dir_all(&cache)?;
-            let temp = tempfile::Builder::new()
-                .prefix("mirror-")
-                .tempdir_in(&cache)
-                .map_err(temp_error)?;
+            let temp =
+                crate::core::interrupt::temp_dir_in(&cache, "mirror-").map_err(temp_error)?;
             let path = temp.path().join("archive");
             let remote =
                 Remote::with_replica(s3.clone(), std::sync::Arc::new(backend), path.clone());
@@ -315,7 +313,10 @@ const CHUNK: u64 = 8 * 1024 * 1024;
 /// An object's bytes on their way from the source to the destination.
 enum Staged {
     Memory(Vec<u8>),
-    File(tempfile::NamedTempFile, u64),
+    File(
+        crate::core::interrupt::Tracked<tempfile::NamedTempFile>,
+        u64,
+    ),
 }
 
 impl Staged {
@@ -656,7 +657,8 @@ fn copy(
             let sha = sha_hex(src_cp_bytes);
             (Staged::Memory(src_cp_bytes.clone()), sha)
         } else if *size > IN_MEMORY {
-            let mut t = tempfile::NamedTempFile::new().map_err(temp_error)?;
+            let mut t =
+                crate::core::interrupt::temp_file(".exhibit-mirror-").map_err(temp_error)?;
             let sha = hash_ranges(src, name, *size, Some(t.as_file_mut()))?.ok_or_else(changed)?;
             (Staged::File(t, *size), sha)
         } else {

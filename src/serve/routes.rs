@@ -790,7 +790,7 @@ async fn wacz(State(app): State<Shared>, Path(input): Path<String>) -> Response 
         };
         // The export is written to a private temporary file and unlinked once open, so nothing
         // of it stays behind whatever the client does.
-        let file = tempfile::tempdir()
+        let file = crate::core::interrupt::temp_dir(".exhibit-wacz-")
             .map_err(|e| Error::archive(format!("cannot make a temporary directory: {e}")))
             .and_then(|dir| {
                 let path = dir.path().join("export.wacz");

@@ -501,7 +501,7 @@ pub struct Browser {
     dead_port: chromium::DeadPort,
     info: BrowserInfo,
     /// Declared last: removed after the processes that use it are gone.
-    _profile: tempfile::TempDir,
+    _profile: crate::core::interrupt::Tracked<tempfile::TempDir>,
 }
 
 /// How long the browser gets to start and answer its first command.
@@ -512,9 +512,7 @@ impl Browser {
     pub fn launch(config: &BrowserConfig) -> Result<Browser> {
         let exe = find_chromium(config.executable.as_deref())?;
         let sandbox = config.sandbox.unwrap_or(!running_as_root());
-        let profile = tempfile::Builder::new()
-            .prefix("exhibit-chromium-")
-            .tempdir()
+        let profile = crate::core::interrupt::temp_dir("exhibit-chromium-")
             .map_err(|e| Error::fetch(format!("cannot create a browser profile: {e}")))?;
         let dead_port = chromium::DeadPort::bind()
             .map_err(|e| Error::fetch(format!("cannot reserve a loopback port: {e}")))?;
