@@ -125,6 +125,34 @@ fn capture_happy_path_prints_record_and_verifies() {
     env.assert_audit_clean();
 }
 
+/// The page title a record keeps (and `show`, `cite` and the viewer print) is read as a browser
+/// reads it: in the page's encoding, with every character reference decoded. It is signed data,
+/// so the records made before keep verifying with the title they have.
+#[test]
+fn the_title_is_decoded_in_the_pages_encoding_with_every_character_reference() {
+    let latin = Route::Ok {
+        content_type: "text/html; charset=windows-1252",
+        body: b"<html><head><title>Caf\xe9 &mdash; Men&uacute; &#x2014; &#8364;5 &#0;</title></head></html>".to_vec(),
+    };
+    let meta = Route::Ok {
+        content_type: "text/html",
+        body: b"<html><head><meta charset=\"iso-8859-2\"><title>\xa3\xf3d\xbc &frac12;</title></head></html>".to_vec(),
+    };
+    let srv = TestServer::start(vec![("/latin", latin), ("/meta", meta)]);
+    let env = Env::new();
+    let v = env.capture(&srv.url("/latin"), &[]);
+    let title = "Caf\u{e9} \u{2014} Men\u{fa} \u{2014} \u{20ac}5 \u{fffd}";
+    assert_eq!(v["title"], title);
+    let id = v["record_id"].as_str().unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&env.ok(&["show", "--json", id])).unwrap();
+    assert_eq!(shown["document"]["title"], title);
+    let cite = env.ok(&["cite", id, "--format", "oneline"]);
+    assert!(cite.contains(title), "{cite}");
+    let v = env.capture(&srv.url("/meta"), &[]);
+    assert_eq!(v["title"], "\u{141}\u{f3}d\u{17a} \u{bd}");
+    env.assert_audit_clean();
+}
+
 #[test]
 fn redirect_chain_is_recorded_hop_by_hop() {
     let srv = TestServer::start(vec![
