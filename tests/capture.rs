@@ -190,6 +190,44 @@ fn redirect_chain_is_recorded_hop_by_hop() {
     env.assert_audit_clean();
 }
 
+/// A `Location` that is not UTF-8 (a Latin-1 path, say) is followed as browsers follow it, each
+/// byte from 0x80 up percent-encoded, not as U+FFFD (`%EF%BF%BD`, a URL the server never named).
+/// The hop's recorded `location` stays the header as text, the exact bytes in its header list.
+#[test]
+fn a_location_that_is_not_utf8_is_followed_percent_encoded() {
+    let srv = TestServer::start(vec![
+        (
+            "/old",
+            Route::Status {
+                status: 302,
+                reason: "Found",
+                content_type: "",
+                body: Vec::new(),
+                headers: vec![("Location".into(), b"/caf\xe9?q=\xff x#fr\xe9".to_vec())],
+            },
+        ),
+        ("/caf%E9?q=%FF%20x", html(PAGE)),
+    ]);
+    let env = Env::new();
+    let v = env.capture(&srv.url("/old"), &[]);
+    assert_eq!(v["final_url"], srv.url("/caf%E9?q=%FF%20x#fr%E9"));
+    assert_eq!(v["sha256"], sha256_hex(PAGE));
+    assert_eq!(srv.hits("/caf%E9?q=%FF%20x"), 1);
+    let m: serde_json::Value =
+        serde_json::from_str(&env.ok(&["show", "--json", v["record_id"].as_str().unwrap()]))
+            .unwrap();
+    let hop = &m["http"]["redirects"][0];
+    assert_eq!(hop["location"], "/caf\u{fffd}?q=\u{fffd} x#fr\u{fffd}");
+    let header = hop["response"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "location")
+        .unwrap();
+    assert_eq!(header["value_base64"], "L2NhZuk/cT3/IHgjZnLp", "{header}");
+    env.assert_audit_clean();
+}
+
 #[test]
 fn redirect_loop_and_too_many_redirects_are_refused() {
     let mut routes = vec![

@@ -650,8 +650,11 @@ fn fetch(
         let status = response.status();
         if status.is_redirection() {
             if let Some(location) = response.headers().get(LOCATION) {
-                let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
-                let next = url.join(&location).map_err(|e| {
+                let raw = location.as_bytes();
+                // Recorded as text (FORMAT.md 5.5: non-UTF-8 bytes as U+FFFD, the exact bytes
+                // in the header list), followed as browsers follow it.
+                let location = String::from_utf8_lossy(raw).into_owned();
+                let next = url.join(&location_to_parse(raw)).map_err(|e| {
                     Error::fetch(format!(
                         "{url} redirects to an invalid Location {:?}: {e}",
                         mask_userinfo(&location)
@@ -830,6 +833,25 @@ pub(crate) fn tls_connection(
         version: seen.version.to_string(),
         chain,
     })
+}
+
+/// A `Location` header value as the URL parser gets it: unchanged when it is UTF-8 text;
+/// otherwise every byte from 0x80 up percent-encoded (`%E9`), as browsers do, instead of being
+/// read as U+FFFD (which the parser would send as `%EF%BF%BD`, a URL the server never named).
+/// Other bytes are left to the URL parser, which handles controls and spaces as WHATWG says.
+fn location_to_parse(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(raw) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(raw.len() * 3);
+    for &b in raw {
+        if b.is_ascii() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn remaining_time(deadline: Instant, opts: &CaptureOptions, url: &url::Url) -> Result<Duration> {
