@@ -478,6 +478,71 @@ fn slow_drip_hits_the_total_deadline() {
     assert_nothing_stored(&env);
 }
 
+/// A server that accepts the connection and never answers the TLS handshake is stopped by the
+/// connect timeout, not the total one, and the message names the flag that applies (it named
+/// --timeout). `check` takes the same flag.
+#[test]
+fn a_stalled_tls_handshake_names_the_connect_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}/",
+        listener.local_addr().unwrap().port()
+    );
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    let env = Env::new();
+    for command in ["capture", "check"] {
+        let t = Instant::now();
+        let r = env.fails(
+            &[command, &url, "--connect-timeout", "1", "--timeout", "30"],
+            5,
+        );
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_one_line_error(
+            &r.stderr,
+            "the TCP connection and TLS handshake did not finish within the --connect-timeout of 1 s",
+        );
+        assert!(r.stderr.contains("raise --connect-timeout"), "{}", r.stderr);
+        assert!(!r.stderr.contains("--timeout "), "{}", r.stderr);
+    }
+    // The total deadline, when it is the shorter, is the one named.
+    let r = env.fails(
+        &["capture", &url, "--connect-timeout", "30", "--timeout", "1"],
+        5,
+    );
+    assert_one_line_error(&r.stderr, "did not finish within 1 s");
+    assert!(r.stderr.contains("raise --timeout"), "{}", r.stderr);
+    assert_nothing_stored(&env);
+}
+
+/// An error line is capped at 1,000 characters; the cut takes the middle, so the cause at the
+/// end of a message that repeats a long URL is still there (it was cut off).
+#[test]
+fn a_capped_error_line_keeps_its_cause() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/{}", "a".repeat(3_000));
+    let env = Env::new();
+    let r = env.fails(&["capture", &url], 5);
+    assert_one_line_error(&r.stderr, &format!("cannot connect to 127.0.0.1:{port}"));
+    assert_one_line_error(&r.stderr, "characters) …");
+    let line = r.stderr.lines().find(|l| l.starts_with("error:")).unwrap();
+    let what = line.split(" (hint: ").next().unwrap();
+    assert!(
+        what.to_lowercase()
+            .ends_with("connection refused (os error 111)"),
+        "{line}"
+    );
+    assert!(line.chars().count() < 1_200, "{}", line.chars().count());
+}
+
 #[test]
 fn oversize_and_endless_bodies_are_refused() {
     let srv = TestServer::start(vec![

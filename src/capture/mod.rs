@@ -951,6 +951,29 @@ fn find_in_chain<'a, T: std::error::Error + 'static>(
     None
 }
 
+/// The certificate error a request's TLS handshake failed with, if that is why it failed.
+/// rustls's error reaches the chain inside an `io::Error` (inside another: tokio-rustls wraps
+/// it, hyper-rustls wraps that), and `io::Error::source()` skips what it wraps.
+fn certificate_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        let mut inner = c;
+        while let Some(wrapped) = inner
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            inner = wrapped;
+        }
+        if let Some(t @ rustls::Error::InvalidCertificate(_)) =
+            inner.downcast_ref::<rustls::Error>()
+        {
+            return Some(t);
+        }
+        cur = c.source();
+    }
+    None
+}
+
 /// What a failed request met, told from the error's types, never from its wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RequestFailure {
@@ -995,16 +1018,39 @@ pub(crate) fn request_error(
         return Error::fetch(format!("{l}; nothing was stored"))
             .hint("check the host name and this machine's DNS");
     }
+    let target = format!(
+        "{}:{}",
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    );
     if e.is_timeout() {
+        // The connect timeout bounds the whole connection set-up, a TLS handshake (and a
+        // proxy's tunnel) included; the total deadline, when shorter, ends the request first
+        // and is not a connect error.
+        if e.is_connect() {
+            let what = if url.scheme() == "https" {
+                "the TCP connection and TLS handshake"
+            } else {
+                "the TCP connection"
+            };
+            return Error::fetch(format!(
+                "cannot connect to {target} for {url}: {what} did not finish within the --connect-timeout of {} s; nothing was stored",
+                opts.connect_timeout.as_secs_f64()
+            ))
+            .hint("raise --connect-timeout if the server is slow to accept connections");
+        }
         return timeout_error(opts, url);
     }
     let cause = root_cause(e);
-    if e.is_connect() {
-        let target = format!(
-            "{}:{}",
-            url.host_str().unwrap_or(""),
-            url.port_or_known_default().unwrap_or(0)
+    if let Some(why) = certificate_error(e) {
+        return Error::fetch(format!(
+            "cannot connect to {target} for {url}: the server's certificate did not verify: {why}; nothing was stored"
+        ))
+        .hint(
+            "certificates are always verified; if the server's certificate comes from a private certification authority you trust, give that authority's certificate with --ca-cert FILE",
         );
+    }
+    if e.is_connect() {
         return Error::fetch(format!("cannot connect to {target} for {url}: {cause}"))
             .hint("check the URL and that the server is running and reachable");
     }

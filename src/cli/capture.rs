@@ -76,7 +76,7 @@ pub struct Args {
     /// Total deadline per URL in seconds (connect, redirects and body)
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     timeout: f64,
-    /// Connect timeout in seconds
+    /// Connect timeout in seconds (the TCP connection and, for https, the TLS handshake)
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     connect_timeout: f64,
     /// Archive non-2xx answers (error pages) instead of refusing them (a 206 Partial Content,
@@ -195,7 +195,7 @@ pub fn read_url_list(
     Ok(())
 }
 
-fn seconds(v: f64, flag: &str) -> Result<Duration> {
+pub fn seconds(v: f64, flag: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(v)
         .ok()
         .filter(|d| !d.is_zero())

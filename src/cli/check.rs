@@ -30,6 +30,9 @@ pub struct Args {
     /// Total deadline per URL in seconds (connect, redirects and body)
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     timeout: f64,
+    /// Connect timeout in seconds (the TCP connection and, for https, the TLS handshake)
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    connect_timeout: f64,
     /// Archive non-2xx answers (error pages) instead of refusing them
     #[arg(long)]
     allow_status: bool,
@@ -79,6 +82,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                 ))
                 .hint("e.g. --timeout 30")
             })?,
+        connect_timeout: super::capture::seconds(a.connect_timeout, "--connect-timeout")?,
         allow_status: a.allow_status,
         ..opts
     };
