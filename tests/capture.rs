@@ -616,6 +616,58 @@ fn bad_urls_and_refused_connections() {
     assert_nothing_stored(&env);
 }
 
+/// A URL longer than the HTTP library can send (65,534 characters as sent) is bad input: exit 2,
+/// one line naming the cause and the limit, before anything is fetched or created (it was a
+/// fetch failure, exit 5). The same for `check` and for a line of `--from`; one redirected to
+/// is the server's fault and stays a fetch failure, named as such.
+#[test]
+fn a_url_too_long_to_send_is_bad_input() {
+    let srv = TestServer::start(vec![
+        ("/ok", html(PAGE)),
+        (
+            "/far",
+            Route::Redirect {
+                status: 302,
+                location: format!("/ok?{}", "q".repeat(70_000)),
+            },
+        ),
+    ]);
+    let longest = format!("{}?{}", srv.url("/ok"), "q".repeat(10));
+    let longest = format!("{longest}{}", "q".repeat(65_534 - longest.len()));
+    let over = format!("{longest}q");
+    // A space becomes %20: the length that counts is the URL as sent.
+    let spaced = format!("{}?a{}b", srv.url("/ok"), " ".repeat(30_000));
+    let env = Env::bare();
+    for url in [&over, &spaced] {
+        let r = env.fails(&["capture", "--init", url], 2);
+        assert_one_line_error(&r.stderr, "URL too long to fetch");
+        assert_one_line_error(&r.stderr, "over the limit of 65534");
+        assert_eq!(r.stderr.lines().count(), 1, "{}", &r.stderr[..500]);
+        assert!(r.stderr.len() < 1_000, "{}", r.stderr.len());
+    }
+    let list = env.dir.path().join("urls.txt");
+    std::fs::write(&list, format!("{}\n{over}\n", srv.url("/ok"))).unwrap();
+    let r = env.fails(&["capture", "--init", "--from", list.to_str().unwrap()], 2);
+    assert_one_line_error(&r.stderr, "line 2: URL too long to fetch");
+    assert!(!env.archive.exists(), "nothing is created for bad input");
+    assert_eq!(srv.hits("/ok"), 0);
+
+    let env = Env::new();
+    // The limit itself is sent (the test server refuses a request head that large).
+    assert_eq!(longest.len(), 65_534);
+    let r = env.fails(&["capture", &longest], 5);
+    assert_one_line_error(&r.stderr, "answered 431");
+    let r = env.fails(&["check", &over], 2);
+    assert_one_line_error(&r.stderr, "URL too long to fetch");
+    let r = env.fails(&["capture", &srv.url("/far")], 5);
+    let redirected = srv.url("/ok").len() + 1 + 70_000;
+    assert_one_line_error(
+        &r.stderr,
+        &format!("redirects to a URL of {redirected} characters, over the limit"),
+    );
+    assert_nothing_stored(&env);
+}
+
 #[test]
 fn batch_keeps_going_after_a_failure_and_summarises() {
     let srv = TestServer::start(vec![("/ok1", html(b"one")), ("/ok2", html(b"two"))]);

@@ -323,6 +323,25 @@ pub fn parse_url(input: &str) -> Result<url::Url> {
     Ok(url)
 }
 
+/// The longest URL exhibit can fetch, in characters as sent (the serialized URL, always ASCII):
+/// the HTTP library's limit for a request target (`http::Uri`, `u16::MAX - 1`).
+pub const MAX_URL_LEN: usize = 65_534;
+
+/// [`parse_url`] for a URL to fetch (capture, check): one too long to send is bad input too
+/// (exit 2), refused before anything is fetched or created.
+pub fn parse_fetch_url(input: &str) -> Result<url::Url> {
+    let url = parse_url(input)?;
+    let len = url.as_str().len();
+    if len > MAX_URL_LEN {
+        return Err(Error::usage(format!(
+            "URL too long to fetch: {} is {len} characters as sent, over the limit of {MAX_URL_LEN}",
+            crate::terminal::shown(url.as_str())
+        ))
+        .hint("capture a shorter URL for the same document"));
+    }
+    Ok(url)
+}
+
 fn has_userinfo(url: &url::Url) -> bool {
     !url.username().is_empty() || url.password().is_some()
 }
@@ -601,7 +620,7 @@ fn fetch(
     scratch: &Arc<Dir>,
     labels: Labels,
 ) -> Result<Draft> {
-    let requested = parse_url(input)?;
+    let requested = parse_fetch_url(input)?;
     let deadline = Instant::now() + opts.timeout;
     let mut url = requested.clone();
     let mut redirects = Vec::new();
@@ -681,6 +700,13 @@ fn fetch(
                         next.scheme()
                     ))
                     .hint("capture the target with a tool for that scheme"));
+                }
+                if next.as_str().len() > MAX_URL_LEN {
+                    return Err(Error::fetch(format!(
+                        "{url} redirects to a URL of {} characters, over the limit of {MAX_URL_LEN} exhibit can fetch; nothing was stored",
+                        next.as_str().len()
+                    ))
+                    .hint("the server is misconfigured; capture the target URL directly if it has a shorter form"));
                 }
                 if visited.contains(&next.to_string()) {
                     visited.push(next.to_string());

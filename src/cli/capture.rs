@@ -33,6 +33,8 @@ What is recorded and what is refused:
   signing, and the record lists the names redacted.
   URLs with a user name or password (https://user:pw@host/) are refused (exit 2), and so is a
   redirect to one (exit 5): credentials are never sent or recorded.
+  A URL over 65,534 characters as sent (the most exhibit can send) is refused (exit 2), and a
+  redirect to one fails the fetch (exit 5).
   Only public addresses are fetched: a URL or redirect whose host resolves to a loopback,
   private, link-local, unique-local or other non-public address is refused (exit 5) unless
   --allow-private (or EXHIBIT_ALLOW_PRIVATE=1) is given.
@@ -184,7 +186,7 @@ pub fn read_url_list(
         .trim();
         if !line.is_empty() && !line.starts_with('#') {
             if only_urls {
-                if let Err(mut e) = capture::parse_url(line) {
+                if let Err(mut e) = capture::parse_fetch_url(line) {
                     e.what = format!("{shown}, line {}: {}", n + 1, e.what);
                     return Err(e.into());
                 }
@@ -217,7 +219,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     }
     // Reject malformed URLs before creating anything.
     for u in &urls {
-        capture::parse_url(u)?;
+        capture::parse_fetch_url(u)?;
     }
     let user_agent = a
         .user_agent

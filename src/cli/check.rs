@@ -70,6 +70,10 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         .iter()
         .map(|t| history::target_url(&archive, t))
         .collect::<exhibit::Result<Vec<_>>>()?;
+    // A URL too long to send is bad input, refused before anything is fetched.
+    for u in &urls {
+        exhibit::capture::parse_fetch_url(u)?;
+    }
     let opts = CaptureOptions {
         max_size: a.max_size,
         timeout: Duration::try_from_secs_f64(a.timeout)

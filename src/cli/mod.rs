@@ -45,8 +45,8 @@ Exit codes:
   1  verification failed: altered, missing or extra bytes, bad or untrusted signature
      (also cat, cite, show or diff of a record that does not verify); a WARC
      or WACZ that import refuses (bad digest, truncated, malformed) or verify rejects
-  2  usage error or invalid input (bad URL, a URL with user:password@, mistyped record ID,
-     unreadable input file)
+  2  usage error or invalid input (bad URL, a URL with user:password@, a URL to fetch over
+     65,534 characters, mistyped record ID, unreadable input file)
   3  no such record or document in the archive
   4  ambiguous hash prefix: matches more than one document
   5  fetch failed (connection, timeout, truncated or oversize body, HTTP error status) or
