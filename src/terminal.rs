@@ -91,6 +91,27 @@ pub fn cap(s: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
+/// At most about `max` characters of `s`, keeping both its start and its end: a longer value
+/// loses its middle and says how long it was: `abc… (120000 characters) …xyz`. For error
+/// messages, whose end (the cause) matters as much as their start.
+pub fn cap_middle(s: &str, max: usize) -> Cow<'_, str> {
+    let total = s.chars().count();
+    if total <= max {
+        return Cow::Borrowed(s);
+    }
+    let tail = max * 2 / 5;
+    let head_end = s.char_indices().nth(max - tail).map_or(s.len(), |(i, _)| i);
+    let tail_start = s
+        .char_indices()
+        .nth(total - tail)
+        .map_or(s.len(), |(i, _)| i);
+    Cow::Owned(format!(
+        "{}… ({total} characters) …{}",
+        &s[..head_end],
+        &s[tail_start..]
+    ))
+}
+
 /// A user's input as an error message repeats it: quoted, escaped and capped at
 /// [`ECHO_LIMIT`] characters.
 pub fn shown(input: &str) -> String {
@@ -182,6 +203,22 @@ mod tests {
         );
         assert_eq!(cap("abcdef", 3), "abc… (6 characters)");
         assert_eq!(cap("abc", 3), "abc");
+    }
+
+    /// An error message's end is its cause: a cut keeps it.
+    #[test]
+    fn a_capped_message_keeps_its_end() {
+        assert_eq!(cap_middle("abcdefghij", 5), "abc… (10 characters) …ij");
+        assert_eq!(cap_middle("abcde", 5), "abcde");
+        assert_eq!(cap_middle("ééééééé", 5), "ééé… (7 characters) …éé");
+        let long = format!(
+            "request to {} failed: Connection refused",
+            "x".repeat(5_000)
+        );
+        let c = cap_middle(&long, 1000);
+        assert!(c.starts_with("request to xxx"), "{c}");
+        assert!(c.ends_with("xxx failed: Connection refused"), "{c}");
+        assert!(c.chars().count() < 1_030, "{}", c.chars().count());
     }
 
     #[test]

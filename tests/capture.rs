@@ -125,6 +125,34 @@ fn capture_happy_path_prints_record_and_verifies() {
     env.assert_audit_clean();
 }
 
+/// The page title a record keeps (and `show`, `cite` and the viewer print) is read as a browser
+/// reads it: in the page's encoding, with every character reference decoded. It is signed data,
+/// so the records made before keep verifying with the title they have.
+#[test]
+fn the_title_is_decoded_in_the_pages_encoding_with_every_character_reference() {
+    let latin = Route::Ok {
+        content_type: "text/html; charset=windows-1252",
+        body: b"<html><head><title>Caf\xe9 &mdash; Men&uacute; &#x2014; &#8364;5 &#0;</title></head></html>".to_vec(),
+    };
+    let meta = Route::Ok {
+        content_type: "text/html",
+        body: b"<html><head><meta charset=\"iso-8859-2\"><title>\xa3\xf3d\xbc &frac12;</title></head></html>".to_vec(),
+    };
+    let srv = TestServer::start(vec![("/latin", latin), ("/meta", meta)]);
+    let env = Env::new();
+    let v = env.capture(&srv.url("/latin"), &[]);
+    let title = "Caf\u{e9} \u{2014} Men\u{fa} \u{2014} \u{20ac}5 \u{fffd}";
+    assert_eq!(v["title"], title);
+    let id = v["record_id"].as_str().unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&env.ok(&["show", "--json", id])).unwrap();
+    assert_eq!(shown["document"]["title"], title);
+    let cite = env.ok(&["cite", id, "--format", "oneline"]);
+    assert!(cite.contains(title), "{cite}");
+    let v = env.capture(&srv.url("/meta"), &[]);
+    assert_eq!(v["title"], "\u{141}\u{f3}d\u{17a} \u{bd}");
+    env.assert_audit_clean();
+}
+
 #[test]
 fn redirect_chain_is_recorded_hop_by_hop() {
     let srv = TestServer::start(vec![
@@ -159,6 +187,44 @@ fn redirect_chain_is_recorded_hop_by_hop() {
     assert_eq!(hops[1]["response"]["status"], 302);
     assert_eq!(hops[1]["request"]["url"], srv.url("/middle"));
     assert_eq!(m["http"]["request"]["url"], srv.url("/new"));
+    env.assert_audit_clean();
+}
+
+/// A `Location` that is not UTF-8 (a Latin-1 path, say) is followed as browsers follow it, each
+/// byte from 0x80 up percent-encoded, not as U+FFFD (`%EF%BF%BD`, a URL the server never named).
+/// The hop's recorded `location` stays the header as text, the exact bytes in its header list.
+#[test]
+fn a_location_that_is_not_utf8_is_followed_percent_encoded() {
+    let srv = TestServer::start(vec![
+        (
+            "/old",
+            Route::Status {
+                status: 302,
+                reason: "Found",
+                content_type: "",
+                body: Vec::new(),
+                headers: vec![("Location".into(), b"/caf\xe9?q=\xff x#fr\xe9".to_vec())],
+            },
+        ),
+        ("/caf%E9?q=%FF%20x", html(PAGE)),
+    ]);
+    let env = Env::new();
+    let v = env.capture(&srv.url("/old"), &[]);
+    assert_eq!(v["final_url"], srv.url("/caf%E9?q=%FF%20x#fr%E9"));
+    assert_eq!(v["sha256"], sha256_hex(PAGE));
+    assert_eq!(srv.hits("/caf%E9?q=%FF%20x"), 1);
+    let m: serde_json::Value =
+        serde_json::from_str(&env.ok(&["show", "--json", v["record_id"].as_str().unwrap()]))
+            .unwrap();
+    let hop = &m["http"]["redirects"][0];
+    assert_eq!(hop["location"], "/caf\u{fffd}?q=\u{fffd} x#fr\u{fffd}");
+    let header = hop["response"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "location")
+        .unwrap();
+    assert_eq!(header["value_base64"], "L2NhZuk/cT3/IHgjZnLp", "{header}");
     env.assert_audit_clean();
 }
 
@@ -412,6 +478,71 @@ fn slow_drip_hits_the_total_deadline() {
     assert_nothing_stored(&env);
 }
 
+/// A server that accepts the connection and never answers the TLS handshake is stopped by the
+/// connect timeout, not the total one, and the message names the flag that applies (it named
+/// --timeout). `check` takes the same flag.
+#[test]
+fn a_stalled_tls_handshake_names_the_connect_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}/",
+        listener.local_addr().unwrap().port()
+    );
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    let env = Env::new();
+    for command in ["capture", "check"] {
+        let t = Instant::now();
+        let r = env.fails(
+            &[command, &url, "--connect-timeout", "1", "--timeout", "30"],
+            5,
+        );
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_one_line_error(
+            &r.stderr,
+            "the TCP connection and TLS handshake did not finish within the --connect-timeout of 1 s",
+        );
+        assert!(r.stderr.contains("raise --connect-timeout"), "{}", r.stderr);
+        assert!(!r.stderr.contains("--timeout "), "{}", r.stderr);
+    }
+    // The total deadline, when it is the shorter, is the one named.
+    let r = env.fails(
+        &["capture", &url, "--connect-timeout", "30", "--timeout", "1"],
+        5,
+    );
+    assert_one_line_error(&r.stderr, "did not finish within 1 s");
+    assert!(r.stderr.contains("raise --timeout"), "{}", r.stderr);
+    assert_nothing_stored(&env);
+}
+
+/// An error line is capped at 1,000 characters; the cut takes the middle, so the cause at the
+/// end of a message that repeats a long URL is still there (it was cut off).
+#[test]
+fn a_capped_error_line_keeps_its_cause() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/{}", "a".repeat(3_000));
+    let env = Env::new();
+    let r = env.fails(&["capture", &url], 5);
+    assert_one_line_error(&r.stderr, &format!("cannot connect to 127.0.0.1:{port}"));
+    assert_one_line_error(&r.stderr, "characters) …");
+    let line = r.stderr.lines().find(|l| l.starts_with("error:")).unwrap();
+    let what = line.split(" (hint: ").next().unwrap();
+    assert!(
+        what.to_lowercase()
+            .ends_with("connection refused (os error 111)"),
+        "{line}"
+    );
+    assert!(line.chars().count() < 1_200, "{}", line.chars().count());
+}
+
 #[test]
 fn oversize_and_endless_bodies_are_refused() {
     let srv = TestServer::start(vec![
@@ -482,6 +613,58 @@ fn bad_urls_and_refused_connections() {
         5,
     );
     assert_one_line_error(&r.stderr, "cannot connect");
+    assert_nothing_stored(&env);
+}
+
+/// A URL longer than the HTTP library can send (65,534 characters as sent) is bad input: exit 2,
+/// one line naming the cause and the limit, before anything is fetched or created (it was a
+/// fetch failure, exit 5). The same for `check` and for a line of `--from`; one redirected to
+/// is the server's fault and stays a fetch failure, named as such.
+#[test]
+fn a_url_too_long_to_send_is_bad_input() {
+    let srv = TestServer::start(vec![
+        ("/ok", html(PAGE)),
+        (
+            "/far",
+            Route::Redirect {
+                status: 302,
+                location: format!("/ok?{}", "q".repeat(70_000)),
+            },
+        ),
+    ]);
+    let longest = format!("{}?{}", srv.url("/ok"), "q".repeat(10));
+    let longest = format!("{longest}{}", "q".repeat(65_534 - longest.len()));
+    let over = format!("{longest}q");
+    // A space becomes %20: the length that counts is the URL as sent.
+    let spaced = format!("{}?a{}b", srv.url("/ok"), " ".repeat(30_000));
+    let env = Env::bare();
+    for url in [&over, &spaced] {
+        let r = env.fails(&["capture", "--init", url], 2);
+        assert_one_line_error(&r.stderr, "URL too long to fetch");
+        assert_one_line_error(&r.stderr, "over the limit of 65534");
+        assert_eq!(r.stderr.lines().count(), 1, "{}", &r.stderr[..500]);
+        assert!(r.stderr.len() < 1_000, "{}", r.stderr.len());
+    }
+    let list = env.dir.path().join("urls.txt");
+    std::fs::write(&list, format!("{}\n{over}\n", srv.url("/ok"))).unwrap();
+    let r = env.fails(&["capture", "--init", "--from", list.to_str().unwrap()], 2);
+    assert_one_line_error(&r.stderr, "line 2: URL too long to fetch");
+    assert!(!env.archive.exists(), "nothing is created for bad input");
+    assert_eq!(srv.hits("/ok"), 0);
+
+    let env = Env::new();
+    // The limit itself is sent (the test server refuses a request head that large).
+    assert_eq!(longest.len(), 65_534);
+    let r = env.fails(&["capture", &longest], 5);
+    assert_one_line_error(&r.stderr, "answered 431");
+    let r = env.fails(&["check", &over], 2);
+    assert_one_line_error(&r.stderr, "URL too long to fetch");
+    let r = env.fails(&["capture", &srv.url("/far")], 5);
+    let redirected = srv.url("/ok").len() + 1 + 70_000;
+    assert_one_line_error(
+        &r.stderr,
+        &format!("redirects to a URL of {redirected} characters, over the limit"),
+    );
     assert_nothing_stored(&env);
 }
 

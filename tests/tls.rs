@@ -22,7 +22,9 @@ fn the_chain_the_server_sent_is_recorded_and_verified() {
     // Untrusted: one clear line, nothing stored.
     let before = env.counts();
     let r = env.fails(&["capture", &url], 5);
-    common::assert_one_line_error(&r.stderr, "certificate");
+    common::assert_one_line_error(&r.stderr, "the server's certificate did not verify");
+    // The hint names the option that trusts a private authority.
+    common::assert_one_line_error(&r.stderr, "with --ca-cert FILE)");
     assert_eq!(env.counts(), before, "nothing was stored");
 
     // A --ca-cert that is not a certificate file: a usage error, before anything is fetched.

@@ -13,9 +13,7 @@ use super::browser::{
     Browser, BrowserConfig, BrowserRequest, BrowserResponse, FailureKind, FetchFailure, Network,
     Outcome, PageCapture, PageOptions,
 };
-use super::{
-    check_hop, html_title, parse_url, read_body, request_error, text_fingerprint, RequestFailure,
-};
+use super::{check_hop, html_title, read_body, request_error, text_fingerprint, RequestFailure};
 use super::{BatchItem, CaptureOptions, ACCEPT_ENCODING};
 use crate::archive::dir::Dir;
 use crate::archive::{Archive, Draft};
@@ -226,7 +224,7 @@ pub fn capture_page(
     scratch: &Arc<Dir>,
     labels: Labels,
 ) -> Result<(Draft, BrowserSummary)> {
-    let requested = parse_url(input)?;
+    let requested = super::parse_fetch_url(input)?;
     check_hop(&requested, None, opts)?;
     let net = Arc::new(PageNetwork {
         client: client.clone(),

@@ -323,6 +323,25 @@ pub fn parse_url(input: &str) -> Result<url::Url> {
     Ok(url)
 }
 
+/// The longest URL exhibit can fetch, in characters as sent (the serialized URL, always ASCII):
+/// the HTTP library's limit for a request target (`http::Uri`, `u16::MAX - 1`).
+pub const MAX_URL_LEN: usize = 65_534;
+
+/// [`parse_url`] for a URL to fetch (capture, check): one too long to send is bad input too
+/// (exit 2), refused before anything is fetched or created.
+pub fn parse_fetch_url(input: &str) -> Result<url::Url> {
+    let url = parse_url(input)?;
+    let len = url.as_str().len();
+    if len > MAX_URL_LEN {
+        return Err(Error::usage(format!(
+            "URL too long to fetch: {} is {len} characters as sent, over the limit of {MAX_URL_LEN}",
+            crate::terminal::shown(url.as_str())
+        ))
+        .hint("capture a shorter URL for the same document"));
+    }
+    Ok(url)
+}
+
 fn has_userinfo(url: &url::Url) -> bool {
     !url.username().is_empty() || url.password().is_some()
 }
@@ -601,7 +620,7 @@ fn fetch(
     scratch: &Arc<Dir>,
     labels: Labels,
 ) -> Result<Draft> {
-    let requested = parse_url(input)?;
+    let requested = parse_fetch_url(input)?;
     let deadline = Instant::now() + opts.timeout;
     let mut url = requested.clone();
     let mut redirects = Vec::new();
@@ -650,8 +669,11 @@ fn fetch(
         let status = response.status();
         if status.is_redirection() {
             if let Some(location) = response.headers().get(LOCATION) {
-                let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
-                let next = url.join(&location).map_err(|e| {
+                let raw = location.as_bytes();
+                // Recorded as text (FORMAT.md 5.5: non-UTF-8 bytes as U+FFFD, the exact bytes
+                // in the header list), followed as browsers follow it.
+                let location = String::from_utf8_lossy(raw).into_owned();
+                let next = url.join(&location_to_parse(raw)).map_err(|e| {
                     Error::fetch(format!(
                         "{url} redirects to an invalid Location {:?}: {e}",
                         mask_userinfo(&location)
@@ -678,6 +700,13 @@ fn fetch(
                         next.scheme()
                     ))
                     .hint("capture the target with a tool for that scheme"));
+                }
+                if next.as_str().len() > MAX_URL_LEN {
+                    return Err(Error::fetch(format!(
+                        "{url} redirects to a URL of {} characters, over the limit of {MAX_URL_LEN} exhibit can fetch; nothing was stored",
+                        next.as_str().len()
+                    ))
+                    .hint("the server is misconfigured; capture the target URL directly if it has a shorter form"));
                 }
                 if visited.contains(&next.to_string()) {
                     visited.push(next.to_string());
@@ -832,6 +861,25 @@ pub(crate) fn tls_connection(
     })
 }
 
+/// A `Location` header value as the URL parser gets it: unchanged when it is UTF-8 text;
+/// otherwise every byte from 0x80 up percent-encoded (`%E9`), as browsers do, instead of being
+/// read as U+FFFD (which the parser would send as `%EF%BF%BD`, a URL the server never named).
+/// Other bytes are left to the URL parser, which handles controls and spaces as WHATWG says.
+fn location_to_parse(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(raw) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(raw.len() * 3);
+    for &b in raw {
+        if b.is_ascii() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn remaining_time(deadline: Instant, opts: &CaptureOptions, url: &url::Url) -> Result<Duration> {
     deadline
         .checked_duration_since(Instant::now())
@@ -929,6 +977,29 @@ fn find_in_chain<'a, T: std::error::Error + 'static>(
     None
 }
 
+/// The certificate error a request's TLS handshake failed with, if that is why it failed.
+/// rustls's error reaches the chain inside an `io::Error` (inside another: tokio-rustls wraps
+/// it, hyper-rustls wraps that), and `io::Error::source()` skips what it wraps.
+fn certificate_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        let mut inner = c;
+        while let Some(wrapped) = inner
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            inner = wrapped;
+        }
+        if let Some(t @ rustls::Error::InvalidCertificate(_)) =
+            inner.downcast_ref::<rustls::Error>()
+        {
+            return Some(t);
+        }
+        cur = c.source();
+    }
+    None
+}
+
 /// What a failed request met, told from the error's types, never from its wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RequestFailure {
@@ -973,16 +1044,39 @@ pub(crate) fn request_error(
         return Error::fetch(format!("{l}; nothing was stored"))
             .hint("check the host name and this machine's DNS");
     }
+    let target = format!(
+        "{}:{}",
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    );
     if e.is_timeout() {
+        // The connect timeout bounds the whole connection set-up, a TLS handshake (and a
+        // proxy's tunnel) included; the total deadline, when shorter, ends the request first
+        // and is not a connect error.
+        if e.is_connect() {
+            let what = if url.scheme() == "https" {
+                "the TCP connection and TLS handshake"
+            } else {
+                "the TCP connection"
+            };
+            return Error::fetch(format!(
+                "cannot connect to {target} for {url}: {what} did not finish within the --connect-timeout of {} s; nothing was stored",
+                opts.connect_timeout.as_secs_f64()
+            ))
+            .hint("raise --connect-timeout if the server is slow to accept connections");
+        }
         return timeout_error(opts, url);
     }
     let cause = root_cause(e);
-    if e.is_connect() {
-        let target = format!(
-            "{}:{}",
-            url.host_str().unwrap_or(""),
-            url.port_or_known_default().unwrap_or(0)
+    if let Some(why) = certificate_error(e) {
+        return Error::fetch(format!(
+            "cannot connect to {target} for {url}: the server's certificate did not verify: {why}; nothing was stored"
+        ))
+        .hint(
+            "certificates are always verified; if the server's certificate comes from a private certification authority you trust, give that authority's certificate with --ca-cert FILE",
         );
+    }
+    if e.is_connect() {
         return Error::fetch(format!("cannot connect to {target} for {url}: {cause}"))
             .hint("check the URL and that the server is running and reachable");
     }

@@ -33,6 +33,8 @@ What is recorded and what is refused:
   signing, and the record lists the names redacted.
   URLs with a user name or password (https://user:pw@host/) are refused (exit 2), and so is a
   redirect to one (exit 5): credentials are never sent or recorded.
+  A URL over 65,534 characters as sent (the most exhibit can send) is refused (exit 2), and a
+  redirect to one fails the fetch (exit 5).
   Only public addresses are fetched: a URL or redirect whose host resolves to a loopback,
   private, link-local, unique-local or other non-public address is refused (exit 5) unless
   --allow-private (or EXHIBIT_ALLOW_PRIVATE=1) is given.
@@ -76,7 +78,7 @@ pub struct Args {
     /// Total deadline per URL in seconds (connect, redirects and body)
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     timeout: f64,
-    /// Connect timeout in seconds
+    /// Connect timeout in seconds (the TCP connection and, for https, the TLS handshake)
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     connect_timeout: f64,
     /// Archive non-2xx answers (error pages) instead of refusing them (a 206 Partial Content,
@@ -184,7 +186,7 @@ pub fn read_url_list(
         .trim();
         if !line.is_empty() && !line.starts_with('#') {
             if only_urls {
-                if let Err(mut e) = capture::parse_url(line) {
+                if let Err(mut e) = capture::parse_fetch_url(line) {
                     e.what = format!("{shown}, line {}: {}", n + 1, e.what);
                     return Err(e.into());
                 }
@@ -195,7 +197,7 @@ pub fn read_url_list(
     Ok(())
 }
 
-fn seconds(v: f64, flag: &str) -> Result<Duration> {
+pub fn seconds(v: f64, flag: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(v)
         .ok()
         .filter(|d| !d.is_zero())
@@ -217,7 +219,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     }
     // Reject malformed URLs before creating anything.
     for u in &urls {
-        capture::parse_url(u)?;
+        capture::parse_fetch_url(u)?;
     }
     let user_agent = a
         .user_agent

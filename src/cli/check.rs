@@ -30,6 +30,9 @@ pub struct Args {
     /// Total deadline per URL in seconds (connect, redirects and body)
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     timeout: f64,
+    /// Connect timeout in seconds (the TCP connection and, for https, the TLS handshake)
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    connect_timeout: f64,
     /// Archive non-2xx answers (error pages) instead of refusing them
     #[arg(long)]
     allow_status: bool,
@@ -67,6 +70,10 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
         .iter()
         .map(|t| history::target_url(&archive, t))
         .collect::<exhibit::Result<Vec<_>>>()?;
+    // A URL too long to send is bad input, refused before anything is fetched.
+    for u in &urls {
+        exhibit::capture::parse_fetch_url(u)?;
+    }
     let opts = CaptureOptions {
         max_size: a.max_size,
         timeout: Duration::try_from_secs_f64(a.timeout)
@@ -79,6 +86,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
                 ))
                 .hint("e.g. --timeout 30")
             })?,
+        connect_timeout: super::capture::seconds(a.connect_timeout, "--connect-timeout")?,
         allow_status: a.allow_status,
         ..opts
     };

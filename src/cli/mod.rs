@@ -45,8 +45,8 @@ Exit codes:
   1  verification failed: altered, missing or extra bytes, bad or untrusted signature
      (also cat, cite, show or diff of a record that does not verify); a WARC
      or WACZ that import refuses (bad digest, truncated, malformed) or verify rejects
-  2  usage error or invalid input (bad URL, a URL with user:password@, mistyped record ID,
-     unreadable input file)
+  2  usage error or invalid input (bad URL, a URL with user:password@, a URL to fetch over
+     65,534 characters, mistyped record ID, unreadable input file)
   3  no such record or document in the archive
   4  ambiguous hash prefix: matches more than one document
   5  fetch failed (connection, timeout, truncated or oversize body, HTTP error status) or
@@ -380,15 +380,16 @@ pub fn count(n: impl TryInto<u64>, singular: &str, plural: &str) -> String {
 }
 
 /// An error message longer than this is cut (with its length): whatever a message repeats from
-/// its input, a server or a file, it stays one readable line.
+/// its input, a server or a file, it stays one readable line. The cut takes the middle, so the
+/// cause at the end of a message that repeats a long URL is kept.
 const ERROR_LIMIT: usize = 1000;
 
 /// The text of an error line after "error: ": escaped for the terminal, its parts capped.
 pub fn error_line(err: &anyhow::Error) -> String {
-    use exhibit::terminal::{cap, escape};
+    use exhibit::terminal::{cap_middle, escape};
     match err.downcast_ref::<Error>() {
         Some(e) => lib_error_line(e),
-        None => escape(&cap(&err.to_string(), ERROR_LIMIT)).into_owned(),
+        None => escape(&cap_middle(&err.to_string(), ERROR_LIMIT)).into_owned(),
     }
 }
 
@@ -405,8 +406,8 @@ pub fn usage_error_text(text: &str) -> String {
 
 /// [`error_line`] of a library error.
 pub fn lib_error_line(e: &Error) -> String {
-    use exhibit::terminal::{cap, escape};
-    let what = escape(&cap(&e.what, ERROR_LIMIT)).into_owned();
+    use exhibit::terminal::{cap, cap_middle, escape};
+    let what = escape(&cap_middle(&e.what, ERROR_LIMIT)).into_owned();
     match &e.hint {
         Some(h) => format!("{what} (hint: {})", escape(&cap(h, ERROR_LIMIT))),
         None => what,

@@ -57,6 +57,41 @@ pub(super) fn tokenize(source: &str, sink: &mut impl Sink) {
     .run(sink);
 }
 
+/// The text of RCDATA content that holds no end tag (a `<title>`'s, cut before its `</title`),
+/// as a browser reads it: every character reference of the HTML standard decoded (the named
+/// ones, and numeric ones with 0, surrogates and values past U+10FFFF read as U+FFFD and
+/// 0x80-0x9F as windows-1252), CR LF and CR as LF, NUL as U+FFFD.
+pub(super) fn rcdata_text(source: &str) -> String {
+    struct Collect(String);
+    impl Sink for Collect {
+        fn text(&mut self, s: &str) {
+            self.0.push_str(s);
+        }
+        fn start_tag(&mut self, _: &str, _: bool, _: &[(String, String)]) -> Next {
+            Next::Continue
+        }
+        fn end_tag(&mut self, _: &str) {}
+        fn wants_attrs(&self, _: &str) -> bool {
+            false
+        }
+    }
+    let normalized: Cow<'_, str> = if source.as_bytes().contains(&b'\r') {
+        Cow::Owned(source.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        Cow::Borrowed(source)
+    };
+    let mut out = Collect(String::with_capacity(normalized.len()));
+    let mut tokenizer = Tokenizer {
+        s: &normalized,
+        b: normalized.as_bytes(),
+        attrs: Vec::new(),
+    };
+    // Reads to the end of the input: it holds no end tag of the element (if it did, the text
+    // after it would be lost, not misread).
+    tokenizer.raw_text(0, "title", true, &mut out);
+    out.0
+}
+
 struct Tokenizer<'a> {
     s: &'a str,
     b: &'a [u8],

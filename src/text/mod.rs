@@ -155,11 +155,7 @@ pub fn extract_with(
     };
     let text = match kind {
         Kind::Html | Kind::Xhtml => {
-            let encoding = bom_encoding(bytes)
-                .map(|(e, _)| e)
-                .or_else(|| charset.as_deref().and_then(encoding_for_label))
-                .or_else(|| meta_charset(bytes));
-            let decoded = decode(bytes, encoding);
+            let decoded = decode(bytes, html_encoding(charset.as_deref(), bytes));
             html_text(&decoded, kind == Kind::Xhtml)
         }
         Kind::Text => {
@@ -316,6 +312,15 @@ fn looks_like_html(head: &str) -> bool {
 
 /// An encoding from the WHATWG Encoding Standard (the one browsers use), via encoding_rs.
 type Encoding = &'static encoding_rs::Encoding;
+
+/// The encoding of an HTML document: its byte-order mark, else the content type's `charset`,
+/// else a `<meta>` declaration in its first 1024 bytes; `None` (UTF-8) when there is none.
+fn html_encoding(charset: Option<&str>, bytes: &[u8]) -> Option<Encoding> {
+    bom_encoding(bytes)
+        .map(|(e, _)| e)
+        .or_else(|| charset.and_then(encoding_for_label))
+        .or_else(|| meta_charset(bytes))
+}
 
 /// Encoding announced by a byte-order mark, and the mark's length.
 fn bom_encoding(bytes: &[u8]) -> Option<(Encoding, usize)> {
@@ -1193,20 +1198,38 @@ pub fn text_fingerprint(
     crate::text::extract(content_type, bytes).map(|t| crate::text::fingerprint(&t))
 }
 
-/// The text of an HTML document's `<title>`, from its first bytes; entities decoded for the
-/// common cases, whitespace folded, length bounded. Only for labelling: never part of a check.
+/// The text of an HTML document's `<title>`, from its first bytes: decoded in the document's
+/// encoding (as [`extract`] decodes HTML), character references decoded as a browser decodes
+/// them, whitespace folded, length bounded. Only for labelling: never part of a check.
 pub fn html_title(content_type: Option<&str>, head: &[u8]) -> Option<String> {
     if !looks_html(content_type, head) {
         return None;
     }
-    // Searched in the bytes: the three markers are ASCII, and an ASCII byte is never part of a
-    // longer UTF-8 sequence, so the same markers are found as in the decoded text, and decoding
-    // just the title gives what decoding the whole head gave there (a third of the cost of a
-    // capture's title was decoding and lower-casing all 64 KiB).
-    let open = find_ignoring_ascii_case(head, b"<title")?;
-    let start = open + memchr::memchr(b'>', &head[open..])? + 1;
-    let end = start + find_ignoring_ascii_case(&head[start..], b"</title")?;
-    tidy_title(&String::from_utf8_lossy(&head[start..end]))
+    let charset = content_type.and_then(charset_param);
+    let encoding = html_encoding(charset.as_deref(), head).unwrap_or(encoding_rs::UTF_8);
+    let raw = if encoding.is_ascii_compatible() {
+        // Searched in the bytes: the three markers are ASCII, and in an ASCII-compatible
+        // encoding `<` and `>` are never part of a longer sequence (nor is any ASCII byte in
+        // UTF-8), so the same markers are found as in the decoded text, and decoding just the
+        // title gives what decoding the whole head gave there (a third of the cost of a
+        // capture's title was decoding and lower-casing all 64 KiB).
+        let open = find_ignoring_ascii_case(head, b"<title")?;
+        let start = open + memchr::memchr(b'>', &head[open..])? + 1;
+        let end = start + find_ignoring_ascii_case(&head[start..], b"</title")?;
+        // Not `decode`: a byte-order mark here is a character of the title, as in the whole.
+        encoding
+            .decode_without_bom_handling(&head[start..end])
+            .0
+            .into_owned()
+    } else {
+        // UTF-16 (or ISO-2022-JP): the markers are not bytes of their own.
+        let text = decode(head, Some(encoding));
+        let open = find_ignoring_ascii_case(text.as_bytes(), b"<title")?;
+        let start = open + text[open..].find('>')? + 1;
+        let end = start + find_ignoring_ascii_case(&text.as_bytes()[start..], b"</title")?;
+        text[start..end].to_string()
+    };
+    tidy_title(&html::rcdata_text(&raw))
 }
 
 /// Labelled HTML, or with `<html` in its first 512 bytes.
@@ -1221,17 +1244,9 @@ fn looks_html(content_type: Option<&str>, head: &[u8]) -> bool {
             .any(|w| w == b"<html")
 }
 
-/// A title's raw text made a label: common entities decoded, white space folded, control
-/// characters dropped, at most 300 characters.
-fn tidy_title(raw: &str) -> Option<String> {
-    let decoded = raw
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&nbsp;", " ")
-        .replace("&amp;", "&");
+/// A title's decoded text made a label: white space folded, control characters dropped, at
+/// most 300 characters.
+fn tidy_title(decoded: &str) -> Option<String> {
     let folded: String = decoded.split_whitespace().collect::<Vec<_>>().join(" ");
     let title: String = folded
         .chars()
@@ -1699,12 +1714,114 @@ mod tests {
         if !looks_html(content_type, head) {
             return None;
         }
-        let text = String::from_utf8_lossy(head);
+        let charset = content_type.and_then(charset_param);
+        let text = decode(head, html_encoding(charset.as_deref(), head));
         let lower = text.to_ascii_lowercase();
         let open = lower.find("<title")?;
         let start = open + lower[open..].find('>')? + 1;
         let end = start + lower[start..].find("</title")?;
-        tidy_title(&text[start..end])
+        tidy_title(&html::rcdata_text(&text[start..end]))
+    }
+
+    fn title(content_type: &str, head: &[u8]) -> Option<String> {
+        html_title(Some(content_type), head)
+    }
+
+    /// Every character reference of the HTML standard, as a browser's `document.title` reads
+    /// it; before, only seven spellings were decoded.
+    #[test]
+    fn title_character_references_are_decoded_as_html_does() {
+        let t = |inner: &str| title("text/html", format!("<title>{inner}</title>").as_bytes());
+        assert_eq!(
+            t("Caf&eacute; &mdash; &hellip; &copy;&nbsp;2026 &frac12; &NotEqualTilde;"),
+            Some("Caf\u{e9} \u{2014} \u{2026} \u{a9} 2026 \u{bd} \u{2242}\u{338}".into())
+        );
+        assert_eq!(
+            t("&#x2014;&#8212;&#X41;&#65"),
+            Some("\u{2014}\u{2014}AA".into())
+        );
+        // 0, surrogates and values past U+10FFFF are U+FFFD; 0x80-0x9F are windows-1252.
+        assert_eq!(
+            t("a&#0;b&#xD800;c&#x110000;d&#99999999999;e&#128;&#x92;"),
+            Some("a\u{fffd}b\u{fffd}c\u{fffd}d\u{fffd}e\u{20ac}\u{2019}".into())
+        );
+        // Decoded once: `&amp;lt;` is the text `&lt;`; legacy names need no `;`; an unknown
+        // name, or `&` alone, stays as written.
+        assert_eq!(
+            t("&amp;lt; &ampx &notit; &bogus; & x"),
+            Some("&lt; &x \u{ac}it; &bogus; & x".into())
+        );
+        // Tags are text inside a title.
+        assert_eq!(
+            t("<b>Terms</b> &lt;draft&gt;"),
+            Some("<b>Terms</b> <draft>".into())
+        );
+        // A character reference cannot smuggle a control character into the label.
+        assert_eq!(t("a&#x1b;[2Jb&#7;c"), Some("a[2Jbc".into()));
+    }
+
+    /// The title is read in the document's encoding: the content type's charset, else a
+    /// `<meta>` declaration, else UTF-8 with U+FFFD for what is not; before, always UTF-8.
+    #[test]
+    fn title_is_decoded_in_the_documents_encoding() {
+        let latin = b"<html><title>Caf\xe9 \x96 \x80</title>";
+        assert_eq!(
+            title("text/html; charset=windows-1252", latin),
+            Some("Caf\u{e9} \u{2013} \u{20ac}".into())
+        );
+        // iso-8859-1 means windows-1252, as in browsers.
+        assert_eq!(
+            title("text/html; charset=\"ISO-8859-1\"", latin),
+            Some("Caf\u{e9} \u{2013} \u{20ac}".into())
+        );
+        let meta = b"<html><head><meta charset=\"windows-1252\"><title>Caf\xe9</title>";
+        assert_eq!(title("text/html", meta), Some("Caf\u{e9}".into()));
+        let equiv = b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-2\"><title>\xa3\xf3d\xbc</title>";
+        assert_eq!(
+            title("text/html", equiv),
+            Some("\u{141}\u{f3}d\u{17a}".into())
+        );
+        // The content type's charset wins over a <meta>.
+        let utf8_meta_latin = "<html><meta charset=windows-1252><title>Café</title>".as_bytes();
+        assert_eq!(
+            title("text/html; charset=utf-8", utf8_meta_latin),
+            Some("Caf\u{e9}".into())
+        );
+        // No declaration: UTF-8, invalid bytes U+FFFD.
+        assert_eq!(
+            title("text/html", latin),
+            Some("Caf\u{fffd} \u{fffd} \u{fffd}".into())
+        );
+        // Shift_JIS: its two-byte characters include bytes that look like ASCII letters.
+        let mut sjis = b"<html><title>".to_vec();
+        sjis.extend_from_slice(&encoding_rs::SHIFT_JIS.encode("利用規約 &amp; ソ").0);
+        sjis.extend_from_slice(b"</title>");
+        assert_eq!(
+            title("text/html; charset=Shift_JIS", &sjis),
+            Some("利用規約 & ソ".into())
+        );
+        // UTF-16, by its byte-order mark or by the content type.
+        let utf16: Vec<u8> = "<html><title>Caf\u{e9} &amp; co</title>"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let with_bom = [&[0xff, 0xfe][..], &utf16].concat();
+        assert_eq!(title("text/html", &with_bom), Some("Caf\u{e9} & co".into()));
+        assert_eq!(
+            title("text/html; charset=utf-16le", &utf16),
+            Some("Caf\u{e9} & co".into())
+        );
+    }
+
+    /// The length cap and the control-character rule are unchanged.
+    #[test]
+    fn title_is_still_folded_and_capped() {
+        let long = format!("<title>\t a\u{7}\n\r b {} </title>", "x".repeat(400));
+        let got = title("text/html", long.as_bytes()).unwrap();
+        assert!(got.starts_with("a b xxx"), "{got}");
+        assert_eq!(got.chars().count(), 300);
+        assert_eq!(title("text/html", b"<title> &#32;&nbsp; </title>"), None);
+        assert_eq!(title("text/plain", b"<title>x</title>"), None);
     }
 
     proptest! {
@@ -1757,9 +1874,16 @@ mod tests {
                 Just(b"<html>".to_vec()), Just(b"&amp;&lt;&nbsp;".to_vec()), Just(b" \n\t".to_vec()),
                 Just(b"<".to_vec()), Just(b">".to_vec()), Just(b"\xff".to_vec()), Just(b"\xe2\x82".to_vec()),
                 Just("\u{e9}\u{130}\u{212a}".as_bytes().to_vec()), Just(b"\0\x07".to_vec()),
+                Just(b"<meta charset=shift_jis>".to_vec()), Just(b"<meta charset=gb18030>".to_vec()),
+                Just(b"\x81<\x82>\x83\x30\x84".to_vec()), Just(b"&#x80;&eacute;&#0;\r\n".to_vec()),
+                Just(b"\xef\xbb\xbf".to_vec()), Just(b"\xff\xfe".to_vec()),
                 proptest::collection::vec(any::<u8>(), 0..6),
             ], 0..24),
-            ct in proptest::option::of(prop_oneof![Just("text/html"), Just("text/plain")]),
+            ct in proptest::option::of(prop_oneof![
+                Just("text/html"), Just("text/plain"), Just("text/html; charset=windows-1252"),
+                Just("text/html; charset=euc-kr"), Just("text/html; charset=big5"),
+                Just("text/html; charset=utf-16be"),
+            ]),
         ) {
             let head = parts.concat();
             prop_assert_eq!(html_title(ct, &head), html_title_decoding_everything(ct, &head));
