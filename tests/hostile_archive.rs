@@ -505,6 +505,29 @@ fn an_edited_index_never_makes_a_document_absent() {
         let r = env.fails(&["verify", "--file", f.to_str().unwrap(), &sha[..16]], 1);
         assert_one_line_error(&r.stderr, "disagrees with its signed log");
 
+        // The line names a forged file's hash instead: the file must not be held to it.
+        let forged = env.dir.path().join("forged.txt");
+        fs::write(&forged, b"a forged document").unwrap();
+        let forged_sha = common::sha256_hex(b"a forged document");
+        fs::write(
+            &leaves,
+            text.replace(
+                &format!("{hidden} {sha}"),
+                &format!("{hidden} {forged_sha}"),
+            ),
+        )
+        .unwrap();
+        let r = env.fails(
+            &[
+                "verify",
+                "--file",
+                forged.to_str().unwrap(),
+                &forged_sha[..16],
+            ],
+            1,
+        );
+        assert_one_line_error(&r.stderr, "disagrees with its signed log");
+
         // Lines swapped between two records (each line still matches its own manifest): the
         // manifests no longer hash to the signed root (in the packed layout, log/places finds
         // records by their line, so there a line already names a record it cannot find).

@@ -321,16 +321,16 @@ fn verify_file(g: &Global, file: &std::path::Path, a: &Args) -> Result<i32> {
     // A prefix of 8 hex digits is 32 bits: a forger finds a file that shares it in minutes. When
     // the archive holds the documents the prefix names, the file is held to their whole
     // SHA-256, so the archive's knowledge is never thrown away for the cited digits.
-    // "No archive here holds a document with them" is said only when the signed log backs it,
-    // not just log/leaves, the index the lookup reads.
+    // The documents with the prefix are read from log/leaves, an index no signature covers, so
+    // it is held to the signed log first: what the file is compared with, and "no archive here
+    // holds a document with them", are then the signed log's.
     let archived: Vec<String> = match (&archive, is_prefix) {
         (Some(archive), true) => {
-            let docs = verify::documents_with_prefix(archive, &want)?;
-            if docs.is_empty() {
-                let log = LogState::load(archive, &Anchor::from_flags(&a.trusted_key)?);
-                verify::check_index(archive, &log)?;
-            }
-            docs
+            // Both ways: a line edited to another hash would otherwise make the file be held
+            // to a hash no signature covers (a forged file matching, the genuine one not).
+            let log = LogState::load(archive, &Anchor::from_flags(&a.trusted_key)?);
+            verify::check_index(archive, &log)?;
+            verify::documents_with_prefix(archive, &want)?
         }
         _ => Vec::new(),
     };
