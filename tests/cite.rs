@@ -970,3 +970,120 @@ fn a_citation_is_verified_as_a_whole_not_part_by_part() {
         assert!(r.stdout.contains("FAILED verification"), "{}", r.stdout);
     }
 }
+
+/// What a person reads as a fact of a citation is held to the record, in whatever shape it is
+/// written, and words the page chose for its title are never facts of the record (review of
+/// `verify --citation`).
+#[test]
+fn a_citation_cannot_hide_a_wrong_fact_from_the_check() {
+    let env = Env::new();
+    let (other_id, other_sha) = privacy_notice(&env);
+    // A page whose title states another record's hash, a URL and a time.
+    let title = format!(
+        "Terms (mirror of https://evil.example/terms, SHA-256 {other_sha}, captured 2019-01-03 00:00:00 UTC, see EX-AAAA-BBBB-CCCC)"
+    );
+    let page = format!("<html><head><title>{title}</title></head><body>t</body></html>");
+    let (id, sha) = import(
+        &env,
+        "terms.html",
+        page.as_bytes(),
+        "https://example.org/terms",
+        &[],
+    );
+    for format in ["text", "oneline", "bibtex", "markdown", "csl-json", "json"] {
+        let c = cite(&env, &id, format);
+        let r = verify_citation(&env, &c, &[]);
+        assert_eq!(r.code, 0, "{format}: {}{}\n{c}", r.stdout, r.stderr);
+    }
+    let genuine = format!("https://example.org/terms, captured May 21, 2026, 05:07:28 UTC, record {id}, SHA-256 {sha}");
+    let r = verify_citation(&env, &genuine, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // Copy-paste shapes of the genuine facts pass.
+    for c in [
+        format!(
+            "“https://example.org/terms” {}, SHA-256 sha256:{}",
+            id.to_lowercase(),
+            &sha[..12]
+        ),
+        format!(
+            "[https://example.org/terms](https://example.org/terms) {id} {}",
+            sha.to_uppercase()
+        ),
+        format!(
+            "{id} {} 2026-05-21T05:07:28Z (last visited May 21, 2026)",
+            {
+                let g: Vec<String> = sha
+                    .as_bytes()
+                    .chunks(4)
+                    .map(|c| String::from_utf8(c.to_vec()).unwrap())
+                    .collect();
+                g.join(" ")
+            }
+        ),
+    ] {
+        let r = verify_citation(&env, &c, &[]);
+        assert_eq!(r.code, 0, "{c}\n{}{}", r.stdout, r.stderr);
+    }
+    // The title's facts, stated as the citation's, are the page's words: they fail.
+    let wrong_in_title = format!(
+        "\"Terms\" (captured January 3, 2019, 00:00:00 UTC), https://evil.example/terms, archived at exhibit record {id}, SHA-256 {other_sha}."
+    );
+    let other_prefix = &other_sha[..16];
+    let grouped_other: Vec<String> = other_sha
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let cases = [
+        (wrong_in_title, "it states SHA-256"),
+        (
+            format!("{id} sha256:{other_prefix}"),
+            "it states the hash prefix",
+        ),
+        (
+            format!("{id} SHA-256 {}", grouped_other.join(" ")),
+            "it states SHA-256",
+        ),
+        (
+            format!("{id} SHA-256 {}z {sha}", other_sha),
+            "looks like a hash but is none",
+        ),
+        (
+            format!("{id} https://example.org/terms"),
+            "states no SHA-256 of the document",
+        ),
+        (
+            format!("{id} {sha} 2019-01-03T00:00:00Z"),
+            "it states the time 2019-01-03 00:00:00 UTC",
+        ),
+        (
+            format!("{id} {sha} (last visited Jan. 3, 2019)"),
+            "it states the date 2019-01-03",
+        ),
+        (
+            format!("{id} {sha} HTTPS://evil.example/terms"),
+            "it names the URL https://evil.example/terms",
+        ),
+        (
+            format!("{id} {sha} www.evil.example/terms"),
+            "it names the URL www.evil.example/terms",
+        ),
+        (
+            format!("{id} {sha} https://example.org/terms{{x}}/other"),
+            "it names the URL",
+        ),
+        (
+            format!("{id} {sha} {}", other_id.to_lowercase()),
+            "also names record",
+        ),
+    ];
+    for (c, why) in &cases {
+        let r = verify_citation(&env, c, &[]);
+        // A second record ID anywhere in the text is refused before anything is compared.
+        let want = if why.contains("also names") { 2 } else { 1 };
+        assert_eq!(r.code, want, "{c}\n{}{}", r.stdout, r.stderr);
+        if want == 1 {
+            assert!(r.stdout.contains(why), "{why}: {}", r.stdout);
+        }
+    }
+}

@@ -13,6 +13,7 @@
 //! Pure: no I/O.
 
 use super::cite::{Citation, Format};
+use crate::manifest::Manifest;
 use crate::record_id::RecordId;
 use serde::Serialize;
 use std::str::FromStr;
@@ -20,37 +21,73 @@ use std::str::FromStr;
 /// The facts a citation's text states, each once, in the order they appear.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Stated {
-    /// Record IDs (`EX-XXXX-XXXX-XXXX`) whose check character holds, canonical.
+    /// Record IDs whose check character holds, canonical: `EX` and twelve symbols, in any case,
+    /// with hyphens (any dash) or none, as `exhibit verify` reads them.
     pub record_ids: Vec<String>,
     /// Words shaped like a record ID whose check character fails: a mistyped or altered ID.
     pub bad_record_ids: Vec<String>,
-    /// Whole SHA-256 values: runs of exactly 64 hex digits, lower case.
+    /// Whole SHA-256 values, lower case: 64 hex digits, also grouped by spaces or broken
+    /// across a line as a word processor leaves them.
     pub sha256: Vec<String>,
-    /// Times to the second, as `YYYY-MM-DD HH:MM:SS UTC`, from either shape exhibit prints
-    /// ("2026-05-21 05:07:28 UTC", "May 21, 2026, 05:07:28 UTC"). Dates alone are not read.
+    /// Hash prefixes, lower case: 8 to 63 hex digits with a letter among them, or after
+    /// `sha256:` (digits alone are too often a number).
+    pub prefixes: Vec<String>,
+    /// Words that look like a hash but are none (hex digits glued to other letters, more than
+    /// 64 digits): a citation that hides a value from this reader is not accepted.
+    pub unreadable: Vec<String>,
+    /// Times to the second, as `YYYY-MM-DD HH:MM:SS UTC` (fractions kept), from the shapes
+    /// exhibit prints and RFC 3339.
     pub times: Vec<String>,
-    /// `http://` and `https://` URLs.
+    /// Dates, as `YYYY-MM-DD`: ISO, "May 21, 2026" and Bluebook's "Dec. 3, 2026".
+    pub dates: Vec<String>,
+    /// `http://` and `https://` URLs (scheme in lower case), and `www.` names without one.
     pub urls: Vec<String>,
 }
 
-/// Reads the facts out of a citation's text in any of exhibit's formats, or a copy of one
-/// (HTML entities and BibTeX escapes undone, so a certificate read in a browser or a `.bib`
-/// entry states the same URL as the plain text).
+/// Reads the facts out of a citation's text in any of exhibit's formats, or a copy of one:
+/// HTML entities and BibTeX escapes undone, invisible characters (soft hyphens, zero-width
+/// spaces) dropped, dashes and no-break spaces made plain.
 pub fn stated(text: &str) -> Stated {
-    let text = unescape(text);
+    read(&normalize(text))
+}
+
+fn read(text: &str) -> Stated {
     let mut s = Stated::default();
-    ids(&text, &mut s);
-    hashes(&text, &mut s.sha256);
-    times(&text, &mut s.times);
-    urls(&text, &mut s.urls);
+    ids(text, &mut s);
+    hashes(text, &mut s);
+    times(text, &mut s.times);
+    dates(text, &mut s.dates);
+    urls(text, &mut s.urls);
     s
 }
 
-/// What `stated` says that the record's own citations do not, one phrase each; empty when the
-/// citation agrees with the record. `own` is the named record's citation (it should be built
-/// from a manifest that verified).
-pub fn disagreements(own: &Citation, stated: &Stated) -> Vec<String> {
-    let mut known = Stated::default();
+/// What the record named by a citation says of itself, by role: the facts of its own
+/// citations in every format, rendered with its title and labels left out (a page's title is
+/// the page's words, not the archive's: a hash or URL in it is no fact of the record).
+struct Known {
+    sha256: Vec<String>,
+    hex: Vec<String>,
+    times: Vec<String>,
+    dates: Vec<String>,
+    urls: Vec<String>,
+}
+
+fn known(m: &Manifest, packed: Option<crate::archive::PackedRecord>) -> Known {
+    let mut bare = m.clone();
+    bare.labels = Default::default();
+    bare.document.title = None;
+    let own = Citation::new(&bare).packed_at(packed);
+    let mut k = Known {
+        sha256: Vec::new(),
+        hex: Vec::new(),
+        times: Vec::new(),
+        dates: Vec::new(),
+        urls: vec![m.requested_url.clone(), m.final_url.clone()],
+    };
+    if let Some(t) = rfc3339(&m.captured_at) {
+        push_once(&mut k.dates, t[..10].to_string());
+        push_once(&mut k.times, t);
+    }
     for f in [
         Format::Text,
         Format::Markdown,
@@ -61,20 +98,60 @@ pub fn disagreements(own: &Citation, stated: &Stated) -> Vec<String> {
         Format::Json,
         Format::Html,
     ] {
-        let one = self::stated(&own.render(f));
+        let one = stated(&own.render(f));
         for (all, new) in [
-            (&mut known.sha256, one.sha256),
-            (&mut known.times, one.times),
-            (&mut known.urls, one.urls),
+            (&mut k.sha256, one.sha256),
+            (&mut k.hex, one.prefixes),
+            (&mut k.times, one.times),
+            (&mut k.dates, one.dates),
         ] {
             for v in new {
                 push_once(all, v);
             }
         }
+        // The certificate lists a browser capture's parts by the URLs the page loaded: the
+        // page's choices, not the URL of what was cited.
+        if f != Format::Html {
+            for u in one.urls {
+                push_once(&mut k.urls, u);
+            }
+        }
     }
+    k
+}
+
+/// What a citation states that its record does not, one phrase each; empty when it agrees.
+/// `m` is the manifest of the record the citation names (verified by the caller); its title and
+/// labels are masked out of `text` first, so words a page chose for its title are not read as
+/// facts. The citation must state the document's SHA-256 (whole, or a prefix of 8+ digits).
+pub fn disagreements(
+    text: &str,
+    m: &Manifest,
+    packed: Option<crate::archive::PackedRecord>,
+) -> (Stated, Vec<String>) {
+    let mut text = normalize(text);
+    let mut masks: Vec<String> = [
+        m.labels.entity.as_deref(),
+        m.labels.document.as_deref(),
+        m.labels.note.as_deref(),
+        m.document.title.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(normalize)
+    .filter(|t| !t.trim().is_empty())
+    .collect();
+    // Longest first, so a label inside a title is not masked out of it alone.
+    masks.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in &masks {
+        text = text.replace(t.as_str(), " ");
+    }
+    let stated = read(&text);
+    let k = known(m, packed);
+    let doc = &m.document.sha256;
     let mut out = Vec::new();
     for id in &stated.record_ids {
-        if *id != own.record_id {
+        if *id != m.record_id {
             out.push(format!(
                 "it also names record {id}; a citation names one record"
             ));
@@ -85,36 +162,73 @@ pub fn disagreements(own: &Citation, stated: &Stated) -> Vec<String> {
             "it names {id}, which is not a record ID (its check character fails: mistyped or altered)"
         ));
     }
+    for w in &stated.unreadable {
+        out.push(format!(
+            "it has {w}, which looks like a hash but is none (hex digits run into other characters or past 64): compare it by eye"
+        ));
+    }
     for h in &stated.sha256 {
-        if !known.sha256.contains(h) {
+        if !k.sha256.contains(h) {
             out.push(format!(
-                "it states SHA-256 {h}, but the document of {} has SHA-256 {}",
-                own.record_id, own.sha256
+                "it states SHA-256 {h}, but the document of {} has SHA-256 {doc}",
+                m.record_id
             ));
         }
     }
-    for t in &stated.times {
-        if !known.times.contains(t) {
+    for p in &stated.prefixes {
+        if !k.sha256.iter().any(|h| h.starts_with(p.as_str())) && !k.hex.contains(p) {
             out.push(format!(
-                "it states the time {t}, but {} was captured {}",
-                own.record_id, own.captured
+                "it states the hash prefix {p}, but the document of {} has SHA-256 {doc}",
+                m.record_id
+            ));
+        }
+    }
+    let states_document =
+        stated.sha256.contains(doc) || stated.prefixes.iter().any(|p| doc.starts_with(p.as_str()));
+    if !states_document && out.is_empty() {
+        out.push(format!(
+            "it states no SHA-256 of the document (whole, or 8 or more of its first hex digits) in a form this check reads; the document of {} has SHA-256 {doc}",
+            m.record_id
+        ));
+    }
+    let captured = crate::cite::human_time(&m.captured_at);
+    for t in &stated.times {
+        if !k.times.contains(t) {
+            out.push(format!(
+                "it states the time {t}, but {} was captured {captured}",
+                m.record_id
+            ));
+        }
+    }
+    for d in &stated.dates {
+        if !k.dates.contains(d) {
+            out.push(format!(
+                "it states the date {d}, but {} was captured {captured}",
+                m.record_id
             ));
         }
     }
     for u in &stated.urls {
-        if !known.urls.contains(u) {
-            let of = if own.final_url.is_empty() || own.final_url == own.url {
-                own.url.clone()
+        let ok = if u.starts_with("www.") {
+            k.urls
+                .iter()
+                .any(|x| *x == format!("https://{u}") || *x == format!("http://{u}"))
+        } else {
+            k.urls.contains(u)
+        };
+        if !ok {
+            let of = if m.final_url.is_empty() || m.final_url == m.requested_url {
+                m.requested_url.clone()
             } else {
-                format!("{} (redirected to {})", own.url, own.final_url)
+                format!("{} (redirected to {})", m.requested_url, m.final_url)
             };
             out.push(format!(
                 "it names the URL {u}, but {} is of {of}",
-                own.record_id
+                m.record_id
             ));
         }
     }
-    out
+    (stated, out)
 }
 
 fn push_once(v: &mut Vec<String>, x: String) {
@@ -123,9 +237,19 @@ fn push_once(v: &mut Vec<String>, x: String) {
     }
 }
 
-/// HTML's five entities exhibit writes and BibTeX's escaped specials, undone.
-fn unescape(text: &str) -> String {
-    let mut t = text
+/// The text as the readers below see it.
+fn normalize(text: &str) -> String {
+    let mut t: String = text
+        .chars()
+        .filter_map(|c| match c {
+            // Soft hyphen, zero-width space/joiners, word joiner, byte-order mark.
+            '\u{ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' => None,
+            '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe63}' | '\u{ff0d}' => Some('-'),
+            '\u{a0}' | '\u{2007}' | '\u{202f}' => Some(' '),
+            c => Some(c),
+        })
+        .collect();
+    t = t
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
@@ -134,61 +258,180 @@ fn unescape(text: &str) -> String {
     for c in ["%", "#", "&", "_", "$", "{", "}"] {
         t = t.replace(&format!("\\{c}"), c);
     }
-    t.replace("&amp;", "&")
+    join_hex(&t.replace("&amp;", "&"))
+}
+
+/// Joins the pieces of a hash a word processor split: groups of 4 or 8 hex digits separated by
+/// single spaces (four groups or more), and hex digits broken across a line (with or without a
+/// hyphen at the break) when the line ends inside a run shorter than 64.
+fn join_hex(t: &str) -> String {
+    let c: Vec<char> = t.chars().collect();
+    let hex_run = |i: usize| c[i..].iter().take_while(|x| x.is_ascii_hexdigit()).count();
+    let word_start = |i: usize| i == 0 || !c[i - 1].is_ascii_alphanumeric();
+    let mut out = String::with_capacity(t.len());
+    let mut i = 0;
+    while i < c.len() {
+        if c[i].is_ascii_hexdigit() && word_start(i) {
+            let n = hex_run(i);
+            // Grouped: "9589 6bd0 95b3 59ce ..."
+            if n == 4 || n == 8 {
+                let mut j = i + n;
+                let mut groups = 1;
+                while groups * n < 64 && j + 1 < c.len() && c[j] == ' ' && hex_run(j + 1) == n {
+                    let end = j + 1 + n;
+                    if end < c.len() && c[end].is_ascii_alphanumeric() {
+                        break;
+                    }
+                    groups += 1;
+                    j = end;
+                }
+                if groups >= 4 {
+                    let mut k = i;
+                    while k < j {
+                        if c[k] != ' ' {
+                            out.push(c[k]);
+                        }
+                        k += 1;
+                    }
+                    i = j;
+                    continue;
+                }
+            }
+            // Broken across a line: "…95b359ce-\n  a6c27…" or "…95b3\n59ce…".
+            let mut run: String = c[i..i + n].iter().collect();
+            let mut j = i + n;
+            loop {
+                let mut k = j;
+                if k < c.len() && c[k] == '-' {
+                    k += 1;
+                }
+                while k < c.len() && (c[k] == ' ' || c[k] == '\t' || c[k] == '\r') {
+                    k += 1;
+                }
+                if run.len() >= 8 && run.len() < 64 && k < c.len() && c[k] == '\n' {
+                    k += 1;
+                    while k < c.len() && (c[k] == ' ' || c[k] == '\t') {
+                        k += 1;
+                    }
+                    let m = if k < c.len() { hex_run(k) } else { 0 };
+                    let after = k + m;
+                    if m > 0
+                        && run.len() + m <= 64
+                        && (after >= c.len() || !c[after].is_ascii_alphanumeric())
+                        || (m > 0 && run.len() + m < 64 && after < c.len() && c[after] == '\n')
+                    {
+                        run.extend(&c[k..after]);
+                        j = after;
+                        continue;
+                    }
+                }
+                break;
+            }
+            out.push_str(&run);
+            i = j;
+            continue;
+        }
+        out.push(c[i]);
+        i += 1;
+    }
+    out
 }
 
 fn is_word(c: char) -> bool {
-    c.is_ascii_alphanumeric()
+    c.is_alphanumeric()
 }
 
+/// Words as `verify` reads record IDs: letters, digits and hyphens.
 fn ids(text: &str, s: &mut Stated) {
-    let mut from = 0;
-    while let Some(k) = text[from..].find("EX-") {
-        let at = from + k;
-        from = at + 3;
-        // EX-XXXX-XXXX-XXXX: 17 bytes, not inside a longer word.
-        let Some(word) = text.get(at..at + 17) else {
-            continue;
-        };
-        let before = text[..at].chars().next_back();
-        let after = text[at + 17..].chars().next();
-        if before.is_some_and(is_word) || after.is_some_and(is_word) {
-            continue;
+    let mut word = String::new();
+    let mut flush = |w: &mut String| {
+        let trimmed = w.trim_matches('-');
+        let symbols: String = trimmed.chars().filter(|c| *c != '-').collect();
+        if symbols.len() == 14 && symbols[..2].eq_ignore_ascii_case("ex") {
+            match RecordId::from_str(trimmed) {
+                Ok(id) => push_once(&mut s.record_ids, id.to_string()),
+                Err(_) => push_once(&mut s.bad_record_ids, trimmed.to_string()),
+            }
         }
-        let shaped = word.bytes().enumerate().all(|(i, c)| match i {
-            0 | 1 => true,
-            2 | 7 | 12 => c == b'-',
-            _ => c.is_ascii_alphanumeric(),
-        });
-        if !shaped {
-            continue;
+        w.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' {
+            word.push(c);
+        } else if is_word(c) {
+            // A non-ASCII letter glued to it: not an ID of ours.
+            word.clear();
+            word.push('\u{0}');
+        } else {
+            if !word.starts_with('\u{0}') {
+                flush(&mut word);
+            }
+            word.clear();
         }
-        match RecordId::from_str(word) {
-            Ok(id) => push_once(&mut s.record_ids, id.to_string()),
-            Err(_) => push_once(&mut s.bad_record_ids, word.to_string()),
-        }
+    }
+    if !word.starts_with('\u{0}') {
+        flush(&mut word);
     }
 }
 
-fn hashes(text: &str, out: &mut Vec<String>) {
-    let mut run = String::new();
-    let mut blocked = false;
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_ascii_hexdigit() {
-            run.push(c);
+fn hashes(text: &str, s: &mut Stated) {
+    let c: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < c.len() {
+        if !c[i].is_ascii_alphanumeric() {
+            i += 1;
             continue;
         }
-        if c.is_ascii_alphanumeric() {
-            // Part of a longer word (a base64 signature, an ID): not a hash.
-            blocked = true;
-            run.clear();
-            continue;
+        let start = i;
+        while i < c.len() && c[i].is_ascii_alphanumeric() {
+            i += 1;
         }
-        if run.len() == 64 && !blocked {
-            push_once(out, run.to_ascii_lowercase());
+        let mut word: String = c[start..i].iter().collect();
+        // "0x…" is a hex number's prefix, not part of it.
+        if word.len() > 2 && (word.starts_with("0x") || word.starts_with("0X")) {
+            word.drain(..2);
         }
-        run.clear();
-        blocked = false;
+        let hex = word.chars().filter(char::is_ascii_hexdigit).count();
+        let after_sha = {
+            let before: String = c[..start].iter().collect();
+            before.to_ascii_lowercase().ends_with("sha256:")
+        };
+        if hex == word.len() {
+            let lower = word.to_ascii_lowercase();
+            let has_letter = lower.bytes().any(|b| b.is_ascii_alphabetic());
+            match lower.len() {
+                64 => push_once(&mut s.sha256, lower),
+                8..=63 if has_letter || after_sha => push_once(&mut s.prefixes, lower),
+                n if n > 64 => push_once(&mut s.unreadable, word),
+                _ => {}
+            }
+        } else {
+            // Hex digits run into other letters: 32 or more hex digits in a row reads as a
+            // hash to a person, whatever comes after it.
+            let longest = word
+                .split(|x: char| !x.is_ascii_hexdigit())
+                .map(str::len)
+                .max()
+                .unwrap_or(0);
+            if longest >= 32 {
+                push_once(&mut s.unreadable, word);
+            }
+        }
+        // A hash glued to non-ASCII letters (Cyrillic а for a) hides in plain sight.
+        if i < c.len() && is_word(c[i]) {
+            let mut j = start;
+            while j < c.len() && (is_word(c[j]) || c[j].is_ascii_alphanumeric()) {
+                j += 1;
+            }
+            let glued: String = c[start..j].iter().collect();
+            let hexish = glued.chars().filter(char::is_ascii_hexdigit).count();
+            if hexish >= 32 {
+                s.sha256
+                    .retain(|h| !glued.to_ascii_lowercase().contains(h.as_str()));
+                push_once(&mut s.unreadable, glued);
+            }
+            i = j;
+        }
     }
 }
 
@@ -207,18 +450,37 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
+/// Bluebook's abbreviations (T12), as exhibit prints them.
+const SHORT_MONTHS: [&str; 12] = [
+    "Jan.", "Feb.", "Mar.", "Apr.", "May", "June", "July", "Aug.", "Sept.", "Oct.", "Nov.", "Dec.",
+];
+
+/// `YYYY-MM-DD HH:MM:SS[.f] UTC` of an RFC 3339 time, or `None`.
+fn rfc3339(s: &str) -> Option<String> {
+    let t: jiff::Timestamp = s.parse().ok()?;
+    Some(
+        t.to_zoned(jiff::tz::TimeZone::UTC)
+            .strftime("%Y-%m-%d %H:%M:%S%.f UTC")
+            .to_string(),
+    )
+}
+
 fn times(text: &str, out: &mut Vec<String>) {
+    let fmt = |t: jiff::civil::DateTime| t.strftime("%Y-%m-%d %H:%M:%S%.f UTC").to_string();
     let mut from = 0;
     while let Some(k) = text[from..].find(" UTC") {
         let end = from + k;
         from = end + 4;
         let head = &text[..end];
-        // "2026-05-21 05:07:28"
-        if let Some(t) = head
-            .get(head.len().saturating_sub(19)..)
-            .and_then(|s| jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", s).ok())
-        {
-            push_once(out, t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string());
+        // "2026-05-21 05:07:28", with a fraction of up to 9 digits.
+        if let Some(t) = (19..=29).find_map(|k| {
+            let s = head.get(head.len().checked_sub(k)?..)?;
+            if head.len() > k && head.as_bytes()[head.len() - k - 1].is_ascii_alphanumeric() {
+                return None;
+            }
+            jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S%.f", s).ok()
+        }) {
+            push_once(out, fmt(t));
             continue;
         }
         // "May 21, 2026, 05:07:28": the month name is at most 30 bytes back.
@@ -228,26 +490,105 @@ fn times(text: &str, out: &mut Vec<String>) {
             jiff::civil::DateTime::strptime("%B %d, %Y, %H:%M:%S", &head[at..]).ok()
         });
         if let Some(t) = found {
-            push_once(out, t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string());
+            push_once(out, fmt(t));
+        }
+    }
+    // RFC 3339: "2026-05-21T05:07:28Z", "2026-05-21T07:07:28.5+02:00".
+    let b = text.as_bytes();
+    for (i, _) in text.match_indices('T') {
+        if i < 10 || !text.is_char_boundary(i - 10) {
+            continue;
+        }
+        let start = i - 10;
+        if start > 0 && b[start - 1].is_ascii_alphanumeric() {
+            continue;
+        }
+        let len = text[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "-:.+".contains(c)))
+            .unwrap_or(text.len() - start);
+        if let Some(t) = rfc3339(&text[start..start + len]) {
+            push_once(out, t);
+        }
+    }
+}
+
+fn dates(text: &str, out: &mut Vec<String>) {
+    let b = text.as_bytes();
+    // ISO: "2026-05-21", not inside a longer number.
+    for i in 0..b.len().saturating_sub(9) {
+        if (i > 0 && b[i - 1].is_ascii_alphanumeric())
+            || b.get(i + 10).is_some_and(|x| x.is_ascii_digit())
+        {
+            continue;
+        }
+        if let Some(d) = text
+            .get(i..i + 10)
+            .and_then(|s| jiff::civil::Date::strptime("%Y-%m-%d", s).ok())
+        {
+            push_once(out, d.to_string());
+        }
+    }
+    // "May 21, 2026" and "Dec. 3, 2026".
+    for (n, name) in MONTHS
+        .iter()
+        .zip(SHORT_MONTHS)
+        .flat_map(|(l, s)| [*l, s])
+        .enumerate()
+    {
+        let month = n / 2 + 1;
+        for (at, _) in text.match_indices(name) {
+            if at > 0 && text[..at].chars().next_back().is_some_and(is_word) {
+                continue;
+            }
+            let rest = &text[at + name.len()..];
+            let Some(rest) = rest.strip_prefix(' ') else {
+                continue;
+            };
+            let day: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let Some(rest) = rest[day.len()..].strip_prefix(", ") else {
+                continue;
+            };
+            let year: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if year.len() != 4 || day.is_empty() || day.len() > 2 {
+                continue;
+            }
+            let (Ok(y), Ok(d)) = (year.parse::<i16>(), day.parse::<i8>()) else {
+                continue;
+            };
+            if let Ok(date) = jiff::civil::Date::new(y, month as i8, d) {
+                push_once(out, date.to_string());
+            }
         }
     }
 }
 
 fn urls(text: &str, out: &mut Vec<String>) {
-    let mut from = 0;
-    while let Some(k) = text[from..].find("http") {
-        let at = from + k;
-        from = at + 4;
-        let rest = &text[at..];
-        if !(rest.starts_with("http://") || rest.starts_with("https://")) {
-            continue;
+    let lower = text.to_ascii_lowercase();
+    let mut starts: Vec<(usize, bool)> = Vec::new();
+    for (at, _) in lower.match_indices("http") {
+        let rest = &lower[at..];
+        if rest.starts_with("http://") || rest.starts_with("https://") {
+            starts.push((at, true));
         }
+    }
+    for (at, _) in lower.match_indices("www.") {
+        let before = text[..at].chars().next_back();
+        if !before.is_some_and(|c| is_word(c) || c == '/' || c == '.') {
+            starts.push((at, false));
+        }
+    }
+    starts.sort();
+    for (at, scheme) in starts {
         if text[..at].chars().next_back().is_some_and(is_word) {
             continue;
         }
-        let len = rest
-            .find(|c: char| c.is_whitespace() || c.is_control() || "<>\"{}|\\^`".contains(c))
+        let rest = &text[at..];
+        let mut len = rest
+            .find(|c: char| c.is_whitespace() || c.is_control() || "<>\"}“”‘’«»".contains(c))
             .unwrap_or(rest.len());
+        if let Some(k) = rest[..len].find("](") {
+            len = k;
+        }
         let mut url = &rest[..len];
         // Sentence punctuation after a URL, and a closing bracket the URL did not open.
         loop {
@@ -266,10 +607,17 @@ fn urls(text: &str, out: &mut Vec<String>) {
             }
             url = trimmed;
         }
-        if url.len() > "https://".len() {
+        if scheme {
+            let sep = url.find("://").unwrap_or(0);
+            if url.len() > sep + 3 {
+                push_once(
+                    out,
+                    format!("{}{}", url[..sep].to_ascii_lowercase(), &url[sep..]),
+                );
+            }
+        } else if url.len() > 4 {
             push_once(out, url.to_string());
         }
-        from = at + len.max(4);
     }
 }
 
@@ -318,6 +666,70 @@ mod tests {
         assert_eq!(
             s.urls,
             ["https://en.example/wiki/A_(b)", "https://x.example/p"]
+        );
+    }
+
+    #[test]
+    fn hashes_are_read_in_the_shapes_people_leave_them() {
+        let h = "95896bd095b359ce6d4c9d1fcd5cb3d3a2b2d1f5a2e4f6a8b0c2d4e6f8a0c6c27";
+        let h = &h[..64];
+        let grouped: Vec<String> = h
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8(c.to_vec()).unwrap())
+            .collect();
+        for text in [
+            format!("SHA-256 {}", grouped.join(" ")),
+            format!("SHA-256 {}\n{}.", &h[..40], &h[40..]),
+            format!("SHA-256 {}-\n   {}", &h[..33], &h[33..]),
+            format!("SHA-256 0x{h}"),
+            format!(
+                "SHA-256 {}\u{ad}{}\u{200b}{}",
+                &h[..10],
+                &h[10..20],
+                &h[20..]
+            ),
+            format!("SHA-256 {}", h.to_ascii_uppercase()),
+        ] {
+            assert_eq!(stated(&text).sha256, [h], "{text:?}");
+        }
+        let s = stated(&format!(
+            "sha256:95896bd0 and 12345678 and sha256:12345678 {h}z"
+        ));
+        assert_eq!(s.prefixes, ["95896bd0", "12345678"]);
+        assert!(s.sha256.is_empty());
+        assert_eq!(s.unreadable, [format!("{h}z")]);
+        // Cyrillic а glued on: a person reads a hash, so it must not go unread.
+        let s = stated(&format!("SHA-256 {}\u{430}", &h[..63]));
+        assert_eq!(s.unreadable.len(), 1, "{s:?}");
+    }
+
+    #[test]
+    fn ids_times_dates_and_urls_in_other_shapes() {
+        let s = stated(
+            "ex-j9cy-p90q-ncv1; EX\u{2011}J9CY\u{2011}P90Q\u{2011}NCV1 EXJ9CYP90QNCV1 \
+             2019-01-03T00:00:00Z 2026-05-21T07:07:28.5+02:00 (last visited Jan. 3, 2019) \
+             HTTPS://Evil.example/x www.evil.example/y “https://q.example/z” \
+             [https://m.example/a](https://m.example/a)",
+        );
+        assert_eq!(s.record_ids, ["EX-J9CY-P90Q-NCV1"]);
+        assert_eq!(
+            s.times,
+            ["2019-01-03 00:00:00 UTC", "2026-05-21 05:07:28.5 UTC"]
+        );
+        assert_eq!(
+            stated("at 2026-05-21 05:07:28.5 UTC").times,
+            ["2026-05-21 05:07:28.5 UTC"]
+        );
+        assert!(s.dates.contains(&"2019-01-03".to_string()), "{s:?}");
+        assert_eq!(
+            s.urls,
+            [
+                "https://Evil.example/x",
+                "www.evil.example/y",
+                "https://q.example/z",
+                "https://m.example/a"
+            ]
         );
     }
 
