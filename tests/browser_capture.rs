@@ -393,6 +393,13 @@ fn fixture_page_becomes_one_record_with_every_part() {
     // Everything verifies and audits; the parts are referenced, not orphans, in every
     // selection.
     env.ok(&["verify", &id]);
+    // Its citations, in the formats a filing takes, check as a whole.
+    for format in ["text", "oneline", "bluebook", "bibtex", "csl-json"] {
+        let c = env.ok(&["cite", &id, "--format", format]);
+        let file = env.dir.path().join(format!("cited.{format}"));
+        std::fs::write(&file, &c).unwrap();
+        env.ok(&["verify", "--citation", file.to_str().unwrap()]);
+    }
     env.assert_audit_clean();
     for sel in [
         &["--subset", "1/2"][..],

@@ -13,8 +13,9 @@ pub struct Args {
     /// Record IDs, SHA-256 hashes, unique hash prefixes (8+ hex digits), or evidence bundles (.zip)
     #[arg(required_unless_present = "citation")]
     targets: Vec<String>,
-    /// Check a citation as a whole (a file, or - for standard input): the record it names must
-    /// verify, and every SHA-256, URL and capture time it states must be that record's
+    /// Check a citation as a whole (a file, or - for standard input): the one record it names
+    /// must verify, it must state that record's SHA-256 (whole or 8+ digits), and every hash,
+    /// URL, time and date it states must be that record's
     #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "targets"])]
     citation: Option<PathBuf>,
     /// Check whether this file is the cited document: give the file here and the cited SHA-256
