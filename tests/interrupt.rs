@@ -119,20 +119,27 @@ fn an_interrupted_export_leaves_no_scratch_file_and_no_output() {
     assert_eq!(named(&out_dir, ""), vec![out]);
 }
 
-#[test]
-fn an_interrupted_migrate_leaves_no_staging_directory() {
+/// A `migrate` of a loose archive big enough to interrupt, under way into `copies/packed`:
+/// (env, copies/, copies/packed, the child).
+fn migrating() -> (Env, PathBuf, PathBuf, std::process::Child) {
     let env = Env::bare();
     env.ok(&["init", "--layout", "loose"]);
     big_archive(&env, 4, 32);
     let parent = env.dir.path().join("copies");
     std::fs::create_dir(&parent).unwrap();
     let dest = parent.join("packed");
-    let mut child = env
+    let child = env
         .command(&["migrate", dest.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    (env, parent, dest, child)
+}
+
+#[test]
+fn an_interrupted_migrate_leaves_no_staging_directory() {
+    let (env, parent, dest, mut child) = migrating();
     assert!(
         signal_once_under_way(&mut child, &parent, ".packed.migrate-", libc::SIGINT),
         "the migration ended before it could be interrupted"
@@ -167,18 +174,7 @@ fn staging_dir(parent: &Path, name: &str, kind: &str, pid: u32, hex: &str) -> Pa
 /// `migrate` to the same place removes it (its process is gone and its lock free).
 #[test]
 fn the_next_migrate_removes_the_staging_directory_a_killed_one_left() {
-    let env = Env::bare();
-    env.ok(&["init", "--layout", "loose"]);
-    big_archive(&env, 4, 32);
-    let parent = env.dir.path().join("copies");
-    std::fs::create_dir(&parent).unwrap();
-    let dest = parent.join("packed");
-    let mut child = env
-        .command(&["migrate", dest.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (env, parent, dest, mut child) = migrating();
     assert!(
         signal_once_under_way(&mut child, &parent, ".packed.migrate-", libc::SIGKILL),
         "the migration ended before it could be killed"
