@@ -995,6 +995,22 @@ fn a_citation_cannot_hide_a_wrong_fact_from_the_check() {
         let r = verify_citation(&env, &c, &[]);
         assert_eq!(r.code, 0, "{format}: {}{}\n{c}", r.stdout, r.stderr);
     }
+    let (short_id, short_sha) = import(
+        &env,
+        "short.html",
+        b"<html><head><title>http</title></head><body>s</body></html>",
+        "https://example.org/short",
+        &[],
+    );
+    let forged = cite(&env, &short_id, "oneline")
+        .replace("https://example.org/short", "https://evil.example/forged");
+    assert!(forged.contains(&short_sha));
+    let r = verify_citation(&env, &forged, &[]);
+    assert_eq!(
+        r.code, 1,
+        "a title of \"http\" masked the URL: {}{}",
+        r.stdout, r.stderr
+    );
     let genuine = format!("https://example.org/terms, captured May 21, 2026, 05:07:28 UTC, record {id}, SHA-256 {sha}");
     let r = verify_citation(&env, &genuine, &[]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
@@ -1077,6 +1093,30 @@ fn a_citation_cannot_hide_a_wrong_fact_from_the_check() {
             "also names record",
         ),
     ];
+    // Second review: a bidi override shows the hash reversed; a clock time without seconds is
+    // read by a person but not by the check; an ID and a hash broken across lines are joined.
+    let broken = format!(
+        "record {}\n{}, SHA-256 {}\n{}",
+        &id[..8],
+        &id[8..],
+        &sha[..4],
+        &sha[4..]
+    );
+    let r = verify_citation(&env, &broken, &[]);
+    assert_eq!(r.code, 0, "{broken}\n{}{}", r.stdout, r.stderr);
+    let cases: Vec<(String, &str)> = cases
+        .into_iter()
+        .chain([
+            (
+                format!("{id} SHA-256 \u{202e}{sha}\u{202c}"),
+                "U+202E, an invisible character",
+            ),
+            (
+                format!("{id} {sha} captured 2026-05-21 23:59 UTC"),
+                "time(s) this check cannot read",
+            ),
+        ])
+        .collect();
     for (c, why) in &cases {
         let r = verify_citation(&env, c, &[]);
         // A second record ID anywhere in the text is refused before anything is compared.

@@ -38,6 +38,9 @@ pub struct Stated {
     /// Times to the second, as `YYYY-MM-DD HH:MM:SS UTC` (fractions kept), from the shapes
     /// exhibit prints and RFC 3339.
     pub times: Vec<String>,
+    /// Clock times written in a shape this reader does not take (no seconds, another zone, a
+    /// 12-hour clock): a time a person reads that is not compared fails the check.
+    pub unreadable_times: usize,
     /// Dates, as `YYYY-MM-DD`: ISO, "May 21, 2026" and Bluebook's "Dec. 3, 2026".
     pub dates: Vec<String>,
     /// `http://` and `https://` URLs (scheme in lower case), and `www.` names without one.
@@ -55,7 +58,11 @@ fn read(text: &str) -> Stated {
     let mut s = Stated::default();
     ids(text, &mut s);
     hashes(text, &mut s);
-    times(text, &mut s.times);
+    let read = times(text, &mut s.times);
+    let written = clock_tokens(text);
+    if written > read {
+        s.unreadable_times = written - read;
+    }
     dates(text, &mut s.dates);
     urls(text, &mut s.urls);
     s
@@ -129,6 +136,7 @@ pub fn disagreements(
     m: &Manifest,
     packed: Option<crate::archive::PackedRecord>,
 ) -> (Stated, Vec<String>) {
+    let text_raw = text;
     let mut text = normalize(text);
     let mut masks: Vec<String> = [
         m.labels.entity.as_deref(),
@@ -139,7 +147,15 @@ pub fn disagreements(
     .into_iter()
     .flatten()
     .map(normalize)
-    .filter(|t| !t.trim().is_empty())
+    // Only a title or label long enough to be one, of two words or more, and not part of the
+    // record's URLs: a page titled "http" or "-" would otherwise mask facts out of the whole
+    // citation.
+    .filter(|t| {
+        t.trim().chars().count() >= 8
+            && t.trim().contains(' ')
+            && !m.requested_url.contains(t.as_str())
+            && !m.final_url.contains(t.as_str())
+    })
     .collect();
     // Longest first, so a label inside a title is not masked out of it alone.
     masks.sort_by_key(|t| std::cmp::Reverse(t.len()));
@@ -160,6 +176,19 @@ pub fn disagreements(
     for id in &stated.bad_record_ids {
         out.push(format!(
             "it names {id}, which is not a record ID (its check character fails: mistyped or altered)"
+        ));
+    }
+    if let Some(ch) = text_raw.chars().find(|c| hides(*c)) {
+        out.push(format!(
+            "it contains U+{:04X}, an invisible character that reorders or hides what a reader sees: copy the citation again as plain text",
+            u32::from(ch)
+        ));
+    }
+    if stated.unreadable_times > 0 {
+        out.push(format!(
+            "it has {} time(s) this check cannot read (without seconds, in another zone or a 12-hour clock): write times as `exhibit cite` does, e.g. {}",
+            stated.unreadable_times,
+            crate::cite::human_time(&m.captured_at)
         ));
     }
     for w in &stated.unreadable {
@@ -231,6 +260,14 @@ pub fn disagreements(
     (stated, out)
 }
 
+/// Characters that reorder or hide text without showing themselves: bidirectional controls,
+/// invisible operators, tags.
+fn hides(c: char) -> bool {
+    matches!(c,
+        '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        | '\u{2061}'..='\u{2064}' | '\u{180e}' | '\u{fff9}'..='\u{fffb}' | '\u{e0000}'..='\u{e007f}')
+}
+
 fn push_once(v: &mut Vec<String>, x: String) {
     if !v.contains(&x) {
         v.push(x);
@@ -258,7 +295,40 @@ fn normalize(text: &str) -> String {
     for c in ["%", "#", "&", "_", "$", "{", "}"] {
         t = t.replace(&format!("\\{c}"), c);
     }
-    join_hex(&t.replace("&amp;", "&"))
+    join_hex(&join_broken_words(&t.replace("&amp;", "&")))
+}
+
+/// A word broken across a line at a hyphen ("EX-C9SE-\n17AF-KJQA", "…95b3-\n59ce…"), as PDF
+/// viewers and `fold` leave it: between hex digits the hyphen is the break's (it goes), between
+/// other letters or digits it is the word's (it stays).
+fn join_broken_words(t: &str) -> String {
+    let c: Vec<char> = t.chars().collect();
+    let mut out = String::with_capacity(t.len());
+    let mut i = 0;
+    while i < c.len() {
+        if c[i] == '-' && i > 0 && c[i - 1].is_ascii_alphanumeric() {
+            let mut k = i + 1;
+            while k < c.len() && (c[k] == ' ' || c[k] == '\t' || c[k] == '\r') {
+                k += 1;
+            }
+            if k < c.len() && c[k] == '\n' {
+                k += 1;
+                while k < c.len() && (c[k] == ' ' || c[k] == '\t') {
+                    k += 1;
+                }
+                if k < c.len() && c[k].is_ascii_alphanumeric() {
+                    if !(c[i - 1].is_ascii_hexdigit() && c[k].is_ascii_hexdigit()) {
+                        out.push('-');
+                    }
+                    i = k;
+                    continue;
+                }
+            }
+        }
+        out.push(c[i]);
+        i += 1;
+    }
+    out
 }
 
 /// Joins the pieces of a hash a word processor split: groups of 4 or 8 hex digits separated by
@@ -273,11 +343,16 @@ fn join_hex(t: &str) -> String {
     while i < c.len() {
         if c[i].is_ascii_hexdigit() && word_start(i) {
             let n = hex_run(i);
-            // Grouped: "9589 6bd0 95b3 59ce ..."
-            if n == 4 || n == 8 {
+            // Grouped: "9589 6bd0 95b3 59ce ...", or a whole hash as "95:89:6b:..." or
+            // "9589-6bd0-...".
+            let sep = c
+                .get(i + n)
+                .copied()
+                .filter(|x| [' ', ':', '-'].contains(x));
+            if let (Some(sep), true) = (sep, n == 2 || n == 4 || n == 8) {
                 let mut j = i + n;
                 let mut groups = 1;
-                while groups * n < 64 && j + 1 < c.len() && c[j] == ' ' && hex_run(j + 1) == n {
+                while groups * n < 64 && j + 1 < c.len() && c[j] == sep && hex_run(j + 1) == n {
                     let end = j + 1 + n;
                     if end < c.len() && c[end].is_ascii_alphanumeric() {
                         break;
@@ -285,14 +360,9 @@ fn join_hex(t: &str) -> String {
                     groups += 1;
                     j = end;
                 }
-                if groups >= 4 {
-                    let mut k = i;
-                    while k < j {
-                        if c[k] != ' ' {
-                            out.push(c[k]);
-                        }
-                        k += 1;
-                    }
+                let whole = groups * n == 64;
+                if (sep == ' ' && n >= 4 && groups >= 4) || whole {
+                    out.extend(c[i..j].iter().filter(|x| **x != sep));
                     i = j;
                     continue;
                 }
@@ -308,17 +378,24 @@ fn join_hex(t: &str) -> String {
                 while k < c.len() && (c[k] == ' ' || c[k] == '\t' || c[k] == '\r') {
                     k += 1;
                 }
-                if run.len() >= 8 && run.len() < 64 && k < c.len() && c[k] == '\n' {
+                if run.len() < 64 && k < c.len() && c[k] == '\n' {
                     k += 1;
                     while k < c.len() && (c[k] == ' ' || c[k] == '\t') {
                         k += 1;
                     }
                     let m = if k < c.len() { hex_run(k) } else { 0 };
                     let after = k + m;
+                    let ends = after >= c.len() || !c[after].is_ascii_alphanumeric();
+                    // A short piece joins only when it makes a whole hash (a year at the end
+                    // of a line is not the start of one).
+                    let fits = if run.len() >= 8 {
+                        run.len() + m <= 64
+                    } else {
+                        run.len() + m == 64
+                    };
                     if m > 0
-                        && run.len() + m <= 64
-                        && (after >= c.len() || !c[after].is_ascii_alphanumeric())
-                        || (m > 0 && run.len() + m < 64 && after < c.len() && c[after] == '\n')
+                        && fits
+                        && (ends || (run.len() + m < 64 && after < c.len() && c[after] == '\n'))
                     {
                         run.extend(&c[k..after]);
                         j = after;
@@ -392,10 +469,11 @@ fn hashes(text: &str, s: &mut Stated) {
             word.drain(..2);
         }
         let hex = word.chars().filter(char::is_ascii_hexdigit).count();
-        let after_sha = {
-            let before: String = c[..start].iter().collect();
-            before.to_ascii_lowercase().ends_with("sha256:")
-        };
+        let after_sha = start >= 7
+            && c[start - 7..start]
+                .iter()
+                .collect::<String>()
+                .eq_ignore_ascii_case("sha256:");
         if hex == word.len() {
             let lower = word.to_ascii_lowercase();
             let has_letter = lower.bytes().any(|b| b.is_ascii_alphabetic());
@@ -465,7 +543,10 @@ fn rfc3339(s: &str) -> Option<String> {
     )
 }
 
-fn times(text: &str, out: &mut Vec<String>) {
+/// Reads the times into `out`; returns how many times were read, repeats counted.
+fn times(text: &str, out: &mut Vec<String>) -> usize {
+    let mut count = 0;
+    let read = &mut count;
     let fmt = |t: jiff::civil::DateTime| t.strftime("%Y-%m-%d %H:%M:%S%.f UTC").to_string();
     let mut from = 0;
     while let Some(k) = text[from..].find(" UTC") {
@@ -480,6 +561,7 @@ fn times(text: &str, out: &mut Vec<String>) {
             }
             jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S%.f", s).ok()
         }) {
+            *read += 1;
             push_once(out, fmt(t));
             continue;
         }
@@ -490,12 +572,13 @@ fn times(text: &str, out: &mut Vec<String>) {
             jiff::civil::DateTime::strptime("%B %d, %Y, %H:%M:%S", &head[at..]).ok()
         });
         if let Some(t) = found {
+            *read += 1;
             push_once(out, fmt(t));
         }
     }
     // RFC 3339: "2026-05-21T05:07:28Z", "2026-05-21T07:07:28.5+02:00".
     let b = text.as_bytes();
-    for (i, _) in text.match_indices('T') {
+    for (i, _) in text.match_indices(['T', 't']) {
         if i < 10 || !text.is_char_boundary(i - 10) {
             continue;
         }
@@ -503,13 +586,43 @@ fn times(text: &str, out: &mut Vec<String>) {
         if start > 0 && b[start - 1].is_ascii_alphanumeric() {
             continue;
         }
-        let len = text[start..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || "-:.+".contains(c)))
-            .unwrap_or(text.len() - start);
-        if let Some(t) = rfc3339(&text[start..start + len]) {
+        // An RFC 3339 time is at most 35 bytes: a longer run is no time, and is not searched
+        // again for every `T` in it.
+        let window = &text.as_bytes()[start..(start + 40).min(text.len())];
+        let len = window
+            .iter()
+            .position(|c| !(c.is_ascii_alphanumeric() || b"-:.+".contains(c)))
+            .unwrap_or(window.len());
+        if let Some(t) = rfc3339(&text[start..start + len].to_ascii_uppercase()) {
+            *read += 1;
             push_once(out, t);
         }
     }
+    count
+}
+
+/// Clock times written anywhere: runs of digits and colons of the shape `H:MM` or `HH:MM:SS`.
+fn clock_tokens(text: &str) -> usize {
+    let b = text.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() && (i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b':')) {
+            let mut j = i;
+            while j < b.len() && (b[j].is_ascii_digit() || b[j] == b':') {
+                j += 1;
+            }
+            let run = &text[i..j];
+            let parts: Vec<&str> = run.split(':').collect();
+            if parts.len() >= 2 && parts[0].len() <= 2 && parts[1..].iter().all(|p| p.len() == 2) {
+                n += 1;
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    n
 }
 
 fn dates(text: &str, out: &mut Vec<String>) {
@@ -590,22 +703,18 @@ fn urls(text: &str, out: &mut Vec<String>) {
             len = k;
         }
         let mut url = &rest[..len];
-        // Sentence punctuation after a URL, and a closing bracket the URL did not open.
-        loop {
-            let trimmed = url.trim_end_matches(['.', ',', ';', ':', '!', '?', '\'']);
-            let trimmed = match trimmed.chars().last() {
-                Some(')') if trimmed.matches('(').count() < trimmed.matches(')').count() => {
-                    &trimmed[..trimmed.len() - 1]
-                }
-                Some(']') if trimmed.matches('[').count() < trimmed.matches(']').count() => {
-                    &trimmed[..trimmed.len() - 1]
-                }
-                _ => trimmed,
-            };
-            if trimmed == url {
-                break;
+        // Sentence punctuation after a URL, and a closing bracket the URL did not open (counted
+        // once: a URL followed by a million brackets is trimmed in one pass).
+        let (open_p, mut close_p) = (url.matches('(').count(), url.matches(')').count());
+        let (open_b, mut close_b) = (url.matches('[').count(), url.matches(']').count());
+        while let Some(last) = url.chars().last() {
+            match last {
+                '.' | ',' | ';' | ':' | '!' | '?' | '\'' => {}
+                ')' if open_p < close_p => close_p -= 1,
+                ']' if open_b < close_b => close_b -= 1,
+                _ => break,
             }
-            url = trimmed;
+            url = &url[..url.len() - last.len_utf8()];
         }
         if scheme {
             let sep = url.find("://").unwrap_or(0);
