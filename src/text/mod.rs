@@ -1207,7 +1207,13 @@ pub fn html_title(content_type: Option<&str>, head: &[u8]) -> Option<String> {
     }
     let charset = content_type.and_then(charset_param);
     let encoding = html_encoding(charset.as_deref(), head).unwrap_or(encoding_rs::UTF_8);
-    let raw = if encoding.is_ascii_compatible() {
+    // GB18030 (and GBK, decoded as it) takes ASCII digits as the second byte of its four-byte
+    // sequences, so a title cut out of the bytes can end inside one that the whole decodes
+    // differently: it is decoded whole, as UTF-16 is.
+    let bytes_searchable = encoding.is_ascii_compatible()
+        && encoding != encoding_rs::GB18030
+        && encoding != encoding_rs::GBK;
+    let raw = if bytes_searchable {
         // Searched in the bytes: the three markers are ASCII, and in an ASCII-compatible
         // encoding `<` and `>` are never part of a longer sequence (nor is any ASCII byte in
         // UTF-8), so the same markers are found as in the decoded text, and decoding just the
@@ -1222,7 +1228,7 @@ pub fn html_title(content_type: Option<&str>, head: &[u8]) -> Option<String> {
             .0
             .into_owned()
     } else {
-        // UTF-16 (or ISO-2022-JP): the markers are not bytes of their own.
+        // UTF-16 (or ISO-2022-JP): the markers are not bytes of their own; GB18030: above.
         let text = decode(head, Some(encoding));
         let open = find_ignoring_ascii_case(text.as_bytes(), b"<title")?;
         let start = open + text[open..].find('>')? + 1;
