@@ -499,6 +499,22 @@ fn an_edited_index_never_makes_a_document_absent() {
             let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
             assert_eq!(v["errors"][0]["exit_code"], 1, "{v:#}");
         }
+        // Every command that names a record by its document's hash says the same.
+        for cmd in ["show", "cite", "cat", "prove", "history"] {
+            let r = env.fails(&[cmd, &format!("sha256:{sha}")], 1);
+            assert_one_line_error(&r.stderr, "disagrees with its signed log at leaf");
+        }
+        let out = env.dir.path().join("x.zip");
+        let r = env.fails(
+            &[
+                "export",
+                &format!("sha256:{sha}"),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            1,
+        );
+        assert_one_line_error(&r.stderr, "disagrees with its signed log at leaf");
         // A file that shares a prefix of the hidden document, asked about by that prefix.
         let f = env.dir.path().join("a-copy.txt");
         fs::write(&f, b"the cited document").unwrap();

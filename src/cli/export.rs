@@ -77,7 +77,7 @@ pub fn run(g: &Global, a: Args) -> Result<i32> {
     let archive = g.open()?;
     let mut ids = Vec::new();
     for r in &a.records {
-        ids.extend(exhibit::verify::lookup(&archive, r)?.1);
+        ids.extend(exhibit::verify::lookup_in_archive(&archive, r)?.1);
     }
     if let Format::Warc | Format::Wacz = format {
         // Nothing is signed anew: the WARC carries the records' own signatures.

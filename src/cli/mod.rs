@@ -277,7 +277,7 @@ pub fn load_or_create_key(path: &Path) -> Result<exhibit::keys::SecretKey> {
 /// (recaptured, or verified again by `check`) stands for the first of them, the original
 /// capture; a note says which others there are.
 pub fn resolve_one(archive: &Archive, input: &str) -> Result<RecordId> {
-    let (target, ids) = exhibit::verify::lookup(archive, input)?;
+    let (target, ids) = exhibit::verify::lookup_in_archive(archive, input)?;
     if let (Target::Record(id), _) = (&target, ids.as_slice()) {
         return Ok(*id);
     }

@@ -108,7 +108,7 @@ pub fn target_url(archive: &Archive, target: &str) -> Result<String> {
     if !target.contains("://") {
         match crate::verify::parse_target(target) {
             Ok(_) => {
-                let (_, ids) = crate::verify::lookup(archive, target)?;
+                let (_, ids) = crate::verify::lookup_in_archive(archive, target)?;
                 // Records written before manifest version 3 may hold a URL with credentials; it
                 // is refused (never fetched, never echoed) like a typed one.
                 let url = archive.manifest(&ids[0])?.requested_url;

@@ -183,6 +183,19 @@ pub fn lookup_checked(
     }
 }
 
+/// [`lookup`] whose "nothing matches" is backed by the signed log as in [`lookup_checked`],
+/// under the archive's own keys: for the commands that name a record by its document's hash and
+/// verify what they find afterwards (`show`, `cite`, `cat`, `prove`, `export`, `history`). The
+/// log is read only when the index finds nothing.
+pub fn lookup_in_archive(archive: &Archive, input: &str) -> Result<(Target, Vec<RecordId>)> {
+    match lookup(archive, input) {
+        Err(e) if e.kind == Kind::NotFound => {
+            lookup_checked(archive, &LogState::load(archive, &Anchor::Archive), input)
+        }
+        other => other,
+    }
+}
+
 /// Holds `log/leaves`, the unsigned index of which record cites which document, to the signed
 /// log: each committed line names a record whose manifest states that record and document, and
 /// the manifests, as leaves, hash to the root of the checkpoint `log` trusts. Returns the
